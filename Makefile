@@ -1,0 +1,41 @@
+# ecml: PGXS build.  `make && make install`, then `make installcheck` against
+# a running server (test/run-tests.sh sets up a private one).
+
+EXTENSION = ecml
+EXTVERSION = 0.1.0
+
+MODULE_big = ecml
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script is assembled from one file per concept in sql/ecml/,
+# concatenated in name order, so each capability owns its own SQL.
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),$(wildcard sql/$(EXTENSION)--*--*.sql))
+
+# pg_regress: every sql/<capability>.sql with its expected/<capability>.out.
+REGRESS = $(sort $(basename $(notdir $(filter-out $(wildcard sql/$(EXTENSION)--*.sql),$(wildcard sql/*.sql)))))
+REGRESS_OPTS = --inputdir=. --dbname=ecml_regression
+
+# BLIS, the pthread build: Debian's alternatives would otherwise pick the
+# OpenMP build whenever it is installed, and OpenMP in forked backends is a
+# hazard (DESIGN.md section 2).
+BLIS_INC = /usr/include/x86_64-linux-gnu/blis-pthread
+BLIS_LIB = /usr/lib/x86_64-linux-gnu/blis-pthread
+PG_CPPFLAGS = -isystem $(BLIS_INC) -Isrc
+PG_CFLAGS = -O3 -fno-math-errno -Wno-missing-field-initializers
+SHLIB_LINK = -L$(BLIS_LIB) -Wl,-rpath,$(BLIS_LIB) -lblis -lm
+
+EXTRA_CLEAN = results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/ecml/*.sql))
+	cat $^ > $@
+
+$(OBJS): $(wildcard src/*.h)
+
+.PHONY: bench
+bench:
+	$(MAKE) -C test/bench

@@ -1,0 +1,82 @@
+-- ecml 0.1.0 install script: assembled from sql/ecml/*.sql in name order.
+-- Core: version, BLIS information, the model container and the registry.
+
+\echo Use "CREATE EXTENSION ecml" to load this file. \quit
+
+CREATE FUNCTION ecml.version() RETURNS text
+    AS 'MODULE_PATHNAME', 'ecml_version'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.version() IS
+    'Version of the loaded ecml library.';
+
+CREATE FUNCTION ecml.blas_info() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'ecml_blas_info'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.blas_info() IS
+    'The BLIS library in use: version, kernel set (arch), threading model and thread count (GUC ecml.blas_threads).';
+
+CREATE FUNCTION ecml.model_info(model bytea) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'ecml_model_info'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.model_info(bytea) IS
+    'Validates an ecml model (magic, version, kind, sizes, CRC32C) and describes it: kind, format version, size, rows used and skipped, creation time, shape, hyper-parameters, training metrics and sections.';
+
+-- The registry.  Models are rows, so backups, replication and permissions
+-- apply to them like to any other row.
+CREATE TABLE ecml.models (
+    name        text PRIMARY KEY,
+    kind        text NOT NULL,
+    model       bytea NOT NULL,
+    trained_at  timestamptz NOT NULL,
+    rows        bigint NOT NULL,
+    metrics     jsonb
+);
+-- float weights do not compress; uncompressed TOAST keeps loading cheap
+ALTER TABLE ecml.models ALTER COLUMN model SET STORAGE EXTERNAL;
+COMMENT ON TABLE ecml.models IS
+    'Registry of trained ecml models by name; kept by pg_dump. Write it with ecml.save_model(), read it with ecml.model().';
+SELECT pg_catalog.pg_extension_config_dump('ecml.models', '');
+
+CREATE FUNCTION ecml.save_model(name text, model bytea) RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    info jsonb;
+BEGIN
+    IF name IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'ecml.save_model: name and model must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    info := ecml.model_info(model);
+    INSERT INTO ecml.models AS m (name, kind, model, trained_at, rows, metrics)
+    VALUES (save_model.name, info->>'kind', save_model.model,
+            (info->>'created_at')::timestamptz, (info->>'rows')::bigint,
+            info->'metrics')
+    ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE
+        SET kind = EXCLUDED.kind, model = EXCLUDED.model,
+            trained_at = EXCLUDED.trained_at, rows = EXCLUDED.rows,
+            metrics = EXCLUDED.metrics;
+END
+$$;
+COMMENT ON FUNCTION ecml.save_model(text, bytea) IS
+    'Validates a model and stores it in ecml.models under name, replacing any model of that name.';
+
+CREATE FUNCTION ecml.model(name text) RETURNS bytea
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result bytea;
+BEGIN
+    SELECT m.model INTO result FROM ecml.models AS m WHERE m.name = model.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ecml model "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Save one with ecml.save_model(name, model); SELECT name FROM ecml.models lists them.';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION ecml.model(text) IS
+    'The model stored in ecml.models under name; an error if there is none.';

@@ -1,0 +1,164 @@
+/*
+ * arrays.c
+ *	  Checked access to real[] and bigint[] arguments (DESIGN.md section 2).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "arrays.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+/* Shared checks: one dimension (or empty), no NULL elements, right length. */
+static int
+check_shape(ArrayType *arr, const char *what, int expected_len)
+{
+	int			ndim = ARR_NDIM(arr);
+	int			n;
+
+	if (ndim == 0)
+		n = 0;
+	else if (ndim != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array, got %d dimensions", what, ndim)));
+	else
+		n = ARR_DIMS(arr)[0];
+
+	if (ARR_HASNULL(arr) && array_contains_nulls(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", what)));
+
+	if (expected_len >= 0 && n != expected_len)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s has %d elements, model expects %d", what, n, expected_len),
+				 errhint("Pass %d values in the order given by ecml.model_info(), or retrain the model.",
+						 expected_len)));
+	return n;
+}
+
+bool
+ecml_all_finite(const float *x, int n)
+{
+	const uint32 *bits = (const uint32 *) x;
+	uint32		bad = 0;
+
+	/* an exponent of all ones is NaN or infinity; OR-reduce so it vectorizes */
+	for (int i = 0; i < n; i++)
+		bad |= ((bits[i] & 0x7f800000) == 0x7f800000);
+	return bad == 0;
+}
+
+float *
+ecml_array_float4(ArrayType *arr, const char *what, int expected_len,
+				  int *len_out, bool allow_nan)
+{
+	int			n;
+	float	   *x;
+
+	if (ARR_ELEMTYPE(arr) != FLOAT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be of type real[], got %s[]", what,
+						format_type_be(ARR_ELEMTYPE(arr)))));
+	n = check_shape(arr, what, expected_len);
+	x = (float *) ARR_DATA_PTR(arr);
+	if (!ecml_all_finite(x, n))
+	{
+		for (int i = 0; i < n; i++)
+		{
+			if (isinf(x[i]) || (isnan(x[i]) && !allow_nan))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("%s element %d is %s", what, i + 1,
+								isnan(x[i]) ? "NaN" : "infinite"),
+						 errhint("Replace missing or overflowing values before calling ecml (for example with COALESCE).")));
+		}
+	}
+	if (len_out)
+		*len_out = n;
+	return x;
+}
+
+int64 *
+ecml_array_int8(ArrayType *arr, const char *what, int expected_len, int *len_out)
+{
+	int			n;
+
+	if (ARR_ELEMTYPE(arr) != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be of type bigint[], got %s[]", what,
+						format_type_be(ARR_ELEMTYPE(arr)))));
+	n = check_shape(arr, what, expected_len);
+	if (len_out)
+		*len_out = n;
+	return (int64 *) ARR_DATA_PTR(arr);
+}
+
+ArrayType *
+ecml_float4_array(const float *values, int n)
+{
+	ArrayType  *arr = construct_empty_array(FLOAT4OID);
+
+	if (n > 0)
+	{
+		Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float) * (Size) n;
+
+		arr = (ArrayType *) palloc0(nbytes);
+		SET_VARSIZE(arr, nbytes);
+		arr->ndim = 1;
+		arr->dataoffset = 0;
+		arr->elemtype = FLOAT4OID;
+		ARR_DIMS(arr)[0] = n;
+		ARR_LBOUND(arr)[0] = 1;
+		memcpy(ARR_DATA_PTR(arr), values, sizeof(float) * (Size) n);
+	}
+	return arr;
+}
+
+ArrayType *
+ecml_int8_array(const int64 *values, int n)
+{
+	ArrayType  *arr = construct_empty_array(INT8OID);
+
+	if (n > 0)
+	{
+		Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(int64) * (Size) n;
+
+		arr = (ArrayType *) palloc0(nbytes);
+		SET_VARSIZE(arr, nbytes);
+		arr->ndim = 1;
+		arr->dataoffset = 0;
+		arr->elemtype = INT8OID;
+		ARR_DIMS(arr)[0] = n;
+		ARR_LBOUND(arr)[0] = 1;
+		memcpy(ARR_DATA_PTR(arr), values, sizeof(int64) * (Size) n);
+	}
+	return arr;
+}
+
+ArrayType *
+ecml_float8_array(const double *values, int n)
+{
+	ArrayType  *arr = construct_empty_array(FLOAT8OID);
+
+	if (n > 0)
+	{
+		Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(double) * (Size) n;
+
+		arr = (ArrayType *) palloc0(nbytes);
+		SET_VARSIZE(arr, nbytes);
+		arr->ndim = 1;
+		arr->dataoffset = 0;
+		arr->elemtype = FLOAT8OID;
+		ARR_DIMS(arr)[0] = n;
+		ARR_LBOUND(arr)[0] = 1;
+		memcpy(ARR_DATA_PTR(arr), values, sizeof(double) * (Size) n);
+	}
+	return arr;
+}

@@ -1,0 +1,36 @@
+/*
+ * arrays.h
+ *	  Checked access to real[] and bigint[] arguments: one dimension, no NULL
+ *	  elements, finite values, and the length a model expects.
+ */
+#ifndef ECML_ARRAYS_H
+#define ECML_ARRAYS_H
+
+#include "postgres.h"
+
+#include "utils/array.h"
+
+/*
+ * The elements of a real[] as a float pointer into the array (no copy).
+ * what names the argument in errors ("feature vector").  expected_len < 0
+ * accepts any length; *len_out gets the length.  allow_nan lets NaN through
+ * (models that read it as "missing"); infinities are always refused.
+ * An empty array ('{}') has length 0 and is accepted here: callers that need
+ * elements check the length.
+ */
+extern float *ecml_array_float4(ArrayType *arr, const char *what,
+								int expected_len, int *len_out, bool allow_nan);
+
+/* The elements of a bigint[], same rules (no finiteness to check). */
+extern int64 *ecml_array_int8(ArrayType *arr, const char *what,
+							  int expected_len, int *len_out);
+
+/* A new one-dimensional real[] / bigint[] / float8[] from a C array. */
+extern ArrayType *ecml_float4_array(const float *values, int n);
+extern ArrayType *ecml_int8_array(const int64 *values, int n);
+extern ArrayType *ecml_float8_array(const double *values, int n);
+
+/* True when every one of n floats is finite (no NaN, no infinity). */
+extern bool ecml_all_finite(const float *x, int n);
+
+#endif							/* ECML_ARRAYS_H */

@@ -1,0 +1,202 @@
+/*
+ * ecml.c
+ *	  Module initialisation, GUCs, version and BLIS information, and the
+ *	  small shared helpers every trainer uses (memory cap, timing, RNG).
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "blas.h"
+#include "ecml.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+PG_MODULE_MAGIC;
+
+int			ecml_train_memory_limit_kb = 1024 * 1024;
+int			ecml_blas_threads = 1;
+bool		ecml_progress = false;
+
+void		_PG_init(void);
+
+/*
+ * Only GUC definitions here: BLIS is initialised lazily by the first call
+ * that needs it, never in a process that may fork.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("ecml.train_memory_limit",
+							"Largest training buffer an ecml aggregate may hold.",
+							"A training aggregate whose buffered rows would exceed this stops with an error.",
+							&ecml_train_memory_limit_kb,
+							1024 * 1024, 1024, INT_MAX,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("ecml.blas_threads",
+							"Number of BLIS worker threads for ecml's linear algebra.",
+							NULL,
+							&ecml_blas_threads,
+							1, 1, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("ecml.progress",
+							 "Report training progress as NOTICE messages.",
+							 NULL,
+							 &ecml_progress,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("ecml");
+#else
+	EmitWarningsOnPlaceholders("ecml");
+#endif
+}
+
+/* Apply ecml.blas_threads before a BLIS call that may use threads. */
+void
+ecml_blas_prepare(void)
+{
+	static int	applied = 0;
+
+	if (applied != ecml_blas_threads)
+	{
+		bli_thread_set_num_threads(ecml_blas_threads);
+		applied = ecml_blas_threads;
+	}
+}
+
+void
+ecml_check_train_memory(Size total_bytes, const char *trainer)
+{
+	Size		limit = (Size) ecml_train_memory_limit_kb * 1024;
+
+	if (total_bytes > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s training buffer would exceed ecml.train_memory_limit (%zu kB)",
+						trainer, limit / 1024),
+				 errdetail("The buffered rows need at least %zu kB.",
+						   total_bytes / 1024),
+				 errhint("Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.")));
+}
+
+double
+ecml_elapsed_seconds(TimestampTz start)
+{
+	return (double) (GetCurrentTimestamp() - start) / 1000000.0;
+}
+
+/* ---- random numbers: splitmix64 seeding xoshiro256** ---- */
+
+static inline uint64
+rotl64(uint64 x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+void
+ecml_rng_seed(EcmlRng *rng, uint64 seed)
+{
+	uint64		z = seed;
+
+	for (int i = 0; i < 4; i++)
+	{
+		uint64		t;
+
+		z += UINT64CONST(0x9e3779b97f4a7c15);
+		t = z;
+		t = (t ^ (t >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
+		t = (t ^ (t >> 27)) * UINT64CONST(0x94d049bb133111eb);
+		rng->s[i] = t ^ (t >> 31);
+	}
+}
+
+uint64
+ecml_rng_next(EcmlRng *rng)
+{
+	uint64	   *s = rng->s;
+	uint64		result = rotl64(s[1] * 5, 7) * 9;
+	uint64		t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl64(s[3], 45);
+	return result;
+}
+
+double
+ecml_rng_uniform(EcmlRng *rng)
+{
+	/* the top 53 bits give every double in [0, 1) with equal spacing */
+	return (double) (ecml_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double
+ecml_rng_normal(EcmlRng *rng)
+{
+	double		u1,
+				u2;
+
+	/* Box-Muller; u1 in (0, 1] so the log is finite */
+	u1 = 1.0 - ecml_rng_uniform(rng);
+	u2 = ecml_rng_uniform(rng);
+	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+uint64
+ecml_rng_below(EcmlRng *rng, uint64 n)
+{
+	/* rejection sampling removes the modulo bias */
+	uint64		limit = PG_UINT64_MAX - PG_UINT64_MAX % n;
+	uint64		x;
+
+	do
+		x = ecml_rng_next(rng);
+	while (x >= limit);
+	return x % n;
+}
+
+/* ---- SQL-callable ---- */
+
+/* ecml.version() → text: the extension's library version */
+PG_FUNCTION_INFO_V1(ecml_version);
+Datum
+ecml_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(ECML_VERSION));
+}
+
+/* ecml.blas_info() → jsonb: the BLIS build, kernel set and thread count */
+PG_FUNCTION_INFO_V1(ecml_blas_info);
+Datum
+ecml_blas_info(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+	const char *threading;
+
+	ecml_blas_prepare();
+	if (bli_info_get_enable_pthreads())
+		threading = "pthreads";
+	else if (bli_info_get_enable_openmp())
+		threading = "openmp";
+	else
+		threading = "none";
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "{\"library\": \"BLIS\", \"version\": \"%s\", \"arch\": \"%s\", "
+					 "\"threading\": \"%s\", \"threads\": %d}",
+					 bli_info_get_version_str(),
+					 bli_arch_string(bli_arch_query_id()),
+					 threading, (int) bli_thread_get_num_threads());
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}

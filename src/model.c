@@ -1,0 +1,667 @@
+/*
+ * model.c
+ *	  The model container (see model.h for the layout): writing, validating
+ *	  and reading sections, ecml.model_info(), and the parsed-model cache.
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "ecml.h"
+#include "model.h"
+#include "port/pg_crc32c.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonfuncs.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#ifdef WORDS_BIGENDIAN
+#error "ecml's model container is little-endian; big-endian hosts are not supported"
+#endif
+
+static const char *const kind_names[] = {
+	NULL, "logreg", "mf", "vectors", "lstm", "gbdt", "iforest"
+};
+
+static const char *const section_type_names[] = {
+	"bytes", "float32", "float64", "int64", "int32", "json", "texts"
+};
+
+static const Size section_type_width[] = {1, 4, 8, 8, 4, 1, 1};
+
+const char *
+ecml_kind_name(int kind)
+{
+	if (kind >= 1 && kind <= ECML_KIND_MAX)
+		return kind_names[kind];
+	return "unknown";
+}
+
+/* True when json parses as JSON. */
+static bool
+json_is_valid(const char *json)
+{
+#if PG_VERSION_NUM >= 170000
+	JsonLexContext lexbuf;
+	JsonLexContext *lex = makeJsonLexContextCstringLen(&lexbuf, json, strlen(json),
+													   PG_UTF8, false);
+#else
+	JsonLexContext *lex = makeJsonLexContextCstringLen((char *) json, strlen(json),
+													   PG_UTF8, false);
+#endif
+
+	return pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS;
+}
+
+static pg_crc32c
+crc32c_of(const char *data, Size len)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, data, len);
+	FIN_CRC32C(crc);
+	return crc;
+}
+
+/* ---- writing ---- */
+
+void
+ecml_builder_init(EcmlModelBuilder *b, EcmlModelKind kind)
+{
+	initStringInfo(&b->buf);
+	b->kind = kind;
+	b->nsections = 0;
+	/* the header is filled in by ecml_builder_finish */
+	appendBinaryStringInfo(&b->buf, "\0\0\0\0", VARHDRSZ);
+	enlargeStringInfo(&b->buf, ECML_HEADER_SIZE);
+	memset(b->buf.data + b->buf.len, 0, ECML_HEADER_SIZE);
+	b->buf.len += ECML_HEADER_SIZE;
+}
+
+void
+ecml_builder_add(EcmlModelBuilder *b, uint32 tag, EcmlSectionType type,
+				 const void *data, Size len)
+{
+	char		head[ECML_SECTION_HEADER];
+	uint32		type32 = (uint32) type;
+	uint64		len64 = (uint64) len;
+	Size		pad = (ECML_ALIGN - len % ECML_ALIGN) % ECML_ALIGN;
+
+	/* a bytea is at most 1 GB; say so before StringInfo fails less clearly */
+	if ((Size) b->buf.len + ECML_SECTION_HEADER + len + pad > MaxAllocSize - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s model would be larger than 1 GB", ecml_kind_name(b->kind)),
+				 errhint("Reduce the model's size (fewer factors, items or features).")));
+
+	memcpy(head, &tag, 4);
+	memcpy(head + 4, &type32, 4);
+	memcpy(head + 8, &len64, 8);
+	appendBinaryStringInfo(&b->buf, head, ECML_SECTION_HEADER);
+	if (len > 0)
+		appendBinaryStringInfo(&b->buf, data, len);
+	if (pad > 0)
+	{
+		static const char zeros[ECML_ALIGN] = {0};
+
+		appendBinaryStringInfo(&b->buf, zeros, pad);
+	}
+	b->nsections++;
+}
+
+void
+ecml_builder_add_json(EcmlModelBuilder *b, uint32 tag, const char *json)
+{
+	/* a model must never carry JSON that model_info cannot show */
+	if (!json_is_valid(json))
+		elog(ERROR, "ecml: internal error: invalid JSON for model section");
+	ecml_builder_add(b, tag, ECML_SECTION_JSON, json, strlen(json));
+}
+
+void
+ecml_builder_add_texts(EcmlModelBuilder *b, uint32 tag, char **items, int n)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	for (int i = 0; i < n; i++)
+		appendBinaryStringInfo(&s, items[i], strlen(items[i]) + 1);
+	ecml_builder_add(b, tag, ECML_SECTION_TEXTS, s.data, s.len);
+	pfree(s.data);
+}
+
+bytea *
+ecml_builder_finish(EcmlModelBuilder *b, int64 rows_seen, int64 rows_skipped)
+{
+	char	   *h = b->buf.data + VARHDRSZ;
+	uint16		version = ECML_FORMAT_VERSION;
+	uint16		kind = (uint16) b->kind;
+	uint32		header_size = ECML_HEADER_SIZE;
+	uint64		payload_size = (uint64) b->buf.len - VARHDRSZ - ECML_HEADER_SIZE;
+	uint32		payload_crc;
+	TimestampTz now = GetCurrentTimestamp();
+	uint32		header_crc;
+
+	payload_crc = crc32c_of(h + ECML_HEADER_SIZE, payload_size);
+	memcpy(h, ECML_MAGIC, 4);
+	memcpy(h + 4, &version, 2);
+	memcpy(h + 6, &kind, 2);
+	memcpy(h + 8, &header_size, 4);
+	memcpy(h + 12, &b->nsections, 4);
+	memcpy(h + 16, &payload_size, 8);
+	memcpy(h + 24, &payload_crc, 4);
+	memcpy(h + 32, &rows_seen, 8);
+	memcpy(h + 40, &rows_skipped, 8);
+	memcpy(h + 48, &now, 8);
+	header_crc = crc32c_of(h, 60);
+	memcpy(h + 60, &header_crc, 4);
+
+	SET_VARSIZE(b->buf.data, b->buf.len);
+	return (bytea *) b->buf.data;
+}
+
+/* ---- reading ---- */
+
+static void
+corrupted(const char *check, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid ecml model: %s", check),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 errhint("Pass a model produced by an ecml training aggregate, unmodified.")));
+}
+
+/*
+ * Decode and check the fixed header of data[0..size).  Shared by
+ * ecml_model_open and the cache's fast path.
+ */
+static void
+decode_header(const char *data, Size size, EcmlHeader *hdr)
+{
+	uint32		header_crc;
+	uint32		reserved1,
+				reserved2;
+
+	if (size < 4 || memcmp(data, ECML_MAGIC, 4) != 0)
+		corrupted("not an ecml model (magic \"ECML\" missing)", NULL);
+	if (size < ECML_HEADER_SIZE)
+		corrupted("truncated header",
+				  psprintf("The value has %zu bytes; the header alone needs %d.",
+						   size, ECML_HEADER_SIZE));
+	memcpy(&hdr->version, data + 4, 2);
+	memcpy(&hdr->kind, data + 6, 2);
+	memcpy(&hdr->header_size, data + 8, 4);
+	memcpy(&hdr->section_count, data + 12, 4);
+	memcpy(&hdr->payload_size, data + 16, 8);
+	memcpy(&hdr->payload_crc, data + 24, 4);
+	memcpy(&reserved1, data + 28, 4);
+	memcpy(&hdr->rows_seen, data + 32, 8);
+	memcpy(&hdr->rows_skipped, data + 40, 8);
+	memcpy(&hdr->created_at, data + 48, 8);
+	memcpy(&reserved2, data + 56, 4);
+	memcpy(&header_crc, data + 60, 4);
+
+	/* the version comes before the CRC so a newer model says what it is */
+	if (hdr->version > ECML_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ecml model has format version %u, this ecml reads up to version %d",
+						hdr->version, ECML_FORMAT_VERSION),
+				 errhint("Upgrade the ecml extension (ALTER EXTENSION ecml UPDATE) to read it.")));
+	if (hdr->version == 0)
+		corrupted("format version 0", NULL);
+	if (header_crc != crc32c_of(data, 60))
+		corrupted("header checksum mismatch", NULL);
+	if (hdr->header_size != ECML_HEADER_SIZE)
+		corrupted("wrong header size",
+				  psprintf("Header size is %u, expected %d.", hdr->header_size, ECML_HEADER_SIZE));
+	if (reserved1 != 0 || reserved2 != 0)
+		corrupted("reserved header fields are not zero", NULL);
+	if (hdr->kind < 1 || hdr->kind > ECML_KIND_MAX)
+		corrupted("unknown model kind", psprintf("Kind code %u.", hdr->kind));
+	if (hdr->payload_size != size - ECML_HEADER_SIZE)
+		corrupted("size mismatch (truncated or padded)",
+				  psprintf("The header announces %llu payload bytes; the value holds %zu.",
+						   (unsigned long long) hdr->payload_size,
+						   size - ECML_HEADER_SIZE));
+	if (hdr->rows_seen < 0 || hdr->rows_skipped < 0)
+		corrupted("negative row counts", NULL);
+}
+
+void
+ecml_model_open(bytea *raw, int expected_kind, EcmlModel *model)
+{
+	const char *data = VARDATA_ANY(raw);
+	Size		size = VARSIZE_ANY_EXHDR(raw);
+	EcmlHeader *hdr = &model->header;
+	Size		off;
+
+	decode_header(data, size, hdr);
+
+	if (crc32c_of(data + ECML_HEADER_SIZE, hdr->payload_size) != hdr->payload_crc)
+		corrupted("payload checksum mismatch", NULL);
+
+	if (expected_kind != 0 && hdr->kind != expected_kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("wrong kind of ecml model: got %s, expected %s",
+						ecml_kind_name(hdr->kind), ecml_kind_name(expected_kind)),
+				 errhint("Pass a model trained by the matching ecml aggregate.")));
+
+	/* each section needs at least its 16-byte head */
+	if (hdr->section_count > hdr->payload_size / ECML_SECTION_HEADER)
+		corrupted("section count larger than the payload allows", NULL);
+
+	model->bytes = data;
+	model->size = size;
+	model->nsections = (int) hdr->section_count;
+	model->sections = palloc0(sizeof(EcmlSection) * Max(1, model->nsections));
+
+	off = ECML_HEADER_SIZE;
+	for (int i = 0; i < model->nsections; i++)
+	{
+		EcmlSection *s = &model->sections[i];
+		uint64		len64;
+
+		if (size - off < ECML_SECTION_HEADER)
+			corrupted("section header runs past the end", psprintf("Section %d.", i));
+		memcpy(&s->tag, data + off, 4);
+		memcpy(&s->type, data + off + 4, 4);
+		memcpy(&len64, data + off + 8, 8);
+		off += ECML_SECTION_HEADER;
+		if (s->type > ECML_SECTION_TYPE_MAX)
+			corrupted("unknown section type", psprintf("Section %d has type %u.", i, s->type));
+		if (len64 > size - off)
+			corrupted("section runs past the end", psprintf("Section %d.", i));
+		if (len64 % section_type_width[s->type] != 0)
+			corrupted("section length is not a multiple of its element size",
+					  psprintf("Section %d.", i));
+		s->length = (Size) len64;
+		s->data = data + off;
+		off += s->length;
+		off += (ECML_ALIGN - s->length % ECML_ALIGN) % ECML_ALIGN;
+		if (off > size)
+			corrupted("section padding runs past the end", psprintf("Section %d.", i));
+	}
+	if (off != size)
+		corrupted("trailing bytes after the last section", NULL);
+}
+
+const EcmlSection *
+ecml_model_section(const EcmlModel *model, uint32 tag, EcmlSectionType type,
+				   bool required)
+{
+	char		tagname[5];
+
+	for (int i = 0; i < model->nsections; i++)
+	{
+		if (model->sections[i].tag != tag)
+			continue;
+		if (model->sections[i].type != (uint32) type)
+			break;
+		return &model->sections[i];
+	}
+	if (!required)
+		return NULL;
+	memcpy(tagname, &tag, 4);
+	tagname[4] = '\0';
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid ecml model: section \"%s\" of type %s is missing",
+					tagname, section_type_names[type]),
+			 errhint("Pass a model produced by an ecml training aggregate, unmodified.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+static void *
+section_copy(const EcmlModel *model, uint32 tag, EcmlSectionType type, Size n)
+{
+	const EcmlSection *s = ecml_model_section(model, tag, type, true);
+	Size		width = section_type_width[type];
+	void	   *out;
+
+	if (s->length != n * width)
+	{
+		char		tagname[5];
+
+		memcpy(tagname, &tag, 4);
+		tagname[4] = '\0';
+		corrupted("section has the wrong length",
+				  psprintf("Section \"%s\" has %zu elements, expected %zu.",
+						   tagname, s->length / width, n));
+	}
+	out = palloc_extended(Max(n * width, 1), MCXT_ALLOC_HUGE);
+	if (n > 0)
+		memcpy(out, s->data, n * width);
+	return out;
+}
+
+float *
+ecml_section_floats(const EcmlModel *model, uint32 tag, Size n)
+{
+	return section_copy(model, tag, ECML_SECTION_FLOAT32, n);
+}
+
+double *
+ecml_section_doubles(const EcmlModel *model, uint32 tag, Size n)
+{
+	return section_copy(model, tag, ECML_SECTION_FLOAT64, n);
+}
+
+int64 *
+ecml_section_int64s(const EcmlModel *model, uint32 tag, Size n)
+{
+	return section_copy(model, tag, ECML_SECTION_INT64, n);
+}
+
+char **
+ecml_section_texts(const EcmlModel *model, uint32 tag, int *n_out)
+{
+	const EcmlSection *s = ecml_model_section(model, tag, ECML_SECTION_TEXTS, false);
+	char	  **items;
+	int			n = 0;
+	Size		off;
+
+	*n_out = 0;
+	if (s == NULL)
+		return NULL;
+	if (s->length > 0 && s->data[s->length - 1] != '\0')
+		corrupted("text section is not NUL-terminated", NULL);
+	for (Size i = 0; i < s->length; i++)
+		if (s->data[i] == '\0')
+			n++;
+	items = palloc(sizeof(char *) * Max(n, 1));
+	off = 0;
+	for (int i = 0; i < n; i++)
+	{
+		Size		len = strlen(s->data + off);
+
+		items[i] = pnstrdup(s->data + off, len);
+		off += len + 1;
+	}
+	*n_out = n;
+	return items;
+}
+
+char *
+ecml_section_json(const EcmlModel *model, uint32 tag)
+{
+	const EcmlSection *s = ecml_model_section(model, tag, ECML_SECTION_JSON, false);
+	char	   *json;
+
+	if (s == NULL)
+		return NULL;
+	json = pnstrdup(s->data, s->length);
+	if (strlen(json) != s->length || !json_is_valid(json))
+		corrupted("JSON section does not parse", NULL);
+	return json;
+}
+
+/* ---- ecml.model_info ---- */
+
+/* ecml.model_info(bytea) → jsonb: kind, version, shape, hyper-parameters, metrics, size */
+PG_FUNCTION_INFO_V1(ecml_model_info);
+Datum
+ecml_model_info(PG_FUNCTION_ARGS)
+{
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	EcmlModel	model;
+	StringInfoData buf;
+	char	   *json;
+	char	  **names;
+	int			nnames;
+
+	ecml_model_open(raw, 0, &model);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"kind\": \"%s\", \"format_version\": %u, \"size_bytes\": %zu, "
+					 "\"rows\": " INT64_FORMAT ", \"rows_skipped\": " INT64_FORMAT ", \"created_at\": ",
+					 ecml_kind_name(model.header.kind), model.header.version,
+					 model.size, model.header.rows_seen - model.header.rows_skipped,
+					 model.header.rows_skipped);
+	escape_json(&buf, timestamptz_to_str(model.header.created_at));
+
+	/* the kind's shape (dimensions, vocabulary, ...) sits at the top level */
+	json = ecml_section_json(&model, ECML_TAG_INFO);
+	if (json)
+	{
+		char	   *p = json;
+		char	   *end = json + strlen(json);
+
+		while (p < end && *p != '{')
+			p++;
+		while (end > p && end[-1] != '}')
+			end--;
+		if (p < end && end - p > 2)
+		{
+			/* splice the object's members in: drop its braces */
+			appendStringInfoString(&buf, ", ");
+			appendBinaryStringInfo(&buf, p + 1, (end - 1) - (p + 1));
+		}
+	}
+	json = ecml_section_json(&model, ECML_TAG_HYPERPARAMS);
+	if (json)
+		appendStringInfo(&buf, ", \"hyperparameters\": %s", json);
+	json = ecml_section_json(&model, ECML_TAG_METRICS);
+	if (json)
+		appendStringInfo(&buf, ", \"metrics\": %s", json);
+	names = ecml_section_texts(&model, ECML_TAG_FEATURE_NAMES, &nnames);
+	if (names)
+	{
+		appendStringInfoString(&buf, ", \"feature_names\": [");
+		for (int i = 0; i < nnames; i++)
+		{
+			if (i > 0)
+				appendStringInfoString(&buf, ", ");
+			escape_json(&buf, names[i]);
+		}
+		appendStringInfoChar(&buf, ']');
+	}
+	appendStringInfoString(&buf, ", \"sections\": [");
+	for (int i = 0; i < model.nsections; i++)
+	{
+		char		tagname[5];
+
+		memcpy(tagname, &model.sections[i].tag, 4);
+		tagname[4] = '\0';
+		for (int c = 0; c < 4; c++)
+			if (tagname[c] < 32 || tagname[c] > 126)
+				tagname[c] = '?';
+		appendStringInfo(&buf, "%s{\"tag\": ", i > 0 ? ", " : "");
+		escape_json(&buf, tagname);
+		appendStringInfo(&buf, ", \"type\": \"%s\", \"bytes\": %zu}",
+						 section_type_names[model.sections[i].type],
+						 model.sections[i].length);
+	}
+	appendStringInfoString(&buf, "]}");
+
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* ---- the parsed-model cache ---- */
+
+#define CACHE_SLOTS 16
+#define CACHE_MAX_BYTES ((Size) 1024 * 1024 * 1024)
+
+typedef struct CacheSlot
+{
+	uint64		serial;			/* 0: empty */
+	uint64		last_used;
+	char		header[ECML_HEADER_SIZE];	/* key: holds kind and payload CRC */
+	Size		size;
+	EcmlParseFn parse;
+	MemoryContext mcxt;
+	Size		bytes;
+	void	   *parsed;
+} CacheSlot;
+
+static CacheSlot cache_slots[CACHE_SLOTS];
+static uint64 cache_serial = 0;
+static uint64 cache_clock = 0;
+static MemoryContext cache_context = NULL;
+
+/* What a call site (fn_extra) remembers about the last model it saw. */
+typedef struct CallSiteCache
+{
+	int			slot;
+	uint64		serial;
+	bool		external;
+	varatt_external toast;		/* identity of an out-of-line value */
+	Size		size;			/* identity of an inline value: size ... */
+	char		header[ECML_HEADER_SIZE];	/* ... and header */
+} CallSiteCache;
+
+static void
+cache_evict(int i)
+{
+	if (cache_slots[i].serial != 0)
+		MemoryContextDelete(cache_slots[i].mcxt);
+	memset(&cache_slots[i], 0, sizeof(CacheSlot));
+}
+
+void
+ecml_model_cache_reset(void)
+{
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		cache_evict(i);
+}
+
+static void *
+slot_hit(CallSiteCache *cs, int slot)
+{
+	cs->slot = slot;
+	cs->serial = cache_slots[slot].serial;
+	cache_slots[slot].last_used = ++cache_clock;
+	return cache_slots[slot].parsed;
+}
+
+void *
+ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
+				  EcmlParseFn parse)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	CallSiteCache *cs = (CallSiteCache *) fcinfo->flinfo->fn_extra;
+	bytea	   *raw;
+	EcmlModel	model;
+	const char *data;
+	Size		size;
+	Size		total;
+	int			victim;
+	MemoryContext mcxt;
+	MemoryContext oldcxt;
+	void	   *parsed;
+
+	if (cs == NULL)
+	{
+		cs = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSiteCache));
+		cs->slot = -1;
+		fcinfo->flinfo->fn_extra = cs;
+	}
+
+	/* fast path: the same model as this call site's last row */
+	if (cs->slot >= 0 && cache_slots[cs->slot].serial == cs->serial &&
+		cache_slots[cs->slot].parse == parse)
+	{
+		if (VARATT_IS_EXTERNAL_ONDISK(v))
+		{
+			varatt_external toast;
+
+			VARATT_EXTERNAL_GET_POINTER(toast, v);
+			if (cs->external && memcmp(&toast, &cs->toast, sizeof(toast)) == 0)
+				return slot_hit(cs, cs->slot);
+		}
+		else if (!VARATT_IS_EXTENDED(v) || VARATT_IS_SHORT(v))
+		{
+			if (!cs->external && VARSIZE_ANY_EXHDR(v) == cs->size &&
+				cs->size >= ECML_HEADER_SIZE &&
+				memcmp(VARDATA_ANY(v), cs->header, ECML_HEADER_SIZE) == 0)
+				return slot_hit(cs, cs->slot);
+		}
+	}
+
+	/* slow path: detoast, validate everything (CRC included), then look up */
+	raw = (bytea *) pg_detoast_datum_packed(v);
+	ecml_model_open(raw, expected_kind, &model);
+	data = VARDATA_ANY(raw);
+	size = VARSIZE_ANY_EXHDR(raw);
+
+	cs->external = VARATT_IS_EXTERNAL_ONDISK(v);
+	if (cs->external)
+		VARATT_EXTERNAL_GET_POINTER(cs->toast, v);
+	cs->size = size;
+	memcpy(cs->header, data, ECML_HEADER_SIZE);
+	/* an inline compressed value has no cheap identity: fast path never matches */
+	if (!cs->external && VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+		cs->size = 0;
+
+	for (int i = 0; i < CACHE_SLOTS; i++)
+	{
+		if (cache_slots[i].serial != 0 && cache_slots[i].parse == parse &&
+			cache_slots[i].size == size &&
+			memcmp(cache_slots[i].header, data, ECML_HEADER_SIZE) == 0)
+			return slot_hit(cs, i);
+	}
+
+	/*
+	 * Parse under the current context first: if the parser fails, the
+	 * context goes away with the error.  Only a complete parse is kept.
+	 */
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "ecml parsed model",
+								 ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(mcxt);
+	parsed = parse(&model, mcxt);
+	MemoryContextSwitchTo(oldcxt);
+
+	if (cache_context == NULL)
+		cache_context = AllocSetContextCreate(TopMemoryContext, "ecml model cache",
+											  ALLOCSET_SMALL_SIZES);
+
+	/* evict the least recently used slot, and more while over the byte cap */
+	victim = 0;
+	for (int i = 0; i < CACHE_SLOTS; i++)
+	{
+		if (cache_slots[i].serial == 0)
+		{
+			victim = i;
+			break;
+		}
+		if (cache_slots[i].last_used < cache_slots[victim].last_used)
+			victim = i;
+	}
+	cache_evict(victim);
+	total = MemoryContextMemAllocated(mcxt, true);
+	for (;;)
+	{
+		Size		used = total;
+		int			oldest = -1;
+
+		for (int i = 0; i < CACHE_SLOTS; i++)
+		{
+			if (cache_slots[i].serial == 0)
+				continue;
+			used += cache_slots[i].bytes;
+			if (oldest < 0 || cache_slots[i].last_used < cache_slots[oldest].last_used)
+				oldest = i;
+		}
+		if (used <= CACHE_MAX_BYTES || oldest < 0)
+			break;
+		cache_evict(oldest);
+	}
+
+	MemoryContextSetParent(mcxt, cache_context);
+	cache_slots[victim].serial = ++cache_serial;
+	memcpy(cache_slots[victim].header, data, ECML_HEADER_SIZE);
+	cache_slots[victim].size = size;
+	cache_slots[victim].parse = parse;
+	cache_slots[victim].mcxt = mcxt;
+	cache_slots[victim].bytes = total;
+	cache_slots[victim].parsed = parsed;
+
+	if ((Pointer) raw != (Pointer) v)
+		pfree(raw);
+	return slot_hit(cs, victim);
+}
