@@ -1,0 +1,1117 @@
+/*
+ * logreg_train.c
+ *	  ecml.logreg_train(features real[], label boolean [, options jsonb]):
+ *	  the aggregate that buffers rows and the optimizer that fits them.
+ *
+ * Objective, with standardized features x and weights w_i from class_weight:
+ *
+ *	 L(b, beta) = (1/W) sum_i w_i log(1 + exp(-s_i (b + beta.x_i)))
+ *				  + (l2/2) |beta|^2 + l1 |beta|_1,	  s_i = +-1, W = sum_i w_i
+ *
+ * so l2 = 1 / (C * n) gives scikit-learn's LogisticRegression(C=C).  The
+ * intercept is not penalized.  Newton's method (IRLS) with a backtracking
+ * line search for small dimensions; L-BFGS (Nocedal 1980) otherwise, and
+ * its orthant-wise variant OWL-QN (Andrew & Gao 2007) when l1 > 0.
+ *
+ * Rows live in float32 chunks, each row its features followed by its label,
+ * so a chunk is a strided matrix BLIS can read in place.  Sums over rows are
+ * taken per chunk in float32 (BLIS) and across chunks in float64.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "arrays.h"
+#include "blas.h"
+#include "ecml.h"
+#include "logreg.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define TRAINER "ecml.logreg_train"
+
+#define CHUNK_MIN_BYTES (64 * 1024)
+#define CHUNK_MAX_BYTES (4 * 1024 * 1024)
+
+static const char *const solver_choices[] = {"auto", "newton", "lbfgs", NULL};
+static const char *const class_weight_choices[] = {"balanced", NULL};
+
+static const EcmlOptionSpec logreg_option_specs[] = {
+	{"l2", ECML_OPT_REAL, offsetof(LogregOptions, l2), LOGREG_L2_MIN, LOGREG_L2_MAX},
+	{"l1", ECML_OPT_REAL, offsetof(LogregOptions, l1), 0.0, 1e6},
+	{"fit_intercept", ECML_OPT_BOOL, offsetof(LogregOptions, fit_intercept)},
+	{"standardize", ECML_OPT_BOOL, offsetof(LogregOptions, standardize)},
+	{"class_weight", ECML_OPT_REAL_OR_CHOICE, offsetof(LogregOptions, class_weight),
+	0.0, 1e6, true, class_weight_choices},
+	{"max_iter", ECML_OPT_INT, offsetof(LogregOptions, max_iter),
+	LOGREG_MAX_ITER_MIN, LOGREG_MAX_ITER_MAX},
+	{"tol", ECML_OPT_REAL, offsetof(LogregOptions, tol), LOGREG_TOL_MIN, LOGREG_TOL_MAX},
+	{"solver", ECML_OPT_CHOICE, offsetof(LogregOptions, solver), 0, 0, false, solver_choices},
+	{"feature_names", ECML_OPT_TEXT_ARRAY, offsetof(LogregOptions, feature_names)},
+};
+
+#define N_LOGREG_OPTIONS lengthof(logreg_option_specs)
+
+typedef struct LogregChunk
+{
+	float	   *data;			/* nrows x (nfeatures + 1): features, label */
+	int			nrows;
+	int			capacity;
+} LogregChunk;
+
+typedef struct LogregState
+{
+	int			nfeatures;		/* -1 until the first row */
+	int64		nrows;
+	int64		nskipped;
+	int64		npos;
+	int			nchunks;
+	int			maxchunks;
+	LogregChunk *chunks;
+	Size		bytes;			/* buffer bytes held */
+	Jsonb	   *options;		/* as given with the first row, or NULL */
+} LogregState;
+
+static void
+logreg_parse_options(Jsonb *opts, LogregOptions *o)
+{
+	o->l2 = LOGREG_L2_DEFAULT;
+	o->l1 = LOGREG_L1_DEFAULT;
+	o->fit_intercept = true;
+	o->standardize = true;
+	o->class_weight.choice = -1;
+	o->class_weight.value = 1.0;
+	o->max_iter = LOGREG_MAX_ITER_DEFAULT;
+	o->tol = LOGREG_TOL_DEFAULT;
+	o->solver = LOGREG_SOLVER_AUTO;
+	o->feature_names.n = 0;
+	o->feature_names.items = NULL;
+	ecml_parse_options(opts, logreg_option_specs, N_LOGREG_OPTIONS, o, TRAINER);
+}
+
+static LogregState *
+logreg_state_new(MemoryContext aggcxt)
+{
+	LogregState *st = MemoryContextAllocZero(aggcxt, sizeof(LogregState));
+
+	st->nfeatures = -1;
+	return st;
+}
+
+static void
+logreg_add_chunk(LogregState *st, MemoryContext aggcxt, LogregChunk chunk)
+{
+	if (st->nchunks == st->maxchunks)
+	{
+		int			newmax = Max(16, st->maxchunks * 2);
+
+		if (st->chunks == NULL)
+			st->chunks = MemoryContextAlloc(aggcxt, sizeof(LogregChunk) * newmax);
+		else
+			st->chunks = repalloc(st->chunks, sizeof(LogregChunk) * newmax);
+		st->maxchunks = newmax;
+	}
+	st->chunks[st->nchunks++] = chunk;
+}
+
+/* Room for one more row, allocating a chunk (geometrically larger) if full. */
+static float *
+logreg_row_slot(LogregState *st, MemoryContext aggcxt)
+{
+	LogregChunk *last = st->nchunks > 0 ? &st->chunks[st->nchunks - 1] : NULL;
+	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
+
+	if (last == NULL || last->nrows == last->capacity)
+	{
+		LogregChunk chunk;
+		Size		want = Min(CHUNK_MAX_BYTES, Max(CHUNK_MIN_BYTES, st->bytes / 4));
+
+		chunk.capacity = (int) Max(1, want / rowbytes);
+		chunk.nrows = 0;
+		ecml_check_train_memory(st->bytes + chunk.capacity * rowbytes, TRAINER);
+		chunk.data = MemoryContextAllocHuge(aggcxt, chunk.capacity * rowbytes);
+		st->bytes += chunk.capacity * rowbytes;
+		logreg_add_chunk(st, aggcxt, chunk);
+		last = &st->chunks[st->nchunks - 1];
+	}
+	return last->data + (Size) last->nrows++ * (st->nfeatures + 1);
+}
+
+static void
+check_same_width(int have, int got)
+{
+	if (have != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
+				 errhint("Every row passed to %s must have the same number of features.", TRAINER)));
+}
+
+/* transition: buffer one row; NULL rows are counted and skipped */
+PG_FUNCTION_INFO_V1(logreg_train_transfn);
+Datum
+logreg_train_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	LogregState *st;
+	ArrayType  *arr;
+	float	   *x;
+	float	   *slot;
+	int			n;
+	bool		label;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logreg_train_transfn called in non-aggregate context");
+
+	st = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	if (st == NULL)
+	{
+		st = logreg_state_new(aggcxt);
+		/* parse now so a bad option fails before the scan, not after */
+		if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		{
+			LogregOptions o;
+			MemoryContext old = MemoryContextSwitchTo(aggcxt);
+
+			st->options = PG_GETARG_JSONB_P_COPY(3);
+			MemoryContextSwitchTo(old);
+			logreg_parse_options(st->options, &o);
+		}
+	}
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		st->nskipped++;
+		PG_RETURN_POINTER(st);
+	}
+
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	label = PG_GETARG_BOOL(2);
+	x = ecml_array_float4(arr, "feature vector", -1, &n, false);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector must not be empty")));
+	if (n > LOGREG_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("feature vector has %d elements, %s supports at most %d",
+						n, TRAINER, LOGREG_MAX_FEATURES)));
+	if (st->nfeatures < 0)
+		st->nfeatures = n;
+	check_same_width(st->nfeatures, n);
+
+	slot = logreg_row_slot(st, aggcxt);
+	memcpy(slot, x, sizeof(float) * n);
+	slot[n] = label ? 1.0f : 0.0f;
+	st->nrows++;
+	st->npos += label;
+
+	PG_RETURN_POINTER(st);
+}
+
+/* combine: move state2's chunks into state1 (both live in the aggregate context) */
+PG_FUNCTION_INFO_V1(logreg_train_combinefn);
+Datum
+logreg_train_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	LogregState *s1 = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	LogregState *s2 = PG_ARGISNULL(1) ? NULL : (LogregState *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logreg_train_combinefn called in non-aggregate context");
+	if (s2 == NULL)
+		PG_RETURN_POINTER(s1);
+	if (s1 == NULL)
+		PG_RETURN_POINTER(s2);
+
+	if (s2->nfeatures >= 0)
+	{
+		if (s1->nfeatures < 0)
+			s1->nfeatures = s2->nfeatures;
+		check_same_width(s1->nfeatures, s2->nfeatures);
+	}
+	ecml_check_train_memory(s1->bytes + s2->bytes, TRAINER);
+	for (int i = 0; i < s2->nchunks; i++)
+		logreg_add_chunk(s1, aggcxt, s2->chunks[i]);
+	s1->nrows += s2->nrows;
+	s1->nskipped += s2->nskipped;
+	s1->npos += s2->npos;
+	s1->bytes += s2->bytes;
+	if (s1->options == NULL)
+		s1->options = s2->options;
+	PG_RETURN_POINTER(s1);
+}
+
+/*
+ * Serialized state: int32 nfeatures, int32 options length, int64 nrows,
+ * nskipped, npos, the options jsonb, padding to 8, then the rows.
+ */
+#define SERIAL_HEAD 32
+
+PG_FUNCTION_INFO_V1(logreg_train_serialfn);
+Datum
+logreg_train_serialfn(PG_FUNCTION_ARGS)
+{
+	LogregState *st = (LogregState *) PG_GETARG_POINTER(0);
+	int32		optlen = st->options ? VARSIZE(st->options) : 0;
+	Size		optpad = MAXALIGN(optlen);
+	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
+	Size		total = VARHDRSZ + SERIAL_HEAD + optpad + (Size) st->nrows * rowbytes;
+	bytea	   *out;
+	char	   *p;
+
+	if (total > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
+				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or train on a sample.")));
+	out = palloc0(total);
+	SET_VARSIZE(out, total);
+	p = VARDATA(out);
+	memcpy(p, &st->nfeatures, 4);
+	memcpy(p + 4, &optlen, 4);
+	memcpy(p + 8, &st->nrows, 8);
+	memcpy(p + 16, &st->nskipped, 8);
+	memcpy(p + 24, &st->npos, 8);
+	p += SERIAL_HEAD;
+	if (optlen > 0)
+		memcpy(p, st->options, optlen);
+	p += optpad;
+	for (int i = 0; i < st->nchunks; i++)
+	{
+		Size		n = (Size) st->chunks[i].nrows * rowbytes;
+
+		memcpy(p, st->chunks[i].data, n);
+		p += n;
+	}
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(logreg_train_deserialfn);
+Datum
+logreg_train_deserialfn(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+	MemoryContext aggcxt;
+	LogregState *st;
+	int32		optlen;
+	Size		rowbytes;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logreg_train_deserialfn called in non-aggregate context");
+
+	/* deserialize straight into the aggregate context: combine then moves chunks */
+	st = logreg_state_new(aggcxt);
+	if (len < SERIAL_HEAD)
+		elog(ERROR, "ecml: invalid logreg_train partial state");
+	memcpy(&st->nfeatures, p, 4);
+	memcpy(&optlen, p + 4, 4);
+	memcpy(&st->nrows, p + 8, 8);
+	memcpy(&st->nskipped, p + 16, 8);
+	memcpy(&st->npos, p + 24, 8);
+	p += SERIAL_HEAD;
+	rowbytes = sizeof(float) * (st->nfeatures + 1);
+	if (optlen < 0 || st->nrows < 0 ||
+		len != SERIAL_HEAD + MAXALIGN(optlen) + (Size) st->nrows * rowbytes)
+		elog(ERROR, "ecml: invalid logreg_train partial state");
+	if (optlen > 0)
+	{
+		st->options = MemoryContextAlloc(aggcxt, optlen);
+		memcpy(st->options, p, optlen);
+	}
+	p += MAXALIGN(optlen);
+	if (st->nrows > 0)
+	{
+		LogregChunk chunk;
+
+		if (st->nrows > INT_MAX)
+			elog(ERROR, "ecml: logreg_train partial state has too many rows");
+		chunk.nrows = chunk.capacity = (int) st->nrows;
+		ecml_check_train_memory(st->nrows * rowbytes, TRAINER);
+		chunk.data = MemoryContextAllocHuge(aggcxt, st->nrows * rowbytes);
+		memcpy(chunk.data, p, st->nrows * rowbytes);
+		st->bytes = st->nrows * rowbytes;
+		logreg_add_chunk(st, aggcxt, chunk);
+	}
+	PG_RETURN_POINTER(st);
+}
+
+/* ---------------- the optimizer ---------------- */
+
+typedef struct LogregProblem
+{
+	LogregState *st;
+	int			f;				/* features */
+	int			p;				/* parameters: f weights, then the intercept */
+	int			stride;			/* floats per buffered row */
+	bool		fit_intercept;
+	double		l2;
+	double		l1;
+	double		w_neg;			/* per-row weight of a negative row */
+	double		w_pos;
+	double		wsum;			/* W */
+	/* scratch sized for the largest chunk */
+	float	   *wf;
+	float	   *z;
+	float	   *g;
+	float	   *d;
+	float	   *xs;
+	float	   *gtmp;
+	float	   *hblock;
+	double		logloss;		/* unweighted mean log loss of the last pass */
+} LogregProblem;
+
+static inline double
+softplus(double t)
+{
+	/* log(1 + exp(t)) without overflow */
+	return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t));
+}
+
+/*
+ * One pass over the rows at theta: returns the smooth objective (L without
+ * the l1 term) and fills grad (p) and, if hess is not NULL, the lower
+ * triangle of the Hessian (p,p), both of the smooth objective.
+ */
+static double
+logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
+{
+	int			f = pb->f;
+	int			p = pb->p;
+	double		b = pb->fit_intercept ? theta[f] : 0.0;
+	double		loss = 0.0;
+	double		unweighted = 0.0;
+	double		gsum = 0.0;
+	double		dsum = 0.0;
+
+	memset(grad, 0, sizeof(double) * p);
+	if (hess)
+		memset(hess, 0, sizeof(double) * p * p);
+	for (int j = 0; j < f; j++)
+		pb->wf[j] = (float) theta[j];
+
+	ecml_blas_prepare();
+	for (int c = 0; c < pb->st->nchunks; c++)
+	{
+		LogregChunk *ch = &pb->st->chunks[c];
+		int			r = ch->nrows;
+		const float *X = ch->data;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r == 0)
+			continue;
+
+		/* z (r) = X (r,f) . w (f) */
+		ecml_sgemv(r, f, 1.0f, X, pb->stride, pb->wf, 0.0f, pb->z);
+		for (int i = 0; i < r; i++)
+		{
+			double		zi = (double) pb->z[i] + b;
+			bool		y = X[(Size) i * pb->stride + f] > 0.5f;
+			double		wt = y ? pb->w_pos : pb->w_neg;
+			double		l = softplus(y ? -zi : zi);
+			double		prob = 1.0 / (1.0 + exp(-zi));
+
+			loss += wt * l;
+			unweighted += l;
+			pb->g[i] = (float) (wt * (prob - (y ? 1.0 : 0.0)));
+			gsum += pb->g[i];
+			if (hess)
+			{
+				double		di = wt * prob * (1.0 - prob);
+
+				pb->d[i] = (float) di;
+				dsum += di;
+			}
+		}
+
+		/* grad_w += X^T (f,r) . g (r) */
+		ecml_sgemv_t(r, f, 1.0f, X, pb->stride, pb->g, 0.0f, pb->gtmp);
+		for (int j = 0; j < f; j++)
+			grad[j] += pb->gtmp[j];
+
+		if (hess)
+		{
+			/* H_ww += (D^1/2 X)^T (D^1/2 X); H_bw += X^T d */
+			for (int i = 0; i < r; i++)
+			{
+				float		sq = sqrtf(pb->d[i]);
+				const float *xi = X + (Size) i * pb->stride;
+				float	   *out = pb->xs + (Size) i * f;
+
+				for (int j = 0; j < f; j++)
+					out[j] = sq * xi[j];
+			}
+			ecml_ssyrk_t(f, r, 1.0f, pb->xs, f, 0.0f, pb->hblock, f);
+			for (int j = 0; j < f; j++)
+				for (int k = 0; k <= j; k++)
+					hess[j * p + k] += pb->hblock[j * f + k];
+			if (pb->fit_intercept)
+			{
+				ecml_sgemv_t(r, f, 1.0f, X, pb->stride, pb->d, 0.0f, pb->gtmp);
+				for (int j = 0; j < f; j++)
+					hess[f * p + j] += pb->gtmp[j];
+			}
+		}
+	}
+
+	/* means over the weights, then the ridge on the feature weights */
+	loss /= pb->wsum;
+	pb->logloss = unweighted / (double) pb->st->nrows;
+	for (int j = 0; j < f; j++)
+	{
+		grad[j] = grad[j] / pb->wsum + pb->l2 * theta[j];
+		loss += 0.5 * pb->l2 * theta[j] * theta[j];
+	}
+	if (pb->fit_intercept)
+		grad[f] = gsum / pb->wsum;
+	if (hess)
+	{
+		for (int j = 0; j < p; j++)
+			for (int k = 0; k <= j; k++)
+				hess[j * p + k] /= pb->wsum;
+		if (pb->fit_intercept)
+			hess[f * p + f] = dsum / pb->wsum;
+		for (int j = 0; j < f; j++)
+			hess[j * p + j] += pb->l2;
+	}
+	return loss;
+}
+
+/* In-place Cholesky of the lower triangle of A (n,n); false if not positive definite. */
+static bool
+cholesky(double *A, int n)
+{
+	for (int j = 0; j < n; j++)
+	{
+		double		s = A[j * n + j];
+
+		for (int k = 0; k < j; k++)
+			s -= A[j * n + k] * A[j * n + k];
+		if (!(s > 0.0) || !isfinite(s))
+			return false;
+		A[j * n + j] = sqrt(s);
+		for (int i = j + 1; i < n; i++)
+		{
+			double		t = A[i * n + j];
+
+			for (int k = 0; k < j; k++)
+				t -= A[i * n + k] * A[j * n + k];
+			A[i * n + j] = t / A[j * n + j];
+		}
+	}
+	return true;
+}
+
+/* Solve L L^T x = b in place (b becomes x) with L from cholesky(). */
+static void
+cholesky_solve(const double *L, int n, double *b)
+{
+	for (int i = 0; i < n; i++)
+	{
+		double		s = b[i];
+
+		for (int k = 0; k < i; k++)
+			s -= L[i * n + k] * b[k];
+		b[i] = s / L[i * n + i];
+	}
+	for (int i = n - 1; i >= 0; i--)
+	{
+		double		s = b[i];
+
+		for (int k = i + 1; k < n; k++)
+			s -= L[k * n + i] * b[k];
+		b[i] = s / L[i * n + i];
+	}
+}
+
+typedef struct LogregFit
+{
+	int			iterations;
+	bool		converged;
+	double		loss;			/* final objective, l1 included */
+	double		grad_norm;		/* max-norm of the (pseudo-)gradient */
+	StringInfoData history;		/* JSON array of the objective per iteration */
+} LogregFit;
+
+static void
+report_progress(const char *solver, int iter, int max_iter, double loss,
+				double gnorm, TimestampTz start)
+{
+	double		elapsed = ecml_elapsed_seconds(start);
+
+	if (!ecml_progress)
+		return;
+	ereport(NOTICE,
+			(errmsg("%s (%s): iteration %d, loss %.6g, gradient %.3g, %.2f s elapsed, at most %.1f s left",
+					TRAINER, solver, iter, loss, gnorm, elapsed,
+					elapsed / Max(iter, 1) * (max_iter - iter))));
+}
+
+static double
+max_abs(const double *v, int n)
+{
+	double		m = 0.0;
+
+	for (int i = 0; i < n; i++)
+		m = Max(m, fabs(v[i]));
+	return m;
+}
+
+/* Newton/IRLS with backtracking.  hess holds the Hessian at the final theta. */
+static void
+logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
+			  double *hess, LogregFit *fit, TimestampTz start)
+{
+	int			p = pb->p;
+	double	   *grad = palloc(sizeof(double) * p);
+	double	   *gnew = palloc(sizeof(double) * p);
+	double	   *hnew = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
+	double	   *L = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
+	double	   *step = palloc(sizeof(double) * p);
+	double	   *tnew = palloc(sizeof(double) * p);
+	double		loss = logreg_pass(pb, theta, grad, hess);
+
+	fit->converged = false;
+	for (fit->iterations = 0; fit->iterations < o->max_iter;)
+	{
+		double		gnorm = max_abs(grad, p);
+		double		slope;
+		double		alpha = 1.0;
+		double		damping = 0.0;
+		double		newloss = loss;
+
+		if (gnorm <= o->tol)
+		{
+			fit->converged = true;
+			break;
+		}
+
+		/* solve H step = -grad; damp a singular H (collinear features, l2 = 0) */
+		for (;;)
+		{
+			memcpy(L, hess, sizeof(double) * p * p);
+			for (int j = 0; j < p; j++)
+				L[j * p + j] += damping;
+			if (cholesky(L, p))
+				break;
+			damping = damping == 0.0 ? 1e-10 : damping * 10.0;
+			if (damping > 1e6)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("%s: the Hessian is not positive definite", TRAINER),
+						 errhint("Check the features for infinite-like values, or add an l2 penalty.")));
+		}
+		for (int j = 0; j < p; j++)
+			step[j] = -grad[j];
+		cholesky_solve(L, p, step);
+		slope = 0.0;
+		for (int j = 0; j < p; j++)
+			slope += grad[j] * step[j];
+
+		/* backtracking line search (Armijo); the new Hessian comes with it */
+		for (;;)
+		{
+			for (int j = 0; j < p; j++)
+				tnew[j] = theta[j] + alpha * step[j];
+			newloss = logreg_pass(pb, tnew, gnew, hnew);
+			if (newloss <= loss + 1e-4 * alpha * slope || alpha < 1e-10)
+				break;
+			alpha *= 0.5;
+		}
+		fit->iterations++;
+		if (!(newloss <= loss))
+		{
+			/* no decrease in float64: we are at the precision floor */
+			fit->converged = gnorm <= Max(o->tol, 1e-4);
+			break;
+		}
+		memcpy(theta, tnew, sizeof(double) * p);
+		memcpy(grad, gnew, sizeof(double) * p);
+		memcpy(hess, hnew, sizeof(double) * p * p);
+		loss = newloss;
+		appendStringInfo(&fit->history, "%s%.10g", fit->iterations > 1 ? ", " : "", loss);
+		report_progress("newton", fit->iterations, o->max_iter, loss, max_abs(grad, p), start);
+	}
+	fit->loss = loss;
+	fit->grad_norm = max_abs(grad, p);
+	if (fit->grad_norm <= o->tol)
+		fit->converged = true;
+}
+
+/* OWL-QN pseudo-gradient (Andrew & Gao 2007, eq. 4); plain gradient when l1 = 0. */
+static void
+pseudo_gradient(const LogregProblem *pb, const double *theta, const double *grad,
+				double *pg)
+{
+	for (int j = 0; j < pb->p; j++)
+	{
+		double		l1 = j < pb->f ? pb->l1 : 0.0;
+
+		if (l1 == 0.0)
+			pg[j] = grad[j];
+		else if (theta[j] > 0)
+			pg[j] = grad[j] + l1;
+		else if (theta[j] < 0)
+			pg[j] = grad[j] - l1;
+		else if (grad[j] + l1 < 0)
+			pg[j] = grad[j] + l1;
+		else if (grad[j] - l1 > 0)
+			pg[j] = grad[j] - l1;
+		else
+			pg[j] = 0.0;
+	}
+}
+
+static double
+l1_term(const LogregProblem *pb, const double *theta)
+{
+	double		s = 0.0;
+
+	if (pb->l1 == 0.0)
+		return 0.0;
+	for (int j = 0; j < pb->f; j++)
+		s += fabs(theta[j]);
+	return pb->l1 * s;
+}
+
+#define LBFGS_M 10
+
+/* L-BFGS, orthant-wise when l1 > 0 (OWL-QN). */
+static void
+logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
+			 LogregFit *fit, TimestampTz start)
+{
+	int			p = pb->p;
+	double	   *S = palloc_extended(sizeof(double) * LBFGS_M * p, MCXT_ALLOC_HUGE);
+	double	   *Y = palloc_extended(sizeof(double) * LBFGS_M * p, MCXT_ALLOC_HUGE);
+	double		rho[LBFGS_M];
+	double		alpha_hist[LBFGS_M];
+	int			mem = 0;
+	int			head = 0;
+	double	   *grad = palloc(sizeof(double) * p);
+	double	   *gnew = palloc(sizeof(double) * p);
+	double	   *pg = palloc(sizeof(double) * p);
+	double	   *dir = palloc(sizeof(double) * p);
+	double	   *tnew = palloc(sizeof(double) * p);
+	double		loss = logreg_pass(pb, theta, grad, NULL) + l1_term(pb, theta);
+	const char *name = pb->l1 > 0 ? "owlqn" : "lbfgs";
+
+	fit->converged = false;
+	for (fit->iterations = 0; fit->iterations < o->max_iter;)
+	{
+		double		gnorm;
+		double		alpha;
+		double		newloss = loss;
+		double		slope;
+		bool		accepted = false;
+
+		pseudo_gradient(pb, theta, grad, pg);
+		gnorm = max_abs(pg, p);
+		if (gnorm <= o->tol)
+		{
+			fit->converged = true;
+			break;
+		}
+
+		/* two-loop recursion: dir = -H pg */
+		for (int j = 0; j < p; j++)
+			dir[j] = -pg[j];
+		for (int k = 0; k < mem; k++)
+		{
+			int			i = (head - 1 - k + LBFGS_M) % LBFGS_M;
+			double		a = 0.0;
+
+			for (int j = 0; j < p; j++)
+				a += S[i * p + j] * dir[j];
+			a *= rho[i];
+			alpha_hist[i] = a;
+			for (int j = 0; j < p; j++)
+				dir[j] -= a * Y[i * p + j];
+		}
+		if (mem > 0)
+		{
+			int			i = (head - 1 + LBFGS_M) % LBFGS_M;
+			double		sy = 0.0,
+						yy = 0.0;
+
+			for (int j = 0; j < p; j++)
+			{
+				sy += S[i * p + j] * Y[i * p + j];
+				yy += Y[i * p + j] * Y[i * p + j];
+			}
+			for (int j = 0; j < p; j++)
+				dir[j] *= sy / yy;
+		}
+		for (int k = mem - 1; k >= 0; k--)
+		{
+			int			i = (head - 1 - k + LBFGS_M) % LBFGS_M;
+			double		bcoef = 0.0;
+
+			for (int j = 0; j < p; j++)
+				bcoef += Y[i * p + j] * dir[j];
+			bcoef *= rho[i];
+			for (int j = 0; j < p; j++)
+				dir[j] += S[i * p + j] * (alpha_hist[i] - bcoef);
+		}
+		/* OWL-QN: keep only the components that agree with -pg */
+		if (pb->l1 > 0)
+			for (int j = 0; j < pb->f; j++)
+				if (dir[j] * pg[j] >= 0)
+					dir[j] = 0.0;
+		slope = 0.0;
+		for (int j = 0; j < p; j++)
+			slope += pg[j] * dir[j];
+		if (!(slope < 0))
+		{
+			/* not a descent direction: forget the curvature pairs */
+			mem = 0;
+			for (int j = 0; j < p; j++)
+				dir[j] = -pg[j];
+			slope = 0.0;
+			for (int j = 0; j < p; j++)
+				slope += pg[j] * dir[j];
+		}
+
+		alpha = (mem == 0) ? Min(1.0, 1.0 / sqrt(-slope)) : 1.0;
+		for (int tries = 0; tries < 50; tries++)
+		{
+			double		decrease = 0.0;
+
+			for (int j = 0; j < p; j++)
+			{
+				tnew[j] = theta[j] + alpha * dir[j];
+				/* project onto the orthant of theta (or of -pg at zero) */
+				if (pb->l1 > 0 && j < pb->f)
+				{
+					double		orth = theta[j] != 0 ? theta[j] : -pg[j];
+
+					if (tnew[j] * orth <= 0)
+						tnew[j] = 0.0;
+				}
+				decrease += pg[j] * (tnew[j] - theta[j]);
+			}
+			newloss = logreg_pass(pb, tnew, gnew, NULL) + l1_term(pb, tnew);
+			if (newloss <= loss + 1e-4 * decrease)
+			{
+				accepted = true;
+				break;
+			}
+			alpha *= 0.5;
+		}
+		fit->iterations++;
+		if (!accepted)
+		{
+			/* the line search cannot improve in float64: precision floor */
+			fit->converged = gnorm <= Max(o->tol, 1e-4);
+			break;
+		}
+
+		/* new curvature pair from the smooth gradient */
+		{
+			double		sy = 0.0;
+
+			for (int j = 0; j < p; j++)
+			{
+				S[head * p + j] = tnew[j] - theta[j];
+				Y[head * p + j] = gnew[j] - grad[j];
+				sy += S[head * p + j] * Y[head * p + j];
+			}
+			if (sy > 1e-16)
+			{
+				rho[head] = 1.0 / sy;
+				head = (head + 1) % LBFGS_M;
+				mem = Min(mem + 1, LBFGS_M);
+			}
+		}
+		memcpy(theta, tnew, sizeof(double) * p);
+		memcpy(grad, gnew, sizeof(double) * p);
+		loss = newloss;
+		appendStringInfo(&fit->history, "%s%.10g", fit->iterations > 1 ? ", " : "", loss);
+		report_progress(name, fit->iterations, o->max_iter, loss, gnorm, start);
+	}
+	pseudo_gradient(pb, theta, grad, pg);
+	fit->loss = loss;
+	fit->grad_norm = max_abs(pg, p);
+	if (fit->grad_norm <= o->tol)
+		fit->converged = true;
+}
+
+/* Means and scales of the features; standardizes the buffer in place. */
+static void
+logreg_standardize(LogregState *st, bool standardize, double *mean, double *scale)
+{
+	int			f = st->nfeatures;
+	int			stride = f + 1;
+	double	   *ss = palloc0(sizeof(double) * f);
+
+	memset(mean, 0, sizeof(double) * f);
+	for (int j = 0; j < f; j++)
+		scale[j] = 1.0;
+	if (!standardize)
+		return;
+
+	/* two passes: the mean, then squared deviations (stable for large offsets) */
+	for (int c = 0; c < st->nchunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < st->chunks[c].nrows; i++)
+		{
+			const float *x = st->chunks[c].data + (Size) i * stride;
+
+			for (int j = 0; j < f; j++)
+				mean[j] += x[j];
+		}
+	}
+	for (int j = 0; j < f; j++)
+		mean[j] /= (double) st->nrows;
+	for (int c = 0; c < st->nchunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < st->chunks[c].nrows; i++)
+		{
+			const float *x = st->chunks[c].data + (Size) i * stride;
+
+			for (int j = 0; j < f; j++)
+			{
+				double		dev = x[j] - mean[j];
+
+				ss[j] += dev * dev;
+			}
+		}
+	}
+	for (int j = 0; j < f; j++)
+	{
+		double		sd = sqrt(ss[j] / (double) st->nrows);
+
+		/* a constant feature keeps scale 1: centred, it is all zeros */
+		scale[j] = sd > 0 ? sd : 1.0;
+	}
+	for (int c = 0; c < st->nchunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < st->chunks[c].nrows; i++)
+		{
+			float	   *x = st->chunks[c].data + (Size) i * stride;
+
+			for (int j = 0; j < f; j++)
+				x[j] = (float) ((x[j] - mean[j]) / scale[j]);
+		}
+	}
+}
+
+/*
+ * Standard errors in original units from the Hessian of the summed
+ * (not averaged) penalized objective: Cov = (W H)^-1 in standardized
+ * coordinates, mapped through beta_j = beta~_j / s_j and
+ * b = b~ - sum_j beta~_j m_j / s_j.  NaN where H is singular.
+ */
+static void
+logreg_stderrs(const LogregProblem *pb, const double *hess, const double *mean,
+			   const double *scale, double *se)
+{
+	int			f = pb->f;
+	int			p = pb->p;
+	double	   *L = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
+	double	   *col = palloc(sizeof(double) * p);
+	double	   *a = palloc(sizeof(double) * p);
+
+	for (int j = 0; j <= f; j++)
+		se[j] = get_float8_nan();
+	for (int j = 0; j < p; j++)
+		for (int k = 0; k <= j; k++)
+			L[j * p + k] = hess[j * p + k] * pb->wsum;
+	if (!cholesky(L, p))
+		return;
+
+	/* var(beta_j) = Cov_jj / s_j^2: one solve per diagonal entry */
+	for (int j = 0; j < f; j++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		memset(col, 0, sizeof(double) * p);
+		col[j] = 1.0;
+		cholesky_solve(L, p, col);
+		se[j + 1] = sqrt(col[j]) / scale[j];
+	}
+	if (pb->fit_intercept)
+	{
+		double		v = 0.0;
+
+		for (int j = 0; j < f; j++)
+			a[j] = -mean[j] / scale[j];
+		a[f] = 1.0;
+		memcpy(col, a, sizeof(double) * p);
+		cholesky_solve(L, p, col);
+		for (int j = 0; j < p; j++)
+			v += a[j] * col[j];
+		se[0] = sqrt(v);
+	}
+}
+
+/* final: fit the buffered rows and return the model */
+PG_FUNCTION_INFO_V1(logreg_train_finalfn);
+Datum
+logreg_train_finalfn(PG_FUNCTION_ARGS)
+{
+	LogregState *st = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	LogregOptions o;
+	LogregProblem pb;
+	LogregFit	fit;
+	TimestampTz start = GetCurrentTimestamp();
+	double	   *mean;
+	double	   *scale;
+	double	   *theta;
+	double	   *coef;
+	double	   *se;
+	double	   *hess = NULL;
+	int			solver;
+	int			maxrows = 0;
+	int			f;
+	EcmlModelBuilder b;
+	StringInfoData json;
+	int32		flags;
+
+	if (st == NULL || st->nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: no training rows", TRAINER),
+				 errdetail("Rows seen: " INT64_FORMAT ", skipped for NULL features or label: " INT64_FORMAT ".",
+						   st ? st->nrows + st->nskipped : 0, st ? st->nskipped : 0),
+				 errhint("Check the query's WHERE clause and the NULLs in the features and label columns.")));
+	if (st->npos == 0 || st->npos == st->nrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: every label is %s; logistic regression needs both classes",
+						TRAINER, st->npos == 0 ? "false" : "true"),
+				 errhint("Train on rows that include both outcomes.")));
+
+	logreg_parse_options(st->options, &o);
+	f = st->nfeatures;
+	if (o.feature_names.n > 0 && o.feature_names.n != f)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s option \"feature_names\" has %d names, the feature vectors have %d elements",
+						TRAINER, o.feature_names.n, f)));
+	solver = o.solver;
+	if (solver == LOGREG_SOLVER_NEWTON && o.l1 > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s option \"solver\" \"newton\" does not support \"l1\"", TRAINER),
+				 errhint("Use \"solver\": \"lbfgs\" (or \"auto\"), which handles l1 with OWL-QN.")));
+	if (solver == LOGREG_SOLVER_AUTO)
+		solver = (o.l1 == 0 && f + 1 <= LOGREG_NEWTON_MAX_FEATURES) ?
+			LOGREG_SOLVER_NEWTON : LOGREG_SOLVER_LBFGS;
+
+	mean = palloc(sizeof(double) * f);
+	scale = palloc(sizeof(double) * f);
+	logreg_standardize(st, o.standardize, mean, scale);
+
+	memset(&pb, 0, sizeof(pb));
+	pb.st = st;
+	pb.f = f;
+	pb.fit_intercept = o.fit_intercept;
+	pb.p = f + (o.fit_intercept ? 1 : 0);
+	pb.stride = f + 1;
+	pb.l2 = o.l2;
+	pb.l1 = o.l1;
+	pb.w_neg = 1.0;
+	pb.w_pos = 1.0;
+	if (o.class_weight.choice == 0)
+	{
+		/* "balanced": n / (2 n_class), as scikit-learn */
+		pb.w_pos = (double) st->nrows / (2.0 * st->npos);
+		pb.w_neg = (double) st->nrows / (2.0 * (st->nrows - st->npos));
+	}
+	else
+		pb.w_pos = o.class_weight.value;
+	pb.wsum = pb.w_pos * st->npos + pb.w_neg * (st->nrows - st->npos);
+	for (int c = 0; c < st->nchunks; c++)
+		maxrows = Max(maxrows, st->chunks[c].nrows);
+	pb.wf = palloc(sizeof(float) * f);
+	pb.gtmp = palloc(sizeof(float) * f);
+	pb.z = palloc_extended(sizeof(float) * maxrows, MCXT_ALLOC_HUGE);
+	pb.g = palloc_extended(sizeof(float) * maxrows, MCXT_ALLOC_HUGE);
+	pb.d = palloc_extended(sizeof(float) * maxrows, MCXT_ALLOC_HUGE);
+
+	theta = palloc0(sizeof(double) * pb.p);
+	/* start the intercept at the log-odds of the (weighted) base rate */
+	if (o.fit_intercept)
+		theta[f] = log((pb.w_pos * st->npos) / (pb.w_neg * (st->nrows - st->npos)));
+
+	initStringInfo(&fit.history);
+	if (solver == LOGREG_SOLVER_NEWTON || (o.l1 == 0 && pb.p <= LOGREG_STDERR_MAX_FEATURES))
+	{
+		/* row-scaled copy of a chunk and a float32 (f,f) block for syrk */
+		pb.xs = palloc_extended(sizeof(float) * (Size) maxrows * f, MCXT_ALLOC_HUGE);
+		pb.hblock = palloc_extended(sizeof(float) * (Size) f * f, MCXT_ALLOC_HUGE);
+		hess = palloc_extended(sizeof(double) * pb.p * pb.p, MCXT_ALLOC_HUGE);
+	}
+	if (solver == LOGREG_SOLVER_NEWTON)
+		logreg_newton(&pb, &o, theta, hess, &fit, start);
+	else
+	{
+		logreg_lbfgs(&pb, &o, theta, &fit, start);
+		if (hess)
+		{
+			double	   *g = palloc(sizeof(double) * pb.p);
+
+			logreg_pass(&pb, theta, g, hess);
+		}
+	}
+
+	/* coefficients: intercept first, standardized units; SEs in original units */
+	coef = palloc0(sizeof(double) * (f + 1));
+	coef[0] = o.fit_intercept ? theta[f] : 0.0;
+	memcpy(coef + 1, theta, sizeof(double) * f);
+	se = palloc(sizeof(double) * (f + 1));
+	for (int j = 0; j <= f; j++)
+		se[j] = get_float8_nan();
+	if (hess && o.l1 == 0)
+		logreg_stderrs(&pb, hess, mean, scale, se);
+	if (!o.fit_intercept)
+		se[0] = get_float8_nan();
+
+	ecml_builder_init(&b, ECML_KIND_LOGREG);
+
+	initStringInfo(&json);
+	ecml_options_to_json(&json, logreg_option_specs, N_LOGREG_OPTIONS, &o);
+	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"features\": %d, \"solver\": \"%s\", \"positive_rows\": " INT64_FORMAT
+					 ", \"class_weights\": {\"false\": %.17g, \"true\": %.17g}}",
+					 f, solver == LOGREG_SOLVER_NEWTON ? "newton" : (o.l1 > 0 ? "owlqn" : "lbfgs"),
+					 st->npos, pb.w_neg, pb.w_pos);
+	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"iterations\": %d, \"converged\": %s, \"final_loss\": %.17g, "
+					 "\"gradient_max_norm\": %.6g, \"tol\": %.6g, \"train_log_loss\": %.17g, "
+					 "\"training_seconds\": %.3f, \"loss_history\": [%s]}",
+					 fit.iterations, fit.converged ? "true" : "false", fit.loss,
+					 fit.grad_norm, o.tol, pb.logloss, ecml_elapsed_seconds(start),
+					 fit.history.data);
+	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
+
+	ecml_builder_add(&b, LOGREG_TAG_MEAN, ECML_SECTION_FLOAT64, mean, sizeof(double) * f);
+	ecml_builder_add(&b, LOGREG_TAG_SCALE, ECML_SECTION_FLOAT64, scale, sizeof(double) * f);
+	ecml_builder_add(&b, LOGREG_TAG_COEF, ECML_SECTION_FLOAT64, coef, sizeof(double) * (f + 1));
+	ecml_builder_add(&b, LOGREG_TAG_STDERR, ECML_SECTION_FLOAT64, se, sizeof(double) * (f + 1));
+	flags = o.fit_intercept ? 1 : 0;
+	ecml_builder_add(&b, LOGREG_TAG_FLAGS, ECML_SECTION_INT32, &flags, sizeof(flags));
+	if (o.feature_names.n > 0)
+		ecml_builder_add_texts(&b, ECML_TAG_FEATURE_NAMES, o.feature_names.items, f);
+
+	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nrows + st->nskipped, st->nskipped));
+}
