@@ -92,6 +92,10 @@ SELECT name, kind, rows, metrics ? 'iterations' AS has_metrics FROM ecml.models;
 SELECT ecml.model('core') = m AS same_bytes FROM core_model;
 SELECT ecml.save_model('core', m) FROM core_model;     -- replaces
 SELECT count(*) FROM ecml.models;
+-- ecml.model() keeps one lookup per query and call site, keyed by name
+SELECT ecml.save_model('core2', ecml.logreg_train(f, y, '{"l2": 1}')) FROM core_rows;
+SELECT n, ecml.model(n) = (SELECT model FROM ecml.models WHERE name = n) AS same
+FROM (VALUES (1, 'core'), (2, 'core2'), (3, 'core'), (4, 'core2')) v(i, n) ORDER BY i;
 SELECT ecml.model('missing');
 SELECT ecml.save_model('bad', 'not a model'::bytea);
 SELECT ecml.save_model(NULL, m) FROM core_model;

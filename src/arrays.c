@@ -45,12 +45,15 @@ bool
 ecml_all_finite(const float *x, int n)
 {
 	const uint32 *bits = (const uint32 *) x;
-	uint32		bad = 0;
+	uint32		acc = 0;
 
-	/* an exponent of all ones is NaN or infinity; OR-reduce so it vectorizes */
+	/*
+	 * An exponent of all ones is NaN or infinity; adding one exponent unit
+	 * carries exactly those into bit 31.  And, add, or: it vectorizes.
+	 */
 	for (int i = 0; i < n; i++)
-		bad |= ((bits[i] & 0x7f800000) == 0x7f800000);
-	return bad == 0;
+		acc |= (bits[i] & 0x7f800000) + 0x00800000;
+	return (acc & 0x80000000) == 0;
 }
 
 float *

@@ -64,6 +64,7 @@ typedef struct LogregModel
 	bool		fit_intercept;
 	double		intercept;		/* original units */
 	double	   *weights;		/* [nfeatures], original units */
+	float	   *weights_f32;	/* the same as float, for the scoring dot */
 	double	   *stderrs;		/* [nfeatures + 1]: intercept first; NaN if unknown */
 	char	  **feature_names;	/* [nfeatures], never NULL */
 } LogregModel;

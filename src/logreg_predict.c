@@ -16,6 +16,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "vecops.h"
 
 /* Parse a validated logreg model into original-unit weights (in mcxt). */
 void *
@@ -42,6 +43,7 @@ logreg_parse(const EcmlModel *model, MemoryContext mcxt)
 	m->stderrs = ecml_section_doubles(model, LOGREG_TAG_STDERR, f + 1);
 	m->nfeatures = f;
 	m->weights = palloc(sizeof(double) * f);
+	m->weights_f32 = palloc(sizeof(float) * f);
 	m->intercept = coef[0];
 	for (int j = 0; j < f; j++)
 	{
@@ -53,6 +55,7 @@ logreg_parse(const EcmlModel *model, MemoryContext mcxt)
 		/* x~ = (x - m) / s, so beta~ . x~ = (beta~ / s) . x - beta~ . m / s */
 		m->weights[j] = coef[j + 1] / scale[j];
 		m->intercept -= coef[j + 1] * mean[j] / scale[j];
+		m->weights_f32[j] = (float) m->weights[j];
 	}
 	s = ecml_model_section(model, LOGREG_TAG_FLAGS, ECML_SECTION_INT32, true);
 	if (s->length != sizeof(int32))
@@ -79,11 +82,7 @@ logreg_parse(const EcmlModel *model, MemoryContext mcxt)
 static inline double
 logreg_margin(const LogregModel *m, const float *x)
 {
-	double		z = m->intercept;
-
-	for (int j = 0; j < m->nfeatures; j++)
-		z += m->weights[j] * x[j];
-	return z;
+	return m->intercept + ecml_dot_f32(m->weights_f32, x, m->nfeatures);
 }
 
 /* ecml.logreg_predict(model, features) → probability of the positive class */
