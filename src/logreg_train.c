@@ -38,6 +38,7 @@
 
 #define CHUNK_MIN_BYTES (64 * 1024)
 #define CHUNK_MAX_BYTES (4 * 1024 * 1024)
+#define BLOCK_BYTES (256 * 1024)	/* a pass block: fits in L2 */
 
 static const char *const solver_choices[] = {"auto", "newton", "lbfgs", NULL};
 static const char *const class_weight_choices[] = {"balanced", NULL};
@@ -354,6 +355,7 @@ typedef struct LogregProblem
 	int			f;				/* features */
 	int			p;				/* parameters: f weights, then the intercept */
 	int			stride;			/* floats per buffered row */
+	int			block_rows;		/* rows per pass block (scratch size) */
 	bool		fit_intercept;
 	double		l2;
 	double		l1;
@@ -401,65 +403,72 @@ logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
 		pb->wf[j] = (float) theta[j];
 
 	ecml_blas_prepare();
+	/*
+	 * Blocks of at most block_rows rows, so that X, z, g and d stay in cache
+	 * between the sgemv, the loop and the transposed sgemv.  A chunk can be
+	 * large: a parallel worker's whole share arrives as one.
+	 */
 	for (int c = 0; c < pb->st->nchunks; c++)
 	{
 		LogregChunk *ch = &pb->st->chunks[c];
-		int			r = ch->nrows;
-		const float *X = ch->data;
 
-		CHECK_FOR_INTERRUPTS();
-		if (r == 0)
-			continue;
-
-		/* z (r) = X (r,f) . w (f) */
-		ecml_sgemv(r, f, 1.0f, X, pb->stride, pb->wf, 0.0f, pb->z);
-		for (int i = 0; i < r; i++)
+		for (int start = 0; start < ch->nrows; start += pb->block_rows)
 		{
-			double		zi = (double) pb->z[i] + b;
-			bool		y = X[(Size) i * pb->stride + f] > 0.5f;
-			double		wt = y ? pb->w_pos : pb->w_neg;
-			double		l = softplus(y ? -zi : zi);
-			double		prob = 1.0 / (1.0 + exp(-zi));
+			int			r = Min(pb->block_rows, ch->nrows - start);
+			const float *X = ch->data + (Size) start * pb->stride;
 
-			loss += wt * l;
-			unweighted += l;
-			pb->g[i] = (float) (wt * (prob - (y ? 1.0 : 0.0)));
-			gsum += pb->g[i];
-			if (hess)
-			{
-				double		di = wt * prob * (1.0 - prob);
+			CHECK_FOR_INTERRUPTS();
 
-				pb->d[i] = (float) di;
-				dsum += di;
-			}
-		}
-
-		/* grad_w += X^T (f,r) . g (r) */
-		ecml_sgemv_t(r, f, 1.0f, X, pb->stride, pb->g, 0.0f, pb->gtmp);
-		for (int j = 0; j < f; j++)
-			grad[j] += pb->gtmp[j];
-
-		if (hess)
-		{
-			/* H_ww += (D^1/2 X)^T (D^1/2 X); H_bw += X^T d */
+			/* z (r) = X (r,f) . w (f) */
+			ecml_sgemv(r, f, 1.0f, X, pb->stride, pb->wf, 0.0f, pb->z);
 			for (int i = 0; i < r; i++)
 			{
-				float		sq = sqrtf(pb->d[i]);
-				const float *xi = X + (Size) i * pb->stride;
-				float	   *out = pb->xs + (Size) i * f;
+				double		zi = (double) pb->z[i] + b;
+				bool		y = X[(Size) i * pb->stride + f] > 0.5f;
+				double		wt = y ? pb->w_pos : pb->w_neg;
+				double		l = softplus(y ? -zi : zi);
+				double		prob = 1.0 / (1.0 + exp(-zi));
 
-				for (int j = 0; j < f; j++)
-					out[j] = sq * xi[j];
+				loss += wt * l;
+				unweighted += l;
+				pb->g[i] = (float) (wt * (prob - (y ? 1.0 : 0.0)));
+				gsum += pb->g[i];
+				if (hess)
+				{
+					double		di = wt * prob * (1.0 - prob);
+
+					pb->d[i] = (float) di;
+					dsum += di;
+				}
 			}
-			ecml_ssyrk_t(f, r, 1.0f, pb->xs, f, 0.0f, pb->hblock, f);
+
+			/* grad_w += X^T (f,r) . g (r) */
+			ecml_sgemv_t(r, f, 1.0f, X, pb->stride, pb->g, 0.0f, pb->gtmp);
 			for (int j = 0; j < f; j++)
-				for (int k = 0; k <= j; k++)
-					hess[j * p + k] += pb->hblock[j * f + k];
-			if (pb->fit_intercept)
+				grad[j] += pb->gtmp[j];
+
+			if (hess)
 			{
-				ecml_sgemv_t(r, f, 1.0f, X, pb->stride, pb->d, 0.0f, pb->gtmp);
+				/* H_ww += (D^1/2 X)^T (D^1/2 X); H_bw += X^T d */
+				for (int i = 0; i < r; i++)
+				{
+					float		sq = sqrtf(pb->d[i]);
+					const float *xi = X + (Size) i * pb->stride;
+					float	   *out = pb->xs + (Size) i * f;
+
+					for (int j = 0; j < f; j++)
+						out[j] = sq * xi[j];
+				}
+				ecml_ssyrk_t(f, r, 1.0f, pb->xs, f, 0.0f, pb->hblock, f);
 				for (int j = 0; j < f; j++)
-					hess[f * p + j] += pb->gtmp[j];
+					for (int k = 0; k <= j; k++)
+						hess[j * p + k] += pb->hblock[j * f + k];
+				if (pb->fit_intercept)
+				{
+					ecml_sgemv_t(r, f, 1.0f, X, pb->stride, pb->d, 0.0f, pb->gtmp);
+					for (int j = 0; j < f; j++)
+						hess[f * p + j] += pb->gtmp[j];
+				}
 			}
 		}
 	}
@@ -1036,6 +1045,8 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	pb.wsum = pb.w_pos * st->npos + pb.w_neg * (st->nrows - st->npos);
 	for (int c = 0; c < st->nchunks; c++)
 		maxrows = Max(maxrows, st->chunks[c].nrows);
+	pb.block_rows = Max(16, (int) (BLOCK_BYTES / (sizeof(float) * pb.stride)));
+	maxrows = Min(maxrows, pb.block_rows);
 	pb.wf = palloc(sizeof(float) * f);
 	pb.gtmp = palloc(sizeof(float) * f);
 	pb.z = palloc_extended(sizeof(float) * maxrows, MCXT_ALLOC_HUGE);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# statement_timeout stops a long training run within about a second (the
+# optimizer checks for interrupts on every chunk of rows), the backend stays
+# usable, and its memory goes back.
+set -euo pipefail
+out=$(psql -X -q -At -d ecml_test 2>&1 <<'SQL'
+CREATE EXTENSION IF NOT EXISTS ecml;
+CREATE TEMP TABLE slow AS
+SELECT ARRAY(SELECT sin(i * j * 0.001 + j) FROM generate_series(1, 64) j)::real[] AS f,
+       sin(i * 0.001 + 1) + sin(i * 0.002 + 2) > 0 AS y
+FROM generate_series(1, 100000) i;
+SELECT 'before ' || sum(total_bytes) FROM pg_backend_memory_contexts;
+SET statement_timeout = '1s';
+\timing on
+-- separable labels, no penalty, no tolerance: L-BFGS would run for minutes
+SELECT length(ecml.logreg_train(f, y, '{"solver": "lbfgs", "l2": 0, "tol": 0, "max_iter": 100000}')) FROM slow;
+\timing off
+RESET statement_timeout;
+SELECT 'alive ' || 1;
+SELECT 'after ' || sum(total_bytes) FROM pg_backend_memory_contexts;
+SQL
+)
+printf '%s\n' "$out"
+ms=$(printf '%s\n' "$out" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | head -n 1)
+before=$(printf '%s\n' "$out" | sed -nE 's/^before ([0-9]+)$/\1/p')
+after=$(printf '%s\n' "$out" | sed -nE 's/^after ([0-9]+)$/\1/p')
+printf '%s\n' "$out" | grep -q 'canceling statement due to statement timeout'
+printf '%s\n' "$out" | grep -qx 'alive 1'
+echo "cancelled after ${ms} ms; backend memory ${before} -> ${after} bytes"
+awk -v ms="$ms" 'BEGIN { exit !(ms < 2000) }'
+# the training buffer (25 MB here) must be gone, not kept by the backend
+awk -v b="$before" -v a="$after" 'BEGIN { exit !(a < b + 4 * 1024 * 1024) }'
