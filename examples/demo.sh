@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Setup + demo: install missing packages, build and install ecml, start a
+# private cluster in /var/tmp/ecml-demo (port 54321) and run examples/demo.sql
+# in a fresh database ecml_demo.  Running it again reuses the cluster and
+# re-runs the demo.
+#
+#   bash examples/demo.sh          set up and run the demo (as root)
+#   bash examples/demo.sh stop     stop the cluster and remove its directory
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source test/cluster.sh
+
+DIR=/var/tmp/ecml-demo
+PORT=54321
+DB=ecml_demo
+
+case "${1:-}" in
+    "") ;;
+    stop)
+        ecml_require_root
+        ecml_lock "$DIR.lock"
+        ecml_cluster_remove "$DIR"
+        echo "demo cluster stopped, $DIR removed"
+        exit 0
+        ;;
+    *)
+        echo "usage: bash examples/demo.sh [stop]" >&2
+        exit 2
+        ;;
+esac
+
+ecml_require_root
+ecml_lock "$DIR.lock"
+ecml_install_packages
+ecml_build_install
+
+# Reuse the cluster if a complete one is there; anything else (an interrupted
+# initdb, a stray directory) is replaced.
+if ! ecml_cluster_exists "$DIR"; then
+    ecml_cluster_remove "$DIR"
+    ecml_cluster_init "$DIR" "$PORT" "$DB"
+fi
+ecml_cluster_running "$DIR" || ecml_cluster_start "$DIR"
+ecml_cluster_env "$DIR" "$PORT"
+
+# FORCE: pg_cron's scheduler stays connected to cron.database_name.
+ecml_log "creating database $DB"
+PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres \
+    -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+# Restart: a scheduler ended by DROP DATABASE is not restarted by the server,
+# and a rebuilt library or changed configuration takes effect.
+ecml_cluster_stop "$DIR"
+ecml_cluster_start "$DIR"
+
+ecml_log "running examples/demo.sql"
+if ! "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -d "$DB" -f examples/demo.sql; then
+    echo "examples/demo.sql failed; the cluster is left running to look into it:" >&2
+    echo "  psql -h $DIR -p $PORT -U postgres $DB    (stop: bash examples/demo.sh stop)" >&2
+    exit 1
+fi
+
+cat <<EOF
+
+The demo cluster is running (data in $DIR/data, log in $DIR/server.log).
+  connect:  psql -h $DIR -p $PORT -U postgres $DB
+  stop:     bash examples/demo.sh stop    (stops the server and removes $DIR)
+EOF

@@ -1,0 +1,167 @@
+# shellcheck shell=bash
+# Shared helpers for examples/demo.sh and test/run-tests.sh; source it, don't
+# run it.  Everything here expects to run as root on Debian 12: packages are
+# installed with apt, the extension with `make install`, and each private
+# cluster runs as the `postgres` OS user (the server refuses to run as root).
+# Clients (psql, pg_regress, pg_prove) stay root and connect as the postgres
+# role over the cluster's unix socket, so the server never needs to read the
+# source tree.
+
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_CONFIG=$PG_BIN/pg_config
+
+# What the build, the demo and the tests need.  Benchmarks need more
+# (python3-sklearn, ...); test/bench documents that, these scripts don't
+# install it.
+ECML_PACKAGES=(
+    postgresql-15
+    postgresql-server-dev-15
+    postgresql-client-15
+    libblis-pthread-dev
+    postgresql-15-pgtap
+    libtap-parser-sourcehandler-pgtap-perl
+    postgresql-15-cron
+    make
+    gcc
+)
+
+ecml_log() { printf '==> %s\n' "$*" >&2; }
+ecml_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+ecml_require_root() {
+    [ "$(id -u)" -eq 0 ] ||
+        ecml_die "run this as root (it installs packages and runs the server as the postgres user)"
+}
+
+# Take an exclusive lock for the rest of the calling shell's life (or until
+# the fd closes), so two runs on one machine wait for each other instead of
+# trampling the same cluster directory or `make install`.
+ECML_LOCK_FDS=()
+ecml_lock() {
+    local file=$1 fd
+    exec {fd}>"$file"
+    ECML_LOCK_FDS+=("$fd")
+    if ! flock -n "$fd"; then
+        ecml_log "waiting for another run holding $file"
+        flock "$fd"
+    fi
+}
+
+# Install only what is missing, and refresh the apt lists only then: on a
+# machine that already has everything this costs a dpkg-query, not a network
+# round trip.
+ecml_install_packages() {
+    local missing=() p
+    for p in "${ECML_PACKAGES[@]}"; do
+        if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+            missing+=("$p")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return 0
+    fi
+    ecml_log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+}
+
+# Build and install the extension into the PostgreSQL 15 tree.  PG_CONFIG is
+# passed explicitly because /usr/bin/pg_config may belong to another major
+# version.  The build lock keeps two concurrent runs from installing a
+# half-copied library under each other.
+ecml_build_install() {
+    ecml_log "building and installing ecml"
+    (
+        ecml_lock /var/tmp/ecml-build.lock
+        make -j2 PG_CONFIG="$PG_CONFIG" && make install PG_CONFIG="$PG_CONFIG"
+    )
+}
+
+# Run a command as the postgres OS user, from / because the caller's working
+# directory (the source tree) may be unreadable for that user.  Lock files are
+# closed first: a postmaster started here would otherwise inherit the lock and
+# hold it for as long as it runs.
+ecml_as_postgres() {
+    (
+        local fd
+        for fd in "${ECML_LOCK_FDS[@]}"; do exec {fd}>&-; done
+        cd / && runuser -u postgres -- "$@"
+    )
+}
+
+# ecml_cluster_init DIR PORT CRON_DB [EXTRA_CONF_LINE...]
+# Create a cluster in DIR/data with its socket in DIR, listening on no TCP
+# address.  Local connections are trusted: only users on this machine who can
+# reach the socket directory can connect.
+ecml_cluster_init() {
+    local dir=$1 port=$2 cron_db=$3
+    shift 3
+    ecml_log "creating cluster in $dir/data (port $port)"
+    mkdir -p "$dir"
+    chown postgres:postgres "$dir"
+    chmod 0700 "$dir"
+    ecml_as_postgres "$PG_BIN/initdb" --pgdata="$dir/data" --username=postgres \
+        --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject \
+        >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log" >&2; return 1; }
+    # pg_cron must be preloaded; it runs its jobs in cron.database_name.
+    {
+        echo "# added by test/cluster.sh"
+        echo "port = $port"
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$dir'"
+        echo "shared_preload_libraries = 'pg_cron'"
+        echo "cron.database_name = '$cron_db'"
+        echo "max_worker_processes = 8"
+        echo "max_parallel_workers = 8"
+        echo "max_parallel_workers_per_gather = 2"
+        local line
+        for line in "$@"; do echo "$line"; done
+    } >>"$dir/data/postgresql.conf"
+}
+
+ecml_cluster_exists() {
+    [ -f "$1/data/PG_VERSION" ] && [ -f "$1/data/postgresql.conf" ]
+}
+
+ecml_cluster_running() {
+    [ -d "$1/data" ] && ecml_as_postgres "$PG_BIN/pg_ctl" status -D "$1/data" >/dev/null 2>&1
+}
+
+ecml_cluster_start() {
+    local dir=$1
+    ecml_log "starting server ($dir/server.log)"
+    ecml_as_postgres "$PG_BIN/pg_ctl" start -D "$dir/data" -l "$dir/server.log" -w -t 60 >/dev/null ||
+        { tail -n 30 "$dir/server.log" >&2 2>/dev/null; return 1; }
+}
+
+# Fast shutdown: the data in these clusters is disposable, waiting for
+# sessions to finish is not worth it.
+ecml_cluster_stop() {
+    local dir=$1
+    if ecml_cluster_running "$dir"; then
+        ecml_log "stopping server in $dir/data"
+        ecml_as_postgres "$PG_BIN/pg_ctl" stop -D "$dir/data" -m fast -w -t 60 >/dev/null ||
+            ecml_as_postgres "$PG_BIN/pg_ctl" stop -D "$dir/data" -m immediate -w -t 60 >/dev/null
+    fi
+}
+
+# Stop whatever server runs in DIR and delete DIR.
+ecml_cluster_remove() {
+    local dir=$1
+    [ -e "$dir" ] || return 0
+    ecml_cluster_stop "$dir" || true
+    case "$dir" in
+        /var/tmp/ecml-*) rm -rf -- "$dir" ;;
+        *) ecml_die "refusing to remove unexpected directory $dir" ;;
+    esac
+}
+
+# ecml_cluster_env DIR PORT: point libpq clients (psql, pg_regress, pg_prove)
+# at the cluster.
+ecml_cluster_env() {
+    export PGHOST=$1 PGPORT=$2 PGUSER=postgres
+    unset PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
+}
