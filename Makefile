@@ -14,7 +14,7 @@ DATA = $(filter-out $(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),$(wildcard s
 
 # pg_regress: every sql/<capability>.sql with its expected/<capability>.out.
 REGRESS = $(sort $(basename $(notdir $(filter-out $(wildcard sql/$(EXTENSION)--*.sql),$(wildcard sql/*.sql)))))
-REGRESS_OPTS = --inputdir=. --dbname=ecml_regression
+REGRESS_OPTS = --inputdir=.
 
 # BLIS, the pthread build: Debian's alternatives would otherwise pick the
 # OpenMP build whenever it is installed, and OpenMP in forked backends is a
@@ -30,6 +30,9 @@ EXTRA_CLEAN = results regression.diffs regression.out
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS passes --dbname itself; this names the database it uses
+CONTRIB_TESTDB = ecml_regression
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/ecml/*.sql))
 	cat $^ > $@

@@ -57,11 +57,10 @@ ecml_all_finite(const float *x, int n)
 }
 
 float *
-ecml_array_float4(ArrayType *arr, const char *what, int expected_len,
-				  int *len_out, bool allow_nan)
+ecml_array_float4_unchecked(ArrayType *arr, const char *what, int expected_len,
+							int *len_out)
 {
 	int			n;
-	float	   *x;
 
 	if (ARR_ELEMTYPE(arr) != FLOAT4OID)
 		ereport(ERROR,
@@ -69,19 +68,35 @@ ecml_array_float4(ArrayType *arr, const char *what, int expected_len,
 				 errmsg("%s must be of type real[], got %s[]", what,
 						format_type_be(ARR_ELEMTYPE(arr)))));
 	n = check_shape(arr, what, expected_len);
-	x = (float *) ARR_DATA_PTR(arr);
-	if (!ecml_all_finite(x, n))
+	if (len_out)
+		*len_out = n;
+	return (float *) ARR_DATA_PTR(arr);
+}
+
+void
+ecml_check_finite(const float *x, int n, const char *what, bool allow_nan)
+{
+	if (ecml_all_finite(x, n))
+		return;
+	for (int i = 0; i < n; i++)
 	{
-		for (int i = 0; i < n; i++)
-		{
-			if (isinf(x[i]) || (isnan(x[i]) && !allow_nan))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("%s element %d is %s", what, i + 1,
-								isnan(x[i]) ? "NaN" : "infinite"),
-						 errhint("Replace missing or overflowing values before calling ecml (for example with COALESCE).")));
-		}
+		if (isinf(x[i]) || (isnan(x[i]) && !allow_nan))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s element %d is %s", what, i + 1,
+							isnan(x[i]) ? "NaN" : "infinite"),
+					 errhint("Replace missing or overflowing values before calling ecml (for example with COALESCE).")));
 	}
+}
+
+float *
+ecml_array_float4(ArrayType *arr, const char *what, int expected_len,
+				  int *len_out, bool allow_nan)
+{
+	int			n;
+	float	   *x = ecml_array_float4_unchecked(arr, what, expected_len, &n);
+
+	ecml_check_finite(x, n, what, allow_nan);
 	if (len_out)
 		*len_out = n;
 	return x;

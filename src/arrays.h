@@ -21,6 +21,17 @@
 extern float *ecml_array_float4(ArrayType *arr, const char *what,
 								int expected_len, int *len_out, bool allow_nan);
 
+/*
+ * The same without the finiteness scan, for hot scoring paths that check
+ * their result instead: any NaN or infinity in x makes a dot product with x
+ * non-finite, so ecml_check_finite() runs only when the result is.
+ */
+extern float *ecml_array_float4_unchecked(ArrayType *arr, const char *what,
+										  int expected_len, int *len_out);
+
+/* ERROR naming the first NaN (unless allow_nan) or infinite element of x. */
+extern void ecml_check_finite(const float *x, int n, const char *what, bool allow_nan);
+
 /* The elements of a bigint[], same rules (no finiteness to check). */
 extern int64 *ecml_array_int8(ArrayType *arr, const char *what,
 							  int expected_len, int *len_out);

@@ -92,9 +92,13 @@ logreg_predict(PG_FUNCTION_ARGS)
 {
 	LogregModel *m = ecml_model_cached(fcinfo, 0, ECML_KIND_LOGREG, logreg_parse);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-	float	   *x = ecml_array_float4(arr, "feature vector", m->nfeatures, NULL, false);
+	float	   *x = ecml_array_float4_unchecked(arr, "feature vector", m->nfeatures, NULL);
+	double		z = logreg_margin(m, x);
 
-	PG_RETURN_FLOAT8(1.0 / (1.0 + exp(-logreg_margin(m, x))));
+	/* a NaN or infinite feature always shows in the margin */
+	if (!isfinite(z))
+		ecml_check_finite(x, m->nfeatures, "feature vector", false);
+	PG_RETURN_FLOAT8(1.0 / (1.0 + exp(-z)));
 }
 
 /*

@@ -38,6 +38,7 @@
 
 #define CHUNK_MIN_BYTES (64 * 1024)
 #define CHUNK_MAX_BYTES (4 * 1024 * 1024)
+#define LOGREG_FTOL 1e-13		/* relative decrease below which we stop */
 #define BLOCK_BYTES (256 * 1024)	/* a pass block: fits in L2 */
 
 static const char *const solver_choices[] = {"auto", "newton", "lbfgs", NULL};
@@ -373,13 +374,6 @@ typedef struct LogregProblem
 	double		logloss;		/* unweighted mean log loss of the last pass */
 } LogregProblem;
 
-static inline double
-softplus(double t)
-{
-	/* log(1 + exp(t)) without overflow */
-	return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t));
-}
-
 /*
  * One pass over the rows at theta: returns the smooth objective (L without
  * the l1 term) and fills grad (p) and, if hess is not NULL, the lower
@@ -426,8 +420,10 @@ logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
 				double		zi = (double) pb->z[i] + b;
 				bool		y = X[(Size) i * pb->stride + f] > 0.5f;
 				double		wt = y ? pb->w_pos : pb->w_neg;
-				double		l = softplus(y ? -zi : zi);
-				double		prob = 1.0 / (1.0 + exp(-zi));
+				/* one exp serves both: e = exp(-|z|) */
+				double		e = exp(-fabs(zi));
+				double		l = log1p(e) + Max(y ? -zi : zi, 0.0);
+				double		prob = zi >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 
 				loss += wt * l;
 				unweighted += l;
@@ -647,9 +643,16 @@ logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
 		memcpy(theta, tnew, sizeof(double) * p);
 		memcpy(grad, gnew, sizeof(double) * p);
 		memcpy(hess, hnew, sizeof(double) * p * p);
+		appendStringInfo(&fit->history, "%s%.10g", fit->iterations > 1 ? ", " : "", newloss);
+		report_progress("newton", fit->iterations, o->max_iter, newloss, max_abs(grad, p), start);
+		if (loss - newloss <= LOGREG_FTOL * Max(1.0, fabs(loss)))
+		{
+			/* no relative decrease left: the float32 noise floor */
+			loss = newloss;
+			fit->converged = max_abs(grad, p) <= Max(o->tol, 1e-4);
+			break;
+		}
 		loss = newloss;
-		appendStringInfo(&fit->history, "%s%.10g", fit->iterations > 1 ? ", " : "", loss);
-		report_progress("newton", fit->iterations, o->max_iter, loss, max_abs(grad, p), start);
 	}
 	fit->loss = loss;
 	fit->grad_norm = max_abs(grad, p);
@@ -818,10 +821,19 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 			alpha *= 0.5;
 		}
 		fit->iterations++;
-		if (!accepted)
+		if (!accepted || loss - newloss <= LOGREG_FTOL * Max(1.0, fabs(loss)))
 		{
-			/* the line search cannot improve in float64: precision floor */
+			/*
+			 * No relative decrease left: the gradient is at the noise floor of
+			 * float32 rows (Byrd et al. 1995's factr test, as in L-BFGS-B).
+			 */
 			fit->converged = gnorm <= Max(o->tol, 1e-4);
+			if (accepted)
+			{
+				memcpy(theta, tnew, sizeof(double) * p);
+				memcpy(grad, gnew, sizeof(double) * p);
+				loss = newloss;
+			}
 			break;
 		}
 
