@@ -119,64 +119,47 @@ ecml_array_int8(ArrayType *arr, const char *what, int expected_len, int *len_out
 }
 
 ArrayType *
-ecml_float4_array(const float *values, int n)
+ecml_new_array(Oid elemtype, int elemsize, int n)
 {
-	ArrayType  *arr = construct_empty_array(FLOAT4OID);
+	Size		nbytes = ARR_OVERHEAD_NONULLS(1) + (Size) elemsize * n;
+	ArrayType  *arr;
+
+	if (n == 0)
+		return construct_empty_array(elemtype);
+	arr = (ArrayType *) palloc_extended(nbytes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	SET_VARSIZE(arr, nbytes);
+	arr->ndim = 1;
+	arr->dataoffset = 0;
+	arr->elemtype = elemtype;
+	ARR_DIMS(arr)[0] = n;
+	ARR_LBOUND(arr)[0] = 1;
+	return arr;
+}
+
+static ArrayType *
+copy_to_array(Oid elemtype, int elemsize, const void *values, int n)
+{
+	ArrayType  *arr = ecml_new_array(elemtype, elemsize, n);
 
 	if (n > 0)
-	{
-		Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float) * (Size) n;
-
-		arr = (ArrayType *) palloc0(nbytes);
-		SET_VARSIZE(arr, nbytes);
-		arr->ndim = 1;
-		arr->dataoffset = 0;
-		arr->elemtype = FLOAT4OID;
-		ARR_DIMS(arr)[0] = n;
-		ARR_LBOUND(arr)[0] = 1;
-		memcpy(ARR_DATA_PTR(arr), values, sizeof(float) * (Size) n);
-	}
+		memcpy(ARR_DATA_PTR(arr), values, (Size) elemsize * n);
 	return arr;
+}
+
+ArrayType *
+ecml_float4_array(const float *values, int n)
+{
+	return copy_to_array(FLOAT4OID, sizeof(float), values, n);
 }
 
 ArrayType *
 ecml_int8_array(const int64 *values, int n)
 {
-	ArrayType  *arr = construct_empty_array(INT8OID);
-
-	if (n > 0)
-	{
-		Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(int64) * (Size) n;
-
-		arr = (ArrayType *) palloc0(nbytes);
-		SET_VARSIZE(arr, nbytes);
-		arr->ndim = 1;
-		arr->dataoffset = 0;
-		arr->elemtype = INT8OID;
-		ARR_DIMS(arr)[0] = n;
-		ARR_LBOUND(arr)[0] = 1;
-		memcpy(ARR_DATA_PTR(arr), values, sizeof(int64) * (Size) n);
-	}
-	return arr;
+	return copy_to_array(INT8OID, sizeof(int64), values, n);
 }
 
 ArrayType *
 ecml_float8_array(const double *values, int n)
 {
-	ArrayType  *arr = construct_empty_array(FLOAT8OID);
-
-	if (n > 0)
-	{
-		Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(double) * (Size) n;
-
-		arr = (ArrayType *) palloc0(nbytes);
-		SET_VARSIZE(arr, nbytes);
-		arr->ndim = 1;
-		arr->dataoffset = 0;
-		arr->elemtype = FLOAT8OID;
-		ARR_DIMS(arr)[0] = n;
-		ARR_LBOUND(arr)[0] = 1;
-		memcpy(ARR_DATA_PTR(arr), values, sizeof(double) * (Size) n);
-	}
-	return arr;
+	return copy_to_array(FLOAT8OID, sizeof(double), values, n);
 }

@@ -36,6 +36,9 @@ extern void ecml_check_finite(const float *x, int n, const char *what, bool allo
 extern int64 *ecml_array_int8(ArrayType *arr, const char *what,
 							  int expected_len, int *len_out);
 
+/* A new zero-filled one-dimensional array of n elements of elemsize bytes. */
+extern ArrayType *ecml_new_array(Oid elemtype, int elemsize, int n);
+
 /* A new one-dimensional real[] / bigint[] / float8[] from a C array. */
 extern ArrayType *ecml_float4_array(const float *values, int n);
 extern ArrayType *ecml_int8_array(const int64 *values, int n);

@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include "arrays.h"
+
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -120,7 +122,6 @@ ecml_hash_features(PG_FUNCTION_ARGS)
 		GetDatabaseEncoding() != PG_SQL_ASCII;
 	ArrayType  *result;
 	char	   *data;
-	Size		nbytes;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			nelems;
@@ -141,14 +142,7 @@ ecml_hash_features(PG_FUNCTION_ARGS)
 	 * for any array PostgreSQL can hold) and then rewritten as floats in the
 	 * same storage, so a 2^24-column result needs one 64 MB allocation.
 	 */
-	nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float) * (Size) n;
-	result = (ArrayType *) palloc0(nbytes);
-	SET_VARSIZE(result, nbytes);
-	result->ndim = 1;
-	result->dataoffset = 0;
-	result->elemtype = FLOAT4OID;
-	ARR_DIMS(result)[0] = n;
-	ARR_LBOUND(result)[0] = 1;
+	result = ecml_new_array(FLOAT4OID, sizeof(float), n);
 	data = ARR_DATA_PTR(result);
 	StaticAssertStmt(sizeof(int32) == sizeof(float), "int32 and float differ in size");
 
