@@ -11,6 +11,17 @@ PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_CONFIG=$PG_BIN/pg_config
 
+# ECML_PGROOT=/some/dir (optional, for developers): run the server from a
+# private copy of the PostgreSQL 15 tree in that directory and install ecml
+# there (make install DESTDIR=...), so several work trees can be tested side
+# by side on one machine without overwriting each other's ecml.so.  The
+# server finds its share and lib directories relative to its own binary.
+# The build still uses the system pg_config and headers.
+ECML_PGROOT=${ECML_PGROOT:-}
+if [ -n "$ECML_PGROOT" ]; then
+    PG_BIN=$ECML_PGROOT/usr/lib/postgresql/$PG_MAJOR/bin
+fi
+
 # What the build, the demo and the tests need.  Benchmarks need more
 # (python3-sklearn, ...); test/bench documents that, these scripts don't
 # install it.
@@ -72,11 +83,30 @@ ecml_install_packages() {
 # version.  The build lock keeps two concurrent runs from installing a
 # half-copied library under each other.
 ecml_build_install() {
+    if [ -n "$ECML_PGROOT" ]; then
+        ecml_pgroot_prepare
+        ecml_log "building ecml and installing it into $ECML_PGROOT"
+        make -j2 PG_CONFIG="$PG_CONFIG" &&
+            make install PG_CONFIG="$PG_CONFIG" DESTDIR="$ECML_PGROOT"
+        return
+    fi
     ecml_log "building and installing ecml"
     (
         ecml_lock /var/tmp/ecml-build.lock
         make -j2 PG_CONFIG="$PG_CONFIG" && make install PG_CONFIG="$PG_CONFIG"
     )
+}
+
+# Copy the packaged PostgreSQL 15 tree (binaries, libraries with pg_cron,
+# share with pgTAP) into ECML_PGROOT once.
+ecml_pgroot_prepare() {
+    local lib=/usr/lib/postgresql/$PG_MAJOR share=/usr/share/postgresql/$PG_MAJOR
+    [ -x "$ECML_PGROOT$lib/bin/postgres" ] && return 0
+    ecml_log "copying the PostgreSQL $PG_MAJOR tree into $ECML_PGROOT"
+    mkdir -p "$ECML_PGROOT$lib" "$ECML_PGROOT$share"
+    cp -a "$lib/." "$ECML_PGROOT$lib/"
+    cp -a "$share/." "$ECML_PGROOT$share/"
+    chmod 0755 "$ECML_PGROOT"
 }
 
 # Run a command as the postgres OS user, from / because the caller's working

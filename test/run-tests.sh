@@ -10,8 +10,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source test/cluster.sh
 
-DIR=/var/tmp/ecml-test
-PORT=54329
+# Overridable so that several work trees can run their suites side by side
+# (with ECML_PGROOT, see test/cluster.sh); the directory must stay under
+# /var/tmp/ecml-*.
+DIR=${ECML_TEST_DIR:-/var/tmp/ecml-test}
+PORT=${ECML_TEST_PORT:-54329}
 # pg_cron runs its jobs in one database; making it the pgTAP database lets a
 # suite CREATE EXTENSION pg_cron and schedule retraining.
 TAP_DB=ecml_test
