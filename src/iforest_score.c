@@ -1,0 +1,137 @@
+/*
+ * iforest_score.c
+ *	  ecml.anomaly_score(model, features): the isolation forest's anomaly
+ *	  score s(x, psi) = 2^(-E[h(x)] / c(psi)) (Liu, Ting & Zhou 2008, eq. 2),
+ *	  where h(x) is the path length of x in one tree, leaves adding c(size)
+ *	  for the rows the height limit left unisolated.  Near 1: an anomaly;
+ *	  well below 0.5: a normal row.  The model is parsed once (model cache)
+ *	  into one array of 12-byte nodes.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "arrays.h"
+#include "ecml.h"
+#include "iforest.h"
+#include "utils/array.h"
+
+static void
+corrupted(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid ecml model: isolation forest %s", what)));
+}
+
+/* An int32 section of exactly n elements, pointing into the model. */
+static const int32 *
+int32_section(const EcmlModel *model, uint32 tag, Size n, const char *what)
+{
+	const EcmlSection *s = ecml_model_section(model, tag, ECML_SECTION_INT32, true);
+
+	if (s->length != n * sizeof(int32))
+		corrupted(psprintf("%s section has the wrong length", what));
+	return (const int32 *) s->data;
+}
+
+/*
+ * Parse a validated isolation forest into nodes (in mcxt), checking that
+ * every walk ends: children come after their parent inside the same tree.
+ */
+void *
+iforest_parse(const EcmlModel *model, MemoryContext mcxt)
+{
+	IForestModel *m = palloc0(sizeof(IForestModel));
+	const int32 *params = int32_section(model, IFOREST_TAG_PARAMS, 4, "parameters");
+	const int32 *trees;
+	const int32 *feature;
+	const int32 *left;
+	float	   *value;
+	int			nnodes;
+
+	m->nfeatures = params[0];
+	m->ntrees = params[1];
+	m->sample_size = params[2];
+	m->height_limit = params[3];
+	if (m->nfeatures < 1 || m->nfeatures > IFOREST_MAX_FEATURES ||
+		m->ntrees < IFOREST_N_TREES_MIN || m->ntrees > IFOREST_N_TREES_MAX ||
+		m->sample_size < IFOREST_SAMPLE_SIZE_MIN || m->sample_size > IFOREST_SAMPLE_SIZE_MAX ||
+		m->height_limit != (int) ceil(log2((double) m->sample_size)))
+		corrupted("parameters out of range");
+	m->cpsi = iforest_c(m->sample_size);
+
+	trees = int32_section(model, IFOREST_TAG_TREES, m->ntrees + 1, "tree");
+	nnodes = trees[m->ntrees];
+	/* a tree on psi rows has at most 2 psi - 1 nodes */
+	if (nnodes < m->ntrees || (int64) nnodes > (int64) m->ntrees * (2 * m->sample_size - 1))
+		corrupted("node count out of range");
+	feature = int32_section(model, IFOREST_TAG_FEATURE, nnodes, "feature");
+	left = int32_section(model, IFOREST_TAG_LEFT, nnodes, "child");
+	value = ecml_section_floats(model, IFOREST_TAG_VALUE, nnodes);
+
+	m->roots = palloc(sizeof(int32) * m->ntrees);
+	m->nodes = palloc_extended(sizeof(IForestNode) * nnodes, MCXT_ALLOC_HUGE);
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		int			first = trees[t];
+		int			end = trees[t + 1];
+
+		if (first < 0 || first >= end || end > nnodes)
+			corrupted("tree offsets out of order");
+		m->roots[t] = first;
+		for (int i = first; i < end; i++)
+		{
+			IForestNode *nd = &m->nodes[i];
+
+			nd->feature = feature[i];
+			nd->value = value[i];
+			nd->left = left[i];
+			if (nd->feature == -1)
+			{
+				/* a leaf: its path length is at most l + c(psi) */
+				if (nd->left != -1 || !(nd->value >= 0.0f) ||
+					nd->value > m->height_limit + m->cpsi + 1.0)
+					corrupted(psprintf("leaf %d is invalid", i));
+			}
+			else if (nd->feature < 0 || nd->feature >= m->nfeatures ||
+					 nd->left <= i || nd->left + 1 >= end || !isfinite(nd->value))
+				corrupted(psprintf("node %d is invalid", i));
+		}
+	}
+	if (trees[0] != 0)
+		corrupted("tree offsets out of order");
+	return m;
+}
+
+/* E[h(x)]: the mean path length of x over the trees */
+static double
+iforest_mean_path(const IForestModel *m, const float *x)
+{
+	const IForestNode *nodes = m->nodes;
+	double		sum = 0.0;
+
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		const IForestNode *nd = &nodes[m->roots[t]];
+
+		while (nd->feature >= 0)
+			nd = &nodes[nd->left + (x[nd->feature] < nd->value ? 0 : 1)];
+		sum += nd->value;
+	}
+	return sum / m->ntrees;
+}
+
+/* ecml.anomaly_score(model, features) → s in (0, 1]: near 1 is an anomaly */
+PG_FUNCTION_INFO_V1(iforest_score);
+Datum
+iforest_score(PG_FUNCTION_ARGS)
+{
+	IForestModel *m = ecml_model_cached(fcinfo, 0, ECML_KIND_IFOREST, iforest_parse);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+
+	/* NaN has no side of a split: an error, as in training */
+	float	   *x = ecml_array_float4(arr, "feature vector", m->nfeatures, NULL, false);
+
+	PG_RETURN_FLOAT8(pow(2.0, -iforest_mean_path(m, x) / m->cpsi));
+}
