@@ -47,12 +47,17 @@ typedef struct IForestOptions
 	double		max_features;	/* fraction of the features each tree may split on */
 } IForestOptions;
 
-/* One node as scoring walks it: 12 bytes, children adjacent. */
+/*
+ * One node as scoring walks it: 12 bytes, children adjacent.  A leaf points
+ * to itself (left = its index, value = +infinity, so every finite x goes
+ * "left"): all trees then take exactly height_limit steps without a branch,
+ * and the steps of different trees interleave.
+ */
 typedef struct IForestNode
 {
-	int32		feature;		/* -1 at a leaf */
-	float		value;			/* split value, or the leaf's path length */
-	int32		left;			/* right child is left + 1 */
+	int32		feature;
+	float		value;			/* go to left when x[feature] < value, else left + 1 */
+	int32		left;
 } IForestNode;
 
 /* What scoring needs. */
@@ -65,6 +70,8 @@ typedef struct IForestModel
 	double		cpsi;			/* c(psi): the normalizer */
 	int32	   *roots;			/* [ntrees]: first node of each tree */
 	IForestNode *nodes;
+	float	   *path;			/* [nodes]: at a leaf, depth + c(size) */
+	int32	   *at;				/* [ntrees]: scratch, the node each walk is at */
 } IForestModel;
 
 /* c(n) = 2 H(n-1) - 2 (n-1) / n: the mean path length of an unsuccessful BST search */

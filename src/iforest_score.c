@@ -15,6 +15,7 @@
 #include "ecml.h"
 #include "iforest.h"
 #include "utils/array.h"
+#include "utils/float.h"
 
 static void
 corrupted(const char *what)
@@ -49,6 +50,7 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 	const int32 *left;
 	float	   *value;
 	int			nnodes;
+	int32	   *depth;
 
 	m->nfeatures = params[0];
 	m->ntrees = params[1];
@@ -72,6 +74,9 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 
 	m->roots = palloc(sizeof(int32) * m->ntrees);
 	m->nodes = palloc_extended(sizeof(IForestNode) * nnodes, MCXT_ALLOC_HUGE);
+	m->path = palloc_extended(sizeof(float) * nnodes, MCXT_ALLOC_HUGE);
+	m->at = palloc(sizeof(int32) * m->ntrees);
+	depth = palloc_extended(sizeof(int32) * nnodes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (int t = 0; t < m->ntrees; t++)
 	{
 		int			first = trees[t];
@@ -84,42 +89,63 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 		{
 			IForestNode *nd = &m->nodes[i];
 
-			nd->feature = feature[i];
-			nd->value = value[i];
-			nd->left = left[i];
-			if (nd->feature == -1)
+			if (feature[i] == -1)
 			{
 				/* a leaf: its path length is at most l + c(psi) */
-				if (nd->left != -1 || !(nd->value >= 0.0f) ||
-					nd->value > m->height_limit + m->cpsi + 1.0)
+				if (left[i] != -1 || !(value[i] >= 0.0f) ||
+					value[i] > m->height_limit + m->cpsi + 1.0)
 					corrupted(psprintf("leaf %d is invalid", i));
+				nd->feature = 0;
+				nd->value = get_float4_infinity();
+				nd->left = i;
+				m->path[i] = value[i];
 			}
-			else if (nd->feature < 0 || nd->feature >= m->nfeatures ||
-					 nd->left <= i || nd->left + 1 >= end || !isfinite(nd->value))
-				corrupted(psprintf("node %d is invalid", i));
+			else
+			{
+				if (feature[i] < 0 || feature[i] >= m->nfeatures ||
+					left[i] <= i || left[i] + 1 >= end || !isfinite(value[i]))
+					corrupted(psprintf("node %d is invalid", i));
+				/* children come later, so depths fill in one pass */
+				depth[left[i]] = depth[left[i] + 1] = depth[i] + 1;
+				if (depth[i] >= m->height_limit)
+					corrupted(psprintf("node %d is below the height limit", i));
+				nd->feature = feature[i];
+				nd->value = value[i];
+				nd->left = left[i];
+				m->path[i] = 0.0f;
+			}
 		}
 	}
 	if (trees[0] != 0)
 		corrupted("tree offsets out of order");
+	pfree(depth);
 	return m;
 }
 
-/* E[h(x)]: the mean path length of x over the trees */
+/*
+ * E[h(x)]: the mean path length of x over the trees.  Level by level over
+ * all trees rather than tree by tree: the walks are independent, so their
+ * node loads overlap instead of waiting on each other.  x must be finite.
+ */
 static double
 iforest_mean_path(const IForestModel *m, const float *x)
 {
 	const IForestNode *nodes = m->nodes;
+	int32	   *at = m->at;
+	int			ntrees = m->ntrees;
 	double		sum = 0.0;
 
-	for (int t = 0; t < m->ntrees; t++)
-	{
-		const IForestNode *nd = &nodes[m->roots[t]];
+	memcpy(at, m->roots, sizeof(int32) * ntrees);
+	for (int level = 0; level < m->height_limit; level++)
+		for (int t = 0; t < ntrees; t++)
+		{
+			const IForestNode *nd = &nodes[at[t]];
 
-		while (nd->feature >= 0)
-			nd = &nodes[nd->left + (x[nd->feature] < nd->value ? 0 : 1)];
-		sum += nd->value;
-	}
-	return sum / m->ntrees;
+			at[t] = nd->left + !(x[nd->feature] < nd->value);
+		}
+	for (int t = 0; t < ntrees; t++)
+		sum += m->path[at[t]];
+	return sum / ntrees;
 }
 
 /* ecml.anomaly_score(model, features) → s in (0, 1]: near 1 is an anomaly */
