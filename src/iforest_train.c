@@ -77,7 +77,7 @@ typedef struct IForestState
 	int64		nskipped;		/* rows with a NULL feature vector */
 	EcmlRng		rng;
 	IForestReservoir *res;		/* [n_trees], NULL until the first row */
-	int64		min_next;		/* smallest res[t].next */
+	int32	   *due;			/* [n_trees]: a min-heap of trees on res[t].next */
 	/* the row pool: rows kept by any reservoir, with reference counts */
 	float	   *rows;			/* [capacity][nfeatures] */
 	int32	   *refs;
@@ -134,7 +134,6 @@ iforest_state_new(MemoryContext aggcxt, Jsonb *options)
 	iforest_parse_options(st->options, &st->o);
 	ecml_rng_seed(&st->rng, (uint64) st->o.seed +
 				  SEED_SPREAD * (uint64) (ParallelWorkerNumber + 1));
-	st->min_next = NEVER;
 	return st;
 }
 
@@ -144,7 +143,10 @@ iforest_state_start(IForestState *st, MemoryContext aggcxt, int nfeatures)
 {
 	st->nfeatures = nfeatures;
 	st->res = MemoryContextAllocZero(aggcxt, sizeof(IForestReservoir) * st->o.n_trees);
-	st->bytes = sizeof(IForestReservoir) * st->o.n_trees;
+	st->due = MemoryContextAlloc(aggcxt, sizeof(int32) * st->o.n_trees);
+	for (int t = 0; t < st->o.n_trees; t++)
+		st->due[t] = t;
+	st->bytes = (sizeof(IForestReservoir) + sizeof(int32)) * st->o.n_trees;
 }
 
 static void
@@ -273,12 +275,35 @@ reservoir_schedule(IForestReservoir *r, EcmlRng *rng, int64 after)
 	r->next = (skip >= (double) (NEVER - after - 1)) ? NEVER : after + 1 + (int64) skip;
 }
 
+/* Restore the min-heap of trees on their next row below position i. */
 static void
-recompute_min_next(IForestState *st)
+due_sift_down(IForestState *st, int i)
 {
-	st->min_next = NEVER;
-	for (int t = 0; t < st->o.n_trees; t++)
-		st->min_next = Min(st->min_next, st->res[t].next);
+	int32		t = st->due[i];
+	int64		key = st->res[t].next;
+	int			n = st->o.n_trees;
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && st->res[st->due[c + 1]].next < st->res[st->due[c]].next)
+			c++;
+		if (st->res[st->due[c]].next >= key)
+			break;
+		st->due[i] = st->due[c];
+		i = c;
+	}
+	st->due[i] = t;
+}
+
+static void
+due_heapify(IForestState *st)
+{
+	for (int i = st->o.n_trees / 2 - 1; i >= 0; i--)
+		due_sift_down(st, i);
 }
 
 /* Offer row x (the row numbered st->nrows) to every reservoir. */
@@ -309,18 +334,17 @@ iforest_offer(IForestState *st, const float *x, MemoryContext aggcxt)
 		}
 		st->refs[slot] = st->o.n_trees;
 		if (i + 1 == psi)
-			recompute_min_next(st);
+			due_heapify(st);
 	}
-	else if (i == st->min_next)
+	else if (i == st->res[st->due[0]].next)
 	{
 		int32		slot = -1;
 
-		for (int t = 0; t < st->o.n_trees; t++)
+		/* every tree due at this row, soonest first off the heap */
+		while (st->res[st->due[0]].next == i)
 		{
-			IForestReservoir *r = &st->res[t];
+			IForestReservoir *r = &st->res[st->due[0]];
 
-			if (r->next != i)
-				continue;
 			/* the new key is uniform below W; it evicts the row holding W */
 			pool_release(st, r->slots[0]);
 			if (slot < 0)
@@ -330,8 +354,8 @@ iforest_offer(IForestState *st, const float *x, MemoryContext aggcxt)
 			r->slots[0] = slot;
 			heap_sift_down(r, 0);
 			reservoir_schedule(r, &st->rng, i);
+			due_sift_down(st, 0);
 		}
-		recompute_min_next(st);
 	}
 	st->nrows++;
 }
@@ -488,7 +512,7 @@ iforest_train_combinefn(PG_FUNCTION_ARGS)
 	}
 	s1->nrows += s2->nrows;
 	s1->nskipped += s2->nskipped;
-	recompute_min_next(s1);
+	due_heapify(s1);
 	pfree(map);
 	pfree(items);
 	PG_RETURN_POINTER(s1);
@@ -669,7 +693,7 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 	for (int k = 0; k < nlive; k++)
 		if (st->refs[k] == 0)
 			bad_partial_state();
-	recompute_min_next(st);
+	due_heapify(st);
 	PG_RETURN_POINTER(st);
 }
 
