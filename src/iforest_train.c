@@ -705,6 +705,7 @@ typedef struct IForestBuild
 	EcmlRng		rng;
 	int			height_limit;
 	int32	   *idx;			/* the tree's sample, as pool slots */
+	float	   *vals;			/* scratch: the split feature's values in a node */
 	int32	   *cand;			/* the tree's features, shuffled as drawn */
 	int			ncand;
 	/* the forest's nodes so far */
@@ -771,11 +772,13 @@ build_node(IForestBuild *b, int node, int lo, int hi, int depth)
 			b->cand[r] = b->cand[remaining - 1];
 			b->cand[remaining - 1] = c;
 			remaining--;
+			/* one gather of the column serves the range and the partition */
 			lo_v = hi_v = rows[(Size) b->idx[lo] * f + c];
-			for (int k = lo + 1; k < hi; k++)
+			for (int k = lo; k < hi; k++)
 			{
 				float		v = rows[(Size) b->idx[k] * f + c];
 
+				b->vals[k] = v;
 				lo_v = Min(lo_v, v);
 				hi_v = Max(hi_v, v);
 			}
@@ -803,9 +806,10 @@ build_node(IForestBuild *b, int node, int lo, int hi, int depth)
 
 		if (!(pf > lo_v))
 			pf = nextafterf(lo_v, hi_v);
+		/* positions before k are never read again, so vals need no swap */
 		for (int k = lo; k < hi; k++)
 		{
-			if (rows[(Size) b->idx[k] * f + feat] < pf)
+			if (b->vals[k] < pf)
 			{
 				int32		tmp = b->idx[k];
 
@@ -868,6 +872,7 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 	b.height_limit = (int) ceil(log2((double) psi));
 	ecml_rng_seed(&b.rng, (uint64) o.seed ^ TREE_STREAM);
 	b.idx = palloc(sizeof(int32) * psi);
+	b.vals = palloc(sizeof(float) * psi);
 	b.cand = palloc(sizeof(int32) * f);
 	b.capacity = 1024;
 	b.feature = palloc_extended(sizeof(int32) * b.capacity, MCXT_ALLOC_HUGE);
@@ -884,17 +889,8 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 		if (r->m != psi)
 			elog(ERROR, "ecml: isolation forest reservoir %d holds %d rows, expected %d",
 				 t, r->m, psi);
-		/* a fixed order of the sample: ascending key, independent of heap layout */
-		{
-			KeyedRow   *items = palloc(sizeof(KeyedRow) * psi);
-
-			for (int k = 0; k < psi; k++)
-				items[k] = (KeyedRow) {r->keys[k], r->slots[k], false};
-			qsort(items, psi, sizeof(KeyedRow), keyed_row_cmp);
-			for (int k = 0; k < psi; k++)
-				b.idx[k] = items[k].slot;
-			pfree(items);
-		}
+		/* the reservoir's order: a function of the rows, their order and the seed */
+		memcpy(b.idx, r->slots, sizeof(int32) * psi);
 		/* the tree's features: a partial Fisher-Yates shuffle picks nsub of f */
 		for (int j = 0; j < f; j++)
 			b.cand[j] = j;
