@@ -23,6 +23,11 @@ SELECT jsonb_array_length(c) AS points, c -> -1 ->> 'recall' AS last_recall,
        (SELECT array_agg((p ->> 'tp')::int + (p ->> 'fp')::int) FROM jsonb_array_elements(c) p) AS ranks
 FROM (SELECT ecml.pr_curve(i / 1000.0, i % 3 = 0, 10) AS c FROM generate_series(1, 1000) i) s;
 
+-- one query with roc_auc, average_precision and pr_curve buffers the rows once
+SELECT ecml.roc_auc(score, label) AS auc, ecml.average_precision(score, label) AS ap,
+       jsonb_array_length(ecml.pr_curve(score, label)) AS points
+FROM prs;
+
 -- the lowest threshold reaching each precision, NULL when none does
 SELECT t AS target, ecml.threshold_for_precision(score, label, t) AS threshold
 FROM prs, (VALUES (0.1), (0.5), (0.6), (0.7), (0.75), (0.9), (1.0)) x(t)

@@ -4,7 +4,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(23);
+SELECT plan(25);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -121,6 +121,12 @@ SELECT cmp_ok((SELECT corr(ecml.anomaly_score(p.m, f), ecml.anomaly_score(s.m, f
 SELECT is((SELECT ecml.model_info(ecml.anomaly_train(f, '{"sample_size": 100000, "n_trees": 5}'))->'sample_size'
            FROM pts WHERE i <= 500),
           '500'::jsonb, 'parallel run with fewer rows than sample_size uses every row');
+SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Workers Planned"') AS w
+                                 FROM pg_temp.plan_json('SELECT sum(ecml.anomaly_score((SELECT m FROM model), f)) FROM pts') p) s
+                  WHERE w::int > 0),
+          'scoring runs in parallel workers');
+SELECT cmp_ok((SELECT abs(sum(ecml.anomaly_score((SELECT m FROM model), f)) - (SELECT sum(s) FROM scored)) FROM pts),
+              '<', 1e-6::float8, 'parallel scoring gives the serial scores');
 RESET max_parallel_workers_per_gather;
 
 -- SQLSTATEs
