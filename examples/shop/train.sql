@@ -1,24 +1,46 @@
 -- examples/shop/train.sql: train the shop's models with the ecml
 -- aggregates and store them in the ecml.models registry.
 --
--- It defines one procedure per model and shop.retrain(), which runs them
--- all; the tour calls it once, and examples/shop/schedule.sql has pg_cron
--- call it every night.  Each model trains on everything but the held-out
--- rows (ids divisible by 5), which the tour scores to report quality.
+-- One procedure per model and shop.retrain(), which runs them all; the tour
+-- calls it once, and examples/shop/schedule.sql has pg_cron call it every
+-- night.  Each model trains on everything except held-out rows (sessions
+-- and payments whose id is divisible by 5), which shop.model_quality
+-- scores.  shop.training_log keeps one row per training run.
 \set ON_ERROR_STOP 1
+
+CREATE TABLE IF NOT EXISTS shop.training_log (
+    model text NOT NULL,
+    trained_at timestamptz NOT NULL DEFAULT now(),
+    rows bigint,
+    seconds float8 NOT NULL
+);
+
+-- Record a finished training: the registry row's size, and how long it took.
+CREATE OR REPLACE PROCEDURE shop.log_training(name text, started timestamptz)
+LANGUAGE sql
+BEGIN ATOMIC
+    INSERT INTO shop.training_log (model, rows, seconds)
+    SELECT m.name, m.rows, extract(epoch FROM clock_timestamp() - started)
+    FROM ecml.models m WHERE m.name = log_training.name;
+END;
 
 -- Purchase probability: logistic regression over session features.
 CREATE OR REPLACE PROCEDURE shop.train_purchase()
-LANGUAGE sql
-BEGIN ATOMIC
-    SELECT ecml.save_model('shop_purchase',
-                           ecml.logreg_train(features, purchased,
-                                             '{"l2": 0.0001, "feature_names": ["views", "carts", "searches",
-                                               "categories", "log_avg_price", "mobile", "desktop", "vip",
-                                               "new_user", "hour"]}'))
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_purchase',
+                            ecml.logreg_train(features, purchased,
+                                              '{"l2": 0.0001, "feature_names": ["views", "carts", "searches",
+                                                "categories", "log_avg_price", "mobile", "desktop", "vip",
+                                                "new_user", "hour"]}'))
     FROM shop.session_features
     WHERE session_id % 5 <> 0;
-END;
+    CALL shop.log_training('shop_purchase', t0);
+END
+$$;
 
 CREATE OR REPLACE PROCEDURE shop.retrain()
 LANGUAGE plpgsql
