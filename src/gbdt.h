@@ -123,6 +123,21 @@ typedef struct GbdtNode
 	int32		feature;		/* -1 for a leaf */
 } GbdtNode;
 
+/*
+ * The walking form of a node for scoring: a leaf loops onto itself (all
+ * values go "left" to itself), so a tree is walked a fixed number of steps
+ * without a branch per level and several trees advance side by side.
+ */
+typedef struct GbdtWalkNode
+{
+	float		threshold;		/* leaves: +infinity */
+	int32		feature;		/* leaves: 0 */
+	int32		left;			/* leaves: the leaf itself */
+	int32		missing_right;	/* 1 when NaN goes right */
+} GbdtWalkNode;
+
+#define GBDT_WALK_LANES 8		/* trees walked side by side */
+
 /* The scoring form of a model, built once per model by gbdt_parse. */
 typedef struct GbdtModel
 {
@@ -134,6 +149,9 @@ typedef struct GbdtModel
 	double		expected_margin;	/* base + each tree's cover-weighted mean */
 	int32	   *tree_start;		/* [ntrees + 1] */
 	GbdtNode   *nodes;			/* [nnodes] */
+	GbdtWalkNode *walk;			/* [nnodes + 1]: the last is a zero leaf */
+	float	   *leaf_value;		/* [nnodes + 1] */
+	int		   *group_depth;	/* [ceil(ntrees / lanes)]: steps per group */
 	bool	   *default_left;	/* [nnodes] */
 	float	   *cover;			/* [nnodes]: training rows through the node */
 	double	   *importance_gain;	/* [nfeatures] */

@@ -5,8 +5,11 @@
  *	  histogram subtraction trick).
  *
  * Each feature is cut at quantiles of its values into at most max_bins - 1
- * value bins plus one bin for missing values (NaN).  Bins are stored column
- * by column, one byte per value when max_bins <= 256.  A tree grows level by
+ * value bins plus one bin for missing values (NaN).  Bins are stored row by
+ * row, one byte per value when max_bins <= 256, so that a node's histogram
+ * reads one cache line per row however scattered its rows are (as XGBoost's
+ * "hist" method does), and once more column by column, so that splitting a
+ * node's rows reads one byte per row instead of a line.  A tree grows level by
  * level: for every node to split, the gradient/Hessian histogram of the
  * smaller child is summed from its rows and the larger child's is the
  * parent's minus it.  A split at bin s sends bins <= s left and tries the
@@ -37,6 +40,7 @@
 #define GAIN_EPS 1e-6			/* smallest gain worth a split (as XGBoost's
 								 * kRtEps) */
 #define HESS_EPS 1e-6			/* smallest child Hessian */
+#define HIST_PREFETCH 16		/* rows ahead to prefetch in a histogram pass */
 
 typedef struct HistBin
 {
@@ -50,8 +54,10 @@ typedef struct Binned
 	int			n;				/* training rows */
 	int			f;
 	bool		wide;			/* uint16 bins, else uint8 */
-	uint8	   *b8;				/* [f][n] */
-	uint16	   *b16;			/* [f][n] */
+	uint8	   *b8;				/* [n][f] */
+	uint16	   *b16;			/* [n][f] */
+	uint8	   *c8;				/* [f][n]: the same codes by column */
+	uint16	   *c16;			/* [f][n] */
 	int		   *nbins;			/* value bins per feature; missing = nbins[j] */
 	int		   *offset;			/* first histogram slot of each feature */
 	int			total_bins;
@@ -94,7 +100,6 @@ typedef struct Booster
 	int		   *rowidx;			/* rows of the current tree, grouped by node */
 	int		   *scratch;
 	float	   *gh;				/* [2n] gradient, Hessian per training row */
-	float	   *ordered;		/* [2n] gh in rowidx order of a node */
 	int		   *feats;			/* features of the current tree */
 	int			nfeats;
 	double	   *F;				/* margins make_leaf moves, or NULL */
@@ -128,32 +133,36 @@ cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int
-cmp_float(const void *a, const void *b)
-{
-	float		x = *(const float *) a;
-	float		y = *(const float *) b;
+/* sort_floats(): an inlined quicksort of non-NaN floats */
+#define ST_SORT sort_floats
+#define ST_ELEMENT_TYPE float
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-	return (x > y) - (x < y);
-}
-
-/* Bin of a non-missing value: first b with x <= cuts[b], else the last bin. */
+/*
+ * Bin of a non-missing value: the first b with x <= cuts[b], else the last
+ * bin.  A branch-free lower bound: the comparisons of random values would
+ * mispredict half the time.
+ */
 static inline int
 bin_of(const float *cuts, int ncuts, float x)
 {
-	int			lo = 0;
-	int			hi = ncuts;
+	int			base = 0;
+	int			n = ncuts;
 
-	while (lo < hi)
+	if (n == 0)
+		return 0;
+	while (n > 1)
 	{
-		int			mid = (lo + hi) >> 1;
+		int			half = n >> 1;
 
-		if (x <= cuts[mid])
-			hi = mid;
-		else
-			lo = mid + 1;
+		base = cuts[base + half - 1] < x ? base + half : base;
+		n -= half;
 	}
-	return lo;
+	return base + (cuts[base] < x);
 }
 
 /* A cut between a < b: a float in [a, b), the midpoint when representable. */
@@ -231,9 +240,15 @@ bin_rows(Booster *bs, const float **rowp, const int64 *train, int n, int f,
 	bd->f = f;
 	bd->wide = bs->o->max_bins > 256;
 	if (bd->wide)
+	{
 		bd->b16 = palloc_extended(sizeof(uint16) * (Size) n * f, MCXT_ALLOC_HUGE);
+		bd->c16 = palloc_extended(sizeof(uint16) * (Size) n * f, MCXT_ALLOC_HUGE);
+	}
 	else
+	{
 		bd->b8 = palloc_extended(sizeof(uint8) * (Size) n * f, MCXT_ALLOC_HUGE);
+		bd->c8 = palloc_extended(sizeof(uint8) * (Size) n * f, MCXT_ALLOC_HUGE);
+	}
 	bd->nbins = palloc(sizeof(int) * f);
 	bd->offset = palloc(sizeof(int) * f);
 	bd->cuts = palloc(sizeof(float *) * f);
@@ -258,7 +273,7 @@ bin_rows(Booster *bs, const float **rowp, const int64 *train, int n, int f,
 			if (!isnan(x))
 				sample[m++] = x;
 		}
-		qsort(sample, m, sizeof(float), cmp_float);
+		sort_floats(sample, m);
 		bd->cuts[j] = palloc(sizeof(float) * max_value_bins);
 		nb = m > 0 ? place_cuts(sample, m, max_value_bins, bd->cuts[j]) : 1;
 		bd->nbins[j] = nb;
@@ -278,9 +293,9 @@ bin_rows(Booster *bs, const float **rowp, const int64 *train, int n, int f,
 			else
 				code = bin_of(bd->cuts[j], nb - 1, x);
 			if (bd->wide)
-				bd->b16[(Size) j * n + i] = (uint16) code;
+				bd->b16[(Size) i * f + j] = bd->c16[(Size) j * n + i] = (uint16) code;
 			else
-				bd->b8[(Size) j * n + i] = (uint8) code;
+				bd->b8[(Size) i * f + j] = bd->c8[(Size) j * n + i] = (uint8) code;
 		}
 		bd->usable[j] = nb >= 2 || (nmissing > 0 && nmissing < n);
 	}
@@ -292,7 +307,7 @@ bin_rows(Booster *bs, const float **rowp, const int64 *train, int n, int f,
 static inline int
 code_at(const Binned *bd, int j, int i)
 {
-	return bd->wide ? bd->b16[(Size) j * bd->n + i] : bd->b8[(Size) j * bd->n + i];
+	return bd->wide ? bd->c16[(Size) j * bd->n + i] : bd->c8[(Size) j * bd->n + i];
 }
 
 static HistBin *
@@ -317,50 +332,76 @@ hist_put(Booster *bs, HistBin *h)
 	bs->pool[bs->npool++] = h;
 }
 
+/*
+ * One row into the histogram: the pattern of XGBoost's row-wise build, each
+ * of the row's bins adding its gradient pair to its own slot.
+ */
+#define HIST_ADD_ROW(codes, feature_of, count) \
+	do { \
+		for (int q_ = 0; q_ < (count); q_++) \
+		{ \
+			int			j_ = (feature_of); \
+			HistBin    *e_ = hist + offset[j_] + (codes)[j_]; \
+			e_->g += g; \
+			e_->h += h; \
+		} \
+	} while (0)
+
 /* hist = sums of (g, h) per bin over the node's rows, for the tree's features */
 static void
 build_hist(Booster *bs, const GrowNode *nd, HistBin *hist)
 {
 	const Binned *bd = &bs->bd;
 	const int  *rows = bs->rowidx + nd->begin;
+	const int  *offset = bd->offset;
+	const int  *feats = bs->feats;
 	int			m = nd->end - nd->begin;
-	float	   *og = bs->ordered;
+	int			f = bd->f;
+	int			nfeats = bs->nfeats;
+	bool		all = nfeats == f;
 
-	/* gradients in node order, so each feature pass reads them sequentially */
-	for (int k = 0; k < m; k++)
+	for (int q = 0; q < nfeats; q++)
+		memset(hist + offset[feats[q]], 0, sizeof(HistBin) * (bd->nbins[feats[q]] + 1));
+	for (int k0 = 0; k0 < m; k0 += 65536)
 	{
-		og[2 * k] = bs->gh[2 * (Size) rows[k]];
-		og[2 * k + 1] = bs->gh[2 * (Size) rows[k] + 1];
-	}
-	for (int q = 0; q < bs->nfeats; q++)
-	{
-		int			j = bs->feats[q];
-		HistBin    *hj = hist + bd->offset[j];
+		int			k1 = Min(m, k0 + 65536);
 
 		CHECK_FOR_INTERRUPTS();
-		memset(hj, 0, sizeof(HistBin) * (bd->nbins[j] + 1));
-		if (bd->wide)
+		for (int k = k0; k < k1; k++)
 		{
-			const uint16 *col = bd->b16 + (Size) j * bd->n;
+			Size		r = rows[k];
+			double		g = bs->gh[2 * r];
+			double		h = bs->gh[2 * r + 1];
 
-			for (int k = 0; k < m; k++)
+			/* a deep node's rows are scattered: fetch ahead of use */
+			if (k + HIST_PREFETCH < m)
 			{
-				HistBin    *e = hj + col[rows[k]];
+				Size		ahead = rows[k + HIST_PREFETCH];
 
-				e->g += og[2 * k];
-				e->h += og[2 * k + 1];
+				__builtin_prefetch(bs->gh + 2 * ahead);
+				if (bd->wide)
+					__builtin_prefetch(bd->b16 + ahead * f);
+				else
+					__builtin_prefetch(bd->b8 + ahead * f);
 			}
-		}
-		else
-		{
-			const uint8 *col = bd->b8 + (Size) j * bd->n;
 
-			for (int k = 0; k < m; k++)
+			if (bd->wide)
 			{
-				HistBin    *e = hj + col[rows[k]];
+				const uint16 *codes = bd->b16 + r * f;
 
-				e->g += og[2 * k];
-				e->h += og[2 * k + 1];
+				if (all)
+					HIST_ADD_ROW(codes, q_, f);
+				else
+					HIST_ADD_ROW(codes, feats[q_], nfeats);
+			}
+			else
+			{
+				const uint8 *codes = bd->b8 + r * f;
+
+				if (all)
+					HIST_ADD_ROW(codes, q_, f);
+				else
+					HIST_ADD_ROW(codes, feats[q_], nfeats);
 			}
 		}
 	}
@@ -519,15 +560,17 @@ partition_rows(Booster *bs, const GrowNode *nd)
 	int			nl = 0,
 				nr = 0;
 
+	/* branch-free: write the row to both sides, advance one */
 	for (int k = nd->begin; k < nd->end; k++)
 	{
-		int			code = code_at(bd, j, rows[k]);
-		bool		left = code == nb ? nd->default_left : code <= nd->bin;
+		int			r = rows[k];
+		int			code = code_at(bd, j, r);
+		int			left = code == nb ? nd->default_left : code <= nd->bin;
 
-		if (left)
-			rows[nd->begin + nl++] = rows[k];
-		else
-			bs->scratch[nr++] = rows[k];
+		rows[nd->begin + nl] = r;
+		bs->scratch[nr] = r;
+		nl += left;
+		nr += 1 - left;
 	}
 	memcpy(rows + nd->begin + nl, bs->scratch, sizeof(int) * nr);
 	return nl;
@@ -891,7 +934,6 @@ gbdt_boost(const GbdtChunk *chunks, int nchunks, int64 nrows, int f,
 	bs.rowidx = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	bs.scratch = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	bs.gh = palloc_extended(sizeof(float) * 2 * (Size) n, MCXT_ALLOC_HUGE);
-	bs.ordered = palloc_extended(sizeof(float) * 2 * (Size) n, MCXT_ALLOC_HUGE);
 	bs.feats = palloc(sizeof(int) * f);
 	perm = palloc(sizeof(int) * f);
 	for (int j = 0; j < f; j++)
