@@ -41,6 +41,7 @@
 								 * kRtEps) */
 #define HESS_EPS 1e-6			/* smallest child Hessian */
 #define HIST_PREFETCH 16		/* rows ahead to prefetch in a histogram pass */
+#define HIST_BUDGET_BYTES ((Size) 256 * 1024 * 1024)	/* histograms kept at once */
 
 typedef struct HistBin
 {
@@ -106,6 +107,8 @@ typedef struct Booster
 	HistBin   **pool;			/* free histogram buffers */
 	int			npool;
 	int			maxpool;
+	int			nhist;			/* histogram buffers allocated */
+	int			max_hist;		/* beyond this, children do not keep theirs */
 } Booster;
 
 /* splitmix64 finalizer: a well-mixed 64-bit value from any key */
@@ -315,6 +318,7 @@ hist_get(Booster *bs)
 {
 	if (bs->npool > 0)
 		return bs->pool[--bs->npool];
+	bs->nhist++;
 	return palloc_extended(sizeof(HistBin) * bs->bd.total_bins, MCXT_ALLOC_HUGE);
 }
 
@@ -323,6 +327,12 @@ hist_put(Booster *bs, HistBin *h)
 {
 	if (h == NULL)
 		return;
+	if (bs->nhist > bs->max_hist)
+	{
+		pfree(h);
+		bs->nhist--;
+		return;
+	}
 	if (bs->npool == bs->maxpool)
 	{
 		bs->maxpool = Max(16, bs->maxpool * 2);
@@ -452,7 +462,8 @@ find_split(Booster *bs, GrowNode *nd)
 		const HistBin *hj = nd->hist + bd->offset[j];
 		double		GM = hj[nb].g;
 		double		HM = hj[nb].h;
-		bool		has_missing = HM > 0.0;
+		/* the subtraction trick can leave a residue where nothing is missing */
+		bool		has_missing = HM > 1e-12;
 		double		GL = 0.0,
 					HL = 0.0;
 
@@ -728,6 +739,17 @@ grow_tree(Booster *bs, int m, TreeBuf *tb)
 			}
 			hist_put(bs, nd->hist);
 			nd->hist = NULL;
+
+			/*
+			 * Deep trees on many rows: past the histogram budget the children
+			 * drop theirs, and their own children are summed directly.
+			 */
+			if (bs->nhist - bs->npool > bs->max_hist)
+			{
+				hist_put(bs, L->hist);
+				hist_put(bs, R->hist);
+				L->hist = R->hist = NULL;
+			}
 		}
 		pfree(chosen);
 		pfree(level);
@@ -931,6 +953,7 @@ gbdt_boost(const GbdtChunk *chunks, int nchunks, int64 nrows, int f,
 	}
 
 	bs.n = n;
+	bs.max_hist = Max(4, (int) (HIST_BUDGET_BYTES / (sizeof(HistBin) * (Size) bs.bd.total_bins)));
 	bs.rowidx = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	bs.scratch = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	bs.gh = palloc_extended(sizeof(float) * 2 * (Size) n, MCXT_ALLOC_HUGE);
