@@ -77,6 +77,13 @@ FROM (SELECT ecml.model_info(ecml.fraud_train(f, fraud, '{"n_trees": 2, "scale_p
 SELECT abs((i->'class_weights'->>'true')::float8 * (SELECT sum(fraud::int) FROM pay)
            - (i->'class_weights'->>'false')::float8 * (SELECT sum((NOT fraud)::int) FROM pay)) < 1e-9 AS balanced
 FROM (SELECT ecml.model_info(ecml.fraud_train(f, fraud, '{"n_trees": 2, "class_weight": "balanced"}')) AS i FROM pay) s;
+-- more than 256 bins: two bytes per value, same quality
+SELECT (i->>'max_bins_used')::int > 256 AS wide_bins
+FROM (SELECT ecml.model_info(ecml.fraud_train(f, fraud, '{"n_trees": 2, "max_bins": 1000}')) AS i FROM pay) s;
+SELECT ecml.roc_auc(ecml.fraud_score(m, f), fraud) > 0.98 AS wide_auc_ok
+FROM pay, (SELECT ecml.fraud_train(f, fraud, '{"n_trees": 60, "learning_rate": 0.3, "max_depth": 4, "max_bins": 1000}') AS m
+           FROM pay WHERE i % 4 <> 0) w
+WHERE i % 4 = 0;
 -- depth 1 grows stumps; a leaf budget bounds the nodes
 SELECT ecml.model_info(ecml.fraud_train(f, fraud, '{"n_trees": 10, "max_depth": 1}'))->'nodes' AS stump_nodes FROM pay;
 SELECT (ecml.model_info(ecml.fraud_train(f, fraud, '{"n_trees": 10, "max_depth": 8, "max_leaves": 4}'))->>'nodes')::int <= 10 * 7 AS leaf_budget
@@ -142,6 +149,8 @@ SELECT ecml.fraud_train(f, fraud, '{"seed": -1}') FROM pay;
 SELECT ecml.fraud_train(f, fraud, '{"class_weight": "heavy"}') FROM pay;
 SELECT ecml.fraud_train(f, fraud, '{"class_weight": "balanced", "scale_pos_weight": 10}') FROM pay;
 SELECT ecml.fraud_train(f, fraud, '{"trees": 10}') FROM pay;
+-- the only fraud row falls into the validation share (seed 2 sends it there)
+SELECT ecml.fraud_train(f, i = 7, '{"validation_fraction": 0.5, "seed": 2}') FROM pay WHERE i <= 40;
 SELECT ecml.fraud_train(f, fraud, '{"feature_names": ["a", "b"]}') FROM pay;
 SELECT ecml.fraud_train(f, fraud, '{"feature_names": ["a", "b", "c", "d", "a"]}') FROM pay;
 
