@@ -343,19 +343,37 @@ hist_put(Booster *bs, HistBin *h)
 }
 
 /*
- * One row into the histogram: the pattern of XGBoost's row-wise build, each
- * of the row's bins adding its gradient pair to its own slot.
+ * One row's gradient pair into the histogram slot of each of its bins, for
+ * the features feats[0 .. nfeats) (all f when feats is NULL).  Inline, so
+ * that each call site compiles to its own loop for its code width.
  */
-#define HIST_ADD_ROW(codes, feature_of, count) \
-	do { \
-		for (int q_ = 0; q_ < (count); q_++) \
-		{ \
-			int			j_ = (feature_of); \
-			HistBin    *e_ = hist + offset[j_] + (codes)[j_]; \
-			e_->g += g; \
-			e_->h += h; \
-		} \
-	} while (0)
+static inline void
+hist_add_row_u8(HistBin *hist, const int *offset, const uint8 *codes,
+				const int *feats, int nfeats, double g, double h)
+{
+	for (int q = 0; q < nfeats; q++)
+	{
+		int			j = feats ? feats[q] : q;
+		HistBin    *e = hist + offset[j] + codes[j];
+
+		e->g += g;
+		e->h += h;
+	}
+}
+
+static inline void
+hist_add_row_u16(HistBin *hist, const int *offset, const uint16 *codes,
+				 const int *feats, int nfeats, double g, double h)
+{
+	for (int q = 0; q < nfeats; q++)
+	{
+		int			j = feats ? feats[q] : q;
+		HistBin    *e = hist + offset[j] + codes[j];
+
+		e->g += g;
+		e->h += h;
+	}
+}
 
 /* hist = sums of (g, h) per bin over the node's rows, for the tree's features */
 static void
@@ -364,14 +382,13 @@ build_hist(Booster *bs, const GrowNode *nd, HistBin *hist)
 	const Binned *bd = &bs->bd;
 	const int  *rows = bs->rowidx + nd->begin;
 	const int  *offset = bd->offset;
-	const int  *feats = bs->feats;
 	int			m = nd->end - nd->begin;
 	int			f = bd->f;
 	int			nfeats = bs->nfeats;
-	bool		all = nfeats == f;
+	const int  *feats = nfeats == f ? NULL : bs->feats;
 
 	for (int q = 0; q < nfeats; q++)
-		memset(hist + offset[feats[q]], 0, sizeof(HistBin) * (bd->nbins[feats[q]] + 1));
+		memset(hist + offset[bs->feats[q]], 0, sizeof(HistBin) * (bd->nbins[bs->feats[q]] + 1));
 	for (int k0 = 0; k0 < m; k0 += 65536)
 	{
 		int			k1 = Min(m, k0 + 65536);
@@ -394,25 +411,12 @@ build_hist(Booster *bs, const GrowNode *nd, HistBin *hist)
 				else
 					__builtin_prefetch(bd->b8 + ahead * f);
 			}
-
 			if (bd->wide)
-			{
-				const uint16 *codes = bd->b16 + r * f;
-
-				if (all)
-					HIST_ADD_ROW(codes, q_, f);
-				else
-					HIST_ADD_ROW(codes, feats[q_], nfeats);
-			}
+				hist_add_row_u16(hist, offset, bd->b16 + r * f, feats, nfeats, g, h);
+			else if (feats == NULL)
+				hist_add_row_u8(hist, offset, bd->b8 + r * f, NULL, f, g, h);
 			else
-			{
-				const uint8 *codes = bd->b8 + r * f;
-
-				if (all)
-					HIST_ADD_ROW(codes, q_, f);
-				else
-					HIST_ADD_ROW(codes, feats[q_], nfeats);
-			}
+				hist_add_row_u8(hist, offset, bd->b8 + r * f, feats, nfeats, g, h);
 		}
 	}
 }
