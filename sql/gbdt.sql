@@ -134,6 +134,7 @@ SELECT ecml.fraud_train(CASE WHEN i = 5 THEN '{1, 2}'::real[] ELSE f END, fraud)
 SELECT ecml.fraud_train(CASE WHEN i = 5 THEN '{}'::real[] ELSE f END, fraud) FROM pay;
 SELECT ecml.fraud_train(CASE WHEN i = 5 THEN '{{1, 2, 3, 4, 5}}'::real[] ELSE f END, fraud) FROM pay;
 SELECT ecml.fraud_train(CASE WHEN i = 5 THEN '{1, 2, Infinity, 4, 5}'::real[] ELSE f END, fraud) FROM pay;
+SELECT ecml.fraud_train(array_fill(1::real, ARRAY[10001]), fraud) FROM pay;
 SELECT ecml.fraud_train(f, fraud, '{"n_trees": 0}') FROM pay;
 SELECT ecml.fraud_train(f, fraud, '{"learning_rate": 0}') FROM pay;
 SELECT ecml.fraud_train(f, fraud, '{"max_depth": 17}') FROM pay;
