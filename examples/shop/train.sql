@@ -19,8 +19,8 @@ CREATE TABLE IF NOT EXISTS shop.training_log (
 CREATE OR REPLACE PROCEDURE shop.log_training(name text, started timestamptz)
 LANGUAGE sql
 BEGIN ATOMIC
-    INSERT INTO shop.training_log (model, rows, seconds)
-    SELECT m.name, m.rows, extract(epoch FROM clock_timestamp() - started)
+    INSERT INTO shop.training_log (model, trained_at, rows, seconds)
+    SELECT m.name, clock_timestamp(), m.rows, extract(epoch FROM clock_timestamp() - started)
     FROM ecml.models m WHERE m.name = log_training.name;
 END;
 
@@ -42,10 +42,40 @@ BEGIN
 END
 $$;
 
+-- Fraud: gradient-boosted trees over payment features, and an isolation
+-- forest that needs no labels.
+CREATE OR REPLACE PROCEDURE shop.train_fraud()
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_fraud',
+                            ecml.fraud_train(features, is_fraud,
+                                             '{"n_trees": 100, "max_depth": 4, "learning_rate": 0.1,
+                                               "class_weight": "balanced", "seed": 7,
+                                               "feature_names": ["log_amount", "hour", "device_age_hours",
+                                                 "account_age_days", "country_mismatch",
+                                                 "card_payments_1h", "device_payments_24h",
+                                                 "first_purchase"]}'))
+    FROM shop.payment_features
+    WHERE payment_id % 5 <> 0;
+    CALL shop.log_training('shop_fraud', t0);
+
+    t0 := clock_timestamp();
+    PERFORM ecml.save_model('shop_anomaly',
+                            ecml.anomaly_train(features, '{"n_trees": 100, "sample_size": 256, "seed": 7}'))
+    FROM shop.payment_features
+    WHERE payment_id % 5 <> 0;
+    CALL shop.log_training('shop_anomaly', t0);
+END
+$$;
+
 CREATE OR REPLACE PROCEDURE shop.retrain()
 LANGUAGE plpgsql
 AS $$
 BEGIN
     CALL shop.train_purchase();
+    CALL shop.train_fraud();
 END
 $$;
