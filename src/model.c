@@ -665,3 +665,58 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 		pfree(raw);
 	return slot_hit(cs, victim);
 }
+
+/*
+ * ecml_model_cached for models read straight from a table: a value stored
+ * out of line (TOAST, as ecml.models stores models) is first looked up in
+ * the per-backend cache by its size and the 64 header bytes, fetched as a
+ * slice, so a new query on a cached large model does not detoast it and
+ * recompute its checksum.  The header holds the payload CRC and creation
+ * time, so it identifies the model as the slot lookup above does.
+ * Anything else goes through ecml_model_cached.
+ */
+void *
+ecml_model_cached_toast(FunctionCallInfo fcinfo, int argno, int expected_kind,
+						EcmlParseFn parse)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	CallSiteCache *cs = (CallSiteCache *) fcinfo->flinfo->fn_extra;
+	varatt_external toast;
+	struct varlena *slice;
+	Size		size;
+
+	if (!VARATT_IS_EXTERNAL_ONDISK(v))
+		return ecml_model_cached(fcinfo, argno, expected_kind, parse);
+	VARATT_EXTERNAL_GET_POINTER(toast, v);
+	/* this call site's last model: ecml_model_cached's fast path */
+	if (cs != NULL && cs->slot >= 0 && cs->external &&
+		memcmp(&toast, &cs->toast, sizeof(toast)) == 0)
+		return ecml_model_cached(fcinfo, argno, expected_kind, parse);
+	size = toast.va_rawsize - VARHDRSZ;
+	if (size < ECML_HEADER_SIZE)
+		return ecml_model_cached(fcinfo, argno, expected_kind, parse);
+	slice = detoast_attr_slice(v, 0, ECML_HEADER_SIZE);
+	if (VARSIZE_ANY_EXHDR(slice) == ECML_HEADER_SIZE)
+	{
+		for (int i = 0; i < CACHE_SLOTS; i++)
+		{
+			if (cache_slots[i].serial == 0 || cache_slots[i].parse != parse ||
+				cache_slots[i].size != size ||
+				memcmp(cache_slots[i].header, VARDATA_ANY(slice), ECML_HEADER_SIZE) != 0)
+				continue;
+			if (cs == NULL)
+			{
+				cs = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSiteCache));
+				fcinfo->flinfo->fn_extra = cs;
+			}
+			cs->external = true;
+			cs->toast = toast;
+			cs->size = size;
+			memcpy(cs->header, VARDATA_ANY(slice), ECML_HEADER_SIZE);
+			pfree(slice);
+			return slot_hit(cs, i);
+		}
+	}
+	pfree(slice);
+	return ecml_model_cached(fcinfo, argno, expected_kind, parse);
+}

@@ -169,6 +169,14 @@ typedef void *(*EcmlParseFn) (const EcmlModel *model, MemoryContext mcxt);
 extern void *ecml_model_cached(FunctionCallInfo fcinfo, int argno,
 							   int expected_kind, EcmlParseFn parse);
 
+/*
+ * The same, but a model stored out of line (TOAST) that the backend cache
+ * already holds is found from its header bytes alone, without detoasting:
+ * for large models passed straight from a table.
+ */
+extern void *ecml_model_cached_toast(FunctionCallInfo fcinfo, int argno,
+									 int expected_kind, EcmlParseFn parse);
+
 /* Forget every cached model (tests; also called when memory is tight). */
 extern void ecml_model_cache_reset(void);
 
