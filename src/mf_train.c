@@ -780,8 +780,8 @@ mf_solve_side(MfTrainer *tr, const MfCsr *m, float *out, float *out_bias,
 		const float *val = m->val + start;
 		float		lambda_row;
 
-		if ((row & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+		/* a Cholesky row at many factors takes milliseconds: check every row */
+		CHECK_FOR_INTERRUPTS();
 		if (tr->implicit)
 		{
 			/* c - 1 = alpha r in the product; b = sum c p y (p = [r > 0]) */
