@@ -54,11 +54,18 @@
 #define CHUNK_MAX_ROWS (1024 * 1024)
 #define ROW_BYTES (sizeof(int64) * 2 + sizeof(float))
 
+/*
+ * The per-row solvers are compiled twice, for AVX2 with FMA and for the
+ * baseline, and picked by CPU features at run time (target_clones would
+ * pick "arch=haswell" by CPU model, which misses other AVX2 CPUs).
+ */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MF_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define MF_CLONES
+#define MF_HAVE_AVX2_BUILD 1
+#define MF_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #endif
+
+/* kernels are inlined into each build, so they get its instruction set */
+#define MF_INLINE static inline __attribute__((always_inline))
 
 static const char *const solver_choices[] = {"cg", "cholesky", NULL};
 
@@ -551,35 +558,86 @@ typedef struct MfTrainer
 	float	   *gram;			/* f x f, full */
 } MfTrainer;
 
-static inline float
+/* eight floats as one value: a ymm register in the AVX2 build, two xmm otherwise */
+typedef float MfV8 __attribute__((vector_size(32)));
+
+/* unaligned load / store of eight floats (a macro: no vector-typed calls) */
+#define MF_LOAD8(v, p) memcpy(&(v), (p), sizeof(MfV8))
+#define MF_STORE8(p, v) memcpy((p), &(v), sizeof(MfV8))
+
+/* x . y over n floats: two independent 8-lane FMA chains */
+MF_INLINE float
 mf_dot(const float *x, const float *y, int n)
 {
-	float		acc[8] = {0};
+	MfV8		acc0 = {0},
+				acc1 = {0};
 	float		s = 0.0f;
 	int			i = 0;
 
+	for (; i + 16 <= n; i += 16)
+	{
+		MfV8		a0,
+					b0,
+					a1,
+					b1;
+
+		MF_LOAD8(a0, x + i);
+		MF_LOAD8(b0, y + i);
+		MF_LOAD8(a1, x + i + 8);
+		MF_LOAD8(b1, y + i + 8);
+		acc0 += a0 * b0;
+		acc1 += a1 * b1;
+	}
 	for (; i + 8 <= n; i += 8)
-		for (int k = 0; k < 8; k++)
-			acc[k] += x[i + k] * y[i + k];
+	{
+		MfV8		a0,
+					b0;
+
+		MF_LOAD8(a0, x + i);
+		MF_LOAD8(b0, y + i);
+		acc0 += a0 * b0;
+	}
+	acc0 += acc1;
 	for (; i < n; i++)
 		s += x[i] * y[i];
 	for (int k = 0; k < 8; k++)
-		s += acc[k];
+		s += acc0[k];
 	return s;
 }
 
-static inline void
+/* y += a x over n floats */
+MF_INLINE void
 mf_axpy(float *y, float a, const float *x, int n)
 {
-	for (int i = 0; i < n; i++)
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		MfV8		yv,
+					xv;
+
+		MF_LOAD8(yv, y + i);
+		MF_LOAD8(xv, x + i);
+		yv += a * xv;
+		MF_STORE8(y + i, yv);
+	}
+	for (; i < n; i++)
 		y[i] += a * x[i];
+}
+
+/* the rows of the fixed side arrive in index order: fetch ahead */
+MF_INLINE void
+mf_prefetch_row(const float *row, int f)
+{
+	for (int off = 0; off < f; off += 16)
+		__builtin_prefetch(row + off);
 }
 
 /*
  * A p for one row: gram p + lambda_row p + sum_j w_j (y~_j . p) y~_j, with
  * y~_j = other row idx[j], extended by a constant 1 when the row has a bias.
  */
-static inline void
+MF_INLINE void
 mf_apply(const MfTrainer *tr, const float *gram, const float *other, int n,
 		 const int32 *idx, const float *w, float lambda_row, const float *p, float *out)
 {
@@ -594,8 +652,11 @@ mf_apply(const MfTrainer *tr, const float *gram, const float *other, int n,
 	for (int j = 0; j < n; j++)
 	{
 		const float *y = other + (Size) idx[j] * f;
-		float		s = mf_dot(y, p, f);
+		float		s;
 
+		if (j + 4 < n)
+			mf_prefetch_row(other + (Size) idx[j + 4] * f, f);
+		s = mf_dot(y, p, f);
 		if (d > f)
 			s += p[f];
 		s *= w[j];
@@ -610,9 +671,8 @@ mf_apply(const MfTrainer *tr, const float *gram, const float *other, int n,
  * (Takacs et al. 2011, alg. 3).  The first residual b - A x is one sparse
  * pass: sum_j (t_j - w_j y~_j.x) y~_j - gram x - lambda x.
  */
-MF_CLONES
-static void
-mf_cg_row(const MfTrainer *tr, const float *gram, const float *other, int n,
+MF_INLINE void
+mf_cg_row_body(const MfTrainer *tr, const float *gram, const float *other, int n,
 		  const int32 *idx, const float *w, const float *t, float lambda_row,
 		  float *x, float *r, float *p, float *ap)
 {
@@ -628,9 +688,12 @@ mf_cg_row(const MfTrainer *tr, const float *gram, const float *other, int n,
 	for (int j = 0; j < n; j++)
 	{
 		const float *y = other + (Size) idx[j] * f;
-		float		s = mf_dot(y, x, f);
+		float		s;
 		float		c;
 
+		if (j + 4 < n)
+			mf_prefetch_row(other + (Size) idx[j + 4] * f, f);
+		s = mf_dot(y, x, f);
 		if (d > f)
 			s += x[f];
 		c = t[j] - w[j] * s;
@@ -700,9 +763,8 @@ mf_cholesky_solve(double *A, double *b, int d)
 }
 
 /* The exact solve: form A and b for one row and factor A. */
-MF_CLONES
-static void
-mf_cholesky_row(const MfTrainer *tr, const float *gram, const float *other, int n,
+MF_INLINE void
+mf_cholesky_row_body(const MfTrainer *tr, const float *gram, const float *other, int n,
 				const int32 *idx, const float *w, const float *t, float lambda_row,
 				float *x)
 {
@@ -744,6 +806,61 @@ mf_cholesky_row(const MfTrainer *tr, const float *gram, const float *other, int 
 		x[a] = (float) b[a];
 }
 
+
+static void
+mf_cg_row_base(const MfTrainer *tr, const float *gram, const float *other, int n,
+			   const int32 *idx, const float *w, const float *t, float lambda_row,
+			   float *x, float *r, float *p, float *ap)
+{
+	mf_cg_row_body(tr, gram, other, n, idx, w, t, lambda_row, x, r, p, ap);
+}
+
+static void
+mf_cholesky_row_base(const MfTrainer *tr, const float *gram, const float *other, int n,
+					 const int32 *idx, const float *w, const float *t, float lambda_row,
+					 float *x)
+{
+	mf_cholesky_row_body(tr, gram, other, n, idx, w, t, lambda_row, x);
+}
+
+#ifdef MF_HAVE_AVX2_BUILD
+MF_TARGET_AVX2
+static void
+mf_cg_row_avx2(const MfTrainer *tr, const float *gram, const float *other, int n,
+			   const int32 *idx, const float *w, const float *t, float lambda_row,
+			   float *x, float *r, float *p, float *ap)
+{
+	mf_cg_row_body(tr, gram, other, n, idx, w, t, lambda_row, x, r, p, ap);
+}
+
+MF_TARGET_AVX2
+static void
+mf_cholesky_row_avx2(const MfTrainer *tr, const float *gram, const float *other, int n,
+					 const int32 *idx, const float *w, const float *t, float lambda_row,
+					 float *x)
+{
+	mf_cholesky_row_body(tr, gram, other, n, idx, w, t, lambda_row, x);
+}
+#endif
+
+typedef void (*MfCgRowFn) (const MfTrainer *, const float *, const float *, int,
+						   const int32 *, const float *, const float *, float,
+						   float *, float *, float *, float *);
+typedef void (*MfCholeskyRowFn) (const MfTrainer *, const float *, const float *, int,
+								 const int32 *, const float *, const float *, float,
+								 float *);
+
+static bool
+mf_cpu_has_avx2(void)
+{
+#ifdef MF_HAVE_AVX2_BUILD
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+	return false;
+#endif
+}
+
 /* gram (f,f), full = M' M for M (rows, f) */
 static void
 mf_gram(const float *M, int rows, int f, float *gram)
@@ -767,6 +884,16 @@ mf_solve_side(MfTrainer *tr, const MfCsr *m, float *out, float *out_bias,
 	int			d = tr->d;
 	const float *gram = NULL;
 
+	MfCgRowFn	cg_row = mf_cg_row_base;
+	MfCholeskyRowFn cholesky_row = mf_cholesky_row_base;
+
+#ifdef MF_HAVE_AVX2_BUILD
+	if (mf_cpu_has_avx2())
+	{
+		cg_row = mf_cg_row_avx2;
+		cholesky_row = mf_cholesky_row_avx2;
+	}
+#endif
 	if (tr->implicit)
 	{
 		mf_gram(other, orows, f, tr->gram);
@@ -806,10 +933,10 @@ mf_solve_side(MfTrainer *tr, const MfCsr *m, float *out, float *out_bias,
 		if (d > f)
 			tr->x[f] = out_bias[row];
 		if (tr->solver == MF_SOLVER_CG)
-			mf_cg_row(tr, gram, other, n, idx, tr->w, tr->t, lambda_row,
-					  tr->x, tr->r, tr->p, tr->ap);
+			cg_row(tr, gram, other, n, idx, tr->w, tr->t, lambda_row,
+				   tr->x, tr->r, tr->p, tr->ap);
 		else
-			mf_cholesky_row(tr, gram, other, n, idx, tr->w, tr->t, lambda_row, tr->x);
+			cholesky_row(tr, gram, other, n, idx, tr->w, tr->t, lambda_row, tr->x);
 		memcpy(out + (Size) row * f, tr->x, sizeof(float) * f);
 		if (d > f)
 			out_bias[row] = tr->x[f];
