@@ -54,19 +54,6 @@
 #define CHUNK_MAX_ROWS (1024 * 1024)
 #define ROW_BYTES (sizeof(int64) * 2 + sizeof(float))
 
-/*
- * The per-row solvers are compiled twice, for AVX2 with FMA and for the
- * baseline, and picked by CPU features at run time (target_clones would
- * pick "arch=haswell" by CPU model, which misses other AVX2 CPUs).
- */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MF_HAVE_AVX2_BUILD 1
-#define MF_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#endif
-
-/* kernels are inlined into each build, so they get its instruction set */
-#define MF_INLINE static inline __attribute__((always_inline))
-
 static const char *const solver_choices[] = {"cg", "cholesky", NULL};
 
 static const EcmlOptionSpec mf_option_specs[] = {
@@ -558,81 +545,6 @@ typedef struct MfTrainer
 	float	   *gram;			/* f x f, full */
 } MfTrainer;
 
-/* eight floats as one value: a ymm register in the AVX2 build, two xmm otherwise */
-typedef float MfV8 __attribute__((vector_size(32)));
-
-/* unaligned load / store of eight floats (a macro: no vector-typed calls) */
-#define MF_LOAD8(v, p) memcpy(&(v), (p), sizeof(MfV8))
-#define MF_STORE8(p, v) memcpy((p), &(v), sizeof(MfV8))
-
-/* x . y over n floats: two independent 8-lane FMA chains */
-MF_INLINE float
-mf_dot(const float *x, const float *y, int n)
-{
-	MfV8		acc0 = {0},
-				acc1 = {0};
-	float		s = 0.0f;
-	int			i = 0;
-
-	for (; i + 16 <= n; i += 16)
-	{
-		MfV8		a0,
-					b0,
-					a1,
-					b1;
-
-		MF_LOAD8(a0, x + i);
-		MF_LOAD8(b0, y + i);
-		MF_LOAD8(a1, x + i + 8);
-		MF_LOAD8(b1, y + i + 8);
-		acc0 += a0 * b0;
-		acc1 += a1 * b1;
-	}
-	for (; i + 8 <= n; i += 8)
-	{
-		MfV8		a0,
-					b0;
-
-		MF_LOAD8(a0, x + i);
-		MF_LOAD8(b0, y + i);
-		acc0 += a0 * b0;
-	}
-	acc0 += acc1;
-	for (; i < n; i++)
-		s += x[i] * y[i];
-	for (int k = 0; k < 8; k++)
-		s += acc0[k];
-	return s;
-}
-
-/* y += a x over n floats */
-MF_INLINE void
-mf_axpy(float *y, float a, const float *x, int n)
-{
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		MfV8		yv,
-					xv;
-
-		MF_LOAD8(yv, y + i);
-		MF_LOAD8(xv, x + i);
-		yv += a * xv;
-		MF_STORE8(y + i, yv);
-	}
-	for (; i < n; i++)
-		y[i] += a * x[i];
-}
-
-/* the rows of the fixed side arrive in index order: fetch ahead */
-MF_INLINE void
-mf_prefetch_row(const float *row, int f)
-{
-	for (int off = 0; off < f; off += 16)
-		__builtin_prefetch(row + off);
-}
-
 /*
  * A p for one row: gram p + lambda_row p + sum_j w_j (y~_j . p) y~_j, with
  * y~_j = other row idx[j], extended by a constant 1 when the row has a bias.
@@ -850,16 +762,6 @@ typedef void (*MfCholeskyRowFn) (const MfTrainer *, const float *, const float *
 								 const int32 *, const float *, const float *, float,
 								 float *);
 
-static bool
-mf_cpu_has_avx2(void)
-{
-#ifdef MF_HAVE_AVX2_BUILD
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-	return false;
-#endif
-}
 
 /* gram (f,f), full = M' M for M (rows, f) */
 static void
