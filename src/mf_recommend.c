@@ -231,26 +231,48 @@ mf_item_scores(const MfModel *m, const float *x, float *scores)
 	}
 }
 
+/* Is item index i in sorted[0..n)? */
+static inline bool
+mf_contains(const int32 *sorted, int64 n, int32 i)
+{
+	int64		lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] < i)
+			lo = mid + 1;
+		else if (sorted[mid] > i)
+			hi = mid - 1;
+		else
+			return true;
+	}
+	return false;
+}
+
 /*
  * Best k of scores, skipping the item indices in skip[0..nskip) (ascending).
- * The heap ranks by -score, ties by item id.
+ * The heap ranks by -score, ties by item id.  Most items fail the bound
+ * test, so the skip list is only searched for the few that pass.
  */
 static void
 mf_select(const MfModel *m, const float *scores, const int32 *skip, int64 nskip,
 		  EcmlTopK *heap)
 {
-	int64		cur = 0;
+	float		bound = ecml_topk_bound(heap);
 
 	for (int i = 0; i < m->nitems; i++)
 	{
 		float		key = -scores[i];
 
-		while (cur < nskip && skip[cur] < i)
-			cur++;
-		if (cur < nskip && skip[cur] == i)
+		if (key > bound)
 			continue;
-		if (key <= ecml_topk_bound(heap))
-			ecml_topk_push(heap, key, m->item_ids[i]);
+		if (nskip > 0 && mf_contains(skip, nskip, i))
+			continue;
+		ecml_topk_push(heap, key, m->item_ids[i]);
+		bound = ecml_topk_bound(heap);
 	}
 }
 
@@ -352,7 +374,6 @@ mf_recommend_all(PG_FUNCTION_ARGS)
 	int			iblock;
 	float	   *S;
 	EcmlTopK   *heaps;
-	int64	   *cur;
 
 	InitMaterializedSRF(fcinfo, 0);
 	m = get_model(fcinfo);
@@ -366,7 +387,6 @@ mf_recommend_all(PG_FUNCTION_ARGS)
 	heaps = palloc(sizeof(EcmlTopK) * ublock);
 	for (int b = 0; b < ublock; b++)
 		ecml_topk_init(&heaps[b], k);
-	cur = palloc(sizeof(int64) * ublock);
 	ecml_blas_prepare();
 
 	for (int u0 = 0; u0 < m->nusers; u0 += ublock)
@@ -374,10 +394,7 @@ mf_recommend_all(PG_FUNCTION_ARGS)
 		int			bu = Min(ublock, m->nusers - u0);
 
 		for (int b = 0; b < bu; b++)
-		{
 			ecml_topk_reset(&heaps[b]);
-			cur[b] = exclude_seen ? m->seen_ptr[u0 + b] : 0;
-		}
 		for (int i0 = 0; i0 < m->nitems; i0 += iblock)
 		{
 			int			bi = Min(iblock, m->nitems - i0);
@@ -387,31 +404,35 @@ mf_recommend_all(PG_FUNCTION_ARGS)
 			ecml_sgemm(false, true, bu, bi, f, 1.0f,
 					   m->user_factors + (Size) u0 * f, f,
 					   m->item_factors + (Size) i0 * f, f, 0.0f, S, bi);
+			if (m->biases)
+				for (int b = 0; b < bu; b++)
+				{
+					float	   *row = S + (Size) b * bi;
+					float		base = (float) (m->global_mean + m->user_bias[u0 + b]);
+
+					for (int j = 0; j < bi; j++)
+						row[j] += base + m->item_bias[i0 + j];
+				}
 			for (int b = 0; b < bu; b++)
 			{
 				int			u = u0 + b;
 				const float *row = S + (Size) b * bi;
 				EcmlTopK   *heap = &heaps[b];
-				int64		end = exclude_seen ? m->seen_ptr[u + 1] : 0;
-				float		base = m->biases ? (float) (m->global_mean + m->user_bias[u]) : 0.0f;
+				const int32 *seen = exclude_seen ? m->seen_idx + m->seen_ptr[u] : NULL;
+				int64		nseen = exclude_seen ? m->seen_ptr[u + 1] - m->seen_ptr[u] : 0;
+				float		bound = ecml_topk_bound(heap);
 
 				for (int j = 0; j < bi; j++)
 				{
-					int			i = i0 + j;
-					float		key;
+					float		key = -row[j];
 
-					if (exclude_seen)
-					{
-						while (cur[b] < end && m->seen_idx[cur[b]] < i)
-							cur[b]++;
-						if (cur[b] < end && m->seen_idx[cur[b]] == i)
-							continue;
-					}
-					key = -row[j];
-					if (m->biases)
-						key -= base + m->item_bias[i];
-					if (key <= ecml_topk_bound(heap))
-						ecml_topk_push(heap, key, m->item_ids[i]);
+					/* most candidates stop here, before the seen list */
+					if (key > bound)
+						continue;
+					if (nseen > 0 && mf_contains(seen, nseen, i0 + j))
+						continue;
+					ecml_topk_push(heap, key, m->item_ids[i0 + j]);
+					bound = ecml_topk_bound(heap);
 				}
 			}
 		}

@@ -39,6 +39,7 @@
 #include <limits.h>
 #include <math.h>
 
+#include "arrays.h"
 #include "blas.h"
 #include "ecml.h"
 #include "mf.h"
@@ -1070,14 +1071,25 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	/* Y'Y for fold-in: what the last user sweep solved against */
 	gram_y = palloc(sizeof(float) * f * f);
 	mf_gram(Y, nitems, f, gram_y);
-	for (Size a = 0; a < (Size) nusers * f; a++)
-		if (!isfinite(X[a]))
-			ereport(ERROR,
-					(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
-					 errmsg("%s: the factorization diverged (non-finite factors)", TRAINER),
-					 errhint("Increase \"regularization\" or scale the values down.")));
+	if (!ecml_all_finite(X, nusers * f) || !ecml_all_finite(Y, nitems * f) ||
+		(tr.biases && (!ecml_all_finite(ub, nusers) || !ecml_all_finite(ib, nitems))))
+		ereport(ERROR,
+				(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
+				 errmsg("%s: the factorization diverged (non-finite factors)", TRAINER),
+				 errhint("Increase \"regularization\" or scale the values down.")));
+
+	/* the item-major copy is not part of the model: free it before writing */
+	pfree(byitem.ptr);
+	pfree(byitem.idx);
+	pfree(byitem.val);
 
 	ecml_builder_init(&b, ECML_KIND_MF);
+	/* room for every section at once: no doubling of a large buffer */
+	enlargeStringInfo(&b.buf, (int) Min((Size) MaxAllocSize - (Size) b.buf.len - 1,
+										64 * 1024 + sizeof(int64) * ((Size) nusers + nitems) * 2 +
+										sizeof(float) * ((Size) nusers + nitems) * (f + 1) +
+										sizeof(float) * f * f +
+										(o.store_interactions ? sizeof(int32) * nnz : 0)));
 	initStringInfo(&json);
 	ecml_options_to_json(&json, mf_option_specs, N_MF_OPTIONS, &o);
 	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
@@ -1115,7 +1127,9 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	ecml_builder_add(&b, MF_TAG_USER_IDS, ECML_SECTION_INT64, user_ids, sizeof(int64) * nusers);
 	ecml_builder_add(&b, MF_TAG_ITEM_IDS, ECML_SECTION_INT64, item_ids, sizeof(int64) * nitems);
 	ecml_builder_add(&b, MF_TAG_USER_FACTORS, ECML_SECTION_FLOAT32, X, sizeof(float) * (Size) nusers * f);
+	pfree(X);
 	ecml_builder_add(&b, MF_TAG_ITEM_FACTORS, ECML_SECTION_FLOAT32, Y, sizeof(float) * (Size) nitems * f);
+	pfree(Y);
 	if (tr.biases)
 	{
 		ecml_builder_add(&b, MF_TAG_USER_BIAS, ECML_SECTION_FLOAT32, ub, sizeof(float) * nusers);
