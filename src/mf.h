@@ -129,9 +129,9 @@ mf_find_id(const int64 *ids, int n, int64 id)
 
 /*
  * Solve A x = b for symmetric positive definite A (d,d) in place by
- * Cholesky (lower triangle of A is overwritten); b becomes x.  A tiny
- * ridge is added when a pivot is not positive (a singular system from
- * regularization 0).
+ * Cholesky (the lower triangle of A is overwritten); b becomes x.  A pivot
+ * that is not positive (a singular system, from regularization 0) is
+ * clamped to 1e-12 instead of failing.
  */
 extern void mf_cholesky_solve(double *A, double *b, int d);
 

@@ -581,13 +581,13 @@ mf_apply(const MfTrainer *tr, const float *gram, const float *other, int n,
 
 /*
  * Conjugate gradient on A x = b from the current x, cg_steps steps
- * (Takacs et al. 2011, alg. 3).  The first residual b - A x is one sparse
+ * (Takacs, Pilaszy, Tikk 2011: a few warm-started steps per sweep suffice).  The first residual b - A x is one sparse
  * pass: sum_j (t_j - w_j y~_j.x) y~_j - gram x - lambda x.
  */
 MF_INLINE void
 mf_cg_row_body(const MfTrainer *tr, const float *gram, const float *other, int n,
-		  const int32 *idx, const float *w, const float *t, float lambda_row,
-		  float *x, float *r, float *p, float *ap)
+			   const int32 *idx, const float *w, const float *t, float lambda_row,
+			   float *x, float *r, float *p, float *ap)
 {
 	int			f = tr->f;
 	int			d = tr->d;
@@ -678,8 +678,8 @@ mf_cholesky_solve(double *A, double *b, int d)
 /* The exact solve: form A and b for one row and factor A. */
 MF_INLINE void
 mf_cholesky_row_body(const MfTrainer *tr, const float *gram, const float *other, int n,
-				const int32 *idx, const float *w, const float *t, float lambda_row,
-				float *x)
+					 const int32 *idx, const float *w, const float *t, float lambda_row,
+					 float *x)
 {
 	int			f = tr->f;
 	int			d = tr->d;
