@@ -42,6 +42,26 @@ BEGIN
 END
 $$;
 
+-- Recommendations: implicit matrix factorization over views (1), carts (3)
+-- and purchases (5), summed per user and product.
+CREATE OR REPLACE PROCEDURE shop.train_recs()
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_recs',
+                            ecml.mf_train(user_id, product_id, weight,
+                                          '{"factors": 32, "iterations": 10, "alpha": 2,
+                                            "regularization": 1.0, "seed": 7}'))
+    FROM (SELECT e.user_id, e.product_id,
+                 CASE e.event_type WHEN 'view' THEN 1 WHEN 'cart' THEN 3 ELSE 5 END::real AS weight
+          FROM shop.events e
+          WHERE e.event_type IN ('view', 'cart', 'purchase') AND e.session_id % 5 <> 0) i;
+    CALL shop.log_training('shop_recs', t0);
+END
+$$;
+
 -- Fraud: gradient-boosted trees over payment features, and an isolation
 -- forest that needs no labels.
 CREATE OR REPLACE PROCEDURE shop.train_fraud()
@@ -76,6 +96,7 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     CALL shop.train_purchase();
+    CALL shop.train_recs();
     CALL shop.train_fraud();
 END
 $$;
