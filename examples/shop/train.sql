@@ -57,7 +57,8 @@ BEGIN
     FROM (SELECT e.user_id, e.product_id,
                  CASE e.event_type WHEN 'view' THEN 1 WHEN 'cart' THEN 3 ELSE 5 END::real AS weight
           FROM shop.events e
-          WHERE e.event_type IN ('view', 'cart', 'purchase') AND e.session_id % 5 <> 0) i;
+          WHERE e.event_type IN ('view', 'cart', 'purchase')
+            AND (e.session_id IS NULL OR e.session_id % 5 <> 0)) i;
     CALL shop.log_training('shop_recs', t0);
 END
 $$;
