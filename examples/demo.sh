@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Setup + demo: install missing packages, build and install ecml, start a
-# private cluster in /var/tmp/ecml-demo (port 54321) and run examples/demo.sql
-# in a fresh database ecml_demo.  Running it again reuses the cluster and
-# re-runs the demo.
+# Setup + the shop tour: install missing packages, build and install ecml,
+# start a private cluster in /var/tmp/ecml-demo (port 54321), and in a fresh
+# database ecml_demo generate the demo shop (examples/shop/generate.sql),
+# train every model into ecml.models (examples/shop/train.sql), walk one
+# shopper through it (examples/shop/tour.sql) and schedule nightly
+# retraining with pg_cron (examples/shop/schedule.sql).  Running it again
+# reuses the cluster and re-runs everything.
 #
-#   bash examples/demo.sh          set up and run the demo (as root)
+#   bash examples/demo.sh          set up and run the tour (as root)
 #   bash examples/demo.sh stop     stop the cluster and remove its directory
+#   ECML_SHOP_SCALE=5 bash examples/demo.sh    a bigger shop (default 1)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -53,16 +57,31 @@ PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -v ON_ERROR_STOP
 ecml_cluster_stop "$DIR"
 ecml_cluster_start "$DIR"
 
-ecml_log "running examples/demo.sql"
-if ! "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -d "$DB" -f examples/demo.sql; then
-    echo "examples/demo.sql failed; the cluster is left running to look into it:" >&2
-    echo "  psql -h $DIR -p $PORT -U postgres $DB    (stop: bash examples/demo.sh stop)" >&2
-    exit 1
-fi
+SCALE=${ECML_SHOP_SCALE:-1}
+run_sql() {
+    local what=$1
+    shift
+    if ! "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; then
+        echo "$what failed; the cluster is left running to look into it:" >&2
+        echo "  psql -h $DIR -p $PORT -U postgres $DB    (stop: bash examples/demo.sh stop)" >&2
+        exit 1
+    fi
+}
+ecml_log "generating the demo shop (scale $SCALE)"
+run_sql "examples/shop/generate.sql" -v scale="$SCALE" -f examples/shop/generate.sql
+ecml_log "training every model into ecml.models"
+run_sql "training" -c "CREATE EXTENSION IF NOT EXISTS ecml" -f examples/shop/train.sql \
+    -c "CALL shop.retrain()" -o /dev/null
+ecml_log "the tour"
+run_sql "examples/shop/tour.sql" -f examples/shop/tour.sql
+ecml_log "scheduling nightly retraining with pg_cron"
+run_sql "examples/shop/schedule.sql" -f examples/shop/schedule.sql
 
 cat <<EOF
 
 The demo cluster is running (data in $DIR/data, log in $DIR/server.log).
+The shop is in schema shop, the models in ecml.models; pg_cron retrains them
+nightly (SELECT * FROM cron.job).
   connect:  psql -h $DIR -p $PORT -U postgres $DB
   stop:     bash examples/demo.sh stop    (stops the server and removes $DIR)
 EOF

@@ -14,7 +14,7 @@ CREATE EXTENSION IF NOT EXISTS pg_cron;
 
 -- 03:15 every night, server time.  cron.schedule with an existing job name
 -- replaces that job, so running this file again is harmless.
-SELECT cron.schedule('ecml-shop-retrain', '15 3 * * *', 'CALL shop.retrain()');
+SELECT cron.schedule('ecml-shop-retrain', '15 3 * * *', 'CALL shop.retrain()') AS jobid \gset
 
 -- What ran, and how it ended:
 --     SELECT jobid, status, return_message, start_time, end_time
