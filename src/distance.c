@@ -1,0 +1,367 @@
+/*
+ * distance.c
+ *	  Distances between real[] vectors: the kernels (see distance.h) and the
+ *	  SQL functions ecml.l2_distance, ecml.inner_product,
+ *	  ecml.negative_inner_product, ecml.cosine_distance, ecml.l2_normalize
+ *	  behind the operators <->, <#> and <=>.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "arrays.h"
+#include "catalog/pg_type.h"
+#include "distance.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+/*
+ * One clone for x86-64-v3 (AVX2 + FMA) and a baseline one, picked by the
+ * dynamic loader's resolver at load time; the shipped build never assumes
+ * the build machine's CPU.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DISTANCE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define DISTANCE_CLONES
+#endif
+
+/*
+ * The kernels keep explicit partial sums in 16 (or 3 x 8) float lanes, so
+ * the compiler vectorizes the reduction without -ffast-math: two 8-wide
+ * FMA chains per vector for dot and L2, which hides the FMA latency.
+ */
+#define LANES 16
+
+DISTANCE_CLONES
+float
+ecml_inner_product_f32(const float *x, const float *y, int n)
+{
+	float		acc[LANES] = {0};
+	float		s = 0.0f;
+	int			i = 0;
+
+	for (; i + LANES <= n; i += LANES)
+		for (int k = 0; k < LANES; k++)
+			acc[k] += x[i + k] * y[i + k];
+	for (; i < n; i++)
+		s += x[i] * y[i];
+	for (int k = 0; k < LANES; k++)
+		s += acc[k];
+	return s;
+}
+
+DISTANCE_CLONES
+float
+ecml_l2_squared_f32(const float *x, const float *y, int n)
+{
+	float		acc[LANES] = {0};
+	float		s = 0.0f;
+	int			i = 0;
+
+	for (; i + LANES <= n; i += LANES)
+		for (int k = 0; k < LANES; k++)
+		{
+			float		d = x[i + k] - y[i + k];
+
+			acc[k] += d * d;
+		}
+	for (; i < n; i++)
+	{
+		float		d = x[i] - y[i];
+
+		s += d * d;
+	}
+	for (int k = 0; k < LANES; k++)
+		s += acc[k];
+	return s;
+}
+
+float
+ecml_l2_distance_f32(const float *x, const float *y, int n)
+{
+	return sqrtf(ecml_l2_squared_f32(x, y, n));
+}
+
+DISTANCE_CLONES
+float
+ecml_norm_squared_f32(const float *x, int n)
+{
+	float		acc[LANES] = {0};
+	float		s = 0.0f;
+	int			i = 0;
+
+	for (; i + LANES <= n; i += LANES)
+		for (int k = 0; k < LANES; k++)
+			acc[k] += x[i + k] * x[i + k];
+	for (; i < n; i++)
+		s += x[i] * x[i];
+	for (int k = 0; k < LANES; k++)
+		s += acc[k];
+	return s;
+}
+
+/* x.y, |x|^2 and |y|^2 in one pass over both vectors */
+DISTANCE_CLONES
+static void
+dot_and_norms(const float *x, const float *y, int n,
+			  float *xy_out, float *xx_out, float *yy_out)
+{
+	float		xy[8] = {0};
+	float		xx[8] = {0};
+	float		yy[8] = {0};
+	float		sxy = 0.0f,
+				sxx = 0.0f,
+				syy = 0.0f;
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+		{
+			xy[k] += x[i + k] * y[i + k];
+			xx[k] += x[i + k] * x[i + k];
+			yy[k] += y[i + k] * y[i + k];
+		}
+	for (; i < n; i++)
+	{
+		sxy += x[i] * y[i];
+		sxx += x[i] * x[i];
+		syy += y[i] * y[i];
+	}
+	for (int k = 0; k < 8; k++)
+	{
+		sxy += xy[k];
+		sxx += xx[k];
+		syy += yy[k];
+	}
+	*xy_out = sxy;
+	*xx_out = sxx;
+	*yy_out = syy;
+}
+
+/* 1 - xy / sqrt(xx yy), clamped: rounding can push |cos| just past 1 */
+static double
+cosine_from_sums(double xy, double xx, double yy)
+{
+	double		c;
+
+	if (xx == 0.0 || yy == 0.0)
+		return NAN;
+	c = xy / sqrt(xx * yy);
+	if (c > 1.0)
+		c = 1.0;
+	else if (c < -1.0)
+		c = -1.0;
+	return 1.0 - c;
+}
+
+double
+ecml_cosine_distance_f32(const float *x, const float *y, int n)
+{
+	float		xy,
+				xx,
+				yy;
+
+	dot_and_norms(x, y, n, &xy, &xx, &yy);
+	return cosine_from_sums(xy, xx, yy);
+}
+
+bool
+ecml_l2_normalize_f32(const float *x, float *out, int n)
+{
+	float		nn = ecml_norm_squared_f32(x, n);
+	double		norm;
+
+	if (isfinite(nn))
+		norm = sqrt((double) nn);
+	else
+	{
+		/* finite elements whose squares overflow float32 */
+		double		s = 0.0;
+
+		for (int i = 0; i < n; i++)
+			s += (double) x[i] * x[i];
+		norm = sqrt(s);
+	}
+	if (norm == 0.0)
+		return false;
+	for (int i = 0; i < n; i++)
+		out[i] = (float) (x[i] / norm);
+	return true;
+}
+
+/* ---- SQL-callable functions ---- */
+
+float *
+ecml_vector_arg(ArrayType *arr, const char *what, int *n)
+{
+	float	   *x = ecml_array_float4_unchecked(arr, what, -1, n);
+
+	if (*n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s must not be empty", what)));
+	if (*n > ECML_VECTOR_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s has %d elements, at most %d are supported",
+						what, *n, ECML_VECTOR_MAX_DIM)));
+	return x;
+}
+
+static inline void
+check_same_dims(int a, int b)
+{
+	if (a != b)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vectors have different dimensions: %d and %d", a, b),
+				 errhint("Compare vectors from the same embedding model.")));
+}
+
+/*
+ * The two vector arguments of a distance function, checked for shape.  NaN
+ * and infinity are looked for only when a result comes out non-finite
+ * (any such element makes it so), which keeps the scan off the hot path.
+ */
+static int
+vector_pair(FunctionCallInfo fcinfo, const float **x, const float **y)
+{
+	int			nx,
+				ny;
+
+	*x = ecml_vector_arg(PG_GETARG_ARRAYTYPE_P(0), "first vector", &nx);
+	*y = ecml_vector_arg(PG_GETARG_ARRAYTYPE_P(1), "second vector", &ny);
+	check_same_dims(nx, ny);
+	return nx;
+}
+
+static void
+check_pair_finite(const float *x, const float *y, int n)
+{
+	ecml_check_finite(x, n, "first vector", false);
+	ecml_check_finite(y, n, "second vector", false);
+}
+
+/* Inputs are finite but float32 sums overflowed: the same sums in double. */
+static void
+sums_double(const float *x, const float *y, int n, double *xy, double *xx,
+			double *yy, double *dd)
+{
+	*xy = *xx = *yy = *dd = 0.0;
+	for (int i = 0; i < n; i++)
+	{
+		double		a = x[i],
+					b = y[i];
+
+		*xy += a * b;
+		*xx += a * a;
+		*yy += b * b;
+		*dd += (a - b) * (a - b);
+	}
+}
+
+/* ecml.l2_distance(real[], real[]) → Euclidean distance (operator <->) */
+PG_FUNCTION_INFO_V1(ecml_l2_distance);
+Datum
+ecml_l2_distance(PG_FUNCTION_ARGS)
+{
+	const float *x,
+			   *y;
+	int			n = vector_pair(fcinfo, &x, &y);
+	float		d2 = ecml_l2_squared_f32(x, y, n);
+
+	if (!isfinite(d2))
+	{
+		double		xy,
+					xx,
+					yy,
+					dd;
+
+		check_pair_finite(x, y, n);
+		sums_double(x, y, n, &xy, &xx, &yy, &dd);
+		PG_RETURN_FLOAT8(sqrt(dd));
+	}
+	PG_RETURN_FLOAT8(sqrt((double) d2));
+}
+
+static double
+inner_product_checked(FunctionCallInfo fcinfo)
+{
+	const float *x,
+			   *y;
+	int			n = vector_pair(fcinfo, &x, &y);
+	float		ip = ecml_inner_product_f32(x, y, n);
+
+	if (!isfinite(ip))
+	{
+		double		xy,
+					xx,
+					yy,
+					dd;
+
+		check_pair_finite(x, y, n);
+		sums_double(x, y, n, &xy, &xx, &yy, &dd);
+		return xy;
+	}
+	return ip;
+}
+
+/* ecml.inner_product(real[], real[]) → x . y */
+PG_FUNCTION_INFO_V1(ecml_inner_product);
+Datum
+ecml_inner_product(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(inner_product_checked(fcinfo));
+}
+
+/* ecml.negative_inner_product(real[], real[]) → -(x . y) (operator <#>) */
+PG_FUNCTION_INFO_V1(ecml_negative_inner_product);
+Datum
+ecml_negative_inner_product(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(-inner_product_checked(fcinfo));
+}
+
+/* ecml.cosine_distance(real[], real[]) → 1 - cos(x, y) (operator <=>) */
+PG_FUNCTION_INFO_V1(ecml_cosine_distance);
+Datum
+ecml_cosine_distance(PG_FUNCTION_ARGS)
+{
+	const float *x,
+			   *y;
+	int			n = vector_pair(fcinfo, &x, &y);
+	float		xy,
+				xx,
+				yy;
+
+	dot_and_norms(x, y, n, &xy, &xx, &yy);
+	if (!isfinite(xy) || !isfinite(xx) || !isfinite(yy))
+	{
+		double		dxy,
+					dxx,
+					dyy,
+					dd;
+
+		check_pair_finite(x, y, n);
+		sums_double(x, y, n, &dxy, &dxx, &dyy, &dd);
+		PG_RETURN_FLOAT8(cosine_from_sums(dxy, dxx, dyy));
+	}
+	PG_RETURN_FLOAT8(cosine_from_sums(xy, xx, yy));
+}
+
+/* ecml.l2_normalize(real[]) → x / |x| (a zero vector is returned as is) */
+PG_FUNCTION_INFO_V1(ecml_l2_normalize);
+Datum
+ecml_l2_normalize(PG_FUNCTION_ARGS)
+{
+	int			n;
+	const float *x = ecml_vector_arg(PG_GETARG_ARRAYTYPE_P(0), "vector", &n);
+	ArrayType  *out;
+
+	ecml_check_finite(x, n, "vector", false);
+	out = ecml_float4_array(x, n);
+	ecml_l2_normalize_f32(x, (float *) ARR_DATA_PTR(out), n);
+	PG_RETURN_ARRAYTYPE_P(out);
+}
