@@ -583,6 +583,52 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 		}
 	}
 
+	/*
+	 * A model stored out of line (anything over about 2 kB) is looked up by
+	 * its header alone: fetching a header slice reads one toast chunk,
+	 * where detoasting and checking a large model would cost milliseconds
+	 * on the first row of every new query.  The header holds the payload
+	 * CRC, so equal headers and sizes mean the model was validated when its
+	 * slot was filled.
+	 */
+	if (VARATT_IS_EXTERNAL_ONDISK(v))
+	{
+		varatt_external toast;
+		Size		extsize;
+
+		VARATT_EXTERNAL_GET_POINTER(toast, v);
+		extsize = toast.va_rawsize - VARHDRSZ;
+		if (extsize >= ECML_HEADER_SIZE)
+		{
+			struct varlena *head = detoast_attr_slice(v, 0, ECML_HEADER_SIZE);
+			int			hit = -1;
+
+			if (VARSIZE_ANY_EXHDR(head) == ECML_HEADER_SIZE)
+			{
+				for (int i = 0; i < CACHE_SLOTS; i++)
+				{
+					if (cache_slots[i].serial != 0 && cache_slots[i].parse == parse &&
+						cache_slots[i].size == extsize &&
+						memcmp(cache_slots[i].header, VARDATA_ANY(head),
+							   ECML_HEADER_SIZE) == 0)
+					{
+						hit = i;
+						break;
+					}
+				}
+			}
+			pfree(head);
+			if (hit >= 0)
+			{
+				cs->external = true;
+				cs->toast = toast;
+				cs->size = extsize;
+				memcpy(cs->header, cache_slots[hit].header, ECML_HEADER_SIZE);
+				return slot_hit(cs, hit);
+			}
+		}
+	}
+
 	/* slow path: detoast, validate everything (CRC included), then look up */
 	raw = (bytea *) pg_detoast_datum_packed(v);
 	ecml_model_open(raw, expected_kind, &model);

@@ -12,6 +12,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 
 typedef struct RegistryCache
@@ -53,7 +54,12 @@ ecml_model_lookup(PG_FUNCTION_ARGS)
 	if (isnull)
 		elog(ERROR, "ecml.model: NULL model in ecml.models");
 
-	/* keep a detoasted copy for the rest of the query */
+	/*
+	 * Keep it for the rest of the query.  A model stored out of line stays
+	 * a TOAST pointer (as a column read by a plain SELECT would), so the
+	 * scoring function's cache finds a large model by its header instead of
+	 * this function copying all of it on every query.
+	 */
 	if (rc == NULL)
 	{
 		rc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RegistryCache));
@@ -64,7 +70,10 @@ ecml_model_lookup(PG_FUNCTION_ARGS)
 		pfree(rc->model);
 	if (rc->name)
 		pfree(rc->name);
-	rc->model = (bytea *) PG_DETOAST_DATUM_COPY(d);
+	if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(d)))
+		rc->model = (bytea *) DatumGetPointer(datumCopy(d, false, -1));
+	else
+		rc->model = (bytea *) PG_DETOAST_DATUM_COPY(d);
 	rc->name = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(name));
 	MemoryContextSwitchTo(old);
 	SPI_finish();

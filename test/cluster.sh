@@ -144,6 +144,8 @@ ecml_cluster_init() {
         echo "unix_socket_directories = '$dir'"
         echo "shared_preload_libraries = 'pg_cron'"
         echo "cron.database_name = '$cron_db'"
+        # jobs run in background workers: the cluster takes no TCP logins
+        echo "cron.use_background_workers = on"
         echo "max_worker_processes = 8"
         echo "max_parallel_workers = 8"
         echo "max_parallel_workers_per_gather = 2"

@@ -38,6 +38,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_md import write_section  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -886,8 +889,7 @@ def write_report(res, path):
         a("")
     a(f"Goals met: {sum(goals)} of {len(goals)}.")
     a("")
-    with open(path, "w") as f:
-        f.write("\n".join(L))
+    write_section(path, "logreg", "\n".join(L))
     return goals
 
 
@@ -938,8 +940,6 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1, default=str)
-    with open(args.output) as f:
-        print(f.read())
     log(f"wrote {args.output}: {sum(goals)} of {len(goals)} goals met")
 
 
