@@ -28,54 +28,109 @@
 #endif
 
 /*
- * The kernels keep explicit partial sums in 16 (or 3 x 8) float lanes, so
- * the compiler vectorizes the reduction without -ffast-math: two 8-wide
- * FMA chains per vector for dot and L2, which hides the FMA latency.
+ * The kernels keep their partial sums in eight-float vectors (GCC vector
+ * extensions), two per step of 16 elements, so each sum is two independent
+ * FMA chains however the compiler treats the loop around an inlined body,
+ * and no -ffast-math is needed to vectorize a reduction.  The baseline clone
+ * splits each vector into SSE halves.  The lanes are added as a tree.
  */
-#define LANES 16
+typedef float v8f __attribute__((vector_size(32)));
+
+/* an unaligned load (a function taking or returning v8f would change the baseline ABI) */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
+
+static inline float
+hsum8(const v8f *a)
+{
+	float		t0 = (*a)[0] + (*a)[4],
+				t1 = (*a)[1] + (*a)[5],
+				t2 = (*a)[2] + (*a)[6],
+				t3 = (*a)[3] + (*a)[7];
+
+	return (t0 + t2) + (t1 + t3);
+}
+
+static inline float
+inner_product_body(const float *x, const float *y, int n)
+{
+	v8f			a0 = {0},
+				a1 = {0};
+	float		s = 0.0f;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		v8f			x0,
+					y0,
+					x1,
+					y1;
+
+		LOAD8(x0, x + i);
+		LOAD8(y0, y + i);
+		LOAD8(x1, x + i + 8);
+		LOAD8(y1, y + i + 8);
+		a0 += x0 * y0;
+		a1 += x1 * y1;
+	}
+	for (; i < n; i++)
+		s += x[i] * y[i];
+	a0 += a1;
+	return hsum8(&a0) + s;
+}
 
 DISTANCE_CLONES
 float
 ecml_inner_product_f32(const float *x, const float *y, int n)
 {
-	float		acc[LANES] = {0};
-	float		s = 0.0f;
-	int			i = 0;
+	return inner_product_body(x, y, n);
+}
 
-	for (; i + LANES <= n; i += LANES)
-		for (int k = 0; k < LANES; k++)
-			acc[k] += x[i + k] * y[i + k];
-	for (; i < n; i++)
-		s += x[i] * y[i];
-	for (int k = 0; k < LANES; k++)
-		s += acc[k];
-	return s;
+/*
+ * The same body inlined into a loop over rows: one dispatch per block, not
+ * per row, and each row's sum is computed exactly as ecml_inner_product_f32
+ * computes it.
+ */
+DISTANCE_CLONES
+void
+ecml_inner_products_f32(const float *X, int nrows, int n, const float *y, float *out)
+{
+	for (int r = 0; r < nrows; r++)
+		out[r] = inner_product_body(X + (Size) r * n, y, n);
 }
 
 DISTANCE_CLONES
 float
 ecml_l2_squared_f32(const float *x, const float *y, int n)
 {
-	float		acc[LANES] = {0};
+	v8f			a0 = {0},
+				a1 = {0};
 	float		s = 0.0f;
 	int			i = 0;
 
-	for (; i + LANES <= n; i += LANES)
-		for (int k = 0; k < LANES; k++)
-		{
-			float		d = x[i + k] - y[i + k];
+	for (; i + 16 <= n; i += 16)
+	{
+		v8f			x0,
+					y0,
+					x1,
+					y1;
 
-			acc[k] += d * d;
-		}
+		LOAD8(x0, x + i);
+		LOAD8(y0, y + i);
+		LOAD8(x1, x + i + 8);
+		LOAD8(y1, y + i + 8);
+		x0 -= y0;
+		x1 -= y1;
+		a0 += x0 * x0;
+		a1 += x1 * x1;
+	}
 	for (; i < n; i++)
 	{
 		float		d = x[i] - y[i];
 
 		s += d * d;
 	}
-	for (int k = 0; k < LANES; k++)
-		s += acc[k];
-	return s;
+	a0 += a1;
+	return hsum8(&a0) + s;
 }
 
 float
@@ -84,60 +139,59 @@ ecml_l2_distance_f32(const float *x, const float *y, int n)
 	return sqrtf(ecml_l2_squared_f32(x, y, n));
 }
 
-DISTANCE_CLONES
 float
 ecml_norm_squared_f32(const float *x, int n)
 {
-	float		acc[LANES] = {0};
-	float		s = 0.0f;
-	int			i = 0;
-
-	for (; i + LANES <= n; i += LANES)
-		for (int k = 0; k < LANES; k++)
-			acc[k] += x[i + k] * x[i + k];
-	for (; i < n; i++)
-		s += x[i] * x[i];
-	for (int k = 0; k < LANES; k++)
-		s += acc[k];
-	return s;
+	return ecml_inner_product_f32(x, x, n);
 }
 
-/* x.y, |x|^2 and |y|^2 in one pass over both vectors */
+/* x.y, |x|^2 and |y|^2 in one pass over both vectors: six FMA chains */
 DISTANCE_CLONES
 static void
 dot_and_norms(const float *x, const float *y, int n,
 			  float *xy_out, float *xx_out, float *yy_out)
 {
-	float		xy[8] = {0};
-	float		xx[8] = {0};
-	float		yy[8] = {0};
+	v8f			xy0 = {0},
+				xy1 = {0},
+				xx0 = {0},
+				xx1 = {0},
+				yy0 = {0},
+				yy1 = {0};
 	float		sxy = 0.0f,
 				sxx = 0.0f,
 				syy = 0.0f;
 	int			i = 0;
 
-	for (; i + 8 <= n; i += 8)
-		for (int k = 0; k < 8; k++)
-		{
-			xy[k] += x[i + k] * y[i + k];
-			xx[k] += x[i + k] * x[i + k];
-			yy[k] += y[i + k] * y[i + k];
-		}
+	for (; i + 16 <= n; i += 16)
+	{
+		v8f			x0,
+					y0,
+					x1,
+					y1;
+
+		LOAD8(x0, x + i);
+		LOAD8(y0, y + i);
+		LOAD8(x1, x + i + 8);
+		LOAD8(y1, y + i + 8);
+		xy0 += x0 * y0;
+		xx0 += x0 * x0;
+		yy0 += y0 * y0;
+		xy1 += x1 * y1;
+		xx1 += x1 * x1;
+		yy1 += y1 * y1;
+	}
 	for (; i < n; i++)
 	{
 		sxy += x[i] * y[i];
 		sxx += x[i] * x[i];
 		syy += y[i] * y[i];
 	}
-	for (int k = 0; k < 8; k++)
-	{
-		sxy += xy[k];
-		sxx += xx[k];
-		syy += yy[k];
-	}
-	*xy_out = sxy;
-	*xx_out = sxx;
-	*yy_out = syy;
+	xy0 += xy1;
+	xx0 += xx1;
+	yy0 += yy1;
+	*xy_out = hsum8(&xy0) + sxy;
+	*xx_out = hsum8(&xx0) + sxx;
+	*yy_out = hsum8(&yy0) + syy;
 }
 
 /* 1 - xy / sqrt(xx yy), clamped: rounding can push |cos| just past 1 */

@@ -21,6 +21,10 @@
 /* x . y */
 extern float ecml_inner_product_f32(const float *x, const float *y, int n);
 
+/* out (nrows) = X (nrows,n; row-major) . y (n), each row as ecml_inner_product_f32 */
+extern void ecml_inner_products_f32(const float *X, int nrows, int n,
+									const float *y, float *out);
+
 /* |x - y|^2 */
 extern float ecml_l2_squared_f32(const float *x, const float *y, int n);
 

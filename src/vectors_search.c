@@ -208,14 +208,12 @@ search_scan(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap)
 	int			rb = block_rows(m->d);
 	float	   *dots = palloc(sizeof(float) * rb);
 
-	ecml_blas_prepare();
 	for (int r0 = 0; r0 < m->n; r0 += rb)
 	{
 		int			nb = Min(rb, m->n - r0);
 
 		/* dots (nb) = X[r0 .. r0+nb) (nb,d) . q (d) */
-		ecml_sgemv(nb, m->d, 1.0f, m->matrix + (Size) r0 * m->d, m->d,
-				   sq->q, 0.0f, dots);
+		ecml_inner_products_f32(m->matrix + (Size) r0 * m->d, nb, m->d, sq->q, dots);
 		offer_block(m, sq, heap, dots, r0, nb);
 		CHECK_FOR_INTERRUPTS();
 	}
