@@ -98,6 +98,71 @@ ecml_inner_products_f32(const float *X, int nrows, int n, const float *y, float 
 		out[r] = inner_product_body(X + (Size) r * n, y, n);
 }
 
+/*
+ * C (nq,nx; row stride ldc) = Q (nq,d) . X (nx,d)^T, both row-major: every
+ * inner product of a query with a row.  Register blocks of 4 queries x 3
+ * rows keep 12 sums in registers, so each loaded vector feeds 3 or 4 FMAs
+ * (the dot-product form of a matrix product; no packing, since both
+ * operands are already contiguous along d).  For CPUs where BLIS has only
+ * its generic kernels.
+ */
+#define BQ 4
+#define BR 3
+
+DISTANCE_CLONES
+void
+ecml_inner_products_block_f32(const float *Q, int nq, const float *X, int nx,
+							  int d, float *C, int ldc)
+{
+	int			d8 = d - d % 8;
+	int			i = 0;
+
+	for (; i + BQ <= nq; i += BQ)
+	{
+		const float *q0 = Q + (Size) i * d;
+		int			j = 0;
+
+		for (; j + BR <= nx; j += BR)
+		{
+			const float *x0 = X + (Size) j * d;
+			v8f			acc[BQ][BR];
+			float		tail[BQ][BR];
+
+			memset(acc, 0, sizeof(acc));
+			for (int k = 0; k < d8; k += 8)
+			{
+				v8f			xv[BR];
+
+				for (int r = 0; r < BR; r++)
+					LOAD8(xv[r], x0 + (Size) r * d + k);
+				for (int q = 0; q < BQ; q++)
+				{
+					v8f			qv;
+
+					LOAD8(qv, q0 + (Size) q * d + k);
+					for (int r = 0; r < BR; r++)
+						acc[q][r] += qv * xv[r];
+				}
+			}
+			memset(tail, 0, sizeof(tail));
+			for (int k = d8; k < d; k++)
+				for (int q = 0; q < BQ; q++)
+					for (int r = 0; r < BR; r++)
+						tail[q][r] += q0[(Size) q * d + k] * x0[(Size) r * d + k];
+			for (int q = 0; q < BQ; q++)
+				for (int r = 0; r < BR; r++)
+					C[(Size) (i + q) * ldc + j + r] = hsum8(&acc[q][r]) + tail[q][r];
+		}
+		for (; j < nx; j++)
+			for (int q = 0; q < BQ; q++)
+				C[(Size) (i + q) * ldc + j] =
+					inner_product_body(q0 + (Size) q * d, X + (Size) j * d, d);
+	}
+	for (; i < nq; i++)
+		for (int j = 0; j < nx; j++)
+			C[(Size) i * ldc + j] = inner_product_body(Q + (Size) i * d, X + (Size) j * d, d);
+}
+
 DISTANCE_CLONES
 float
 ecml_l2_squared_f32(const float *x, const float *y, int n)

@@ -31,6 +31,12 @@
 #include "utils/builtins.h"
 #include "vectors.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DISTANCE_CLONES_SEARCH __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define DISTANCE_CLONES_SEARCH
+#endif
+
 /* a block of rows is about 256 KB of the matrix: it stays in L2 */
 #define BLOCK_FLOATS (64 * 1024)
 /* queries per sgemm in a batch: the inner-product block is then <= 512 KB */
@@ -140,62 +146,93 @@ key_distance(const VectorsModel *m, float key)
 	return m->metric == VECTORS_METRIC_L2 ? (float) sqrt((double) key) : key;
 }
 
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32 v8i __attribute__((vector_size(32)));
+
+/* an unaligned load (a function taking or returning v8f would change the baseline ABI) */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
+
+/* true when any lane of the comparison mask m (a v8i) is set */
+#define ANY8(m, out) \
+	do { \
+		uint64		w_[4]; \
+		\
+		memcpy(w_, &(m), sizeof(w_)); \
+		(out) = ((w_[0] | w_[1] | w_[2] | w_[3]) != 0); \
+	} while (0)
+
 /*
  * Offer rows r0 .. r0+nb-1, whose inner products with the query are in
- * dots, to the heap: exact distances only for rows that may enter it.
+ * dots, to the heap: exact distances only for rows that may enter it.  Once
+ * the heap is full most rows cannot, so the test runs on eight rows at a
+ * time (vector compares) and looks at single rows only when one passes.
+ * PASS8(i0) is the metric's test of rows r0+i0 .. r0+i0+7 as a lane mask,
+ * PASS(i) the test of one row; UPDATE recomputes thr after a push.
  */
+#define OFFER_LOOP(PASS8, PASS, UPDATE) \
+	for (int i0 = 0; i0 < nb; i0 += 8) \
+	{ \
+		int			n8 = Min(8, nb - i0); \
+		\
+		if (n8 == 8) \
+		{ \
+			v8i			mask_ = PASS8(i0); \
+			bool		any_; \
+			\
+			ANY8(mask_, any_); \
+			if (!any_) \
+				continue; \
+		} \
+		for (int i = i0; i < i0 + n8; i++) \
+			if (PASS(i)) \
+			{ \
+				ecml_topk_push(heap, exact_key(m, sq, r0 + i), m->ids[r0 + i]); \
+				UPDATE; \
+			} \
+	}
+
+DISTANCE_CLONES_SEARCH
 static void
 offer_block(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 			const float *dots, int r0, int nb)
 {
 	float		tol = search_tolerance(m->d);
+	const float *norms = m->norms + r0;
+	float		thr;
+	v8f			dv,
+				nv;
 
 	switch (m->metric)
 	{
 		case VECTORS_METRIC_COSINE:
-			{
-				/* 1 - dot - tol <= bound */
-				float		thr = 1.0f - tol - ecml_topk_bound(heap);
-
-				for (int i = 0; i < nb; i++)
-					if (dots[i] >= thr)
-					{
-						ecml_topk_push(heap, exact_key(m, sq, r0 + i), m->ids[r0 + i]);
-						thr = 1.0f - tol - ecml_topk_bound(heap);
-					}
-				break;
-			}
+			/* 1 - dot - tol <= bound */
+#define PASS_COS(i) (dots[i] >= thr)
+#define PASS8_COS(i0) (LOAD8(dv, dots + (i0)), dv >= thr)
+			thr = 1.0f - tol - ecml_topk_bound(heap);
+			OFFER_LOOP(PASS8_COS, PASS_COS, thr = 1.0f - tol - ecml_topk_bound(heap));
+			break;
 		case VECTORS_METRIC_INNER_PRODUCT:
 			{
 				/* -dot - tol |x| |q| <= bound */
 				float		c = tol * sq->qnorm;
-				const float *norms = m->norms + r0;
-				float		thr = -ecml_topk_bound(heap);
 
-				for (int i = 0; i < nb; i++)
-					if (dots[i] + c * norms[i] >= thr)
-					{
-						ecml_topk_push(heap, exact_key(m, sq, r0 + i), m->ids[r0 + i]);
-						thr = -ecml_topk_bound(heap);
-					}
+#define PASS_IP(i) (dots[i] + c * norms[i] >= thr)
+#define PASS8_IP(i0) (LOAD8(dv, dots + (i0)), LOAD8(nv, norms + (i0)), dv + c * nv >= thr)
+				thr = -ecml_topk_bound(heap);
+				OFFER_LOOP(PASS8_IP, PASS_IP, thr = -ecml_topk_bound(heap));
 				break;
 			}
 		default:
 			{
 				/* |x|^2 + |q|^2 - 2 dot - tol (|x|^2 + |q|^2) <= bound (squared) */
-				const float *norms = m->norms + r0;
-				float		thr = ecml_topk_bound(heap);
+				float		qq = sq->qq;
+				float		keep = 1.0f - tol;
 
-				for (int i = 0; i < nb; i++)
-				{
-					float		s = norms[i] * norms[i] + sq->qq;
-
-					if (s * (1.0f - tol) - 2.0f * dots[i] <= thr)
-					{
-						ecml_topk_push(heap, exact_key(m, sq, r0 + i), m->ids[r0 + i]);
-						thr = ecml_topk_bound(heap);
-					}
-				}
+#define PASS_L2(i) ((norms[i] * norms[i] + qq) * keep - 2.0f * dots[i] <= thr)
+#define PASS8_L2(i0) (LOAD8(dv, dots + (i0)), LOAD8(nv, norms + (i0)), \
+					  (nv * nv + qq) * keep - 2.0f * dv <= thr)
+				thr = ecml_topk_bound(heap);
+				OFFER_LOOP(PASS8_L2, PASS_L2, thr = ecml_topk_bound(heap));
 				break;
 			}
 	}
@@ -355,6 +392,7 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 	int			d;
 	int			k;
 	int			rb;
+	bool		use_blis;
 
 	InitMaterializedSRF(fcinfo, 0);
 	m = ecml_model_cached(fcinfo, 0, ECML_KIND_VECTORS, vectors_parse);
@@ -421,6 +459,12 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 	rb = block_rows(d);
 	C = palloc(sizeof(float) * rb * Min(nq, QUERY_GROUP));
 	ecml_blas_prepare();
+
+	/*
+	 * BLIS sgemm, unless BLIS does not know this CPU and would run its
+	 * generic (unoptimized) kernels: then the AVX2 block kernel is faster.
+	 */
+	use_blis = bli_arch_query_id() != BLIS_ARCH_GENERIC;
 	/* rows outside, queries inside: each block of the matrix is read once */
 	for (int r0 = 0; r0 < m->n; r0 += rb)
 	{
@@ -431,8 +475,12 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 			int			ng = Min(QUERY_GROUP, nq - g0);
 
 			/* C (ng,nb) = Q[g0 .. g0+ng) (ng,d) . X[r0 .. r0+nb)^T (d,nb) */
-			ecml_sgemm(false, true, ng, nb, d, 1.0f, Q + (Size) g0 * d, d,
-					   m->matrix + (Size) r0 * d, d, 0.0f, C, rb);
+			if (use_blis)
+				ecml_sgemm(false, true, ng, nb, d, 1.0f, Q + (Size) g0 * d, d,
+						   m->matrix + (Size) r0 * d, d, 0.0f, C, rb);
+			else
+				ecml_inner_products_block_f32(Q + (Size) g0 * d, ng,
+											  m->matrix + (Size) r0 * d, nb, d, C, rb);
 			for (int j = 0; j < ng; j++)
 				offer_block(m, &sqs[g0 + j], &heaps[g0 + j], C + (Size) j * rb, r0, nb);
 		}

@@ -5,7 +5,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -132,13 +132,27 @@ SELECT is((SELECT count(*) FROM packs, (SELECT array_agg(qe ORDER BY qid) AS qs 
            WHERE b.id IS DISTINCT FROM s.id OR b.distance IS DISTINCT FROM s.distance),
           0::bigint, 'inner product with ties: search_batch equals search for every query');
 
--- 15: deterministic
+-- 15: shapes that leave remainders in every block: d = 13, 301 rows, 7 queries
+CREATE TABLE odd AS
+SELECT i::bigint AS id, ARRAY(SELECT floor(random() * 7 - 3)::real FROM generate_series(1, 13) WHERE i > 0) AS e
+FROM generate_series(1, 301) i;
+SELECT is((SELECT count(*) FROM (SELECT ecml.pack_vectors(id, e, '{"metric": "l2"}') AS p,
+                                        array_agg(e ORDER BY id) FILTER (WHERE id <= 7) AS qs FROM odd) pk,
+                LATERAL ecml.search_batch(pk.p, pk.qs, 5) b
+           FULL JOIN (SELECT q.id::int AS query_index, o.rank::int AS rank, o.id, o.d
+                      FROM odd q, LATERAL (SELECT row_number() OVER () AS rank, id, d FROM
+                           (SELECT id, e OPERATOR(ecml.<->) q.e AS d FROM odd ORDER BY 2, 1 LIMIT 5) t) o
+                      WHERE q.id <= 7) o USING (query_index, rank)
+           WHERE b.id IS DISTINCT FROM o.id OR b.distance IS DISTINCT FROM o.d::real),
+          0::bigint, 'search_batch with remainders (d = 13, 301 rows, 7 queries) equals ORDER BY <-> LIMIT');
+
+-- 16: deterministic
 SELECT results_eq(
     $$SELECT s.* FROM q, packs, LATERAL ecml.search(vip, qe, 10) s ORDER BY qid$$,
     $$SELECT s.* FROM q, packs, LATERAL ecml.search(vip, qe, 10) s ORDER BY qid$$,
     'the same search twice gives the same rows');
 
--- 16-19: parallel query: the operators in a parallel scan, pack_vectors as a partial aggregate
+-- 17-20: parallel query: the operators in a parallel scan, pack_vectors as a partial aggregate
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
@@ -162,14 +176,14 @@ SELECT is((SELECT substr(ecml.pack_vectors(id, e), 65) FROM vec), (SELECT substr
 RESET force_parallel_mode;
 RESET max_parallel_workers_per_gather;
 
--- 20: from the registry
+-- 21: from the registry
 SELECT ecml.save_model('search_test_pack', (SELECT vl2 FROM packs));
 SELECT results_eq(
     $$SELECT s.* FROM q, LATERAL ecml.search(ecml.model('search_test_pack'), qe, 5) s ORDER BY qid$$,
     $$SELECT s.* FROM q, packs, LATERAL ecml.search(vl2, qe, 5) s ORDER BY qid$$,
     'search through ecml.model() gives the same rows');
 
--- 21-22: errors carry their SQLSTATEs
+-- 22-23: errors carry their SQLSTATEs
 SELECT throws_ok($$SELECT ecml.pack_vectors(id, e) FROM (VALUES (1, '{1,2}'::real[]), (1, '{2,1}')) v(id, e)$$,
                  '23505', NULL, 'a duplicate id is a unique violation');
 SELECT throws_ok($$SELECT * FROM ecml.search((SELECT vcos FROM packs), '{1,2}', 3)$$,
