@@ -101,13 +101,35 @@ ecml_inner_products_f32(const float *X, int nrows, int n, const float *y, float 
 /*
  * C (nq,nx; row stride ldc) = Q (nq,d) . X (nx,d)^T, both row-major: every
  * inner product of a query with a row.  Register blocks of 4 queries x 3
- * rows keep 12 sums in registers, so each loaded vector feeds 3 or 4 FMAs
- * (the dot-product form of a matrix product; no packing, since both
- * operands are already contiguous along d).  For CPUs where BLIS has only
- * its generic kernels.
+ * rows keep 12 sums in named registers (arrays of vectors end up on the
+ * stack), so each loaded vector feeds 3 or 4 FMAs: the dot-product form of
+ * a matrix product, with no packing since both operands are contiguous
+ * along d.  For CPUs where BLIS has only its generic kernels.
  */
-#define BQ 4
-#define BR 3
+typedef float v4f __attribute__((vector_size(16)));
+
+/*
+ * The lane sums of four v8f accumulators at once (halves added, then a 4x4
+ * transpose-add), stored to column j of rows r0..r3: a third of the
+ * instructions of four separate lane sums.
+ */
+#define HSUM4(A, B, CC, D, r0, r1, r2, r3, j) \
+	do { \
+		v4f			lo_[4], hi_[4], u_, w_, s_; \
+		\
+		memcpy(&lo_[0], &(A), 16); memcpy(&hi_[0], (char *) &(A) + 16, 16); \
+		memcpy(&lo_[1], &(B), 16); memcpy(&hi_[1], (char *) &(B) + 16, 16); \
+		memcpy(&lo_[2], &(CC), 16); memcpy(&hi_[2], (char *) &(CC) + 16, 16); \
+		memcpy(&lo_[3], &(D), 16); memcpy(&hi_[3], (char *) &(D) + 16, 16); \
+		lo_[0] += hi_[0]; lo_[1] += hi_[1]; lo_[2] += hi_[2]; lo_[3] += hi_[3]; \
+		u_ = __builtin_shufflevector(lo_[0], lo_[1], 0, 4, 1, 5) + \
+			__builtin_shufflevector(lo_[0], lo_[1], 2, 6, 3, 7); \
+		w_ = __builtin_shufflevector(lo_[2], lo_[3], 0, 4, 1, 5) + \
+			__builtin_shufflevector(lo_[2], lo_[3], 2, 6, 3, 7); \
+		s_ = __builtin_shufflevector(u_, w_, 0, 1, 4, 5) + \
+			__builtin_shufflevector(u_, w_, 2, 3, 6, 7); \
+		(r0)[j] = s_[0]; (r1)[j] = s_[1]; (r2)[j] = s_[2]; (r3)[j] = s_[3]; \
+	} while (0)
 
 DISTANCE_CLONES
 void
@@ -117,46 +139,83 @@ ecml_inner_products_block_f32(const float *Q, int nq, const float *X, int nx,
 	int			d8 = d - d % 8;
 	int			i = 0;
 
-	for (; i + BQ <= nq; i += BQ)
+	for (; i + 4 <= nq; i += 4)
 	{
-		const float *q0 = Q + (Size) i * d;
+		const float *q0 = Q + (Size) i * d,
+				   *q1 = q0 + d,
+				   *q2 = q1 + d,
+				   *q3 = q2 + d;
+		float	   *c0 = C + (Size) i * ldc,
+				   *c1 = c0 + ldc,
+				   *c2 = c1 + ldc,
+				   *c3 = c2 + ldc;
 		int			j = 0;
 
-		for (; j + BR <= nx; j += BR)
+		for (; j + 3 <= nx; j += 3)
 		{
-			const float *x0 = X + (Size) j * d;
-			v8f			acc[BQ][BR];
-			float		tail[BQ][BR];
+			const float *x0 = X + (Size) j * d,
+					   *x1 = x0 + d,
+					   *x2 = x1 + d;
+			v8f			a00 = {0}, a01 = {0}, a02 = {0},
+						a10 = {0}, a11 = {0}, a12 = {0},
+						a20 = {0}, a21 = {0}, a22 = {0},
+						a30 = {0}, a31 = {0}, a32 = {0};
 
-			memset(acc, 0, sizeof(acc));
 			for (int k = 0; k < d8; k += 8)
 			{
-				v8f			xv[BR];
+				v8f			u0,
+							u1,
+							u2,
+							v;
 
-				for (int r = 0; r < BR; r++)
-					LOAD8(xv[r], x0 + (Size) r * d + k);
-				for (int q = 0; q < BQ; q++)
-				{
-					v8f			qv;
-
-					LOAD8(qv, q0 + (Size) q * d + k);
-					for (int r = 0; r < BR; r++)
-						acc[q][r] += qv * xv[r];
-				}
+				LOAD8(u0, x0 + k);
+				LOAD8(u1, x1 + k);
+				LOAD8(u2, x2 + k);
+				LOAD8(v, q0 + k);
+				a00 += v * u0;
+				a01 += v * u1;
+				a02 += v * u2;
+				LOAD8(v, q1 + k);
+				a10 += v * u0;
+				a11 += v * u1;
+				a12 += v * u2;
+				LOAD8(v, q2 + k);
+				a20 += v * u0;
+				a21 += v * u1;
+				a22 += v * u2;
+				LOAD8(v, q3 + k);
+				a30 += v * u0;
+				a31 += v * u1;
+				a32 += v * u2;
 			}
-			memset(tail, 0, sizeof(tail));
+			HSUM4(a00, a10, a20, a30, c0, c1, c2, c3, j);
+			HSUM4(a01, a11, a21, a31, c0, c1, c2, c3, j + 1);
+			HSUM4(a02, a12, a22, a32, c0, c1, c2, c3, j + 2);
 			for (int k = d8; k < d; k++)
-				for (int q = 0; q < BQ; q++)
-					for (int r = 0; r < BR; r++)
-						tail[q][r] += q0[(Size) q * d + k] * x0[(Size) r * d + k];
-			for (int q = 0; q < BQ; q++)
-				for (int r = 0; r < BR; r++)
-					C[(Size) (i + q) * ldc + j + r] = hsum8(&acc[q][r]) + tail[q][r];
+			{
+				c0[j] += q0[k] * x0[k];
+				c0[j + 1] += q0[k] * x1[k];
+				c0[j + 2] += q0[k] * x2[k];
+				c1[j] += q1[k] * x0[k];
+				c1[j + 1] += q1[k] * x1[k];
+				c1[j + 2] += q1[k] * x2[k];
+				c2[j] += q2[k] * x0[k];
+				c2[j + 1] += q2[k] * x1[k];
+				c2[j + 2] += q2[k] * x2[k];
+				c3[j] += q3[k] * x0[k];
+				c3[j + 1] += q3[k] * x1[k];
+				c3[j + 2] += q3[k] * x2[k];
+			}
 		}
 		for (; j < nx; j++)
-			for (int q = 0; q < BQ; q++)
-				C[(Size) (i + q) * ldc + j] =
-					inner_product_body(q0 + (Size) q * d, X + (Size) j * d, d);
+		{
+			const float *x0 = X + (Size) j * d;
+
+			c0[j] = inner_product_body(q0, x0, d);
+			c1[j] = inner_product_body(q1, x0, d);
+			c2[j] = inner_product_body(q2, x0, d);
+			c3[j] = inner_product_body(q3, x0, d);
+		}
 	}
 	for (; i < nq; i++)
 		for (int j = 0; j < nx; j++)
