@@ -21,7 +21,7 @@
 /* x . y */
 extern float ecml_inner_product_f32(const float *x, const float *y, int n);
 
-/* out (nrows) = X (nrows,n; row-major) . y (n), each row as ecml_inner_product_f32 */
+/* out (nrows) = X (nrows,n; row-major) . y (n) (last bits may differ from ecml_inner_product_f32) */
 extern void ecml_inner_products_f32(const float *X, int nrows, int n,
 									const float *y, float *out);
 
