@@ -208,15 +208,16 @@ def pgbench(script, transactions, warmup=3, variables=None):
 
 
 def summary(lat):
-    return {"mean": statistics.fmean(lat), "median": statistics.median(lat),
+    return {"mean": statistics.fmean(lat), "median": statistics.median(lat), "min": min(lat),
             "p95": sorted(lat)[int(0.95 * (len(lat) - 1))], "n": len(lat)}
 
 
 BANDWIDTH_C = r"""
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
-/* one read pass over n floats: eight independent sums, AVX2 when the CPU has it */
+/* one read pass over n floats: 32 independent sums, AVX2 when the CPU has it */
 __attribute__((target_clones("avx2", "default")))
 static float pass(const float *x, size_t n)
 {
@@ -229,19 +230,28 @@ static float pass(const float *x, size_t n)
         s += a[k];
     return s;
 }
+/* argv: file reps evict: with evict, 256 MB of other data is read before each
+ * timed pass, so the pass reads from DRAM and not from what the last pass
+ * left in the L3 cache */
 int main(int argc, char **argv)
 {
     FILE *f = fopen(argv[1], "rb");
     int reps = atoi(argv[2]);
+    int evict = atoi(argv[3]);
+    size_t ebytes = (size_t) 256 << 20;
+    float *e = aligned_alloc(64, ebytes);
     fseek(f, 0, SEEK_END);
     size_t bytes = ftell(f);
     fseek(f, 0, SEEK_SET);
     float *x = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (fread(x, 1, bytes, f) != bytes) return 1;
+    memset(e, 1, ebytes);
     volatile float sink = 0;
     for (int r = 0; r < reps; r++)
     {
         struct timespec t0, t1;
+        if (evict)
+            sink += pass(e, ebytes / 4);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         sink += pass(x, bytes / 4);
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -253,7 +263,9 @@ int main(int argc, char **argv)
 
 
 def bandwidth_bound(X, tmp, reps=30):
-    """Median time (ms) of one read pass over X's bytes, in C and in numpy (X @ q)."""
+    """Median time (ms) of one read pass over X's bytes in C: from DRAM (the
+    cache evicted before each pass) and back to back (warm: part of a matrix
+    near the L3 size may still be cached), and numpy's X @ q (BLAS sgemv)."""
     src = os.path.join(tmp, "bw.c")
     exe = os.path.join(tmp, "bw")
     dat = os.path.join(tmp, "x.bin")
@@ -261,16 +273,18 @@ def bandwidth_bound(X, tmp, reps=30):
         f.write(BANDWIDTH_C)
     run(["gcc", "-O2", "-o", exe, src])
     X.tofile(dat)
-    out = run(["nice", "-n", "5", exe, dat, str(reps)], capture_output=True).stdout.split()
+    cold = run(["nice", "-n", "5", exe, dat, str(reps), "1"], capture_output=True).stdout.split()
+    warm = run(["nice", "-n", "5", exe, dat, str(reps), "0"], capture_output=True).stdout.split()
     os.unlink(dat)
-    c_ms = statistics.median(float(v) for v in out[3:])
+    cold_ms = statistics.median(float(v) for v in cold[3:])
+    warm_ms = statistics.median(float(v) for v in warm[3:])
     q = X[0].copy()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         X @ q
         times.append((time.perf_counter() - t0) * 1e3)
-    return c_ms, statistics.median(times[3:])
+    return cold_ms, warm_ms, statistics.median(times[3:])
 
 
 def faiss_single(index, Q, k=K):
@@ -422,12 +436,9 @@ def main():
         pack_s = time.perf_counter() - t0
         pack_bytes = int(psql("SELECT octet_length(ecml.model('main'))"))
 
-        results = {}
         with tempfile.TemporaryDirectory() as tmp:
             log("memory-bandwidth bound")
-            c_ms, np_ms = bandwidth_bound(X, tmp)
-        results["bound_c_ms"] = c_ms
-        results["bound_np_ms"] = np_ms
+            c_ms, warm_ms, np_ms = bandwidth_bound(X, tmp)
         mb = X.nbytes / 1e6
 
         log("faiss IndexFlatIP")
@@ -519,8 +530,8 @@ def main():
             idx.add(Xs)
             fl = summary(faiss_single(idx, qsets[d][:max(60, ntx_s)]))
             with tempfile.TemporaryDirectory() as tmp:
-                bc, _ = bandwidth_bound(Xs, tmp, reps=12)
-            scaling.append((n, d, Xs.nbytes / 1e6, lat, fl, bc))
+                bc, bw, _ = bandwidth_bound(Xs, tmp, reps=12)
+            scaling.append((n, d, Xs.nbytes / 1e6, lat, fl, bc, bw))
             del idx
             if name != "main":
                 psql(f"DELETE FROM ecml.models WHERE name = '{name}'")
@@ -577,15 +588,19 @@ def main():
                      f"({e1['mean']:.2f} ms mean) | 150 q/s | {verdict(qps >= 150, f'{qps:.0f} q/s')} |")
         gap_bound = f"{e1['median'] / bound:.2f}× the bound"
         gap_faiss = f"ecml/faiss = {e1['mean'] / f1['mean']:.2f} (mean)"
-        gap_batch = f"ecml/faiss = {eb['median'] / fb_ms:.2f}"
+        gap_batch = f"ecml/faiss = {eb['min'] / fb_ms:.2f}"
         lines.append(f"| 1 | … within 2× of the memory-bandwidth bound (one C read pass over the "
-                     f"{mb:.1f} MB matrix) | {e1['median']:.2f} ms median | {bound:.2f} ms "
+                     f"{mb:.1f} MB matrix from DRAM) | {e1['median']:.2f} ms median | {bound:.2f} ms "
                      f"(2× = {2 * bound:.2f} ms) | {verdict(e1['median'] <= 2 * bound, gap_bound)} |")
+        gap_warm = f"{e1['median'] / warm_ms:.2f}× the warm pass"
+        lines.append(f"| 1 | (also reported) … within 2× of a back-to-back read pass, which may find part of "
+                     f"the matrix still in L3 | {e1['median']:.2f} ms median | {warm_ms:.2f} ms | "
+                     f"{verdict(e1['median'] <= 2 * warm_ms, gap_warm)} |")
         lines.append(f"| 1 | … faster than faiss `IndexFlatIP`, one query at a time | {e1['median']:.2f} ms median, "
                      f"{e1['mean']:.2f} ms mean | {f1['median']:.2f} ms median, {f1['mean']:.2f} ms mean | "
                      f"{verdict(e1['mean'] < f1['mean'] and e1['median'] < f1['median'], gap_faiss)} |")
-        lines.append(f"| 1 | `search_batch` of {NQ:,} queries at least as fast as faiss batch search | "
-                     f"{eb['median']:.0f} ms | {fb_ms:.0f} ms | {verdict(eb['median'] <= fb_ms, gap_batch)} |")
+        lines.append(f"| 1 | `search_batch` of {NQ:,} queries at least as fast as faiss batch search (best of 3 each) | "
+                     f"{eb['min']:.0f} ms | {fb_ms:.0f} ms | {verdict(eb['min'] <= fb_ms, gap_batch)} |")
         ok_exact = agree_s[2] == 0 and agree_b[2] == 0
         lines.append(f"| 1 | results identical to an exact (float64) computation up to ties | "
                      f"search: {agree_s[0]} identical + {agree_s[1]} differing only among ties, {agree_s[2]} wrong; "
@@ -599,18 +614,20 @@ def main():
         lines.append("")
 
         lines.append("## 1. Single queries and batches\n")
-        lines.append("| | mean | median | p95 | runs |")
-        lines.append("|---|---|---|---|---|")
+        lines.append("| | mean | median | p95 | min | runs |")
+        lines.append("|---|---|---|---|---|---|")
         lines.append(f"| `ecml.search(ecml.model('main'), q, 10)` (pgbench, prepared) | {e1['mean']:.3f} ms | "
-                     f"{e1['median']:.3f} ms | {e1['p95']:.3f} ms | {e1['n']} |")
+                     f"{e1['median']:.3f} ms | {e1['p95']:.3f} ms | {e1['min']:.3f} ms | {e1['n']} |")
         lines.append(f"| faiss `IndexFlatIP.search(q[None], 10)` from Python | {f1['mean']:.3f} ms | "
-                     f"{f1['median']:.3f} ms | {f1['p95']:.3f} ms | {f1['n']} |")
-        lines.append(f"| one C read pass over the same {mb:.1f} MB (median of 27) | | {c_ms:.3f} ms "
-                     f"({X.nbytes / c_ms / 1e6:.1f} GB/s) | | |")
-        lines.append(f"| numpy `X @ q` (BLAS sgemv) over the same bytes (median of 27) | | {np_ms:.3f} ms | | |")
-        lines.append(f"| `ecml.search_batch(..., {NQ} queries, 10)`, incl. `array_agg` of the queries | | "
-                     f"{eb['median']:.1f} ms | | {eb['n']} |")
-        lines.append(f"| faiss `IndexFlatIP.search(Q, 10)` (best of 3) | | {fb_ms:.1f} ms | | |")
+                     f"{f1['median']:.3f} ms | {f1['p95']:.3f} ms | {f1['min']:.3f} ms | {f1['n']} |")
+        lines.append(f"| one C read pass over the same {mb:.1f} MB from DRAM (256 MB of other data read "
+                     f"before each pass; median of 27) | | {c_ms:.3f} ms ({X.nbytes / c_ms / 1e6:.1f} GB/s) | | | |")
+        lines.append(f"| the same pass back to back (warm; median of 27) | | {warm_ms:.3f} ms "
+                     f"({X.nbytes / warm_ms / 1e6:.1f} GB/s) | | | |")
+        lines.append(f"| numpy `X @ q` (BLAS sgemv) over the same bytes (median of 27) | | {np_ms:.3f} ms | | | |")
+        lines.append(f"| `ecml.search_batch(..., {NQ} queries, 10)`, incl. `array_agg` of the queries (3 runs) | | "
+                     f"{eb['median']:.1f} ms | | {eb['min']:.1f} ms | {eb['n']} |")
+        lines.append(f"| faiss `IndexFlatIP.search(Q, 10)` (best of 3) | | {fb_ms:.1f} ms | | | |")
         lines.append("")
         lines.append(f"Exactness: the top-10 ids of each of the {NQ} queries compared with a float64 numpy "
                      "computation (ties broken by id); a list that differs counts as differing only among ties "
@@ -642,12 +659,16 @@ def main():
 
         lines.append("## 3. Latency against N and dimension\n")
         lines.append("`ecml.search` top-10 single query (pgbench, median), faiss `IndexFlatIP` one query at a "
-                     "time (median), and one C read pass over the matrix (median).\n")
-        lines.append("| N | d | matrix MB | ecml.search | faiss | read pass | ecml / read pass | ecml / faiss |")
-        lines.append("|---|---|---|---|---|---|---|---|")
-        for n, d, smb, lat, fl, bc in scaling:
+                     "time (median), and one C read pass over the matrix (median of 9), from DRAM and back to "
+                     "back. A matrix that fits in the L3 cache (10k x 128) is read from cache by every method "
+                     "when run back to back.\n")
+        lines.append("| N | d | matrix MB | ecml.search | faiss | read pass from DRAM | warm read pass | "
+                     "ecml / DRAM pass | ecml / faiss |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for n, d, smb, lat, fl, bc, bw in scaling:
             lines.append(f"| {n:,} | {d} | {smb:.1f} | {lat['median']:.3f} ms | {fl['median']:.3f} ms | "
-                         f"{bc:.3f} ms | {lat['median'] / bc:.2f} | {lat['median'] / fl['median']:.2f} |")
+                         f"{bc:.3f} ms | {bw:.3f} ms | {lat['median'] / bc:.2f} | "
+                         f"{lat['median'] / fl['median']:.2f} |")
         lines.append("")
         text = "\n".join(lines)
         results_md.write_section(output, "search", text)
