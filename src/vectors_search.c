@@ -392,6 +392,7 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 	int			d;
 	int			k;
 	int			rb;
+	int			chunk;
 	bool		use_blis;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -452,12 +453,20 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 	}
 	Q = normalized ? normalized : data;
 
-	heaps = palloc(sizeof(EcmlTopK) * nq);
-	for (int j = 0; j < nq; j++)
+	/*
+	 * Queries go in chunks whose heaps fit in work_mem (the results of a
+	 * chunk go to the tuplestore, which spills to disk, before the next);
+	 * within a chunk, rows outside and queries inside, so each block of the
+	 * matrix is read once per chunk.
+	 */
+	chunk = (int) Max(1, Min((int64) nq, (int64) work_mem * 1024 /
+							 ((int64) k * (sizeof(float) + sizeof(int64)))));
+	heaps = palloc(sizeof(EcmlTopK) * chunk);
+	for (int j = 0; j < chunk; j++)
 		ecml_topk_init(&heaps[j], k);
 
 	rb = block_rows(d);
-	C = palloc(sizeof(float) * rb * Min(nq, QUERY_GROUP));
+	C = palloc(sizeof(float) * rb * Min(chunk, QUERY_GROUP));
 	ecml_blas_prepare();
 
 	/*
@@ -465,42 +474,50 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 	 * generic (unoptimized) kernels: then the AVX2 block kernel is faster.
 	 */
 	use_blis = bli_arch_query_id() != BLIS_ARCH_GENERIC;
-	/* rows outside, queries inside: each block of the matrix is read once */
-	for (int r0 = 0; r0 < m->n; r0 += rb)
+	for (int c0 = 0; c0 < nq; c0 += chunk)
 	{
-		int			nb = Min(rb, m->n - r0);
+		int			nc = Min(chunk, nq - c0);
 
-		for (int g0 = 0; g0 < nq; g0 += QUERY_GROUP)
+		for (int j = 0; j < nc; j++)
+			ecml_topk_reset(&heaps[j]);
+		for (int r0 = 0; r0 < m->n; r0 += rb)
 		{
-			int			ng = Min(QUERY_GROUP, nq - g0);
+			int			nb = Min(rb, m->n - r0);
 
-			/* C (ng,nb) = Q[g0 .. g0+ng) (ng,d) . X[r0 .. r0+nb)^T (d,nb) */
-			if (use_blis)
-				ecml_sgemm(false, true, ng, nb, d, 1.0f, Q + (Size) g0 * d, d,
-						   m->matrix + (Size) r0 * d, d, 0.0f, C, rb);
-			else
-				ecml_inner_products_block_f32(Q + (Size) g0 * d, ng,
-											  m->matrix + (Size) r0 * d, nb, d, C, rb);
-			for (int j = 0; j < ng; j++)
-				offer_block(m, &sqs[g0 + j], &heaps[g0 + j], C + (Size) j * rb, r0, nb);
+			for (int g0 = c0; g0 < c0 + nc; g0 += QUERY_GROUP)
+			{
+				int			ng = Min(QUERY_GROUP, c0 + nc - g0);
+
+				/* C (ng,nb) = Q[g0 .. g0+ng) (ng,d) . X[r0 .. r0+nb)^T (d,nb) */
+				if (use_blis)
+					ecml_sgemm(false, true, ng, nb, d, 1.0f, Q + (Size) g0 * d, d,
+							   m->matrix + (Size) r0 * d, d, 0.0f, C, rb);
+				else
+					ecml_inner_products_block_f32(Q + (Size) g0 * d, ng,
+												  m->matrix + (Size) r0 * d, nb, d, C, rb);
+				for (int j = 0; j < ng; j++)
+					offer_block(m, &sqs[g0 + j], &heaps[g0 - c0 + j],
+								C + (Size) j * rb, r0, nb);
+			}
+			CHECK_FOR_INTERRUPTS();
 		}
-		CHECK_FOR_INTERRUPTS();
-	}
 
-	for (int j = 0; j < nq; j++)
-	{
-		int			n = ecml_topk_sort(&heaps[j]);
-
-		for (int i = 0; i < n; i++)
+		for (int j = 0; j < nc; j++)
 		{
-			Datum		values[4];
-			bool		nulls[4] = {false, false, false, false};
+			EcmlTopK   *h = &heaps[j];
+			int			n = ecml_topk_sort(h);
 
-			values[0] = Int32GetDatum(j + 1);
-			values[1] = Int64GetDatum(heaps[j].id[i]);
-			values[2] = Int32GetDatum(i + 1);
-			values[3] = Float4GetDatum(key_distance(m, heaps[j].key[i]));
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			for (int i = 0; i < n; i++)
+			{
+				Datum		values[4];
+				bool		nulls[4] = {false, false, false, false};
+
+				values[0] = Int32GetDatum(c0 + j + 1);
+				values[1] = Int64GetDatum(h->id[i]);
+				values[2] = Int32GetDatum(i + 1);
+				values[3] = Float4GetDatum(key_distance(m, h->key[i]));
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
 		}
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -5,7 +5,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -146,13 +146,25 @@ SELECT is((SELECT count(*) FROM (SELECT ecml.pack_vectors(id, e, '{"metric": "l2
            WHERE b.id IS DISTINCT FROM o.id OR b.distance IS DISTINCT FROM o.d::real),
           0::bigint, 'search_batch with remainders (d = 13, 301 rows, 7 queries) equals ORDER BY <-> LIMIT');
 
--- 16: deterministic
+-- 16: more queries than fit in work_mem at once: chunks of 64 kB / (50 x 12 B) = 109 queries
+SET LOCAL work_mem = '64kB';
+SELECT is((SELECT count(*) FROM packs, (SELECT array_agg(e ORDER BY id) AS qs FROM vec WHERE id <= 300) qq,
+                LATERAL ecml.search_batch(vip, qs, 50) b
+           FULL JOIN (SELECT v.id::int AS query_index, s.rank::int AS rank, s.id, s.distance
+                      FROM vec v, packs p2, LATERAL ecml.search(p2.vip, v.e, 50) WITH ORDINALITY s(id, distance, rank)
+                      WHERE v.id <= 300) s
+                USING (query_index, rank)
+           WHERE b.id IS DISTINCT FROM s.id OR b.distance IS DISTINCT FROM s.distance),
+          0::bigint, 'search_batch in three work_mem chunks equals search for every query');
+RESET work_mem;
+
+-- 17: deterministic
 SELECT results_eq(
     $$SELECT s.* FROM q, packs, LATERAL ecml.search(vip, qe, 10) s ORDER BY qid$$,
     $$SELECT s.* FROM q, packs, LATERAL ecml.search(vip, qe, 10) s ORDER BY qid$$,
     'the same search twice gives the same rows');
 
--- 17-20: parallel query: the operators in a parallel scan, pack_vectors as a partial aggregate
+-- 18-21: parallel query: the operators in a parallel scan, pack_vectors as a partial aggregate
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
@@ -176,14 +188,14 @@ SELECT is((SELECT substr(ecml.pack_vectors(id, e), 65) FROM vec), (SELECT substr
 RESET force_parallel_mode;
 RESET max_parallel_workers_per_gather;
 
--- 21: from the registry
+-- 22: from the registry
 SELECT ecml.save_model('search_test_pack', (SELECT vl2 FROM packs));
 SELECT results_eq(
     $$SELECT s.* FROM q, LATERAL ecml.search(ecml.model('search_test_pack'), qe, 5) s ORDER BY qid$$,
     $$SELECT s.* FROM q, packs, LATERAL ecml.search(vl2, qe, 5) s ORDER BY qid$$,
     'search through ecml.model() gives the same rows');
 
--- 22-23: errors carry their SQLSTATEs
+-- 23-24: errors carry their SQLSTATEs
 SELECT throws_ok($$SELECT ecml.pack_vectors(id, e) FROM (VALUES (1, '{1,2}'::real[]), (1, '{2,1}')) v(id, e)$$,
                  '23505', NULL, 'a duplicate id is a unique violation');
 SELECT throws_ok($$SELECT * FROM ecml.search((SELECT vcos FROM packs), '{1,2}', 3)$$,
