@@ -2,8 +2,9 @@
  * vectors.h
  *	  Packed exact similarity search: ecml.pack_vectors() stores ids and a
  *	  contiguous float32 matrix in a model of kind "vectors"
- *	  (vectors_pack.c); ecml.search() and ecml.search_batch() scan it with
- *	  BLIS sgemv / sgemm blocks and bounded heaps (vectors_search.c).
+ *	  (vectors_pack.c); ecml.search() and ecml.search_batch() scan it in
+ *	  blocks (AVX2 kernels, BLIS sgemm) with bounded heaps
+ *	  (vectors_search.c).
  */
 #ifndef ECML_VECTORS_H
 #define ECML_VECTORS_H

@@ -4,15 +4,17 @@
  *	  (a matrix of queries).
  *
  * The pack's float32 matrix is scanned in blocks of rows that fit in L2:
- * one query is multiplied with a block by BLIS sgemv, a group of queries by
- * sgemm, into a small buffer of inner products.  Each inner product gives
- * the row's distance up to rounding; only a row whose estimate, less a
- * rounding allowance, can beat the worst of the k kept (the heap's bound)
- * has its distance computed exactly, by the same kernel as the operators
- * (distance.c), and is offered to the heap.  So a search returns the same
- * rows and distances as ORDER BY <operator> LIMIT k (for l2 and
+ * one query is multiplied with a block by an AVX2 kernel over four rows at a
+ * time (distance.c; the scan is bound by memory bandwidth), a group of
+ * queries by BLIS sgemm, or by ecml's register-blocked kernel where BLIS has
+ * only generic kernels for the CPU, into a small buffer of inner products.
+ * Each inner product gives the row's distance up to rounding; only a row
+ * whose estimate, less a rounding allowance, can beat the worst of the k
+ * kept (the heap's bound) has its distance computed exactly, by the same
+ * kernel as the operators, and is offered to the heap.  So a search returns
+ * the same rows and distances as ORDER BY <operator> LIMIT k (for l2 and
  * inner_product bit for bit; for cosine up to the rounding of the
- * normalization), ties broken by id, whatever the BLIS kernel's summation
+ * normalization), ties broken by id, whatever the block kernel's summation
  * order.
  */
 #include "postgres.h"
@@ -32,9 +34,9 @@
 #include "vectors.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DISTANCE_CLONES_SEARCH __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define SEARCH_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
-#define DISTANCE_CLONES_SEARCH
+#define SEARCH_CLONES
 #endif
 
 /* a block of rows is about 256 KB of the matrix: it stays in L2 */
@@ -59,8 +61,8 @@ block_rows(int d)
 }
 
 /*
- * Relative rounding allowance between a BLIS inner product and the exact
- * kernel: each is within n * eps * |x| |q| of the true value (Higham,
+ * Relative rounding allowance between a block kernel's inner product and the
+ * exact kernel's: each is within n * eps * |x| |q| of the true value (Higham,
  * Accuracy and Stability of Numerical Algorithms, 2002, section 3.1), so
  * twice that, with room to spare, bounds their difference.
  */
@@ -191,7 +193,7 @@ typedef int32 v8i __attribute__((vector_size(32)));
 			} \
 	}
 
-DISTANCE_CLONES_SEARCH
+SEARCH_CLONES
 static void
 offer_block(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 			const float *dots, int r0, int nb)
@@ -238,7 +240,7 @@ offer_block(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 	}
 }
 
-/* The whole pack against one query: sgemv over blocks of rows. */
+/* The whole pack against one query, a block of rows at a time. */
 static void
 search_scan(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap)
 {
