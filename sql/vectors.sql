@@ -102,6 +102,10 @@ SELECT count(*) FROM packs, ecml.search_batch(cos, '{{1,1,1,1,1,1,1,1},{1,1,1,1,
 SELECT count(*) FROM packs, ecml.search_batch(cos, '{{1,1,1,1,1,1,1,1},{0,0,0,0,0,0,0,0}}', 3);
 SELECT count(*) FROM packs, ecml.search_batch(cos, '{{1,1,1,1,1,1,1,1}}', 0);
 SELECT count(*) FROM packs, ecml.search_batch(cos, array_fill(1::real, ARRAY[400000, 8]), 300);
+-- the buffer is bounded by ecml.train_memory_limit
+SET ecml.train_memory_limit = '1MB';
+SELECT ecml.pack_vectors(i, array_fill(1::real, ARRAY[1000])) FROM generate_series(1, 400) i;
+RESET ecml.train_memory_limit;
 -- not a pack: another kind, corrupted, truncated, not a model at all
 SELECT count(*) FROM ecml.search((SELECT ecml.logreg_train(ARRAY[i, i % 3]::real[], i % 2 = 0) FROM generate_series(1, 50) i), '{1,2}', 3);
 SELECT count(*) FROM packs, ecml.search(overlay(cos placing '\xff' from 40), '{1,1,1,1,1,1,1,1}', 3);
