@@ -378,7 +378,8 @@ def objdump_check():
     except Exception as e:  # noqa: BLE001
         return f"objdump failed: {e}"
     out = []
-    for fn in ("ecml_inner_product_f32", "ecml_l2_squared_f32", "dot_and_norms"):
+    for fn in ("ecml_inner_product_f32", "ecml_inner_products_f32", "ecml_inner_products_block_f32",
+               "ecml_l2_squared_f32", "dot_and_norms"):
         for clone in ("arch_x86_64_v3", "default"):
             sym = f"<{fn}.{clone}>:"
             if sym not in dis:
@@ -562,7 +563,7 @@ def main():
         lines.append(f"| PostgreSQL | {info['pg']} |")
         lines.append(f"| ecml | {info['ecml']}, source tree {git}, `{os.path.join(PG_LIB, 'ecml.so')}` |")
         lines.append(f"| ecml.blas_info() | `{info['blas']}` |")
-        lines.append(f"| distance kernels (objdump of the installed ecml.so) | {objdump_check()} |")
+        lines.append(f"| distance kernels (`objdump -d` of the installed ecml.so: ymm FMA and ymm instructions in each clone's code) | {objdump_check()} |")
         lines.append(f"| Python / numpy / faiss | {mi['python']} / {mi['numpy']} / {mi['faiss']} (Debian python3-faiss, "
                      "`faiss.omp_set_num_threads(1)`) |")
         lines.append("| threads | one everywhere: OMP/OPENBLAS/MKL/BLIS_NUM_THREADS=1, ecml.blas_threads=1, "
