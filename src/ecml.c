@@ -5,7 +5,9 @@
  */
 #include "postgres.h"
 
+#include <cpuid.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <math.h>
 
 #include "blas.h"
@@ -24,12 +26,53 @@ bool		ecml_progress = false;
 void		_PG_init(void);
 
 /*
- * Only GUC definitions here: BLIS is initialised lazily by the first call
- * that needs it, never in a process that may fork.
+ * BLIS 0.9 picks its kernels from the CPU's vendor and family once, on its
+ * first call, and AMD families after Zen 3/4 (0x1a, Zen 5, onwards) fall
+ * back to its slow generic kernels, several times slower for sgemm.  On
+ * such CPUs, when the server's environment doesn't already choose, name a
+ * kernel set the CPU runs: Skylake-X's with AVX-512, else Zen 3's (AVX2 and
+ * FMA).  Only environment is touched here, so BLIS still starts lazily.
+ */
+static const char *blas_arch_override = NULL;
+
+static void
+ecml_choose_blas_arch(void)
+{
+	unsigned int eax,
+				ebx,
+				ecx,
+				edx;
+	unsigned int family;
+	bool		amd;
+
+	if (getenv("BLIS_ARCH_TYPE") != NULL || !__get_cpuid(0, &eax, &ebx, &ecx, &edx))
+		return;
+	/* "AuthenticAMD" */
+	amd = (ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163);
+	__get_cpuid(1, &eax, &ebx, &ecx, &edx);
+	family = (eax >> 8) & 0xf;
+	if (family == 0xf)
+		family += (eax >> 20) & 0xff;
+	if (!amd || family <= 0x19)
+		return;
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+		__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+		blas_arch_override = "skx";
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		blas_arch_override = "zen3";
+	if (blas_arch_override)
+		setenv("BLIS_ARCH_TYPE", blas_arch_override, 0);
+}
+
+/*
+ * Only GUC definitions and the BLIS kernel choice here: BLIS is initialised
+ * lazily by the first call that needs it, never in a process that may fork.
  */
 void
 _PG_init(void)
 {
+	ecml_choose_blas_arch();
 	DefineCustomIntVariable("ecml.train_memory_limit",
 							"Largest training buffer an ecml aggregate may hold.",
 							"A training aggregate whose buffered rows would exceed this stops with an error.",
@@ -194,9 +237,11 @@ ecml_blas_info(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
 					 "{\"library\": \"BLIS\", \"version\": \"%s\", \"arch\": \"%s\", "
+					 "\"arch_chosen_by_ecml\": %s, "
 					 "\"threading\": \"%s\", \"threads\": %d}",
 					 bli_info_get_version_str(),
 					 bli_arch_string(bli_arch_query_id()),
+					 blas_arch_override ? "true" : "false",
 					 threading, (int) bli_thread_get_num_threads());
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

@@ -611,3 +611,26 @@ ecml_log_loss_finalfn(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8((s[1] + s[2]) / s[0]);
 }
+
+/* ---- access for other aggregates sharing the state (pr_curve.c) ---- */
+
+/*
+ * The ascending scores of each class in a score_label state (NULL: no
+ * rows), sorted in place first like the final functions above do.
+ */
+void
+ecml_score_label_sorted(void *state, const double **pos, int64 *npos,
+						const double **neg, int64 *nneg)
+{
+	ScoreLabelState *st = (ScoreLabelState *) state;
+
+	*pos = *neg = NULL;
+	*npos = *nneg = 0;
+	if (st == NULL)
+		return;
+	state_sort(st);
+	*pos = st->pos.values;
+	*npos = st->pos.n;
+	*neg = st->neg.values;
+	*nneg = st->neg.n;
+}

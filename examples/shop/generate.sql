@@ -312,7 +312,7 @@ CREATE TABLE shop.payments (
     ip_country text NOT NULL,
     device_id bigint NOT NULL,
     created_at timestamptz NOT NULL,
-    is_fraud boolean NOT NULL,
+    is_fraud boolean NOT NULL,    -- the label the shop knows (chargebacks so far)
     fraud_pattern text            -- generator ground truth: which planted pattern
 );
 -- Honest payments: the user's card (a second card for 10%), one of the
@@ -323,7 +323,8 @@ SELECT o.order_id, o.order_id, o.user_id, o.total,
        CASE WHEN shop.u01(o.order_id, 72) < 0.04 THEN (ARRAY['ES', 'IT', 'PT', 'TR'])[1 + floor(shop.u01(o.order_id, 74) * 4)::int]
             ELSE u.country END,
        o.user_id * 10 + (shop.u01(o.order_id, 73) < 0.3)::int,
-       o.created_at, false, NULL
+       -- friendly fraud: a few honest buyers charge back anyway
+       o.created_at, shop.u01(o.order_id, 75) < 0.004, NULL
 FROM shop.orders o JOIN shop.users u USING (user_id);
 
 -- Planted fraud, about 2% of payments.  Fraudsters' accounts are new users
@@ -389,7 +390,8 @@ SELECT 1000000000 + f.rn, 1000000000 + f.rn, o.user_id, f.amount,
        -- a third of fraudsters hide behind a proxy in the card's country
        CASE WHEN shop.u01(f.incident, 122) < 0.33 THEN vu.country
             ELSE (ARRAY['RU', 'NG', 'BR', 'VN', 'RO', 'ES', 'TR'])[1 + floor(shop.u01(f.incident, 121) * 7)::int] END,
-       9000000000 + f.incident, f.ts, true, f.pattern
+       -- labels arrive late: one planted fraud in seven has no chargeback yet
+       9000000000 + f.incident, f.ts, shop.u01(f.rn, 123) >= 1.0 / 7, f.pattern
 FROM fraud f JOIN shop.orders o ON o.order_id = 1000000000 + f.rn
 JOIN shop.users vu ON vu.user_id = f.victim;
 CREATE INDEX ON shop.payments (card_id, created_at);

@@ -1,29 +1,103 @@
 -- examples/shop/train.sql: train the shop's models with the ecml
 -- aggregates and store them in the ecml.models registry.
 --
--- It defines one procedure per model and shop.retrain(), which runs them
--- all; the tour calls it once, and examples/shop/schedule.sql has pg_cron
--- call it every night.  Each model trains on everything but the held-out
--- rows (ids divisible by 5), which the tour scores to report quality.
+-- One procedure per model and shop.retrain(), which runs them all; the tour
+-- calls it once, and examples/shop/schedule.sql has pg_cron call it every
+-- night.  Each model trains on everything except held-out rows (sessions
+-- and payments whose id is divisible by 5), which shop.model_quality
+-- scores.  shop.training_log keeps one row per training run.
 \set ON_ERROR_STOP 1
+
+CREATE TABLE IF NOT EXISTS shop.training_log (
+    model text NOT NULL,
+    trained_at timestamptz NOT NULL DEFAULT now(),
+    rows bigint,
+    seconds float8 NOT NULL
+);
+
+-- Record a finished training: the registry row's size, and how long it took.
+CREATE OR REPLACE PROCEDURE shop.log_training(name text, started timestamptz)
+LANGUAGE sql
+BEGIN ATOMIC
+    INSERT INTO shop.training_log (model, trained_at, rows, seconds)
+    SELECT m.name, clock_timestamp(), m.rows, extract(epoch FROM clock_timestamp() - started)
+    FROM ecml.models m WHERE m.name = log_training.name;
+END;
 
 -- Purchase probability: logistic regression over session features.
 CREATE OR REPLACE PROCEDURE shop.train_purchase()
-LANGUAGE sql
-BEGIN ATOMIC
-    SELECT ecml.save_model('shop_purchase',
-                           ecml.logreg_train(features, purchased,
-                                             '{"l2": 0.0001, "feature_names": ["views", "carts", "searches",
-                                               "categories", "log_avg_price", "mobile", "desktop", "vip",
-                                               "new_user", "hour"]}'))
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_purchase',
+                            ecml.logreg_train(features, purchased,
+                                              '{"l2": 0.0001, "feature_names": ["views", "carts", "searches",
+                                                "categories", "log_avg_price", "mobile", "desktop", "vip",
+                                                "new_user", "hour"]}'))
     FROM shop.session_features
     WHERE session_id % 5 <> 0;
-END;
+    CALL shop.log_training('shop_purchase', t0);
+END
+$$;
+
+-- Recommendations: implicit matrix factorization over views (1), carts (3)
+-- and purchases (5), summed per user and product.
+CREATE OR REPLACE PROCEDURE shop.train_recs()
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_recs',
+                            ecml.mf_train(user_id, product_id, weight,
+                                          '{"factors": 32, "iterations": 10, "alpha": 2,
+                                            "regularization": 1.0, "seed": 7}'))
+    FROM (SELECT e.user_id, e.product_id,
+                 CASE e.event_type WHEN 'view' THEN 1 WHEN 'cart' THEN 3 ELSE 5 END::real AS weight
+          FROM shop.events e
+          WHERE e.event_type IN ('view', 'cart', 'purchase')
+            AND (e.session_id IS NULL OR e.session_id % 5 <> 0)) i;
+    CALL shop.log_training('shop_recs', t0);
+END
+$$;
+
+-- Fraud: gradient-boosted trees over payment features, and an isolation
+-- forest that needs no labels.
+CREATE OR REPLACE PROCEDURE shop.train_fraud()
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_fraud',
+                            ecml.fraud_train(features, is_fraud,
+                                             '{"n_trees": 100, "max_depth": 4, "learning_rate": 0.1,
+                                               "class_weight": "balanced", "seed": 7,
+                                               "feature_names": ["log_amount", "hour", "device_age_hours",
+                                                 "account_age_days", "country_mismatch",
+                                                 "card_payments_1h", "device_payments_24h",
+                                                 "first_purchase"]}'))
+    FROM shop.payment_features
+    WHERE payment_id % 5 <> 0;
+    CALL shop.log_training('shop_fraud', t0);
+
+    t0 := clock_timestamp();
+    PERFORM ecml.save_model('shop_anomaly',
+                            ecml.anomaly_train(features, '{"n_trees": 100, "sample_size": 256, "seed": 7}'))
+    FROM shop.payment_features
+    WHERE payment_id % 5 <> 0;
+    CALL shop.log_training('shop_anomaly', t0);
+END
+$$;
 
 CREATE OR REPLACE PROCEDURE shop.retrain()
 LANGUAGE plpgsql
 AS $$
 BEGIN
     CALL shop.train_purchase();
+    CALL shop.train_recs();
+    CALL shop.train_fraud();
 END
 $$;

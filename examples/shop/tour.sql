@@ -1,0 +1,194 @@
+-- examples/shop/tour.sql: one shopper's path through the shop, with every
+-- ecml model answering along the way.  Run after generate.sql and
+-- train.sql (examples/demo.sh does all three):
+--   psql -X -v ON_ERROR_STOP=1 -d ecml_demo -f examples/shop/tour.sql
+-- Held-out rows (ids divisible by 5) were not trained on; the shopper's
+-- "current" session is one of them.
+\set ON_ERROR_STOP 1
+\set QUIET on
+\pset footer off
+SET client_min_messages = warning;
+
+-- The shopper: the user with the most held-out sessions that ended in a
+-- purchase (ties by id), and that user's latest such session.
+SELECT s.user_id AS shopper, max(s.session_id) AS session
+FROM shop.sessions s
+WHERE s.session_id % 5 = 0
+  AND EXISTS (SELECT 1 FROM shop.events e WHERE e.session_id = s.session_id AND e.event_type = 'purchase')
+GROUP BY s.user_id
+ORDER BY count(*) DESC, s.user_id
+LIMIT 1 \gset
+
+\echo
+\echo '== The shopper'
+SELECT u.user_id, u.country, u.segment, u.signup_date,
+       (SELECT count(*) FROM shop.sessions s WHERE s.user_id = u.user_id) AS sessions,
+       (SELECT count(*) FROM shop.orders o WHERE o.user_id = u.user_id) AS orders,
+       d1.name AS true_favourite_department, b.name AS true_favourite_brand
+FROM shop.users u
+JOIN shop.user_taste t USING (user_id)
+JOIN shop.categories d1 ON d1.category_id = t.fav_department
+JOIN shop.brands b ON b.brand_id = t.fav_brand
+WHERE u.user_id = :shopper;
+\echo '   (the favourites are the generator''s hidden truth: the models never see them)'
+
+-- An explanation as one line: feature +log-odds, largest first.
+CREATE OR REPLACE FUNCTION shop.reasons(explanation jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN (SELECT string_agg(key || ' ' || to_char(value::numeric, 'SG0.00'), ', ' ORDER BY abs(value::numeric) DESC)
+        FROM jsonb_each_text(explanation->'contributions'));
+
+-- What the shopper does in the current session, step by step.
+CREATE TEMP TABLE journey AS
+SELECT row_number() OVER (ORDER BY e.ts, e.event_id) AS step, e.event_type, e.product_id, e.query, e.ts
+FROM shop.events e WHERE e.session_id = :session;
+
+\echo
+\echo '== 1. Recommendations on the home page: ecml.mf_recommend'
+SELECT r.item_id AS product_id, p.title, c.name AS category, d.name AS department, p.price,
+       round(r.score::numeric, 3) AS score
+FROM ecml.mf_recommend(ecml.model('shop_recs'), :shopper, 5) r
+JOIN shop.products p ON p.product_id = r.item_id
+JOIN shop.categories c USING (category_id)
+JOIN shop.categories d ON d.category_id = c.parent_id
+ORDER BY r.score DESC, r.item_id;
+
+-- The first product the shopper views in this session opens its page.
+SELECT product_id AS viewed FROM journey WHERE event_type = 'view' ORDER BY step LIMIT 1 \gset
+
+\echo
+\echo '== 2. Product page: shoppers who liked this also liked (ecml.mf_similar_items)'
+SELECT p.product_id, p.title, p.price FROM shop.products p WHERE p.product_id = :viewed;
+SELECT s.item_id AS product_id, p.title, p.price, round(s.score::numeric, 3) AS similarity
+FROM ecml.mf_similar_items(ecml.model('shop_recs'), :viewed, 5) s
+JOIN shop.products p ON p.product_id = s.item_id
+ORDER BY s.score DESC, s.item_id;
+
+-- The moment the shopper first puts something in the cart.
+SELECT coalesce(min(step) FILTER (WHERE event_type = 'cart'), max(step)) AS cart_step FROM journey \gset
+
+\echo
+\echo '== 3. Cart: the session so far'
+SELECT j.step, j.event_type, j.product_id, p.title, p.price
+FROM journey j LEFT JOIN shop.products p USING (product_id)
+WHERE j.step <= :cart_step ORDER BY j.step;
+
+\echo
+\echo '== 3a. Will this session end in a purchase? ecml.logreg_predict'
+SELECT round(ecml.logreg_predict(ecml.model('shop_purchase'), f.features)::numeric, 3) AS purchase_probability,
+       f.purchased AS actually_purchased
+FROM shop.session_features f WHERE f.session_id = :session;
+
+\echo
+\echo '== 4. Payment: fraud score with its explanation (ecml.fraud_score, ecml.fraud_explain)'
+\echo '   The shopper''s payment for this session, next to a planted card-testing charge.'
+SELECT who, payment_id, amount, round(fraud::numeric, 4) AS fraud_probability,
+       round(anomaly::numeric, 3) AS anomaly_score, top_reasons
+FROM (
+    SELECT 'shopper' AS who, p.payment_id, p.amount,
+           ecml.fraud_score(ecml.model('shop_fraud'), f.features) AS fraud,
+           ecml.anomaly_score(ecml.model('shop_anomaly'), f.features) AS anomaly,
+           shop.reasons(ecml.fraud_explain(ecml.model('shop_fraud'), f.features, 3)) AS top_reasons, 1 AS ord
+    FROM shop.payments p JOIN shop.payment_features f USING (payment_id)
+    WHERE p.order_id = :session
+    UNION ALL
+    (SELECT 'card tester', p.payment_id, p.amount,
+            ecml.fraud_score(ecml.model('shop_fraud'), f.features),
+            ecml.anomaly_score(ecml.model('shop_anomaly'), f.features),
+            shop.reasons(ecml.fraud_explain(ecml.model('shop_fraud'), f.features, 3)), 2
+     FROM shop.payments p JOIN shop.payment_features f USING (payment_id)
+     WHERE p.fraud_pattern = 'card_testing' AND p.payment_id % 5 = 0
+     ORDER BY p.payment_id LIMIT 1)
+) x ORDER BY ord;
+
+\echo
+\echo '   A block rule a DBA can write: the lowest score threshold that was right'
+\echo '   90% of the time on held-out payments (ecml.threshold_for_precision)'
+SELECT round(ecml.threshold_for_precision(ecml.fraud_score(ecml.model('shop_fraud'), features), is_fraud, 0.9)::numeric, 4)
+       AS block_if_score_at_least
+FROM shop.payment_features WHERE payment_id % 5 = 0;
+
+\echo
+\echo '== 5. Review: the shopper rates what they bought'
+INSERT INTO shop.reviews
+SELECT (SELECT coalesce(max(review_id), 0) FROM shop.reviews) + 1, :shopper, oi.product_id, 5,
+       'Exactly what I was looking for.', now()
+FROM shop.order_items oi WHERE oi.order_id = :session
+ORDER BY oi.product_id LIMIT 1;
+SELECT r.product_id, p.title, r.rating, r.body,
+       (SELECT round(avg(rating), 2) FROM shop.reviews r2 WHERE r2.product_id = r.product_id) AS product_average
+FROM shop.reviews r JOIN shop.products p USING (product_id)
+WHERE r.review_id = (SELECT max(review_id) FROM shop.reviews);
+
+\echo
+\echo '== 6. Fresh behaviour without retraining: the shopper clicks three products of'
+\echo '   another department; ecml.mf_fold_in turns the clicks into a taste vector and'
+\echo '   ecml.mf_recommend_vector recommends from it at once.'
+CREATE TEMP TABLE clicks AS
+SELECT p.product_id
+FROM shop.products p JOIN shop.categories c USING (category_id)
+JOIN shop.user_taste t ON t.user_id = :shopper
+WHERE c.parent_id = t.fav_department % 8 + 1
+ORDER BY p.popularity DESC, p.product_id LIMIT 3;
+SELECT r.item_id AS product_id, p.title, d.name AS department, round(r.score::numeric, 3) AS score
+FROM ecml.mf_recommend_vector(ecml.model('shop_recs'),
+         ecml.mf_fold_in(ecml.model('shop_recs'),
+                         (SELECT array_agg(product_id) FROM clicks),
+                         (SELECT array_agg(3::real) FROM clicks)), 5,
+         (SELECT array_agg(product_id) FROM clicks)) r
+JOIN shop.products p ON p.product_id = r.item_id
+JOIN shop.categories c USING (category_id)
+JOIN shop.categories d ON d.category_id = c.parent_id
+ORDER BY r.score DESC, r.item_id;
+
+\echo
+\echo '== 7. Retraining on the new events (what pg_cron runs nightly: CALL shop.retrain())'
+INSERT INTO shop.events
+SELECT (SELECT max(event_id) FROM shop.events) + row_number() OVER (ORDER BY product_id),
+       NULL, :shopper, 'view', product_id, NULL, now()
+FROM clicks;
+CALL shop.retrain();
+SELECT m.name AS model, m.kind, m.rows, m.trained_at
+FROM ecml.models m WHERE m.name LIKE 'shop\_%' ORDER BY m.name;
+
+\echo
+\echo '== Summary: every model, its training rows and time, and its quality on held-out rows'
+\echo '   (computed in SQL with ecml''s metric aggregates)'
+WITH t AS (
+    SELECT DISTINCT ON (model) model, rows, seconds FROM shop.training_log ORDER BY model, trained_at DESC
+), held_sessions AS (
+    SELECT * FROM shop.session_features WHERE session_id % 5 = 0
+), held_payments AS (
+    SELECT * FROM shop.payment_features WHERE payment_id % 5 = 0
+), seen AS (
+    SELECT DISTINCT user_id, product_id FROM shop.events
+    WHERE product_id IS NOT NULL AND session_id % 5 <> 0
+), bought AS (
+    SELECT e.user_id, array_agg(DISTINCT e.product_id) AS items
+    FROM shop.events e
+    WHERE e.session_id % 5 = 0 AND e.event_type = 'purchase'
+      AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.user_id = e.user_id AND s.product_id = e.product_id)
+    GROUP BY e.user_id
+), q AS (
+    SELECT 'shop_purchase' AS model, 'ROC AUC, purchase in held-out sessions' AS metric,
+           (SELECT ecml.roc_auc(ecml.logreg_predict(ecml.model('shop_purchase'), features), purchased)
+            FROM held_sessions) AS value
+    UNION ALL
+    SELECT 'shop_recs', 'hit rate @10, items bought in held-out sessions',
+           (SELECT avg(ecml.hit_rate_at_k(
+                        ARRAY(SELECT item_id FROM ecml.mf_recommend(ecml.model('shop_recs'), b.user_id, 10)
+                              ORDER BY score DESC, item_id), b.items, 10))
+            FROM bought b WHERE EXISTS (SELECT 1 FROM seen s WHERE s.user_id = b.user_id))
+    UNION ALL
+    SELECT 'shop_fraud', 'average precision, held-out payments',
+           (SELECT ecml.average_precision(ecml.fraud_score(ecml.model('shop_fraud'), features), is_fraud)
+            FROM held_payments)
+    UNION ALL
+    SELECT 'shop_anomaly', 'ROC AUC against fraud labels, held-out payments',
+           (SELECT ecml.roc_auc(ecml.anomaly_score(ecml.model('shop_anomaly'), features), is_fraud)
+            FROM held_payments)
+)
+SELECT q.model, m.kind, t.rows AS trained_on_rows, round(t.seconds::numeric, 3) AS training_s,
+       q.metric, round(q.value::numeric, 3) AS value
+FROM q JOIN t USING (model) JOIN ecml.models m ON m.name = q.model
+ORDER BY q.model;

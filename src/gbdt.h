@@ -1,0 +1,177 @@
+/*
+ * gbdt.h
+ *	  Fraud scoring with gradient-boosted decision trees: the training
+ *	  aggregate (gbdt_train.c), binning and tree growth (gbdt_hist.c),
+ *	  scoring and importance (gbdt_predict.c) and TreeSHAP explanations
+ *	  (gbdt_explain.c).
+ */
+#ifndef ECML_GBDT_H
+#define ECML_GBDT_H
+
+#include "postgres.h"
+
+#include "ecml.h"
+#include "model.h"
+#include "options.h"
+#include "utils/array.h"
+
+/*
+ * Section tags of a gbdt model.  Trees are stored flat: tree t owns nodes
+ * [TREE[t], TREE[t+1]); node k of the model has four int32 in NODI
+ * (feature or -1 for a leaf, left child as a model-wide node index, the
+ * right child being left + 1, flags) and four float32 in NODF (threshold:
+ * x <= threshold goes left; leaf value; cover = training rows;
+ * split gain).
+ */
+#define GBDT_TAG_TREES		ECML_TAG('T', 'R', 'E', 'E')	/* int32[ntrees + 1] */
+#define GBDT_TAG_NODE_INTS	ECML_TAG('N', 'O', 'D', 'I')	/* int32[4 nnodes] */
+#define GBDT_TAG_NODE_FLOATS ECML_TAG('N', 'O', 'D', 'F')	/* float32[4 nnodes] */
+#define GBDT_TAG_BASE		ECML_TAG('B', 'A', 'S', 'E')	/* float64[2]: base margin,
+																 * feature count */
+
+#define GBDT_NODE_DEFAULT_LEFT 1	/* NODI flags: missing values go left */
+
+#define GBDT_MAX_FEATURES 10000
+#define GBDT_MAX_NODES_PER_TREE (1 << 17)
+
+#define GBDT_N_TREES_DEFAULT	100
+#define GBDT_N_TREES_MAX		100000
+#define GBDT_MAX_DEPTH_DEFAULT	6
+#define GBDT_MAX_DEPTH_MAX		16
+#define GBDT_MAX_LEAVES_MAX		65536
+#define GBDT_MAX_BINS_DEFAULT	256
+#define GBDT_MAX_BINS_MIN		3
+#define GBDT_MAX_BINS_MAX		4096
+#define GBDT_LEARNING_RATE_DEFAULT 0.1
+#define GBDT_MIN_CHILD_WEIGHT_DEFAULT 1.0
+#define GBDT_L2_DEFAULT			1.0
+#define GBDT_VALIDATION_MAX		0.5
+#define GBDT_EARLY_STOPPING_DEFAULT 10
+#define GBDT_QUANTILE_SAMPLE	200000	/* rows sampled to place the bin edges */
+
+typedef enum GbdtClassWeight
+{
+	GBDT_CLASS_WEIGHT_NONE = 0,
+	GBDT_CLASS_WEIGHT_BALANCED = 1
+} GbdtClassWeight;
+
+typedef struct GbdtOptions
+{
+	int			n_trees;
+	double		learning_rate;
+	int			max_depth;
+	int			max_leaves;		/* 0: no limit */
+	int			max_bins;		/* bins per feature, the missing bin included */
+	double		min_child_weight;
+	double		l2;
+	double		min_split_gain;
+	double		subsample;
+	double		colsample;
+	double		scale_pos_weight;
+	int			class_weight;	/* GbdtClassWeight */
+	double		validation_fraction;
+	int			early_stopping_rounds;	/* 0: never stop early */
+	int64		seed;
+	EcmlTextArray feature_names;
+} GbdtOptions;
+
+/* The buffered training rows: f features then the label, float32. */
+typedef struct GbdtChunk
+{
+	float	   *data;
+	int			nrows;
+	int			capacity;
+} GbdtChunk;
+
+/* A grown tree in the model's flat layout (node indices local to the tree). */
+typedef struct GbdtTree
+{
+	int			nnodes;
+	int32	   *ints;			/* [4 nnodes]: feature, left, flags, unused */
+	float	   *floats;			/* [4 nnodes]: threshold, value, cover, gain */
+} GbdtTree;
+
+/* What boosting produces. */
+typedef struct GbdtFit
+{
+	int			ntrees;
+	GbdtTree   *trees;
+	double		base_margin;
+	int			best_iteration; /* trees kept; -1 without validation */
+	int			iterations;		/* trees grown */
+	bool		stopped_early;
+	double		train_log_loss;
+	double		valid_log_loss; /* at the best iteration; NaN without validation */
+	StringInfoData valid_history;	/* JSON numbers, comma-separated */
+	int64		nvalid;
+	int64		ntrain;
+	int			max_bins_used;
+	double		w_pos;
+	double		w_neg;
+} GbdtFit;
+
+/* gbdt_hist.c: bin the rows and boost (rows are nrows x (f + 1) float32). */
+extern void gbdt_boost(const GbdtChunk *chunks, int nchunks, int64 nrows, int f,
+					   const GbdtOptions *o, GbdtFit *fit);
+
+/* One node of the scoring form: 16 bytes, so a path stays in few lines. */
+typedef struct GbdtNode
+{
+	float		threshold;		/* x <= threshold goes left */
+	float		value;			/* leaf value (internal nodes: unused) */
+	int32		left;			/* model-wide index; right child is left + 1 */
+	int32		feature;		/* -1 for a leaf */
+} GbdtNode;
+
+/*
+ * The walking form of a node for scoring: a leaf loops onto itself (all
+ * values go "left" to itself), so a tree is walked a fixed number of steps
+ * without a branch per level and several trees advance side by side.
+ */
+typedef struct GbdtWalkNode
+{
+	float		threshold;		/* leaves: +infinity */
+	int32		feature;		/* leaves: 0 */
+	int32		left;			/* leaves: the leaf itself */
+	int32		missing_right;	/* 1 when NaN goes right */
+} GbdtWalkNode;
+
+#define GBDT_WALK_LANES 8		/* trees walked side by side */
+
+/* The scoring form of a model, built once per model by gbdt_parse. */
+typedef struct GbdtModel
+{
+	int			nfeatures;
+	int			ntrees;
+	int			nnodes;
+	int			max_depth;		/* deepest leaf over all trees */
+	double		base_margin;
+	double		expected_margin;	/* base + each tree's cover-weighted mean */
+	int32	   *tree_start;		/* [ntrees + 1] */
+	GbdtNode   *nodes;			/* [nnodes] */
+	GbdtWalkNode *walk;			/* [nnodes + 1]: the last is a zero leaf */
+	float	   *leaf_value;		/* [nnodes + 1] */
+	int		   *group_depth;	/* [ceil(ntrees / lanes)]: steps per group */
+	bool	   *default_left;	/* [nnodes] */
+	float	   *cover;			/* [nnodes]: training rows through the node */
+	double	   *importance_gain;	/* [nfeatures] */
+	int		   *importance_splits;	/* [nfeatures] */
+	char	  **feature_names;	/* [nfeatures], never NULL */
+} GbdtModel;
+
+extern void *gbdt_parse(const EcmlModel *model, MemoryContext mcxt);
+
+/*
+ * The features of a scoring call: NULL elements and NaN become NaN
+ * (missing); infinities are an error.  Returns a pointer into the array or
+ * into buf (nfeatures floats) when NULLs had to be replaced.
+ */
+extern const float *gbdt_features(ArrayType *arr, int nfeatures, float *buf);
+
+/* A tree's cover-weighted mean leaf value (TreeSHAP's expectation). */
+extern double gbdt_tree_expectation(const GbdtModel *m, int t);
+
+/* Raw margin (log-odds) of one row. */
+extern double gbdt_margin(const GbdtModel *m, const float *x);
+
+#endif							/* ECML_GBDT_H */

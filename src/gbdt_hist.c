@@ -1,0 +1,1103 @@
+/*
+ * gbdt_hist.c
+ *	  Histogram gradient boosting with log loss (Chen & Guestrin 2016,
+ *	  "XGBoost", sections 2-3; Ke et al. 2017, "LightGBM", for the
+ *	  histogram subtraction trick).
+ *
+ * Each feature is cut at quantiles of its values into at most max_bins - 1
+ * value bins plus one bin for missing values (NaN).  Bins are stored row by
+ * row, one byte per value when max_bins <= 256, so that a node's histogram
+ * reads one cache line per row however scattered its rows are (as XGBoost's
+ * "hist" method does), and once more column by column, so that splitting a
+ * node's rows reads one byte per row instead of a line.  A tree grows level by
+ * level: for every node to split, the gradient/Hessian histogram of the
+ * smaller child is summed from its rows and the larger child's is the
+ * parent's minus it.  A split at bin s sends bins <= s left and tries the
+ * missing bin on both sides (Chen & Guestrin, Algorithm 3), keeping the
+ * better as the node's default direction.  Gains are second order:
+ *
+ *	 gain = 1/2 [G_L^2/(H_L+l2) + G_R^2/(H_R+l2) - G^2/(H+l2)]	 (eq. 7)
+ *	 leaf = -learning_rate G/(H+l2)								 (eq. 5)
+ *
+ * Which rows go to validation, which rows a tree samples and which rows
+ * place the bin edges is decided by a hash of each row's contents and the
+ * seed, never by row position, so a parallel aggregate (rows arrive in
+ * another order) selects the same rows as a serial one.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/hashfn.h"
+#include "ecml.h"
+#include "gbdt.h"
+#include "miscadmin.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define TRAINER "ecml.fraud_train"
+#define GAIN_EPS 1e-6			/* smallest gain worth a split (as XGBoost's
+								 * kRtEps) */
+#define HESS_EPS 1e-6			/* smallest child Hessian */
+#define HIST_PREFETCH 16		/* rows ahead to prefetch in a histogram pass */
+#define HIST_BUDGET_BYTES ((Size) 256 * 1024 * 1024)	/* histograms kept at once */
+
+typedef struct HistBin
+{
+	double		g;
+	double		h;
+} HistBin;
+
+/* The binned training rows. */
+typedef struct Binned
+{
+	int			n;				/* training rows */
+	int			f;
+	bool		wide;			/* uint16 bins, else uint8 */
+	uint8	   *b8;				/* [n][f] */
+	uint16	   *b16;			/* [n][f] */
+	uint8	   *c8;				/* [f][n]: the same codes by column */
+	uint16	   *c16;			/* [f][n] */
+	int		   *nbins;			/* value bins per feature; missing = nbins[j] */
+	int		   *offset;			/* first histogram slot of each feature */
+	int			total_bins;
+	float	  **cuts;			/* [j][nbins[j] - 1]: bin b holds x <= cuts[b] */
+	bool	   *usable;			/* can be split on */
+} Binned;
+
+/* A node while its tree grows. */
+typedef struct GrowNode
+{
+	int			begin;			/* rows rowidx[begin .. end) */
+	int			end;
+	double		G;
+	double		H;
+	int			depth;
+	int			out;			/* index in the output tree */
+	HistBin    *hist;			/* NULL when not kept */
+	/* best split found, feature -1 if none */
+	int			feature;
+	int			bin;
+	bool		default_left;
+	double		gain;
+	double		GL;
+	double		HL;
+} GrowNode;
+
+/* A tree under construction: GbdtTree plus each split's bin. */
+typedef struct TreeBuf
+{
+	GbdtTree	t;
+	int			capacity;
+	int		   *split_bin;
+} TreeBuf;
+
+typedef struct Booster
+{
+	const GbdtOptions *o;
+	Binned		bd;
+	int			n;				/* training rows */
+	int		   *rowidx;			/* rows of the current tree, grouped by node */
+	int		   *scratch;
+	float	   *gh;				/* [2n] gradient, Hessian per training row */
+	int		   *feats;			/* features of the current tree */
+	int			nfeats;
+	double	   *F;				/* margins make_leaf moves, or NULL */
+	HistBin   **pool;			/* free histogram buffers */
+	int			npool;
+	int			maxpool;
+	int			nhist;			/* histogram buffers allocated */
+	int			max_hist;		/* beyond this, children do not keep theirs */
+} Booster;
+
+/* splitmix64 finalizer: a well-mixed 64-bit value from any key */
+static inline uint64
+mix64(uint64 z)
+{
+	z += UINT64CONST(0x9e3779b97f4a7c15);
+	z = (z ^ (z >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static inline double
+to_unit(uint64 z)
+{
+	return (double) (z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* sort_floats(): an inlined quicksort of non-NaN floats */
+#define ST_SORT sort_floats
+#define ST_ELEMENT_TYPE float
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/*
+ * Bin of a non-missing value: the first b with x <= cuts[b], else the last
+ * bin.  A branch-free lower bound: the comparisons of random values would
+ * mispredict half the time.
+ */
+static inline int
+bin_of(const float *cuts, int ncuts, float x)
+{
+	int			base = 0;
+	int			n = ncuts;
+
+	if (n == 0)
+		return 0;
+	while (n > 1)
+	{
+		int			half = n >> 1;
+
+		base = cuts[base + half - 1] < x ? base + half : base;
+		n -= half;
+	}
+	return base + (cuts[base] < x);
+}
+
+/* A cut between a < b: a float in [a, b), the midpoint when representable. */
+static inline float
+cut_between(float a, float b)
+{
+	float		mid = (float) (0.5 * ((double) a + (double) b));
+
+	return (mid >= a && mid < b) ? mid : a;
+}
+
+/*
+ * Place the cuts of one feature from its sorted non-missing sample values
+ * v[0..m): between distinct values when there are few, else at quantiles.
+ * Returns the number of value bins.
+ */
+static int
+place_cuts(const float *v, int m, int max_value_bins, float *cuts)
+{
+	int			ncuts = 0;
+	int			distinct = 0;
+
+	for (int i = 0; i < m && distinct <= max_value_bins; i++)
+		if (i == 0 || v[i] != v[i - 1])
+			distinct++;
+	if (distinct <= max_value_bins)
+	{
+		for (int i = 1; i < m; i++)
+			if (v[i] != v[i - 1])
+				cuts[ncuts++] = cut_between(v[i - 1], v[i]);
+		return ncuts + 1;
+	}
+	for (int q = 1; q < max_value_bins; q++)
+	{
+		int			idx = (int) (((int64) q * m) / max_value_bins);
+		float		a = v[Max(idx - 1, 0)];
+		int			lo = idx,
+					hi = m;
+
+		if (ncuts > 0 && a <= cuts[ncuts - 1])
+			continue;
+		/* first value greater than a */
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) >> 1;
+
+			if (v[mid] > a)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		if (lo >= m)
+			break;
+		cuts[ncuts++] = cut_between(a, v[lo]);
+	}
+	return ncuts + 1;
+}
+
+/* Quantile-bin the training rows (rowp[train[i]]) into column-major codes. */
+static void
+bin_rows(Booster *bs, const float **rowp, const int64 *train, int n, int f,
+		 const uint64 *rowhash)
+{
+	Binned	   *bd = &bs->bd;
+	int			max_value_bins = bs->o->max_bins - 1;
+	double		keep = n <= GBDT_QUANTILE_SAMPLE ? 1.0 : (double) GBDT_QUANTILE_SAMPLE / n;
+	float	   *sample = palloc_extended(sizeof(float) * (Size) Min(n, 2 * GBDT_QUANTILE_SAMPLE + 16),
+										 MCXT_ALLOC_HUGE);
+	int		   *sampled = palloc_extended(sizeof(int) * (Size) Min(n, 2 * GBDT_QUANTILE_SAMPLE + 16),
+										  MCXT_ALLOC_HUGE);
+	int			nsampled = 0;
+	int			off = 0;
+
+	bd->n = n;
+	bd->f = f;
+	bd->wide = bs->o->max_bins > 256;
+	if (bd->wide)
+	{
+		bd->b16 = palloc_extended(sizeof(uint16) * (Size) n * f, MCXT_ALLOC_HUGE);
+		bd->c16 = palloc_extended(sizeof(uint16) * (Size) n * f, MCXT_ALLOC_HUGE);
+	}
+	else
+	{
+		bd->b8 = palloc_extended(sizeof(uint8) * (Size) n * f, MCXT_ALLOC_HUGE);
+		bd->c8 = palloc_extended(sizeof(uint8) * (Size) n * f, MCXT_ALLOC_HUGE);
+	}
+	bd->nbins = palloc(sizeof(int) * f);
+	bd->offset = palloc(sizeof(int) * f);
+	bd->cuts = palloc(sizeof(float *) * f);
+	bd->usable = palloc(sizeof(bool) * f);
+
+	/* the rows that place the edges: a content hash below keep */
+	for (int i = 0; i < n && nsampled < 2 * GBDT_QUANTILE_SAMPLE + 16; i++)
+		if (keep >= 1.0 || to_unit(mix64(rowhash[i] ^ UINT64CONST(0x5bd1e995))) < keep)
+			sampled[nsampled++] = i;
+
+	for (int j = 0; j < f; j++)
+	{
+		int			m = 0;
+		int			nb;
+		int64		nmissing = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int s = 0; s < nsampled; s++)
+		{
+			float		x = rowp[train[sampled[s]]][j];
+
+			if (!isnan(x))
+				sample[m++] = x;
+		}
+		sort_floats(sample, m);
+		bd->cuts[j] = palloc(sizeof(float) * max_value_bins);
+		nb = m > 0 ? place_cuts(sample, m, max_value_bins, bd->cuts[j]) : 1;
+		bd->nbins[j] = nb;
+		bd->offset[j] = off;
+		off += nb + 1;
+
+		for (int i = 0; i < n; i++)
+		{
+			float		x = rowp[train[i]][j];
+			int			code;
+
+			if (isnan(x))
+			{
+				code = nb;
+				nmissing++;
+			}
+			else
+				code = bin_of(bd->cuts[j], nb - 1, x);
+			if (bd->wide)
+				bd->b16[(Size) i * f + j] = bd->c16[(Size) j * n + i] = (uint16) code;
+			else
+				bd->b8[(Size) i * f + j] = bd->c8[(Size) j * n + i] = (uint8) code;
+		}
+		bd->usable[j] = nb >= 2 || (nmissing > 0 && nmissing < n);
+	}
+	bd->total_bins = off;
+	pfree(sample);
+	pfree(sampled);
+}
+
+static inline int
+code_at(const Binned *bd, int j, int i)
+{
+	return bd->wide ? bd->c16[(Size) j * bd->n + i] : bd->c8[(Size) j * bd->n + i];
+}
+
+static HistBin *
+hist_get(Booster *bs)
+{
+	if (bs->npool > 0)
+		return bs->pool[--bs->npool];
+	bs->nhist++;
+	return palloc_extended(sizeof(HistBin) * bs->bd.total_bins, MCXT_ALLOC_HUGE);
+}
+
+static void
+hist_put(Booster *bs, HistBin *h)
+{
+	if (h == NULL)
+		return;
+	if (bs->nhist > bs->max_hist)
+	{
+		pfree(h);
+		bs->nhist--;
+		return;
+	}
+	if (bs->npool == bs->maxpool)
+	{
+		bs->maxpool = Max(16, bs->maxpool * 2);
+		bs->pool = bs->pool ? repalloc(bs->pool, sizeof(HistBin *) * bs->maxpool)
+			: palloc(sizeof(HistBin *) * bs->maxpool);
+	}
+	bs->pool[bs->npool++] = h;
+}
+
+/*
+ * One row's gradient pair into the histogram slot of each of its bins, for
+ * the features feats[0 .. nfeats) (all f when feats is NULL).  Inline, so
+ * that each call site compiles to its own loop for its code width.
+ */
+static inline void
+hist_add_row_u8(HistBin *hist, const int *offset, const uint8 *codes,
+				const int *feats, int nfeats, double g, double h)
+{
+	for (int q = 0; q < nfeats; q++)
+	{
+		int			j = feats ? feats[q] : q;
+		HistBin    *e = hist + offset[j] + codes[j];
+
+		e->g += g;
+		e->h += h;
+	}
+}
+
+static inline void
+hist_add_row_u16(HistBin *hist, const int *offset, const uint16 *codes,
+				 const int *feats, int nfeats, double g, double h)
+{
+	for (int q = 0; q < nfeats; q++)
+	{
+		int			j = feats ? feats[q] : q;
+		HistBin    *e = hist + offset[j] + codes[j];
+
+		e->g += g;
+		e->h += h;
+	}
+}
+
+/* hist = sums of (g, h) per bin over the node's rows, for the tree's features */
+static void
+build_hist(Booster *bs, const GrowNode *nd, HistBin *hist)
+{
+	const Binned *bd = &bs->bd;
+	const int  *rows = bs->rowidx + nd->begin;
+	const int  *offset = bd->offset;
+	int			m = nd->end - nd->begin;
+	int			f = bd->f;
+	int			nfeats = bs->nfeats;
+	const int  *feats = nfeats == f ? NULL : bs->feats;
+
+	for (int q = 0; q < nfeats; q++)
+		memset(hist + offset[bs->feats[q]], 0, sizeof(HistBin) * (bd->nbins[bs->feats[q]] + 1));
+	for (int k0 = 0; k0 < m; k0 += 65536)
+	{
+		int			k1 = Min(m, k0 + 65536);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int k = k0; k < k1; k++)
+		{
+			Size		r = rows[k];
+			double		g = bs->gh[2 * r];
+			double		h = bs->gh[2 * r + 1];
+
+			/* a deep node's rows are scattered: fetch ahead of use */
+			if (k + HIST_PREFETCH < m)
+			{
+				Size		ahead = rows[k + HIST_PREFETCH];
+
+				__builtin_prefetch(bs->gh + 2 * ahead);
+				if (bd->wide)
+					__builtin_prefetch(bd->b16 + ahead * f);
+				else
+					__builtin_prefetch(bd->b8 + ahead * f);
+			}
+			if (bd->wide)
+				hist_add_row_u16(hist, offset, bd->b16 + r * f, feats, nfeats, g, h);
+			else if (feats == NULL)
+				hist_add_row_u8(hist, offset, bd->b8 + r * f, NULL, f, g, h);
+			else
+				hist_add_row_u8(hist, offset, bd->b8 + r * f, feats, nfeats, g, h);
+		}
+	}
+}
+
+/* big = parent - small, in place of the parent's buffer */
+static void
+subtract_hist(Booster *bs, HistBin *parent, const HistBin *small)
+{
+	for (int q = 0; q < bs->nfeats; q++)
+	{
+		int			j = bs->feats[q];
+		int			o = bs->bd.offset[j];
+
+		for (int b = 0; b <= bs->bd.nbins[j]; b++)
+		{
+			parent[o + b].g -= small[o + b].g;
+			parent[o + b].h -= small[o + b].h;
+		}
+	}
+}
+
+static inline double
+score_of(double G, double H, double l2)
+{
+	return G * G / (H + l2);
+}
+
+/* The best split of a node from its histogram (feature -1 when none). */
+static void
+find_split(Booster *bs, GrowNode *nd)
+{
+	const GbdtOptions *o = bs->o;
+	const Binned *bd = &bs->bd;
+	double		l2 = o->l2;
+	double		minh = Max(o->min_child_weight, HESS_EPS);
+	double		parent = score_of(nd->G, nd->H, l2);
+	double		best = Max(o->min_split_gain, GAIN_EPS);
+
+	nd->feature = -1;
+	nd->gain = 0.0;
+	if (nd->hist == NULL || nd->H < 2 * minh)
+		return;
+	for (int q = 0; q < bs->nfeats; q++)
+	{
+		int			j = bs->feats[q];
+		int			nb = bd->nbins[j];
+		const HistBin *hj = nd->hist + bd->offset[j];
+		double		GM = hj[nb].g;
+		double		HM = hj[nb].h;
+		/* the subtraction trick can leave a residue where nothing is missing */
+		bool		has_missing = HM > 1e-12;
+		double		GL = 0.0,
+					HL = 0.0;
+
+		if (!bd->usable[j])
+			continue;
+		for (int s = 0; s < nb; s++)
+		{
+			double		gain;
+
+			GL += hj[s].g;
+			HL += hj[s].h;
+			/* missing right; at the last bin this is "missing vs the rest" */
+			if (s < nb - 1 || has_missing)
+			{
+				double		GR = nd->G - GL,
+							HR = nd->H - HL;
+
+				if (HL >= minh && HR >= minh)
+				{
+					gain = 0.5 * (score_of(GL, HL, l2) + score_of(GR, HR, l2) - parent);
+					if (gain > best)
+					{
+						best = gain;
+						nd->feature = j;
+						nd->bin = s;
+						/* no missing here: send them with the larger cover */
+						nd->default_left = has_missing ? false : HL >= HR;
+						nd->GL = GL;
+						nd->HL = HL;
+					}
+				}
+			}
+			/* missing left */
+			if (has_missing && s < nb - 1)
+			{
+				double		gl = GL + GM,
+							hl = HL + HM;
+				double		GR = nd->G - gl,
+							HR = nd->H - hl;
+
+				if (hl >= minh && HR >= minh)
+				{
+					gain = 0.5 * (score_of(gl, hl, l2) + score_of(GR, HR, l2) - parent);
+					if (gain > best)
+					{
+						best = gain;
+						nd->feature = j;
+						nd->bin = s;
+						nd->default_left = true;
+						nd->GL = gl;
+						nd->HL = hl;
+					}
+				}
+			}
+		}
+	}
+	if (nd->feature >= 0)
+		nd->gain = best;
+}
+
+static int
+tree_add_node(TreeBuf *tb)
+{
+	int			k = tb->t.nnodes;
+
+	if (k == tb->capacity)
+	{
+		tb->capacity *= 2;
+		tb->t.ints = repalloc(tb->t.ints, sizeof(int32) * 4 * tb->capacity);
+		tb->t.floats = repalloc(tb->t.floats, sizeof(float) * 4 * tb->capacity);
+		tb->split_bin = repalloc(tb->split_bin, sizeof(int) * tb->capacity);
+	}
+	tb->t.nnodes++;
+	memset(tb->t.ints + 4 * k, 0, sizeof(int32) * 4);
+	memset(tb->t.floats + 4 * k, 0, sizeof(float) * 4);
+	tb->t.ints[4 * k] = -1;
+	tb->split_bin[k] = -1;
+	return k;
+}
+
+static void
+make_leaf(Booster *bs, TreeBuf *tb, GrowNode *nd)
+{
+	float	   *nf = tb->t.floats + 4 * nd->out;
+
+	tb->t.ints[4 * nd->out] = -1;
+	nf[0] = 0.0f;
+	nf[1] = (float) (-bs->o->learning_rate * nd->G / (nd->H + bs->o->l2));
+	nf[2] = (float) (nd->end - nd->begin);
+	hist_put(bs, nd->hist);
+	nd->hist = NULL;
+	if (bs->F != NULL)
+		for (int k = nd->begin; k < nd->end; k++)
+			bs->F[bs->rowidx[k]] += nf[1];
+}
+
+/* Stable partition of the node's rows by its split; returns the left count. */
+static int
+partition_rows(Booster *bs, const GrowNode *nd)
+{
+	const Binned *bd = &bs->bd;
+	int			j = nd->feature;
+	int			nb = bd->nbins[j];
+	int		   *rows = bs->rowidx;
+	int			nl = 0,
+				nr = 0;
+
+	/* branch-free: write the row to both sides, advance one */
+	for (int k = nd->begin; k < nd->end; k++)
+	{
+		int			r = rows[k];
+		int			code = code_at(bd, j, r);
+		int			left = code == nb ? nd->default_left : code <= nd->bin;
+
+		rows[nd->begin + nl] = r;
+		bs->scratch[nr] = r;
+		nl += left;
+		nr += 1 - left;
+	}
+	memcpy(rows + nd->begin + nl, bs->scratch, sizeof(int) * nr);
+	return nl;
+}
+
+static int
+cmp_gain_desc(const void *a, const void *b)
+{
+	const GrowNode *x = *(GrowNode *const *) a;
+	const GrowNode *y = *(GrowNode *const *) b;
+
+	if (x->gain != y->gain)
+		return x->gain > y->gain ? -1 : 1;
+	return (x->out > y->out) - (x->out < y->out);
+}
+
+/* Can a child be split at all (so that it needs a histogram)? */
+static bool
+splittable(const Booster *bs, const GrowNode *nd)
+{
+	return nd->depth < bs->o->max_depth && nd->end - nd->begin >= 2 &&
+		nd->H >= 2 * Max(bs->o->min_child_weight, HESS_EPS);
+}
+
+/* Grow one tree depth-wise over the rows rowidx[0 .. m). */
+static void
+grow_tree(Booster *bs, int m, TreeBuf *tb)
+{
+	const GbdtOptions *o = bs->o;
+	GrowNode   *level;
+	GrowNode   *next;
+	GrowNode  **chosen;
+	int			nlevel = 1;
+	int			leaves = 1;
+	int			maxlevel = 2;
+
+	level = palloc(sizeof(GrowNode) * maxlevel);
+	memset(&level[0], 0, sizeof(GrowNode));
+	level[0].begin = 0;
+	level[0].end = m;
+	level[0].out = tree_add_node(tb);
+	for (int k = 0; k < m; k++)
+	{
+		level[0].G += bs->gh[2 * (Size) bs->rowidx[k]];
+		level[0].H += bs->gh[2 * (Size) bs->rowidx[k] + 1];
+	}
+	level[0].feature = -1;
+	if (splittable(bs, &level[0]))
+	{
+		level[0].hist = hist_get(bs);
+		build_hist(bs, &level[0], level[0].hist);
+		find_split(bs, &level[0]);
+	}
+
+	while (nlevel > 0)
+	{
+		int			nchosen = 0;
+		int			nnext = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		chosen = palloc(sizeof(GrowNode *) * nlevel);
+		for (int i = 0; i < nlevel; i++)
+			if (level[i].feature >= 0 && level[i].depth < o->max_depth)
+				chosen[nchosen++] = &level[i];
+		/* a leaf budget goes to the best gains of the level */
+		if (o->max_leaves > 0)
+		{
+			qsort(chosen, nchosen, sizeof(GrowNode *), cmp_gain_desc);
+			nchosen = Min(nchosen, o->max_leaves - leaves);
+		}
+		for (int i = 0; i < nlevel; i++)
+			level[i].depth = -level[i].depth - 1;	/* mark: not chosen */
+		for (int i = 0; i < nchosen; i++)
+			chosen[i]->depth = -chosen[i]->depth - 1;	/* unmark */
+
+		next = palloc(sizeof(GrowNode) * 2 * Max(nchosen, 1));
+		for (int i = 0; i < nlevel; i++)
+		{
+			GrowNode   *nd = &level[i];
+			GrowNode   *L,
+					   *R,
+					   *small,
+					   *big;
+			int			nl;
+			int32	   *ni;
+			float	   *nf;
+
+			if (nd->depth < 0)
+			{
+				nd->depth = -nd->depth - 1;
+				make_leaf(bs, tb, nd);
+				continue;
+			}
+			CHECK_FOR_INTERRUPTS();
+			nl = partition_rows(bs, nd);
+			L = &next[nnext++];
+			R = &next[nnext++];
+			memset(L, 0, sizeof(GrowNode));
+			memset(R, 0, sizeof(GrowNode));
+			L->begin = nd->begin;
+			L->end = nd->begin + nl;
+			R->begin = L->end;
+			R->end = nd->end;
+			L->G = nd->GL;
+			L->H = nd->HL;
+			R->G = nd->G - nd->GL;
+			R->H = nd->H - nd->HL;
+			L->depth = R->depth = nd->depth + 1;
+			L->feature = R->feature = -1;
+			L->out = tree_add_node(tb);
+			R->out = tree_add_node(tb);
+			leaves++;
+
+			ni = tb->t.ints + 4 * nd->out;
+			nf = tb->t.floats + 4 * nd->out;
+			ni[0] = nd->feature;
+			ni[1] = L->out;
+			ni[2] = nd->default_left ? GBDT_NODE_DEFAULT_LEFT : 0;
+			nf[0] = nd->bin < bs->bd.nbins[nd->feature] - 1 ?
+				bs->bd.cuts[nd->feature][nd->bin] : get_float4_infinity();
+			nf[1] = (float) (-o->learning_rate * nd->G / (nd->H + o->l2));
+			nf[2] = (float) (nd->end - nd->begin);
+			nf[3] = (float) nd->gain;
+			tb->split_bin[nd->out] = nd->bin;
+
+			/* histograms: sum the smaller child, subtract for the larger */
+			small = (L->end - L->begin <= R->end - R->begin) ? L : R;
+			big = small == L ? R : L;
+			if (splittable(bs, small) || splittable(bs, big))
+			{
+				small->hist = hist_get(bs);
+				build_hist(bs, small, small->hist);
+				if (splittable(bs, big))
+				{
+					if (nd->hist != NULL)
+					{
+						subtract_hist(bs, nd->hist, small->hist);
+						big->hist = nd->hist;
+						nd->hist = NULL;
+					}
+					else
+					{
+						big->hist = hist_get(bs);
+						build_hist(bs, big, big->hist);
+					}
+					find_split(bs, big);
+				}
+				if (splittable(bs, small))
+					find_split(bs, small);
+				else
+				{
+					hist_put(bs, small->hist);
+					small->hist = NULL;
+				}
+			}
+			hist_put(bs, nd->hist);
+			nd->hist = NULL;
+
+			/*
+			 * Deep trees on many rows: past the histogram budget the children
+			 * drop theirs, and their own children are summed directly.
+			 */
+			if (bs->nhist - bs->npool > bs->max_hist)
+			{
+				hist_put(bs, L->hist);
+				hist_put(bs, R->hist);
+				L->hist = R->hist = NULL;
+			}
+		}
+		pfree(chosen);
+		pfree(level);
+		level = next;
+		nlevel = nnext;
+		if (o->max_leaves > 0 && leaves >= o->max_leaves)
+		{
+			for (int i = 0; i < nlevel; i++)
+				make_leaf(bs, tb, &level[i]);
+			nlevel = 0;
+		}
+	}
+	pfree(level);
+}
+
+/* Leaf value for a training row, walking the tree on its bins. */
+static inline float
+tree_value_binned(const Booster *bs, const TreeBuf *tb, int row)
+{
+	int			k = 0;
+
+	while (tb->t.ints[4 * k] >= 0)
+	{
+		int			j = tb->t.ints[4 * k];
+		int			code = code_at(&bs->bd, j, row);
+		bool		left = code == bs->bd.nbins[j] ?
+			(tb->t.ints[4 * k + 2] & GBDT_NODE_DEFAULT_LEFT) != 0 :
+			code <= tb->split_bin[k];
+
+		k = tb->t.ints[4 * k + 1] + (left ? 0 : 1);
+	}
+	return tb->t.floats[4 * k + 1];
+}
+
+/* Leaf value for raw features (the model's own rule). */
+static inline float
+tree_value_raw(const GbdtTree *t, const float *x)
+{
+	int			k = 0;
+
+	while (t->ints[4 * k] >= 0)
+	{
+		float		v = x[t->ints[4 * k]];
+		bool		left = isnan(v) ? (t->ints[4 * k + 2] & GBDT_NODE_DEFAULT_LEFT) != 0 :
+			v <= t->floats[4 * k];
+
+		k = t->ints[4 * k + 1] + (left ? 0 : 1);
+	}
+	return t->floats[4 * k + 1];
+}
+
+/* mean log loss of margins F against labels y */
+static double
+mean_log_loss(const double *F, const uint8 *y, int n)
+{
+	double		s = 0.0;
+
+	for (int i = 0; i < n; i++)
+	{
+		double		z = F[i];
+
+		/* log(1 + exp(-|z|)) + max(0, -s z), s = +-1 */
+		s += log1p(exp(-fabs(z))) + Max(y[i] ? -z : z, 0.0);
+	}
+	return s / Max(n, 1);
+}
+
+static void
+report_progress(int tree, int ntrees, double valid_loss, TimestampTz start,
+				TimestampTz *last)
+{
+	TimestampTz now;
+	double		elapsed;
+
+	if (!ecml_progress)
+		return;
+	now = GetCurrentTimestamp();
+	if (tree < ntrees && now - *last < USECS_PER_SEC)
+		return;
+	*last = now;
+	elapsed = ecml_elapsed_seconds(start);
+	if (isnan(valid_loss))
+		ereport(NOTICE,
+				(errmsg("%s: tree %d of %d, %.2f s elapsed, at most %.1f s left",
+						TRAINER, tree, ntrees, elapsed, elapsed / Max(tree, 1) * (ntrees - tree))));
+	else
+		ereport(NOTICE,
+				(errmsg("%s: tree %d of %d, validation log loss %.6g, %.2f s elapsed, at most %.1f s left",
+						TRAINER, tree, ntrees, valid_loss, elapsed,
+						elapsed / Max(tree, 1) * (ntrees - tree))));
+}
+
+void
+gbdt_boost(const GbdtChunk *chunks, int nchunks, int64 nrows, int f,
+		   const GbdtOptions *o, GbdtFit *fit)
+{
+	Booster		bs;
+	const float **rowp;
+	uint64	   *hashes;
+	int64	   *train;
+	int64	   *valid;
+	uint64	   *train_hash;
+	int			n = 0;
+	int			nv = 0;
+	int64		npos = 0;
+	uint8	   *y;
+	uint8	   *yv;
+	double	   *F;
+	double	   *Fv = NULL;
+	double	   *Fbest = NULL;
+	double		wsum_pos,
+				wsum_neg;
+	double		best_loss = get_float8_infinity();
+	int			best_iter = 0;
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz last = start;
+	EcmlRng		rng;
+	int		   *perm;
+	int			ncol;
+	GbdtTree   *trees;
+	int64		r = 0;
+
+	memset(&bs, 0, sizeof(bs));
+	bs.o = o;
+
+	/* row pointers and content hashes */
+	rowp = palloc_extended(sizeof(float *) * nrows, MCXT_ALLOC_HUGE);
+	hashes = palloc_extended(sizeof(uint64) * nrows, MCXT_ALLOC_HUGE);
+	for (int c = 0; c < nchunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < chunks[c].nrows; i++, r++)
+		{
+			rowp[r] = chunks[c].data + (Size) i * (f + 1);
+			hashes[r] = hash_bytes_extended((const unsigned char *) rowp[r],
+											sizeof(float) * (f + 1), (uint64) o->seed);
+		}
+	}
+
+	/* the validation split, by content hash */
+	train = palloc_extended(sizeof(int64) * nrows, MCXT_ALLOC_HUGE);
+	valid = palloc_extended(sizeof(int64) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+	for (r = 0; r < nrows; r++)
+	{
+		if (o->validation_fraction > 0 &&
+			to_unit(mix64(hashes[r] ^ UINT64CONST(0x2545f4914f6cdd1d))) < o->validation_fraction)
+			valid[nv++] = r;
+		else
+			train[n++] = r;
+	}
+	y = palloc(Max(n, 1));
+	yv = palloc(Max(nv, 1));
+	train_hash = palloc_extended(sizeof(uint64) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+	{
+		y[i] = rowp[train[i]][f] > 0.5f;
+		npos += y[i];
+		train_hash[i] = hashes[train[i]];
+	}
+	for (int i = 0; i < nv; i++)
+		yv[i] = rowp[valid[i]][f] > 0.5f;
+	pfree(hashes);
+	if (npos == 0 || npos == n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: the training part (after the validation split) has no %s rows",
+						TRAINER, npos == 0 ? "fraud" : "legitimate"),
+				 errhint("Lower \"validation_fraction\" or train on more labelled rows.")));
+	fit->ntrain = n;
+	fit->nvalid = nv;
+
+	/* class weights: scale_pos_weight, or "balanced" n / (2 n_class) */
+	fit->w_neg = 1.0;
+	fit->w_pos = o->scale_pos_weight;
+	if (o->class_weight == GBDT_CLASS_WEIGHT_BALANCED)
+	{
+		fit->w_pos = (double) n / (2.0 * npos);
+		fit->w_neg = (double) n / (2.0 * (n - npos));
+	}
+	wsum_pos = fit->w_pos * npos;
+	wsum_neg = fit->w_neg * (n - npos);
+	/* start from the weighted log-odds: the best constant */
+	fit->base_margin = log(wsum_pos / wsum_neg);
+
+	bin_rows(&bs, rowp, train, n, f, train_hash);
+	{
+		bool		any = false;
+
+		fit->max_bins_used = 0;
+		for (int j = 0; j < f; j++)
+		{
+			any |= bs.bd.usable[j];
+			fit->max_bins_used = Max(fit->max_bins_used, bs.bd.nbins[j] + 1);
+		}
+		if (!any)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s: every feature is constant over the training rows", TRAINER),
+					 errdetail("A tree needs a feature with at least two distinct values, or with both missing and present values."),
+					 errhint("Check the feature vectors; a constant feature carries no information.")));
+	}
+
+	bs.n = n;
+	bs.max_hist = Max(4, (int) (HIST_BUDGET_BYTES / (sizeof(HistBin) * (Size) bs.bd.total_bins)));
+	bs.rowidx = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	bs.scratch = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	bs.gh = palloc_extended(sizeof(float) * 2 * (Size) n, MCXT_ALLOC_HUGE);
+	bs.feats = palloc(sizeof(int) * f);
+	perm = palloc(sizeof(int) * f);
+	for (int j = 0; j < f; j++)
+		perm[j] = j;
+	ncol = Max(1, (int) floor(o->colsample * f + 0.5));
+	ncol = Min(ncol, f);
+	ecml_rng_seed(&rng, (uint64) o->seed);
+
+	F = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+		F[i] = fit->base_margin;
+	bs.F = o->subsample >= 1.0 ? F : NULL;
+	if (nv > 0)
+	{
+		Fv = palloc_extended(sizeof(double) * nv, MCXT_ALLOC_HUGE);
+		Fbest = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+		for (int i = 0; i < nv; i++)
+			Fv[i] = fit->base_margin;
+		memcpy(Fbest, F, sizeof(double) * n);
+		best_loss = mean_log_loss(Fv, yv, nv);
+		initStringInfo(&fit->valid_history);
+	}
+
+	trees = palloc(sizeof(GbdtTree) * o->n_trees);
+	fit->stopped_early = false;
+	for (int t = 0; t < o->n_trees; t++)
+	{
+		TreeBuf		tb;
+		int			m = 0;
+		uint64		tkey = mix64((uint64) o->seed ^ ((uint64) (t + 1) << 32));
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* gradient and Hessian of the weighted log loss at F */
+		for (int i = 0; i < n; i++)
+		{
+			double		e = exp(-fabs(F[i]));
+			double		p = F[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+			double		w = y[i] ? fit->w_pos : fit->w_neg;
+
+			bs.gh[2 * (Size) i] = (float) (w * (p - (double) y[i]));
+			bs.gh[2 * (Size) i + 1] = (float) (w * p * (1.0 - p));
+		}
+
+		/* this tree's rows and features */
+		if (o->subsample < 1.0)
+		{
+			for (int i = 0; i < n; i++)
+				if (to_unit(mix64(train_hash[i] ^ tkey)) < o->subsample)
+					bs.rowidx[m++] = i;
+		}
+		else
+			for (int i = 0; i < n; i++)
+				bs.rowidx[m++] = i;
+		if (ncol < f)
+		{
+			for (int q = 0; q < ncol; q++)
+			{
+				int			k = q + (int) ecml_rng_below(&rng, f - q);
+				int			tmp = perm[q];
+
+				perm[q] = perm[k];
+				perm[k] = tmp;
+			}
+			memcpy(bs.feats, perm, sizeof(int) * ncol);
+			/* ascending, so that ties between features break the same way */
+			qsort(bs.feats, ncol, sizeof(int), cmp_int);
+		}
+		else
+			for (int j = 0; j < f; j++)
+				bs.feats[j] = j;
+		bs.nfeats = ncol;
+
+		tb.capacity = 64;
+		tb.t.nnodes = 0;
+		tb.t.ints = palloc(sizeof(int32) * 4 * tb.capacity);
+		tb.t.floats = palloc(sizeof(float) * 4 * tb.capacity);
+		tb.split_bin = palloc(sizeof(int) * tb.capacity);
+		if (m > 0)
+			grow_tree(&bs, m, &tb);
+		else
+		{
+			tree_add_node(&tb);
+			tb.t.floats[1] = 0.0f;
+		}
+
+		/* move the margins: make_leaf did it when every row was in the tree */
+		if (bs.F == NULL)
+			for (int i = 0; i < n; i++)
+				F[i] += tree_value_binned(&bs, &tb, i);
+		else if (m == 0)
+			for (int i = 0; i < n; i++)
+				F[i] += tb.t.floats[1];
+		trees[t] = tb.t;
+		pfree(tb.split_bin);
+		fit->iterations = t + 1;
+
+		if (nv > 0)
+		{
+			double		loss;
+
+			for (int i = 0; i < nv; i++)
+				Fv[i] += tree_value_raw(&trees[t], rowp[valid[i]]);
+			loss = mean_log_loss(Fv, yv, nv);
+			appendStringInfo(&fit->valid_history, "%s%.9g", t > 0 ? ", " : "", loss);
+			if (loss < best_loss)
+			{
+				best_loss = loss;
+				best_iter = t + 1;
+				memcpy(Fbest, F, sizeof(double) * n);
+			}
+			report_progress(t + 1, o->n_trees, loss, start, &last);
+			if (o->early_stopping_rounds > 0 && t + 1 - best_iter >= o->early_stopping_rounds)
+			{
+				fit->stopped_early = true;
+				break;
+			}
+		}
+		else
+			report_progress(t + 1, o->n_trees, get_float8_nan(), start, &last);
+	}
+
+	fit->trees = trees;
+	fit->ntrees = fit->iterations;
+	fit->best_iteration = -1;
+	if (nv > 0)
+	{
+		fit->best_iteration = best_iter;
+		fit->valid_log_loss = best_loss;
+		/* early stopping keeps the best iteration (the base alone if none helped) */
+		if (o->early_stopping_rounds > 0)
+		{
+			fit->ntrees = best_iter;
+			memcpy(F, Fbest, sizeof(double) * n);
+		}
+	}
+	else
+		fit->valid_log_loss = get_float8_nan();
+	fit->train_log_loss = mean_log_loss(F, y, n);
+}

@@ -1,0 +1,262 @@
+/*
+ * gbdt_predict.c
+ *	  Scoring with a gradient-boosted tree model: ecml.fraud_score() and
+ *	  ecml.feature_importance().  The model is parsed once (model cache) into
+ *	  flat 16-byte nodes, so a row costs one root-to-leaf walk per tree.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "ecml.h"
+#include "funcapi.h"
+#include "gbdt.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+static void gbdt_build_walk(GbdtModel *m);
+
+static void
+bad_model(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid ecml model: gbdt %s", what),
+			 errhint("Pass a model produced by ecml.fraud_train, unmodified.")));
+}
+
+/* Parse and check a validated gbdt model into its scoring form (in mcxt). */
+void *
+gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
+{
+	GbdtModel  *m = palloc0(sizeof(GbdtModel));
+	const EcmlSection *s;
+	double	   *base;
+	int32	   *ints;
+	float	   *floats;
+	int		   *depth;
+	char	  **names;
+	int			nnames;
+	int			f;
+	Size		ntrees;
+	Size		nnodes;
+
+	base = ecml_section_doubles(model, GBDT_TAG_BASE, 2);
+	if (!isfinite(base[0]) || !(base[1] >= 1 && base[1] <= GBDT_MAX_FEATURES) ||
+		base[1] != floor(base[1]))
+		bad_model("base margin or feature count out of range");
+	m->base_margin = base[0];
+	f = m->nfeatures = (int) base[1];
+
+	s = ecml_model_section(model, GBDT_TAG_TREES, ECML_SECTION_INT32, true);
+	if (s->length < sizeof(int32) || s->length % sizeof(int32) != 0 ||
+		s->length / sizeof(int32) - 1 > GBDT_N_TREES_MAX)
+		bad_model("tree table has the wrong length");
+	ntrees = s->length / sizeof(int32) - 1;
+	m->ntrees = (int) ntrees;
+	m->tree_start = palloc(s->length);
+	memcpy(m->tree_start, s->data, s->length);
+
+	s = ecml_model_section(model, GBDT_TAG_NODE_INTS, ECML_SECTION_INT32, true);
+	if (s->length % (4 * sizeof(int32)) != 0)
+		bad_model("node table has the wrong length");
+	nnodes = s->length / (4 * sizeof(int32));
+	if (nnodes > (Size) GBDT_N_TREES_MAX * GBDT_MAX_NODES_PER_TREE ||
+		(Size) m->tree_start[ntrees] != nnodes || m->tree_start[0] != 0)
+		bad_model("node count does not match the tree table");
+	m->nnodes = (int) nnodes;
+	ints = palloc_extended(Max(s->length, 1), MCXT_ALLOC_HUGE);
+	memcpy(ints, s->data, s->length);
+	floats = ecml_section_floats(model, GBDT_TAG_NODE_FLOATS, 4 * nnodes);
+
+	m->nodes = palloc_extended(sizeof(GbdtNode) * Max(nnodes, 1), MCXT_ALLOC_HUGE);
+	m->default_left = palloc_extended(sizeof(bool) * Max(nnodes, 1), MCXT_ALLOC_HUGE);
+	m->cover = palloc_extended(sizeof(float) * Max(nnodes, 1), MCXT_ALLOC_HUGE);
+	depth = palloc_extended(sizeof(int) * Max(nnodes, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	m->importance_gain = palloc0(sizeof(double) * f);
+	m->importance_splits = palloc0(sizeof(int) * f);
+	for (Size t = 0; t < ntrees; t++)
+	{
+		int32		begin = m->tree_start[t];
+		int32		end = m->tree_start[t + 1];
+
+		/* every tree has a node, and children lie after their parent inside it */
+		if (end <= begin || end - begin > GBDT_MAX_NODES_PER_TREE)
+			bad_model("tree table is not increasing");
+		for (int32 k = begin; k < end; k++)
+		{
+			GbdtNode   *nd = &m->nodes[k];
+			const int32 *ni = ints + 4 * (Size) k;
+			const float *nf = floats + 4 * (Size) k;
+
+			nd->feature = ni[0];
+			nd->left = ni[1];
+			nd->threshold = nf[0];
+			nd->value = nf[1];
+			m->default_left[k] = (ni[2] & GBDT_NODE_DEFAULT_LEFT) != 0;
+			m->cover[k] = nf[2];
+			if (!isfinite(nf[1]) || !isfinite(nf[2]) || nf[2] < 0)
+				bad_model("node value or cover is not finite");
+			if (nd->feature == -1)
+				continue;
+			if (nd->feature < 0 || nd->feature >= f)
+				bad_model("node feature out of range");
+			if (nd->left <= k || nd->left >= end - 1)
+				bad_model("node child out of range");
+			if (isnan(nf[0]) || !isfinite(nf[3]))
+				bad_model("node threshold or gain is not a number");
+			depth[nd->left] = Max(depth[nd->left], depth[k] + 1);
+			depth[nd->left + 1] = Max(depth[nd->left + 1], depth[k] + 1);
+			m->max_depth = Max(m->max_depth, depth[k] + 1);
+			m->importance_gain[nd->feature] += nf[3];
+			m->importance_splits[nd->feature]++;
+		}
+	}
+	m->group_depth = palloc0(sizeof(int) * (ntrees / GBDT_WALK_LANES + 1));
+	for (Size t = 0; t < ntrees; t++)
+		for (int32 k = m->tree_start[t]; k < m->tree_start[t + 1]; k++)
+			m->group_depth[t / GBDT_WALK_LANES] = Max(m->group_depth[t / GBDT_WALK_LANES], depth[k]);
+	pfree(depth);
+	pfree(ints);
+	gbdt_build_walk(m);
+	m->expected_margin = m->base_margin;
+	for (int t = 0; t < m->ntrees; t++)
+		m->expected_margin += gbdt_tree_expectation(m, t);
+	pfree(floats);
+
+	names = ecml_section_texts(model, ECML_TAG_FEATURE_NAMES, &nnames);
+	if (names != NULL && nnames != f)
+		bad_model("feature names do not match the feature count");
+	if (names == NULL)
+	{
+		names = palloc(sizeof(char *) * f);
+		for (int j = 0; j < f; j++)
+			names[j] = psprintf("x%d", j + 1);
+	}
+	m->feature_names = names;
+	return m;
+}
+
+/* The walking nodes: leaves loop onto themselves, a zero leaf pads groups. */
+static void
+gbdt_build_walk(GbdtModel *m)
+{
+	m->walk = palloc_extended(sizeof(GbdtWalkNode) * (m->nnodes + 1), MCXT_ALLOC_HUGE);
+	m->leaf_value = palloc_extended(sizeof(float) * (m->nnodes + 1), MCXT_ALLOC_HUGE);
+	for (int k = 0; k <= m->nnodes; k++)
+	{
+		GbdtWalkNode *w = &m->walk[k];
+		bool		leaf = k == m->nnodes || m->nodes[k].feature < 0;
+
+		w->threshold = leaf ? get_float4_infinity() : m->nodes[k].threshold;
+		w->feature = leaf ? 0 : m->nodes[k].feature;
+		w->left = leaf ? k : m->nodes[k].left;
+		w->missing_right = leaf ? 0 : !m->default_left[k];
+		m->leaf_value[k] = (k == m->nnodes || !leaf) ? 0.0f : m->nodes[k].value;
+	}
+}
+
+/*
+ * Margin of one row.  Trees go in groups of GBDT_WALK_LANES walked in
+ * lockstep for the group's depth, each step branch-free: the lanes are
+ * independent, so their loads overlap instead of each level waiting on a
+ * mispredicted branch.
+ */
+double
+gbdt_margin(const GbdtModel *m, const float *x)
+{
+	const GbdtWalkNode *walk = m->walk;
+	double		s = m->base_margin;
+
+	for (int t0 = 0, g = 0; t0 < m->ntrees; t0 += GBDT_WALK_LANES, g++)
+	{
+		int32		k[GBDT_WALK_LANES];
+		int			lanes = Min(GBDT_WALK_LANES, m->ntrees - t0);
+
+		for (int j = 0; j < GBDT_WALK_LANES; j++)
+			k[j] = j < lanes ? m->tree_start[t0 + j] : m->nnodes;
+		for (int d = 0; d < m->group_depth[g]; d++)
+		{
+			for (int j = 0; j < GBDT_WALK_LANES; j++)
+			{
+				const GbdtWalkNode *w = &walk[k[j]];
+				float		v = x[w->feature];
+
+				/* NaN compares false both ways: it goes right only if so learned */
+				k[j] = w->left + ((v > w->threshold) | ((v != v) & w->missing_right));
+			}
+		}
+		for (int j = 0; j < GBDT_WALK_LANES; j++)
+			s += m->leaf_value[k[j]];
+	}
+	return s;
+}
+
+/* ecml.fraud_score(model, features) → probability of fraud in [0, 1] */
+PG_FUNCTION_INFO_V1(gbdt_score);
+Datum
+gbdt_score(PG_FUNCTION_ARGS)
+{
+	GbdtModel  *m = ecml_model_cached(fcinfo, 0, ECML_KIND_GBDT, gbdt_parse);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	float		stackbuf[64];
+	float	   *buf = m->nfeatures <= 64 ? stackbuf : palloc(sizeof(float) * m->nfeatures);
+	const float *x = gbdt_features(arr, m->nfeatures, buf);
+	double		z = gbdt_margin(m, x);
+
+	PG_RETURN_FLOAT8(1.0 / (1.0 + exp(-z)));
+}
+
+typedef struct ImportanceRow
+{
+	int			feature;
+	double		gain;
+} ImportanceRow;
+
+static int
+cmp_importance(const void *a, const void *b)
+{
+	const ImportanceRow *x = a;
+	const ImportanceRow *y = b;
+
+	if (x->gain != y->gain)
+		return x->gain > y->gain ? -1 : 1;
+	return (x->feature > y->feature) - (x->feature < y->feature);
+}
+
+/*
+ * ecml.feature_importance(model) → every feature with its total split gain
+ * (the loss reduction of Chen & Guestrin eq. 7) and split count, largest
+ * gain first.
+ */
+PG_FUNCTION_INFO_V1(gbdt_feature_importance);
+Datum
+gbdt_feature_importance(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	GbdtModel  *m;
+	ImportanceRow *rows;
+
+	InitMaterializedSRF(fcinfo, 0);
+	m = ecml_model_cached(fcinfo, 0, ECML_KIND_GBDT, gbdt_parse);
+	rows = palloc(sizeof(ImportanceRow) * m->nfeatures);
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		rows[j].feature = j;
+		rows[j].gain = m->importance_gain[j];
+	}
+	qsort(rows, m->nfeatures, sizeof(ImportanceRow), cmp_importance);
+	for (int i = 0; i < m->nfeatures; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false};
+		int			j = rows[i].feature;
+
+		values[0] = CStringGetTextDatum(m->feature_names[j]);
+		values[1] = Float8GetDatum(m->importance_gain[j]);
+		values[2] = Int32GetDatum(m->importance_splits[j]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,564 @@
+/*
+ * gbdt_train.c
+ *	  ecml.fraud_train(features real[], is_fraud boolean [, options jsonb]):
+ *	  the parallel-safe aggregate that buffers labelled payments, and the
+ *	  final function that boosts trees over them (gbdt_hist.c) and writes
+ *	  the model.
+ *
+ * Rows live in float32 chunks, each row its features followed by its label;
+ * NULL elements are stored as NaN, which the trees read as "missing".
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "arrays.h"
+#include "catalog/pg_type.h"
+#include "ecml.h"
+#include "gbdt.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define TRAINER "ecml.fraud_train"
+
+#define CHUNK_MIN_BYTES (64 * 1024)
+#define CHUNK_MAX_BYTES (4 * 1024 * 1024)
+
+static const char *const class_weight_choices[] = {"none", "balanced", NULL};
+
+static const EcmlOptionSpec gbdt_option_specs[] = {
+	{"n_trees", ECML_OPT_INT, offsetof(GbdtOptions, n_trees), 1, GBDT_N_TREES_MAX},
+	{"learning_rate", ECML_OPT_REAL, offsetof(GbdtOptions, learning_rate), 0.0, 1.0, true},
+	{"max_depth", ECML_OPT_INT, offsetof(GbdtOptions, max_depth), 1, GBDT_MAX_DEPTH_MAX},
+	{"max_leaves", ECML_OPT_INT, offsetof(GbdtOptions, max_leaves), 0, GBDT_MAX_LEAVES_MAX},
+	{"max_bins", ECML_OPT_INT, offsetof(GbdtOptions, max_bins), GBDT_MAX_BINS_MIN, GBDT_MAX_BINS_MAX},
+	{"min_child_weight", ECML_OPT_REAL, offsetof(GbdtOptions, min_child_weight), 0.0, 1e9},
+	{"l2", ECML_OPT_REAL, offsetof(GbdtOptions, l2), 0.0, 1e9},
+	{"min_split_gain", ECML_OPT_REAL, offsetof(GbdtOptions, min_split_gain), 0.0, 1e9},
+	{"subsample", ECML_OPT_REAL, offsetof(GbdtOptions, subsample), 0.0, 1.0, true},
+	{"colsample", ECML_OPT_REAL, offsetof(GbdtOptions, colsample), 0.0, 1.0, true},
+	{"scale_pos_weight", ECML_OPT_REAL, offsetof(GbdtOptions, scale_pos_weight), 0.0, 1e9, true},
+	{"class_weight", ECML_OPT_CHOICE, offsetof(GbdtOptions, class_weight), 0, 0, false,
+	class_weight_choices},
+	{"validation_fraction", ECML_OPT_REAL, offsetof(GbdtOptions, validation_fraction),
+	0.0, GBDT_VALIDATION_MAX},
+	{"early_stopping_rounds", ECML_OPT_INT, offsetof(GbdtOptions, early_stopping_rounds),
+	0, GBDT_N_TREES_MAX},
+	{"seed", ECML_OPT_INT64, offsetof(GbdtOptions, seed), 0, 9007199254740992.0},
+	{"feature_names", ECML_OPT_TEXT_ARRAY, offsetof(GbdtOptions, feature_names)},
+};
+
+#define N_GBDT_OPTIONS lengthof(gbdt_option_specs)
+
+typedef struct GbdtState
+{
+	int			nfeatures;		/* -1 until the first row */
+	int64		nrows;
+	int64		nskipped;
+	int64		npos;
+	int			nchunks;
+	int			maxchunks;
+	GbdtChunk  *chunks;
+	Size		bytes;
+	Jsonb	   *options;
+} GbdtState;
+
+static void
+gbdt_parse_options(Jsonb *opts, GbdtOptions *o)
+{
+	o->n_trees = GBDT_N_TREES_DEFAULT;
+	o->learning_rate = GBDT_LEARNING_RATE_DEFAULT;
+	o->max_depth = GBDT_MAX_DEPTH_DEFAULT;
+	o->max_leaves = 0;
+	o->max_bins = GBDT_MAX_BINS_DEFAULT;
+	o->min_child_weight = GBDT_MIN_CHILD_WEIGHT_DEFAULT;
+	o->l2 = GBDT_L2_DEFAULT;
+	o->min_split_gain = 0.0;
+	o->subsample = 1.0;
+	o->colsample = 1.0;
+	o->scale_pos_weight = 1.0;
+	o->class_weight = GBDT_CLASS_WEIGHT_NONE;
+	o->validation_fraction = 0.0;
+	o->early_stopping_rounds = GBDT_EARLY_STOPPING_DEFAULT;
+	o->seed = 0;
+	o->feature_names.n = 0;
+	o->feature_names.items = NULL;
+	ecml_parse_options(opts, gbdt_option_specs, N_GBDT_OPTIONS, o, TRAINER);
+
+	if (o->class_weight == GBDT_CLASS_WEIGHT_BALANCED && o->scale_pos_weight != 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s options \"class_weight\" and \"scale_pos_weight\" exclude each other",
+						TRAINER),
+				 errhint("Use \"class_weight\": \"balanced\" or a \"scale_pos_weight\", not both.")));
+	if (o->max_leaves == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s option \"max_leaves\" must be 0 (no limit) or at least 2", TRAINER)));
+	for (int i = 0; i < o->feature_names.n; i++)
+		for (int j = 0; j < i; j++)
+			if (strcmp(o->feature_names.items[i], o->feature_names.items[j]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s option \"feature_names\" names \"%s\" twice",
+								TRAINER, o->feature_names.items[i]),
+						 errhint("Explanations key contributions by name, so names must be unique.")));
+}
+
+static GbdtState *
+gbdt_state_new(MemoryContext aggcxt)
+{
+	GbdtState  *st = MemoryContextAllocZero(aggcxt, sizeof(GbdtState));
+
+	st->nfeatures = -1;
+	return st;
+}
+
+static void
+gbdt_add_chunk(GbdtState *st, MemoryContext aggcxt, GbdtChunk chunk)
+{
+	if (st->nchunks == st->maxchunks)
+	{
+		int			newmax = Max(16, st->maxchunks * 2);
+
+		if (st->chunks == NULL)
+			st->chunks = MemoryContextAlloc(aggcxt, sizeof(GbdtChunk) * newmax);
+		else
+			st->chunks = repalloc(st->chunks, sizeof(GbdtChunk) * newmax);
+		st->maxchunks = newmax;
+	}
+	st->chunks[st->nchunks++] = chunk;
+}
+
+/* Room for one more row, allocating a chunk (geometrically larger) if full. */
+static float *
+gbdt_row_slot(GbdtState *st, MemoryContext aggcxt)
+{
+	GbdtChunk  *last = st->nchunks > 0 ? &st->chunks[st->nchunks - 1] : NULL;
+	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
+
+	if (last == NULL || last->nrows == last->capacity)
+	{
+		GbdtChunk	chunk;
+		Size		want = Min(CHUNK_MAX_BYTES, Max(CHUNK_MIN_BYTES, st->bytes / 4));
+
+		chunk.capacity = (int) Max(1, want / rowbytes);
+		chunk.nrows = 0;
+		ecml_check_train_memory(st->bytes + chunk.capacity * rowbytes, TRAINER);
+		chunk.data = MemoryContextAllocHuge(aggcxt, chunk.capacity * rowbytes);
+		st->bytes += chunk.capacity * rowbytes;
+		gbdt_add_chunk(st, aggcxt, chunk);
+		last = &st->chunks[st->nchunks - 1];
+	}
+	return last->data + (Size) last->nrows++ * (st->nfeatures + 1);
+}
+
+static void
+check_same_width(int have, int got)
+{
+	if (have != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
+				 errhint("Every row passed to %s must have the same number of features.", TRAINER)));
+}
+
+/* Shape and type of a feature vector; its length. */
+static int
+gbdt_array_length(ArrayType *arr)
+{
+	if (ARR_ELEMTYPE(arr) != FLOAT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("feature vector must be of type real[]")));
+	if (ARR_NDIM(arr) == 0)
+		return 0;
+	if (ARR_NDIM(arr) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("feature vector must be a one-dimensional array, got %d dimensions",
+						ARR_NDIM(arr))));
+	return ARR_DIMS(arr)[0];
+}
+
+static void
+infinite_feature(int j)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("feature vector element %d is infinite", j + 1),
+			 errhint("Use NaN or NULL for a missing value; trees need finite values otherwise.")));
+}
+
+/*
+ * Copy the n elements of arr into out: NULL elements become NaN (missing),
+ * infinities are refused.
+ */
+static void
+gbdt_copy_features(ArrayType *arr, int n, float *out)
+{
+	const float *src = (const float *) ARR_DATA_PTR(arr);
+	bits8	   *nulls = ARR_NULLBITMAP(arr);
+
+	if (nulls == NULL)
+		memcpy(out, src, sizeof(float) * n);
+	else
+	{
+		/* NULL elements take no space in the data area */
+		for (int j = 0; j < n; j++)
+		{
+			if (nulls[j / 8] & (1 << (j % 8)))
+				out[j] = *src++;
+			else
+				out[j] = get_float4_nan();
+		}
+	}
+	if (!ecml_all_finite(out, n))
+		for (int j = 0; j < n; j++)
+			if (isinf(out[j]))
+				infinite_feature(j);
+}
+
+const float *
+gbdt_features(ArrayType *arr, int nfeatures, float *buf)
+{
+	int			n = gbdt_array_length(arr);
+	const float *x;
+
+	if (n != nfeatures)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector has %d elements, model expects %d", n, nfeatures),
+				 errhint("Pass %d values in the order given by ecml.model_info(), or retrain the model.",
+						 nfeatures)));
+	if (ARR_HASNULL(arr))
+	{
+		gbdt_copy_features(arr, n, buf);
+		return buf;
+	}
+	x = (const float *) ARR_DATA_PTR(arr);
+	if (!ecml_all_finite(x, n))
+		for (int j = 0; j < n; j++)
+			if (isinf(x[j]))
+				infinite_feature(j);
+	return x;
+}
+
+/* transition: buffer one row; rows with a NULL vector or label are skipped */
+PG_FUNCTION_INFO_V1(gbdt_train_transfn);
+Datum
+gbdt_train_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	GbdtState  *st;
+	ArrayType  *arr;
+	float	   *slot;
+	int			n;
+	bool		label;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "gbdt_train_transfn called in non-aggregate context");
+
+	st = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
+	if (st == NULL)
+	{
+		st = gbdt_state_new(aggcxt);
+		/* parse now so that a bad option fails before the scan, not after */
+		if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		{
+			GbdtOptions o;
+			MemoryContext old = MemoryContextSwitchTo(aggcxt);
+
+			st->options = PG_GETARG_JSONB_P_COPY(3);
+			MemoryContextSwitchTo(old);
+			gbdt_parse_options(st->options, &o);
+		}
+	}
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		st->nskipped++;
+		PG_RETURN_POINTER(st);
+	}
+
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	label = PG_GETARG_BOOL(2);
+	n = gbdt_array_length(arr);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector must not be empty")));
+	if (n > GBDT_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("feature vector has %d elements, %s supports at most %d",
+						n, TRAINER, GBDT_MAX_FEATURES)));
+	if (st->nfeatures < 0)
+		st->nfeatures = n;
+	check_same_width(st->nfeatures, n);
+	if (st->nrows >= INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s supports at most %d rows", TRAINER, INT_MAX - 1),
+				 errhint("Train on a sample (TABLESAMPLE).")));
+
+	slot = gbdt_row_slot(st, aggcxt);
+	gbdt_copy_features(arr, n, slot);
+	slot[n] = label ? 1.0f : 0.0f;
+	st->nrows++;
+	st->npos += label;
+
+	PG_RETURN_POINTER(st);
+}
+
+/* combine: move state2's chunks into state1 (both in the aggregate context) */
+PG_FUNCTION_INFO_V1(gbdt_train_combinefn);
+Datum
+gbdt_train_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	GbdtState  *s1 = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
+	GbdtState  *s2 = PG_ARGISNULL(1) ? NULL : (GbdtState *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "gbdt_train_combinefn called in non-aggregate context");
+	if (s2 == NULL)
+		PG_RETURN_POINTER(s1);
+	if (s1 == NULL)
+		PG_RETURN_POINTER(s2);
+
+	if (s2->nfeatures >= 0)
+	{
+		if (s1->nfeatures < 0)
+			s1->nfeatures = s2->nfeatures;
+		check_same_width(s1->nfeatures, s2->nfeatures);
+	}
+	if (s1->nrows + s2->nrows >= INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s supports at most %d rows", TRAINER, INT_MAX - 1),
+				 errhint("Train on a sample (TABLESAMPLE).")));
+	ecml_check_train_memory(s1->bytes + s2->bytes, TRAINER);
+	for (int i = 0; i < s2->nchunks; i++)
+		gbdt_add_chunk(s1, aggcxt, s2->chunks[i]);
+	s1->nrows += s2->nrows;
+	s1->nskipped += s2->nskipped;
+	s1->npos += s2->npos;
+	s1->bytes += s2->bytes;
+	if (s1->options == NULL)
+		s1->options = s2->options;
+	PG_RETURN_POINTER(s1);
+}
+
+/*
+ * Serialized state: int32 nfeatures, int32 options length, int64 nrows,
+ * nskipped, npos, the options jsonb padded to MAXALIGN, then the rows.
+ */
+#define SERIAL_HEAD 32
+
+PG_FUNCTION_INFO_V1(gbdt_train_serialfn);
+Datum
+gbdt_train_serialfn(PG_FUNCTION_ARGS)
+{
+	GbdtState  *st = (GbdtState *) PG_GETARG_POINTER(0);
+	int32		optlen = st->options ? VARSIZE(st->options) : 0;
+	Size		optpad = MAXALIGN(optlen);
+	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
+	Size		total = VARHDRSZ + SERIAL_HEAD + optpad + (Size) st->nrows * rowbytes;
+	bytea	   *out;
+	char	   *p;
+
+	if (total > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
+				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or train on a sample.")));
+	out = palloc0(total);
+	SET_VARSIZE(out, total);
+	p = VARDATA(out);
+	memcpy(p, &st->nfeatures, 4);
+	memcpy(p + 4, &optlen, 4);
+	memcpy(p + 8, &st->nrows, 8);
+	memcpy(p + 16, &st->nskipped, 8);
+	memcpy(p + 24, &st->npos, 8);
+	p += SERIAL_HEAD;
+	if (optlen > 0)
+		memcpy(p, st->options, optlen);
+	p += optpad;
+	for (int i = 0; i < st->nchunks; i++)
+	{
+		Size		n = (Size) st->chunks[i].nrows * rowbytes;
+
+		memcpy(p, st->chunks[i].data, n);
+		p += n;
+	}
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(gbdt_train_deserialfn);
+Datum
+gbdt_train_deserialfn(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+	MemoryContext aggcxt;
+	GbdtState  *st;
+	int32		optlen;
+	Size		rowbytes;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "gbdt_train_deserialfn called in non-aggregate context");
+
+	st = gbdt_state_new(aggcxt);
+	if (len < SERIAL_HEAD)
+		elog(ERROR, "ecml: invalid fraud_train partial state");
+	memcpy(&st->nfeatures, p, 4);
+	memcpy(&optlen, p + 4, 4);
+	memcpy(&st->nrows, p + 8, 8);
+	memcpy(&st->nskipped, p + 16, 8);
+	memcpy(&st->npos, p + 24, 8);
+	p += SERIAL_HEAD;
+	if (st->nfeatures < -1 || st->nfeatures > GBDT_MAX_FEATURES ||
+		(st->nfeatures < 0 && st->nrows != 0))
+		elog(ERROR, "ecml: invalid fraud_train partial state");
+	rowbytes = sizeof(float) * (st->nfeatures + 1);
+	if (optlen < 0 || st->nrows < 0 || st->nrows >= INT_MAX ||
+		len != SERIAL_HEAD + MAXALIGN(optlen) + (Size) st->nrows * rowbytes)
+		elog(ERROR, "ecml: invalid fraud_train partial state");
+	if (optlen > 0)
+	{
+		st->options = MemoryContextAlloc(aggcxt, optlen);
+		memcpy(st->options, p, optlen);
+	}
+	p += MAXALIGN(optlen);
+	if (st->nrows > 0)
+	{
+		GbdtChunk	chunk;
+
+		chunk.nrows = chunk.capacity = (int) st->nrows;
+		ecml_check_train_memory(st->nrows * rowbytes, TRAINER);
+		chunk.data = MemoryContextAllocHuge(aggcxt, st->nrows * rowbytes);
+		memcpy(chunk.data, p, st->nrows * rowbytes);
+		st->bytes = st->nrows * rowbytes;
+		gbdt_add_chunk(st, aggcxt, chunk);
+	}
+	PG_RETURN_POINTER(st);
+}
+
+/* final: boost trees over the buffered rows and return the model */
+PG_FUNCTION_INFO_V1(gbdt_train_finalfn);
+Datum
+gbdt_train_finalfn(PG_FUNCTION_ARGS)
+{
+	GbdtState  *st = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
+	GbdtOptions o;
+	GbdtFit		fit;
+	TimestampTz start = GetCurrentTimestamp();
+	EcmlModelBuilder b;
+	StringInfoData json;
+	int32	   *offsets;
+	int32	   *ints;
+	float	   *floats;
+	int			nnodes = 0;
+	int			f;
+	double		base[2];
+
+	if (st == NULL || st->nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: no training rows", TRAINER),
+				 errdetail("Rows seen: " INT64_FORMAT ", skipped for a NULL feature vector or label: " INT64_FORMAT ".",
+						   st ? st->nrows + st->nskipped : 0, st ? st->nskipped : 0),
+				 errhint("Check the query's WHERE clause and the NULLs in the features and label columns.")));
+	if (st->npos == 0 || st->npos == st->nrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: every label is %s; fraud scoring needs both fraud and legitimate rows",
+						TRAINER, st->npos == 0 ? "false" : "true"),
+				 errhint("Train on rows that include both outcomes, or use ecml.anomaly_train when no fraud is labelled.")));
+
+	gbdt_parse_options(st->options, &o);
+	f = st->nfeatures;
+	if (o.feature_names.n > 0 && o.feature_names.n != f)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s option \"feature_names\" has %d names, the feature vectors have %d elements",
+						TRAINER, o.feature_names.n, f)));
+
+	memset(&fit, 0, sizeof(fit));
+	gbdt_boost(st->chunks, st->nchunks, st->nrows, f, &o, &fit);
+
+	/* flatten the trees: node indices become model-wide */
+	offsets = palloc(sizeof(int32) * (fit.ntrees + 1));
+	for (int t = 0; t < fit.ntrees; t++)
+	{
+		offsets[t] = nnodes;
+		nnodes += fit.trees[t].nnodes;
+	}
+	offsets[fit.ntrees] = nnodes;
+	ints = palloc_extended(sizeof(int32) * 4 * (Size) nnodes, MCXT_ALLOC_HUGE);
+	floats = palloc_extended(sizeof(float) * 4 * (Size) nnodes, MCXT_ALLOC_HUGE);
+	for (int t = 0; t < fit.ntrees; t++)
+	{
+		GbdtTree   *tr = &fit.trees[t];
+
+		for (int k = 0; k < tr->nnodes; k++)
+		{
+			int32	   *ni = ints + 4 * (Size) (offsets[t] + k);
+
+			memcpy(ni, tr->ints + 4 * k, sizeof(int32) * 4);
+			if (ni[0] >= 0)
+				ni[1] += offsets[t];
+		}
+		memcpy(floats + 4 * (Size) offsets[t], tr->floats, sizeof(float) * 4 * tr->nnodes);
+	}
+	base[0] = fit.base_margin;
+	base[1] = f;
+
+	ecml_builder_init(&b, ECML_KIND_GBDT);
+
+	initStringInfo(&json);
+	ecml_options_to_json(&json, gbdt_option_specs, N_GBDT_OPTIONS, &o);
+	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"features\": %d, \"trees\": %d, \"nodes\": %d, \"base_margin\": %.17g, "
+					 "\"positive_rows\": " INT64_FORMAT ", \"training_rows\": " INT64_FORMAT
+					 ", \"validation_rows\": " INT64_FORMAT ", \"max_bins_used\": %d, "
+					 "\"class_weights\": {\"false\": %.17g, \"true\": %.17g}}",
+					 f, fit.ntrees, nnodes, fit.base_margin, st->npos, fit.ntrain,
+					 fit.nvalid, fit.max_bins_used, fit.w_neg, fit.w_pos);
+	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json, "{\"iterations\": %d, \"stopped_early\": %s, "
+					 "\"train_log_loss\": %.17g, ",
+					 fit.iterations, fit.stopped_early ? "true" : "false",
+					 fit.train_log_loss);
+	if (fit.nvalid > 0)
+		appendStringInfo(&json, "\"best_iteration\": %d, \"valid_log_loss\": %.17g, "
+						 "\"valid_log_loss_history\": [%s], ",
+						 fit.best_iteration, fit.valid_log_loss, fit.valid_history.data);
+	appendStringInfo(&json, "\"training_seconds\": %.3f}", ecml_elapsed_seconds(start));
+	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
+
+	ecml_builder_add(&b, GBDT_TAG_BASE, ECML_SECTION_FLOAT64, base, sizeof(base));
+	ecml_builder_add(&b, GBDT_TAG_TREES, ECML_SECTION_INT32, offsets,
+					 sizeof(int32) * (fit.ntrees + 1));
+	ecml_builder_add(&b, GBDT_TAG_NODE_INTS, ECML_SECTION_INT32, ints,
+					 sizeof(int32) * 4 * (Size) nnodes);
+	ecml_builder_add(&b, GBDT_TAG_NODE_FLOATS, ECML_SECTION_FLOAT32, floats,
+					 sizeof(float) * 4 * (Size) nnodes);
+	if (o.feature_names.n > 0)
+		ecml_builder_add_texts(&b, ECML_TAG_FEATURE_NAMES, o.feature_names.items, f);
+
+	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nrows + st->nskipped, st->nskipped));
+}

@@ -1,0 +1,163 @@
+/*
+ * iforest_score.c
+ *	  ecml.anomaly_score(model, features): the isolation forest's anomaly
+ *	  score s(x, psi) = 2^(-E[h(x)] / c(psi)) (Liu, Ting & Zhou 2008, eq. 2),
+ *	  where h(x) is the path length of x in one tree, leaves adding c(size)
+ *	  for the rows the height limit left unisolated.  Near 1: an anomaly;
+ *	  well below 0.5: a normal row.  The model is parsed once (model cache)
+ *	  into one array of 12-byte nodes.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "arrays.h"
+#include "ecml.h"
+#include "iforest.h"
+#include "utils/array.h"
+#include "utils/float.h"
+
+static void
+corrupted(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid ecml model: isolation forest %s", what)));
+}
+
+/* An int32 section of exactly n elements, pointing into the model. */
+static const int32 *
+int32_section(const EcmlModel *model, uint32 tag, Size n, const char *what)
+{
+	const EcmlSection *s = ecml_model_section(model, tag, ECML_SECTION_INT32, true);
+
+	if (s->length != n * sizeof(int32))
+		corrupted(psprintf("%s section has the wrong length", what));
+	return (const int32 *) s->data;
+}
+
+/*
+ * Parse a validated isolation forest into nodes (in mcxt), checking that
+ * every walk ends: children come after their parent inside the same tree.
+ */
+void *
+iforest_parse(const EcmlModel *model, MemoryContext mcxt)
+{
+	IForestModel *m = palloc0(sizeof(IForestModel));
+	const int32 *params = int32_section(model, IFOREST_TAG_PARAMS, 4, "parameters");
+	const int32 *trees;
+	const int32 *feature;
+	const int32 *left;
+	float	   *value;
+	int			nnodes;
+	int32	   *depth;
+
+	m->nfeatures = params[0];
+	m->ntrees = params[1];
+	m->sample_size = params[2];
+	m->height_limit = params[3];
+	if (m->nfeatures < 1 || m->nfeatures > IFOREST_MAX_FEATURES ||
+		m->ntrees < IFOREST_N_TREES_MIN || m->ntrees > IFOREST_N_TREES_MAX ||
+		m->sample_size < IFOREST_SAMPLE_SIZE_MIN || m->sample_size > IFOREST_SAMPLE_SIZE_MAX ||
+		m->height_limit != (int) ceil(log2((double) m->sample_size)))
+		corrupted("parameters out of range");
+	m->cpsi = iforest_c(m->sample_size);
+
+	trees = int32_section(model, IFOREST_TAG_TREES, m->ntrees + 1, "tree");
+	nnodes = trees[m->ntrees];
+	/* a tree on psi rows has at most 2 psi - 1 nodes */
+	if (nnodes < m->ntrees || (int64) nnodes > (int64) m->ntrees * (2 * m->sample_size - 1))
+		corrupted("node count out of range");
+	feature = int32_section(model, IFOREST_TAG_FEATURE, nnodes, "feature");
+	left = int32_section(model, IFOREST_TAG_LEFT, nnodes, "child");
+	value = ecml_section_floats(model, IFOREST_TAG_VALUE, nnodes);
+
+	m->roots = palloc(sizeof(int32) * m->ntrees);
+	m->nodes = palloc_extended(sizeof(IForestNode) * nnodes, MCXT_ALLOC_HUGE);
+	m->path = palloc_extended(sizeof(float) * nnodes, MCXT_ALLOC_HUGE);
+	m->at = palloc(sizeof(int32) * m->ntrees);
+	depth = palloc_extended(sizeof(int32) * nnodes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		int			first = trees[t];
+		int			end = trees[t + 1];
+
+		if (first < 0 || first >= end || end > nnodes)
+			corrupted("tree offsets out of order");
+		m->roots[t] = first;
+		for (int i = first; i < end; i++)
+		{
+			IForestNode *nd = &m->nodes[i];
+
+			if (feature[i] == -1)
+			{
+				/* a leaf: its path length is at most l + c(psi) */
+				if (left[i] != -1 || !(value[i] >= 0.0f) ||
+					value[i] > m->height_limit + m->cpsi + 1.0)
+					corrupted(psprintf("leaf %d is invalid", i));
+				nd->feature = 0;
+				nd->value = get_float4_infinity();
+				nd->left = i;
+				m->path[i] = value[i];
+			}
+			else
+			{
+				if (feature[i] < 0 || feature[i] >= m->nfeatures ||
+					left[i] <= i || left[i] + 1 >= end || !isfinite(value[i]))
+					corrupted(psprintf("node %d is invalid", i));
+				/* children come later, so depths fill in one pass */
+				depth[left[i]] = depth[left[i] + 1] = depth[i] + 1;
+				if (depth[i] >= m->height_limit)
+					corrupted(psprintf("node %d is below the height limit", i));
+				nd->feature = feature[i];
+				nd->value = value[i];
+				nd->left = left[i];
+				m->path[i] = 0.0f;
+			}
+		}
+	}
+	if (trees[0] != 0)
+		corrupted("tree offsets out of order");
+	pfree(depth);
+	return m;
+}
+
+/*
+ * E[h(x)]: the mean path length of x over the trees.  Level by level over
+ * all trees rather than tree by tree: the walks are independent, so their
+ * node loads overlap instead of waiting on each other.  x must be finite.
+ */
+static double
+iforest_mean_path(const IForestModel *m, const float *x)
+{
+	const IForestNode *nodes = m->nodes;
+	int32	   *at = m->at;
+	int			ntrees = m->ntrees;
+	double		sum = 0.0;
+
+	memcpy(at, m->roots, sizeof(int32) * ntrees);
+	for (int level = 0; level < m->height_limit; level++)
+		for (int t = 0; t < ntrees; t++)
+		{
+			const IForestNode *nd = &nodes[at[t]];
+
+			at[t] = nd->left + !(x[nd->feature] < nd->value);
+		}
+	for (int t = 0; t < ntrees; t++)
+		sum += m->path[at[t]];
+	return sum / ntrees;
+}
+
+/* ecml.anomaly_score(model, features) → s in (0, 1]: near 1 is an anomaly */
+PG_FUNCTION_INFO_V1(iforest_score);
+Datum
+iforest_score(PG_FUNCTION_ARGS)
+{
+	IForestModel *m = ecml_model_cached(fcinfo, 0, ECML_KIND_IFOREST, iforest_parse);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+
+	/* NaN has no side of a split: an error, as in training */
+	float	   *x = ecml_array_float4(arr, "feature vector", m->nfeatures, NULL, false);
+
+	PG_RETURN_FLOAT8(pow(2.0, -iforest_mean_path(m, x) / m->cpsi));
+}

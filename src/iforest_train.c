@@ -1,0 +1,957 @@
+/*
+ * iforest_train.c
+ *	  ecml.anomaly_train(features real[] [, options jsonb]): an isolation
+ *	  forest (Liu, Ting & Zhou 2008, "Isolation Forest", ICDM).
+ *
+ * Each of the t trees is grown on its own sample of psi rows drawn without
+ * replacement from all rows (the paper's sub-sampling).  The aggregate does
+ * not buffer the table: it keeps, per tree, a reservoir of psi rows, so the
+ * state stays at most t * psi rows however many rows are scanned.
+ *
+ * A reservoir is a bottom-k sketch: every row gets an independent uniform
+ * key per tree and the tree keeps the psi rows with the smallest keys, which
+ * is a uniform sample without replacement.  Once full, the largest kept key
+ * W is the acceptance probability of the next row, so the number of rows to
+ * skip is geometric and most rows cost one comparison (Li 1994, "Reservoir
+ * sampling algorithms of time complexity O(n(1 + log(N/n)))", Algorithm L).
+ * The keys make the parallel combine exact: the psi smallest keys of two
+ * disjoint parts' samples are the psi smallest of the union.  Rows kept by
+ * several trees are stored once, with a reference count.
+ *
+ * Determinism: the keys come from one generator seeded by the seed option
+ * (mixed with the parallel worker number), so a serial plan over the same
+ * rows in the same order gives the same trees.  A parallel plan splits rows
+ * between processes in a way that varies from run to run: its trees are
+ * grown on an equally uniform, but different, sample.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "access/parallel.h"
+#include "arrays.h"
+#include "ecml.h"
+#include "iforest.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define TRAINER "ecml.anomaly_train"
+
+/* splitmix64's increment: spreads worker numbers and streams over seeds */
+#define SEED_SPREAD UINT64CONST(0x9e3779b97f4a7c15)
+#define TREE_STREAM UINT64CONST(0x6a09e667f3bcc909)
+#define NEVER		PG_INT64_MAX
+
+static const EcmlOptionSpec iforest_option_specs[] = {
+	{"n_trees", ECML_OPT_INT, offsetof(IForestOptions, n_trees),
+	IFOREST_N_TREES_MIN, IFOREST_N_TREES_MAX},
+	{"sample_size", ECML_OPT_INT, offsetof(IForestOptions, sample_size),
+	IFOREST_SAMPLE_SIZE_MIN, IFOREST_SAMPLE_SIZE_MAX},
+	{"seed", ECML_OPT_INT64, offsetof(IForestOptions, seed), 0, IFOREST_SEED_MAX},
+	{"max_features", ECML_OPT_REAL, offsetof(IForestOptions, max_features), 0.0, 1.0, true},
+};
+
+#define N_IFOREST_OPTIONS lengthof(iforest_option_specs)
+
+/* One tree's sample: keys and row slots, a max-heap on the key once full. */
+typedef struct IForestReservoir
+{
+	int			m;				/* rows held, at most psi */
+	int			capacity;
+	double	   *keys;
+	int32	   *slots;			/* into the row pool */
+	int64		next;			/* index of the next row to take, once full */
+} IForestReservoir;
+
+typedef struct IForestState
+{
+	IForestOptions o;
+	Jsonb	   *options;		/* as given with the first row, or NULL */
+	int			nfeatures;		/* -1 until the first row */
+	int64		nrows;			/* rows offered to the reservoirs */
+	int64		nskipped;		/* rows with a NULL feature vector */
+	EcmlRng		rng;
+	IForestReservoir *res;		/* [n_trees], NULL until the first row */
+	int32	   *due;			/* [n_trees]: a min-heap of trees on res[t].next */
+	/* the row pool: rows kept by any reservoir, with reference counts */
+	float	   *rows;			/* [capacity][nfeatures] */
+	int32	   *refs;
+	int32	   *free_slots;
+	int			nfree;
+	int			used;			/* slots handed out at least once */
+	int			capacity;
+	Size		bytes;			/* pool and reservoir bytes */
+} IForestState;
+
+double
+iforest_c(double n)
+{
+	/* H(i) ~ ln(i) + Euler's constant (Liu et al. 2008, eq. 1) */
+	if (n > 2.0)
+		return 2.0 * (log(n - 1.0) + 0.5772156649015329) - 2.0 * (n - 1.0) / n;
+	if (n > 1.0)
+		return 1.0;
+	return 0.0;
+}
+
+static void
+iforest_parse_options(Jsonb *opts, IForestOptions *o)
+{
+	o->n_trees = IFOREST_N_TREES_DEFAULT;
+	o->sample_size = IFOREST_SAMPLE_SIZE_DEFAULT;
+	o->seed = IFOREST_SEED_DEFAULT;
+	o->max_features = IFOREST_MAX_FEATURES_DEFAULT;
+	ecml_parse_options(opts, iforest_option_specs, N_IFOREST_OPTIONS, o, TRAINER);
+}
+
+static void
+check_same_width(int have, int got)
+{
+	if (have != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
+				 errhint("Every row passed to %s must have the same number of features.", TRAINER)));
+}
+
+static IForestState *
+iforest_state_new(MemoryContext aggcxt, Jsonb *options)
+{
+	IForestState *st = MemoryContextAllocZero(aggcxt, sizeof(IForestState));
+
+	st->nfeatures = -1;
+	if (options != NULL)
+	{
+		st->options = MemoryContextAlloc(aggcxt, VARSIZE(options));
+		memcpy(st->options, options, VARSIZE(options));
+	}
+	/* parse now so a bad option fails before the scan, not after */
+	iforest_parse_options(st->options, &st->o);
+	ecml_rng_seed(&st->rng, (uint64) st->o.seed +
+				  SEED_SPREAD * (uint64) (ParallelWorkerNumber + 1));
+	return st;
+}
+
+/* Allocate the reservoirs once the feature count is known. */
+static void
+iforest_state_start(IForestState *st, MemoryContext aggcxt, int nfeatures)
+{
+	st->nfeatures = nfeatures;
+	st->res = MemoryContextAllocZero(aggcxt, sizeof(IForestReservoir) * st->o.n_trees);
+	st->due = MemoryContextAlloc(aggcxt, sizeof(int32) * st->o.n_trees);
+	for (int t = 0; t < st->o.n_trees; t++)
+		st->due[t] = t;
+	st->bytes = (sizeof(IForestReservoir) + sizeof(int32)) * st->o.n_trees;
+}
+
+static void
+reservoir_reserve(IForestState *st, IForestReservoir *r, int need, MemoryContext aggcxt)
+{
+	int			newcap;
+
+	if (need <= r->capacity)
+		return;
+	newcap = Min(st->o.sample_size, Max(need, Max(16, r->capacity * 2)));
+	ecml_check_train_memory(st->bytes + (Size) (newcap - r->capacity) * (sizeof(double) + sizeof(int32)),
+							TRAINER);
+	if (r->keys == NULL)
+	{
+		r->keys = MemoryContextAllocHuge(aggcxt, sizeof(double) * newcap);
+		r->slots = MemoryContextAllocHuge(aggcxt, sizeof(int32) * newcap);
+	}
+	else
+	{
+		r->keys = repalloc_huge(r->keys, sizeof(double) * newcap);
+		r->slots = repalloc_huge(r->slots, sizeof(int32) * newcap);
+	}
+	st->bytes += (Size) (newcap - r->capacity) * (sizeof(double) + sizeof(int32));
+	r->capacity = newcap;
+}
+
+/* A pool slot holding a copy of x, with no references yet. */
+static int32
+pool_store(IForestState *st, const float *x, MemoryContext aggcxt)
+{
+	int32		slot;
+	Size		rowbytes = sizeof(float) * st->nfeatures;
+
+	if (st->nfree > 0)
+		slot = st->free_slots[--st->nfree];
+	else
+	{
+		if (st->used == st->capacity)
+		{
+			/* never more live rows than references: t * psi */
+			int64		bound = (int64) st->o.n_trees * st->o.sample_size;
+			int			newcap = (int) Min(bound, Max(64, (int64) st->capacity * 2));
+			Size		grow = (Size) (newcap - st->capacity) * (rowbytes + 2 * sizeof(int32));
+
+			if (newcap <= st->capacity)
+				elog(ERROR, "ecml: isolation forest row pool overflow");
+			ecml_check_train_memory(st->bytes + grow, TRAINER);
+			if (st->rows == NULL)
+			{
+				st->rows = MemoryContextAllocHuge(aggcxt, rowbytes * newcap);
+				st->refs = MemoryContextAllocHuge(aggcxt, sizeof(int32) * newcap);
+				st->free_slots = MemoryContextAllocHuge(aggcxt, sizeof(int32) * newcap);
+			}
+			else
+			{
+				st->rows = repalloc_huge(st->rows, rowbytes * newcap);
+				st->refs = repalloc_huge(st->refs, sizeof(int32) * newcap);
+				st->free_slots = repalloc_huge(st->free_slots, sizeof(int32) * newcap);
+			}
+			st->bytes += grow;
+			st->capacity = newcap;
+		}
+		slot = st->used++;
+	}
+	memcpy(st->rows + (Size) slot * st->nfeatures, x, rowbytes);
+	st->refs[slot] = 0;
+	return slot;
+}
+
+static inline void
+pool_release(IForestState *st, int32 slot)
+{
+	if (--st->refs[slot] == 0)
+		st->free_slots[st->nfree++] = slot;
+}
+
+/* Restore the max-heap on keys below position i. */
+static void
+heap_sift_down(IForestReservoir *r, int i)
+{
+	double		key = r->keys[i];
+	int32		slot = r->slots[i];
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= r->m)
+			break;
+		if (c + 1 < r->m && r->keys[c + 1] > r->keys[c])
+			c++;
+		if (r->keys[c] <= key)
+			break;
+		r->keys[i] = r->keys[c];
+		r->slots[i] = r->slots[c];
+		i = c;
+	}
+	r->keys[i] = key;
+	r->slots[i] = slot;
+}
+
+static void
+heapify(IForestReservoir *r)
+{
+	for (int i = r->m / 2 - 1; i >= 0; i--)
+		heap_sift_down(r, i);
+}
+
+/*
+ * A full reservoir takes a later row when its key falls below W, the
+ * largest kept key: the rows skipped before that are geometric(W).
+ */
+static void
+reservoir_schedule(IForestReservoir *r, EcmlRng *rng, int64 after)
+{
+	double		w = r->keys[0];
+	double		u = 1.0 - ecml_rng_uniform(rng);	/* (0, 1] */
+	double		skip;
+
+	if (!(w > 0.0))
+	{
+		r->next = NEVER;
+		return;
+	}
+	skip = w >= 1.0 ? 0.0 : floor(log(u) / log1p(-w));
+	r->next = (skip >= (double) (NEVER - after - 1)) ? NEVER : after + 1 + (int64) skip;
+}
+
+/* Restore the min-heap of trees on their next row below position i. */
+static void
+due_sift_down(IForestState *st, int i)
+{
+	int32		t = st->due[i];
+	int64		key = st->res[t].next;
+	int			n = st->o.n_trees;
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && st->res[st->due[c + 1]].next < st->res[st->due[c]].next)
+			c++;
+		if (st->res[st->due[c]].next >= key)
+			break;
+		st->due[i] = st->due[c];
+		i = c;
+	}
+	st->due[i] = t;
+}
+
+static void
+due_heapify(IForestState *st)
+{
+	for (int i = st->o.n_trees / 2 - 1; i >= 0; i--)
+		due_sift_down(st, i);
+}
+
+/* Offer row x (the row numbered st->nrows) to every reservoir. */
+static void
+iforest_offer(IForestState *st, const float *x, MemoryContext aggcxt)
+{
+	int64		i = st->nrows;
+	int			psi = st->o.sample_size;
+
+	if (i < psi)
+	{
+		/* filling: every tree takes the row, with its own key */
+		int32		slot = pool_store(st, x, aggcxt);
+
+		for (int t = 0; t < st->o.n_trees; t++)
+		{
+			IForestReservoir *r = &st->res[t];
+
+			reservoir_reserve(st, r, r->m + 1, aggcxt);
+			r->keys[r->m] = ecml_rng_uniform(&st->rng);
+			r->slots[r->m] = slot;
+			r->m++;
+			if (r->m == psi)
+			{
+				heapify(r);
+				reservoir_schedule(r, &st->rng, i);
+			}
+		}
+		st->refs[slot] = st->o.n_trees;
+		if (i + 1 == psi)
+			due_heapify(st);
+	}
+	else if (i == st->res[st->due[0]].next)
+	{
+		int32		slot = -1;
+
+		/* every tree due at this row, soonest first off the heap */
+		while (st->res[st->due[0]].next == i)
+		{
+			IForestReservoir *r = &st->res[st->due[0]];
+
+			/* the new key is uniform below W; it evicts the row holding W */
+			pool_release(st, r->slots[0]);
+			if (slot < 0)
+				slot = pool_store(st, x, aggcxt);
+			st->refs[slot]++;
+			r->keys[0] = r->keys[0] * ecml_rng_uniform(&st->rng);
+			r->slots[0] = slot;
+			heap_sift_down(r, 0);
+			reservoir_schedule(r, &st->rng, i);
+			due_sift_down(st, 0);
+		}
+	}
+	st->nrows++;
+}
+
+/* transition: offer one row to the reservoirs; NULL rows are counted and skipped */
+PG_FUNCTION_INFO_V1(iforest_train_transfn);
+Datum
+iforest_train_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	IForestState *st;
+	float	   *x;
+	int			n;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "iforest_train_transfn called in non-aggregate context");
+
+	st = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
+	if (st == NULL)
+		st = iforest_state_new(aggcxt, (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ?
+							   PG_GETARG_JSONB_P(2) : NULL);
+
+	if (PG_ARGISNULL(1))
+	{
+		st->nskipped++;
+		PG_RETURN_POINTER(st);
+	}
+
+	x = ecml_array_float4(PG_GETARG_ARRAYTYPE_P(1), "feature vector", -1, &n, false);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector must not be empty")));
+	if (n > IFOREST_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("feature vector has %d elements, %s supports at most %d",
+						n, TRAINER, IFOREST_MAX_FEATURES)));
+	if (st->nfeatures < 0)
+		iforest_state_start(st, aggcxt, n);
+	check_same_width(st->nfeatures, n);
+
+	iforest_offer(st, x, aggcxt);
+	PG_RETURN_POINTER(st);
+}
+
+typedef struct KeyedRow
+{
+	double		key;
+	int32		slot;
+	bool		from2;
+} KeyedRow;
+
+static int
+keyed_row_cmp(const void *a, const void *b)
+{
+	const KeyedRow *x = a;
+	const KeyedRow *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	/* equal keys (probability ~2^-53): a fixed order keeps the merge deterministic */
+	if (x->from2 != y->from2)
+		return x->from2 ? 1 : -1;
+	return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/*
+ * combine: the psi smallest keys of both parts, per tree.  Rows of s2 that
+ * survive are copied into s1's pool, once however many trees keep them.
+ */
+PG_FUNCTION_INFO_V1(iforest_train_combinefn);
+Datum
+iforest_train_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	IForestState *s1 = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
+	IForestState *s2 = PG_ARGISNULL(1) ? NULL : (IForestState *) PG_GETARG_POINTER(1);
+	int			psi;
+	int32	   *map;
+	KeyedRow   *items;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "iforest_train_combinefn called in non-aggregate context");
+	if (s2 == NULL)
+		PG_RETURN_POINTER(s1);
+	if (s1 == NULL)
+		PG_RETURN_POINTER(s2);
+	if (s1->o.n_trees != s2->o.n_trees || s1->o.sample_size != s2->o.sample_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s options differ between rows", TRAINER),
+				 errhint("Pass the same options to every row, for example as a constant.")));
+	if (s2->nrows == 0)
+	{
+		s1->nskipped += s2->nskipped;
+		PG_RETURN_POINTER(s1);
+	}
+	if (s1->nrows == 0)
+	{
+		s2->nskipped += s1->nskipped;
+		PG_RETURN_POINTER(s2);
+	}
+	check_same_width(s1->nfeatures, s2->nfeatures);
+
+	psi = s1->o.sample_size;
+	map = palloc(sizeof(int32) * Max(1, s2->used));
+	for (int k = 0; k < s2->used; k++)
+		map[k] = -1;
+	items = palloc(sizeof(KeyedRow) * 2 * (Size) psi);
+
+	for (int t = 0; t < s1->o.n_trees; t++)
+	{
+		IForestReservoir *r1 = &s1->res[t];
+		IForestReservoir *r2 = &s2->res[t];
+		int			n = 0;
+		int			keep;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int k = 0; k < r1->m; k++)
+			items[n++] = (KeyedRow) {r1->keys[k], r1->slots[k], false};
+		for (int k = 0; k < r2->m; k++)
+			items[n++] = (KeyedRow) {r2->keys[k], r2->slots[k], true};
+		qsort(items, n, sizeof(KeyedRow), keyed_row_cmp);
+		keep = Min(n, psi);
+
+		/* release the rows s1 drops first, so that their slots can be reused */
+		reservoir_reserve(s1, r1, keep, aggcxt);
+		for (int k = keep; k < n; k++)
+			if (!items[k].from2)
+				pool_release(s1, items[k].slot);
+		for (int k = 0; k < keep; k++)
+		{
+			int32		slot = items[k].slot;
+
+			if (items[k].from2)
+			{
+				if (map[slot] < 0)
+				{
+					map[slot] = pool_store(s1, s2->rows + (Size) slot * s2->nfeatures, aggcxt);
+				}
+				slot = map[slot];
+				s1->refs[slot]++;
+			}
+			r1->keys[k] = items[k].key;
+			r1->slots[k] = slot;
+		}
+		r1->m = keep;
+		if (keep == psi)
+		{
+			heapify(r1);
+			reservoir_schedule(r1, &s1->rng, s1->nrows + s2->nrows - 1);
+		}
+	}
+	s1->nrows += s2->nrows;
+	s1->nskipped += s2->nskipped;
+	due_heapify(s1);
+	pfree(map);
+	pfree(items);
+	PG_RETURN_POINTER(s1);
+}
+
+/*
+ * Serialized state (native byte order, between processes of one server):
+ * int32 nfeatures, n_trees, sample_size, options length, live rows;
+ * int32 zero; int64 nrows, nskipped; uint64 rng[4]; the options jsonb;
+ * the live rows; then per tree int32 m, int32 zero, m float8 keys and
+ * m int32 slots (numbered among the live rows), each part padded to 8.
+ */
+#define SERIAL_HEAD (6 * sizeof(int32) + 2 * sizeof(int64) + 4 * sizeof(uint64))
+#define PAD8(n) TYPEALIGN(8, (n))
+
+PG_FUNCTION_INFO_V1(iforest_train_serialfn);
+Datum
+iforest_train_serialfn(PG_FUNCTION_ARGS)
+{
+	IForestState *st = (IForestState *) PG_GETARG_POINTER(0);
+	int32		optlen = st->options ? VARSIZE(st->options) : 0;
+	int32		ntrees = st->o.n_trees;
+	int32		nlive = 0;
+	int32	   *renum = NULL;
+	int32		zero = 0;
+	Size		total;
+	bytea	   *out;
+	char	   *p;
+
+	/* number the live rows 0..nlive-1 */
+	if (st->used > 0)
+	{
+		renum = palloc(sizeof(int32) * st->used);
+		for (int k = 0; k < st->used; k++)
+			renum[k] = st->refs[k] > 0 ? nlive++ : -1;
+	}
+	total = VARHDRSZ + SERIAL_HEAD + PAD8(optlen) +
+		PAD8(sizeof(float) * (Size) nlive * Max(st->nfeatures, 0));
+	if (st->res != NULL)
+		for (int t = 0; t < ntrees; t++)
+			total += 8 + PAD8((Size) st->res[t].m * (sizeof(double) + sizeof(int32)));
+	if (total > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
+				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or lower n_trees or sample_size.")));
+	out = palloc0(total);
+	SET_VARSIZE(out, total);
+	p = VARDATA(out);
+	memcpy(p, &st->nfeatures, 4);
+	memcpy(p + 4, &ntrees, 4);
+	memcpy(p + 8, &st->o.sample_size, 4);
+	memcpy(p + 12, &optlen, 4);
+	memcpy(p + 16, &nlive, 4);
+	memcpy(p + 20, &zero, 4);
+	memcpy(p + 24, &st->nrows, 8);
+	memcpy(p + 32, &st->nskipped, 8);
+	memcpy(p + 40, st->rng.s, 32);
+	p += SERIAL_HEAD;
+	if (optlen > 0)
+		memcpy(p, st->options, optlen);
+	p += PAD8(optlen);
+	for (int k = 0; k < st->used; k++)
+		if (renum[k] >= 0)
+		{
+			memcpy(p, st->rows + (Size) k * st->nfeatures, sizeof(float) * st->nfeatures);
+			p += sizeof(float) * st->nfeatures;
+		}
+	p = VARDATA(out) + SERIAL_HEAD + PAD8(optlen) +
+		PAD8(sizeof(float) * (Size) nlive * Max(st->nfeatures, 0));
+	if (st->res != NULL)
+		for (int t = 0; t < ntrees; t++)
+		{
+			IForestReservoir *r = &st->res[t];
+			int32	   *slots;
+
+			memcpy(p, &r->m, 4);
+			p += 8;
+			memcpy(p, r->keys, sizeof(double) * r->m);
+			slots = (int32 *) (p + sizeof(double) * r->m);
+			for (int k = 0; k < r->m; k++)
+				slots[k] = renum[r->slots[k]];
+			p += PAD8((Size) r->m * (sizeof(double) + sizeof(int32)));
+		}
+	PG_RETURN_BYTEA_P(out);
+}
+
+static void
+bad_partial_state(void)
+{
+	elog(ERROR, "ecml: invalid anomaly_train partial state");
+}
+
+PG_FUNCTION_INFO_V1(iforest_train_deserialfn);
+Datum
+iforest_train_deserialfn(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	const char *end = p + VARSIZE_ANY_EXHDR(in);
+	MemoryContext aggcxt;
+	IForestState *st;
+	int32		nfeatures,
+				ntrees,
+				psi,
+				optlen,
+				nlive;
+	Jsonb	   *options = NULL;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "iforest_train_deserialfn called in non-aggregate context");
+	if (end - p < (long) SERIAL_HEAD)
+		bad_partial_state();
+	memcpy(&nfeatures, p, 4);
+	memcpy(&ntrees, p + 4, 4);
+	memcpy(&psi, p + 8, 4);
+	memcpy(&optlen, p + 12, 4);
+	memcpy(&nlive, p + 16, 4);
+	if (optlen < 0 || nlive < 0 || nfeatures < -1 || nfeatures == 0 ||
+		nfeatures > IFOREST_MAX_FEATURES ||
+		end - p < (long) (SERIAL_HEAD + PAD8(optlen)))
+		bad_partial_state();
+	if (optlen > 0)
+		options = (Jsonb *) (p + SERIAL_HEAD);
+
+	st = iforest_state_new(aggcxt, options);
+	if (st->o.n_trees != ntrees || st->o.sample_size != psi)
+		bad_partial_state();
+	memcpy(&st->nrows, p + 24, 8);
+	memcpy(&st->nskipped, p + 32, 8);
+	memcpy(st->rng.s, p + 40, 32);
+	p += SERIAL_HEAD + PAD8(optlen);
+	if (nfeatures < 0)
+	{
+		if (st->nrows != 0 || nlive != 0)
+			bad_partial_state();
+		PG_RETURN_POINTER(st);
+	}
+
+	iforest_state_start(st, aggcxt, nfeatures);
+	if ((Size) (end - p) < PAD8(sizeof(float) * (Size) nlive * nfeatures) ||
+		(int64) nlive > (int64) ntrees * psi)
+		bad_partial_state();
+	for (int k = 0; k < nlive; k++)
+		pool_store(st, (const float *) (p + sizeof(float) * (Size) k * nfeatures), aggcxt);
+	p += PAD8(sizeof(float) * (Size) nlive * nfeatures);
+	for (int t = 0; t < ntrees; t++)
+	{
+		IForestReservoir *r = &st->res[t];
+		int32		m;
+
+		if (end - p < 8)
+			bad_partial_state();
+		memcpy(&m, p, 4);
+		p += 8;
+		if (m < 0 || m > psi || (int64) m != Min(st->nrows, (int64) psi) ||
+			(Size) (end - p) < PAD8((Size) m * (sizeof(double) + sizeof(int32))))
+			bad_partial_state();
+		reservoir_reserve(st, r, Max(m, 1), aggcxt);
+		memcpy(r->keys, p, sizeof(double) * m);
+		memcpy(r->slots, p + sizeof(double) * m, sizeof(int32) * m);
+		r->m = m;
+		for (int k = 0; k < m; k++)
+		{
+			if (r->slots[k] < 0 || r->slots[k] >= nlive)
+				bad_partial_state();
+			st->refs[r->slots[k]]++;
+		}
+		p += PAD8((Size) m * (sizeof(double) + sizeof(int32)));
+		if (m == psi)
+		{
+			heapify(r);
+			reservoir_schedule(r, &st->rng, st->nrows - 1);
+		}
+	}
+	if (p != end)
+		bad_partial_state();
+	for (int k = 0; k < nlive; k++)
+		if (st->refs[k] == 0)
+			bad_partial_state();
+	due_heapify(st);
+	PG_RETURN_POINTER(st);
+}
+
+/* ---------------- growing the trees ---------------- */
+
+typedef struct IForestBuild
+{
+	const IForestState *st;
+	EcmlRng		rng;
+	int			height_limit;
+	int32	   *idx;			/* the tree's sample, as pool slots */
+	float	   *vals;			/* scratch: the split feature's values in a node */
+	int32	   *cand;			/* the tree's features, shuffled as drawn */
+	int			ncand;
+	/* the forest's nodes so far */
+	int32	   *feature;
+	float	   *value;
+	int32	   *left;
+	int			nnodes;
+	int			capacity;
+	int64		splits;
+} IForestBuild;
+
+/* Room for k more nodes; returns the first. */
+static int
+build_alloc(IForestBuild *b, int k)
+{
+	int			first;
+
+	if (b->nnodes + k > b->capacity)
+	{
+		int			newcap = Max(1024, b->capacity * 2);
+
+		if (newcap > INT_MAX / 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("%s: the forest has too many nodes", TRAINER),
+					 errhint("Lower n_trees or sample_size.")));
+		ecml_check_train_memory(b->st->bytes + (Size) newcap * 12, TRAINER);
+		b->feature = repalloc_huge(b->feature, sizeof(int32) * newcap);
+		b->value = repalloc_huge(b->value, sizeof(float) * newcap);
+		b->left = repalloc_huge(b->left, sizeof(int32) * newcap);
+		b->capacity = newcap;
+	}
+	first = b->nnodes;
+	b->nnodes += k;
+	return first;
+}
+
+/*
+ * iTree(X, e, l) of the paper (Algorithm 2), over idx[lo, hi) at depth e,
+ * written into node.  The split attribute is drawn among those that vary
+ * in X (a constant one cannot split it); when none varies, or at the height
+ * limit, the node is external and stores e + c(|X|), the path length that
+ * PathLength (Algorithm 3) adds for it.
+ */
+static void
+build_node(IForestBuild *b, int node, int lo, int hi, int depth)
+{
+	const float *rows = b->st->rows;
+	int			f = b->st->nfeatures;
+	int			n = hi - lo;
+	int			remaining = b->ncand;
+	int			feat = -1;
+	float		lo_v = 0,
+				hi_v = 0;
+
+	CHECK_FOR_INTERRUPTS();
+	if (depth < b->height_limit && n > 1)
+	{
+		while (remaining > 0)
+		{
+			int			r = (int) ecml_rng_below(&b->rng, remaining);
+			int			c = b->cand[r];
+
+			b->cand[r] = b->cand[remaining - 1];
+			b->cand[remaining - 1] = c;
+			remaining--;
+			/* one gather of the column serves the range and the partition */
+			lo_v = hi_v = rows[(Size) b->idx[lo] * f + c];
+			for (int k = lo; k < hi; k++)
+			{
+				float		v = rows[(Size) b->idx[k] * f + c];
+
+				b->vals[k] = v;
+				lo_v = Min(lo_v, v);
+				hi_v = Max(hi_v, v);
+			}
+			if (hi_v > lo_v)
+			{
+				feat = c;
+				break;
+			}
+		}
+	}
+	if (feat < 0)
+	{
+		b->feature[node] = -1;
+		b->left[node] = -1;
+		b->value[node] = (float) (depth + iforest_c(n));
+		return;
+	}
+	else
+	{
+		/* p uniform in [min, max); x < p goes left, so both sides are non-empty */
+		double		p = lo_v + ecml_rng_uniform(&b->rng) * ((double) hi_v - lo_v);
+		float		pf = (float) p;
+		int			mid = lo;
+		int			child;
+
+		if (!(pf > lo_v))
+			pf = nextafterf(lo_v, hi_v);
+		/* positions before k are never read again, so vals need no swap */
+		for (int k = lo; k < hi; k++)
+		{
+			if (b->vals[k] < pf)
+			{
+				int32		tmp = b->idx[k];
+
+				b->idx[k] = b->idx[mid];
+				b->idx[mid++] = tmp;
+			}
+		}
+		Assert(mid > lo && mid < hi);
+		child = build_alloc(b, 2);	/* children adjacent */
+		b->feature[node] = feat;
+		b->value[node] = pf;
+		b->left[node] = child;
+		b->splits++;
+		build_node(b, child, lo, mid, depth + 1);
+		build_node(b, child + 1, mid, hi, depth + 1);
+	}
+}
+
+/* final: grow one tree per reservoir and return the model */
+PG_FUNCTION_INFO_V1(iforest_train_finalfn);
+Datum
+iforest_train_finalfn(PG_FUNCTION_ARGS)
+{
+	IForestState *st = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
+	TimestampTz start = GetCurrentTimestamp();
+	IForestBuild b;
+	IForestOptions o;
+	int			f;
+	int			psi;
+	int			ntrees;
+	int			nsub;
+	int32	   *roots;
+	int32		params[4];
+	EcmlModelBuilder mb;
+	StringInfoData json;
+
+	if (st == NULL || st->nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: no training rows", TRAINER),
+				 errdetail("Rows seen: " INT64_FORMAT ", skipped for a NULL feature vector: " INT64_FORMAT ".",
+						   st ? st->nrows + st->nskipped : 0, st ? st->nskipped : 0),
+				 errhint("Check the query's WHERE clause and the NULLs in the features column.")));
+	if (st->nrows < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: an isolation forest needs at least 2 training rows, got 1", TRAINER)));
+
+	o = st->o;
+	f = st->nfeatures;
+	ntrees = o.n_trees;
+	psi = (int) Min((int64) o.sample_size, st->nrows);
+	/* each tree may split on a random subset of the features (as scikit-learn) */
+	nsub = Max(1, (int) floor(o.max_features * f + 1e-9));
+	nsub = Min(nsub, f);
+
+	memset(&b, 0, sizeof(b));
+	b.st = st;
+	/* l = ceiling(log2 psi), the average tree height (Liu et al. 2008, 4.1) */
+	b.height_limit = (int) ceil(log2((double) psi));
+	ecml_rng_seed(&b.rng, (uint64) o.seed ^ TREE_STREAM);
+	b.idx = palloc(sizeof(int32) * psi);
+	b.vals = palloc(sizeof(float) * psi);
+	b.cand = palloc(sizeof(int32) * f);
+	b.capacity = 1024;
+	b.feature = palloc_extended(sizeof(int32) * b.capacity, MCXT_ALLOC_HUGE);
+	b.value = palloc_extended(sizeof(float) * b.capacity, MCXT_ALLOC_HUGE);
+	b.left = palloc_extended(sizeof(int32) * b.capacity, MCXT_ALLOC_HUGE);
+	roots = palloc(sizeof(int32) * (ntrees + 1));
+
+	for (int t = 0; t < ntrees; t++)
+	{
+		IForestReservoir *r = &st->res[t];
+		int			root;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r->m != psi)
+			elog(ERROR, "ecml: isolation forest reservoir %d holds %d rows, expected %d",
+				 t, r->m, psi);
+		/* the reservoir's order: a function of the rows, their order and the seed */
+		memcpy(b.idx, r->slots, sizeof(int32) * psi);
+		/* the tree's features: a partial Fisher-Yates shuffle picks nsub of f */
+		for (int j = 0; j < f; j++)
+			b.cand[j] = j;
+		for (int j = 0; j < nsub; j++)
+		{
+			int			k = j + (int) ecml_rng_below(&b.rng, f - j);
+			int32		tmp = b.cand[j];
+
+			b.cand[j] = b.cand[k];
+			b.cand[k] = tmp;
+		}
+		b.ncand = nsub;
+
+		root = build_alloc(&b, 1);
+		roots[t] = root;
+		build_node(&b, root, 0, psi, 0);
+		if (ecml_progress && (t + 1) % Max(1, ntrees / 10) == 0)
+			ereport(NOTICE,
+					(errmsg("%s: %d of %d trees grown, %.1f s elapsed",
+							TRAINER, t + 1, ntrees, ecml_elapsed_seconds(start))));
+	}
+	roots[ntrees] = b.nnodes;
+	if (b.splits == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: no feature varies in the training sample", TRAINER),
+				 errdetail("Every tree is a single leaf, so every row would score 0.5."),
+				 errhint("Train on features that vary between rows.")));
+
+	ecml_builder_init(&mb, ECML_KIND_IFOREST);
+	initStringInfo(&json);
+	ecml_options_to_json(&json, iforest_option_specs, N_IFOREST_OPTIONS, &o);
+	ecml_builder_add_json(&mb, ECML_TAG_HYPERPARAMS, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"features\": %d, \"trees\": %d, \"sample_size\": %d, "
+					 "\"features_per_tree\": %d, \"height_limit\": %d, \"nodes\": %d, "
+					 "\"normalizer\": %.17g}",
+					 f, ntrees, psi, nsub, b.height_limit, b.nnodes, iforest_c(psi));
+	ecml_builder_add_json(&mb, ECML_TAG_INFO, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"splits\": " INT64_FORMAT ", \"training_seconds\": %.3f}",
+					 b.splits, ecml_elapsed_seconds(start));
+	ecml_builder_add_json(&mb, ECML_TAG_METRICS, json.data);
+
+	params[0] = f;
+	params[1] = ntrees;
+	params[2] = psi;
+	params[3] = b.height_limit;
+	ecml_builder_add(&mb, IFOREST_TAG_PARAMS, ECML_SECTION_INT32, params, sizeof(params));
+	ecml_builder_add(&mb, IFOREST_TAG_TREES, ECML_SECTION_INT32, roots,
+					 sizeof(int32) * (ntrees + 1));
+	ecml_builder_add(&mb, IFOREST_TAG_FEATURE, ECML_SECTION_INT32, b.feature,
+					 sizeof(int32) * b.nnodes);
+	ecml_builder_add(&mb, IFOREST_TAG_VALUE, ECML_SECTION_FLOAT32, b.value,
+					 sizeof(float) * b.nnodes);
+	ecml_builder_add(&mb, IFOREST_TAG_LEFT, ECML_SECTION_INT32, b.left,
+					 sizeof(int32) * b.nnodes);
+
+	PG_RETURN_BYTEA_P(ecml_builder_finish(&mb, st->nrows + st->nskipped, st->nskipped));
+}
