@@ -25,10 +25,6 @@ extern float ecml_inner_product_f32(const float *x, const float *y, int n);
 extern void ecml_inner_products_f32(const float *X, int nrows, int n,
 									const float *y, float *out);
 
-/* C (nq,nx; row stride ldc) = Q (nq,n) . X (nx,n)^T, all row-major */
-extern void ecml_inner_products_block_f32(const float *Q, int nq, const float *X,
-										  int nx, int n, float *C, int ldc);
-
 /* |x - y|^2 */
 extern float ecml_l2_squared_f32(const float *x, const float *y, int n);
 

@@ -6,8 +6,7 @@
  * The pack's float32 matrix is scanned in blocks of rows that fit in L2:
  * one query is multiplied with a block by an AVX2 kernel over four rows at a
  * time (distance.c; the scan is bound by memory bandwidth), a group of
- * queries by BLIS sgemm, or by ecml's register-blocked kernel where BLIS has
- * only generic kernels for the CPU, into a small buffer of inner products.
+ * queries by BLIS sgemm, into a small buffer of inner products.
  * Each inner product gives the row's distance up to rounding; only a row
  * whose estimate, less a rounding allowance, can beat the worst of the k
  * kept (the heap's bound) has its distance computed exactly, by the same
@@ -395,7 +394,6 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 	int			k;
 	int			rb;
 	int			chunk;
-	bool		use_blis;
 
 	InitMaterializedSRF(fcinfo, 0);
 	m = ecml_model_cached(fcinfo, 0, ECML_KIND_VECTORS, vectors_parse);
@@ -471,11 +469,6 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 	C = palloc(sizeof(float) * rb * Min(chunk, QUERY_GROUP));
 	ecml_blas_prepare();
 
-	/*
-	 * BLIS sgemm, unless BLIS does not know this CPU and would run its
-	 * generic (unoptimized) kernels: then the AVX2 block kernel is faster.
-	 */
-	use_blis = bli_arch_query_id() != BLIS_ARCH_GENERIC;
 	for (int c0 = 0; c0 < nq; c0 += chunk)
 	{
 		int			nc = Min(chunk, nq - c0);
@@ -491,12 +484,8 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 				int			ng = Min(QUERY_GROUP, c0 + nc - g0);
 
 				/* C (ng,nb) = Q[g0 .. g0+ng) (ng,d) . X[r0 .. r0+nb)^T (d,nb) */
-				if (use_blis)
-					ecml_sgemm(false, true, ng, nb, d, 1.0f, Q + (Size) g0 * d, d,
-							   m->matrix + (Size) r0 * d, d, 0.0f, C, rb);
-				else
-					ecml_inner_products_block_f32(Q + (Size) g0 * d, ng,
-												  m->matrix + (Size) r0 * d, nb, d, C, rb);
+				ecml_sgemm(false, true, ng, nb, d, 1.0f, Q + (Size) g0 * d, d,
+						   m->matrix + (Size) r0 * d, d, 0.0f, C, rb);
 				for (int j = 0; j < ng; j++)
 					offer_block(m, &sqs[g0 + j], &heaps[g0 - c0 + j],
 								C + (Size) j * rb, r0, nb);

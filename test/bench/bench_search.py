@@ -378,8 +378,8 @@ def objdump_check():
     except Exception as e:  # noqa: BLE001
         return f"objdump failed: {e}"
     out = []
-    for fn in ("ecml_inner_product_f32", "ecml_inner_products_f32", "ecml_inner_products_block_f32",
-               "ecml_l2_squared_f32", "dot_and_norms"):
+    for fn in ("ecml_inner_product_f32", "ecml_inner_products_f32", "ecml_l2_squared_f32",
+               "dot_and_norms"):
         for clone in ("arch_x86_64_v3", "default"):
             sym = f"<{fn}.{clone}>:"
             if sym not in dis:
