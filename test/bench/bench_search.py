@@ -492,11 +492,22 @@ def main():
         op_rounds, base_rounds = [], []
         other_sql = {o: op_sql.replace("<=>", o) for o in ("<#>", "<->")}
         other_rounds = {o: [] for o in other_sql}
+        # what touching every 64-byte line of each array costs, and the same
+        # number of subscripts within the first line (the difference is the
+        # memory traffic a full read adds to the baseline)
+        lines_idx = list(range(1, D + 1, 16))
+        spread_sql = ("SELECT id FROM items ORDER BY " +
+                      " + ".join(f"embedding[{i}]" for i in lines_idx) + " LIMIT 10;\n")
+        same_sql = ("SELECT id FROM items ORDER BY " +
+                    " + ".join(f"embedding[{i}]" for i in range(1, len(lines_idx) + 1)) + " LIMIT 10;\n")
+        spread_rounds, same_rounds = [], []
         for _ in range(rounds):
             op_rounds.append(summary(pgbench(op_sql, ntx))["median"])
             base_rounds.append(summary(pgbench(base_sql, ntx))["median"])
             for o, q in other_sql.items():
                 other_rounds[o].append(summary(pgbench(q, ntx))["median"])
+            spread_rounds.append(summary(pgbench(spread_sql, ntx))["median"])
+            same_rounds.append(summary(pgbench(same_sql, ntx))["median"])
         op_ms = min(op_rounds)
         base_ms = min(base_rounds)
 
@@ -650,12 +661,21 @@ def main():
         for o, v in other_rounds.items():
             lines.append(f"| the same with `{o}` instead of `<=>` (for comparison) | "
                          f"{', '.join('%.1f' % x for x in v)} | {min(v):.2f} ms |")
+        lines.append(f"| `ORDER BY` the sum of {len(lines_idx)} elements one 64-byte line apart "
+                     f"(`embedding[1] + embedding[17] + …`): reads every line of each array | "
+                     f"{', '.join('%.1f' % x for x in spread_rounds)} | {min(spread_rounds):.2f} ms |")
+        lines.append(f"| `ORDER BY` the sum of {len(lines_idx)} elements of the first line "
+                     f"(`embedding[1] + … + embedding[{len(lines_idx)}]`): the same subscripts, one line | "
+                     f"{', '.join('%.1f' % x for x in same_rounds)} | {min(same_rounds):.2f} ms |")
         lines.append("")
+        mem_ns = (min(spread_rounds) - min(same_rounds)) / N * 1e6
         lines.append(f"Per row, the cosine distance adds {(op_ms - base_ms) / N * 1e6:.0f} ns to "
-                     f"{base_ms / N * 1e6:.0f} ns of reading and sorting. Much of that is memory traffic the "
+                     f"{base_ms / N * 1e6:.0f} ns of reading and sorting. Part of that is memory traffic the "
                      "baseline does not have: `embedding[1]` touches the first 64-byte line of each 536-byte "
-                     "array, a distance must read all nine; the kernel itself is the six-chain AVX2 FMA loop "
-                     "(`dot_and_norms`), then one square root and one division in double precision.")
+                     f"array, a distance must read all of them; touching every line instead of one costs "
+                     f"about {mem_ns:.0f} ns per row here (the two sums of subscripts above). The rest is the "
+                     "function call, the argument checks, the six-chain AVX2 FMA loop (`dot_and_norms`), and "
+                     "one square root and one division in double precision.")
         lines.append("")
 
         lines.append("## 3. Latency against N and dimension\n")
