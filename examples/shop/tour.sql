@@ -43,8 +43,19 @@ CREATE TEMP TABLE journey AS
 SELECT row_number() OVER (ORDER BY e.ts, e.event_id) AS step, e.event_type, e.product_id, e.query, e.ts
 FROM shop.events e WHERE e.session_id = :session;
 
+-- The session's search, if it started with one.
+SELECT coalesce((SELECT query FROM journey WHERE event_type = 'search' ORDER BY step LIMIT 1), 'skincare') AS query \gset
+
 \echo
-\echo '== 1. Recommendations on the home page: ecml.mf_recommend'
+\echo '== 1. Search: the shopper types' :'query' '(ecml.search over the product embeddings)'
+SELECT s.id AS product_id, p.title, c.name AS category, p.price, round(s.distance::numeric, 3) AS cosine_distance
+FROM ecml.search(ecml.model('shop_search'), shop.embed_query(:'query'), 5) s
+JOIN shop.products p ON p.product_id = s.id
+JOIN shop.categories c USING (category_id)
+ORDER BY s.distance, s.id;
+
+\echo
+\echo '== 2. Recommendations on the home page: ecml.mf_recommend'
 SELECT r.item_id AS product_id, p.title, c.name AS category, d.name AS department, p.price,
        round(r.score::numeric, 3) AS score
 FROM ecml.mf_recommend(ecml.model('shop_recs'), :shopper, 5) r
@@ -57,30 +68,36 @@ ORDER BY r.score DESC, r.item_id;
 SELECT product_id AS viewed FROM journey WHERE event_type = 'view' ORDER BY step LIMIT 1 \gset
 
 \echo
-\echo '== 2. Product page: shoppers who liked this also liked (ecml.mf_similar_items)'
+\echo '== 3. Product page: shoppers who liked this also liked (ecml.mf_similar_items)'
 SELECT p.product_id, p.title, p.price FROM shop.products p WHERE p.product_id = :viewed;
 SELECT s.item_id AS product_id, p.title, p.price, round(s.score::numeric, 3) AS similarity
 FROM ecml.mf_similar_items(ecml.model('shop_recs'), :viewed, 5) s
 JOIN shop.products p ON p.product_id = s.item_id
 ORDER BY s.score DESC, s.item_id;
+\echo '   and products that look alike (ecml.search by the product''s own embedding)'
+SELECT s.id AS product_id, p.title, p.price, round(s.distance::numeric, 3) AS cosine_distance
+FROM ecml.search(ecml.model('shop_search'), (SELECT embedding FROM shop.products WHERE product_id = :viewed), 6) s
+JOIN shop.products p ON p.product_id = s.id
+WHERE s.id <> :viewed
+ORDER BY s.distance, s.id;
 
 -- The moment the shopper first puts something in the cart.
 SELECT coalesce(min(step) FILTER (WHERE event_type = 'cart'), max(step)) AS cart_step FROM journey \gset
 
 \echo
-\echo '== 3. Cart: the session so far'
+\echo '== 4. Cart: the session so far'
 SELECT j.step, j.event_type, j.product_id, p.title, p.price
 FROM journey j LEFT JOIN shop.products p USING (product_id)
 WHERE j.step <= :cart_step ORDER BY j.step;
 
 \echo
-\echo '== 3a. Will this session end in a purchase? ecml.logreg_predict'
+\echo '== 4a. Will this session end in a purchase? ecml.logreg_predict'
 SELECT round(ecml.logreg_predict(ecml.model('shop_purchase'), f.features)::numeric, 3) AS purchase_probability,
        f.purchased AS actually_purchased
 FROM shop.session_features f WHERE f.session_id = :session;
 
 \echo
-\echo '== 4. Payment: fraud score with its explanation (ecml.fraud_score, ecml.fraud_explain)'
+\echo '== 5. Payment: fraud score with its explanation (ecml.fraud_score, ecml.fraud_explain)'
 \echo '   The shopper''s payment for this session, next to a planted card-testing charge.'
 SELECT who, payment_id, amount, round(fraud::numeric, 4) AS fraud_probability,
        round(anomaly::numeric, 3) AS anomaly_score, top_reasons
@@ -109,7 +126,7 @@ SELECT round(ecml.threshold_for_precision(ecml.fraud_score(ecml.model('shop_frau
 FROM shop.payment_features WHERE payment_id % 5 = 0;
 
 \echo
-\echo '== 5. Review: the shopper rates what they bought'
+\echo '== 6. Review: the shopper rates what they bought'
 INSERT INTO shop.reviews
 SELECT (SELECT coalesce(max(review_id), 0) FROM shop.reviews) + 1, :shopper, oi.product_id, 5,
        'Exactly what I was looking for.', now()
@@ -121,7 +138,7 @@ FROM shop.reviews r JOIN shop.products p USING (product_id)
 WHERE r.review_id = (SELECT max(review_id) FROM shop.reviews);
 
 \echo
-\echo '== 6. Fresh behaviour without retraining: the shopper clicks three products of'
+\echo '== 7. Fresh behaviour without retraining: the shopper clicks three products of'
 \echo '   another department; ecml.mf_fold_in turns the clicks into a taste vector and'
 \echo '   ecml.mf_recommend_vector recommends from it at once.'
 CREATE TEMP TABLE clicks AS
@@ -142,7 +159,7 @@ JOIN shop.categories d ON d.category_id = c.parent_id
 ORDER BY r.score DESC, r.item_id;
 
 \echo
-\echo '== 7. Retraining on the new events (what pg_cron runs nightly: CALL shop.retrain())'
+\echo '== 8. Retraining on the new events (what pg_cron runs nightly: CALL shop.retrain())'
 INSERT INTO shop.events
 SELECT (SELECT max(event_id) FROM shop.events) + row_number() OVER (ORDER BY product_id),
        NULL, :shopper, 'view', product_id, NULL, now()
@@ -179,6 +196,12 @@ WITH t AS (
                         ARRAY(SELECT item_id FROM ecml.mf_recommend(ecml.model('shop_recs'), b.user_id, 10)
                               ORDER BY score DESC, item_id), b.items, 10))
             FROM bought b WHERE EXISTS (SELECT 1 FROM seen s WHERE s.user_id = b.user_id))
+    UNION ALL
+    SELECT 'shop_search', 'precision @10: results in the category searched for',
+           (SELECT avg((SELECT count(*) FROM ecml.search(ecml.model('shop_search'), shop.embed_query(c.name), 10) s
+                        JOIN shop.products p ON p.product_id = s.id
+                        WHERE p.category_id = c.category_id) / 10.0)
+            FROM shop.categories c WHERE c.parent_id IS NOT NULL)
     UNION ALL
     SELECT 'shop_fraud', 'average precision, held-out payments',
            (SELECT ecml.average_precision(ecml.fraud_score(ecml.model('shop_fraud'), features), is_fraud)

@@ -63,6 +63,33 @@ BEGIN
 END
 $$;
 
+-- Search: the products' content embeddings packed for exact cosine top-k.
+CREATE OR REPLACE PROCEDURE shop.train_search()
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_search', ecml.pack_vectors(product_id, embedding, '{"metric": "cosine"}'))
+    FROM shop.products;
+    CALL shop.log_training('shop_search', t0);
+END
+$$;
+
+-- A query's embedding.  A shop would run its text encoder here; the demo
+-- shop's stand-in is the centroid of the products in the category whose
+-- name the query matches (or of all products when none does).
+CREATE OR REPLACE FUNCTION shop.embed_query(query text) RETURNS real[]
+LANGUAGE sql STABLE
+RETURN (SELECT ecml.l2_normalize(array_agg(v ORDER BY j))
+        FROM (SELECT j, avg(x)::real AS v
+              FROM shop.products p
+              JOIN shop.categories c USING (category_id)
+              CROSS JOIN LATERAL unnest(p.embedding) WITH ORDINALITY AS u(x, j)
+              WHERE lower(c.name) = lower(query)
+                 OR NOT EXISTS (SELECT 1 FROM shop.categories c2 WHERE lower(c2.name) = lower(query))
+              GROUP BY j) s);
+
 -- Fraud: gradient-boosted trees over payment features, and an isolation
 -- forest that needs no labels.
 CREATE OR REPLACE PROCEDURE shop.train_fraud()
@@ -98,6 +125,7 @@ AS $$
 BEGIN
     CALL shop.train_purchase();
     CALL shop.train_recs();
+    CALL shop.train_search();
     CALL shop.train_fraud();
 END
 $$;
