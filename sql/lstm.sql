@@ -61,8 +61,8 @@ SELECT array_length(ecml.lstm_embed(m, '{1, 2, 3}'::bigint[]), 1) AS len,
        (SELECT bool_and(abs(x) < 1) FROM unnest(ecml.lstm_embed(m, '{1, 2, 3}'::bigint[])) x) AS bounded
 FROM lm;
 -- scoring uses the last max_length tokens, like training
-SELECT ecml.lstm_embed(m, ARRAY(SELECT (t % 10)::bigint FROM generate_series(1, 200) t)) =
-       ecml.lstm_embed(m, ARRAY(SELECT (t % 10)::bigint FROM generate_series(151, 200) t)) AS truncated
+SELECT ecml.lstm_embed(m, ARRAY(SELECT (t % 10)::bigint FROM generate_series(1, 500) t)) =
+       ecml.lstm_embed(m, ARRAY(SELECT (t % 10)::bigint FROM generate_series(301, 500) t)) AS truncated
 FROM lm;
 
 -- determinism: the same seed gives the same bytes except the header's
@@ -137,11 +137,13 @@ SELECT ecml.lstm_train(seq, '{"softmax": "hierarchical"}') FROM ls;
 SELECT ecml.lstm_train(seq, '{"hidden": 8}') FROM ls;
 SELECT ecml.lstm_train(seq, '{"batch_size": "big"}') FROM ls;
 SELECT ecml.lstm_train(seq, '{"min_count": 100000}') FROM ls;
--- memory cap: the network's buffers, and the sequence buffer
+-- memory cap: the network's buffers, and the sequence buffer (sizes in DETAIL)
+\set VERBOSITY terse
 SELECT ecml.lstm_train(seq, '{"hidden_size": 4096, "embedding_dim": 4096}') FROM ls;
 SET ecml.train_memory_limit = '1MB';
 SELECT ecml.lstm_train(ARRAY(SELECT generate_series(1, 100)::bigint)) FROM generate_series(1, 2000);
 RESET ecml.train_memory_limit;
+\set VERBOSITY default
 
 -- bad input: scoring
 SELECT * FROM lm, ecml.lstm_predict(m, '{1, 2}'::bigint[], 0);

@@ -20,6 +20,61 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* ---- elementwise math ---- */
+
+/* hot elementwise loops get an AVX2 clone, picked at load time */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NN_CLONES
+#endif
+
+/*
+ * exp(x) in float, written so that loops over it vectorize (the C library's
+ * expf is a call per element): x = k ln2 + r with |r| <= ln2/2 (Cody & Waite
+ * 1980 split of ln2), e^r by its Taylor polynomial of degree 7 (truncation
+ * below 6e-9 relative), 2^k through the exponent bits.  Relative error
+ * below 1e-7; exactly 0 below -87.3 (and for -infinity), clamped above
+ * 88.7.  Files using it compile with -fno-trapping-math (a pragma) so that
+ * the clamps become vector selects.
+ */
+static inline float
+nn_expf(float x)
+{
+	float		xc = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+	float		t = xc * 1.44269504088896341f;
+	/* round to nearest by the 1.5 * 2^23 trick: no branch, no libm call */
+	float		kf = (t + 12582912.0f) - 12582912.0f;
+	int32_t		bits = ((int32_t) kf + 127) << 23;
+	float		r = xc - kf * 0.693145751953125f - kf * 1.428606765330187e-06f;
+	float		p = 1.0f / 5040.0f;
+	float		scale;
+
+	p = p * r + 1.0f / 720.0f;
+	p = p * r + 1.0f / 120.0f;
+	p = p * r + 1.0f / 24.0f;
+	p = p * r + 1.0f / 6.0f;
+	p = p * r + 0.5f;
+	p = p * r + 1.0f;
+	p = p * r + 1.0f;
+	memcpy(&scale, &bits, sizeof(float));
+	return x < -87.3f ? 0.0f : p * scale;
+}
+
+static inline float
+nn_sigmoidf(float z)
+{
+	return 1.0f / (1.0f + nn_expf(-z));
+}
+
+/* tanh(z) = 2 sigmoid(2z) - 1: absolute error about 1e-7 */
+static inline float
+nn_tanhf(float z)
+{
+	return 2.0f / (1.0f + nn_expf(-2.0f * z)) - 1.0f;
+}
 
 /* ---- embedding ---- */
 

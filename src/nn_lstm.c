@@ -4,17 +4,14 @@
  *	  lstm_backward (equations in nn.h).  The four gates of a step are one
  *	  sgemm over the batch's active rows.  No PostgreSQL here (see nn.h).
  */
+/* lets the clamps in nn_expf vectorize; nothing here relies on FP traps */
+#pragma GCC optimize ("no-trapping-math")
+
 #include <math.h>
 #include <string.h>
 
 #include "blas.h"
 #include "nn.h"
-
-static inline float
-sigmoidf(float z)
-{
-	return 1.0f / (1.0f + expf(-z));
-}
 
 size_t
 lstm_acts_floats(int T, int B, int I, int H)
@@ -34,6 +31,35 @@ lstm_acts_layout(LstmActs *a, float *block, int T, int B, int I, int H)
 	a->c = a->gates + tb * 4 * H;
 	a->h = a->c + (size_t) (T + 1) * B * H;
 	a->tc = a->h + (size_t) (T + 1) * B * H;
+}
+
+/*
+ * One row of a step after the gate sgemm: the gates' nonlinearities in
+ * place, the new cell and hidden state.  The pointers never overlap
+ * (restrict), so the loop vectorizes.
+ */
+NN_CLONES static void
+lstm_cell_forward(float *restrict zi, float *restrict zf, float *restrict zg,
+				  float *restrict zo, const float *restrict cp, float *restrict cn,
+				  float *restrict tc, float *restrict hn, int H)
+{
+	for (int j = 0; j < H; j++)
+	{
+		float		ig = nn_sigmoidf(zi[j]);
+		float		fg = nn_sigmoidf(zf[j]);
+		float		gg = nn_tanhf(zg[j]);
+		float		og = nn_sigmoidf(zo[j]);
+		float		c = fg * cp[j] + ig * gg;
+		float		tcv = nn_tanhf(c);
+
+		zi[j] = ig;
+		zf[j] = fg;
+		zg[j] = gg;
+		zo[j] = og;
+		cn[j] = c;
+		tc[j] = tcv;
+		hn[j] = og * tcv;
+	}
 }
 
 void
@@ -68,28 +94,9 @@ lstm_forward(LstmActs *a, const float *x, const int *nact, int T, int B,
 		for (int r = 0; r < n; r++)
 		{
 			float	   *zr = z + (size_t) r * G;
-			const float *cpr = cp + (size_t) r * H;
-			float	   *cnr = cn + (size_t) r * H;
-			float	   *hnr = hn + (size_t) r * H;
-			float	   *tcr = tc + (size_t) r * H;
 
-			for (int j = 0; j < H; j++)
-			{
-				float		ig = sigmoidf(zr[j]);
-				float		fg = sigmoidf(zr[H + j]);
-				float		gg = tanhf(zr[2 * H + j]);
-				float		og = sigmoidf(zr[3 * H + j]);
-				float		c = fg * cpr[j] + ig * gg;
-				float		tcv = tanhf(c);
-
-				zr[j] = ig;
-				zr[H + j] = fg;
-				zr[2 * H + j] = gg;
-				zr[3 * H + j] = og;
-				cnr[j] = c;
-				tcr[j] = tcv;
-				hnr[j] = og * tcv;
-			}
+			lstm_cell_forward(zr, zr + H, zr + 2 * H, zr + 3 * H, cp + (size_t) r * H,
+							  cn + (size_t) r * H, tc + (size_t) r * H, hn + (size_t) r * H, H);
 		}
 	}
 }

@@ -4,6 +4,9 @@
  *	  cross-entropy, full or sampled (equations in nn.h).  No PostgreSQL
  *	  here (see nn.h).
  */
+/* lets the clamps in nn_expf vectorize; nothing here relies on FP traps */
+#pragma GCC optimize ("no-trapping-math")
+
 #include <math.h>
 #include <string.h>
 
@@ -11,7 +14,7 @@
 #include "nn.h"
 
 /* softmax of row (len) in place; returns log of the normalizer after the max shift, and the max */
-static inline double
+NN_CLONES static double
 softmax_row(float *row, int len, float *maxout)
 {
 	float		mx = -INFINITY;
@@ -22,12 +25,9 @@ softmax_row(float *row, int len, float *maxout)
 		if (row[j] > mx)
 			mx = row[j];
 	for (int j = 0; j < len; j++)
-	{
-		float		e = expf(row[j] - mx);
-
-		row[j] = e;
-		sum += e;
-	}
+		row[j] = nn_expf(row[j] - mx);
+	for (int j = 0; j < len; j++)
+		sum += row[j];
 	inv = (float) (1.0 / sum);
 	for (int j = 0; j < len; j++)
 		row[j] *= inv;
