@@ -20,7 +20,6 @@
 #include "topk.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 
 static void
 corrupt(const char *what)

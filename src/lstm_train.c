@@ -24,17 +24,16 @@
 #include <limits.h>
 #include <math.h>
 
+#include "arrays.h"
 #include "blas.h"
 #include "catalog/pg_type.h"
 #include "ecml.h"
 #include "lstm.h"
 #include "miscadmin.h"
 #include "nn.h"
-#include "arrays.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -554,7 +553,12 @@ typedef struct LstmWork
 	float	   *dh[LSTM_LAYERS_MAX];	/* (T,B,H) gradient w.r.t. layer outputs */
 	float	   *dx0;			/* (T,B,E) */
 	float	   *scratch;
-	float	   *probs;			/* (B,V) full softmax */
+	/* the output layer runs on chunks of up to R target rows gathered across steps */
+	int			R;
+	float	   *hg;				/* (R,H) gathered top-layer states */
+	float	   *dhg;			/* (R,H) their gradients */
+	int32	   *yg;				/* (R) their targets */
+	float	   *probs;			/* (R,V) full softmax */
 	/* sampled softmax */
 	bool		sampled;
 	int			S;
@@ -562,8 +566,8 @@ typedef struct LstmWork
 	float	   *logq;			/* (V) log(S Q(c)) */
 	int32	   *samples;		/* (S) */
 	float	   *logq_s;			/* (S) */
-	float	   *logq_y;			/* (B) */
-	float	   *work;			/* (B,S+1) */
+	float	   *logq_y;			/* (R) */
+	float	   *work;			/* (R,S+1) */
 	float	   *wsamp;			/* (S,H) */
 	float	   *dwsamp;			/* (S,H) */
 	int64	   *rows;			/* (B) sequences of the batch, sorted */
@@ -632,6 +636,20 @@ lstm_init_params(LstmNet *net, EcmlRng *rng)
 		net->bo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
 }
 
+/*
+ * Target rows per output-layer chunk: at least a batch (one step's rows),
+ * up to 1024 while the (rows,V) probabilities stay within 8M floats.  Large
+ * chunks make the output layer's gradient one sgemm over many rows instead
+ * of one per step, which matters for short sequences and large V.
+ */
+static int
+lstm_chunk_rows(int B, int V)
+{
+	int			r = (int) Min((size_t) 1024, ((size_t) 8 * 1024 * 1024) / (size_t) V);
+
+	return Max(B, r);
+}
+
 static size_t
 lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S)
 {
@@ -644,10 +662,11 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S)
 		n += lstm_acts_floats(T, B, I, net->H) + (size_t) T * B * net->H;
 	}
 	n += lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H);
+	/* probabilities of the full softmax: training, or validation when sampled */
+	n += (size_t) lstm_chunk_rows(B, net->V) * (net->V + 2 * net->H + 1);
 	if (sampled)
-		n += (size_t) B * (S + 1) + 2 * (size_t) S * net->H + (size_t) net->V * 3;
-	else
-		n += (size_t) B * net->V;
+		n += (size_t) lstm_chunk_rows(B, net->V) * (S + 2) + 2 * (size_t) S * net->H +
+			(size_t) net->V * 3;
 	return n;
 }
 
@@ -676,15 +695,19 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 	w->sampled = sampled;
 	w->S = S;
 	/* validation always scores the full softmax */
-	w->probs = palloc_extended(sizeof(float) * B * net->V, MCXT_ALLOC_HUGE);
+	w->R = lstm_chunk_rows(B, net->V);
+	w->hg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
+	w->dhg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
+	w->yg = palloc_extended(sizeof(int32) * w->R, MCXT_ALLOC_HUGE);
+	w->probs = palloc_extended(sizeof(float) * w->R * net->V, MCXT_ALLOC_HUGE);
 	if (sampled)
 	{
 		w->cdf = palloc_extended(sizeof(double) * net->V, MCXT_ALLOC_HUGE);
 		w->logq = palloc_extended(sizeof(float) * net->V, MCXT_ALLOC_HUGE);
 		w->samples = palloc(sizeof(int32) * S);
 		w->logq_s = palloc(sizeof(float) * S);
-		w->logq_y = palloc(sizeof(float) * B);
-		w->work = palloc_extended(sizeof(float) * B * (S + 1), MCXT_ALLOC_HUGE);
+		w->logq_y = palloc(sizeof(float) * w->R);
+		w->work = palloc_extended(sizeof(float) * w->R * (S + 1), MCXT_ALLOC_HUGE);
 		w->wsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
 		w->dwsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
 	}
@@ -818,32 +841,51 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 		memset(w->dx0, 0, sizeof(float) * T * B * E);
 	}
 
-	/* output layer, step by step over the active rows */
-	for (int t = 0; t < T; t++)
+	/* output layer over chunks of steps: rows gathered, scored, scattered back */
+	for (int t0 = 0, t1; t0 < T; t0 = t1)
 	{
-		const float *ht = w->acts[L - 1].h + (size_t) (t + 1) * B * H;
-		const int32 *yt = w->y + (size_t) t * B;
-		int			a = w->nact[t];
+		int			rows = 0;
 
 		CHECK_FOR_INTERRUPTS();
+		for (t1 = t0; t1 < T && (t1 == t0 || rows + w->nact[t1] <= w->R); t1++)
+		{
+			int			a = w->nact[t1];
+
+			memcpy(w->hg + (size_t) rows * H, w->acts[L - 1].h + (size_t) (t1 + 1) * B * H,
+				   sizeof(float) * a * H);
+			memcpy(w->yg + rows, w->y + (size_t) t1 * B, sizeof(int32) * a);
+			rows += a;
+		}
+		if (grads)
+			memset(w->dhg, 0, sizeof(float) * rows * H);
 		if (use_sampled)
 		{
 			lstm_draw_samples(w, rng, V);
-			for (int r = 0; r < a; r++)
-				w->logq_y[r] = w->logq[yt[r]];
-			loss += sampled_softmax_forward(w->work, w->wsamp, ht, a, H, net->Wo, net->bo,
-											yt, w->logq_y, w->samples, w->S, w->logq_s);
+			for (int r = 0; r < rows; r++)
+				w->logq_y[r] = w->logq[w->yg[r]];
+			loss += sampled_softmax_forward(w->work, w->wsamp, w->hg, rows, H, net->Wo, net->bo,
+											w->yg, w->logq_y, w->samples, w->S, w->logq_s);
 			if (grads)
-				sampled_softmax_backward(w->work, w->wsamp, ht, a, H, net->Wo, yt,
+				sampled_softmax_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
 										 w->samples, w->S, scale, grads->Wo, grads->bo,
-										 w->dh[L - 1] + (size_t) t * B * H, w->dwsamp);
+										 w->dhg, w->dwsamp);
 		}
 		else
 		{
-			loss += softmax_xent_forward(w->probs, ht, a, H, V, net->Wo, net->bo, yt);
+			loss += softmax_xent_forward(w->probs, w->hg, rows, H, V, net->Wo, net->bo, w->yg);
 			if (grads)
-				softmax_xent_backward(w->probs, ht, a, H, V, net->Wo, yt, scale,
-									  grads->Wo, grads->bo, w->dh[L - 1] + (size_t) t * B * H);
+				softmax_xent_backward(w->probs, w->hg, rows, H, V, net->Wo, w->yg, scale,
+									  grads->Wo, grads->bo, w->dhg);
+		}
+		if (grads)
+		{
+			rows = 0;
+			for (int t = t0; t < t1; t++)
+			{
+				memcpy(w->dh[L - 1] + (size_t) t * B * H, w->dhg + (size_t) rows * H,
+					   sizeof(float) * w->nact[t] * H);
+				rows += w->nact[t];
+			}
 		}
 	}
 	if (!grads)
