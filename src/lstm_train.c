@@ -638,16 +638,19 @@ lstm_init_params(LstmNet *net, EcmlRng *rng)
 
 /*
  * Target rows per output-layer chunk: at least a batch (one step's rows),
- * up to 1024 while the (rows,V) probabilities stay within 8M floats.  Large
- * chunks make the output layer's gradient one sgemm over many rows instead
- * of one per step, which matters for short sequences and large V.
+ * up to 1024 while the (rows,V) probabilities stay within 8M floats and a
+ * chunk's rows x V x H stays within 2^30 (a few GFLOP, so interrupts are
+ * still checked about every 0.1 s).  Large chunks make the output layer's
+ * gradient one sgemm over many rows instead of one per step, which matters
+ * for short sequences and large V.
  */
 static int
-lstm_chunk_rows(int B, int V)
+lstm_chunk_rows(int B, int V, int H)
 {
-	int			r = (int) Min((size_t) 1024, ((size_t) 8 * 1024 * 1024) / (size_t) V);
+	size_t		r = Min((size_t) 1024, ((size_t) 8 * 1024 * 1024) / (size_t) V);
 
-	return Max(B, r);
+	r = Min(r, ((size_t) 1 << 30) / ((size_t) V * H));
+	return Max(B, (int) r);
 }
 
 static size_t
@@ -663,9 +666,9 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S)
 	}
 	n += lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H);
 	/* probabilities of the full softmax: training, or validation when sampled */
-	n += (size_t) lstm_chunk_rows(B, net->V) * (net->V + 2 * net->H + 1);
+	n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (net->V + 2 * net->H + 1);
 	if (sampled)
-		n += (size_t) lstm_chunk_rows(B, net->V) * (S + 2) + 2 * (size_t) S * net->H +
+		n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (S + 2) + 2 * (size_t) S * net->H +
 			(size_t) net->V * 3;
 	return n;
 }
@@ -695,7 +698,7 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 	w->sampled = sampled;
 	w->S = S;
 	/* validation always scores the full softmax */
-	w->R = lstm_chunk_rows(B, net->V);
+	w->R = lstm_chunk_rows(B, net->V, net->H);
 	w->hg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
 	w->dhg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
 	w->yg = palloc_extended(sizeof(int32) * w->R, MCXT_ALLOC_HUGE);

@@ -89,7 +89,13 @@ lstm_forward(LstmActs *a, const float *x, const int *nact, int T, int B,
 			memcpy(z + (size_t) r * G, b, sizeof(float) * G);
 		}
 		/* z (n,4H) = xh (n,I+H) . W (I+H,4H) + b */
-		ecml_sgemm(false, false, n, G, K, 1.0f, xh, K, W, G, 1.0f, z, G);
+		if (n > 1)
+			ecml_sgemm(false, false, n, G, K, 1.0f, xh, K, W, G, 1.0f, z, G);
+		else
+		{
+			/* one row (scoring, a batch's last steps): sgemm would pack W for it */
+			ecml_sgemv_t(K, G, 1.0f, W, G, xh, 1.0f, z);
+		}
 
 		for (int r = 0; r < n; r++)
 		{
