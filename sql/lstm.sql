@@ -119,6 +119,11 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'ecml' AND p.proname LIKE 'lstm%'
 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
 
+-- NULL options mean the defaults
+SELECT i->'hyperparameters'->'epochs' AS epochs, i->'hyperparameters'->'learning_rate' AS lr,
+       i->'hidden_size' AS h, i->'embedding_dim' AS e, i->'metrics'->'epochs_run' AS run
+FROM (SELECT ecml.model_info(ecml.lstm_train(seq, NULL)) AS i FROM ls WHERE s <= 10) s;
+
 -- bad input: training
 SELECT ecml.lstm_train(seq) FROM ls WHERE false;
 SELECT ecml.lstm_train(seq) FROM ls WHERE s > 1000;
