@@ -281,6 +281,11 @@ lstm_train_combinefn(PG_FUNCTION_ARGS)
 	if (s1 == NULL)
 		PG_RETURN_POINTER(s2);
 	check_token_type(s1, s2->token_type);
+	if (s1->max_length != s2->max_length)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s options differ between rows", TRAINER),
+				 errhint("Pass the same options with every row (a constant).")));
 
 	ecml_check_train_memory(state_bytes(s1) + state_bytes(s2), TRAINER);
 	state_reserve(s1, aggcxt, s2->nseq, s2->len);
@@ -512,7 +517,15 @@ lstm_build_data(LstmState *st, const LstmOptions *o, LstmData *d)
 	d->off = palloc_extended(sizeof(int64) * (st->nseq + 1), MCXT_ALLOC_HUGE);
 	d->off[0] = 0;
 	for (int64 s = 0; s < st->nseq; s++)
+	{
+		/* rows were cut with the first row's options; these must agree */
+		if (st->seqlen[s] > o->max_length)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s options differ between rows", TRAINER),
+					 errhint("Pass the same options with every row (a constant).")));
 		d->off[s + 1] = d->off[s] + st->seqlen[s];
+	}
 }
 
 /* canonical order of sequences: by length, then by their indices */
