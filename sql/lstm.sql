@@ -1,0 +1,174 @@
+-- Next-action prediction: an LSTM over token sequences.
+CREATE EXTENSION IF NOT EXISTS ecml;
+SET client_min_messages = warning;
+
+-- bigint sequences that count up modulo 10 from a varying start, with
+-- varying lengths (2 to 12): the next token is the last one plus 1
+CREATE TABLE ls AS
+SELECT s, ARRAY(SELECT ((s * 7 + t) % 10)::bigint FROM generate_series(0, 1 + s % 11) t) AS seq
+FROM generate_series(1, 300) s;
+-- plus rows training skips: NULL, empty, one token
+INSERT INTO ls VALUES (1001, NULL), (1002, '{}'), (1003, '{5}');
+
+CREATE TABLE lm AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 6,
+                              "batch_size": 16, "learning_rate": 0.02,
+                              "validation_fraction": 0.1, "seed": 7}') AS m
+FROM ls;
+
+SELECT i->>'kind' AS kind, i->>'token_type' AS token_type, i->'vocabulary' AS vocabulary,
+       i->'embedding_dim' AS e, i->'hidden_size' AS h, i->'layers' AS layers,
+       i->'parameters' AS parameters, i->>'softmax' AS softmax,
+       i->'rows' AS rows, i->'rows_skipped' AS skipped,
+       i->'metrics'->'sequences_too_short' AS too_short,
+       i->'metrics'->'null_sequences' AS nulls,
+       i->'metrics'->'train_sequences' AS train_seqs,
+       i->'metrics'->'validation_sequences' AS val_seqs,
+       i->'metrics'->'epochs_run' AS epochs,
+       jsonb_array_length(i->'metrics'->'history') AS history_len,
+       (i->'metrics'->>'validation_loss')::float8 < 0.5 AS val_loss_low,
+       (i->'metrics'->'history'->0->>'loss')::float8 >
+           (i->'metrics'->'history'->-1->>'loss')::float8 AS loss_decreased,
+       i->'hyperparameters'->'seed' AS seed
+FROM lm, ecml.model_info(m) AS i;
+
+-- the learned rule: the next token is the last plus one (mod 10)
+SELECT count(*) FILTER (WHERE ecml.lstm_next(m, ARRAY[d, (d + 1) % 10]::bigint[]) = (d + 2) % 10) AS correct
+FROM lm, generate_series(0, 9) d;
+SELECT token, probability > 0.5 AS likely
+FROM lm, ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 3) LIMIT 1;
+-- probabilities best first, in (0, 1], summing to at most 1
+SELECT count(*) AS n, bool_and(probability > 0 AND probability <= 1) AS in_range,
+       sum(probability) <= 1.0001 AS sum_ok
+FROM lm, ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 10);
+SELECT bool_and(p1 >= p2) AS best_first
+FROM (SELECT probability AS p1, lead(probability) OVER (ORDER BY ordinality) AS p2
+      FROM lm, ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 10) WITH ORDINALITY) s
+WHERE p2 IS NOT NULL;
+-- exclude_seen leaves out the sequence's tokens
+SELECT count(*) AS n, bool_or(token IN (3, 4, 5)) AS has_seen
+FROM lm, ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 10, true);
+-- huge k: every known token once (the unknown token is never returned)
+SELECT count(*) AS n, count(DISTINCT token) AS distinct_tokens
+FROM lm, ecml.lstm_predict(m, '{1}'::bigint[], 1000000);
+-- an unknown token and an empty sequence still score
+SELECT count(*) AS n FROM lm, ecml.lstm_predict(m, '{424242}'::bigint[], 3);
+SELECT count(*) AS n FROM lm, ecml.lstm_predict(m, '{}'::bigint[], 3);
+SELECT ecml.lstm_next(m, '{}'::bigint[]) BETWEEN 0 AND 9 AS known FROM lm;
+-- embeddings: hidden_size values, zeros for the empty sequence, bounded by 1
+SELECT array_length(ecml.lstm_embed(m, '{1, 2, 3}'::bigint[]), 1) AS len,
+       ecml.lstm_embed(m, '{}'::bigint[]) = array_fill(0::real, ARRAY[16]) AS empty_zero,
+       (SELECT bool_and(abs(x) < 1) FROM unnest(ecml.lstm_embed(m, '{1, 2, 3}'::bigint[])) x) AS bounded
+FROM lm;
+-- scoring uses the last max_length tokens, like training
+SELECT ecml.lstm_embed(m, ARRAY(SELECT (t % 10)::bigint FROM generate_series(1, 500) t)) =
+       ecml.lstm_embed(m, ARRAY(SELECT (t % 10)::bigint FROM generate_series(301, 500) t)) AS truncated
+FROM lm;
+
+-- determinism: the same seed gives the same bytes except the header's
+-- creation time (bytes 49-56) and header checksum (61-64); the payload
+-- (from byte 65) carries no timing
+CREATE TABLE lm2 AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 6,
+                              "batch_size": 16, "learning_rate": 0.02,
+                              "validation_fraction": 0.1, "seed": 7}') AS m
+FROM (SELECT * FROM ls ORDER BY s DESC) r;
+SELECT substr(a.m, 1, 48) = substr(b.m, 1, 48) AS header_same,
+       substr(a.m, 65) = substr(b.m, 65) AS payload_same,
+       length(a.m) = length(b.m) AS same_length
+FROM lm a, lm2 b;
+-- another seed gives another model
+SELECT substr(m, 65) <> (SELECT substr(m, 65) FROM lm) AS differs
+FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 1, "seed": 8}') AS m FROM ls) s;
+
+-- text sequences: actions of a shop session
+CREATE TABLE ts AS
+SELECT s, CASE s % 3
+            WHEN 0 THEN ARRAY['view', 'view', 'cart', 'purchase']
+            WHEN 1 THEN ARRAY['view', 'cart', 'purchase']
+            ELSE ARRAY['search', 'view', 'view', 'cart', 'purchase', 'rare' || s]
+          END AS seq
+FROM generate_series(1, 150) s;
+CREATE TABLE tm AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 8, "epochs": 8,
+                              "batch_size": 8, "learning_rate": 0.05, "min_count": 2,
+                              "layers": 2}') AS m
+FROM ts;
+SELECT i->>'token_type' AS token_type, i->'vocabulary' AS vocabulary, i->'layers' AS layers,
+       i->'metrics'->'unknown_tokens' AS unknown_tokens,
+       i->'metrics'->'validation_sequences' AS val_seqs,
+       i->'metrics'->'validation_loss' AS val_loss
+FROM tm, ecml.model_info(m) AS i;
+SELECT ecml.lstm_next(m, ARRAY['view', 'cart']) AS after_cart,
+       ecml.lstm_next(m, ARRAY['search']) AS after_search
+FROM tm;
+SELECT pg_typeof(token) AS type, count(*) AS n,
+       bool_or(token LIKE 'rare%') AS returns_rare
+FROM tm, ecml.lstm_predict(m, ARRAY['view'], 100) GROUP BY 1;
+-- a rare (unknown) token is read as the unknown token
+SELECT ecml.lstm_embed(m, ARRAY['rare1']) = ecml.lstm_embed(m, ARRAY['never seen']) AS same_unknown
+FROM tm;
+-- a model in the registry
+SELECT ecml.save_model('next_action', m) FROM tm;
+SELECT kind, rows FROM ecml.models WHERE name = 'next_action';
+SELECT ecml.lstm_next(ecml.model('next_action'), ARRAY['view', 'view', 'cart']);
+
+-- parallel-safe everywhere
+SELECT p.proname, p.proparallel, p.provolatile, p.proisstrict
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'ecml' AND p.proname LIKE 'lstm%'
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
+
+-- NULL options mean the defaults
+SELECT i->'hyperparameters'->'epochs' AS epochs, i->'hyperparameters'->'learning_rate' AS lr,
+       i->'hidden_size' AS h, i->'embedding_dim' AS e, i->'metrics'->'epochs_run' AS run
+FROM (SELECT ecml.model_info(ecml.lstm_train(seq, NULL)) AS i FROM ls WHERE s <= 10) s;
+
+-- bad input: training
+SELECT ecml.lstm_train(seq) FROM ls WHERE false;
+SELECT ecml.lstm_train(seq) FROM ls WHERE s > 1000;
+SELECT ecml.lstm_train(ARRAY[1, NULL, 3]::bigint[]);
+SELECT ecml.lstm_train(ARRAY['a', NULL]::text[]);
+SELECT ecml.lstm_train(ARRAY[[1, 2], [3, 4]]::bigint[]);
+SELECT ecml.lstm_train(ARRAY[['a', 'b'], ['c', 'd']]);
+SELECT ecml.lstm_train(seq, '{"hidden_size": 0}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"learning_rate": -0.1}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"learning_rate": 0}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"epochs": 0}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"max_length": 1}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"layers": 9}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"validation_fraction": 0.9}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"softmax": "hierarchical"}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"hidden": 8}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"batch_size": "big"}') FROM ls;
+SELECT ecml.lstm_train(seq, '{"min_count": 100000}') FROM ls;
+-- memory cap: the network's buffers, and the sequence buffer (sizes in DETAIL)
+\set VERBOSITY terse
+SELECT ecml.lstm_train(seq, '{"hidden_size": 4096, "embedding_dim": 4096}') FROM ls;
+SET ecml.train_memory_limit = '1MB';
+SELECT ecml.lstm_train(ARRAY(SELECT generate_series(1, 100)::bigint)) FROM generate_series(1, 2000);
+RESET ecml.train_memory_limit;
+\set VERBOSITY default
+
+-- bad input: scoring
+SELECT * FROM lm, ecml.lstm_predict(m, '{1, 2}'::bigint[], 0);
+SELECT * FROM lm, ecml.lstm_predict(m, '{1, 2}'::bigint[], -5);
+SELECT count(*) FROM lm, ecml.lstm_predict(m, NULL::bigint[], 3);
+SELECT count(*) FROM ecml.lstm_predict(NULL, '{1}'::bigint[], 3);
+SELECT ecml.lstm_next(m, NULL::bigint[]) IS NULL AS null_in_null_out FROM lm;
+SELECT * FROM lm, ecml.lstm_predict(m, '{1, NULL}'::bigint[], 3);
+SELECT ecml.lstm_next(m, '{{1, 2}, {3, 4}}'::bigint[]) FROM lm;
+SELECT ecml.lstm_next(m, ARRAY['view', NULL]) FROM tm;
+-- a text model scored with bigint tokens, and the reverse
+SELECT * FROM tm, ecml.lstm_predict(m, '{1, 2}'::bigint[], 3);
+SELECT ecml.lstm_next(m, '{1, 2}'::bigint[]) FROM tm;
+SELECT ecml.lstm_embed(m, ARRAY['view']) FROM lm;
+-- a model of another kind, corrupted and truncated models
+SELECT ecml.lstm_next(ecml.logreg_train(ARRAY[i]::real[], i % 2 = 0), '{1}'::bigint[])
+FROM generate_series(1, 10) i;
+SELECT ecml.lstm_next(overlay(m placing '\xff'::bytea from 40), '{1}'::bigint[]) FROM lm;
+SELECT ecml.lstm_next(overlay(m placing '\xff'::bytea from 200), '{1}'::bigint[]) FROM lm;
+\set VERBOSITY terse
+SELECT ecml.lstm_next(substr(m, 1, 100), '{1}'::bigint[]) FROM lm;
+\set VERBOSITY default
+SELECT ecml.lstm_embed('\x0102'::bytea, '{1}'::bigint[]);

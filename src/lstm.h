@@ -1,0 +1,141 @@
+/*
+ * lstm.h
+ *	  Next-action prediction: an LSTM language model over token sequences,
+ *	  trained by an aggregate (lstm_train.c) and scored by plain functions
+ *	  (lstm_predict.c).  Layers are in nn.h; the vocabulary in lstm_vocab.c.
+ *
+ * Parameters, one float32 block in this order:
+ *	 embedding (V,E); per layer l: W_l (I_l+H,4H), b_l (4H) with I_0 = E,
+ *	 I_l = H; output W_o (V,H), b_o (V).
+ * Vocabulary index 0 is the unknown token; 1..V-1 are the kept tokens,
+ * most frequent first (ties by token).
+ */
+#ifndef ECML_LSTM_H
+#define ECML_LSTM_H
+
+#include "postgres.h"
+
+#include "ecml.h"
+#include "model.h"
+#include "options.h"
+
+#define LSTM_TAG_VOCAB		ECML_TAG('V', 'O', 'C', 'B')	/* int64[V-1] or TEXTS[V-1] */
+#define LSTM_TAG_WEIGHTS	ECML_TAG('W', 'G', 'H', 'T')	/* float32: all parameters */
+#define LSTM_TAG_SHAPE		ECML_TAG('S', 'H', 'P', 'E')	/* int32[6]: token type, V, E,
+															 * H, layers, max_length */
+
+#define LSTM_UNKNOWN 0			/* vocabulary index of the unknown token */
+
+#define LSTM_TOKENS_BIGINT 0
+#define LSTM_TOKENS_TEXT 1
+
+/*
+ * Defaults tuned on MovieLens 100K (test/bench/RESULTS.md): 20 epochs at
+ * learning rate 5e-3 over the last 200 tokens beat a first-order Markov
+ * chain there, where 10 epochs at 1e-3 over 50 tokens under-train.
+ */
+#define LSTM_EMBEDDING_DIM_DEFAULT	64
+#define LSTM_HIDDEN_SIZE_DEFAULT	128
+#define LSTM_DIM_MAX				4096
+#define LSTM_LAYERS_DEFAULT			1
+#define LSTM_LAYERS_MAX				8
+#define LSTM_EPOCHS_DEFAULT			20
+#define LSTM_EPOCHS_MAX				10000
+#define LSTM_BATCH_SIZE_DEFAULT		64
+#define LSTM_BATCH_SIZE_MAX			4096
+#define LSTM_LEARNING_RATE_DEFAULT	5e-3
+#define LSTM_MAX_LENGTH_DEFAULT		200
+#define LSTM_MAX_LENGTH_MAX			10000
+#define LSTM_MIN_COUNT_DEFAULT		1
+#define LSTM_MAX_VOCAB_DEFAULT		100000
+#define LSTM_MAX_VOCAB_MAX			10000000
+#define LSTM_CLIP_NORM_DEFAULT		5.0
+#define LSTM_PATIENCE_DEFAULT		3
+#define LSTM_SEED_DEFAULT			42
+#define LSTM_SOFTMAX_THRESHOLD_DEFAULT 20000
+#define LSTM_NUM_SAMPLED_DEFAULT	512
+
+typedef enum LstmSoftmax
+{
+	LSTM_SOFTMAX_AUTO = 0,
+	LSTM_SOFTMAX_FULL = 1,
+	LSTM_SOFTMAX_SAMPLED = 2
+} LstmSoftmax;
+
+typedef struct LstmOptions
+{
+	int			embedding_dim;
+	int			hidden_size;
+	int			layers;
+	int			epochs;
+	int			batch_size;
+	double		learning_rate;
+	int			max_length;
+	int			min_count;
+	int			max_vocab;
+	double		clip_norm;
+	double		validation_fraction;
+	int			patience;
+	int64		seed;
+	int			softmax;		/* LstmSoftmax */
+	int			softmax_threshold;
+	int			num_sampled;
+	int			bptt;
+} LstmOptions;
+
+/* Sizes of the network and where each parameter block starts. */
+typedef struct LstmNet
+{
+	int			V;
+	int			E;
+	int			H;
+	int			L;
+	size_t		nparams;
+	float	   *params;			/* the block */
+	float	   *emb;
+	float	   *W[LSTM_LAYERS_MAX];
+	float	   *b[LSTM_LAYERS_MAX];
+	float	   *Wo;
+	float	   *bo;
+} LstmNet;
+
+/* Floats in the parameter block of a (V,E,H,L) network. */
+extern size_t lstm_param_count(int V, int E, int H, int L);
+/* Point net's blocks into params (lstm_param_count floats). */
+extern void lstm_net_layout(LstmNet *net, float *params);
+
+/*
+ * The vocabulary: tokens (bigint or text) to indices 1..V-1 by an
+ * open-addressing hash table, and back.
+ */
+typedef struct LstmVocab
+{
+	int			token_type;		/* LSTM_TOKENS_* */
+	int			n;				/* tokens held (V - 1) */
+	int			cap;
+	int64	   *ids;			/* bigint tokens, [cap] */
+	char	  **strs;			/* text tokens, [cap], NUL-terminated */
+	int		   *lens;			/* their byte lengths */
+	int64	   *counts;			/* occurrences while counting */
+	int32	   *slots;			/* hash table: entry index or -1 */
+	uint32		mask;			/* slots - 1 */
+} LstmVocab;
+
+extern void lstm_vocab_init(LstmVocab *v, int token_type, int expected);
+/* Entry index of a token, adding it (count 0) when absent. */
+extern int	lstm_vocab_add(LstmVocab *v, int64 id, const char *s, int len);
+/* Entry index of a token, or -1. */
+extern int	lstm_vocab_find(const LstmVocab *v, int64 id, const char *s, int len);
+
+/* A model ready to score (cached per backend by the model cache). */
+typedef struct LstmModel
+{
+	int			token_type;
+	int			max_length;
+	LstmNet		net;
+	LstmVocab	vocab;			/* entry i is vocabulary index i + 1 */
+} LstmModel;
+
+extern void *lstm_parse(const EcmlModel *model, MemoryContext mcxt);
+
+#endif							/* ECML_LSTM_H */

@@ -1,0 +1,310 @@
+/*
+ * lstm_predict.c
+ *	  Scoring with an LSTM model: ecml.lstm_predict(), ecml.lstm_next() and
+ *	  ecml.lstm_embed(), each with a bigint[] and a text[] form (the model
+ *	  says which it was trained on).  The model is parsed once (model
+ *	  cache); a sequence costs one pass of the network over its last
+ *	  max_length tokens and one matrix-vector product with the output layer.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "arrays.h"
+#include "blas.h"
+#include "catalog/pg_type.h"
+#include "ecml.h"
+#include "funcapi.h"
+#include "lstm.h"
+#include "nn.h"
+#include "topk.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+static void
+corrupt(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid ecml model: lstm %s", what),
+			 errhint("Pass a model produced by ecml.lstm_train, unmodified.")));
+}
+
+/* Parse a validated lstm model into its network and vocabulary (in mcxt). */
+void *
+lstm_parse(const EcmlModel *model, MemoryContext mcxt)
+{
+	LstmModel  *m = palloc0(sizeof(LstmModel));
+	const EcmlSection *s = ecml_model_section(model, LSTM_TAG_SHAPE, ECML_SECTION_INT32, true);
+	int32		shape[6];
+	int			V;
+	size_t		P;
+	float	   *params;
+
+	if (s->length != sizeof(shape))
+		corrupt("shape section has the wrong length");
+	memcpy(shape, s->data, sizeof(shape));
+	if ((shape[0] != LSTM_TOKENS_BIGINT && shape[0] != LSTM_TOKENS_TEXT) ||
+		shape[1] < 2 || shape[1] > LSTM_MAX_VOCAB_MAX ||
+		shape[2] < 1 || shape[2] > LSTM_DIM_MAX ||
+		shape[3] < 1 || shape[3] > LSTM_DIM_MAX ||
+		shape[4] < 1 || shape[4] > LSTM_LAYERS_MAX ||
+		shape[5] < 2 || shape[5] > LSTM_MAX_LENGTH_MAX)
+		corrupt("shape out of range");
+	m->token_type = shape[0];
+	m->max_length = shape[5];
+	V = shape[1];
+	m->net.V = V;
+	m->net.E = shape[2];
+	m->net.H = shape[3];
+	m->net.L = shape[4];
+	P = lstm_param_count(V, m->net.E, m->net.H, m->net.L);
+	params = ecml_section_floats(model, LSTM_TAG_WEIGHTS, P);
+	if (!ecml_all_finite(params, (int) Min(P, (size_t) INT_MAX)))
+		corrupt("weights are not finite");
+	lstm_net_layout(&m->net, params);
+
+	lstm_vocab_init(&m->vocab, m->token_type, V - 1);
+	if (m->token_type == LSTM_TOKENS_BIGINT)
+	{
+		int64	   *ids = ecml_section_int64s(model, LSTM_TAG_VOCAB, V - 1);
+
+		for (int i = 0; i < V - 1; i++)
+			if (lstm_vocab_add(&m->vocab, ids[i], NULL, 0) != i)
+				corrupt("vocabulary has a repeated token");
+	}
+	else
+	{
+		int			n;
+		char	  **strs = ecml_section_texts(model, LSTM_TAG_VOCAB, &n);
+
+		if (strs == NULL || n != V - 1)
+			corrupt("vocabulary has the wrong size");
+		for (int i = 0; i < n; i++)
+			if (lstm_vocab_add(&m->vocab, 0, strs[i], strlen(strs[i])) != i)
+				corrupt("vocabulary has a repeated token");
+	}
+	return m;
+}
+
+static const char *
+token_type_name(int token_type)
+{
+	return token_type == LSTM_TOKENS_TEXT ? "text" : "bigint";
+}
+
+/*
+ * The vocabulary indices of a scoring sequence (unknown tokens map to the
+ * unknown token), cut to its last max_length tokens; *n_out their count.
+ */
+static int32 *
+sequence_indices(const LstmModel *m, ArrayType *arr, int *n_out)
+{
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int			want = m->token_type == LSTM_TOKENS_TEXT ? TEXTOID : INT8OID;
+	int32	   *ids;
+	int			n;
+	int			first;
+
+	if (elemtype != want)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the model was trained on %s tokens, the sequence is %s[]",
+						token_type_name(m->token_type), format_type_be(elemtype)),
+				 errhint("Pass the sequence as %s[], the token type ecml.model_info() shows.",
+						 token_type_name(m->token_type))));
+	if (m->token_type == LSTM_TOKENS_BIGINT)
+	{
+		int64	   *tok = ecml_array_int8(arr, "sequence", -1, &n);
+
+		first = Max(0, n - m->max_length);
+		ids = palloc(sizeof(int32) * Max(n - first, 1));
+		for (int i = first; i < n; i++)
+		{
+			int			e = lstm_vocab_find(&m->vocab, tok[i], NULL, 0);
+
+			ids[i - first] = e < 0 ? LSTM_UNKNOWN : e + 1;
+		}
+	}
+	else
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("sequence must be a one-dimensional array, got %d dimensions",
+							ARR_NDIM(arr))));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		first = Max(0, n - m->max_length);
+		ids = palloc(sizeof(int32) * Max(n - first, 1));
+		for (int i = 0; i < n; i++)
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("sequence must not contain NULL elements")));
+		for (int i = first; i < n; i++)
+		{
+			text	   *t = (text *) DatumGetPointer(elems[i]);
+			int			e = lstm_vocab_find(&m->vocab, 0, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+
+			ids[i - first] = e < 0 ? LSTM_UNKNOWN : e + 1;
+		}
+	}
+	*n_out = n - first;
+	return ids;
+}
+
+/*
+ * The top layer's hidden state after reading ids (n); zeros (the initial
+ * state) when n = 0.  Returns H floats.
+ */
+static float *
+lstm_final_state(const LstmModel *m, const int32 *ids, int n)
+{
+	const LstmNet *net = &m->net;
+	int			H = net->H;
+	int		   *nact;
+	float	   *x;
+	const float *in;
+	LstmActs	acts;
+
+	if (n == 0)
+		return palloc0(sizeof(float) * H);
+	nact = palloc(sizeof(int) * n);
+	for (int t = 0; t < n; t++)
+		nact[t] = 1;
+	x = palloc(sizeof(float) * n * net->E);
+	embedding_forward(x, ids, n, net->emb, net->E);
+	in = x;
+	ecml_blas_prepare();
+	for (int l = 0; l < net->L; l++)
+	{
+		int			I = l == 0 ? net->E : H;
+
+		lstm_acts_layout(&acts, palloc0(sizeof(float) * lstm_acts_floats(n, 1, I, H)),
+						 n, 1, I, H);
+		lstm_forward(&acts, in, nact, n, 1, I, H, net->W[l], net->b[l]);
+		in = acts.h + H;
+	}
+	return acts.h + (size_t) n * H;
+}
+
+/* probabilities (V) of the next token after ids (n) */
+static float *
+lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
+{
+	const LstmNet *net = &m->net;
+	float	   *h = lstm_final_state(m, ids, n);
+	float	   *p = palloc(sizeof(float) * net->V);
+	float		mx = -INFINITY;
+	double		sum = 0.0;
+
+	memcpy(p, net->bo, sizeof(float) * net->V);
+	/* logits (V) = W_o (V,H) . h (H) + b_o */
+	ecml_sgemv(net->V, net->H, 1.0f, net->Wo, net->H, h, 1.0f, p);
+	for (int c = 0; c < net->V; c++)
+		mx = Max(mx, p[c]);
+	for (int c = 0; c < net->V; c++)
+	{
+		p[c] = expf(p[c] - mx);
+		sum += p[c];
+	}
+	for (int c = 0; c < net->V; c++)
+		p[c] = (float) (p[c] / sum);
+	return p;
+}
+
+static Datum
+token_datum(const LstmModel *m, int index)
+{
+	if (m->token_type == LSTM_TOKENS_TEXT)
+		return PointerGetDatum(cstring_to_text_with_len(m->vocab.strs[index - 1],
+														m->vocab.lens[index - 1]));
+	return Int64GetDatum(m->vocab.ids[index - 1]);
+}
+
+/*
+ * ecml.lstm_predict(model, sequence, k [, exclude_seen]) → the k most
+ * likely next tokens with their probabilities, best first (the unknown
+ * token is never returned).
+ */
+PG_FUNCTION_INFO_V1(lstm_predict);
+Datum
+lstm_predict(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	LstmModel  *m;
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	int32		k = PG_GETARG_INT32(2);
+	bool		exclude_seen = PG_NARGS() > 3 ? PG_GETARG_BOOL(3) : false;
+	int32	   *ids;
+	int			n;
+	float	   *p;
+	bool	   *skip;
+	EcmlTopK	top;
+	int			found;
+
+	if (k <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be positive, got %d", k)));
+	InitMaterializedSRF(fcinfo, 0);
+	m = ecml_model_cached(fcinfo, 0, ECML_KIND_LSTM, lstm_parse);
+	ids = sequence_indices(m, arr, &n);
+	p = lstm_next_probs(m, ids, n);
+
+	skip = palloc0(sizeof(bool) * m->net.V);
+	skip[LSTM_UNKNOWN] = true;
+	if (exclude_seen)
+		for (int t = 0; t < n; t++)
+			skip[ids[t]] = true;
+	ecml_topk_init(&top, Min(k, m->net.V - 1));
+	for (int c = 1; c < m->net.V; c++)
+		if (!skip[c] && -p[c] <= ecml_topk_bound(&top))
+			ecml_topk_push(&top, -p[c], c);
+	found = ecml_topk_sort(&top);
+	for (int i = 0; i < found; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = token_datum(m, (int) top.id[i]);
+		values[1] = Float4GetDatum(-top.key[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ecml.lstm_next(model, sequence) → the most likely next token */
+PG_FUNCTION_INFO_V1(lstm_next);
+Datum
+lstm_next(PG_FUNCTION_ARGS)
+{
+	LstmModel  *m = ecml_model_cached(fcinfo, 0, ECML_KIND_LSTM, lstm_parse);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	int			n;
+	int32	   *ids = sequence_indices(m, arr, &n);
+	float	   *p = lstm_next_probs(m, ids, n);
+	int			best = 1;
+
+	/* ties go to the more frequent token (the lower index) */
+	for (int c = 2; c < m->net.V; c++)
+		if (p[c] > p[best])
+			best = c;
+	PG_RETURN_DATUM(token_datum(m, best));
+}
+
+/* ecml.lstm_embed(model, sequence) → the top layer's final hidden state */
+PG_FUNCTION_INFO_V1(lstm_embed);
+Datum
+lstm_embed(PG_FUNCTION_ARGS)
+{
+	LstmModel  *m = ecml_model_cached(fcinfo, 0, ECML_KIND_LSTM, lstm_parse);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	int			n;
+	int32	   *ids = sequence_indices(m, arr, &n);
+
+	PG_RETURN_ARRAYTYPE_P(ecml_float4_array(lstm_final_state(m, ids, n), m->net.H));
+}

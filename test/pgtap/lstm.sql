@@ -1,0 +1,135 @@
+-- LSTM next-token model: what it learns (a second-order rule no first-order
+-- Markov chain can follow), sampled softmax, early stopping, parallel
+-- training equal to serial training, determinism and options.
+\set ON_ERROR_STOP 1
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS ecml;
+BEGIN;
+SELECT plan(22);
+
+CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    r json;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO r;
+    RETURN r::jsonb;
+END $$;
+
+-- x_t = (x_{t-1} + x_{t-2}) mod 7 from varied starts, 10 to 15 tokens; the
+-- last token of each sequence is held out
+CREATE TABLE so AS
+WITH RECURSIVE g(s, t, a, b) AS (
+    SELECT s, 1, (s * 3) % 7, (s * 5 + s / 7) % 7 FROM generate_series(1, 600) s
+    UNION ALL
+    SELECT s, t + 1, b, (a + b) % 7 FROM g WHERE t < 10 + s % 6)
+SELECT s, array_agg(a::bigint ORDER BY t) AS seq FROM g GROUP BY s;
+CREATE TABLE so_split AS
+SELECT s, seq[1:array_length(seq, 1) - 1] AS prefix, seq[array_length(seq, 1)] AS target FROM so;
+ANALYZE so_split;
+
+CREATE TABLE m2 AS
+SELECT ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15,
+                                 "batch_size": 16, "learning_rate": 0.02}') AS m
+FROM so_split;
+
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, prefix) = target)::int)::float8 FROM so_split, m2),
+              '>', 0.9::float8, 'LSTM predicts the held-out token of a second-order rule (top-1 > 0.9)');
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_predict(m, prefix, 3) p WHERE p.token = target))::float8
+               FROM so_split, m2),
+              '>', 0.95::float8, 'hit rate at 3 above 0.95');
+-- the same data defeat a first-order Markov chain (most frequent successor)
+SELECT cmp_ok((WITH pairs AS (SELECT prefix[i] a, prefix[i + 1] b
+                              FROM so_split, generate_series(1, array_length(prefix, 1) - 1) i),
+                    best AS (SELECT DISTINCT ON (a) a, b FROM (SELECT a, b, count(*) c FROM pairs GROUP BY 1, 2) x
+                             ORDER BY a, c DESC, b)
+               SELECT avg((best.b = target)::int)::float8
+               FROM so_split JOIN best ON best.a = prefix[array_length(prefix, 1)]),
+              '<', 0.4::float8, 'a first-order Markov chain cannot (top-1 < 0.4)');
+SELECT cmp_ok((SELECT (ecml.model_info(m)->'metrics'->>'train_loss')::float8 FROM m2),
+              '<', 0.5::float8, 'training loss well below log(7)');
+
+-- two layers learn it too; truncated BPTT trains and changes the gradient
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, prefix) = target)::int)::float8
+               FROM so_split, (SELECT ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15,
+                     "batch_size": 16, "learning_rate": 0.02, "layers": 2}') AS m FROM so_split) s),
+              '>', 0.8::float8, 'a two-layer LSTM learns the rule');
+CREATE TABLE mb AS
+SELECT ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 2, "bptt": 2}') AS m FROM so_split;
+SELECT ok((SELECT substr(m, 65) <> (SELECT substr(ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 2}'), 65)
+                                    FROM so_split) FROM mb),
+          'bptt = 2 gives another model than full backpropagation');
+SELECT is((SELECT (ecml.model_info(m)->'hyperparameters'->>'bptt')::int FROM mb), 2, 'bptt recorded');
+
+-- sampled softmax with the log-Q correction on a 500-token vocabulary
+CREATE TABLE big AS
+SELECT s, ARRAY(SELECT ((s * 37 + t) % 500)::bigint FROM generate_series(0, 5 + s % 5) t) AS seq
+FROM generate_series(1, 3000) s;
+CREATE TABLE ms AS
+SELECT ecml.lstm_train(seq[1:array_length(seq, 1) - 1],
+                       '{"embedding_dim": 16, "hidden_size": 16, "epochs": 5, "batch_size": 32,
+                         "learning_rate": 0.02, "softmax": "sampled", "num_sampled": 32}') AS m
+FROM big;
+SELECT is((SELECT ecml.model_info(m)->>'softmax' FROM ms), 'sampled', 'sampled softmax used');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, seq[1:array_length(seq, 1) - 1]) = seq[array_length(seq, 1)])::int)::float8
+               FROM big, ms),
+              '>', 0.9::float8, 'sampled softmax learns a 500-token successor rule');
+SELECT is((SELECT ecml.model_info(ecml.lstm_train(seq, '{"epochs": 1, "hidden_size": 8, "embedding_dim": 4,
+                                                        "softmax_threshold": 100}'))->>'softmax' FROM big),
+          'sampled', 'auto picks sampled softmax above softmax_threshold');
+SELECT is((SELECT ecml.model_info(ecml.lstm_train(seq, '{"epochs": 1, "hidden_size": 8, "embedding_dim": 4}'))->>'softmax' FROM big),
+          'full', 'auto picks the full softmax below it');
+
+-- vocabulary limits: max_vocab keeps the most frequent tokens, the rest are unknown
+SELECT is((SELECT (ecml.model_info(ecml.lstm_train(seq, '{"epochs": 1, "hidden_size": 8, "embedding_dim": 4,
+                                                         "max_vocab": 50}'))->>'vocabulary')::int FROM big),
+          50, 'max_vocab caps the vocabulary (unknown token included)');
+
+-- early stopping on noise: the kept epoch is the best validation epoch
+CREATE TABLE noise AS
+SELECT s, ARRAY(SELECT (hashint4(s * 100 + t) & 15)::bigint FROM generate_series(1, 8) t) AS seq
+FROM generate_series(1, 300) s;
+CREATE TABLE mn AS
+SELECT ecml.model_info(ecml.lstm_train(seq, '{"embedding_dim": 16, "hidden_size": 32, "epochs": 40, "batch_size": 8,
+                                             "learning_rate": 0.03, "validation_fraction": 0.3, "patience": 2}'))->'metrics' AS i
+FROM noise;
+SELECT ok((SELECT (i->>'stopped_early')::boolean FROM mn), 'training on noise stops early');
+SELECT is((SELECT (i->>'epochs_run')::int - (i->>'best_epoch')::int FROM mn), 2, 'it stops patience epochs after the best');
+SELECT is((SELECT (i->>'validation_loss')::float8 FROM mn),
+          (SELECT min((h->>'validation_loss')::float8) FROM mn, jsonb_array_elements(i->'history') h),
+          'the model reports the best validation loss of its history');
+SELECT is((SELECT jsonb_array_length(i->'history') FROM mn), (SELECT (i->>'epochs_run')::int FROM mn),
+          'one history entry per epoch run');
+
+-- parallel aggregation: a partial aggregate in the plan, the same model bytes
+CREATE TABLE serial_model AS
+SELECT ecml.lstm_train(seq, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 4}') AS m FROM big;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL force_parallel_mode = on;
+SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Partial Mode"') AS mode
+                                 FROM pg_temp.plan_json('SELECT ecml.lstm_train(seq, ''{"epochs": 2}'') FROM big') p) s
+                  WHERE mode = '"Partial"'),
+          'the plan aggregates in parallel workers');
+CREATE TABLE parallel_model AS
+SELECT ecml.lstm_train(seq, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 4}') AS m FROM big;
+SELECT is((SELECT substr(m, 65) FROM parallel_model), (SELECT substr(m, 65) FROM serial_model),
+          'parallel training gives the serial model''s payload byte for byte');
+SELECT is((SELECT (ecml.model_info(m)->>'rows')::int FROM parallel_model), 3000, 'every sequence counted once');
+RESET force_parallel_mode;
+RESET max_parallel_workers_per_gather;
+
+-- scoring a table: parallel-safe functions, one parse per query
+SELECT is((SELECT count(*) FROM big, ms WHERE ecml.lstm_next(m, seq) IS NOT NULL), 3000::bigint,
+          'lstm_next over a table');
+SELECT is((SELECT count(DISTINCT array_length(ecml.lstm_embed(m, seq), 1)) FROM big, ms), 1::bigint,
+          'lstm_embed gives hidden_size values for every row');
+-- session embeddings: sessions that end alike are closer than sessions that do not
+SELECT ok((SELECT sqrt((SELECT sum((a - b) ^ 2) FROM unnest(ecml.lstm_embed(m, '{1, 2, 3}'::bigint[]), ecml.lstm_embed(m, '{5, 2, 3}'::bigint[])) u(a, b)))
+                < sqrt((SELECT sum((a - b) ^ 2) FROM unnest(ecml.lstm_embed(m, '{1, 2, 3}'::bigint[]), ecml.lstm_embed(m, '{1, 2, 400}'::bigint[])) u(a, b)))
+           FROM ms),
+          'embeddings of sessions with the same recent tokens are closer');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,379 @@
+/*
+ * lstm_gradcheck.c
+ *	  Finite-difference gradient checks of the LSTM's layer kernels
+ *	  (src/nn_*.c, compiled in directly: the same code training runs) on a
+ *	  tiny model: embedding, one LSTM step, an LSTM layer over padded
+ *	  sequences, two stacked layers, full softmax cross-entropy and sampled
+ *	  softmax with the log-Q correction.  Run by test/extra/lstm_gradcheck.sh.
+ *
+ * The kernels compute in float32, so the numeric gradient is a central
+ * difference with step EPS = 1e-2 on float32 parameters, and the losses are
+ * summed in double.  A gradient passes when
+ *	 |analytic - numeric| <= RTOL * max(|analytic|, |numeric|) + ATOL
+ * with RTOL = 1e-2, ATOL = 2e-4: the float32 bound (rounding of a loss of
+ * order 10 is about 1e-6, over 2 EPS about 5e-5; the O(EPS^2) truncation of
+ * tanh and sigmoid terms is about 1e-4).  A wrong term in a backward pass
+ * gives errors of order one.  The largest relative error of each check is
+ * printed; exit status 0 means every gradient passed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+
+#define EPS 1e-2f
+#define RTOL 1e-2
+#define ATOL 2e-4
+
+static unsigned long long rng_state = 88172645463325252ULL;
+
+static double
+uniform(void)
+{
+	/* xorshift64: any fixed sequence will do for test values */
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void
+fill(float *x, size_t n, float scale)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float) ((uniform() * 2 - 1) * scale);
+}
+
+static float *
+zeros(size_t n)
+{
+	float	   *p = calloc(n ? n : 1, sizeof(float));
+
+	if (!p)
+		abort();
+	return p;
+}
+
+static int failures = 0;
+
+/* compare analytic gradient g (n) of f at x (n) against central differences */
+typedef double (*LossFn) (void *ctx);
+
+static void
+check(const char *name, float *x, const float *g, size_t n, LossFn f, void *ctx)
+{
+	double		worst = 0.0;
+	int			bad = 0;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		float		keep = x[i];
+		double		lp,
+					lm,
+					num,
+					err,
+					denom;
+
+		x[i] = keep + EPS;
+		lp = f(ctx);
+		x[i] = keep - EPS;
+		lm = f(ctx);
+		x[i] = keep;
+		num = (lp - lm) / (2.0 * ((double) (keep + EPS) - (double) (keep - EPS)) / 2.0);
+		err = fabs(num - g[i]);
+		denom = fmax(fabs(num), fabs(g[i]));
+		if (denom > 1e-3 && err / denom > worst)
+			worst = err / denom;
+		if (err > RTOL * denom + ATOL)
+		{
+			if (bad < 5)
+				fprintf(stderr, "  %s[%zu]: analytic %.6g, numeric %.6g\n", name, i, g[i], num);
+			bad++;
+		}
+	}
+	printf("%-44s %4zu values, max relative error %.2e: %s\n", name, n, worst,
+		   bad ? "FAILED" : "ok");
+	if (bad)
+		failures++;
+}
+
+/* ---- full softmax cross-entropy: d/dh, d/dW, d/db ---- */
+
+typedef struct
+{
+	int			n,
+				H,
+				V;
+	float	   *h,
+			   *W,
+			   *b,
+			   *probs;
+	int32_t    *y;
+	/* sampled */
+	int			S;
+	int32_t    *samples;
+	float	   *logq_y,
+			   *logq_s,
+			   *wsamp;
+} SoftmaxCtx;
+
+static double
+softmax_loss(void *p)
+{
+	SoftmaxCtx *c = p;
+
+	return softmax_xent_forward(c->probs, c->h, c->n, c->H, c->V, c->W, c->b, c->y);
+}
+
+static double
+sampled_loss(void *p)
+{
+	SoftmaxCtx *c = p;
+
+	return sampled_softmax_forward(c->probs, c->wsamp, c->h, c->n, c->H, c->W, c->b,
+								   c->y, c->logq_y, c->samples, c->S, c->logq_s);
+}
+
+static void
+check_softmax(bool sampled)
+{
+	SoftmaxCtx	c = {.n = 4, .H = 5, .V = 9, .S = 6};
+	float	   *dW,
+			   *db,
+			   *dh,
+			   *dws;
+	int32_t		y[4] = {2, 7, 0, 2};
+	int32_t		samples[6] = {1, 7, 3, 3, 8, 2};	/* repeats and accidental hits */
+
+	c.h = zeros(c.n * c.H);
+	c.W = zeros(c.V * c.H);
+	c.b = zeros(c.V);
+	c.probs = zeros(c.n * c.V + c.n * (c.S + 1));
+	c.wsamp = zeros(c.S * c.H);
+	c.logq_y = zeros(c.n);
+	c.logq_s = zeros(c.S);
+	c.y = y;
+	c.samples = samples;
+	fill(c.h, c.n * c.H, 1.0f);
+	fill(c.W, c.V * c.H, 0.5f);
+	fill(c.b, c.V, 0.5f);
+	for (int r = 0; r < c.n; r++)
+		c.logq_y[r] = (float) log(c.S * (0.05 + 0.02 * y[r]));
+	for (int j = 0; j < c.S; j++)
+		c.logq_s[j] = (float) log(c.S * (0.05 + 0.02 * samples[j]));
+	dW = zeros(c.V * c.H);
+	db = zeros(c.V);
+	dh = zeros(c.n * c.H);
+	dws = zeros(c.S * c.H);
+
+	if (!sampled)
+	{
+		softmax_loss(&c);
+		softmax_xent_backward(c.probs, c.h, c.n, c.H, c.V, c.W, c.y, 1.0f, dW, db, dh);
+		check("softmax cross-entropy d/dh", c.h, dh, c.n * c.H, softmax_loss, &c);
+		check("softmax cross-entropy d/dW", c.W, dW, c.V * c.H, softmax_loss, &c);
+		check("softmax cross-entropy d/db", c.b, db, c.V, softmax_loss, &c);
+	}
+	else
+	{
+		sampled_loss(&c);
+		sampled_softmax_backward(c.probs, c.wsamp, c.h, c.n, c.H, c.W, c.y, c.samples,
+								 c.S, 1.0f, dW, db, dh, dws);
+		check("sampled softmax (log-Q) d/dh", c.h, dh, c.n * c.H, sampled_loss, &c);
+		check("sampled softmax (log-Q) d/dW", c.W, dW, c.V * c.H, sampled_loss, &c);
+		check("sampled softmax (log-Q) d/db", c.b, db, c.V, sampled_loss, &c);
+	}
+}
+
+/* ---- the whole network: embedding -> L LSTM layers -> softmax ---- */
+
+#define MAXL 2
+
+typedef struct
+{
+	int			V,
+				E,
+				H,
+				L,
+				B,
+				T;
+	const int  *nact;
+	const int32_t *x;			/* (T,B) inputs */
+	const int32_t *y;			/* (T,B) targets */
+	float	   *emb,
+			   *W[MAXL],
+			   *b[MAXL],
+			   *Wo,
+			   *bo;
+	/* forward state */
+	float	   *x0;
+	LstmActs	acts[MAXL];
+	float	   *probs;
+	/* a fixed projection: loss = sum_t,r R . h when R is set (layer alone) */
+	float	   *R;
+} NetCtx;
+
+static double
+net_loss(void *p)
+{
+	NetCtx	   *c = p;
+	double		loss = 0.0;
+	const float *in = c->x0;
+
+	for (int t = 0; t < c->T; t++)
+		embedding_forward(c->x0 + (size_t) t * c->B * c->E, c->x + (size_t) t * c->B,
+						  c->nact[t], c->emb, c->E);
+	for (int l = 0; l < c->L; l++)
+	{
+		int			I = l == 0 ? c->E : c->H;
+
+		lstm_forward(&c->acts[l], in, c->nact, c->T, c->B, I, c->H, c->W[l], c->b[l]);
+		in = c->acts[l].h + (size_t) c->B * c->H;
+	}
+	for (int t = 0; t < c->T; t++)
+	{
+		const float *ht = c->acts[c->L - 1].h + (size_t) (t + 1) * c->B * c->H;
+
+		if (c->R)
+		{
+			for (int r = 0; r < c->nact[t]; r++)
+				for (int j = 0; j < c->H; j++)
+				{
+					size_t		k = ((size_t) t * c->B + r) * c->H + j;
+
+					loss += (double) c->R[k] * ht[(size_t) r * c->H + j];
+				}
+		}
+		else
+			loss += softmax_xent_forward(c->probs, ht, c->nact[t], c->H, c->V, c->Wo,
+										 c->bo, c->y + (size_t) t * c->B);
+	}
+	return loss;
+}
+
+static void
+check_net(const char *label, int L, int T, const int *nact, bool projection)
+{
+	NetCtx		c = {.V = 6, .E = 3, .H = 4, .L = L, .B = 3, .T = T, .nact = nact};
+	int32_t    *x = calloc(T * c.B, sizeof(int32_t));
+	int32_t    *y = calloc(T * c.B, sizeof(int32_t));
+	float	   *dh[MAXL],
+			   *dx[MAXL],
+			   *dW[MAXL],
+			   *db[MAXL],
+			   *demb,
+			   *dWo,
+			   *dbo,
+			   *scratch;
+	char		name[128];
+
+	for (int i = 0; i < T * c.B; i++)
+	{
+		x[i] = (int32_t) (uniform() * c.V);
+		y[i] = (int32_t) (uniform() * c.V);
+	}
+	x[0] = x[1];				/* a repeated token: embedding rows accumulate */
+	c.x = x;
+	c.y = y;
+	c.emb = zeros(c.V * c.E);
+	fill(c.emb, c.V * c.E, 1.0f);
+	c.x0 = zeros((size_t) T * c.B * c.E);
+	for (int l = 0; l < L; l++)
+	{
+		int			I = l == 0 ? c.E : c.H;
+		size_t		na = lstm_acts_floats(T, c.B, I, c.H);
+
+		c.W[l] = zeros((I + c.H) * 4 * c.H);
+		c.b[l] = zeros(4 * c.H);
+		fill(c.W[l], (I + c.H) * 4 * c.H, 0.7f);
+		fill(c.b[l], 4 * c.H, 0.5f);
+		lstm_acts_layout(&c.acts[l], zeros(na), T, c.B, I, c.H);
+		dW[l] = zeros((I + c.H) * 4 * c.H);
+		db[l] = zeros(4 * c.H);
+		dh[l] = zeros((size_t) T * c.B * c.H);
+		dx[l] = zeros((size_t) T * c.B * I);
+	}
+	c.Wo = zeros(c.V * c.H);
+	c.bo = zeros(c.V);
+	fill(c.Wo, c.V * c.H, 0.8f);
+	fill(c.bo, c.V, 0.3f);
+	c.probs = zeros(c.B * c.V);
+	demb = zeros(c.V * c.E);
+	dWo = zeros(c.V * c.H);
+	dbo = zeros(c.V);
+	scratch = zeros(lstm_backward_scratch_floats(c.B, c.E + c.H, c.H));
+	if (projection)
+	{
+		c.R = zeros((size_t) T * c.B * c.H);
+		fill(c.R, (size_t) T * c.B * c.H, 1.0f);
+	}
+
+	/* forward, then backward in the order training runs it */
+	net_loss(&c);
+	for (int t = 0; t < T; t++)
+	{
+		const float *ht = c.acts[L - 1].h + (size_t) (t + 1) * c.B * c.H;
+		float	   *dht = dh[L - 1] + (size_t) t * c.B * c.H;
+
+		if (projection)
+			memcpy(dht, c.R + (size_t) t * c.B * c.H, sizeof(float) * c.B * c.H);
+		else
+		{
+			softmax_xent_forward(c.probs, ht, nact[t], c.H, c.V, c.Wo, c.bo, y + (size_t) t * c.B);
+			softmax_xent_backward(c.probs, ht, nact[t], c.H, c.V, c.Wo, y + (size_t) t * c.B,
+								  1.0f, dWo, dbo, dht);
+		}
+	}
+	for (int l = L - 1; l >= 0; l--)
+	{
+		int			I = l == 0 ? c.E : c.H;
+
+		lstm_backward(&c.acts[l], dh[l], nact, T, c.B, I, c.H, c.W[l], dW[l], db[l],
+					  l == 0 ? dx[0] : dh[l - 1], 0, scratch);
+	}
+	for (int t = 0; t < T; t++)
+		embedding_backward(demb, dx[0] + (size_t) t * c.B * c.E, x + (size_t) t * c.B,
+						   nact[t], c.E);
+
+	for (int l = 0; l < L; l++)
+	{
+		int			I = l == 0 ? c.E : c.H;
+
+		snprintf(name, sizeof(name), "%s: layer %d d/dW", label, l + 1);
+		check(name, c.W[l], dW[l], (I + c.H) * 4 * c.H, net_loss, &c);
+		snprintf(name, sizeof(name), "%s: layer %d d/db", label, l + 1);
+		check(name, c.b[l], db[l], 4 * c.H, net_loss, &c);
+	}
+	snprintf(name, sizeof(name), "%s: embedding d/dtable", label);
+	check(name, c.emb, demb, c.V * c.E, net_loss, &c);
+	if (!projection)
+	{
+		snprintf(name, sizeof(name), "%s: output d/dW", label);
+		check(name, c.Wo, dWo, c.V * c.H, net_loss, &c);
+		snprintf(name, sizeof(name), "%s: output d/db", label);
+		check(name, c.bo, dbo, c.V, net_loss, &c);
+	}
+}
+
+int
+main(void)
+{
+	static const int one_step[1] = {3};
+	static const int padded[5] = {3, 3, 2, 2, 1};	/* lengths 5, 4, 2 */
+
+	check_softmax(false);
+	check_softmax(true);
+	check_net("LSTM step", 1, 1, one_step, true);
+	check_net("LSTM sequence (padded)", 1, 5, padded, true);
+	check_net("embedding+LSTM+softmax", 1, 5, padded, false);
+	check_net("embedding+2 LSTM+softmax", 2, 5, padded, false);
+	if (failures)
+	{
+		printf("%d gradient checks FAILED\n", failures);
+		return 1;
+	}
+	printf("all gradient checks passed\n");
+	return 0;
+}
