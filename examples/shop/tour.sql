@@ -91,7 +91,24 @@ FROM journey j LEFT JOIN shop.products p USING (product_id)
 WHERE j.step <= :cart_step ORDER BY j.step;
 
 \echo
-\echo '== 4a. Will this session end in a purchase? ecml.logreg_predict'
+\echo '== 4a. What will the shopper do next? ecml.lstm_predict over the actions so far'
+SELECT p.token AS next_action, round(p.probability::numeric, 3) AS probability
+FROM ecml.lstm_predict(ecml.model('shop_next_action'),
+                       (SELECT array_agg(event_type ORDER BY step) FROM journey WHERE step <= :cart_step), 3) p
+ORDER BY p.probability DESC, p.token;
+SELECT (SELECT event_type FROM journey WHERE step = :cart_step + 1) AS what_they_actually_did_next;
+
+\echo
+\echo '   ... and which product they will look at next (over the products viewed or carted)'
+SELECT p.token AS product_id, pr.title, round(p.probability::numeric, 3) AS probability
+FROM ecml.lstm_predict(ecml.model('shop_next_item'),
+                       (SELECT array_agg(product_id ORDER BY step) FROM journey
+                        WHERE step <= :cart_step AND event_type IN ('view', 'cart')), 3) p
+JOIN shop.products pr ON pr.product_id = p.token
+ORDER BY p.probability DESC, p.token;
+
+\echo
+\echo '== 4b. Will this session end in a purchase? ecml.logreg_predict'
 SELECT round(ecml.logreg_predict(ecml.model('shop_purchase'), f.features)::numeric, 3) AS purchase_probability,
        f.purchased AS actually_purchased
 FROM shop.session_features f WHERE f.session_id = :session;
@@ -186,6 +203,13 @@ WITH t AS (
     WHERE e.session_id % 5 = 0 AND e.event_type = 'purchase'
       AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.user_id = e.user_id AND s.product_id = e.product_id)
     GROUP BY e.user_id
+), held_actions AS (
+    SELECT array_agg(event_type ORDER BY ts, event_id) AS a
+    FROM shop.events WHERE session_id % 5 = 0 GROUP BY session_id HAVING count(*) >= 2
+), held_items AS (
+    SELECT array_agg(product_id ORDER BY ts, event_id) AS i
+    FROM shop.events WHERE session_id % 5 = 0 AND event_type IN ('view', 'cart')
+    GROUP BY session_id HAVING count(*) >= 2
 ), q AS (
     SELECT 'shop_purchase' AS model, 'ROC AUC, purchase in held-out sessions' AS metric,
            (SELECT ecml.roc_auc(ecml.logreg_predict(ecml.model('shop_purchase'), features), purchased)
@@ -202,6 +226,18 @@ WITH t AS (
                         JOIN shop.products p ON p.product_id = s.id
                         WHERE p.category_id = c.category_id) / 10.0)
             FROM shop.categories c WHERE c.parent_id IS NOT NULL)
+    UNION ALL
+    SELECT 'shop_next_action', 'accuracy of the next action, held-out sessions (always "view": '
+           || (SELECT round(avg((a[cardinality(a)] = 'view')::int), 3) FROM held_actions) || ')',
+           (SELECT avg((ecml.lstm_next(ecml.model('shop_next_action'), a[1:cardinality(a) - 1]) = a[cardinality(a)])::int)
+            FROM held_actions)
+    UNION ALL
+    SELECT 'shop_next_item', 'hit rate @10 of the next product, held-out sessions',
+           (SELECT avg(ecml.hit_rate_at_k(
+                        ARRAY(SELECT token FROM ecml.lstm_predict(ecml.model('shop_next_item'),
+                                                                  i[1:cardinality(i) - 1], 10)),
+                        ARRAY[i[cardinality(i)]], 10))
+            FROM held_items)
     UNION ALL
     SELECT 'shop_fraud', 'average precision, held-out payments',
            (SELECT ecml.average_precision(ecml.fraud_score(ecml.model('shop_fraud'), features), is_fraud)

@@ -90,6 +90,32 @@ RETURN (SELECT ecml.l2_normalize(array_agg(v ORDER BY j))
                  OR NOT EXISTS (SELECT 1 FROM shop.categories c2 WHERE lower(c2.name) = lower(query))
               GROUP BY j) s);
 
+-- Next action and next item: LSTMs over each session's event types and
+-- over the products it viewed or carted, in time order.
+CREATE OR REPLACE PROCEDURE shop.train_next()
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_next_action',
+                            ecml.lstm_train(actions, '{"embedding_dim": 16, "hidden_size": 32,
+                                                       "epochs": 5, "seed": 7}'))
+    FROM (SELECT array_agg(event_type ORDER BY ts, event_id) AS actions
+          FROM shop.events WHERE session_id % 5 <> 0 GROUP BY session_id) s;
+    CALL shop.log_training('shop_next_action', t0);
+
+    t0 := clock_timestamp();
+    PERFORM ecml.save_model('shop_next_item',
+                            ecml.lstm_train(items, '{"embedding_dim": 32, "hidden_size": 64,
+                                                     "epochs": 8, "seed": 7}'))
+    FROM (SELECT array_agg(product_id ORDER BY ts, event_id) AS items
+          FROM shop.events WHERE session_id % 5 <> 0 AND event_type IN ('view', 'cart')
+          GROUP BY session_id) s;
+    CALL shop.log_training('shop_next_item', t0);
+END
+$$;
+
 -- Fraud: gradient-boosted trees over payment features, and an isolation
 -- forest that needs no labels.
 CREATE OR REPLACE PROCEDURE shop.train_fraud()
@@ -126,6 +152,7 @@ BEGIN
     CALL shop.train_purchase();
     CALL shop.train_recs();
     CALL shop.train_search();
+    CALL shop.train_next();
     CALL shop.train_fraud();
 END
 $$;
