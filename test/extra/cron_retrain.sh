@@ -3,8 +3,9 @@
 # pg_cron database, train once, schedule examples/shop/train.sql's
 # shop.retrain() every minute after new sessions arrive, wait (at most
 # 150 s) for cron.job_run_details to report success, then check that the
-# registry row changed (model bytes, trained_at, rows) and that scoring with
-# the new model works.
+# purchase model's registry row changed (model bytes, trained_at, rows),
+# that every shop model was retrained, and that scoring with the new model
+# works.
 set -euo pipefail
 db=ecml_test
 job=ecml-test-retrain
@@ -61,6 +62,11 @@ fail=0
 [ "$md5_a" != "$md5_b" ] || { echo "model bytes did not change"; fail=1; }
 [ "$at_a1 $at_a2" != "$at_b1 $at_b2" ] || { echo "trained_at did not change"; fail=1; }
 [ "$rows_a" -gt "$rows_b" ] || { echo "rows did not grow ($rows_b -> $rows_a)"; fail=1; }
+# every model of the shop was retrained by the job, not just the one above
+stale=$(q -c "SELECT string_agg(name, ', ') FROM ecml.models
+              WHERE name LIKE 'shop\_%' AND trained_at < '$start'")
+[ -z "$stale" ] || { echo "not retrained by the job: $stale"; fail=1; }
+echo "shop models in the registry: $(q -c "SELECT count(*) FROM ecml.models WHERE name LIKE 'shop\_%'")"
 scored=$(q -c "SELECT count(*) FILTER (WHERE p > 0 AND p < 1) || ' ' || count(*)
                FROM (SELECT ecml.logreg_predict(ecml.model('shop_purchase'), features) AS p
                      FROM shop.session_features) s")
