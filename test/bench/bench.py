@@ -7,8 +7,9 @@ Run as root from anywhere (`make bench` in the repository root does):
                                          [--output PATH] [--keep]
 
 It creates a private PostgreSQL 15 cluster in /var/tmp/ecml-bench (port
-54351, run as the postgres OS user, clients as root over the unix socket),
-runs four parts and writes RESULTS.md beside this file:
+54351, run as the postgres OS user from $ECML_PGROOT/usr/lib/postgresql/15/bin,
+default the system tree; clients as root over the unix socket), runs four
+parts and writes RESULTS.md beside this file:
 
  1. quality on the UCI Online Shoppers data (skipped with a message when
     ../shared/data/online-shoppers-intention/ is absent),
