@@ -3,14 +3,13 @@
 A private PostgreSQL cluster run as the postgres OS user from the tree in
 $ECML_PGROOT (default: the system tree), psql runners (one persistent
 session, or one process a call), machine facts, the environment of the
-one-thread peers, locking, logging, a package check and a timer.  Each
+one-thread peers, locking, logging, a package check and timing helpers.  Each
 script keeps its own port, directory, server settings and measurements:
 whatever differs between them is a parameter here.
 
-Import it after setting the thread variables (one_thread()) when the script
-loads numpy or another numerical library: they read them once, at import.
+Call one_thread() before importing numpy or another numerical library: they
+read the thread variables once, at import.
 """
-import datetime
 import fcntl
 import os
 import platform
@@ -19,7 +18,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -48,11 +46,6 @@ def die(msg):
 
 def run(argv, **kw):
     return subprocess.run(argv, check=True, text=True, **kw)
-
-
-def as_postgres(argv, **kw):
-    # from /: the caller's directory may be unreadable for postgres
-    return run(["runuser", "-u", "postgres", "--"] + argv, cwd="/", **kw)
 
 
 def require_root(why="the cluster runs as the postgres OS user"):
@@ -191,31 +184,6 @@ def python_version():
 
 def kernel():
     return platform.release()
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-# --------------------------------------------------------------------------
-# timing
-
-
-def median(xs):
-    return statistics.median(xs)
-
-
-class Timer:
-    """Wall seconds of a with-block: `with Timer() as t: ...; t.s`."""
-
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-        self.s = None
-        return self
-
-    def __exit__(self, *exc):
-        self.s = time.perf_counter() - self.t0
-        return False
 
 
 # --------------------------------------------------------------------------
@@ -401,7 +369,11 @@ class Psql:
 
 
 # --------------------------------------------------------------------------
-# a backend's memory
+# timing and a backend's memory
+
+
+def median(xs):
+    return statistics.median(xs)
 
 
 def status_kb(pid, field):
