@@ -7,8 +7,9 @@ Run as root from anywhere (`make bench` in the repository root does):
                                          [--output PATH] [--keep]
 
 It creates a private PostgreSQL 15 cluster in /var/tmp/ecml-bench (port
-54351, run as the postgres OS user, clients as root over the unix socket),
-runs four parts and writes RESULTS.md beside this file:
+54351, run as the postgres OS user from $ECML_PGROOT/usr/lib/postgresql/15/bin,
+default the system tree; clients as root over the unix socket), runs four
+parts and writes RESULTS.md beside this file:
 
  1. quality on the UCI Online Shoppers data (skipped with a message when
     ../shared/data/online-shoppers-intention/ is absent),
@@ -25,14 +26,10 @@ apt-get if it is missing.
 """
 import argparse
 import datetime
-import fcntl
 import json
 import math
 import os
-import platform
 import re
-import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -40,14 +37,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from results_md import write_section  # noqa: E402
+from benchlib import (PG_BIN, PYTHON, PEER_ENV_PREFIX as SK_ENV_PREFIX,  # noqa: E402
+                      Cluster, Psql as Session, die, ensure_packages, log,
+                      median, peer_env, run, status_kb)
+import benchlib  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PG_BIN = "/usr/lib/postgresql/15/bin"
 DIR = "/var/tmp/ecml-bench"
 PORT = 54351
 DB = "bench"
-PYTHON = "/usr/bin/python3"
 SHOPPERS_CSV = os.path.normpath(os.path.join(
     REPO, "..", "shared", "data", "online-shoppers-intention",
     "online_shoppers_intention.csv"))
@@ -58,66 +57,9 @@ SK_REFERENCE = {"A": 0.886, "B": 0.914}
 QUALITY_TOLERANCE = 0.003
 
 
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    print(f"ERROR: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def run(argv, **kw):
-    return subprocess.run(argv, check=True, text=True, **kw)
-
-
-def as_postgres(argv, **kw):
-    return run(["runuser", "-u", "postgres", "--"] + argv, cwd="/", **kw)
-
-
-def median(xs):
-    return statistics.median(xs)
-
-
-# --------------------------------------------------------------------------
-# setup
-
-
-def ensure_packages():
-    need = []
-    for pkg in ("python3-sklearn",):
-        r = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status}", pkg],
-                           capture_output=True, text=True)
-        if r.stdout.strip() != "installed":
-            need.append(pkg)
-    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
-        need.append("postgresql-15")
-    if need:
-        log(f"installing {' '.join(need)}")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        run(["apt-get", "update", "-qq"], env=env)
-        run(["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + need,
-            env=env, stdin=subprocess.DEVNULL)
-    ext = run([os.path.join(PG_BIN, "pg_config"), "--sharedir"],
-              capture_output=True).stdout.strip()
-    if not os.path.exists(os.path.join(ext, "extension", "ecml.control")):
-        die("ecml is not installed: run `make && make install` first")
-
-
 def sk_env():
     """One thread everywhere; no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE."""
-    env = dict(os.environ)
-    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        env.pop(k, None)
-    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-              "BLIS_NUM_THREADS"):
-        env[k] = "1"
-    env.update(PGHOST=DIR, PGPORT=str(PORT), PGUSER="postgres", PGDATABASE=DB)
-    return env
-
-
-SK_ENV_PREFIX = ("env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 "
-                 "OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 BLIS_NUM_THREADS=1")
+    return peer_env(PGHOST=DIR, PGPORT=str(PORT), PGUSER="postgres", PGDATABASE=DB)
 
 
 def sk_worker(*args):
@@ -129,144 +71,21 @@ def sk_worker(*args):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-class Cluster:
-    conf = [
-        f"port = {PORT}",
-        "listen_addresses = ''",
-        f"unix_socket_directories = '{DIR}'",
-        "shared_buffers = 1GB",
-        "max_worker_processes = 8",
-        "max_parallel_workers = 8",
-        "max_parallel_workers_per_gather = 2",
-        # setup speed only (bulk generation of the synthetic table); the
-        # measured queries read, they do not write
-        "max_wal_size = 4GB",
-        "synchronous_commit = off",
-    ]
-
-    def pg_ctl(self, *args, check=True):
-        return subprocess.run(["runuser", "-u", "postgres", "--",
-                               os.path.join(PG_BIN, "pg_ctl"), "-D", f"{DIR}/data"] + list(args),
-                              cwd="/", text=True, capture_output=True, check=check)
-
-    def running(self):
-        return (os.path.exists(f"{DIR}/data/PG_VERSION") and
-                self.pg_ctl("status", check=False).returncode == 0)
-
-    def stop(self):
-        if self.running():
-            log(f"stopping the server in {DIR}/data")
-            if self.pg_ctl("stop", "-m", "fast", "-w", "-t", "60", check=False).returncode:
-                self.pg_ctl("stop", "-m", "immediate", "-w", "-t", "60", check=False)
-
-    def remove(self):
-        self.stop()
-        if os.path.isdir(DIR):
-            shutil.rmtree(DIR)
-
-    def create(self):
-        self.remove()
-        log(f"creating cluster in {DIR}/data (port {PORT})")
-        os.makedirs(DIR)
-        shutil.chown(DIR, "postgres", "postgres")
-        os.chmod(DIR, 0o700)
-        with open(f"{DIR}/initdb.log", "w") as f:
-            f.flush()
-            shutil.chown(f"{DIR}/initdb.log", "postgres", "postgres")
-        r = subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "initdb"),
-                            f"--pgdata={DIR}/data", "--username=postgres", "--auth=trust",
-                            "--encoding=UTF8", "--locale=C"],
-                           cwd="/", text=True, capture_output=True)
-        if r.returncode:
-            die(f"initdb failed:\n{r.stdout}\n{r.stderr}")
-        with open(f"{DIR}/data/postgresql.conf", "a") as f:
-            f.write("# added by test/bench/bench.py\n" + "\n".join(self.conf) + "\n")
-        log(f"starting server ({DIR}/server.log)")
-        r = self.pg_ctl("start", "-l", f"{DIR}/server.log", "-w", "-t", "60", check=False)
-        if r.returncode:
-            try:
-                print(open(f"{DIR}/server.log").read()[-3000:], file=sys.stderr)
-            except OSError:
-                pass
-            die("server did not start")
-        os.environ.update(PGHOST=DIR, PGPORT=str(PORT), PGUSER="postgres")
-        for k in ("PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGOPTIONS"):
-            os.environ.pop(k, None)
-        run(["psql", "-X", "-q", "-d", "postgres", "-c", f"CREATE DATABASE {DB}"])
-        run(["psql", "-X", "-q", "-d", DB, "-c", "CREATE EXTENSION ecml"])
+CLUSTER = Cluster(DIR, PORT, db=DB, conf=[
+    "shared_buffers = 1GB",
+    "max_worker_processes = 8",
+    "max_parallel_workers = 8",
+    "max_parallel_workers_per_gather = 2",
+    # setup speed only (bulk generation of the synthetic table); the
+    # measured queries read, they do not write
+    "max_wal_size = 4GB",
+    "synchronous_commit = off",
+])
 
 
-# --------------------------------------------------------------------------
-# a persistent psql session
-
-
-class SQLError(Exception):
-    pass
-
-
-class Psql:
-    """One psql process, one backend: statements in, rows and \\timing out."""
-
-    TIME = re.compile(r"^Time: ([0-9.]+) ms")
-
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            ["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-d", DB,
-             "-v", "ON_ERROR_STOP=0"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1)
-        self.n = 0
-        self.run("\\timing on")
-        self.pid = int(self.value("SELECT pg_backend_pid()"))
-
-    def run(self, sql, check=True):
-        """Run sql (one or more statements / meta-commands); return
-        (rows, times_ms, notices)."""
-        self.n += 1
-        marker = f"__ecml_bench_done_{self.n}__"
-        sql = sql.rstrip()
-        last = sql.splitlines()[-1].lstrip()
-        if not sql.endswith(";") and not last.startswith("\\") and "\\g" not in last:
-            sql += ";"
-        self.proc.stdin.write(sql + "\n\\echo " + marker + "\n")
-        self.proc.stdin.flush()
-        rows, times, msgs = [], [], []
-        while True:
-            line = self.proc.stdout.readline()
-            if line == "":
-                raise SQLError("psql exited:\n" + "\n".join(msgs))
-            line = line.rstrip("\n")
-            if line == marker:
-                break
-            m = self.TIME.match(line)
-            if m:
-                times.append(float(m.group(1)))
-            elif re.match(r"^(psql:.*?)?(ERROR|WARNING|NOTICE|INFO|DETAIL|HINT|LINE \d+|FATAL):", line):
-                msgs.append(line)
-            else:
-                rows.append(line)
-        if check and any(re.search(r"(ERROR|FATAL):", m) for m in msgs):
-            raise SQLError(f"{sql[:300]}\n" + "\n".join(msgs))
-        return rows, times, msgs
-
-    def value(self, sql):
-        rows, _, _ = self.run(sql)
-        return rows[0] if rows else None
-
-    def timed(self, sql):
-        """Wall time of one statement in seconds, as psql's \\timing sees it."""
-        _, times, _ = self.run(sql)
-        if len(times) != 1:
-            raise SQLError(f"expected one timing for: {sql[:200]}")
-        return times[0] / 1000.0
-
-    def close(self):
-        try:
-            self.proc.stdin.write("\\q\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        except Exception:
-            self.proc.kill()
+def Psql():
+    """A session on the benchmark's database."""
+    return Session(CLUSTER)
 
 
 # --------------------------------------------------------------------------
@@ -324,17 +143,6 @@ def have_function(db, name):
     return db.value(
         "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         f"WHERE n.nspname = 'ecml' AND p.proname = '{name}'") != "0"
-
-
-def status_kb(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class RssSampler(threading.Thread):
@@ -619,17 +427,6 @@ def part_memory(res, rows, nfeat, opts):
 
 
 def machine_info():
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = "?"
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     libdir = run([os.path.join(PG_BIN, "pg_config"), "--pkglibdir"],
                  capture_output=True).stdout.strip()
     so = os.path.join(libdir, "ecml.so")
@@ -638,13 +435,12 @@ def machine_info():
                    f"sha256 {run(['sha256sum', so], capture_output=True).stdout.split()[0][:16]}…")
     except (OSError, subprocess.CalledProcessError):
         so_info = so
-    git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True)
-    return {"nproc": run(["nproc"], capture_output=True).stdout.strip(),
+    return {"nproc": benchlib.nproc(),
             "ecml_so": so_info,
-            "loadavg_start": open("/proc/loadavg").read().split()[:3],
-            "git": git.stdout.strip() if git.returncode == 0 else "?",
-            "cpu": cpu, "memory": mem, "kernel": platform.release(),
+            "loadavg_start": benchlib.loadavg(),
+            "git": benchlib.git_describe(),
+            "cpu": benchlib.cpu_model(), "memory": benchlib.memory_gib(),
+            "kernel": benchlib.kernel(),
             "date": run(["date", "-u"], capture_output=True).stdout.strip()}
 
 
@@ -684,7 +480,7 @@ def write_report(res, path):
     a(f"| Python / numpy / scipy / scikit-learn | {sk['python']} / {sk['numpy']} / {sk['scipy']} / {sk['sklearn']} |")
     a(f"| numpy's BLAS | {', '.join(sk['blas']['blas_libraries']) or '?'} |")
     a(f"| scikit-learn environment | `{SK_ENV_PREFIX}` |")
-    a(f"| cluster | private, {DIR}, port {PORT}: `{'; '.join(Cluster.conf)}` |")
+    a(f"| cluster | private, {DIR}, port {PORT}: `{'; '.join(CLUSTER.conf)}` |")
     a("")
     a("Each timing is the median of "
       f"{res['runs']} runs in this one run of the script; the individual runs are listed "
@@ -906,22 +702,15 @@ def main():
     ap.add_argument("--keep", action="store_true",
                     help="leave the cluster running in /var/tmp/ecml-bench")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        die("run as root (the server runs as the postgres OS user)")
+    benchlib.require_root("the server runs as the postgres OS user")
     command = " ".join([PYTHON, os.path.relpath(os.path.abspath(sys.argv[0]), REPO)] + sys.argv[1:])
-    lock = open(DIR + ".lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log(f"waiting for another run holding {DIR}.lock")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = benchlib.lock(DIR + ".lock")  # noqa: F841 (held until exit)
 
-    ensure_packages()
+    ensure_packages(("python3-sklearn",))
     res = {"command": command, "runs": args.runs, "machine": machine_info()}
     log(f"machine: {res['machine']}")
     res["sk_info"] = sk_worker("info")
-    cluster = Cluster()
-    cluster.create()
+    CLUSTER.create()
     try:
         db = Psql()
         res["pg_version"] = db.value("SELECT version()")
@@ -934,8 +723,8 @@ def main():
         part_memory(res, args.rows, args.features, json.dumps({"l2": 1.0 / args.rows}))
     finally:
         if not args.keep:
-            cluster.remove()
-    res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+            CLUSTER.remove()
+    res["machine"]["loadavg_end"] = benchlib.loadavg()
     goals = write_report(res, args.output)
     if args.json:
         with open(args.json, "w") as f:

@@ -28,18 +28,15 @@ import csv
 import datetime
 import json
 import os
-import platform
 import re
-import shutil
 import struct
-import subprocess
 import sys
 import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-for _k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
-    os.environ[_k] = "1"
-os.environ["OMP_NUM_THREADS"] = "1"
+import benchlib
+from benchlib import PG_BIN, die, log
+
+benchlib.one_thread()  # before numpy and XGBoost load
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
@@ -49,9 +46,6 @@ from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PGROOT = os.environ.get("ECML_PGROOT", "")
-PG_BIN = (os.path.join(PGROOT, "usr/lib/postgresql/15/bin") if PGROOT
-          else "/usr/lib/postgresql/15/bin")
 DIR = "/var/tmp/ecml-bench-gbdt"
 PORT = 54383
 DB = "bench"
@@ -71,15 +65,6 @@ SPEED_PARAMS = dict(n_trees=100, max_depth=6, learning_rate=0.1, l2=1.0,
                     min_child_weight=1.0, max_bins=256)
 
 
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    print(f"ERROR: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
 def xgb_params(p):
     return {"objective": "binary:logistic", "tree_method": "hist", "nthread": 1,
             "max_depth": p["max_depth"], "eta": p["learning_rate"], "lambda": p["l2"],
@@ -95,45 +80,18 @@ def ecml_options(p):
 # the private cluster
 
 
-class Cluster:
+class Cluster(benchlib.Cluster):
+    """The private cluster; psql() takes bytes in and gives bytes out."""
+
     def __init__(self):
-        self.data = f"{DIR}/data"
-
-    def pg(self, prog, *args, check=True, **kw):
-        return subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, prog)]
-                              + list(args), cwd="/", text=True, check=check, **kw)
-
-    def start(self):
-        self.stop()
-        shutil.rmtree(DIR, ignore_errors=True)
-        os.makedirs(DIR)
-        shutil.chown(DIR, "postgres", "postgres")
-        self.pg("initdb", "-D", self.data, "--auth=trust", "-U", "postgres",
-                capture_output=True)
-        self.conf = {"port": str(PORT), "listen_addresses": "''",
-                     "unix_socket_directories": f"'{DIR}'", "shared_buffers": "2GB",
-                     "max_parallel_workers_per_gather": "0", "jit": "off",
-                     "max_wal_size": "8GB", "synchronous_commit": "off",
-                     "fsync": "off", "full_page_writes": "off"}
-        with open(f"{self.data}/postgresql.conf", "a") as f:
-            for k, v in self.conf.items():
-                f.write(f"{k} = {v}\n")
-        self.pg("pg_ctl", "-D", self.data, "-l", f"{DIR}/log", "-w", "start",
-                capture_output=True)
-        subprocess.run([os.path.join(PG_BIN, "createdb"), "-h", DIR, "-p", str(PORT),
-                        "-U", "postgres", DB], check=True)
-        self.sql("CREATE EXTENSION ecml")
-
-    def stop(self):
-        if os.path.exists(f"{self.data}/postmaster.pid"):
-            self.pg("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", check=False,
-                    capture_output=True)
+        # initdb with its default encoding and locale, as this benchmark always had
+        super().__init__(DIR, PORT, db=DB, initdb_args=["--auth=trust"], conf=[
+            "shared_buffers = 2GB", "max_parallel_workers_per_gather = 0", "jit = off",
+            "max_wal_size = 8GB", "synchronous_commit = off", "fsync = off",
+            "full_page_writes = off"])
 
     def psql(self, *args, stdin=None):
-        return subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t",
-                               "-v", "ON_ERROR_STOP=1", "-h", DIR, "-p", str(PORT),
-                               "-U", "postgres", "-d", DB] + list(args),
-                              input=stdin, capture_output=True, check=True)
+        return super().psql(*args, input=stdin, text=False)
 
     def sql(self, q):
         return self.psql("-c", q).stdout.decode().strip()
@@ -362,16 +320,8 @@ def part_growth(cl, res, X1, y1, big_rows):
 
 
 def machine():
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem = int(f.readline().split()[1]) / 1024 / 1024
-    return {"cpu": cpu, "nproc": os.cpu_count(), "mem": f"{mem:.1f} GiB",
-            "kernel": platform.release()}
+    return {"cpu": benchlib.cpu_model("unknown"), "nproc": os.cpu_count(),
+            "mem": benchlib.memory_gib(), "kernel": benchlib.kernel()}
 
 
 def verdict(ok, gap):
@@ -396,7 +346,7 @@ def report(res, args, started, load0, load1, pgversion, out):
     L.append(f"| load average (1, 5, 15 min) | at start {load0}, at end {load1} — the machine is "
              "shared with other work running at the same time, so timings are noisy |")
     L.append(f"| PostgreSQL | {pgversion} (binaries {PG_BIN}) |")
-    L.append(f"| Python / numpy / scikit-learn / XGBoost | {platform.python_version()} / "
+    L.append(f"| Python / numpy / scikit-learn / XGBoost | {benchlib.python_version()} / "
              f"{np.__version__} / {sklearn.__version__} / {xgb.__version__} |")
     L.append("| threads | XGBoost `nthread=1`, `OMP_NUM_THREADS=1`; ecml one backend, "
              "`max_parallel_workers_per_gather = 0`, `jit = off` |")
@@ -495,18 +445,17 @@ def main():
     ap.add_argument("--keep", action="store_true", help="leave the cluster running")
     ap.add_argument("--skip-growth", action="store_true")
     args = ap.parse_args()
-    args.command = ("ECML_PGROOT=" + PGROOT + " " if PGROOT else "") + \
+    args.command = benchlib.pgroot_prefix() + \
         "/usr/bin/python3 test/bench/bench_gbdt.py " + " ".join(sys.argv[1:])
-    if os.geteuid() != 0:
-        die("run as root (the cluster runs as the postgres OS user)")
+    benchlib.require_root()
     if not os.path.exists(os.path.join(PG_BIN, "postgres")):
         die(f"no PostgreSQL 15 in {PG_BIN}")
     started = datetime.datetime.utcnow()
-    load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load0 = benchlib.loadavg_2f()
     print(f"command: {args.command}", flush=True)
     print(f"machine: {machine()}, load {load0}", flush=True)
     cl = Cluster()
-    cl.start()
+    cl.create()
     try:
         pgversion = cl.sql("SELECT version()")
         print(f"PostgreSQL: {pgversion}; XGBoost {xgb.__version__}", flush=True)
@@ -515,12 +464,11 @@ def main():
         X, y = part_speed(cl, res, args.rows)
         if not args.skip_growth:
             part_growth(cl, res, X, y, args.big_rows)
-        load1 = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        load1 = benchlib.loadavg_2f()
         report(res, args, started, load0, load1, pgversion, args.output)
     finally:
         if not args.keep:
-            cl.stop()
-            shutil.rmtree(DIR, ignore_errors=True)
+            cl.remove()
 
 
 if __name__ == "__main__":

@@ -28,19 +28,16 @@ beside this file, leaving the rest of the file alone.
 """
 import os
 
+import benchlib
+from benchlib import Cluster, die, log
+
 # one thread for numpy / scikit-learn, set before they are imported
-for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-           "BLIS_NUM_THREADS"):
-    os.environ[_k] = "1"
+benchlib.one_thread()
 
 import argparse
 import csv
 import datetime
-import platform
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,8 +49,6 @@ from sklearn.metrics import roc_auc_score
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PGROOT = os.environ.get("ECML_PGROOT", "")
-PG_BIN = (PGROOT + "/usr/lib/postgresql/15/bin") if PGROOT else "/usr/lib/postgresql/15/bin"
 DIR = "/var/tmp/ecml-bench-iforest"
 PORT = 54343
 DB = "bench"
@@ -70,114 +65,34 @@ ISSUE_SK_TRAIN_S = 1.0
 ISSUE_SK_SCORE_S = 35.0
 
 
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    print(f"ERROR: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def run(argv, **kw):
-    return subprocess.run(argv, check=True, text=True, **kw)
-
-
 # --------------------------------------------------------------------------
 # the private cluster
 
 
-def pg_ctl(*args, check=True):
-    return subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "pg_ctl"),
-                           "-D", f"{DIR}/data"] + list(args),
-                          cwd="/", text=True, capture_output=True, check=check)
+CLUSTER = Cluster(DIR, PORT, db=DB, conf=[
+    "shared_buffers = 1GB", "work_mem = 256MB", "max_wal_size = 4GB",
+    "synchronous_commit = off", "fsync = off", "full_page_writes = off",
+    "max_parallel_workers_per_gather = 0", "jit = off"])
 
 
-def cluster_stop():
-    if os.path.exists(f"{DIR}/data/PG_VERSION") and pg_ctl("status", check=False).returncode == 0:
-        log("stopping the server")
-        if pg_ctl("stop", "-m", "fast", "-w", "-t", "60", check=False).returncode:
-            pg_ctl("stop", "-m", "immediate", "-w", "-t", "60", check=False)
-
-
-def cluster_create():
-    cluster_stop()
-    if os.path.isdir(DIR):
-        shutil.rmtree(DIR)
-    os.makedirs(DIR)
-    shutil.chown(DIR, "postgres", "postgres")
-    os.chmod(DIR, 0o700)
-    log(f"creating cluster in {DIR}/data (port {PORT}) from {PG_BIN}")
-    r = subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "initdb"),
-                        f"--pgdata={DIR}/data", "--username=postgres", "--auth=trust",
-                        "--encoding=UTF8", "--locale=C"],
-                       cwd="/", text=True, capture_output=True)
-    if r.returncode:
-        die(f"initdb failed:\n{r.stdout}\n{r.stderr}")
-    with open(f"{DIR}/data/postgresql.conf", "a") as f:
-        f.write("# added by test/bench/bench_iforest.py\n" + "\n".join([
-            f"port = {PORT}", f"unix_socket_directories = '{DIR}'", "listen_addresses = ''",
-            "shared_buffers = 1GB", "work_mem = 256MB", "max_wal_size = 4GB",
-            "synchronous_commit = off", "fsync = off", "full_page_writes = off",
-            "max_parallel_workers_per_gather = 0", "jit = off"]) + "\n")
-    if pg_ctl("start", "-l", f"{DIR}/server.log", "-w", "-t", "60", check=False).returncode:
-        die("server did not start; see " + f"{DIR}/server.log")
-    os.environ.update(PGHOST=DIR, PGPORT=str(PORT), PGUSER="postgres")
-    for k in ("PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGOPTIONS"):
-        os.environ.pop(k, None)
-    run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-d", "postgres", "-c", f"CREATE DATABASE {DB}"])
-
-
-class Psql:
-    """One psql process, one backend: statements in, rows and \\timing out."""
-
-    TIME = re.compile(r"^Time: ([0-9.]+) ms")
+class Psql(benchlib.Psql):
+    """run() gives (rows, seconds per \\timing line); an SQL error ends the run."""
 
     def __init__(self):
-        self.proc = subprocess.Popen(
-            [os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t", "-F", "\t", "-d", DB],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1)
-        self.n = 0
-        self.run("\\timing on")
+        super().__init__(CLUSTER)
 
-    def run(self, sql):
-        self.n += 1
-        marker = f"__bench_iforest_{self.n}__"
-        sql = sql.rstrip()
-        if not sql.endswith(";") and not sql.lstrip().startswith("\\"):
-            sql += ";"
-        self.proc.stdin.write(sql + "\n\\echo " + marker + "\n")
-        self.proc.stdin.flush()
-        rows, times, errors = [], [], []
-        while True:
-            line = self.proc.stdout.readline()
-            if line == "":
-                die("psql exited")
-            line = line.rstrip("\n")
-            if line == marker:
-                break
-            m = self.TIME.match(line)
-            if m:
-                times.append(float(m.group(1)) / 1000.0)
-            elif re.search(r"(ERROR|FATAL):", line):
-                errors.append(line)
-            elif not re.match(r"^(psql:.*?)?(NOTICE|WARNING|DETAIL|HINT|LINE \d+):", line):
-                rows.append(line)
-        if errors:
-            die(f"SQL failed: {sql[:300]}\n" + "\n".join(errors))
-        return rows, times
+    def run(self, sql, check=True):
+        try:
+            rows, times, _ = super().run(sql)
+        except benchlib.SQLError as e:
+            die(f"SQL failed: {e}")
+        return rows, [t / 1000.0 for t in times]
 
     def value(self, sql):
         return self.run(sql)[0][0]
 
     def timed(self, sql):
         return self.run(sql)[1][-1]
-
-    def close(self):
-        self.proc.stdin.write("\\q\n")
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
 
 
 def copy_matrix(db, table, X, y=None):
@@ -354,22 +269,14 @@ def part_speed(db, res, n, d, runs, with_5m):
 
 
 def machine_info(db):
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True)
-    return {"cpu": cpu, "nproc": run(["nproc"], capture_output=True).stdout.strip(),
-            "kernel": platform.release(),
-            "loadavg_start": " ".join(open("/proc/loadavg").read().split()[:3]),
+    return {"cpu": benchlib.cpu_model(), "nproc": benchlib.nproc(),
+            "kernel": benchlib.kernel(),
+            "loadavg_start": " ".join(benchlib.loadavg()),
             "postgres": db.value("SHOW server_version"),
             "ecml": db.value("SELECT extversion FROM pg_extension WHERE extname = 'ecml'"),
-            "git": git.stdout.strip() if git.returncode == 0 else "?",
+            "git": benchlib.git_describe(),
             "sklearn": sklearn.__version__, "numpy": np.__version__,
-            "python": platform.python_version(),
+            "python": benchlib.python_version(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
@@ -456,13 +363,12 @@ def main():
     ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--keep", action="store_true", help="leave the cluster running")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        die("run as root (the cluster runs as the postgres OS user)")
+    benchlib.require_root()
     command = "/usr/bin/python3 test/bench/bench_iforest.py " + " ".join(sys.argv[1:])
-    command = (f"ECML_PGROOT={PGROOT} " if PGROOT else "") + command.strip()
+    command = benchlib.pgroot_prefix() + command.strip()
     print(f"command: {command}", flush=True)
 
-    cluster_create()
+    CLUSTER.create(extension=False)  # created below, in the measured session
     try:
         db = Psql()
         db.run("CREATE EXTENSION ecml")
@@ -471,7 +377,7 @@ def main():
         print("machine: " + ", ".join(f"{k} {v}" for k, v in res["machine"].items()), flush=True)
         part_quality(db, res, args.quality_rows)
         part_speed(db, res, args.rows, args.features, args.runs, not args.no_5m)
-        res["loadavg_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
+        res["loadavg_end"] = " ".join(benchlib.loadavg())
         db.close()
         text = report(res, command)
         print(text)
@@ -479,8 +385,7 @@ def main():
         log(f"wrote {args.output}")
     finally:
         if not args.keep:
-            cluster_stop()
-            shutil.rmtree(DIR, ignore_errors=True)
+            CLUSTER.remove()
 
 
 if __name__ == "__main__":

@@ -31,28 +31,23 @@ read from ../shared/data (never copied into the repository).
 """
 import os
 
+import benchlib
+from benchlib import Cluster, die, log
+
 # one thread for every numerical library, before any of them loads
-for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-           "BLIS_NUM_THREADS"):
-    os.environ[_k] = "1"
+benchlib.one_thread()
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
 import datetime  # noqa: E402
-import platform  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PGROOT = os.environ.get("ECML_PGROOT", "")
-PG_BIN = (os.path.join(PGROOT, "usr/lib/postgresql/15/bin") if PGROOT
-          else "/usr/lib/postgresql/15/bin")
 DIR = "/var/tmp/ecml-bench-lstm"
 PORT = 54393
 DB = "bench"
@@ -72,23 +67,12 @@ REF = {"torch_ml_hr": 0.040, "pop_ml_hr": 0.031, "markov_ml_hr": 0.097,
        "torch_tps_1k7": 14800, "torch_tps_26k": 1000}
 
 
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    print(f"ERROR: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
 # --------------------------------------------------------------------------
 # the private cluster and psql
 
 
-def pg_ctl(*args, check=True, env=()):
-    return subprocess.run(["runuser", "-u", "postgres", "--", "env"] + list(env) +
-                          [os.path.join(PG_BIN, "pg_ctl"), "-D", f"{DIR}/data"] + list(args),
-                          cwd="/", text=True, capture_output=True, check=check)
+CLUSTER = Cluster(DIR, PORT, db=DB, conf=["shared_buffers = 256MB",
+                                          "max_parallel_workers_per_gather = 0"])
 
 
 def blis_arch():
@@ -101,52 +85,14 @@ def restart_with_blis_arch(arch_id):
     'generic': its reference kernels); BLIS_ARCH_TYPE in the server's
     environment selects a sub-configuration the CPU supports."""
     log(f"restarting the server with BLIS_ARCH_TYPE={arch_id}")
-    r = pg_ctl("restart", "-l", f"{DIR}/server.log", "-w", "-t", "60", check=False,
-               env=[f"BLIS_ARCH_TYPE={arch_id}"])
-    if r.returncode:
-        die("server did not restart")
-
-
-def cluster_stop():
-    if os.path.exists(f"{DIR}/data/PG_VERSION") and pg_ctl("status", check=False).returncode == 0:
-        log("stopping the benchmark server")
-        pg_ctl("stop", "-m", "fast", "-w", "-t", "60", check=False)
-
-
-def cluster_start():
-    cluster_stop()
-    if os.path.isdir(DIR):
-        shutil.rmtree(DIR)
-    os.makedirs(DIR)
-    shutil.chown(DIR, "postgres", "postgres")
-    os.chmod(DIR, 0o700)
-    log(f"creating cluster in {DIR}/data (port {PORT}) from {PG_BIN}")
-    r = subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "initdb"),
-                        f"--pgdata={DIR}/data", "--username=postgres", "--auth=trust",
-                        "--encoding=UTF8", "--locale=C"],
-                       cwd="/", text=True, capture_output=True)
-    if r.returncode:
-        die(f"initdb failed:\n{r.stdout}\n{r.stderr}")
-    with open(f"{DIR}/data/postgresql.conf", "a") as f:
-        f.write(f"port = {PORT}\nlisten_addresses = ''\nunix_socket_directories = '{DIR}'\n"
-                "shared_buffers = 256MB\nmax_parallel_workers_per_gather = 0\n")
-    r = pg_ctl("start", "-l", f"{DIR}/server.log", "-w", "-t", "60", check=False)
-    if r.returncode:
-        die("server did not start")
-    os.environ.update(PGHOST=DIR, PGPORT=str(PORT), PGUSER="postgres")
-    for k in ("PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGOPTIONS"):
-        os.environ.pop(k, None)
-    psql("CREATE DATABASE " + DB, db="postgres")
-    psql("CREATE EXTENSION ecml")
+    CLUSTER.restart(env=[f"BLIS_ARCH_TYPE={arch_id}"])
 
 
 def psql(sql, db=DB, stdin=None):
     """Run sql with psql; return (stdout lines, [ms per \\timing line])."""
-    r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t", "-F", "\t",
-                        "-v", "ON_ERROR_STOP=1", "-d", db],
-                       input=("SET ecml.blas_threads = 1;\n\\timing on\n" + sql + "\n")
-                       if stdin is None else stdin,
-                       text=True, capture_output=True)
+    r = CLUSTER.psql("-F", "\t", db=db, check=False,
+                     input=("SET ecml.blas_threads = 1;\n\\timing on\n" + sql + "\n")
+                     if stdin is None else stdin)
     if r.returncode:
         die(f"psql failed: {sql[:300]}\n{r.stderr[-3000:]}")
     rows, times = [], []
@@ -171,8 +117,7 @@ def load_table(name, rows, text):
     typ = "text" if text else "bigint"
     tsv = "".join(f"{i}\t{pg_array(p, text)}\t{t}\n" for i, p, t in rows)
     psql(f"DROP TABLE IF EXISTS {name}; CREATE TABLE {name}(id int, prefix {typ}[], target {typ});")
-    r = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-d", DB, "-c",
-                        f"COPY {name} FROM STDIN"], input=tsv, text=True, capture_output=True)
+    r = CLUSTER.psql("-c", f"COPY {name} FROM STDIN", input=tsv, check=False)
     if r.returncode:
         die(f"COPY {name} failed: {r.stderr}")
     psql(f"ANALYZE {name}")
@@ -393,21 +338,14 @@ def torch_latency(data):
 
 
 def machine():
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = benchlib.cpu_model("unknown")
     import numpy
     import torch
     pgv = psql("SELECT version()")[0][0]
     ev = psql("SELECT ecml.version() || ' ' || ecml.blas_info()::text")[0][0]
-    return (f"{cpu}, nproc {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+    return (f"{cpu}, nproc {os.cpu_count()}, load average {benchlib.loadavg_2f()}; "
             f"{pgv.split(' on ')[0]}; ecml {ev}; PyTorch {torch.__version__}, numpy {numpy.__version__}, "
-            f"Python {platform.python_version()}")
+            f"Python {benchlib.python_version()}")
 
 
 def write_results(path, section):
@@ -434,8 +372,7 @@ def main():
     ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--keep", action="store_true", help="leave the cluster running")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        die("run as root (the cluster runs as the postgres OS user)")
+    benchlib.require_root()
     for f in (ML, TB):
         if not os.path.exists(f):
             die(f"{f} is missing: the benchmark needs ../shared/data")
@@ -444,7 +381,7 @@ def main():
     E = args.epochs
     arch = {"embedding_dim": 64, "hidden_size": 128, "batch_size": 64, "learning_rate": 1e-3,
             "max_length": MAX_LENGTH, "clip_norm": 5, "epochs": E, "seed": 42}
-    cluster_start()
+    CLUSTER.create()
     try:
         res = {}
         detected = blis_arch()
@@ -548,7 +485,7 @@ def main():
         log(f"  torch {ttps:.0f} tokens/s")
     finally:
         if not args.keep:
-            cluster_stop()
+            CLUSTER.stop()
 
     finished = datetime.datetime.now(datetime.timezone.utc)
     r = res

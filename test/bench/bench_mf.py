@@ -26,16 +26,15 @@ Results go to RESULTS.md between <!-- bench:mf begin --> and
 """
 import os
 
-for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
-    os.environ[_k] = "1"
+import benchlib
+from benchlib import PGROOT, Cluster, cpu_seconds, log, status_kb
+
+benchlib.one_thread()  # before numpy and scipy load their BLAS
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import platform  # noqa: E402
 import re  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -46,9 +45,6 @@ import scipy.sparse as sp  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PGROOT = os.environ.get("ECML_PGROOT", "")
-PG_BIN = (os.path.join(PGROOT, "usr/lib/postgresql/15/bin") if PGROOT
-          else "/usr/lib/postgresql/15/bin")
 DIR = "/var/tmp/ecml-bench-mf"
 PORT = 54363
 DB = "bench"
@@ -72,146 +68,24 @@ BEGIN = "<!-- bench:mf begin -->"
 END = "<!-- bench:mf end -->"
 
 
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    print(f"ERROR: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def run(argv, **kw):
-    return subprocess.run(argv, check=True, text=True, **kw)
-
-
 # --------------------------------------------------------------------------
 # the private cluster
 
 
-def pg_ctl(*args, check=True):
-    return subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "pg_ctl"),
-                           "-D", f"{DIR}/data"] + list(args),
-                          cwd="/", text=True, capture_output=True, check=check)
+CLUSTER = Cluster(DIR, PORT, db=DB, conf=[
+    "shared_buffers = 1GB", "max_parallel_workers_per_gather = 0",
+    "max_wal_size = 4GB", "synchronous_commit = off", "work_mem = 256MB"])
 
 
-def cluster_stop():
-    if os.path.exists(f"{DIR}/data/PG_VERSION") and pg_ctl("status", check=False).returncode == 0:
-        log(f"stopping the server in {DIR}/data")
-        if pg_ctl("stop", "-m", "fast", "-w", "-t", "60", check=False).returncode:
-            pg_ctl("stop", "-m", "immediate", "-w", "-t", "60", check=False)
-
-
-CONF = [f"port = {PORT}", "listen_addresses = ''", f"unix_socket_directories = '{DIR}'",
-        "shared_buffers = 1GB", "max_parallel_workers_per_gather = 0",
-        "max_wal_size = 4GB", "synchronous_commit = off", "work_mem = 256MB"]
-
-
-def cluster_create():
-    cluster_stop()
-    if os.path.isdir(DIR):
-        shutil.rmtree(DIR)
-    log(f"creating cluster in {DIR}/data (port {PORT}) from {PG_BIN}")
-    os.makedirs(DIR)
-    shutil.chown(DIR, "postgres", "postgres")
-    os.chmod(DIR, 0o700)
-    r = subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "initdb"),
-                        f"--pgdata={DIR}/data", "--username=postgres", "--auth=trust",
-                        "--encoding=UTF8", "--locale=C"], cwd="/", text=True, capture_output=True)
-    if r.returncode:
-        die(f"initdb failed:\n{r.stdout}\n{r.stderr}")
-    with open(f"{DIR}/data/postgresql.conf", "a") as f:
-        f.write("# added by test/bench/bench_mf.py\n" + "\n".join(CONF) + "\n")
-    r = pg_ctl("start", "-l", f"{DIR}/server.log", "-w", "-t", "60", check=False)
-    if r.returncode:
-        die("server did not start: " + open(f"{DIR}/server.log").read()[-2000:])
-    os.environ.update(PGHOST=DIR, PGPORT=str(PORT), PGUSER="postgres")
-    for k in ("PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGOPTIONS"):
-        os.environ.pop(k, None)
-    run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-d", "postgres", "-c", f"CREATE DATABASE {DB}"])
-    run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-d", DB, "-c", "CREATE EXTENSION ecml"])
-
-
-class SQLError(Exception):
-    pass
-
-
-class Psql:
-    """One psql process and backend: statements in, rows and \\timing out."""
-
-    TIME = re.compile(r"^Time: ([0-9.]+) ms")
+class Psql(benchlib.Psql):
+    """The session with one BLAS thread; timed() adds up every \\timing line."""
 
     def __init__(self):
-        self.proc = subprocess.Popen(
-            [os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t", "-F", "\t", "-d", DB,
-             "-v", "ON_ERROR_STOP=0"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1)
-        self.n = 0
-        self.run("\\timing on")
-        self.run("SET ecml.blas_threads = 1")
-        self.pid = int(self.value("SELECT pg_backend_pid()"))
-
-    def run(self, sql, check=True):
-        self.n += 1
-        marker = f"__ecml_bench_mf_{self.n}__"
-        sql = sql.rstrip()
-        if not sql.endswith(";") and not sql.splitlines()[-1].lstrip().startswith("\\"):
-            sql += ";"
-        self.proc.stdin.write(sql + "\n\\echo " + marker + "\n")
-        self.proc.stdin.flush()
-        rows, times, msgs = [], [], []
-        while True:
-            line = self.proc.stdout.readline()
-            if line == "":
-                raise SQLError("psql exited:\n" + "\n".join(msgs))
-            line = line.rstrip("\n")
-            if line == marker:
-                break
-            m = self.TIME.match(line)
-            if m:
-                times.append(float(m.group(1)))
-            elif re.match(r"^(psql:.*?)?(ERROR|WARNING|NOTICE|INFO|DETAIL|HINT|LINE \d+|FATAL):", line):
-                msgs.append(line)
-            else:
-                rows.append(line)
-        if check and any(re.search(r"(ERROR|FATAL):", m) for m in msgs):
-            raise SQLError(f"{sql[:300]}\n" + "\n".join(msgs))
-        return rows, times, msgs
-
-    def value(self, sql):
-        rows, _, _ = self.run(sql)
-        return rows[0] if rows else None
+        super().__init__(CLUSTER, setup=["SET ecml.blas_threads = 1"])
 
     def timed(self, sql):
         _, times, _ = self.run(sql)
         return sum(times) / 1000.0
-
-    def close(self):
-        try:
-            self.proc.stdin.write("\\q\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        except Exception:
-            self.proc.kill()
-
-
-def cpu_seconds(pid):
-    """user + system CPU seconds of a process so far (/proc/pid/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def status_kb(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class PeakSampler(threading.Thread):
@@ -635,25 +509,13 @@ def part_latency(db, res):
 
 
 def machine_info(db):
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = "?"
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     import faiss
-    git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True)
-    return {"cpu": cpu, "memory": mem, "nproc": os.cpu_count(), "kernel": platform.release(),
+    return {"cpu": benchlib.cpu_model(), "memory": benchlib.memory_gib(),
+            "nproc": os.cpu_count(), "kernel": benchlib.kernel(),
             "pg": db.value("SELECT version()"), "blas": db.value("SELECT ecml.blas_info()"),
             "ecml": db.value("SELECT ecml.version()"),
-            "git": git.stdout.strip() if git.returncode == 0 else "?",
-            "python": platform.python_version(), "numpy": np.__version__,
+            "git": benchlib.git_describe(),
+            "python": benchlib.python_version(), "numpy": np.__version__,
             "scipy": scipy.__version__, "faiss": faiss.__version__}
 
 
@@ -680,7 +542,7 @@ def write_report(res, path):
     a(f"| PostgreSQL | {m['pg']} |")
     a(f"| ecml | {m['ecml']}, source tree {m['git']}; `ecml.blas_info()` = `{m['blas']}` |")
     a(f"| Python / numpy / scipy / faiss | {m['python']} / {m['numpy']} / {m['scipy']} / {m['faiss']}; one thread each (OMP/BLIS/OPENBLAS_NUM_THREADS=1, faiss.omp_set_num_threads(1)) |")
-    a(f"| cluster | private, {DIR}, port {PORT}: `{'; '.join(CONF[3:])}` |")
+    a(f"| cluster | private, {DIR}, port {PORT}: `{'; '.join(CLUSTER.conf[3:])}` |")
     a("")
     a("## Goals")
     a("")
@@ -788,13 +650,12 @@ def main():
     ap.add_argument("--keep", action="store_true", help="leave the cluster running")
     ap.add_argument("--skip-movielens", action="store_true")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        die("run as root (the cluster runs as the postgres OS user)")
+    benchlib.require_root()
     t_start = time.time()
     res = {"date": datetime.datetime.utcnow().strftime("%a %b %d %H:%M:%S UTC %Y"),
            "command": "/usr/bin/python3 test/bench/bench_mf.py" + "".join(f" {a}" for a in sys.argv[1:]),
-           "load_start": " ".join(open("/proc/loadavg").read().split()[:3])}
-    cluster_create()
+           "load_start": " ".join(benchlib.loadavg())}
+    CLUSTER.create()
     db = Psql()
     try:
         res["machine"] = machine_info(db)
@@ -805,9 +666,8 @@ def main():
     finally:
         db.close()
         if not args.keep:
-            cluster_stop()
-            shutil.rmtree(DIR, ignore_errors=True)
-    res["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
+            CLUSTER.remove()
+    res["load_end"] = " ".join(benchlib.loadavg())
     res["total_s"] = time.time() - t_start
     write_report(res, args.output)
     log(f"wrote {args.output}")

@@ -23,14 +23,14 @@ the pack into the backend's cache, are left out).  Results go to the
 """
 import os
 
+import benchlib
+from benchlib import PG_BIN, PG_LIB, PG_SHARE, Cluster, die, log, run
+
 # one thread for numpy's BLAS and faiss, set before they are imported
-for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
-    os.environ[_k] = "1"
+benchlib.one_thread()
 
 import argparse
 import datetime
-import platform
-import shutil
 import statistics
 import struct
 import subprocess
@@ -45,10 +45,6 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import results_md  # noqa: E402
 
-PGROOT = os.environ.get("ECML_PGROOT", "")
-PG_BIN = (PGROOT + "/usr/lib/postgresql/15/bin") if PGROOT else "/usr/lib/postgresql/15/bin"
-PG_SHARE = (PGROOT + "/usr/share/postgresql/15") if PGROOT else "/usr/share/postgresql/15"
-PG_LIB = (PGROOT + "/usr/lib/postgresql/15/lib") if PGROOT else "/usr/lib/postgresql/15/lib"
 DIR = "/var/tmp/ecml-bench-search"
 PORT = 54373
 DB = "bench"
@@ -58,31 +54,11 @@ CLUSTERS = 100
 SIGMA = 0.35            # cluster spread around unit-scale centres
 
 
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    print(f"ERROR: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def run(argv, **kw):
-    return subprocess.run(argv, check=True, text=True, **kw)
-
-
-def as_postgres(argv, **kw):
-    return run(["runuser", "-u", "postgres", "--"] + argv, cwd="/", **kw)
-
-
 # --------------------------------------------------------------------------
 # cluster
 
 
-CONF = [
-    f"port = {PORT}",
-    "listen_addresses = ''",
-    f"unix_socket_directories = '{DIR}'",
+CLUSTER = Cluster(DIR, PORT, db=DB, conf=[
     "shared_buffers = 1GB",
     "max_parallel_workers_per_gather = 0",
     "jit = off",
@@ -90,35 +66,11 @@ CONF = [
     "synchronous_commit = off",
     "fsync = off",
     "full_page_writes = off",
-]
-
-
-def cluster_stop():
-    if os.path.exists(os.path.join(DIR, "data", "postmaster.pid")):
-        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "stop", "-D",
-                        f"{DIR}/data", "-m", "fast", "-w"], cwd="/", capture_output=True)
-
-
-def cluster_start():
-    cluster_stop()
-    if os.path.exists(DIR):
-        shutil.rmtree(DIR)
-    os.makedirs(DIR)
-    shutil.chown(DIR, "postgres", "postgres")
-    os.chmod(DIR, 0o700)
-    as_postgres([f"{PG_BIN}/initdb", "-D", f"{DIR}/data", "-U", "postgres", "--auth-local=trust",
-                 "--auth-host=reject", "--encoding=UTF8", "--locale=C"], capture_output=True)
-    with open(f"{DIR}/data/postgresql.conf", "a") as f:
-        f.write("# bench_search.py\n" + "\n".join(CONF) + "\n")
-    as_postgres([f"{PG_BIN}/pg_ctl", "start", "-D", f"{DIR}/data", "-l", f"{DIR}/server.log", "-w"],
-                capture_output=True)
-    run([f"{PG_BIN}/createdb", "-h", DIR, "-p", str(PORT), "-U", "postgres", DB])
+], initdb_args=["--auth-local=trust", "--auth-host=reject", "--encoding=UTF8", "--locale=C"])
 
 
 def psql(sql, db=DB):
-    r = run([f"{PG_BIN}/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", DIR, "-p", str(PORT),
-             "-U", "postgres", "-d", db, "-c", sql], capture_output=True)
-    return r.stdout.strip()
+    return CLUSTER.psql("-c", sql, db=db).stdout.strip()
 
 
 # --------------------------------------------------------------------------
@@ -147,9 +99,8 @@ def copy_binary(table, ids, X):
     rowdt = np.dtype([("nf", ">i2"), ("l1", ">i4"), ("id", ">i8"), ("l2", ">i4"),
                       ("ndim", ">i4"), ("hasnull", ">i4"), ("oid", ">i4"), ("dim", ">i4"),
                       ("lb", ">i4"), ("el", [("len", ">i4"), ("v", ">f4")], (d,))])
-    p = subprocess.Popen([f"{PG_BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", DIR,
-                          "-p", str(PORT), "-U", "postgres", "-d", DB, "-c",
-                          f"COPY {table} FROM STDIN (FORMAT binary)"], stdin=subprocess.PIPE)
+    p = subprocess.Popen(CLUSTER.psql_argv() + ["-c", f"COPY {table} FROM STDIN (FORMAT binary)"],
+                         stdin=subprocess.PIPE)
     p.stdin.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
     step = 50_000
     for i in range(0, n, step):
@@ -346,25 +297,14 @@ def agreement(X, Q, got, exact_ids, exact_sc, tie_eps=1e-6):
 
 
 def machine_info():
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    flags = set()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+    flags = benchlib.cpu_flags()
     import faiss
     return {
-        "cpu": cpu,
+        "cpu": benchlib.cpu_model(),
         "simd": " ".join(x for x in ("avx2", "fma", "avx512f") if x in flags),
         "nproc": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
+        "kernel": benchlib.kernel(),
+        "python": benchlib.python_version(),
         "numpy": np.__version__,
         "faiss": faiss.__version__,
     }
@@ -398,13 +338,12 @@ def main():
     ap.add_argument("--output", default=None)
     ap.add_argument("--keep", action="store_true", help="leave the cluster running")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        die("run as root")
+    benchlib.require_root("the cluster runs as the postgres OS user")
     if not os.path.exists(os.path.join(PG_SHARE, "extension", "ecml.control")):
         die(f"ecml is not installed in {PG_SHARE}: make install (DESTDIR=$ECML_PGROOT)")
     scale = 10 if args.quick else 1
     output = args.output or os.path.join(HERE, "RESULTS-quick.md" if args.quick else "RESULTS.md")
-    cmd = "ECML_PGROOT=" + PGROOT + " " if PGROOT else ""
+    cmd = benchlib.pgroot_prefix()
     cmd += "/usr/bin/python3 test/bench/bench_search.py" + (" --quick" if args.quick else "")
     started = datetime.datetime.now(datetime.timezone.utc)
     load_start = os.getloadavg()
@@ -415,7 +354,7 @@ def main():
     D = 128
     NQ = 1000 // scale
     log(f"starting cluster in {DIR} (port {PORT}) from {PG_BIN}")
-    cluster_start()
+    CLUSTER.create(extension=False)  # created below, after the search_path
     try:
         psql(f"ALTER DATABASE {DB} SET search_path = public, ecml")
         psql("CREATE EXTENSION ecml")
@@ -579,7 +518,7 @@ def main():
                      "`faiss.omp_set_num_threads(1)`) |")
         lines.append("| threads | one everywhere: OMP/OPENBLAS/MKL/BLIS_NUM_THREADS=1, ecml.blas_threads=1, "
                      "max_parallel_workers_per_gather=0 |")
-        lines.append(f"| cluster | private, {DIR}, port {PORT}: `{'; '.join(CONF[3:])}` |")
+        lines.append(f"| cluster | private, {DIR}, port {PORT}: `{'; '.join(CLUSTER.conf[3:])}` |")
         lines.append("")
         lines.append(f"Data: {N:,} x {D} float32 unit vectors from a mixture of {CLUSTERS} Gaussian clusters "
                      f"(numpy seed {SEED}), {NQ:,} queries from the same mixture; loaded with binary COPY into "
@@ -697,8 +636,7 @@ def main():
         log(f"wrote the search section of {output}")
     finally:
         if not args.keep:
-            cluster_stop()
-            shutil.rmtree(DIR, ignore_errors=True)
+            CLUSTER.remove()
 
 
 if __name__ == "__main__":
