@@ -163,3 +163,13 @@ ecml_float8_array(const double *values, int n)
 {
 	return copy_to_array(FLOAT8OID, sizeof(double), values, n);
 }
+
+void
+ecml_check_same_width(int have, int got, const char *trainer)
+{
+	if (have != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
+				 errhint("Every row passed to %s must have the same number of features.", trainer)));
+}
