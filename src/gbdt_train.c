@@ -18,6 +18,7 @@
 #include "ecml.h"
 #include "gbdt.h"
 #include "miscadmin.h"
+#include "rowbuf.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -27,8 +28,6 @@
 
 #define TRAINER "ecml.fraud_train"
 
-#define CHUNK_MIN_BYTES (64 * 1024)
-#define CHUNK_MAX_BYTES (4 * 1024 * 1024)
 
 static const char *const class_weight_choices[] = {"none", "balanced", NULL};
 
@@ -59,13 +58,10 @@ static const EcmlOptionSpec gbdt_option_specs[] = {
 typedef struct GbdtState
 {
 	int			nfeatures;		/* -1 until the first row */
-	int64		nrows;
 	int64		nskipped;
 	int64		npos;
-	int			nchunks;
-	int			maxchunks;
-	GbdtChunk  *chunks;
-	Size		bytes;
+	Rowbuf		rows;			/* nfeatures floats (NaN: missing), then the
+								 * label */
 	Jsonb	   *options;
 } GbdtState;
 
@@ -118,55 +114,6 @@ gbdt_state_new(MemoryContext aggcxt)
 
 	st->nfeatures = -1;
 	return st;
-}
-
-static void
-gbdt_add_chunk(GbdtState *st, MemoryContext aggcxt, GbdtChunk chunk)
-{
-	if (st->nchunks == st->maxchunks)
-	{
-		int			newmax = Max(16, st->maxchunks * 2);
-
-		if (st->chunks == NULL)
-			st->chunks = MemoryContextAlloc(aggcxt, sizeof(GbdtChunk) * newmax);
-		else
-			st->chunks = repalloc(st->chunks, sizeof(GbdtChunk) * newmax);
-		st->maxchunks = newmax;
-	}
-	st->chunks[st->nchunks++] = chunk;
-}
-
-/* Room for one more row, allocating a chunk (geometrically larger) if full. */
-static float *
-gbdt_row_slot(GbdtState *st, MemoryContext aggcxt)
-{
-	GbdtChunk  *last = st->nchunks > 0 ? &st->chunks[st->nchunks - 1] : NULL;
-	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
-
-	if (last == NULL || last->nrows == last->capacity)
-	{
-		GbdtChunk	chunk;
-		Size		want = Min(CHUNK_MAX_BYTES, Max(CHUNK_MIN_BYTES, st->bytes / 4));
-
-		chunk.capacity = (int) Max(1, want / rowbytes);
-		chunk.nrows = 0;
-		ecml_check_train_memory(st->bytes + chunk.capacity * rowbytes, TRAINER);
-		chunk.data = MemoryContextAllocHuge(aggcxt, chunk.capacity * rowbytes);
-		st->bytes += chunk.capacity * rowbytes;
-		gbdt_add_chunk(st, aggcxt, chunk);
-		last = &st->chunks[st->nchunks - 1];
-	}
-	return last->data + (Size) last->nrows++ * (st->nfeatures + 1);
-}
-
-static void
-check_same_width(int have, int got)
-{
-	if (have != got)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
-				 errhint("Every row passed to %s must have the same number of features.", TRAINER)));
 }
 
 /* Shape and type of a feature vector; its length. */
@@ -269,14 +216,12 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 	if (st == NULL)
 	{
 		st = gbdt_state_new(aggcxt);
+		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
 		/* parse now so that a bad option fails before the scan, not after */
-		if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		if (st->options != NULL)
 		{
 			GbdtOptions o;
-			MemoryContext old = MemoryContextSwitchTo(aggcxt);
 
-			st->options = PG_GETARG_JSONB_P_COPY(3);
-			MemoryContextSwitchTo(old);
 			gbdt_parse_options(st->options, &o);
 		}
 	}
@@ -300,18 +245,20 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 				 errmsg("feature vector has %d elements, %s supports at most %d",
 						n, TRAINER, GBDT_MAX_FEATURES)));
 	if (st->nfeatures < 0)
+	{
 		st->nfeatures = n;
-	check_same_width(st->nfeatures, n);
-	if (st->nrows >= INT_MAX)
+		st->rows.record_size = sizeof(float) * (n + 1);
+	}
+	ecml_check_same_width(st->nfeatures, n, TRAINER);
+	if (st->rows.nrows >= INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s supports at most %d rows", TRAINER, INT_MAX - 1),
 				 errhint("Train on a sample (TABLESAMPLE).")));
 
-	slot = gbdt_row_slot(st, aggcxt);
+	slot = rowbuf_append(&st->rows, aggcxt, TRAINER);
 	gbdt_copy_features(arr, n, slot);
 	slot[n] = label ? 1.0f : 0.0f;
-	st->nrows++;
 	st->npos += label;
 
 	PG_RETURN_POINTER(st);
@@ -337,20 +284,16 @@ gbdt_train_combinefn(PG_FUNCTION_ARGS)
 	{
 		if (s1->nfeatures < 0)
 			s1->nfeatures = s2->nfeatures;
-		check_same_width(s1->nfeatures, s2->nfeatures);
+		ecml_check_same_width(s1->nfeatures, s2->nfeatures, TRAINER);
 	}
-	if (s1->nrows + s2->nrows >= INT_MAX)
+	if (s1->rows.nrows + s2->rows.nrows >= INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s supports at most %d rows", TRAINER, INT_MAX - 1),
 				 errhint("Train on a sample (TABLESAMPLE).")));
-	ecml_check_train_memory(s1->bytes + s2->bytes, TRAINER);
-	for (int i = 0; i < s2->nchunks; i++)
-		gbdt_add_chunk(s1, aggcxt, s2->chunks[i]);
-	s1->nrows += s2->nrows;
+	rowbuf_move(&s1->rows, &s2->rows, aggcxt, TRAINER);
 	s1->nskipped += s2->nskipped;
 	s1->npos += s2->npos;
-	s1->bytes += s2->bytes;
 	if (s1->options == NULL)
 		s1->options = s2->options;
 	PG_RETURN_POINTER(s1);
@@ -368,36 +311,18 @@ gbdt_train_serialfn(PG_FUNCTION_ARGS)
 {
 	GbdtState  *st = (GbdtState *) PG_GETARG_POINTER(0);
 	int32		optlen = st->options ? VARSIZE(st->options) : 0;
-	Size		optpad = MAXALIGN(optlen);
-	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
-	Size		total = VARHDRSZ + SERIAL_HEAD + optpad + (Size) st->nrows * rowbytes;
+	char	   *head;
+	char	   *rows;
 	bytea	   *out;
-	char	   *p;
 
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or train on a sample.")));
-	out = palloc0(total);
-	SET_VARSIZE(out, total);
-	p = VARDATA(out);
-	memcpy(p, &st->nfeatures, 4);
-	memcpy(p + 4, &optlen, 4);
-	memcpy(p + 8, &st->nrows, 8);
-	memcpy(p + 16, &st->nskipped, 8);
-	memcpy(p + 24, &st->npos, 8);
-	p += SERIAL_HEAD;
-	if (optlen > 0)
-		memcpy(p, st->options, optlen);
-	p += optpad;
-	for (int i = 0; i < st->nchunks; i++)
-	{
-		Size		n = (Size) st->chunks[i].nrows * rowbytes;
-
-		memcpy(p, st->chunks[i].data, n);
-		p += n;
-	}
+	out = rowbuf_frame_new(TRAINER, true, SERIAL_HEAD, st->options,
+						   (Size) st->rows.nrows * st->rows.record_size, &head, &rows);
+	memcpy(head, &st->nfeatures, 4);
+	memcpy(head + 4, &optlen, 4);
+	memcpy(head + 8, &st->rows.nrows, 8);
+	memcpy(head + 16, &st->nskipped, 8);
+	memcpy(head + 24, &st->npos, 8);
+	rowbuf_write(&st->rows, rows);
 	PG_RETURN_BYTEA_P(out);
 }
 
@@ -406,49 +331,29 @@ Datum
 gbdt_train_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		len = VARSIZE_ANY_EXHDR(in);
+	const char *p;
 	MemoryContext aggcxt;
 	GbdtState  *st;
 	int32		optlen;
-	Size		rowbytes;
+	int64		nrows;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "gbdt_train_deserialfn called in non-aggregate context");
 
 	st = gbdt_state_new(aggcxt);
-	if (len < SERIAL_HEAD)
-		elog(ERROR, "ecml: invalid fraud_train partial state");
+	p = rowbuf_frame_head(in, SERIAL_HEAD, "fraud_train");
 	memcpy(&st->nfeatures, p, 4);
 	memcpy(&optlen, p + 4, 4);
-	memcpy(&st->nrows, p + 8, 8);
+	memcpy(&nrows, p + 8, 8);
 	memcpy(&st->nskipped, p + 16, 8);
 	memcpy(&st->npos, p + 24, 8);
-	p += SERIAL_HEAD;
 	if (st->nfeatures < -1 || st->nfeatures > GBDT_MAX_FEATURES ||
-		(st->nfeatures < 0 && st->nrows != 0))
+		(st->nfeatures < 0 && nrows != 0) || nrows < 0 || nrows >= INT_MAX)
 		elog(ERROR, "ecml: invalid fraud_train partial state");
-	rowbytes = sizeof(float) * (st->nfeatures + 1);
-	if (optlen < 0 || st->nrows < 0 || st->nrows >= INT_MAX ||
-		len != SERIAL_HEAD + MAXALIGN(optlen) + (Size) st->nrows * rowbytes)
-		elog(ERROR, "ecml: invalid fraud_train partial state");
-	if (optlen > 0)
-	{
-		st->options = MemoryContextAlloc(aggcxt, optlen);
-		memcpy(st->options, p, optlen);
-	}
-	p += MAXALIGN(optlen);
-	if (st->nrows > 0)
-	{
-		GbdtChunk	chunk;
-
-		chunk.nrows = chunk.capacity = (int) st->nrows;
-		ecml_check_train_memory(st->nrows * rowbytes, TRAINER);
-		chunk.data = MemoryContextAllocHuge(aggcxt, st->nrows * rowbytes);
-		memcpy(chunk.data, p, st->nrows * rowbytes);
-		st->bytes = st->nrows * rowbytes;
-		gbdt_add_chunk(st, aggcxt, chunk);
-	}
+	st->rows.record_size = sizeof(float) * (st->nfeatures + 1);
+	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen, (Size) nrows * st->rows.record_size,
+						  aggcxt, "fraud_train", &st->options);
+	rowbuf_read(&st->rows, p, nrows, aggcxt, TRAINER);
 	PG_RETURN_POINTER(st);
 }
 
@@ -470,14 +375,14 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 	int			f;
 	double		base[2];
 
-	if (st == NULL || st->nrows == 0)
+	if (st == NULL || st->rows.nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s: no training rows", TRAINER),
 				 errdetail("Rows seen: " INT64_FORMAT ", skipped for a NULL feature vector or label: " INT64_FORMAT ".",
-						   st ? st->nrows + st->nskipped : 0, st ? st->nskipped : 0),
+						   st ? st->rows.nrows + st->nskipped : 0, st ? st->nskipped : 0),
 				 errhint("Check the query's WHERE clause and the NULLs in the features and label columns.")));
-	if (st->npos == 0 || st->npos == st->nrows)
+	if (st->npos == 0 || st->npos == st->rows.nrows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s: every label is %s; fraud scoring needs both fraud and legitimate rows",
@@ -493,7 +398,7 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 						TRAINER, o.feature_names.n, f)));
 
 	memset(&fit, 0, sizeof(fit));
-	gbdt_boost(st->chunks, st->nchunks, st->nrows, f, &o, &fit);
+	gbdt_boost(st->rows.chunks, st->rows.nchunks, st->rows.nrows, f, &o, &fit);
 
 	/* flatten the trees: node indices become model-wide */
 	offsets = palloc(sizeof(int32) * (fit.ntrees + 1));
@@ -560,5 +465,5 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 	if (o.feature_names.n > 0)
 		ecml_builder_add_texts(&b, ECML_TAG_FEATURE_NAMES, o.feature_names.items, f);
 
-	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nrows + st->nskipped, st->nskipped));
+	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->rows.nrows + st->nskipped, st->nskipped));
 }
