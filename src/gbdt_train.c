@@ -315,7 +315,7 @@ gbdt_train_serialfn(PG_FUNCTION_ARGS)
 	char	   *rows;
 	bytea	   *out;
 
-	out = rowbuf_frame_new(TRAINER, true, SERIAL_HEAD, st->options,
+	out = rowbuf_frame_new(TRAINER, " or train on a sample", SERIAL_HEAD, st->options,
 						   (Size) st->rows.nrows * st->rows.record_size, &head, &rows);
 	memcpy(head, &st->nfeatures, 4);
 	memcpy(head + 4, &optlen, 4);

@@ -317,7 +317,7 @@ lstm_train_serialfn(PG_FUNCTION_ARGS)
 	char	   *head;
 	char	   *p;
 
-	out = rowbuf_frame_new(TRAINER, true, SERIAL_HEAD, st->options,
+	out = rowbuf_frame_new(TRAINER, " or train on a sample", SERIAL_HEAD, st->options,
 						   lenbytes + st->len, &head, &p);
 	memcpy(head, &st->token_type, 4);
 	memcpy(head + 4, &st->max_length, 4);

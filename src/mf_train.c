@@ -261,7 +261,7 @@ mf_train_serialfn(PG_FUNCTION_ARGS)
 			   *pi,
 			   *pv;
 
-	out = rowbuf_frame_new(TRAINER, true, SERIAL_HEAD, st->options,
+	out = rowbuf_frame_new(TRAINER, " or train on a sample", SERIAL_HEAD, st->options,
 						   (Size) st->nrows * ROW_BYTES, &p, &pu);
 	memcpy(p, &optlen, 4);
 	memcpy(p + 8, &st->nrows, 8);

@@ -104,7 +104,7 @@ rowbuf_read(Rowbuf *rb, const char *src, int64 nrows, MemoryContext cxt,
 }
 
 bytea *
-rowbuf_frame_new(const char *trainer, bool can_sample, Size headlen,
+rowbuf_frame_new(const char *trainer, const char *remedy, Size headlen,
 				 const Jsonb *options, Size payload_len,
 				 char **head, char **payload)
 {
@@ -116,9 +116,8 @@ rowbuf_frame_new(const char *trainer, bool can_sample, Size headlen,
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s partial state of a parallel worker exceeds 1 GB", trainer),
-				 can_sample ?
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or train on a sample.") :
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0).")));
+				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0)%s.",
+						 remedy)));
 	out = palloc0(total);
 	SET_VARSIZE(out, total);
 	*head = VARDATA(out);

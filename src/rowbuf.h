@@ -47,10 +47,11 @@ extern void rowbuf_read(Rowbuf *rb, const char *src, int64 nrows,
 /*
  * A new partial state of headlen + MAXALIGN(options) + payload_len bytes,
  * zero-filled, with the options copied after the header; *head and *payload
- * point where the caller writes.  ERROR past 1 GB; the hint suggests
- * sampling only when can_sample.
+ * point where the caller writes.  ERROR past 1 GB, with a hint to
+ * disable parallel aggregation followed by remedy (" or train on a
+ * sample", or "").
  */
-extern bytea *rowbuf_frame_new(const char *trainer, bool can_sample, Size headlen,
+extern bytea *rowbuf_frame_new(const char *trainer, const char *remedy, Size headlen,
 							   const Jsonb *options, Size payload_len,
 							   char **head, char **payload);
 

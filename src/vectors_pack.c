@@ -185,7 +185,7 @@ vectors_pack_serialfn(PG_FUNCTION_ARGS)
 	char	   *rows;
 	bytea	   *out;
 
-	out = rowbuf_frame_new(PACKER, false, SERIAL_HEAD, st->options,
+	out = rowbuf_frame_new(PACKER, "", SERIAL_HEAD, st->options,
 						   (Size) st->rows.nrows * st->rows.record_size, &head, &rows);
 	memcpy(head, &st->d, 4);
 	memcpy(head + 4, &optlen, 4);
