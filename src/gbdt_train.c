@@ -17,8 +17,8 @@
 #include "catalog/pg_type.h"
 #include "ecml.h"
 #include "gbdt.h"
+#include "labelrows.h"
 #include "miscadmin.h"
-#include "rowbuf.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -54,16 +54,6 @@ static const EcmlOptionSpec gbdt_option_specs[] = {
 };
 
 #define N_GBDT_OPTIONS lengthof(gbdt_option_specs)
-
-typedef struct GbdtState
-{
-	int			nfeatures;		/* -1 until the first row */
-	int64		nskipped;
-	int64		npos;
-	Rowbuf		rows;			/* nfeatures floats (NaN: missing), then the
-								 * label */
-	Jsonb	   *options;
-} GbdtState;
 
 static void
 gbdt_parse_options(Jsonb *opts, GbdtOptions *o)
@@ -105,15 +95,6 @@ gbdt_parse_options(Jsonb *opts, GbdtOptions *o)
 						 errmsg("%s option \"feature_names\" names \"%s\" twice",
 								TRAINER, o->feature_names.items[i]),
 						 errhint("Explanations key contributions by name, so names must be unique.")));
-}
-
-static GbdtState *
-gbdt_state_new(MemoryContext aggcxt)
-{
-	GbdtState  *st = MemoryContextAllocZero(aggcxt, sizeof(GbdtState));
-
-	st->nfeatures = -1;
-	return st;
 }
 
 /* Shape and type of a feature vector; its length. */
@@ -203,7 +184,7 @@ Datum
 gbdt_train_transfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	GbdtState  *st;
+	LabelRows  *st;
 	ArrayType  *arr;
 	float	   *slot;
 	int			n;
@@ -212,10 +193,10 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "gbdt_train_transfn called in non-aggregate context");
 
-	st = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
+	st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	if (st == NULL)
 	{
-		st = gbdt_state_new(aggcxt);
+		st = labelrows_new(aggcxt, GBDT_MAX_FEATURES, INT_MAX);
 		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
 		/* parse now so that a bad option fails before the scan, not after */
 		if (st->options != NULL)
@@ -235,31 +216,8 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	label = PG_GETARG_BOOL(2);
 	n = gbdt_array_length(arr);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector must not be empty")));
-	if (n > GBDT_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("feature vector has %d elements, %s supports at most %d",
-						n, TRAINER, GBDT_MAX_FEATURES)));
-	if (st->nfeatures < 0)
-	{
-		st->nfeatures = n;
-		st->rows.record_size = sizeof(float) * (n + 1);
-	}
-	ecml_check_same_width(st->nfeatures, n, TRAINER);
-	if (st->rows.nrows >= INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s supports at most %d rows", TRAINER, INT_MAX - 1),
-				 errhint("Train on a sample (TABLESAMPLE).")));
-
-	slot = rowbuf_append(&st->rows, aggcxt, TRAINER);
+	slot = labelrows_append(st, n, label, aggcxt, TRAINER);
 	gbdt_copy_features(arr, n, slot);
-	slot[n] = label ? 1.0f : 0.0f;
-	st->npos += label;
 
 	PG_RETURN_POINTER(st);
 }
@@ -270,8 +228,8 @@ Datum
 gbdt_train_combinefn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	GbdtState  *s1 = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
-	GbdtState  *s2 = PG_ARGISNULL(1) ? NULL : (GbdtState *) PG_GETARG_POINTER(1);
+	LabelRows  *s1 = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
+	LabelRows  *s2 = PG_ARGISNULL(1) ? NULL : (LabelRows *) PG_GETARG_POINTER(1);
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "gbdt_train_combinefn called in non-aggregate context");
@@ -280,81 +238,27 @@ gbdt_train_combinefn(PG_FUNCTION_ARGS)
 	if (s1 == NULL)
 		PG_RETURN_POINTER(s2);
 
-	if (s2->nfeatures >= 0)
-	{
-		if (s1->nfeatures < 0)
-			s1->nfeatures = s2->nfeatures;
-		ecml_check_same_width(s1->nfeatures, s2->nfeatures, TRAINER);
-	}
-	if (s1->rows.nrows + s2->rows.nrows >= INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s supports at most %d rows", TRAINER, INT_MAX - 1),
-				 errhint("Train on a sample (TABLESAMPLE).")));
-	rowbuf_move(&s1->rows, &s2->rows, aggcxt, TRAINER);
-	s1->nskipped += s2->nskipped;
-	s1->npos += s2->npos;
-	if (s1->options == NULL)
-		s1->options = s2->options;
+	labelrows_combine(s1, s2, aggcxt, TRAINER);
 	PG_RETURN_POINTER(s1);
 }
-
-/*
- * Serialized state: int32 nfeatures, int32 options length, int64 nrows,
- * nskipped, npos, the options jsonb padded to MAXALIGN, then the rows.
- */
-#define SERIAL_HEAD 32
 
 PG_FUNCTION_INFO_V1(gbdt_train_serialfn);
 Datum
 gbdt_train_serialfn(PG_FUNCTION_ARGS)
 {
-	GbdtState  *st = (GbdtState *) PG_GETARG_POINTER(0);
-	int32		optlen = st->options ? VARSIZE(st->options) : 0;
-	char	   *head;
-	char	   *rows;
-	bytea	   *out;
-
-	out = rowbuf_frame_new(TRAINER, " or train on a sample", SERIAL_HEAD, st->options,
-						   (Size) st->rows.nrows * st->rows.record_size, &head, &rows);
-	memcpy(head, &st->nfeatures, 4);
-	memcpy(head + 4, &optlen, 4);
-	memcpy(head + 8, &st->rows.nrows, 8);
-	memcpy(head + 16, &st->nskipped, 8);
-	memcpy(head + 24, &st->npos, 8);
-	rowbuf_write(&st->rows, rows);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(labelrows_serialize((LabelRows *) PG_GETARG_POINTER(0), TRAINER));
 }
 
 PG_FUNCTION_INFO_V1(gbdt_train_deserialfn);
 Datum
 gbdt_train_deserialfn(PG_FUNCTION_ARGS)
 {
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p;
 	MemoryContext aggcxt;
-	GbdtState  *st;
-	int32		optlen;
-	int64		nrows;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "gbdt_train_deserialfn called in non-aggregate context");
-
-	st = gbdt_state_new(aggcxt);
-	p = rowbuf_frame_head(in, SERIAL_HEAD, "fraud_train");
-	memcpy(&st->nfeatures, p, 4);
-	memcpy(&optlen, p + 4, 4);
-	memcpy(&nrows, p + 8, 8);
-	memcpy(&st->nskipped, p + 16, 8);
-	memcpy(&st->npos, p + 24, 8);
-	if (st->nfeatures < -1 || st->nfeatures > GBDT_MAX_FEATURES ||
-		(st->nfeatures < 0 && nrows != 0) || nrows < 0 || nrows >= INT_MAX)
-		elog(ERROR, "ecml: invalid fraud_train partial state");
-	st->rows.record_size = sizeof(float) * (st->nfeatures + 1);
-	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen, (Size) nrows * st->rows.record_size,
-						  aggcxt, "fraud_train", &st->options);
-	rowbuf_read(&st->rows, p, nrows, aggcxt, TRAINER);
-	PG_RETURN_POINTER(st);
+	PG_RETURN_POINTER(labelrows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt, GBDT_MAX_FEATURES,
+											INT_MAX, "fraud_train", TRAINER));
 }
 
 /* final: boost trees over the buffered rows and return the model */
@@ -362,7 +266,7 @@ PG_FUNCTION_INFO_V1(gbdt_train_finalfn);
 Datum
 gbdt_train_finalfn(PG_FUNCTION_ARGS)
 {
-	GbdtState  *st = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
+	LabelRows  *st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	GbdtOptions o;
 	GbdtFit		fit;
 	TimestampTz start = GetCurrentTimestamp();

@@ -25,9 +25,9 @@
 #include "arrays.h"
 #include "blas.h"
 #include "ecml.h"
+#include "labelrows.h"
 #include "logreg.h"
 #include "miscadmin.h"
-#include "rowbuf.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -59,15 +59,6 @@ static const EcmlOptionSpec logreg_option_specs[] = {
 
 #define N_LOGREG_OPTIONS lengthof(logreg_option_specs)
 
-typedef struct LogregState
-{
-	int			nfeatures;		/* -1 until the first row */
-	int64		nskipped;
-	int64		npos;
-	Rowbuf		rows;			/* nfeatures floats, then the label */
-	Jsonb	   *options;		/* as given with the first row, or NULL */
-} LogregState;
-
 static void
 logreg_parse_options(Jsonb *opts, LogregOptions *o)
 {
@@ -85,22 +76,13 @@ logreg_parse_options(Jsonb *opts, LogregOptions *o)
 	ecml_parse_options(opts, logreg_option_specs, N_LOGREG_OPTIONS, o, TRAINER);
 }
 
-static LogregState *
-logreg_state_new(MemoryContext aggcxt)
-{
-	LogregState *st = MemoryContextAllocZero(aggcxt, sizeof(LogregState));
-
-	st->nfeatures = -1;
-	return st;
-}
-
 /* transition: buffer one row; NULL rows are counted and skipped */
 PG_FUNCTION_INFO_V1(logreg_train_transfn);
 Datum
 logreg_train_transfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	LogregState *st;
+	LabelRows  *st;
 	ArrayType  *arr;
 	float	   *x;
 	float	   *slot;
@@ -110,10 +92,10 @@ logreg_train_transfn(PG_FUNCTION_ARGS)
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "logreg_train_transfn called in non-aggregate context");
 
-	st = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	if (st == NULL)
 	{
-		st = logreg_state_new(aggcxt);
+		st = labelrows_new(aggcxt, LOGREG_MAX_FEATURES, PG_INT64_MAX);
 		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
 		/* parse now so a bad option fails before the scan, not after */
 		if (st->options != NULL)
@@ -133,26 +115,8 @@ logreg_train_transfn(PG_FUNCTION_ARGS)
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	label = PG_GETARG_BOOL(2);
 	x = ecml_array_float4(arr, "feature vector", -1, &n, false);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector must not be empty")));
-	if (n > LOGREG_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("feature vector has %d elements, %s supports at most %d",
-						n, TRAINER, LOGREG_MAX_FEATURES)));
-	if (st->nfeatures < 0)
-	{
-		st->nfeatures = n;
-		st->rows.record_size = sizeof(float) * (n + 1);
-	}
-	ecml_check_same_width(st->nfeatures, n, TRAINER);
-
-	slot = rowbuf_append(&st->rows, aggcxt, TRAINER);
+	slot = labelrows_append(st, n, label, aggcxt, TRAINER);
 	memcpy(slot, x, sizeof(float) * n);
-	slot[n] = label ? 1.0f : 0.0f;
-	st->npos += label;
 
 	PG_RETURN_POINTER(st);
 }
@@ -163,8 +127,8 @@ Datum
 logreg_train_combinefn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	LogregState *s1 = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
-	LogregState *s2 = PG_ARGISNULL(1) ? NULL : (LogregState *) PG_GETARG_POINTER(1);
+	LabelRows  *s1 = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
+	LabelRows  *s2 = PG_ARGISNULL(1) ? NULL : (LabelRows *) PG_GETARG_POINTER(1);
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "logreg_train_combinefn called in non-aggregate context");
@@ -173,85 +137,34 @@ logreg_train_combinefn(PG_FUNCTION_ARGS)
 	if (s1 == NULL)
 		PG_RETURN_POINTER(s2);
 
-	if (s2->nfeatures >= 0)
-	{
-		if (s1->nfeatures < 0)
-			s1->nfeatures = s2->nfeatures;
-		ecml_check_same_width(s1->nfeatures, s2->nfeatures, TRAINER);
-	}
-	rowbuf_move(&s1->rows, &s2->rows, aggcxt, TRAINER);
-	s1->nskipped += s2->nskipped;
-	s1->npos += s2->npos;
-	if (s1->options == NULL)
-		s1->options = s2->options;
+	labelrows_combine(s1, s2, aggcxt, TRAINER);
 	PG_RETURN_POINTER(s1);
 }
-
-/*
- * Serialized state: int32 nfeatures, int32 options length, int64 nrows,
- * nskipped, npos, the options jsonb, padding to 8, then the rows.
- */
-#define SERIAL_HEAD 32
 
 PG_FUNCTION_INFO_V1(logreg_train_serialfn);
 Datum
 logreg_train_serialfn(PG_FUNCTION_ARGS)
 {
-	LogregState *st = (LogregState *) PG_GETARG_POINTER(0);
-	int32		optlen = st->options ? VARSIZE(st->options) : 0;
-	char	   *head;
-	char	   *rows;
-	bytea	   *out;
-
-	out = rowbuf_frame_new(TRAINER, " or train on a sample", SERIAL_HEAD, st->options,
-						   (Size) st->rows.nrows * st->rows.record_size, &head, &rows);
-	memcpy(head, &st->nfeatures, 4);
-	memcpy(head + 4, &optlen, 4);
-	memcpy(head + 8, &st->rows.nrows, 8);
-	memcpy(head + 16, &st->nskipped, 8);
-	memcpy(head + 24, &st->npos, 8);
-	rowbuf_write(&st->rows, rows);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(labelrows_serialize((LabelRows *) PG_GETARG_POINTER(0), TRAINER));
 }
 
 PG_FUNCTION_INFO_V1(logreg_train_deserialfn);
 Datum
 logreg_train_deserialfn(PG_FUNCTION_ARGS)
 {
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p;
 	MemoryContext aggcxt;
-	LogregState *st;
-	int32		optlen;
-	int64		nrows;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "logreg_train_deserialfn called in non-aggregate context");
-
-	/* deserialize straight into the aggregate context: combine then moves chunks */
-	st = logreg_state_new(aggcxt);
-	p = rowbuf_frame_head(in, SERIAL_HEAD, "logreg_train");
-	memcpy(&st->nfeatures, p, 4);
-	memcpy(&optlen, p + 4, 4);
-	memcpy(&nrows, p + 8, 8);
-	memcpy(&st->nskipped, p + 16, 8);
-	memcpy(&st->npos, p + 24, 8);
-	st->rows.record_size = sizeof(float) * (st->nfeatures + 1);
-	if (nrows < 0)
-		elog(ERROR, "ecml: invalid logreg_train partial state");
-	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen, (Size) nrows * st->rows.record_size,
-						  aggcxt, "logreg_train", &st->options);
-	if (nrows > INT_MAX)
-		elog(ERROR, "ecml: logreg_train partial state has too many rows");
-	rowbuf_read(&st->rows, p, nrows, aggcxt, TRAINER);
-	PG_RETURN_POINTER(st);
+	PG_RETURN_POINTER(labelrows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt, LOGREG_MAX_FEATURES,
+											PG_INT64_MAX, "logreg_train", TRAINER));
 }
 
 /* ---------------- the optimizer ---------------- */
 
 typedef struct LogregProblem
 {
-	LogregState *st;
+	LabelRows  *st;
 	int			f;				/* features */
 	int			p;				/* parameters: f weights, then the intercept */
 	int			stride;			/* floats per buffered row */
@@ -768,7 +681,7 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 
 /* Means and scales of the features; standardizes the buffer in place. */
 static void
-logreg_standardize(LogregState *st, bool standardize, double *mean, double *scale)
+logreg_standardize(LabelRows *st, bool standardize, double *mean, double *scale)
 {
 	int			f = st->nfeatures;
 	int			stride = f + 1;
@@ -882,7 +795,7 @@ PG_FUNCTION_INFO_V1(logreg_train_finalfn);
 Datum
 logreg_train_finalfn(PG_FUNCTION_ARGS)
 {
-	LogregState *st = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	LabelRows  *st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	LogregOptions o;
 	LogregProblem pb;
 	LogregFit	fit;
