@@ -376,15 +376,7 @@ iforest_train_transfn(PG_FUNCTION_ARGS)
 	}
 
 	x = ecml_array_float4(PG_GETARG_ARRAYTYPE_P(1), "feature vector", -1, &n, false);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector must not be empty")));
-	if (n > IFOREST_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("feature vector has %d elements, %s supports at most %d",
-						n, TRAINER, IFOREST_MAX_FEATURES)));
+	ecml_check_feature_count(n, IFOREST_MAX_FEATURES, TRAINER);
 	if (st->nfeatures < 0)
 		iforest_state_start(st, aggcxt, n);
 	ecml_check_same_width(st->nfeatures, n, TRAINER);

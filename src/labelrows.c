@@ -42,15 +42,7 @@ labelrows_append(LabelRows *st, int n, bool label, MemoryContext cxt,
 {
 	float	   *slot;
 
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector must not be empty")));
-	if (n > st->max_features)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("feature vector has %d elements, %s supports at most %d",
-						n, trainer, st->max_features)));
+	ecml_check_feature_count(n, st->max_features, trainer);
 	if (st->nfeatures < 0)
 	{
 		st->nfeatures = n;
