@@ -163,3 +163,27 @@ ecml_float8_array(const double *values, int n)
 {
 	return copy_to_array(FLOAT8OID, sizeof(double), values, n);
 }
+
+void
+ecml_check_feature_count(int n, int max_features, const char *trainer)
+{
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector must not be empty")));
+	if (n > max_features)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("feature vector has %d elements, %s supports at most %d",
+						n, trainer, max_features)));
+}
+
+void
+ecml_check_same_width(int have, int got, const char *trainer)
+{
+	if (have != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
+				 errhint("Every row passed to %s must have the same number of features.", trainer)));
+}

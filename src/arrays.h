@@ -47,4 +47,16 @@ extern ArrayType *ecml_float8_array(const double *values, int n);
 /* True when every one of n floats is finite (no NaN, no infinity). */
 extern bool ecml_all_finite(const float *x, int n);
 
+/*
+ * ERROR unless a training row's feature vector has 1 to max_features
+ * elements; trainer names the aggregate.
+ */
+extern void ecml_check_feature_count(int n, int max_features, const char *trainer);
+
+/*
+ * ERROR unless a row's feature vector (got elements) is as wide as the
+ * earlier rows' (have); trainer names the aggregate in the hint.
+ */
+extern void ecml_check_same_width(int have, int got, const char *trainer);
+
 #endif							/* ECML_ARRAYS_H */

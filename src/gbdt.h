@@ -13,6 +13,7 @@
 #include "ecml.h"
 #include "model.h"
 #include "options.h"
+#include "rowbuf.h"
 #include "utils/array.h"
 
 /*
@@ -75,14 +76,6 @@ typedef struct GbdtOptions
 	EcmlTextArray feature_names;
 } GbdtOptions;
 
-/* The buffered training rows: f features then the label, float32. */
-typedef struct GbdtChunk
-{
-	float	   *data;
-	int			nrows;
-	int			capacity;
-} GbdtChunk;
-
 /* A grown tree in the model's flat layout (node indices local to the tree). */
 typedef struct GbdtTree
 {
@@ -111,7 +104,7 @@ typedef struct GbdtFit
 } GbdtFit;
 
 /* gbdt_hist.c: bin the rows and boost (rows are nrows x (f + 1) float32). */
-extern void gbdt_boost(const GbdtChunk *chunks, int nchunks, int64 nrows, int f,
+extern void gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 					   const GbdtOptions *o, GbdtFit *fit);
 
 /* One node of the scoring form: 16 bytes, so a path stays in few lines. */

@@ -847,7 +847,7 @@ report_progress(int tree, int ntrees, double valid_loss, TimestampTz start,
 }
 
 void
-gbdt_boost(const GbdtChunk *chunks, int nchunks, int64 nrows, int f,
+gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 		   const GbdtOptions *o, GbdtFit *fit)
 {
 	Booster		bs;
@@ -887,7 +887,7 @@ gbdt_boost(const GbdtChunk *chunks, int nchunks, int64 nrows, int f,
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < chunks[c].nrows; i++, r++)
 		{
-			rowp[r] = chunks[c].data + (Size) i * (f + 1);
+			rowp[r] = (const float *) chunks[c].data + (Size) i * (f + 1);
 			hashes[r] = hash_bytes_extended((const unsigned char *) rowp[r],
 											sizeof(float) * (f + 1), (uint64) o->seed);
 		}

@@ -17,6 +17,7 @@
 #include "catalog/pg_type.h"
 #include "ecml.h"
 #include "gbdt.h"
+#include "labelrows.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -27,8 +28,6 @@
 
 #define TRAINER "ecml.fraud_train"
 
-#define CHUNK_MIN_BYTES (64 * 1024)
-#define CHUNK_MAX_BYTES (4 * 1024 * 1024)
 
 static const char *const class_weight_choices[] = {"none", "balanced", NULL};
 
@@ -55,19 +54,6 @@ static const EcmlOptionSpec gbdt_option_specs[] = {
 };
 
 #define N_GBDT_OPTIONS lengthof(gbdt_option_specs)
-
-typedef struct GbdtState
-{
-	int			nfeatures;		/* -1 until the first row */
-	int64		nrows;
-	int64		nskipped;
-	int64		npos;
-	int			nchunks;
-	int			maxchunks;
-	GbdtChunk  *chunks;
-	Size		bytes;
-	Jsonb	   *options;
-} GbdtState;
 
 static void
 gbdt_parse_options(Jsonb *opts, GbdtOptions *o)
@@ -109,64 +95,6 @@ gbdt_parse_options(Jsonb *opts, GbdtOptions *o)
 						 errmsg("%s option \"feature_names\" names \"%s\" twice",
 								TRAINER, o->feature_names.items[i]),
 						 errhint("Explanations key contributions by name, so names must be unique.")));
-}
-
-static GbdtState *
-gbdt_state_new(MemoryContext aggcxt)
-{
-	GbdtState  *st = MemoryContextAllocZero(aggcxt, sizeof(GbdtState));
-
-	st->nfeatures = -1;
-	return st;
-}
-
-static void
-gbdt_add_chunk(GbdtState *st, MemoryContext aggcxt, GbdtChunk chunk)
-{
-	if (st->nchunks == st->maxchunks)
-	{
-		int			newmax = Max(16, st->maxchunks * 2);
-
-		if (st->chunks == NULL)
-			st->chunks = MemoryContextAlloc(aggcxt, sizeof(GbdtChunk) * newmax);
-		else
-			st->chunks = repalloc(st->chunks, sizeof(GbdtChunk) * newmax);
-		st->maxchunks = newmax;
-	}
-	st->chunks[st->nchunks++] = chunk;
-}
-
-/* Room for one more row, allocating a chunk (geometrically larger) if full. */
-static float *
-gbdt_row_slot(GbdtState *st, MemoryContext aggcxt)
-{
-	GbdtChunk  *last = st->nchunks > 0 ? &st->chunks[st->nchunks - 1] : NULL;
-	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
-
-	if (last == NULL || last->nrows == last->capacity)
-	{
-		GbdtChunk	chunk;
-		Size		want = Min(CHUNK_MAX_BYTES, Max(CHUNK_MIN_BYTES, st->bytes / 4));
-
-		chunk.capacity = (int) Max(1, want / rowbytes);
-		chunk.nrows = 0;
-		ecml_check_train_memory(st->bytes + chunk.capacity * rowbytes, TRAINER);
-		chunk.data = MemoryContextAllocHuge(aggcxt, chunk.capacity * rowbytes);
-		st->bytes += chunk.capacity * rowbytes;
-		gbdt_add_chunk(st, aggcxt, chunk);
-		last = &st->chunks[st->nchunks - 1];
-	}
-	return last->data + (Size) last->nrows++ * (st->nfeatures + 1);
-}
-
-static void
-check_same_width(int have, int got)
-{
-	if (have != got)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
-				 errhint("Every row passed to %s must have the same number of features.", TRAINER)));
 }
 
 /* Shape and type of a feature vector; its length. */
@@ -256,7 +184,7 @@ Datum
 gbdt_train_transfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	GbdtState  *st;
+	LabelRows  *st;
 	ArrayType  *arr;
 	float	   *slot;
 	int			n;
@@ -265,18 +193,16 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "gbdt_train_transfn called in non-aggregate context");
 
-	st = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
+	st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	if (st == NULL)
 	{
-		st = gbdt_state_new(aggcxt);
+		st = labelrows_new(aggcxt, GBDT_MAX_FEATURES, INT_MAX);
+		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
 		/* parse now so that a bad option fails before the scan, not after */
-		if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		if (st->options != NULL)
 		{
 			GbdtOptions o;
-			MemoryContext old = MemoryContextSwitchTo(aggcxt);
 
-			st->options = PG_GETARG_JSONB_P_COPY(3);
-			MemoryContextSwitchTo(old);
 			gbdt_parse_options(st->options, &o);
 		}
 	}
@@ -290,29 +216,8 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	label = PG_GETARG_BOOL(2);
 	n = gbdt_array_length(arr);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector must not be empty")));
-	if (n > GBDT_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("feature vector has %d elements, %s supports at most %d",
-						n, TRAINER, GBDT_MAX_FEATURES)));
-	if (st->nfeatures < 0)
-		st->nfeatures = n;
-	check_same_width(st->nfeatures, n);
-	if (st->nrows >= INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s supports at most %d rows", TRAINER, INT_MAX - 1),
-				 errhint("Train on a sample (TABLESAMPLE).")));
-
-	slot = gbdt_row_slot(st, aggcxt);
+	slot = labelrows_append(st, n, label, aggcxt, TRAINER);
 	gbdt_copy_features(arr, n, slot);
-	slot[n] = label ? 1.0f : 0.0f;
-	st->nrows++;
-	st->npos += label;
 
 	PG_RETURN_POINTER(st);
 }
@@ -323,8 +228,8 @@ Datum
 gbdt_train_combinefn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	GbdtState  *s1 = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
-	GbdtState  *s2 = PG_ARGISNULL(1) ? NULL : (GbdtState *) PG_GETARG_POINTER(1);
+	LabelRows  *s1 = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
+	LabelRows  *s2 = PG_ARGISNULL(1) ? NULL : (LabelRows *) PG_GETARG_POINTER(1);
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "gbdt_train_combinefn called in non-aggregate context");
@@ -333,123 +238,27 @@ gbdt_train_combinefn(PG_FUNCTION_ARGS)
 	if (s1 == NULL)
 		PG_RETURN_POINTER(s2);
 
-	if (s2->nfeatures >= 0)
-	{
-		if (s1->nfeatures < 0)
-			s1->nfeatures = s2->nfeatures;
-		check_same_width(s1->nfeatures, s2->nfeatures);
-	}
-	if (s1->nrows + s2->nrows >= INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s supports at most %d rows", TRAINER, INT_MAX - 1),
-				 errhint("Train on a sample (TABLESAMPLE).")));
-	ecml_check_train_memory(s1->bytes + s2->bytes, TRAINER);
-	for (int i = 0; i < s2->nchunks; i++)
-		gbdt_add_chunk(s1, aggcxt, s2->chunks[i]);
-	s1->nrows += s2->nrows;
-	s1->nskipped += s2->nskipped;
-	s1->npos += s2->npos;
-	s1->bytes += s2->bytes;
-	if (s1->options == NULL)
-		s1->options = s2->options;
+	labelrows_combine(s1, s2, aggcxt, TRAINER);
 	PG_RETURN_POINTER(s1);
 }
-
-/*
- * Serialized state: int32 nfeatures, int32 options length, int64 nrows,
- * nskipped, npos, the options jsonb padded to MAXALIGN, then the rows.
- */
-#define SERIAL_HEAD 32
 
 PG_FUNCTION_INFO_V1(gbdt_train_serialfn);
 Datum
 gbdt_train_serialfn(PG_FUNCTION_ARGS)
 {
-	GbdtState  *st = (GbdtState *) PG_GETARG_POINTER(0);
-	int32		optlen = st->options ? VARSIZE(st->options) : 0;
-	Size		optpad = MAXALIGN(optlen);
-	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
-	Size		total = VARHDRSZ + SERIAL_HEAD + optpad + (Size) st->nrows * rowbytes;
-	bytea	   *out;
-	char	   *p;
-
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or train on a sample.")));
-	out = palloc0(total);
-	SET_VARSIZE(out, total);
-	p = VARDATA(out);
-	memcpy(p, &st->nfeatures, 4);
-	memcpy(p + 4, &optlen, 4);
-	memcpy(p + 8, &st->nrows, 8);
-	memcpy(p + 16, &st->nskipped, 8);
-	memcpy(p + 24, &st->npos, 8);
-	p += SERIAL_HEAD;
-	if (optlen > 0)
-		memcpy(p, st->options, optlen);
-	p += optpad;
-	for (int i = 0; i < st->nchunks; i++)
-	{
-		Size		n = (Size) st->chunks[i].nrows * rowbytes;
-
-		memcpy(p, st->chunks[i].data, n);
-		p += n;
-	}
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(labelrows_serialize((LabelRows *) PG_GETARG_POINTER(0), TRAINER));
 }
 
 PG_FUNCTION_INFO_V1(gbdt_train_deserialfn);
 Datum
 gbdt_train_deserialfn(PG_FUNCTION_ARGS)
 {
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		len = VARSIZE_ANY_EXHDR(in);
 	MemoryContext aggcxt;
-	GbdtState  *st;
-	int32		optlen;
-	Size		rowbytes;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "gbdt_train_deserialfn called in non-aggregate context");
-
-	st = gbdt_state_new(aggcxt);
-	if (len < SERIAL_HEAD)
-		elog(ERROR, "ecml: invalid fraud_train partial state");
-	memcpy(&st->nfeatures, p, 4);
-	memcpy(&optlen, p + 4, 4);
-	memcpy(&st->nrows, p + 8, 8);
-	memcpy(&st->nskipped, p + 16, 8);
-	memcpy(&st->npos, p + 24, 8);
-	p += SERIAL_HEAD;
-	if (st->nfeatures < -1 || st->nfeatures > GBDT_MAX_FEATURES ||
-		(st->nfeatures < 0 && st->nrows != 0))
-		elog(ERROR, "ecml: invalid fraud_train partial state");
-	rowbytes = sizeof(float) * (st->nfeatures + 1);
-	if (optlen < 0 || st->nrows < 0 || st->nrows >= INT_MAX ||
-		len != SERIAL_HEAD + MAXALIGN(optlen) + (Size) st->nrows * rowbytes)
-		elog(ERROR, "ecml: invalid fraud_train partial state");
-	if (optlen > 0)
-	{
-		st->options = MemoryContextAlloc(aggcxt, optlen);
-		memcpy(st->options, p, optlen);
-	}
-	p += MAXALIGN(optlen);
-	if (st->nrows > 0)
-	{
-		GbdtChunk	chunk;
-
-		chunk.nrows = chunk.capacity = (int) st->nrows;
-		ecml_check_train_memory(st->nrows * rowbytes, TRAINER);
-		chunk.data = MemoryContextAllocHuge(aggcxt, st->nrows * rowbytes);
-		memcpy(chunk.data, p, st->nrows * rowbytes);
-		st->bytes = st->nrows * rowbytes;
-		gbdt_add_chunk(st, aggcxt, chunk);
-	}
-	PG_RETURN_POINTER(st);
+	PG_RETURN_POINTER(labelrows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt, GBDT_MAX_FEATURES,
+											INT_MAX, "fraud_train", TRAINER));
 }
 
 /* final: boost trees over the buffered rows and return the model */
@@ -457,7 +266,7 @@ PG_FUNCTION_INFO_V1(gbdt_train_finalfn);
 Datum
 gbdt_train_finalfn(PG_FUNCTION_ARGS)
 {
-	GbdtState  *st = PG_ARGISNULL(0) ? NULL : (GbdtState *) PG_GETARG_POINTER(0);
+	LabelRows  *st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	GbdtOptions o;
 	GbdtFit		fit;
 	TimestampTz start = GetCurrentTimestamp();
@@ -470,14 +279,14 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 	int			f;
 	double		base[2];
 
-	if (st == NULL || st->nrows == 0)
+	if (st == NULL || st->rows.nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s: no training rows", TRAINER),
 				 errdetail("Rows seen: " INT64_FORMAT ", skipped for a NULL feature vector or label: " INT64_FORMAT ".",
-						   st ? st->nrows + st->nskipped : 0, st ? st->nskipped : 0),
+						   st ? st->rows.nrows + st->nskipped : 0, st ? st->nskipped : 0),
 				 errhint("Check the query's WHERE clause and the NULLs in the features and label columns.")));
-	if (st->npos == 0 || st->npos == st->nrows)
+	if (st->npos == 0 || st->npos == st->rows.nrows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s: every label is %s; fraud scoring needs both fraud and legitimate rows",
@@ -493,7 +302,7 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 						TRAINER, o.feature_names.n, f)));
 
 	memset(&fit, 0, sizeof(fit));
-	gbdt_boost(st->chunks, st->nchunks, st->nrows, f, &o, &fit);
+	gbdt_boost(st->rows.chunks, st->rows.nchunks, st->rows.nrows, f, &o, &fit);
 
 	/* flatten the trees: node indices become model-wide */
 	offsets = palloc(sizeof(int32) * (fit.ntrees + 1));
@@ -560,5 +369,5 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 	if (o.feature_names.n > 0)
 		ecml_builder_add_texts(&b, ECML_TAG_FEATURE_NAMES, o.feature_names.items, f);
 
-	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nrows + st->nskipped, st->nskipped));
+	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->rows.nrows + st->nskipped, st->nskipped));
 }

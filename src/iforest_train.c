@@ -34,6 +34,7 @@
 #include "ecml.h"
 #include "iforest.h"
 #include "miscadmin.h"
+#include "rowbuf.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -107,16 +108,6 @@ iforest_parse_options(Jsonb *opts, IForestOptions *o)
 	o->seed = IFOREST_SEED_DEFAULT;
 	o->max_features = IFOREST_MAX_FEATURES_DEFAULT;
 	ecml_parse_options(opts, iforest_option_specs, N_IFOREST_OPTIONS, o, TRAINER);
-}
-
-static void
-check_same_width(int have, int got)
-{
-	if (have != got)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
-				 errhint("Every row passed to %s must have the same number of features.", TRAINER)));
 }
 
 static IForestState *
@@ -385,18 +376,10 @@ iforest_train_transfn(PG_FUNCTION_ARGS)
 	}
 
 	x = ecml_array_float4(PG_GETARG_ARRAYTYPE_P(1), "feature vector", -1, &n, false);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector must not be empty")));
-	if (n > IFOREST_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("feature vector has %d elements, %s supports at most %d",
-						n, TRAINER, IFOREST_MAX_FEATURES)));
+	ecml_check_feature_count(n, IFOREST_MAX_FEATURES, TRAINER);
 	if (st->nfeatures < 0)
 		iforest_state_start(st, aggcxt, n);
-	check_same_width(st->nfeatures, n);
+	ecml_check_same_width(st->nfeatures, n, TRAINER);
 
 	iforest_offer(st, x, aggcxt);
 	PG_RETURN_POINTER(st);
@@ -459,7 +442,7 @@ iforest_train_combinefn(PG_FUNCTION_ARGS)
 		s2->nskipped += s1->nskipped;
 		PG_RETURN_POINTER(s2);
 	}
-	check_same_width(s1->nfeatures, s2->nfeatures);
+	ecml_check_same_width(s1->nfeatures, s2->nfeatures, TRAINER);
 
 	psi = s1->o.sample_size;
 	map = palloc(sizeof(int32) * Max(1, s2->used));
@@ -538,8 +521,11 @@ iforest_train_serialfn(PG_FUNCTION_ARGS)
 	int32		nlive = 0;
 	int32	   *renum = NULL;
 	int32		zero = 0;
-	Size		total;
+	Size		rowbytes;
+	Size		payload;
 	bytea	   *out;
+	char	   *head;
+	char	   *body;
 	char	   *p;
 
 	/* number the live rows 0..nlive-1 */
@@ -549,40 +535,30 @@ iforest_train_serialfn(PG_FUNCTION_ARGS)
 		for (int k = 0; k < st->used; k++)
 			renum[k] = st->refs[k] > 0 ? nlive++ : -1;
 	}
-	total = VARHDRSZ + SERIAL_HEAD + PAD8(optlen) +
-		PAD8(sizeof(float) * (Size) nlive * Max(st->nfeatures, 0));
+	rowbytes = PAD8(sizeof(float) * (Size) nlive * Max(st->nfeatures, 0));
+	payload = rowbytes;
 	if (st->res != NULL)
 		for (int t = 0; t < ntrees; t++)
-			total += 8 + PAD8((Size) st->res[t].m * (sizeof(double) + sizeof(int32)));
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or lower n_trees or sample_size.")));
-	out = palloc0(total);
-	SET_VARSIZE(out, total);
-	p = VARDATA(out);
-	memcpy(p, &st->nfeatures, 4);
-	memcpy(p + 4, &ntrees, 4);
-	memcpy(p + 8, &st->o.sample_size, 4);
-	memcpy(p + 12, &optlen, 4);
-	memcpy(p + 16, &nlive, 4);
-	memcpy(p + 20, &zero, 4);
-	memcpy(p + 24, &st->nrows, 8);
-	memcpy(p + 32, &st->nskipped, 8);
-	memcpy(p + 40, st->rng.s, 32);
-	p += SERIAL_HEAD;
-	if (optlen > 0)
-		memcpy(p, st->options, optlen);
-	p += PAD8(optlen);
+			payload += 8 + PAD8((Size) st->res[t].m * (sizeof(double) + sizeof(int32)));
+	out = rowbuf_frame_new(TRAINER, " or lower n_trees or sample_size", SERIAL_HEAD,
+						   st->options, payload, &head, &body);
+	memcpy(head, &st->nfeatures, 4);
+	memcpy(head + 4, &ntrees, 4);
+	memcpy(head + 8, &st->o.sample_size, 4);
+	memcpy(head + 12, &optlen, 4);
+	memcpy(head + 16, &nlive, 4);
+	memcpy(head + 20, &zero, 4);
+	memcpy(head + 24, &st->nrows, 8);
+	memcpy(head + 32, &st->nskipped, 8);
+	memcpy(head + 40, st->rng.s, 32);
+	p = body;
 	for (int k = 0; k < st->used; k++)
 		if (renum[k] >= 0)
 		{
 			memcpy(p, st->rows + (Size) k * st->nfeatures, sizeof(float) * st->nfeatures);
 			p += sizeof(float) * st->nfeatures;
 		}
-	p = VARDATA(out) + SERIAL_HEAD + PAD8(optlen) +
-		PAD8(sizeof(float) * (Size) nlive * Max(st->nfeatures, 0));
+	p = body + rowbytes;
 	if (st->res != NULL)
 		for (int t = 0; t < ntrees; t++)
 		{
@@ -611,8 +587,8 @@ Datum
 iforest_train_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	const char *end = p + VARSIZE_ANY_EXHDR(in);
+	const char *p;
+	const char *end;
 	MemoryContext aggcxt;
 	IForestState *st;
 	int32		nfeatures,
@@ -624,8 +600,8 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "iforest_train_deserialfn called in non-aggregate context");
-	if (end - p < (long) SERIAL_HEAD)
-		bad_partial_state();
+	p = rowbuf_frame_head(in, SERIAL_HEAD, "anomaly_train");
+	end = p + VARSIZE_ANY_EXHDR(in);
 	memcpy(&nfeatures, p, 4);
 	memcpy(&ntrees, p + 4, 4);
 	memcpy(&psi, p + 8, 4);
@@ -633,7 +609,7 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 	memcpy(&nlive, p + 16, 4);
 	if (optlen < 0 || nlive < 0 || nfeatures < -1 || nfeatures == 0 ||
 		nfeatures > IFOREST_MAX_FEATURES ||
-		end - p < (long) (SERIAL_HEAD + PAD8(optlen)))
+		end - p < (long) (SERIAL_HEAD + MAXALIGN(optlen)))
 		bad_partial_state();
 	if (optlen > 0)
 		options = (Jsonb *) (p + SERIAL_HEAD);
@@ -644,7 +620,7 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 	memcpy(&st->nrows, p + 24, 8);
 	memcpy(&st->nskipped, p + 32, 8);
 	memcpy(st->rng.s, p + 40, 32);
-	p += SERIAL_HEAD + PAD8(optlen);
+	p += SERIAL_HEAD + MAXALIGN(optlen);
 	if (nfeatures < 0)
 	{
 		if (st->nrows != 0 || nlive != 0)

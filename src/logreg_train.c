@@ -25,6 +25,7 @@
 #include "arrays.h"
 #include "blas.h"
 #include "ecml.h"
+#include "labelrows.h"
 #include "logreg.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -36,8 +37,6 @@
 
 #define TRAINER "ecml.logreg_train"
 
-#define CHUNK_MIN_BYTES (64 * 1024)
-#define CHUNK_MAX_BYTES (4 * 1024 * 1024)
 #define LOGREG_FTOL 1e-13		/* relative decrease below which we stop */
 #define BLOCK_BYTES (256 * 1024)	/* a pass block: fits in L2 */
 
@@ -60,26 +59,6 @@ static const EcmlOptionSpec logreg_option_specs[] = {
 
 #define N_LOGREG_OPTIONS lengthof(logreg_option_specs)
 
-typedef struct LogregChunk
-{
-	float	   *data;			/* nrows x (nfeatures + 1): features, label */
-	int			nrows;
-	int			capacity;
-} LogregChunk;
-
-typedef struct LogregState
-{
-	int			nfeatures;		/* -1 until the first row */
-	int64		nrows;
-	int64		nskipped;
-	int64		npos;
-	int			nchunks;
-	int			maxchunks;
-	LogregChunk *chunks;
-	Size		bytes;			/* buffer bytes held */
-	Jsonb	   *options;		/* as given with the first row, or NULL */
-} LogregState;
-
 static void
 logreg_parse_options(Jsonb *opts, LogregOptions *o)
 {
@@ -97,71 +76,13 @@ logreg_parse_options(Jsonb *opts, LogregOptions *o)
 	ecml_parse_options(opts, logreg_option_specs, N_LOGREG_OPTIONS, o, TRAINER);
 }
 
-static LogregState *
-logreg_state_new(MemoryContext aggcxt)
-{
-	LogregState *st = MemoryContextAllocZero(aggcxt, sizeof(LogregState));
-
-	st->nfeatures = -1;
-	return st;
-}
-
-static void
-logreg_add_chunk(LogregState *st, MemoryContext aggcxt, LogregChunk chunk)
-{
-	if (st->nchunks == st->maxchunks)
-	{
-		int			newmax = Max(16, st->maxchunks * 2);
-
-		if (st->chunks == NULL)
-			st->chunks = MemoryContextAlloc(aggcxt, sizeof(LogregChunk) * newmax);
-		else
-			st->chunks = repalloc(st->chunks, sizeof(LogregChunk) * newmax);
-		st->maxchunks = newmax;
-	}
-	st->chunks[st->nchunks++] = chunk;
-}
-
-/* Room for one more row, allocating a chunk (geometrically larger) if full. */
-static float *
-logreg_row_slot(LogregState *st, MemoryContext aggcxt)
-{
-	LogregChunk *last = st->nchunks > 0 ? &st->chunks[st->nchunks - 1] : NULL;
-	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
-
-	if (last == NULL || last->nrows == last->capacity)
-	{
-		LogregChunk chunk;
-		Size		want = Min(CHUNK_MAX_BYTES, Max(CHUNK_MIN_BYTES, st->bytes / 4));
-
-		chunk.capacity = (int) Max(1, want / rowbytes);
-		chunk.nrows = 0;
-		ecml_check_train_memory(st->bytes + chunk.capacity * rowbytes, TRAINER);
-		chunk.data = MemoryContextAllocHuge(aggcxt, chunk.capacity * rowbytes);
-		st->bytes += chunk.capacity * rowbytes;
-		logreg_add_chunk(st, aggcxt, chunk);
-		last = &st->chunks[st->nchunks - 1];
-	}
-	return last->data + (Size) last->nrows++ * (st->nfeatures + 1);
-}
-
-static void
-check_same_width(int have, int got)
-{
-	if (have != got)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
-				 errhint("Every row passed to %s must have the same number of features.", TRAINER)));
-}
-
 /* transition: buffer one row; NULL rows are counted and skipped */
 PG_FUNCTION_INFO_V1(logreg_train_transfn);
 Datum
 logreg_train_transfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	LogregState *st;
+	LabelRows  *st;
 	ArrayType  *arr;
 	float	   *x;
 	float	   *slot;
@@ -171,18 +92,16 @@ logreg_train_transfn(PG_FUNCTION_ARGS)
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "logreg_train_transfn called in non-aggregate context");
 
-	st = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	if (st == NULL)
 	{
-		st = logreg_state_new(aggcxt);
+		st = labelrows_new(aggcxt, LOGREG_MAX_FEATURES, PG_INT64_MAX);
+		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
 		/* parse now so a bad option fails before the scan, not after */
-		if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		if (st->options != NULL)
 		{
 			LogregOptions o;
-			MemoryContext old = MemoryContextSwitchTo(aggcxt);
 
-			st->options = PG_GETARG_JSONB_P_COPY(3);
-			MemoryContextSwitchTo(old);
 			logreg_parse_options(st->options, &o);
 		}
 	}
@@ -196,24 +115,8 @@ logreg_train_transfn(PG_FUNCTION_ARGS)
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	label = PG_GETARG_BOOL(2);
 	x = ecml_array_float4(arr, "feature vector", -1, &n, false);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector must not be empty")));
-	if (n > LOGREG_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("feature vector has %d elements, %s supports at most %d",
-						n, TRAINER, LOGREG_MAX_FEATURES)));
-	if (st->nfeatures < 0)
-		st->nfeatures = n;
-	check_same_width(st->nfeatures, n);
-
-	slot = logreg_row_slot(st, aggcxt);
+	slot = labelrows_append(st, n, label, aggcxt, TRAINER);
 	memcpy(slot, x, sizeof(float) * n);
-	slot[n] = label ? 1.0f : 0.0f;
-	st->nrows++;
-	st->npos += label;
 
 	PG_RETURN_POINTER(st);
 }
@@ -224,8 +127,8 @@ Datum
 logreg_train_combinefn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	LogregState *s1 = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
-	LogregState *s2 = PG_ARGISNULL(1) ? NULL : (LogregState *) PG_GETARG_POINTER(1);
+	LabelRows  *s1 = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
+	LabelRows  *s2 = PG_ARGISNULL(1) ? NULL : (LabelRows *) PG_GETARG_POINTER(1);
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "logreg_train_combinefn called in non-aggregate context");
@@ -234,125 +137,34 @@ logreg_train_combinefn(PG_FUNCTION_ARGS)
 	if (s1 == NULL)
 		PG_RETURN_POINTER(s2);
 
-	if (s2->nfeatures >= 0)
-	{
-		if (s1->nfeatures < 0)
-			s1->nfeatures = s2->nfeatures;
-		check_same_width(s1->nfeatures, s2->nfeatures);
-	}
-	ecml_check_train_memory(s1->bytes + s2->bytes, TRAINER);
-	for (int i = 0; i < s2->nchunks; i++)
-		logreg_add_chunk(s1, aggcxt, s2->chunks[i]);
-	s1->nrows += s2->nrows;
-	s1->nskipped += s2->nskipped;
-	s1->npos += s2->npos;
-	s1->bytes += s2->bytes;
-	if (s1->options == NULL)
-		s1->options = s2->options;
+	labelrows_combine(s1, s2, aggcxt, TRAINER);
 	PG_RETURN_POINTER(s1);
 }
-
-/*
- * Serialized state: int32 nfeatures, int32 options length, int64 nrows,
- * nskipped, npos, the options jsonb, padding to 8, then the rows.
- */
-#define SERIAL_HEAD 32
 
 PG_FUNCTION_INFO_V1(logreg_train_serialfn);
 Datum
 logreg_train_serialfn(PG_FUNCTION_ARGS)
 {
-	LogregState *st = (LogregState *) PG_GETARG_POINTER(0);
-	int32		optlen = st->options ? VARSIZE(st->options) : 0;
-	Size		optpad = MAXALIGN(optlen);
-	Size		rowbytes = sizeof(float) * (st->nfeatures + 1);
-	Size		total = VARHDRSZ + SERIAL_HEAD + optpad + (Size) st->nrows * rowbytes;
-	bytea	   *out;
-	char	   *p;
-
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or train on a sample.")));
-	out = palloc0(total);
-	SET_VARSIZE(out, total);
-	p = VARDATA(out);
-	memcpy(p, &st->nfeatures, 4);
-	memcpy(p + 4, &optlen, 4);
-	memcpy(p + 8, &st->nrows, 8);
-	memcpy(p + 16, &st->nskipped, 8);
-	memcpy(p + 24, &st->npos, 8);
-	p += SERIAL_HEAD;
-	if (optlen > 0)
-		memcpy(p, st->options, optlen);
-	p += optpad;
-	for (int i = 0; i < st->nchunks; i++)
-	{
-		Size		n = (Size) st->chunks[i].nrows * rowbytes;
-
-		memcpy(p, st->chunks[i].data, n);
-		p += n;
-	}
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(labelrows_serialize((LabelRows *) PG_GETARG_POINTER(0), TRAINER));
 }
 
 PG_FUNCTION_INFO_V1(logreg_train_deserialfn);
 Datum
 logreg_train_deserialfn(PG_FUNCTION_ARGS)
 {
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		len = VARSIZE_ANY_EXHDR(in);
 	MemoryContext aggcxt;
-	LogregState *st;
-	int32		optlen;
-	Size		rowbytes;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "logreg_train_deserialfn called in non-aggregate context");
-
-	/* deserialize straight into the aggregate context: combine then moves chunks */
-	st = logreg_state_new(aggcxt);
-	if (len < SERIAL_HEAD)
-		elog(ERROR, "ecml: invalid logreg_train partial state");
-	memcpy(&st->nfeatures, p, 4);
-	memcpy(&optlen, p + 4, 4);
-	memcpy(&st->nrows, p + 8, 8);
-	memcpy(&st->nskipped, p + 16, 8);
-	memcpy(&st->npos, p + 24, 8);
-	p += SERIAL_HEAD;
-	rowbytes = sizeof(float) * (st->nfeatures + 1);
-	if (optlen < 0 || st->nrows < 0 ||
-		len != SERIAL_HEAD + MAXALIGN(optlen) + (Size) st->nrows * rowbytes)
-		elog(ERROR, "ecml: invalid logreg_train partial state");
-	if (optlen > 0)
-	{
-		st->options = MemoryContextAlloc(aggcxt, optlen);
-		memcpy(st->options, p, optlen);
-	}
-	p += MAXALIGN(optlen);
-	if (st->nrows > 0)
-	{
-		LogregChunk chunk;
-
-		if (st->nrows > INT_MAX)
-			elog(ERROR, "ecml: logreg_train partial state has too many rows");
-		chunk.nrows = chunk.capacity = (int) st->nrows;
-		ecml_check_train_memory(st->nrows * rowbytes, TRAINER);
-		chunk.data = MemoryContextAllocHuge(aggcxt, st->nrows * rowbytes);
-		memcpy(chunk.data, p, st->nrows * rowbytes);
-		st->bytes = st->nrows * rowbytes;
-		logreg_add_chunk(st, aggcxt, chunk);
-	}
-	PG_RETURN_POINTER(st);
+	PG_RETURN_POINTER(labelrows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt, LOGREG_MAX_FEATURES,
+											PG_INT64_MAX, "logreg_train", TRAINER));
 }
 
 /* ---------------- the optimizer ---------------- */
 
 typedef struct LogregProblem
 {
-	LogregState *st;
+	LabelRows  *st;
 	int			f;				/* features */
 	int			p;				/* parameters: f weights, then the intercept */
 	int			stride;			/* floats per buffered row */
@@ -402,14 +214,14 @@ logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
 	 * between the sgemv, the loop and the transposed sgemv.  A chunk can be
 	 * large: a parallel worker's whole share arrives as one.
 	 */
-	for (int c = 0; c < pb->st->nchunks; c++)
+	for (int c = 0; c < pb->st->rows.nchunks; c++)
 	{
-		LogregChunk *ch = &pb->st->chunks[c];
+		RowbufChunk *ch = &pb->st->rows.chunks[c];
 
 		for (int start = 0; start < ch->nrows; start += pb->block_rows)
 		{
 			int			r = Min(pb->block_rows, ch->nrows - start);
-			const float *X = ch->data + (Size) start * pb->stride;
+			const float *X = (const float *) ch->data + (Size) start * pb->stride;
 
 			CHECK_FOR_INTERRUPTS();
 
@@ -471,7 +283,7 @@ logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
 
 	/* means over the weights, then the ridge on the feature weights */
 	loss /= pb->wsum;
-	pb->logloss = unweighted / (double) pb->st->nrows;
+	pb->logloss = unweighted / (double) pb->st->rows.nrows;
 	for (int j = 0; j < f; j++)
 	{
 		grad[j] = grad[j] / pb->wsum + pb->l2 * theta[j];
@@ -869,7 +681,7 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 
 /* Means and scales of the features; standardizes the buffer in place. */
 static void
-logreg_standardize(LogregState *st, bool standardize, double *mean, double *scale)
+logreg_standardize(LabelRows *st, bool standardize, double *mean, double *scale)
 {
 	int			f = st->nfeatures;
 	int			stride = f + 1;
@@ -882,25 +694,25 @@ logreg_standardize(LogregState *st, bool standardize, double *mean, double *scal
 		return;
 
 	/* two passes: the mean, then squared deviations (stable for large offsets) */
-	for (int c = 0; c < st->nchunks; c++)
+	for (int c = 0; c < st->rows.nchunks; c++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < st->chunks[c].nrows; i++)
+		for (int i = 0; i < st->rows.chunks[c].nrows; i++)
 		{
-			const float *x = st->chunks[c].data + (Size) i * stride;
+			const float *x = (const float *) st->rows.chunks[c].data + (Size) i * stride;
 
 			for (int j = 0; j < f; j++)
 				mean[j] += x[j];
 		}
 	}
 	for (int j = 0; j < f; j++)
-		mean[j] /= (double) st->nrows;
-	for (int c = 0; c < st->nchunks; c++)
+		mean[j] /= (double) st->rows.nrows;
+	for (int c = 0; c < st->rows.nchunks; c++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < st->chunks[c].nrows; i++)
+		for (int i = 0; i < st->rows.chunks[c].nrows; i++)
 		{
-			const float *x = st->chunks[c].data + (Size) i * stride;
+			const float *x = (const float *) st->rows.chunks[c].data + (Size) i * stride;
 
 			for (int j = 0; j < f; j++)
 			{
@@ -912,17 +724,17 @@ logreg_standardize(LogregState *st, bool standardize, double *mean, double *scal
 	}
 	for (int j = 0; j < f; j++)
 	{
-		double		sd = sqrt(ss[j] / (double) st->nrows);
+		double		sd = sqrt(ss[j] / (double) st->rows.nrows);
 
 		/* a constant feature keeps scale 1: centred, it is all zeros */
 		scale[j] = sd > 0 ? sd : 1.0;
 	}
-	for (int c = 0; c < st->nchunks; c++)
+	for (int c = 0; c < st->rows.nchunks; c++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < st->chunks[c].nrows; i++)
+		for (int i = 0; i < st->rows.chunks[c].nrows; i++)
 		{
-			float	   *x = st->chunks[c].data + (Size) i * stride;
+			float	   *x = (float *) st->rows.chunks[c].data + (Size) i * stride;
 
 			for (int j = 0; j < f; j++)
 				x[j] = (float) ((x[j] - mean[j]) / scale[j]);
@@ -983,7 +795,7 @@ PG_FUNCTION_INFO_V1(logreg_train_finalfn);
 Datum
 logreg_train_finalfn(PG_FUNCTION_ARGS)
 {
-	LogregState *st = PG_ARGISNULL(0) ? NULL : (LogregState *) PG_GETARG_POINTER(0);
+	LabelRows  *st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	LogregOptions o;
 	LogregProblem pb;
 	LogregFit	fit;
@@ -1001,14 +813,14 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	StringInfoData json;
 	int32		flags;
 
-	if (st == NULL || st->nrows == 0)
+	if (st == NULL || st->rows.nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s: no training rows", TRAINER),
 				 errdetail("Rows seen: " INT64_FORMAT ", skipped for NULL features or label: " INT64_FORMAT ".",
-						   st ? st->nrows + st->nskipped : 0, st ? st->nskipped : 0),
+						   st ? st->rows.nrows + st->nskipped : 0, st ? st->nskipped : 0),
 				 errhint("Check the query's WHERE clause and the NULLs in the features and label columns.")));
-	if (st->npos == 0 || st->npos == st->nrows)
+	if (st->npos == 0 || st->npos == st->rows.nrows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s: every label is %s; logistic regression needs both classes",
@@ -1049,14 +861,14 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	if (o.class_weight.choice == 0)
 	{
 		/* "balanced": n / (2 n_class), as scikit-learn */
-		pb.w_pos = (double) st->nrows / (2.0 * st->npos);
-		pb.w_neg = (double) st->nrows / (2.0 * (st->nrows - st->npos));
+		pb.w_pos = (double) st->rows.nrows / (2.0 * st->npos);
+		pb.w_neg = (double) st->rows.nrows / (2.0 * (st->rows.nrows - st->npos));
 	}
 	else
 		pb.w_pos = o.class_weight.value;
-	pb.wsum = pb.w_pos * st->npos + pb.w_neg * (st->nrows - st->npos);
-	for (int c = 0; c < st->nchunks; c++)
-		maxrows = Max(maxrows, st->chunks[c].nrows);
+	pb.wsum = pb.w_pos * st->npos + pb.w_neg * (st->rows.nrows - st->npos);
+	for (int c = 0; c < st->rows.nchunks; c++)
+		maxrows = Max(maxrows, st->rows.chunks[c].nrows);
 	pb.block_rows = Max(16, (int) (BLOCK_BYTES / (sizeof(float) * pb.stride)));
 	maxrows = Min(maxrows, pb.block_rows);
 	pb.wf = palloc(sizeof(float) * f);
@@ -1068,7 +880,7 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	theta = palloc0(sizeof(double) * pb.p);
 	/* start the intercept at the log-odds of the (weighted) base rate */
 	if (o.fit_intercept)
-		theta[f] = log((pb.w_pos * st->npos) / (pb.w_neg * (st->nrows - st->npos)));
+		theta[f] = log((pb.w_pos * st->npos) / (pb.w_neg * (st->rows.nrows - st->npos)));
 
 	initStringInfo(&fit.history);
 	if (solver == LOGREG_SOLVER_NEWTON || (o.l1 == 0 && pb.p <= LOGREG_STDERR_MAX_FEATURES))
@@ -1136,5 +948,5 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	if (o.feature_names.n > 0)
 		ecml_builder_add_texts(&b, ECML_TAG_FEATURE_NAMES, o.feature_names.items, f);
 
-	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nrows + st->nskipped, st->nskipped));
+	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->rows.nrows + st->nskipped, st->nskipped));
 }

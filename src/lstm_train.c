@@ -31,6 +31,7 @@
 #include "lstm.h"
 #include "miscadmin.h"
 #include "nn.h"
+#include "rowbuf.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -173,14 +174,8 @@ lstm_transition(FunctionCallInfo fcinfo, int token_type)
 
 		st = MemoryContextAllocZero(aggcxt, sizeof(LstmState));
 		st->token_type = token_type;
+		st->options = ecml_options_arg(fcinfo, 2, aggcxt);
 		/* parse now so a bad option fails before the scan, not after */
-		if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
-		{
-			MemoryContext old = MemoryContextSwitchTo(aggcxt);
-
-			st->options = PG_GETARG_JSONB_P_COPY(2);
-			MemoryContextSwitchTo(old);
-		}
 		lstm_parse_options(st->options, &o);
 		st->max_length = o.max_length;
 	}
@@ -318,30 +313,20 @@ lstm_train_serialfn(PG_FUNCTION_ARGS)
 	int32		optlen = st->options ? VARSIZE(st->options) : 0;
 	int64		len64 = (int64) st->len;
 	Size		lenbytes = MAXALIGN(sizeof(int32) * st->nseq);
-	Size		total = VARHDRSZ + SERIAL_HEAD + MAXALIGN(optlen) + lenbytes + st->len;
 	bytea	   *out;
+	char	   *head;
 	char	   *p;
 
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or train on a sample.")));
-	out = palloc0(total);
-	SET_VARSIZE(out, total);
-	p = VARDATA(out);
-	memcpy(p, &st->token_type, 4);
-	memcpy(p + 4, &st->max_length, 4);
-	memcpy(p + 8, &optlen, 4);
-	memcpy(p + 16, &st->nnull, 8);
-	memcpy(p + 24, &st->nshort, 8);
-	memcpy(p + 32, &st->nseq, 8);
-	memcpy(p + 40, &st->ntokens, 8);
-	memcpy(p + 48, &len64, 8);
-	p += SERIAL_HEAD;
-	if (optlen > 0)
-		memcpy(p, st->options, optlen);
-	p += MAXALIGN(optlen);
+	out = rowbuf_frame_new(TRAINER, " or train on a sample", SERIAL_HEAD, st->options,
+						   lenbytes + st->len, &head, &p);
+	memcpy(head, &st->token_type, 4);
+	memcpy(head + 4, &st->max_length, 4);
+	memcpy(head + 8, &optlen, 4);
+	memcpy(head + 16, &st->nnull, 8);
+	memcpy(head + 24, &st->nshort, 8);
+	memcpy(head + 32, &st->nseq, 8);
+	memcpy(head + 40, &st->ntokens, 8);
+	memcpy(head + 48, &len64, 8);
 	if (st->nseq > 0)
 		memcpy(p, st->seqlen, sizeof(int32) * st->nseq);
 	p += lenbytes;
@@ -355,8 +340,7 @@ Datum
 lstm_train_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		size = VARSIZE_ANY_EXHDR(in);
+	const char *p;
 	MemoryContext aggcxt;
 	LstmState  *st;
 	int32		optlen;
@@ -364,8 +348,7 @@ lstm_train_deserialfn(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "lstm_train_deserialfn called in non-aggregate context");
-	if (size < SERIAL_HEAD)
-		elog(ERROR, "ecml: invalid lstm_train partial state");
+	p = rowbuf_frame_head(in, SERIAL_HEAD, "lstm_train");
 	st = MemoryContextAllocZero(aggcxt, sizeof(LstmState));
 	memcpy(&st->token_type, p, 4);
 	memcpy(&st->max_length, p + 4, 4);
@@ -375,16 +358,12 @@ lstm_train_deserialfn(PG_FUNCTION_ARGS)
 	memcpy(&st->nseq, p + 32, 8);
 	memcpy(&st->ntokens, p + 40, 8);
 	memcpy(&len64, p + 48, 8);
-	p += SERIAL_HEAD;
-	if (optlen < 0 || st->nseq < 0 || len64 < 0 || st->nseq > (int64) (size / sizeof(int32)) ||
-		size != SERIAL_HEAD + MAXALIGN(optlen) + MAXALIGN(sizeof(int32) * st->nseq) + (Size) len64)
+	if (st->nseq < 0 || len64 < 0 ||
+		st->nseq > (int64) (VARSIZE_ANY_EXHDR(in) / sizeof(int32)))
 		elog(ERROR, "ecml: invalid lstm_train partial state");
-	if (optlen > 0)
-	{
-		st->options = MemoryContextAlloc(aggcxt, optlen);
-		memcpy(st->options, p, optlen);
-	}
-	p += MAXALIGN(optlen);
+	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen,
+						  MAXALIGN(sizeof(int32) * st->nseq) + (Size) len64,
+						  aggcxt, "lstm_train", &st->options);
 	{
 		int64		nseq = st->nseq;
 

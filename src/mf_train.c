@@ -44,6 +44,7 @@
 #include "ecml.h"
 #include "mf.h"
 #include "miscadmin.h"
+#include "rowbuf.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -168,14 +169,12 @@ mf_train_transfn(PG_FUNCTION_ARGS)
 	if (st == NULL)
 	{
 		st = mf_state_new(aggcxt);
+		st->options = ecml_options_arg(fcinfo, 4, aggcxt);
 		/* parse now so a bad option fails before the scan, not after */
-		if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		if (st->options != NULL)
 		{
 			MfOptions	o;
-			MemoryContext old = MemoryContextSwitchTo(aggcxt);
 
-			st->options = PG_GETARG_JSONB_P_COPY(4);
-			MemoryContextSwitchTo(old);
 			mf_parse_options(st->options, &o);
 			st->implicit = o.implicit;
 		}
@@ -256,30 +255,17 @@ mf_train_serialfn(PG_FUNCTION_ARGS)
 {
 	MfState    *st = (MfState *) PG_GETARG_POINTER(0);
 	int32		optlen = st->options ? VARSIZE(st->options) : 0;
-	Size		optpad = MAXALIGN(optlen);
-	Size		total = VARHDRSZ + SERIAL_HEAD + optpad + (Size) st->nrows * ROW_BYTES;
 	bytea	   *out;
 	char	   *p;
 	char	   *pu,
 			   *pi,
 			   *pv;
 
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s partial state of a parallel worker exceeds 1 GB", TRAINER),
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or train on a sample.")));
-	out = palloc0(total);
-	SET_VARSIZE(out, total);
-	p = VARDATA(out);
+	out = rowbuf_frame_new(TRAINER, " or train on a sample", SERIAL_HEAD, st->options,
+						   (Size) st->nrows * ROW_BYTES, &p, &pu);
 	memcpy(p, &optlen, 4);
 	memcpy(p + 8, &st->nrows, 8);
 	memcpy(p + 16, &st->nskipped, 8);
-	p += SERIAL_HEAD;
-	if (optlen > 0)
-		memcpy(p, st->options, optlen);
-	p += optpad;
-	pu = p;
 	pi = pu + (Size) st->nrows * sizeof(int64);
 	pv = pi + (Size) st->nrows * sizeof(int64);
 	for (int c = 0; c < st->nchunks; c++)
@@ -301,8 +287,7 @@ Datum
 mf_train_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		len = VARSIZE_ANY_EXHDR(in);
+	const char *p;
 	MemoryContext aggcxt;
 	MfState    *st;
 	int32		optlen;
@@ -310,25 +295,21 @@ mf_train_deserialfn(PG_FUNCTION_ARGS)
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "mf_train_deserialfn called in non-aggregate context");
 	st = mf_state_new(aggcxt);
-	if (len < SERIAL_HEAD)
-		elog(ERROR, "ecml: invalid mf_train partial state");
+	p = rowbuf_frame_head(in, SERIAL_HEAD, "mf_train");
 	memcpy(&optlen, p, 4);
 	memcpy(&st->nrows, p + 8, 8);
 	memcpy(&st->nskipped, p + 16, 8);
-	p += SERIAL_HEAD;
-	if (optlen < 0 || st->nrows < 0 || st->nrows > INT_MAX ||
-		len != SERIAL_HEAD + MAXALIGN(optlen) + (Size) st->nrows * ROW_BYTES)
+	if (st->nrows < 0 || st->nrows > INT_MAX)
 		elog(ERROR, "ecml: invalid mf_train partial state");
-	if (optlen > 0)
+	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen, (Size) st->nrows * ROW_BYTES,
+						  aggcxt, "mf_train", &st->options);
+	if (st->options != NULL)
 	{
 		MfOptions	o;
 
-		st->options = MemoryContextAlloc(aggcxt, optlen);
-		memcpy(st->options, p, optlen);
 		mf_parse_options(st->options, &o);
 		st->implicit = o.implicit;
 	}
-	p += MAXALIGN(optlen);
 	if (st->nrows > 0)
 	{
 		int			n = (int) st->nrows;

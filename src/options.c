@@ -276,3 +276,17 @@ ecml_options_to_json(StringInfo buf, const EcmlOptionSpec *specs, int nspecs,
 	}
 	appendStringInfoChar(buf, '}');
 }
+
+Jsonb *
+ecml_options_arg(FunctionCallInfo fcinfo, int argno, MemoryContext cxt)
+{
+	MemoryContext old;
+	Jsonb	   *opts;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	old = MemoryContextSwitchTo(cxt);
+	opts = PG_GETARG_JSONB_P_COPY(argno);
+	MemoryContextSwitchTo(old);
+	return opts;
+}

@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
@@ -58,5 +59,12 @@ extern void ecml_parse_options(Jsonb *opts, const EcmlOptionSpec *specs,
  */
 extern void ecml_options_to_json(StringInfo buf, const EcmlOptionSpec *specs,
 								 int nspecs, const void *values);
+
+/*
+ * An aggregate's options argument argno, copied into the aggregate context
+ * cxt so that it outlives the call; NULL when absent or SQL NULL.
+ */
+extern Jsonb *ecml_options_arg(FunctionCallInfo fcinfo, int argno,
+							   MemoryContext cxt);
 
 #endif							/* ECML_OPTIONS_H */

@@ -19,6 +19,7 @@
 #include "distance.h"
 #include "ecml.h"
 #include "miscadmin.h"
+#include "rowbuf.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -26,9 +27,6 @@
 #include "vectors.h"
 
 #define PACKER "ecml.pack_vectors"
-
-#define CHUNK_MIN_BYTES (64 * 1024)
-#define CHUNK_MAX_BYTES (4 * 1024 * 1024)
 
 const char *const vectors_metric_names[] = {"cosine", "inner_product", "l2", NULL};
 
@@ -39,23 +37,11 @@ static const EcmlOptionSpec vectors_option_specs[] = {
 
 #define N_VECTORS_OPTIONS lengthof(vectors_option_specs)
 
-typedef struct PackChunk
-{
-	int64	   *ids;
-	float	   *vecs;			/* nrows x d */
-	int			nrows;
-	int			capacity;
-} PackChunk;
-
 typedef struct PackState
 {
 	int			d;				/* -1 until the first row */
-	int64		nrows;
 	int64		nskipped;
-	int			nchunks;
-	int			maxchunks;
-	PackChunk  *chunks;
-	Size		bytes;			/* buffer bytes held */
+	Rowbuf		rows;			/* int64 id, then d floats */
 	Jsonb	   *options;		/* as given with the first row, or NULL */
 } PackState;
 
@@ -73,48 +59,6 @@ pack_state_new(MemoryContext aggcxt)
 
 	st->d = -1;
 	return st;
-}
-
-static void
-pack_add_chunk(PackState *st, MemoryContext aggcxt, PackChunk chunk)
-{
-	if (st->nchunks == st->maxchunks)
-	{
-		int			newmax = Max(16, st->maxchunks * 2);
-
-		if (st->chunks == NULL)
-			st->chunks = MemoryContextAlloc(aggcxt, sizeof(PackChunk) * newmax);
-		else
-			st->chunks = repalloc(st->chunks, sizeof(PackChunk) * newmax);
-		st->maxchunks = newmax;
-	}
-	st->chunks[st->nchunks++] = chunk;
-}
-
-/* Room for one more row; a new chunk (geometrically larger) when full. */
-static void
-pack_row_slot(PackState *st, MemoryContext aggcxt, int64 **id, float **vec)
-{
-	PackChunk  *last = st->nchunks > 0 ? &st->chunks[st->nchunks - 1] : NULL;
-	Size		rowbytes = sizeof(int64) + sizeof(float) * st->d;
-
-	if (last == NULL || last->nrows == last->capacity)
-	{
-		PackChunk	chunk;
-		Size		want = Min(CHUNK_MAX_BYTES, Max(CHUNK_MIN_BYTES, st->bytes / 4));
-
-		chunk.capacity = (int) Max(1, want / rowbytes);
-		chunk.nrows = 0;
-		ecml_check_train_memory(st->bytes + chunk.capacity * rowbytes, PACKER);
-		chunk.ids = MemoryContextAllocHuge(aggcxt, sizeof(int64) * chunk.capacity);
-		chunk.vecs = MemoryContextAllocHuge(aggcxt, sizeof(float) * st->d * chunk.capacity);
-		st->bytes += chunk.capacity * rowbytes;
-		pack_add_chunk(st, aggcxt, chunk);
-		last = &st->chunks[st->nchunks - 1];
-	}
-	*id = last->ids + last->nrows;
-	*vec = last->vecs + (Size) last->nrows * st->d;
-	last->nrows++;
 }
 
 static void
@@ -136,8 +80,7 @@ vectors_pack_transfn(PG_FUNCTION_ARGS)
 	PackState  *st;
 	int64		id;
 	float	   *x;
-	int64	   *id_slot;
-	float	   *vec_slot;
+	char	   *slot;
 	int			n;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
@@ -147,14 +90,12 @@ vectors_pack_transfn(PG_FUNCTION_ARGS)
 	if (st == NULL)
 	{
 		st = pack_state_new(aggcxt);
+		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
 		/* parse now so a bad option fails before the scan, not after */
-		if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		if (st->options != NULL)
 		{
 			VectorsOptions o;
-			MemoryContext old = MemoryContextSwitchTo(aggcxt);
 
-			st->options = PG_GETARG_JSONB_P_COPY(3);
-			MemoryContextSwitchTo(old);
 			vectors_parse_options(st->options, &o);
 		}
 	}
@@ -187,12 +128,14 @@ vectors_pack_transfn(PG_FUNCTION_ARGS)
 		ecml_check_finite(x, n, who, false);
 	}
 	if (st->d < 0)
+	{
 		st->d = n;
+		st->rows.record_size = sizeof(int64) + sizeof(float) * n;
+	}
 
-	pack_row_slot(st, aggcxt, &id_slot, &vec_slot);
-	*id_slot = id;
-	memcpy(vec_slot, x, sizeof(float) * n);
-	st->nrows++;
+	slot = rowbuf_append(&st->rows, aggcxt, PACKER);
+	memcpy(slot, &id, sizeof(int64));
+	memcpy(slot + sizeof(int64), x, sizeof(float) * n);
 
 	PG_RETURN_POINTER(st);
 }
@@ -219,12 +162,8 @@ vectors_pack_combinefn(PG_FUNCTION_ARGS)
 			s1->d = s2->d;
 		check_same_dims(s1->d, s2->d, "an embedding");
 	}
-	ecml_check_train_memory(s1->bytes + s2->bytes, PACKER);
-	for (int i = 0; i < s2->nchunks; i++)
-		pack_add_chunk(s1, aggcxt, s2->chunks[i]);
-	s1->nrows += s2->nrows;
+	rowbuf_move(&s1->rows, &s2->rows, aggcxt, PACKER);
 	s1->nskipped += s2->nskipped;
-	s1->bytes += s2->bytes;
 	if (s1->options == NULL)
 		s1->options = s2->options;
 	PG_RETURN_POINTER(s1);
@@ -232,7 +171,7 @@ vectors_pack_combinefn(PG_FUNCTION_ARGS)
 
 /*
  * Serialized state: int32 d, int32 options length, int64 nrows, nskipped,
- * int64 zero, the options jsonb padded to 8, the ids, then the vectors.
+ * int64 zero, the options jsonb padded to 8, then the rows (id, vector).
  */
 #define SERIAL_HEAD 32
 
@@ -242,41 +181,17 @@ vectors_pack_serialfn(PG_FUNCTION_ARGS)
 {
 	PackState  *st = (PackState *) PG_GETARG_POINTER(0);
 	int32		optlen = st->options ? VARSIZE(st->options) : 0;
-	Size		optpad = MAXALIGN(optlen);
-	int			d = Max(st->d, 0);
-	Size		total = VARHDRSZ + SERIAL_HEAD + optpad +
-		(Size) st->nrows * (sizeof(int64) + sizeof(float) * d);
+	char	   *head;
+	char	   *rows;
 	bytea	   *out;
-	char	   *p;
 
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s partial state of a parallel worker exceeds 1 GB", PACKER),
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0).")));
-	out = palloc0(total);
-	SET_VARSIZE(out, total);
-	p = VARDATA(out);
-	memcpy(p, &st->d, 4);
-	memcpy(p + 4, &optlen, 4);
-	memcpy(p + 8, &st->nrows, 8);
-	memcpy(p + 16, &st->nskipped, 8);
-	p += SERIAL_HEAD;
-	if (optlen > 0)
-		memcpy(p, st->options, optlen);
-	p += optpad;
-	for (int i = 0; i < st->nchunks; i++)
-	{
-		memcpy(p, st->chunks[i].ids, sizeof(int64) * st->chunks[i].nrows);
-		p += sizeof(int64) * st->chunks[i].nrows;
-	}
-	for (int i = 0; i < st->nchunks; i++)
-	{
-		Size		n = sizeof(float) * d * st->chunks[i].nrows;
-
-		memcpy(p, st->chunks[i].vecs, n);
-		p += n;
-	}
+	out = rowbuf_frame_new(PACKER, "", SERIAL_HEAD, st->options,
+						   (Size) st->rows.nrows * st->rows.record_size, &head, &rows);
+	memcpy(head, &st->d, 4);
+	memcpy(head + 4, &optlen, 4);
+	memcpy(head + 8, &st->rows.nrows, 8);
+	memcpy(head + 16, &st->nskipped, 8);
+	rowbuf_write(&st->rows, rows);
 	PG_RETURN_BYTEA_P(out);
 }
 
@@ -285,51 +200,28 @@ Datum
 vectors_pack_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		len = VARSIZE_ANY_EXHDR(in);
+	const char *p;
 	MemoryContext aggcxt;
 	PackState  *st;
 	int32		optlen;
-	int			d;
+	int64		nrows;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "vectors_pack_deserialfn called in non-aggregate context");
 
 	st = pack_state_new(aggcxt);
-	if (len < SERIAL_HEAD)
-		elog(ERROR, "ecml: invalid pack_vectors partial state");
+	p = rowbuf_frame_head(in, SERIAL_HEAD, "pack_vectors");
 	memcpy(&st->d, p, 4);
 	memcpy(&optlen, p + 4, 4);
-	memcpy(&st->nrows, p + 8, 8);
+	memcpy(&nrows, p + 8, 8);
 	memcpy(&st->nskipped, p + 16, 8);
-	p += SERIAL_HEAD;
-	d = Max(st->d, 0);
-	if (optlen < 0 || st->nrows < 0 || st->d > ECML_VECTOR_MAX_DIM ||
-		(st->nrows > 0 && st->d <= 0) || st->nrows > INT_MAX ||
-		len != SERIAL_HEAD + MAXALIGN(optlen) +
-		(Size) st->nrows * (sizeof(int64) + sizeof(float) * d))
+	if (nrows < 0 || st->d > ECML_VECTOR_MAX_DIM ||
+		(nrows > 0 && st->d <= 0) || nrows > INT_MAX)
 		elog(ERROR, "ecml: invalid pack_vectors partial state");
-	if (optlen > 0)
-	{
-		st->options = MemoryContextAlloc(aggcxt, optlen);
-		memcpy(st->options, p, optlen);
-	}
-	p += MAXALIGN(optlen);
-	if (st->nrows > 0)
-	{
-		PackChunk	chunk;
-		Size		idbytes = sizeof(int64) * st->nrows;
-		Size		vecbytes = sizeof(float) * d * st->nrows;
-
-		chunk.nrows = chunk.capacity = (int) st->nrows;
-		ecml_check_train_memory(idbytes + vecbytes, PACKER);
-		chunk.ids = MemoryContextAllocHuge(aggcxt, idbytes);
-		chunk.vecs = MemoryContextAllocHuge(aggcxt, vecbytes);
-		memcpy(chunk.ids, p, idbytes);
-		memcpy(chunk.vecs, p + idbytes, vecbytes);
-		st->bytes = idbytes + vecbytes;
-		pack_add_chunk(st, aggcxt, chunk);
-	}
+	st->rows.record_size = sizeof(int64) + sizeof(float) * Max(st->d, 0);
+	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen, (Size) nrows * st->rows.record_size,
+						  aggcxt, "pack_vectors", &st->options);
+	rowbuf_read(&st->rows, p, nrows, aggcxt, PACKER);
 	PG_RETURN_POINTER(st);
 }
 
@@ -366,28 +258,31 @@ vectors_pack_finalfn(PG_FUNCTION_ARGS)
 	StringInfoData json;
 	bytea	   *result;
 
-	if (st == NULL || st->nrows == 0)
+	if (st == NULL || st->rows.nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s: no vectors to pack", PACKER),
 				 errdetail("Rows seen: " INT64_FORMAT ", skipped for a NULL id or embedding: " INT64_FORMAT ".",
-						   st ? st->nrows + st->nskipped : 0, st ? st->nskipped : 0),
+						   st ? st->rows.nrows + st->nskipped : 0, st ? st->nskipped : 0),
 				 errhint("Check the query's WHERE clause and the NULLs in the id and embedding columns.")));
-	if (st->nrows > INT_MAX)
+	if (st->rows.nrows > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s: " INT64_FORMAT " vectors, at most %d fit in one pack",
-						PACKER, st->nrows, INT_MAX)));
+						PACKER, st->rows.nrows, INT_MAX)));
 	vectors_parse_options(st->options, &o);
-	n = (int) st->nrows;
+	n = (int) st->rows.nrows;
 	d = st->d;
 
 	rows = palloc_extended(sizeof(PackRow) * n, MCXT_ALLOC_HUGE);
-	for (int c = 0; c < st->nchunks; c++)
-		for (int i = 0; i < st->chunks[c].nrows; i++)
+	for (int c = 0; c < st->rows.nchunks; c++)
+		for (int i = 0; i < st->rows.chunks[c].nrows; i++)
 		{
-			rows[r].id = st->chunks[c].ids[i];
-			rows[r].vec = st->chunks[c].vecs + (Size) i * d;
+			const char *rec = st->rows.chunks[c].data + (Size) i * st->rows.record_size;
+
+			/* records are packed: an id may be only 4-byte aligned */
+			memcpy(&rows[r].id, rec, sizeof(int64));
+			rows[r].vec = (const float *) (rec + sizeof(int64));
 			r++;
 		}
 	qsort(rows, n, sizeof(PackRow), packrow_cmp);
@@ -428,14 +323,11 @@ vectors_pack_finalfn(PG_FUNCTION_ARGS)
 	}
 	pfree(rows);
 	/* the buffered rows are copied: give their memory back before building */
-	for (int c = 0; c < st->nchunks; c++)
-	{
-		pfree(st->chunks[c].ids);
-		pfree(st->chunks[c].vecs);
-	}
-	st->nchunks = 0;
-	st->nrows = 0;
-	st->bytes = 0;
+	for (int c = 0; c < st->rows.nchunks; c++)
+		pfree(st->rows.chunks[c].data);
+	st->rows.nchunks = 0;
+	st->rows.nrows = 0;
+	st->rows.bytes = 0;
 
 	params[0] = d;
 	params[1] = o.metric;
