@@ -15,6 +15,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "vecops.h"
 
 /*
  * One clone for x86-64-v3 (AVX2 + FMA) and a baseline one, picked by the
@@ -28,32 +29,14 @@
 #endif
 
 /*
- * The kernels keep their partial sums in eight-float vectors (GCC vector
- * extensions), two per step of 16 elements, so each sum is two independent
- * FMA chains however the compiler treats the loop around an inlined body,
- * and no -ffast-math is needed to vectorize a reduction.  The baseline clone
- * splits each vector into SSE halves.  The lanes are added as a tree.
+ * The kernels keep their partial sums in eight-float vectors (vecops.h),
+ * two per step of 16 elements, so each sum is two independent FMA chains
+ * however the compiler treats the loop around an inlined body.
  */
-typedef float v8f __attribute__((vector_size(32)));
-
-/* an unaligned load (a function taking or returning v8f would change the baseline ABI) */
-#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
-
-static inline float
-hsum8(const v8f *a)
-{
-	float		t0 = (*a)[0] + (*a)[4],
-				t1 = (*a)[1] + (*a)[5],
-				t2 = (*a)[2] + (*a)[6],
-				t3 = (*a)[3] + (*a)[7];
-
-	return (t0 + t2) + (t1 + t3);
-}
-
 typedef float v4f __attribute__((vector_size(16)));
 
 /*
- * The lane sums of four v8f accumulators at once (halves added, then a 4x4
+ * The lane sums of four EcmlV8 accumulators at once (halves added, then a 4x4
  * transpose-add), stored to element j of r0..r3: a third of the
  * instructions of four separate lane sums.
  */
@@ -75,39 +58,11 @@ typedef float v4f __attribute__((vector_size(16)));
 		(r0)[j] = s_[0]; (r1)[j] = s_[1]; (r2)[j] = s_[2]; (r3)[j] = s_[3]; \
 	} while (0)
 
-static inline float
-inner_product_body(const float *x, const float *y, int n)
-{
-	v8f			a0 = {0},
-				a1 = {0};
-	float		s = 0.0f;
-	int			i = 0;
-
-	for (; i + 16 <= n; i += 16)
-	{
-		v8f			x0,
-					y0,
-					x1,
-					y1;
-
-		LOAD8(x0, x + i);
-		LOAD8(y0, y + i);
-		LOAD8(x1, x + i + 8);
-		LOAD8(y1, y + i + 8);
-		a0 += x0 * y0;
-		a1 += x1 * y1;
-	}
-	for (; i < n; i++)
-		s += x[i] * y[i];
-	a0 += a1;
-	return hsum8(&a0) + s;
-}
-
 DISTANCE_CLONES
 float
 ecml_inner_product_f32(const float *x, const float *y, int n)
 {
-	return inner_product_body(x, y, n);
+	return ecml_dot_inline(x, y, n);
 }
 
 /*
@@ -129,7 +84,7 @@ ecml_inner_products_f32(const float *X, int nrows, int n, const float *y, float 
 				   *x1 = x0 + n,
 				   *x2 = x1 + n,
 				   *x3 = x2 + n;
-		v8f			a0 = {0}, b0 = {0},
+		EcmlV8			a0 = {0}, b0 = {0},
 					a1 = {0}, b1 = {0},
 					a2 = {0}, b2 = {0},
 					a3 = {0}, b3 = {0};
@@ -137,27 +92,27 @@ ecml_inner_products_f32(const float *X, int nrows, int n, const float *y, float 
 
 		for (k = 0; k < n16; k += 16)
 		{
-			v8f			ya,
+			EcmlV8			ya,
 						yb,
 						u,
 						v;
 
-			LOAD8(ya, y + k);
-			LOAD8(yb, y + k + 8);
-			LOAD8(u, x0 + k);
-			LOAD8(v, x0 + k + 8);
+			ECML_LOAD8(ya, y + k);
+			ECML_LOAD8(yb, y + k + 8);
+			ECML_LOAD8(u, x0 + k);
+			ECML_LOAD8(v, x0 + k + 8);
 			a0 += u * ya;
 			b0 += v * yb;
-			LOAD8(u, x1 + k);
-			LOAD8(v, x1 + k + 8);
+			ECML_LOAD8(u, x1 + k);
+			ECML_LOAD8(v, x1 + k + 8);
 			a1 += u * ya;
 			b1 += v * yb;
-			LOAD8(u, x2 + k);
-			LOAD8(v, x2 + k + 8);
+			ECML_LOAD8(u, x2 + k);
+			ECML_LOAD8(v, x2 + k + 8);
 			a2 += u * ya;
 			b2 += v * yb;
-			LOAD8(u, x3 + k);
-			LOAD8(v, x3 + k + 8);
+			ECML_LOAD8(u, x3 + k);
+			ECML_LOAD8(v, x3 + k + 8);
 			a3 += u * ya;
 			b3 += v * yb;
 		}
@@ -175,29 +130,29 @@ ecml_inner_products_f32(const float *X, int nrows, int n, const float *y, float 
 		}
 	}
 	for (; r < nrows; r++)
-		out[r] = inner_product_body(X + (Size) r * n, y, n);
+		out[r] = ecml_dot_inline(X + (Size) r * n, y, n);
 }
 
 DISTANCE_CLONES
 float
 ecml_l2_squared_f32(const float *x, const float *y, int n)
 {
-	v8f			a0 = {0},
+	EcmlV8			a0 = {0},
 				a1 = {0};
 	float		s = 0.0f;
 	int			i = 0;
 
 	for (; i + 16 <= n; i += 16)
 	{
-		v8f			x0,
+		EcmlV8			x0,
 					y0,
 					x1,
 					y1;
 
-		LOAD8(x0, x + i);
-		LOAD8(y0, y + i);
-		LOAD8(x1, x + i + 8);
-		LOAD8(y1, y + i + 8);
+		ECML_LOAD8(x0, x + i);
+		ECML_LOAD8(y0, y + i);
+		ECML_LOAD8(x1, x + i + 8);
+		ECML_LOAD8(y1, y + i + 8);
 		x0 -= y0;
 		x1 -= y1;
 		a0 += x0 * x0;
@@ -210,7 +165,7 @@ ecml_l2_squared_f32(const float *x, const float *y, int n)
 		s += d * d;
 	}
 	a0 += a1;
-	return hsum8(&a0) + s;
+	return ecml_hsum8(&a0) + s;
 }
 
 float
@@ -231,7 +186,7 @@ static void
 dot_and_norms(const float *x, const float *y, int n,
 			  float *xy_out, float *xx_out, float *yy_out)
 {
-	v8f			xy0 = {0},
+	EcmlV8			xy0 = {0},
 				xy1 = {0},
 				xx0 = {0},
 				xx1 = {0},
@@ -244,15 +199,15 @@ dot_and_norms(const float *x, const float *y, int n,
 
 	for (; i + 16 <= n; i += 16)
 	{
-		v8f			x0,
+		EcmlV8			x0,
 					y0,
 					x1,
 					y1;
 
-		LOAD8(x0, x + i);
-		LOAD8(y0, y + i);
-		LOAD8(x1, x + i + 8);
-		LOAD8(y1, y + i + 8);
+		ECML_LOAD8(x0, x + i);
+		ECML_LOAD8(y0, y + i);
+		ECML_LOAD8(x1, x + i + 8);
+		ECML_LOAD8(y1, y + i + 8);
 		xy0 += x0 * y0;
 		xx0 += x0 * x0;
 		yy0 += y0 * y0;
@@ -269,9 +224,9 @@ dot_and_norms(const float *x, const float *y, int n,
 	xy0 += xy1;
 	xx0 += xx1;
 	yy0 += yy1;
-	*xy_out = hsum8(&xy0) + sxy;
-	*xx_out = hsum8(&xx0) + sxx;
-	*yy_out = hsum8(&yy0) + syy;
+	*xy_out = ecml_hsum8(&xy0) + sxy;
+	*xx_out = ecml_hsum8(&xx0) + sxx;
+	*yy_out = ecml_hsum8(&yy0) + syy;
 }
 
 /* 1 - xy / sqrt(xx yy), clamped: rounding can push |cos| just past 1 */

@@ -16,7 +16,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
-#include "vecops.h"
+#include "distance.h"
 
 /* Parse a validated logreg model into original-unit weights (in mcxt). */
 void *
@@ -82,7 +82,7 @@ logreg_parse(const EcmlModel *model, MemoryContext mcxt)
 static inline double
 logreg_margin(const LogregModel *m, const float *x)
 {
-	return m->intercept + ecml_dot_f32(m->weights_f32, x, m->nfeatures);
+	return m->intercept + ecml_inner_product_f32(m->weights_f32, x, m->nfeatures);
 }
 
 /* ecml.logreg_predict(model, features) → probability of the positive class */

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "model.h"
+#include "vecops.h"
 #include "options.h"
 
 /* section tags of an mf model */
@@ -149,75 +150,11 @@ extern void mf_cholesky_solve(double *A, double *b, int d);
 #define MF_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #endif
 
-/* kernels are inlined into each build, so they get its instruction set */
+/*
+ * Kernels are inlined into each build, so they get its instruction set;
+ * the dot product and axpy are vecops.h's.
+ */
 #define MF_INLINE static inline __attribute__((always_inline))
-
-/* eight floats as one value: a ymm register in the AVX2 build, two xmm otherwise */
-typedef float MfV8 __attribute__((vector_size(32)));
-
-/* unaligned load / store of eight floats (a macro: no vector-typed calls) */
-#define MF_LOAD8(v, p) memcpy(&(v), (p), sizeof(MfV8))
-#define MF_STORE8(p, v) memcpy((p), &(v), sizeof(MfV8))
-
-/* x . y over n floats: two independent 8-lane FMA chains */
-MF_INLINE float
-mf_dot(const float *x, const float *y, int n)
-{
-	MfV8		acc0 = {0},
-				acc1 = {0};
-	float		s = 0.0f;
-	int			i = 0;
-
-	for (; i + 16 <= n; i += 16)
-	{
-		MfV8		a0,
-					b0,
-					a1,
-					b1;
-
-		MF_LOAD8(a0, x + i);
-		MF_LOAD8(b0, y + i);
-		MF_LOAD8(a1, x + i + 8);
-		MF_LOAD8(b1, y + i + 8);
-		acc0 += a0 * b0;
-		acc1 += a1 * b1;
-	}
-	for (; i + 8 <= n; i += 8)
-	{
-		MfV8		a0,
-					b0;
-
-		MF_LOAD8(a0, x + i);
-		MF_LOAD8(b0, y + i);
-		acc0 += a0 * b0;
-	}
-	acc0 += acc1;
-	for (; i < n; i++)
-		s += x[i] * y[i];
-	for (int k = 0; k < 8; k++)
-		s += acc0[k];
-	return s;
-}
-
-/* y += a x over n floats */
-MF_INLINE void
-mf_axpy(float *y, float a, const float *x, int n)
-{
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		MfV8		yv,
-					xv;
-
-		MF_LOAD8(yv, y + i);
-		MF_LOAD8(xv, x + i);
-		yv += a * xv;
-		MF_STORE8(y + i, yv);
-	}
-	for (; i < n; i++)
-		y[i] += a * x[i];
-}
 
 /* the rows of the fixed side arrive in index order: fetch ahead */
 MF_INLINE void

@@ -27,6 +27,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+#include "distance.h"
 #include "vecops.h"
 
 /* sgemm blocks of mf_recommend_all */
@@ -131,7 +132,7 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 	{
 		const float *y = m->item_factors + (Size) i * f;
 
-		m->item_norm[i] = sqrtf(ecml_dot_f32(y, y, f));
+		m->item_norm[i] = sqrtf(ecml_inner_product_f32(y, y, f));
 	}
 	return m;
 }
@@ -172,56 +173,14 @@ user_dims(const MfModel *m)
 
 /*
  * scores (nitems) = Y x + (biases: mu + b_u + b_i); x holds the factors,
- * then the user bias when the model has biases.
+ * then the user bias when the model has biases.  Y x is the search scan's
+ * kernel (four rows at a time, at memory bandwidth), which does not depend
+ * on which BLIS kernel set the machine's CPU is recognised as.
  */
-MF_INLINE void
-mf_scores_body(const float *Y, int n, int f, const float *x, float *out)
-{
-	for (int i = 0; i < n; i++)
-		out[i] = mf_dot(Y + (Size) i * f, x, f);
-}
-
-static void
-mf_scores_base(const float *Y, int n, int f, const float *x, float *out)
-{
-	mf_scores_body(Y, n, f, x, out);
-}
-
-#ifdef MF_HAVE_AVX2_BUILD
-MF_TARGET_AVX2
-static void
-mf_scores_avx2(const float *Y, int n, int f, const float *x, float *out)
-{
-	mf_scores_body(Y, n, f, x, out);
-}
-#endif
-
-/*
- * out (n) = Y (n,f) . x (f): one inlined dot product per row.  For a
- * single vector this is as fast as sgemv, and it does not depend on which
- * BLIS kernel set the machine's CPU is recognised as.
- */
-static void
-mf_scores(const float *Y, int n, int f, const float *x, float *out)
-{
-#ifdef MF_HAVE_AVX2_BUILD
-	static int	avx2 = -1;
-
-	if (avx2 < 0)
-		avx2 = mf_cpu_has_avx2() ? 1 : 0;
-	if (avx2)
-	{
-		mf_scores_avx2(Y, n, f, x, out);
-		return;
-	}
-#endif
-	mf_scores_base(Y, n, f, x, out);
-}
-
 static void
 mf_item_scores(const MfModel *m, const float *x, float *scores)
 {
-	mf_scores(m->item_factors, m->nitems, m->factors, x, scores);
+	ecml_inner_products_f32(m->item_factors, m->nitems, m->factors, x, scores);
 	if (m->biases)
 	{
 		float		base = (float) (m->global_mean + x[m->factors]);
@@ -478,8 +437,8 @@ mf_similar_items(PG_FUNCTION_ARGS)
 	if (i < 0)
 		return (Datum) 0;
 	scores = palloc_extended(sizeof(float) * m->nitems, MCXT_ALLOC_HUGE);
-	mf_scores(m->item_factors, m->nitems, m->factors,
-			  m->item_factors + (Size) i * m->factors, scores);
+	ecml_inner_products_f32(m->item_factors, m->nitems, m->factors,
+							m->item_factors + (Size) i * m->factors, scores);
 	qnorm = m->item_norm[i];
 	for (int j = 0; j < m->nitems; j++)
 	{
@@ -507,7 +466,7 @@ mf_predict(PG_FUNCTION_ARGS)
 
 	if (u < 0 || i < 0)
 		PG_RETURN_NULL();
-	s = ecml_dot_f32(m->user_factors + (Size) u * m->factors,
+	s = ecml_inner_product_f32(m->user_factors + (Size) u * m->factors,
 					 m->item_factors + (Size) i * m->factors, m->factors);
 	if (m->biases)
 		s += (float) (m->global_mean + m->user_bias[u] + m->item_bias[i]);

@@ -542,7 +542,7 @@ mf_apply(const MfTrainer *tr, const float *gram, const float *other, int n,
 		out[a] = lambda_row * p[a];
 	if (gram)
 		for (int a = 0; a < f; a++)
-			out[a] += mf_dot(gram + (Size) a * f, p, f);
+			out[a] += ecml_dot_inline(gram + (Size) a * f, p, f);
 	for (int j = 0; j < n; j++)
 	{
 		const float *y = other + (Size) idx[j] * f;
@@ -550,11 +550,11 @@ mf_apply(const MfTrainer *tr, const float *gram, const float *other, int n,
 
 		if (j + 4 < n)
 			mf_prefetch_row(other + (Size) idx[j + 4] * f, f);
-		s = mf_dot(y, p, f);
+		s = ecml_dot_inline(y, p, f);
 		if (d > f)
 			s += p[f];
 		s *= w[j];
-		mf_axpy(out, s, y, f);
+		ecml_axpy_inline(out, s, y, f);
 		if (d > f)
 			out[f] += s;
 	}
@@ -578,7 +578,7 @@ mf_cg_row_body(const MfTrainer *tr, const float *gram, const float *other, int n
 		r[a] = -lambda_row * x[a];
 	if (gram)
 		for (int a = 0; a < f; a++)
-			r[a] -= mf_dot(gram + (Size) a * f, x, f);
+			r[a] -= ecml_dot_inline(gram + (Size) a * f, x, f);
 	for (int j = 0; j < n; j++)
 	{
 		const float *y = other + (Size) idx[j] * f;
@@ -587,16 +587,16 @@ mf_cg_row_body(const MfTrainer *tr, const float *gram, const float *other, int n
 
 		if (j + 4 < n)
 			mf_prefetch_row(other + (Size) idx[j + 4] * f, f);
-		s = mf_dot(y, x, f);
+		s = ecml_dot_inline(y, x, f);
 		if (d > f)
 			s += x[f];
 		c = t[j] - w[j] * s;
-		mf_axpy(r, c, y, f);
+		ecml_axpy_inline(r, c, y, f);
 		if (d > f)
 			r[f] += c;
 	}
 	memcpy(p, r, sizeof(float) * d);
-	rs = mf_dot(r, r, d);
+	rs = ecml_dot_inline(r, r, d);
 	for (int step = 0; step < tr->cg_steps; step++)
 	{
 		float		pap;
@@ -606,13 +606,13 @@ mf_cg_row_body(const MfTrainer *tr, const float *gram, const float *other, int n
 		if (rs < 1e-20f)
 			break;
 		mf_apply(tr, gram, other, n, idx, w, lambda_row, p, ap);
-		pap = mf_dot(p, ap, d);
+		pap = ecml_dot_inline(p, ap, d);
 		if (!(pap > 0))
 			break;
 		step_len = rs / pap;
-		mf_axpy(x, step_len, p, d);
-		mf_axpy(r, -step_len, ap, d);
-		rsnew = mf_dot(r, r, d);
+		ecml_axpy_inline(x, step_len, p, d);
+		ecml_axpy_inline(r, -step_len, ap, d);
+		rsnew = ecml_dot_inline(r, r, d);
 		for (int a = 0; a < d; a++)
 			p[a] = r[a] + (rsnew / rs) * p[a];
 		rs = rsnew;
@@ -863,7 +863,7 @@ mf_objective(MfTrainer *tr, const MfCsr *byuser, const MfCsr *byitem,
 		for (int64 e = byuser->ptr[u]; e < byuser->ptr[u + 1]; e++)
 		{
 			int			i = byuser->idx[e];
-			double		s = mf_dot(x, Y + (Size) i * f, f);
+			double		s = ecml_dot_inline(x, Y + (Size) i * f, f);
 			double		r = byuser->val[e];
 
 			if (tr->implicit)

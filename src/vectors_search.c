@@ -28,6 +28,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "topk.h"
+#include "vecops.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "vectors.h"
@@ -147,11 +148,7 @@ key_distance(const VectorsModel *m, float key)
 	return m->metric == VECTORS_METRIC_L2 ? (float) sqrt((double) key) : key;
 }
 
-typedef float v8f __attribute__((vector_size(32)));
 typedef int32 v8i __attribute__((vector_size(32)));
-
-/* an unaligned load (a function taking or returning v8f would change the baseline ABI) */
-#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
 
 /* true when any lane of the comparison mask m (a v8i) is set */
 #define ANY8(m, out) \
@@ -200,7 +197,7 @@ offer_block(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 	float		tol = search_tolerance(m->d);
 	const float *norms = m->norms + r0;
 	float		thr;
-	v8f			dv,
+	EcmlV8			dv,
 				nv;
 
 	switch (m->metric)
@@ -208,7 +205,7 @@ offer_block(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 		case VECTORS_METRIC_COSINE:
 			/* 1 - dot - tol <= bound */
 #define PASS_COS(i) (dots[i] >= thr)
-#define PASS8_COS(i0) (LOAD8(dv, dots + (i0)), dv >= thr)
+#define PASS8_COS(i0) (ECML_LOAD8(dv, dots + (i0)), dv >= thr)
 			thr = 1.0f - tol - ecml_topk_bound(heap);
 			OFFER_LOOP(PASS8_COS, PASS_COS, thr = 1.0f - tol - ecml_topk_bound(heap));
 			break;
@@ -218,7 +215,7 @@ offer_block(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 				float		c = tol * sq->qnorm;
 
 #define PASS_IP(i) (dots[i] + c * norms[i] >= thr)
-#define PASS8_IP(i0) (LOAD8(dv, dots + (i0)), LOAD8(nv, norms + (i0)), dv + c * nv >= thr)
+#define PASS8_IP(i0) (ECML_LOAD8(dv, dots + (i0)), ECML_LOAD8(nv, norms + (i0)), dv + c * nv >= thr)
 				thr = -ecml_topk_bound(heap);
 				OFFER_LOOP(PASS8_IP, PASS_IP, thr = -ecml_topk_bound(heap));
 				break;
@@ -230,7 +227,7 @@ offer_block(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 				float		keep = 1.0f - tol;
 
 #define PASS_L2(i) ((norms[i] * norms[i] + qq) * keep - 2.0f * dots[i] <= thr)
-#define PASS8_L2(i0) (LOAD8(dv, dots + (i0)), LOAD8(nv, norms + (i0)), \
+#define PASS8_L2(i0) (ECML_LOAD8(dv, dots + (i0)), ECML_LOAD8(nv, norms + (i0)), \
 					  (nv * nv + qq) * keep - 2.0f * dv <= thr)
 				thr = ecml_topk_bound(heap);
 				OFFER_LOOP(PASS8_L2, PASS_L2, thr = ecml_topk_bound(heap));
