@@ -35,6 +35,11 @@ ECML_PACKAGES=(
     postgresql-15-cron
     make
     gcc
+    # fuzzing the model reader (libFuzzer) and the index's TAP tests
+    # (PostgreSQL::Test::Cluster needs IPC::Run)
+    clang
+    libclang-rt-14-dev
+    libipc-run-perl
 )
 
 ecml_log() { printf '==> %s\n' "$*" >&2; }
