@@ -467,6 +467,13 @@ mf_build_csr(MfState *st, const int64 *user_ids, int nusers, const int64 *item_i
 
 			for (; e < end && ui[e] == item; e++)
 				sum += uv[e];
+			/* each value is finite, but their sum may not fit a real */
+			if (!isfinite((float) sum))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("%s: the summed values of a duplicated (user, item) pair are out of range for type real",
+								TRAINER),
+						 errhint("Scale the values down.")));
 			ui[nnz] = item;
 			uv[nnz] = (float) sum;
 			nnz++;
@@ -1052,7 +1059,8 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	/* Y'Y for fold-in: what the last user sweep solved against */
 	gram_y = palloc(sizeof(float) * f * f);
 	mf_gram(Y, nitems, f, gram_y);
-	if (!ecml_all_finite(X, nusers * f) || !ecml_all_finite(Y, nitems * f) ||
+	if (!isfinite(loss) || !isfinite(tr.mu) ||
+		!ecml_all_finite(X, nusers * f) || !ecml_all_finite(Y, nitems * f) ||
 		(tr.biases && (!ecml_all_finite(ub, nusers) || !ecml_all_finite(ib, nitems))))
 		ereport(ERROR,
 				(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),

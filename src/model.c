@@ -230,6 +230,9 @@ decode_header(const char *data, Size size, EcmlHeader *hdr)
 						   size - ECML_HEADER_SIZE));
 	if (hdr->rows_seen < 0 || hdr->rows_skipped < 0)
 		corrupted("negative row counts", NULL);
+	/* model_info shows it and save_model stores it as a timestamptz */
+	if (!IS_VALID_TIMESTAMP(hdr->created_at))
+		corrupted("creation time out of range", NULL);
 }
 
 void
