@@ -517,13 +517,21 @@ ecml_average_precision_finalfn(PG_FUNCTION_ARGS)
 static double *
 log_loss_state(ArrayType *state)
 {
+	double	   *s;
+
 	if (ARR_NDIM(state) != 1 || ARR_DIMS(state)[0] != LOG_LOSS_STATE_LEN ||
 		ARR_HASNULL(state) || ARR_ELEMTYPE(state) != FLOAT8OID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("invalid ecml.log_loss state"),
 				 errdetail("The state must be a one-dimensional float8[] of 3 elements without NULLs.")));
-	return (double *) ARR_DATA_PTR(state);
+	s = (double *) ARR_DATA_PTR(state);
+	if (!isfinite(s[0]) || !isfinite(s[1] + s[2]) || s[0] < 0 || s[1] < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("invalid ecml.log_loss state"),
+				 errdetail("The count and the sum of losses must be finite and not negative.")));
+	return s;
 }
 
 /*

@@ -604,6 +604,12 @@ mf_fold_in(PG_FUNCTION_ARGS)
 	x = palloc(sizeof(float) * d);
 	for (int a = 0; a < d; a++)
 		x[a] = (float) b[a];
+	/* huge values give a solution beyond real's range: say so, not Infinity */
+	if (!ecml_all_finite(x, d))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the folded-in user vector is out of range for type real"),
+				 errhint("Scale the values down to the range used in training.")));
 	PG_RETURN_ARRAYTYPE_P(ecml_float4_array(x, d));
 }
 
@@ -656,6 +662,12 @@ mf_recommend_vector(PG_FUNCTION_ARGS)
 	}
 	scores = palloc_extended(sizeof(float) * m->nitems, MCXT_ALLOC_HUGE);
 	mf_item_scores(m, x, scores);
+	/* a finite but huge vector: Infinity scores would rank nothing */
+	if (!ecml_all_finite(scores, m->nitems))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("user vector is too large, item scores overflow real"),
+				 errhint("Pass a user vector from ecml.mf_fold_in.")));
 	ecml_topk_init(&heap, k);
 	mf_select(m, scores, skip, nskip, &heap);
 	emit_topk(rsinfo, &heap);

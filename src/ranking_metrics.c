@@ -163,13 +163,22 @@ ecml_hit_rate_at_k(PG_FUNCTION_ARGS)
 static double *
 rmse_state(ArrayType *state)
 {
+	double	   *s;
+
 	if (ARR_NDIM(state) != 1 || ARR_DIMS(state)[0] != RMSE_STATE_LEN ||
 		ARR_HASNULL(state) || ARR_ELEMTYPE(state) != FLOAT8OID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("invalid ecml.rmse state"),
 				 errdetail("The state must be a one-dimensional float8[] of 3 elements without NULLs.")));
-	return (double *) ARR_DATA_PTR(state);
+	s = (double *) ARR_DATA_PTR(state);
+	/* only a direct call with a made-up array gets here with these */
+	if (!isfinite(s[0]) || !isfinite(s[1] + s[2]) || s[0] < 0 || s[1] < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("invalid ecml.rmse state"),
+				 errdetail("The count and the sum of squares must be finite and not negative.")));
+	return s;
 }
 
 /* in an aggregate the state is ours to change in place; called directly, a copy */
@@ -212,6 +221,12 @@ ecml_rmse_transfn(PG_FUNCTION_ARGS)
 				 errhint("Filter out rows with NaN or infinite values.")));
 	s[0] += 1.0;
 	rmse_add(&s[1], &s[2], (p - a) * (p - a));
+	/* as float8 arithmetic does: an overflow is an error, not Infinity */
+	if (!isfinite(s[1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("ecml.rmse: the sum of squared errors overflows double precision"),
+				 errhint("Scale the predictions and actual values down.")));
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 
@@ -227,6 +242,11 @@ ecml_rmse_combinefn(PG_FUNCTION_ARGS)
 	s1[0] += s2[0];
 	rmse_add(&s1[1], &s1[2], s2[1]);
 	s1[2] += s2[2];
+	if (!isfinite(s1[1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("ecml.rmse: the sum of squared errors overflows double precision"),
+				 errhint("Scale the predictions and actual values down.")));
 	PG_RETURN_ARRAYTYPE_P(state);
 }
 

@@ -36,6 +36,11 @@ ALTER TABLE ecml.models ALTER COLUMN model SET STORAGE EXTERNAL;
 COMMENT ON TABLE ecml.models IS
     'Registry of trained ecml models by name; kept by pg_dump. Write it with ecml.save_model(), read it with ecml.model().';
 SELECT pg_catalog.pg_extension_config_dump('ecml.models', '');
+-- Nobody else may read or write the registry until granted (README,
+-- "Security and privileges").  Installed as a trusted extension by a
+-- database owner, the table still belongs to the bootstrap superuser: the
+-- installing role gets the rights to manage it and to grant them on.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO @extowner@ WITH GRANT OPTION;
 
 CREATE FUNCTION ecml.save_model(name text, model bytea) RETURNS void
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

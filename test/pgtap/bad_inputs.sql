@@ -606,6 +606,7 @@ END $$;
 CREATE TEMP TABLE bi_results (
     id int PRIMARY KEY,
     result text,			-- md5 of the result
+    nonfinite boolean,		-- the result shows NaN or Infinity
     outcome text,			-- 'ok' or the SQLSTATE
     message text,
     alive boolean,
@@ -623,6 +624,7 @@ DECLARE
 BEGIN
     FOR c IN SELECT * FROM bi_cases ORDER BY id LOOP
         t0 := clock_timestamp();
+        res := NULL;
         BEGIN
             EXECUTE c.sql INTO res;
             st := 'ok';
@@ -633,7 +635,7 @@ BEGIN
         one := NULL;
         EXECUTE 'SELECT 1' INTO one;
         INSERT INTO bi_results
-        VALUES (c.id, md5(coalesce(res, '<NULL>')), st, msg, one = 1, extract(epoch FROM clock_timestamp() - t0) * 1000);
+        VALUES (c.id, md5(coalesce(res, '<NULL>')), res ~ '(NaN|Infinity)', st, msg, one = 1, extract(epoch FROM clock_timestamp() - t0) * 1000);
     END LOOP;
 END $$;
 
@@ -660,14 +662,14 @@ END $$;
 -- (23505: duplicate ids in a pack); and for the support functions with an
 -- internal argument, the parser's "cannot cast to internal" (42846).
 CREATE TEMP VIEW bi_view AS
-SELECT c.fn, c.arg, c.label, r.outcome, r.message, r.alive, r.ms,
+SELECT c.fn, c.arg, c.label, r.outcome, r.message, r.alive, r.ms, r.nonfinite,
        r.outcome = 'ok' OR r.outcome ~ '^(22...|XX001|54...|42804|42704|23505)$'
        OR (r.outcome = '42846' AND c.label LIKE 'NULL::internal%') AS allowed
 FROM bi_cases c JOIN bi_results r USING (id);
 
 -- ---- assertions: one per function, then the totals ---------------------------
 
-SELECT plan((SELECT count(*)::int FROM bi_functions) + 5);
+SELECT plan((SELECT count(*)::int FROM bi_functions) + 6);
 
 SELECT is(
     (SELECT string_agg(format('%s %s: %s', fn, arg, what), '; ') FROM bi_missing),
@@ -700,6 +702,16 @@ SELECT is(
        AND outcome <> 'XX001' AND fn::text NOT LIKE 'ecml.model_info%' AND fn::text NOT LIKE 'ecml.save_model%'
        AND NOT (outcome = '42804' AND label ~ '^valid lstm_(int|text) model')),
     NULL, 'a model of the wrong kind is refused (XX001) by every scoring function');
+
+-- no NaN or Infinity out of finite input, except where documented: the
+-- cosine distance of a zero vector (or one whose norm underflows) is NaN,
+-- and an infinite score is a threshold of pr_curve like any other
+SELECT is(
+    (SELECT string_agg(DISTINCT format('%s %s %s', fn, arg, label), '; ') FROM bi_view
+     WHERE outcome = 'ok' AND nonfinite
+       AND NOT (fn::text LIKE 'ecml.cosine_distance(%' AND label IN ('all zero', 'all denormal'))
+       AND NOT (fn::text LIKE 'ecml.pr_curve(%' AND label LIKE '%Infinity%')),
+    NULL, 'no result is NaN or Infinity except where documented');
 
 SELECT is(
     (SELECT string_agg(c.fn::text, '; ') FROM bi_again a JOIN bi_results r USING (id) JOIN bi_cases c USING (id)

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Privileges (issue 8, part 7; README "Security and privileges"):
+# - without USAGE on schema ecml nothing is reachable (42501);
+# - with USAGE only, a role that is not a superuser trains and scores every
+#   kind of model, but cannot read or write the registry (42501);
+# - SELECT on ecml.models lets a role read models with ecml.model();
+#   SELECT, INSERT, UPDATE let it save them, DELETE retire them;
+# - nothing is SECURITY DEFINER, and the functions that run SQL inside
+#   (ecml.model's SPI query, ecml.save_model's plpgsql) ignore a hostile
+#   search_path: a shadowing models table, = operator, ->> operator or
+#   model_info function, in a schema or in pg_temp, is never used;
+# - ecml is a trusted extension: a database owner who is not a superuser
+#   installs it and can grant the registry on.
+set -euo pipefail
+db=ecml_privileges
+tdb=ecml_privileges_trusted
+roles=(ecml_p_none ecml_p_user ecml_p_reader ecml_p_writer ecml_p_dbo)
+cleanup() {
+    dropdb --if-exists "$db" 2>/dev/null || true
+    dropdb --if-exists "$tdb" 2>/dev/null || true
+    for r in "${roles[@]}"; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+cleanup
+
+fail=0
+n=0
+# as ROLE in DB: SQL must succeed
+ok() {
+    local role=$1 d=$2 what=$3 sql=$4 out
+    n=$((n + 1))
+    if out=$(psql -X -q -At -v ON_ERROR_STOP=1 -U "$role" -d "$d" -c "$sql" 2>&1); then
+        echo "ok: $role: $what"
+    else
+        echo "FAILED: $role: $what: $out"
+        fail=1
+    fi
+}
+# as ROLE in DB: SQL must succeed and print exactly WANT
+is() {
+    local role=$1 d=$2 what=$3 want=$4 sql=$5 out
+    n=$((n + 1))
+    # the last line: what the last statement returned
+    out=$(psql -X -q -At -v ON_ERROR_STOP=1 -U "$role" -d "$d" -c "$sql" 2>&1 | tail -n 1) || true
+    if [ "$out" = "$want" ]; then
+        echo "ok: $role: $what"
+    else
+        echo "FAILED: $role: $what: got '$out', want '$want'"
+        fail=1
+    fi
+}
+# as ROLE in DB: SQL must fail with exactly "ERROR:  <SQLSTATE>: <message>"
+denied() {
+    local role=$1 d=$2 what=$3 want=$4 sql=$5 out
+    n=$((n + 1))
+    out=$(printf '\\set VERBOSITY verbose\n%s\n' "$sql" |
+        psql -X -q -At -v ON_ERROR_STOP=1 -U "$role" -d "$d" 2>&1) && {
+        echo "FAILED: $role: $what: succeeded"
+        fail=1
+        return
+    }
+    if printf '%s\n' "$out" | grep -qxF "ERROR:  $want"; then
+        echo "ok: $role: $what: $want"
+    else
+        echo "FAILED: $role: $what: want 'ERROR:  $want', got: $(printf '%s' "$out" | head -n 2)"
+        fail=1
+    fi
+}
+
+createdb "$db"
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
+CREATE EXTENSION ecml;
+CREATE ROLE ecml_p_none LOGIN;
+CREATE ROLE ecml_p_user LOGIN;
+CREATE ROLE ecml_p_reader LOGIN;
+CREATE ROLE ecml_p_writer LOGIN;
+CREATE ROLE ecml_p_dbo LOGIN;
+-- what a DBA grants (README): USAGE to use ecml at all, then the registry
+GRANT USAGE ON SCHEMA ecml TO ecml_p_user, ecml_p_reader, ecml_p_writer;
+GRANT SELECT ON ecml.models TO ecml_p_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_writer;
+-- each role has a schema of its own for its tables (and hostile objects)
+CREATE SCHEMA AUTHORIZATION ecml_p_user;
+CREATE SCHEMA AUTHORIZATION ecml_p_writer;
+SELECT ecml.save_model('m', ecml.logreg_train(ARRAY[i % 7, sin(i)]::real[], i % 3 = 0))
+FROM generate_series(1, 200) i;
+SQL
+
+# ---- the catalog: no SECURITY DEFINER; SQL-bodied functions pin search_path
+is postgres "$db" "no ecml function is SECURITY DEFINER" 0 \
+    "SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+       AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ecml')
+     WHERE p.prosecdef"
+is postgres "$db" "every ecml function in SQL or PL/pgSQL sets search_path = pg_catalog, pg_temp" 0 \
+    "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+       JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+       AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ecml')
+     WHERE l.lanname NOT IN ('c', 'internal')
+       AND NOT coalesce(p.proconfig @> '{\"search_path=pg_catalog, pg_temp\"}', false)"
+is postgres "$db" "the registry grants nothing to PUBLIC" 0 \
+    "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = 'ecml.models'::regclass AND a.grantee = 0"
+is postgres "$db" "ecml is a trusted extension" t \
+    "SELECT trusted FROM pg_available_extension_versions WHERE name = 'ecml' AND version = (SELECT extversion FROM pg_extension WHERE extname = 'ecml')"
+
+# ---- no USAGE on schema ecml
+denied ecml_p_none "$db" "without USAGE on schema ecml" \
+    "42501: permission denied for schema ecml" "SELECT ecml.l2_distance('{1,2}', '{3,4}')"
+
+# ---- USAGE only: train and score every kind, no registry
+ok ecml_p_user "$db" "trains a model of every kind into its own table" "
+CREATE TABLE ecml_p_user.mine AS
+SELECT 'logreg' AS kind, ecml.logreg_train(ARRAY[i % 7, sin(i)]::real[], i % 3 = 0) AS m FROM generate_series(1, 200) i
+UNION ALL SELECT 'gbdt', ecml.fraud_train(ARRAY[i % 7, sin(i)]::real[], i % 3 = 0, '{\"n_trees\": 5}') FROM generate_series(1, 200) i
+UNION ALL SELECT 'iforest', ecml.anomaly_train(ARRAY[i % 7, sin(i)]::real[], '{\"n_trees\": 5}') FROM generate_series(1, 200) i
+UNION ALL SELECT 'mf', ecml.mf_train(i % 13, i % 17, 1, '{\"factors\": 4, \"iterations\": 2}') FROM generate_series(1, 300) i
+UNION ALL SELECT 'vectors', ecml.pack_vectors(i, ARRAY[sin(i), cos(i)]::real[]) FROM generate_series(1, 50) i
+UNION ALL SELECT 'lstm', ecml.lstm_train(ARRAY[i % 3, i % 5, i % 4]::bigint[], '{\"epochs\": 1, \"hidden_size\": 4, \"embedding_dim\": 4}') FROM generate_series(1, 50) i"
+is ecml_p_user "$db" "scores with every kind" 6 "
+SELECT (SELECT ecml.logreg_predict(m, '{1, 0.5}') BETWEEN 0 AND 1 FROM ecml_p_user.mine WHERE kind = 'logreg')::int
+     + (SELECT ecml.fraud_score(m, '{1, 0.5}') BETWEEN 0 AND 1 FROM ecml_p_user.mine WHERE kind = 'gbdt')::int
+     + (SELECT ecml.anomaly_score(m, '{1, 0.5}') BETWEEN 0 AND 1 FROM ecml_p_user.mine WHERE kind = 'iforest')::int
+     + (SELECT count(*) = 3 FROM ecml_p_user.mine, ecml.mf_recommend(m, 1, 3, false) WHERE kind = 'mf')::int
+     + (SELECT count(*) = 3 FROM ecml_p_user.mine, ecml.search(m, '{1, 0}', 3) WHERE kind = 'vectors')::int
+     + (SELECT count(*) = 2 FROM ecml_p_user.mine, ecml.lstm_predict(m, '{1, 2}'::bigint[], 2) WHERE kind = 'lstm')::int"
+denied ecml_p_user "$db" "ecml.model() without SELECT on the registry" \
+    "42501: permission denied for table models" "SELECT ecml.model('m')"
+denied ecml_p_user "$db" "ecml.save_model() without write grants" \
+    "42501: permission denied for table models" \
+    "SELECT ecml.save_model('mine', m) FROM ecml_p_user.mine WHERE kind = 'logreg'"
+denied ecml_p_user "$db" "reading ecml.models directly" \
+    "42501: permission denied for table models" "SELECT count(*) FROM ecml.models"
+denied ecml_p_user "$db" "deleting from ecml.models" \
+    "42501: permission denied for table models" "DELETE FROM ecml.models WHERE name = 'm'"
+
+# ---- SELECT: read, not write
+is ecml_p_reader "$db" "ecml.model() with SELECT on the registry scores" t \
+    "SELECT ecml.logreg_predict(ecml.model('m'), '{1, 0.5}') BETWEEN 0 AND 1"
+denied ecml_p_reader "$db" "ecml.save_model() with SELECT only" \
+    "42501: permission denied for table models" "SELECT ecml.save_model('r', ecml.model('m'))"
+denied ecml_p_reader "$db" "DELETE with SELECT only" \
+    "42501: permission denied for table models" "DELETE FROM ecml.models WHERE name = 'm'"
+
+# ---- SELECT, INSERT, UPDATE, DELETE: save, replace, retire
+ok ecml_p_writer "$db" "ecml.save_model() saves and replaces" \
+    "SELECT ecml.save_model('w', ecml.model('m')); SELECT ecml.save_model('w', ecml.model('m'))"
+ok ecml_p_writer "$db" "DELETE retires a model" "DELETE FROM ecml.models WHERE name = 'w'"
+
+# ---- hostile search_path (as the writer, who owns a schema of its own)
+psql -X -q -v ON_ERROR_STOP=1 -U ecml_p_writer -d "$db" >/dev/null <<'SQL'
+SET search_path = ecml_p_writer;
+CREATE TABLE hits (what text);
+-- a look-alike registry holding another model under the same name
+CREATE TABLE models (name text, kind text, model bytea, trained_at timestamptz, rows bigint, metrics jsonb);
+INSERT INTO models SELECT 'm', 'logreg', ecml.logreg_train(ARRAY[i, 1]::real[], i % 2 = 0), now(), 1, NULL
+FROM generate_series(1, 20) i;
+-- operators and a function that would match every row and record being used
+CREATE FUNCTION text_eq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO ecml_p_writer.hits VALUES ('= ' || a); RETURN true; END$$;
+CREATE OPERATOR = (LEFTARG = text, RIGHTARG = text, FUNCTION = text_eq);
+CREATE FUNCTION jsonb_field(j jsonb, k text) RETURNS text LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO ecml_p_writer.hits VALUES ('->> ' || k); RETURN 'gbdt'; END$$;
+CREATE OPERATOR ->> (LEFTARG = jsonb, RIGHTARG = text, FUNCTION = jsonb_field);
+CREATE FUNCTION model_info(bytea) RETURNS jsonb LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO ecml_p_writer.hits VALUES ('model_info'); RETURN '{"kind": "gbdt"}'; END$$;
+SQL
+hostile="SET search_path = ecml_p_writer, pg_catalog, ecml;"
+# the hostile objects work: an unqualified query does use them
+is ecml_p_writer "$db" "control: the hostile = operator is picked by an unqualified query" 1 \
+    "$hostile DELETE FROM hits; SELECT count(*) FROM models WHERE name = 'zzz'; RESET search_path;
+     SELECT count(*) FROM ecml_p_writer.hits WHERE what LIKE '= %'" 
+is ecml_p_writer "$db" "ecml.model() under a hostile search_path reads ecml.models only" "t|0" \
+    "$hostile DELETE FROM hits; SELECT md5(ecml.model('m')) = (SELECT md5(model) FROM ecml.models WHERE name OPERATOR(pg_catalog.=) 'm')
+       AND md5(ecml.model('m')) <> (SELECT md5(model) FROM ecml_p_writer.models LIMIT 1)
+       , (SELECT count(*) FROM hits)" 
+is ecml_p_writer "$db" "ecml.save_model() under a hostile search_path writes ecml.models with the right metadata" "logreg|0|1" \
+    "$hostile DELETE FROM hits; SELECT ecml.save_model('h', ecml.model('m'));
+     SELECT kind, (SELECT count(*) FROM hits), (SELECT count(*) FROM ecml_p_writer.models)
+     FROM ecml.models WHERE name OPERATOR(pg_catalog.=) 'h'" 
+is ecml_p_writer "$db" "pg_temp look-alikes first in search_path are not used either" "t|0" \
+    "CREATE TEMP TABLE models AS SELECT * FROM ecml_p_writer.models;
+     SET search_path = pg_temp, ecml_p_writer, pg_catalog; DELETE FROM ecml_p_writer.hits;
+     SELECT ecml.save_model('h', ecml.model('m'));
+     SELECT md5(ecml.model('h')) = (SELECT md5(model) FROM ecml.models WHERE name OPERATOR(pg_catalog.=) 'm')
+            AND md5(ecml.model('h')) <> (SELECT md5(model) FROM pg_temp.models LIMIT 1),
+            (SELECT count(*) FROM ecml_p_writer.hits)"
+
+# ---- trusted: a database owner who is not a superuser installs ecml
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $tdb OWNER ecml_p_dbo" >/dev/null
+denied ecml_p_user "$tdb" "CREATE EXTENSION without CREATE on the database" \
+    "42501: permission denied for database $tdb" "CREATE EXTENSION ecml"
+ok ecml_p_dbo "$tdb" "the database owner (not a superuser) installs ecml" "CREATE EXTENSION ecml"
+is ecml_p_dbo "$tdb" "the owner manages the registry and grants it on" "t" \
+    "SELECT ecml.save_model('d', ecml.logreg_train(ARRAY[i, 1]::real[], i % 2 = 0)) FROM generate_series(1, 20) i;
+     GRANT USAGE ON SCHEMA ecml TO ecml_p_reader; GRANT SELECT ON ecml.models TO ecml_p_reader;
+     SELECT ecml.model('d') IS NOT NULL"
+is ecml_p_reader "$tdb" "a role the owner granted SELECT reads the registry" "t" \
+    "SELECT ecml.logreg_predict(ecml.model('d'), '{1, 1}') BETWEEN 0 AND 1"
+is ecml_p_dbo "$tdb" "every ecml setting is one a user may set (none needs a superuser)" 3 \
+    "SELECT ecml.version() IS NOT NULL; SELECT count(*) FROM pg_settings WHERE name LIKE 'ecml.%' AND context = 'user'" 
+
+echo "privilege checks: $n"
+exit $fail
