@@ -12,14 +12,19 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 src=ecml_dump_src
 dst=ecml_dump_dst
 work=$(mktemp -d)
-trap 'rm -rf "$work"; dropdb --if-exists "$src" 2>/dev/null; dropdb --if-exists "$dst" 2>/dev/null' EXIT
+trap 'rm -rf "$work"; dropdb --if-exists "$src" 2>/dev/null; dropdb --if-exists "$dst" 2>/dev/null;
+      psql -X -q -d postgres -c "DROP ROLE IF EXISTS ecml_dump_reader" 2>/dev/null' EXIT
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 dropdb --if-exists "$src" 2>/dev/null; dropdb --if-exists "$dst" 2>/dev/null
 createdb "$src"
+# a role the registry is granted to: the grant must survive the restore
+psql -X -q -d postgres -c "DO \$\$BEGIN CREATE ROLE ecml_dump_reader; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$"
 q -o /dev/null -d "$src" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION ecml;
+GRANT USAGE ON SCHEMA ecml TO ecml_dump_reader;
+GRANT SELECT ON ecml.models TO ecml_dump_reader;
 CREATE TABLE sessions AS
 SELECT i, ARRAY[sin(i * 0.3), cos(i * 0.7), (i % 13)::real]::real[] AS f,
        sin(i * 0.3) - cos(i * 0.7) + sin(i * 9.1) > 0 AS bought
@@ -108,17 +113,18 @@ SELECT format('%s|%s|%s|%s', fn, src, i, out) FROM outputs ORDER BY fn, src, i, 
 SQL
 
 registry_sql="SELECT name, kind, md5(model), length(model), trained_at, rows, metrics FROM ecml.models ORDER BY name"
+acl_sql="SELECT (SELECT relacl FROM pg_class WHERE oid = 'ecml.models'::regclass), (SELECT nspacl FROM pg_namespace WHERE nspname = 'ecml')"
 user_sql="SELECT name, md5(m), length(m) FROM my_models ORDER BY name"
 
 q -d "$src" -f "$work/outputs.sql" >"$work/before"
-q -d "$src" -c "$registry_sql" -c "$user_sql" >"$work/meta_before"
+q -d "$src" -c "$registry_sql" -c "$user_sql" -c "$acl_sql" >"$work/meta_before"
 
 "$PG_BIN/pg_dump" -Fc -f "$work/dump" "$src"
 createdb "$dst"
 "$PG_BIN/pg_restore" --exit-on-error -d "$dst" "$work/dump"
 
 q -d "$dst" -f "$work/outputs.sql" >"$work/after"
-q -d "$dst" -c "$registry_sql" -c "$user_sql" >"$work/meta_after"
+q -d "$dst" -c "$registry_sql" -c "$user_sql" -c "$acl_sql" >"$work/meta_after"
 
 fail=0
 if grep -q 'NOT COVERED' "$work/before"; then
@@ -128,12 +134,16 @@ fi
 kinds=$(q -d "$dst" -c "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM ecml.models")
 ukinds=$(q -d "$dst" -c "SELECT string_agg(DISTINCT ecml.model_info(m)->>'kind', ',' ORDER BY ecml.model_info(m)->>'kind') FROM my_models")
 rows=$(q -d "$dst" -c "SELECT count(*) FROM ecml.models")
-echo "restored registry rows: $rows (kinds $kinds); user-table model kinds: $ukinds"
+echo "restored registry rows: $rows (kinds $kinds); user-table model kinds: $ukinds; grants: $(tail -n 1 "$work/meta_after")"
 echo "scoring outputs compared: $(wc -l <"$work/before") before, $(wc -l <"$work/after") after"
 for k in gbdt iforest logreg lstm mf vectors; do
     case ",$kinds," in *",$k,"*) ;; *) echo "registry lacks a $k model after restore"; fail=1 ;; esac
     case ",$ukinds," in *",$k,"*) ;; *) echo "user table lacks a $k model after restore"; fail=1 ;; esac
 done
+if ! grep -q 'ecml_dump_reader=r/' "$work/meta_after" || ! grep -q 'ecml_dump_reader=U/' "$work/meta_after"; then
+    echo "the grants on ecml.models and schema ecml were not restored: $(tail -n 1 "$work/meta_after")"
+    fail=1
+fi
 if ! diff -q "$work/meta_before" "$work/meta_after" >/dev/null; then
     echo "registry metadata or model bytes differ after restore:"
     diff "$work/meta_before" "$work/meta_after" | head -n 20

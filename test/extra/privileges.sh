@@ -59,7 +59,7 @@ denied() {
         fail=1
         return
     }
-    if printf '%s\n' "$out" | grep -qxF "ERROR:  $want"; then
+    if grep -qxF "ERROR:  $want" <<<"$out"; then
         echo "ok: $role: $what: $want"
     else
         echo "FAILED: $role: $what: want 'ERROR:  $want', got: $(printf '%s' "$out" | head -n 2)"
