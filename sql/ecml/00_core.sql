@@ -3,6 +3,31 @@
 
 \echo Use "CREATE EXTENSION ecml" to load this file. \quit
 
+-- ecml's functions are called by their schema-qualified names, and an
+-- object made in schema ecml before ecml was installed (an overload taking
+-- text, say) could capture such calls.  So the schema must be empty here:
+-- new, or restored by pg_restore (which creates it just before this).
+DO $$
+DECLARE
+    ns oid := pg_catalog.to_regnamespace('ecml');
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_opfamily WHERE opfnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_ts_config WHERE cfgnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_ts_dict WHERE dictnamespace OPERATOR(pg_catalog.=) ns)
+       OR EXISTS (SELECT FROM pg_catalog.pg_statistic_ext WHERE stxnamespace OPERATOR(pg_catalog.=) ns) THEN
+        RAISE EXCEPTION 'schema "ecml" already exists and is not empty'
+            USING ERRCODE = 'duplicate_schema',
+                  HINT = 'ecml must be installed into a schema of its own: drop or rename the existing schema "ecml" first.';
+    END IF;
+END
+$$;
+
 CREATE FUNCTION ecml.version() RETURNS text
     AS 'MODULE_PATHNAME', 'ecml_version'
     LANGUAGE C STABLE STRICT PARALLEL SAFE;

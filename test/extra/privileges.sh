@@ -14,10 +14,12 @@
 set -euo pipefail
 db=ecml_privileges
 tdb=ecml_privileges_trusted
+sdb=ecml_privileges_squat
 roles=(ecml_p_none ecml_p_user ecml_p_reader ecml_p_writer ecml_p_dbo)
 cleanup() {
     dropdb --if-exists "$db" 2>/dev/null || true
     dropdb --if-exists "$tdb" 2>/dev/null || true
+    dropdb --if-exists "$sdb" 2>/dev/null || true
     for r in "${roles[@]}"; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -197,6 +199,15 @@ is ecml_p_reader "$tdb" "a role the owner granted SELECT reads the registry" "t"
     "SELECT ecml.logreg_predict(ecml.model('d'), '{1, 1}') BETWEEN 0 AND 1"
 is ecml_p_dbo "$tdb" "every ecml setting is one a user may set (none needs a superuser)" 3 \
     "SELECT ecml.version() IS NOT NULL; SELECT count(*) FROM pg_settings WHERE name LIKE 'ecml.%' AND context = 'user'" 
+
+# ---- a schema ecml made beforehand by someone else, holding an overload
+# that would capture ecml.logreg_predict(model, '{...}'): refused
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $sdb OWNER ecml_p_dbo" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d "$sdb" -c "GRANT CREATE ON DATABASE $sdb TO ecml_p_user" >/dev/null
+ok ecml_p_user "$sdb" "another role squats schema ecml with a look-alike function" \
+    "CREATE SCHEMA ecml; CREATE FUNCTION ecml.logreg_predict(bytea, text) RETURNS float8 LANGUAGE sql AS 'SELECT 0.99'"
+denied ecml_p_dbo "$sdb" "CREATE EXTENSION into a schema ecml that is not empty" \
+    "42P06: schema \"ecml\" already exists and is not empty" "CREATE EXTENSION ecml"
 
 echo "privilege checks: $n"
 exit $fail
