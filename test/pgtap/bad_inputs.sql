@@ -607,6 +607,7 @@ CREATE TEMP TABLE bi_results (
     id int PRIMARY KEY,
     result text,			-- md5 of the result
     nonfinite boolean,		-- the result shows NaN or Infinity
+    num float8,				-- the result, when it is one number
     outcome text,			-- 'ok' or the SQLSTATE
     message text,
     alive boolean,
@@ -635,7 +636,8 @@ BEGIN
         one := NULL;
         EXECUTE 'SELECT 1' INTO one;
         INSERT INTO bi_results
-        VALUES (c.id, md5(coalesce(res, '<NULL>')), res ~ '(NaN|Infinity)', st, msg, one = 1, extract(epoch FROM clock_timestamp() - t0) * 1000);
+        VALUES (c.id, md5(coalesce(res, '<NULL>')), res ~ '(NaN|Infinity)',
+                CASE WHEN res ~ '^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$' THEN res::float8 END, st, msg, one = 1, extract(epoch FROM clock_timestamp() - t0) * 1000);
     END LOOP;
 END $$;
 
@@ -662,14 +664,14 @@ END $$;
 -- (23505: duplicate ids in a pack); and for the support functions with an
 -- internal argument, the parser's "cannot cast to internal" (42846).
 CREATE TEMP VIEW bi_view AS
-SELECT c.fn, c.arg, c.label, r.outcome, r.message, r.alive, r.ms, r.nonfinite,
+SELECT c.fn, c.arg, c.label, r.outcome, r.message, r.alive, r.ms, r.nonfinite, r.num,
        r.outcome = 'ok' OR r.outcome ~ '^(22...|XX001|54...|42804|42704|23505)$'
        OR (r.outcome = '42846' AND c.label LIKE 'NULL::internal%') AS allowed
 FROM bi_cases c JOIN bi_results r USING (id);
 
 -- ---- assertions: one per function, then the totals ---------------------------
 
-SELECT plan((SELECT count(*)::int FROM bi_functions) + 6);
+SELECT plan((SELECT count(*)::int FROM bi_functions) + 7);
 
 SELECT is(
     (SELECT string_agg(format('%s %s: %s', fn, arg, what), '; ') FROM bi_missing),
@@ -720,6 +722,15 @@ SELECT is(
        AND NOT (fn::text LIKE 'ecml.cosine_distance(%' AND label IN ('all zero', 'all denormal'))
        AND NOT (fn::text LIKE 'ecml.pr_curve(%' AND label LIKE '%Infinity%')),
     NULL, 'no result is NaN or Infinity except where documented');
+
+-- probabilities and scores stay in their documented range, whatever the
+-- input (a damaged model with valid checksums included)
+SELECT is(
+    (SELECT string_agg(format('%s %s %s = %s', fn, arg, label, num), '; ') FROM bi_view
+     WHERE outcome = 'ok' AND fn::text ~ '^ecml\.(logreg_predict|fraud_score|anomaly_score)\('
+       AND (num IS NULL OR num < 0 OR num > 1)
+       AND label <> 'NULL'),
+    NULL, 'logreg_predict, fraud_score and anomaly_score answer within [0, 1]');
 
 SELECT is(
     (SELECT string_agg(c.fn::text, '; ') FROM bi_again a JOIN bi_results r USING (id) JOIN bi_cases c USING (id)
