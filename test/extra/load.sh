@@ -10,15 +10,16 @@
 #   * no client backend's memory grew: each client records the sum of
 #     total_bytes in pg_backend_memory_contexts every 50 transactions
 #     (between transactions); from its first sample after the warm-up
-#     (WARMUP s: the model cache holds 16 parsed models, four cycles' worth)
+#     (one second after the retrainer's fourth cycle: by then each client's
+#     model cache is full, 16 parsed models, and stays so)
 #     to its last one, and at any sample in between, growth must stay within
 #     MEM_TOLERANCE bytes.  Against the number of scoring calls in between
 #     (several thousand per client) that bounds a leak to a few bytes per
 #     call; a leak of the per-call work buffers (kilobytes) would exceed it
 #     within a second.  The clients' anonymous resident memory (RssAnon in
 #     /proc: malloc outside memory contexts too, BLIS's buffers included)
-#     after the warm-up and 3 s before the end must not grow by more than
-#     RSS_TOLERANCE_KB (it plateaus once the model cache is full).
+#     from 10 s after the warm-up to 3 s before the end must not grow by
+#     more than RSS_TOLERANCE_KB (it plateaus once the model cache is full).
 # Prints TPS, transactions, failures, retraining cycles and the memory
 # figures; test/RELIABILITY.md (section rel:load) records them.
 #   ECML_LOAD_SECONDS (default 60), ECML_LOAD_CLIENTS (default 8)
@@ -28,7 +29,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DB=ecml_load
 SECONDS_RUN=${ECML_LOAD_SECONDS:-60}
 CLIENTS=${ECML_LOAD_CLIENTS:-8}
-WARMUP=${ECML_LOAD_WARMUP:-20}
 MEM_TOLERANCE=${ECML_LOAD_MEM_TOLERANCE:-65536}
 # RssAnon moves by up to about 0.7 MB after the warm-up as malloc trims and
 # regrows its heap (measured over 60 s runs here)
@@ -69,9 +69,22 @@ rss() {
         printf '%s %s\n' "$pid" "$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)"
     done
 }
-sleep "$WARMUP"
+t_start=$(date +%s)
+warm=0
+while [ $(($(date +%s) - t_start)) -lt $((SECONDS_RUN - 15)) ]; do
+    sleep 1
+    n=$(psql -X -q -At -d "$DB" -c "SELECT count(*) FROM load_retrains WHERE cycle = 4 AND model = 'load_fraud'")
+    if [ "$n" = 1 ]; then warm=1; break; fi
+done
+sleep 1
+warm_s=$(($(date +%s) - t_start))
+# malloc's heap settles some seconds after the cache fills (about 15 s into
+# the run here): RssAnon is compared from 10 s after the warm-up, at least
+# 20 s into the run, to 3 s before the end
+rss_at=$((warm_s + 10 > 20 ? warm_s + 10 : 20))
+sleep $((rss_at - warm_s))
 rss >"$work/rss_start"
-sleep $((SECONDS_RUN - WARMUP - 3))
+sleep $((SECONDS_RUN - rss_at - 3))
 rss >"$work/rss_end"
 
 set +e
@@ -83,6 +96,8 @@ bench_pid= rt_pid=
 cat "$work/pgbench.log"
 fail=0
 note_fail() { echo "FAIL: $*"; fail=1; }
+echo "warm-up: the retrainer's fourth cycle ended ${warm_s} s into the run; RssAnon compared from ${rss_at} s to $((SECONDS_RUN - 3)) s"
+[ "$warm" = 1 ] || note_fail "the retrainer did not finish four cycles within $((SECONDS_RUN - 15)) s: too slow to judge memory"
 
 tps=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\)/\1/p' "$work/pgbench.log")
 txs=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$work/pgbench.log")
@@ -108,8 +123,8 @@ fi
 # memory: per client backend, the first sample after the warm-up against the
 # last and the largest after it
 mem=$(psql -X -q -At -F ' ' -d "$DB" <<SQL
-WITH t0 AS (SELECT min(at) AS t0 FROM load_mem),
-s AS (SELECT m.* FROM load_mem m, t0 WHERE m.at >= t0.t0 + interval '$WARMUP seconds'),
+WITH s AS (SELECT m.* FROM load_mem m
+      WHERE m.at >= (SELECT max(at) FROM load_retrains WHERE cycle = 4) + interval '1 second'),
 base AS (SELECT DISTINCT ON (pid) pid, client, tx, bytes FROM s ORDER BY pid, at),
 last AS (SELECT DISTINCT ON (pid) pid, tx, bytes FROM s ORDER BY pid, at DESC),
 peak AS (SELECT pid, max(bytes) AS bytes, count(*) AS samples FROM s GROUP BY pid)
@@ -137,7 +152,7 @@ while read -r client pid tx0 tx1 b0 b1 bpeak samples; do
 done <<<"$mem"
 [ "$n_clients" = "$CLIENTS" ] || note_fail "memory samples from $n_clients clients, expected $CLIENTS"
 if [ -n "$min_calls" ] && [ "$min_calls" -gt 0 ]; then
-    echo "memory tolerance $MEM_TOLERANCE bytes over at least $min_calls scoring calls per client: a leak above $((MEM_TOLERANCE / min_calls + 1)) bytes per call would fail"
+    echo "memory tolerance $MEM_TOLERANCE bytes over at least $((min_calls / 4)) calls of each scoring function per client: a leak above $((MEM_TOLERANCE * 4 / min_calls + 1)) bytes per call of any one of them would fail"
 fi
 echo "load: $CLIENTS clients, $SECONDS_RUN s, tps ${tps:-?}, ${txs:-?} transactions ($(( ${txs:-0} * 4 )) scoring calls), failed ${failed:-?}, retraining cycles $cycles"
 exit $fail
