@@ -23,16 +23,17 @@
 #      script checks that from the catalog.
 #
 # It replaces the per-capability cancel.sh, mf_cancel.sh, lstm_cancel.sh and
-# iforest_cancel.sh (same data and options for the same trainers, plus every
-# other aggregate).  Runs in about 40 s.  Prints one line per case; figures
+# iforest_cancel.sh (the same trainers with the same data and options, but
+# for the isolation forest's, plus every other aggregate).  Runs in about 40 s.  Prints one line per case; figures
 # go to test/RELIABILITY.md (section rel:load).
 set -euo pipefail
 
 DB=${ECML_CANCEL_DB:-ecml_test}
 # Warm-up runs each query once on no rows first, so that catalog caches and
 # the library are loaded before "before" is measured; what is left is what
-# the cancelled statement kept.  The buffers cancelled here are 20 MB to
-# 400 MB, so 256 kB would still catch any buffer or a chunk of one.
+# the cancelled statement kept.  The trainers' buffers cancelled here are
+# tens to hundreds of MB, so 256 kB would still catch any buffer or a chunk
+# of one.
 MEM_TOLERANCE=${MEM_TOLERANCE:-262144}
 HINT='Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.'
 US=$'\x1f'
