@@ -3,7 +3,8 @@
 # probability, recommendations, search, fraud; test/load/score.sql) with the
 # models of the registry, while one other session retrains and replaces
 # those four models in ecml.models every few seconds
-# (test/load/setup.sql, load_retrain_loop).  Passes when:
+# (test/load/setup.sql, load_retrain_loop) and a third one vacuums the
+# registry every second.  Passes when:
 #   * pgbench ran to the end with 0 failed transactions and no aborted
 #     client, and the retrainer finished without an error after at least
 #     5 retraining cycles; the server log shows no ERROR from the run;
@@ -37,7 +38,7 @@ PGBENCH=$(command -v pgbench)
 work=$(mktemp -d /tmp/ecml_load.XXXXXX)
 cleanup() {
     local pid
-    for pid in ${rt_pid:-} ${bench_pid:-}; do kill "$pid" 2>/dev/null || true; done
+    for pid in ${rt_pid:-} ${bench_pid:-} ${vac_pid:-}; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     dropdb --if-exists --force "$DB" >/dev/null 2>&1 || true
     rm -rf "$work"
@@ -57,6 +58,19 @@ if [ -r "$log" ]; then log_offset=$(stat -c %s "$log"); fi
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "SET application_name = 'ecml_load_retrainer'" \
     -c "CALL load_retrain_loop($SECONDS_RUN, 2)" >"$work/retrain.log" 2>&1 &
 rt_pid=$!
+# and VACUUM of the registry every second, so that the replaced models'
+# TOAST chunks are removed while the clients hold the current ones
+(
+    end=$(($(date +%s) + SECONDS_RUN))
+    n=0
+    while [ "$(date +%s)" -lt "$end" ]; do
+        psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "VACUUM ecml.models" || exit 1
+        n=$((n + 1))
+        sleep 1
+    done
+    echo "$n"
+) >"$work/vacuum.log" 2>&1 &
+vac_pid=$!
 "$PGBENCH" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_RUN" -D tx=0 \
     -f test/load/score.sql "$DB" >"$work/pgbench.log" 2>&1 &
 bench_pid=$!
@@ -90,8 +104,9 @@ rss >"$work/rss_end"
 set +e
 wait "$bench_pid"; bench_rc=$?
 wait "$rt_pid"; rt_rc=$?
+wait "$vac_pid"; vac_rc=$?
 set -e
-bench_pid= rt_pid=
+bench_pid= rt_pid= vac_pid=
 
 cat "$work/pgbench.log"
 fail=0
@@ -113,6 +128,9 @@ retrain=$(psql -X -q -At -F ' ' -d "$DB" -c "SELECT count(DISTINCT cycle) - 1, c
 read -r cycles saves avg_s max_s <<<"$retrain"
 echo "retrainer: $cycles cycles during the run, $saves models replaced (training $avg_s s on average, $max_s s at most)"
 [ "$cycles" -ge 5 ] || note_fail "only $cycles retraining cycles"
+vacuums=$(tail -n 1 "$work/vacuum.log")
+echo "VACUUM ecml.models: ${vacuums} runs during the run"
+[ "$vac_rc" -eq 0 ] || { cat "$work/vacuum.log"; note_fail "VACUUM of the registry failed"; }
 
 if [ -r "$log" ]; then
     errors=$(tail -c +"$((log_offset + 1))" "$log" | grep -cE 'ERROR|FATAL|PANIC|terminated by signal' || true)
@@ -154,5 +172,5 @@ done <<<"$mem"
 if [ -n "$min_calls" ] && [ "$min_calls" -gt 0 ]; then
     echo "memory tolerance $MEM_TOLERANCE bytes over at least $((min_calls / 4)) calls of each scoring function per client: a leak above $((MEM_TOLERANCE * 4 / min_calls + 1)) bytes per call of any one of them would fail"
 fi
-echo "load: $CLIENTS clients, $SECONDS_RUN s, tps ${tps:-?}, ${txs:-?} transactions ($(( ${txs:-0} * 4 )) scoring calls), failed ${failed:-?}, retraining cycles $cycles"
+echo "load: $CLIENTS clients, $SECONDS_RUN s, tps ${tps:-?}, ${txs:-?} transactions ($(( ${txs:-0} * 4 )) scoring calls), failed ${failed:-?}, retraining cycles $cycles, vacuums ${vacuums}"
 exit $fail
