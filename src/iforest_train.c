@@ -462,7 +462,9 @@ iforest_train_combinefn(PG_FUNCTION_ARGS)
 			items[n++] = (KeyedRow) {r1->keys[k], r1->slots[k], false};
 		for (int k = 0; k < r2->m; k++)
 			items[n++] = (KeyedRow) {r2->keys[k], r2->slots[k], true};
-		qsort(items, n, sizeof(KeyedRow), keyed_row_cmp);
+		/* when both fit, all are kept: the order within a reservoir is free */
+		if (n > psi)
+			qsort(items, n, sizeof(KeyedRow), keyed_row_cmp);
 		keep = Min(n, psi);
 
 		/* release the rows s1 drops first, so that their slots can be reused */

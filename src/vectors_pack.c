@@ -231,14 +231,18 @@ typedef struct PackRow
 	const float *vec;
 } PackRow;
 
-static int
-packrow_cmp(const void *a, const void *b)
-{
-	int64		x = ((const PackRow *) a)->id;
-	int64		y = ((const PackRow *) b)->id;
-
-	return (x > y) - (x < y);
-}
+/*
+ * Rows by ascending id.  Interruptible: sorting tens of millions of rows
+ * takes seconds, and cancel must stop it within about a second.
+ */
+#define ST_SORT sort_pack_rows
+#define ST_ELEMENT_TYPE PackRow
+#define ST_COMPARE(a, b) (((a)->id > (b)->id) - ((a)->id < (b)->id))
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* final: sort by id, refuse duplicates, normalize for cosine, write the model */
 PG_FUNCTION_INFO_V1(vectors_pack_finalfn);
@@ -285,7 +289,7 @@ vectors_pack_finalfn(PG_FUNCTION_ARGS)
 			rows[r].vec = (const float *) (rec + sizeof(int64));
 			r++;
 		}
-	qsort(rows, n, sizeof(PackRow), packrow_cmp);
+	sort_pack_rows(rows, n);
 
 	ids = palloc_extended(sizeof(int64) * n, MCXT_ALLOC_HUGE);
 	matrix = palloc_extended(sizeof(float) * d * (Size) n, MCXT_ALLOC_HUGE);

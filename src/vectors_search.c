@@ -255,14 +255,18 @@ search_scan(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap)
 	pfree(dots);
 }
 
-static int
-int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
+/*
+ * Ascending ids.  Interruptible: a filter of tens of millions of ids takes
+ * a second or more to sort, and cancel must stop it within about a second.
+ */
+#define ST_SORT sort_filter_ids
+#define ST_ELEMENT_TYPE int64
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* Row of id in the pack (ids ascending), or -1. */
 static int
@@ -290,11 +294,13 @@ static void
 search_filtered(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 				int64 *filter, int nf)
 {
-	qsort(filter, nf, sizeof(int64), int64_cmp);
+	sort_filter_ids(filter, nf);
 	for (int i = 0; i < nf; i++)
 	{
 		int			r;
 
+		if ((i & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (i > 0 && filter[i] == filter[i - 1])
 			continue;
 		r = find_row(m, filter[i]);
