@@ -8,8 +8,8 @@
 #
 #   bash test/fuzz/build.sh            (from any directory; no root needed)
 #
-# Fails loudly when clang or its libFuzzer runtime (libclang-rt-14-dev on
-# Debian 12) is missing.
+# Fails loudly when clang, lld or the libFuzzer runtime (libclang-rt-14-dev
+# on Debian 12) is missing.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,6 +19,7 @@ CC=${CC:-clang}
 out=${FUZZ_BUILD_DIR:-$here/build}
 
 command -v "$CC" >/dev/null || { echo "ERROR: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+command -v ld.lld >/dev/null || { echo "ERROR: ld.lld not found (apt-get install lld)" >&2; exit 1; }
 [ -x "$PG_CONFIG" ] || { echo "ERROR: $PG_CONFIG not found (apt-get install postgresql-server-dev-15)" >&2; exit 1; }
 fuzzer_rt=$("$CC" -print-file-name="libclang_rt.fuzzer-x86_64.a")
 if [ ! -f "$fuzzer_rt" ]; then
