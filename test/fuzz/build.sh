@@ -54,6 +54,8 @@ for s in shim fuzz_models glue_logreg glue_mf glue_vectors glue_lstm glue_gbdt g
     "$CC" "${cflags[@]}" -c "$here/$s.c" -o "$out/$s.o"
     objs+=("$out/$s.o")
 done
+# lld, not GNU ld: with coverage instrumentation GNU ld reports the
+# undefined server symbols of unreached functions before collecting them
 "$CC" -fsanitize=fuzzer,address,undefined -fuse-ld=lld -Wl,--gc-sections -o "$out/fuzz_models" "${objs[@]}" \
     "$pglib/libpgcommon.a" "$pglib/libpgport.a" \
     -L"$blis_lib" -Wl,-rpath,"$blis_lib" -lblis -lpthread -lm
