@@ -84,6 +84,9 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 		/* every tree has a node, and children lie after their parent inside it */
 		if (end <= begin || end - begin > GBDT_MAX_NODES_PER_TREE)
 			bad_model("tree table is not increasing");
+		/* the last entry is the node count, but an earlier one may exceed it */
+		if ((Size) end > nnodes)
+			bad_model("tree table runs past the node table");
 		for (int32 k = begin; k < end; k++)
 		{
 			GbdtNode   *nd = &m->nodes[k];

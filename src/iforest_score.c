@@ -103,10 +103,15 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 			else
 			{
 				if (feature[i] < 0 || feature[i] >= m->nfeatures ||
-					left[i] <= i || left[i] + 1 >= end || !isfinite(value[i]))
+					left[i] <= i || left[i] >= end - 1 || !isfinite(value[i]))
 					corrupted(psprintf("node %d is invalid", i));
-				/* children come later, so depths fill in one pass */
-				depth[left[i]] = depth[left[i] + 1] = depth[i] + 1;
+				/*
+				 * children come later, so depths fill in one pass; a child
+				 * two nodes claim keeps the deeper path (a valid forest has
+				 * none, a crafted one must not hide a path past the limit)
+				 */
+				depth[left[i]] = Max(depth[left[i]], depth[i] + 1);
+				depth[left[i] + 1] = Max(depth[left[i] + 1], depth[i] + 1);
 				if (depth[i] >= m->height_limit)
 					corrupted(psprintf("node %d is below the height limit", i));
 				nd->feature = feature[i];

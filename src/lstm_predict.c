@@ -21,6 +21,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+/* the largest weight magnitude a model may hold (see lstm_parse) */
+#define LSTM_MAX_ABS_WEIGHT 1e9f
+
 static void
 corrupt(const char *what)
 {
@@ -62,6 +65,14 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 	params = ecml_section_floats(model, LSTM_TAG_WEIGHTS, P);
 	if (!ecml_all_finite(params, (int) Min(P, (size_t) INT_MAX)))
 		corrupt("weights are not finite");
+	/*
+	 * Finite weights can still overflow a gate's sum to infinity and then
+	 * NaN; with |w| <= 1e9 no sum over 2 * 4096 inputs comes near FLT_MAX,
+	 * and no training run gets anywhere near the bound.
+	 */
+	for (size_t i = 0; i < P; i++)
+		if (fabsf(params[i]) > LSTM_MAX_ABS_WEIGHT)
+			corrupt("weights are out of range");
 	lstm_net_layout(&m->net, params);
 
 	lstm_vocab_init(&m->vocab, m->token_type, V - 1);

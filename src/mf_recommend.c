@@ -116,7 +116,8 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 			if (m->seen_ptr[u + 1] < m->seen_ptr[u])
 				bad_model("interactions are inconsistent");
 		s = ecml_model_section(model, MF_TAG_SEEN_IDX, ECML_SECTION_INT32, true);
-		if (s->length != (Size) nnz * sizeof(int32))
+		/* divide, don't multiply: a huge nnz would wrap nnz * 4 to the length */
+		if ((Size) nnz != s->length / sizeof(int32))
 			bad_model("interaction count does not match");
 		m->seen_idx = palloc_extended(sizeof(int32) * Max(nnz, 1), MCXT_ALLOC_HUGE);
 		memcpy(m->seen_idx, s->data, s->length);

@@ -39,6 +39,9 @@ ECML_PACKAGES=(
     # (PostgreSQL::Test::Cluster needs IPC::Run)
     clang
     libclang-rt-14-dev
+    # the fuzzer's link drops the unreached fmgr code (--gc-sections), which
+    # GNU ld refuses with coverage instrumentation; lld does it
+    lld
     libipc-run-perl
 )
 
