@@ -23,11 +23,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-/* progress subphases (PROGRESS_CREATEIDX_SUBPHASE; 1 is "initializing") */
-#define HNSW_PHASE_MEMORY	2
-#define HNSW_PHASE_WRITE	3
-#define HNSW_PHASE_DISK		4
-
 /* a (distance, element) pair of the in-memory searches */
 typedef struct BuildPair
 {
