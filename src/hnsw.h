@@ -274,6 +274,7 @@ typedef struct HnswSearch
 	bool		keep_dropped;	/* keep D (a scan resumes from it) */
 	Buffer		buf;			/* the pinned (not locked) buffer, or invalid */
 	HnswAddr   *nbuf;			/* scratch neighbour list */
+	int		   *nidx;			/* and the candidate numbers of its elements */
 } HnswSearch;
 
 extern void hnsw_heap_init(HnswHeap *h, bool max);
