@@ -152,6 +152,16 @@ list_of(BuildState *b, int32 i, int level)
 	return b->nbup[i] + (level - 1) * (b->info.m + 1);
 }
 
+static inline void
+prefetch_vec(BuildState *b, int32 i)
+{
+	const char *p = (const char *) vec_of(b, i);
+	int			bytes = Min((int) sizeof(float) * b->info.dim, 1024);
+
+	for (int o = 0; o < bytes; o += 64)
+		__builtin_prefetch(p + o);
+}
+
 static inline float
 dist_ids(BuildState *b, int32 x, int32 y)
 {
@@ -250,6 +260,10 @@ search_layer_mem(BuildState *b, int32 q, const BuildPair *eps, int neps, int ef,
 			break;
 		pair_pop(&b->C);
 		list = list_of(b, c.id, level);
+		/* the vectors are scattered: ask for all of them before using any */
+		for (int k = 1; k <= list[0]; k++)
+			if (b->visited[list[k]] != b->gen)
+				prefetch_vec(b, list[k]);
 		for (int k = 1; k <= list[0]; k++)
 		{
 			int32		e = list[k];
@@ -329,6 +343,8 @@ link_back_mem(BuildState *b, int32 e, int level, int32 new, float dnew)
 		list[0] = n + 1;
 		return;
 	}
+	for (int i = 1; i <= n; i++)
+		prefetch_vec(b, list[i]);
 	/* candidates sorted by distance to e (insertion sort, n <= 2m + 1) */
 	for (int i = 0; i <= n; i++)
 	{
