@@ -13,9 +13,8 @@
  * not expanded, giving the next batch, again in order.  It stops when
  * nothing is left, or after it computed the distances of
  * ecml.hnsw_max_scan_tuples elements and returned the rest of what it had
- * found.  Each
- * batch is in order, but a later batch can hold a row nearer than the last
- * row of the batch before (the graph reached it later): with
+ * found.  Each batch is in order, but a later batch can hold a row nearer
+ * than the last row of the batch before (the graph reached it later): with
  * ecml.hnsw_strict_order (the default) such a row is skipped, so rows come
  * in non-decreasing distance as ORDER BY promises; without it the row is
  * returned, out of order.
