@@ -9,8 +9,9 @@
 #   (ecml.model's SPI query, ecml.save_model's plpgsql) ignore a hostile
 #   search_path: a shadowing models table, = operator, ->> operator or
 #   model_info function, in a schema or in pg_temp, is never used;
-# - ecml is a trusted extension: a database owner who is not a superuser
-#   installs it and can grant the registry on.
+# - ecml is not a trusted extension: a database owner who is not a
+#   superuser cannot install it; once a superuser has, the owner of the
+#   database can be given the registry with grant option.
 set -euo pipefail
 db=ecml_privileges
 tdb=ecml_privileges_trusted
@@ -101,7 +102,7 @@ is postgres "$db" "every ecml function in SQL or PL/pgSQL sets search_path = pg_
        AND NOT coalesce(p.proconfig @> '{\"search_path=pg_catalog, pg_temp\"}', false)"
 is postgres "$db" "the registry grants nothing to PUBLIC" 0 \
     "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = 'ecml.models'::regclass AND a.grantee = 0"
-is postgres "$db" "ecml is a trusted extension" t \
+is postgres "$db" "ecml is not a trusted extension" f \
     "SELECT trusted FROM pg_available_extension_versions WHERE name = 'ecml' AND version = (SELECT extversion FROM pg_extension WHERE extname = 'ecml')"
 
 # ---- no USAGE on schema ecml
@@ -186,19 +187,26 @@ is ecml_p_writer "$db" "pg_temp look-alikes first in search_path are not used ei
             AND md5(ecml.model('h')) <> (SELECT md5(model) FROM pg_temp.models LIMIT 1),
             (SELECT count(*) FROM ecml_p_writer.hits)"
 
-# ---- trusted: a database owner who is not a superuser installs ecml
+# ---- not trusted: a database owner who is not a superuser cannot install
+# ecml; a superuser does, and hands the registry on to that owner
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $tdb OWNER ecml_p_dbo" >/dev/null
 denied ecml_p_user "$tdb" "CREATE EXTENSION without CREATE on the database" \
-    "42501: permission denied for database $tdb" "CREATE EXTENSION ecml"
-ok ecml_p_dbo "$tdb" "the database owner (not a superuser) installs ecml" "CREATE EXTENSION ecml"
+    "42501: permission denied to create extension \"ecml\"" "CREATE EXTENSION ecml"
+denied ecml_p_dbo "$tdb" "the database owner (not a superuser) cannot install ecml" \
+    "42501: permission denied to create extension \"ecml\"" "CREATE EXTENSION ecml"
+ok postgres "$tdb" "a superuser installs ecml and gives the owner the registry" \
+    "CREATE EXTENSION ecml; GRANT USAGE ON SCHEMA ecml TO ecml_p_dbo;
+     GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_dbo WITH GRANT OPTION"
 is ecml_p_dbo "$tdb" "the owner manages the registry and grants it on" "t" \
     "SELECT ecml.save_model('d', ecml.logreg_train(ARRAY[i, 1]::real[], i % 2 = 0)) FROM generate_series(1, 20) i;
-     GRANT USAGE ON SCHEMA ecml TO ecml_p_reader; GRANT SELECT ON ecml.models TO ecml_p_reader;
+     GRANT SELECT ON ecml.models TO ecml_p_reader;
      SELECT ecml.model('d') IS NOT NULL"
+is postgres "$tdb" "the superuser grants USAGE on schema ecml to the reader" "" \
+    "GRANT USAGE ON SCHEMA ecml TO ecml_p_reader"
 is ecml_p_reader "$tdb" "a role the owner granted SELECT reads the registry" "t" \
     "SELECT ecml.logreg_predict(ecml.model('d'), '{1, 1}') BETWEEN 0 AND 1"
-is ecml_p_dbo "$tdb" "every ecml setting is one a user may set (none needs a superuser)" 3 \
-    "SELECT ecml.version() IS NOT NULL; SELECT count(*) FROM pg_settings WHERE name LIKE 'ecml.%' AND context = 'user'" 
+is ecml_p_dbo "$tdb" "every ecml setting is one a user may set (none needs a superuser)" 6 \
+    "SELECT ecml.version() IS NOT NULL; SELECT count(*) FROM pg_settings WHERE name LIKE 'ecml.%' AND context = 'user'"
 
 # ---- a schema ecml made beforehand by someone else, holding an overload
 # that would capture ecml.logreg_predict(model, '{...}'): refused
@@ -206,7 +214,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $sdb OWNER ecml_p_
 psql -X -q -v ON_ERROR_STOP=1 -d "$sdb" -c "GRANT CREATE ON DATABASE $sdb TO ecml_p_user" >/dev/null
 ok ecml_p_user "$sdb" "another role squats schema ecml with a look-alike function" \
     "CREATE SCHEMA ecml; CREATE FUNCTION ecml.logreg_predict(bytea, text) RETURNS float8 LANGUAGE sql AS 'SELECT 0.99'"
-denied ecml_p_dbo "$sdb" "CREATE EXTENSION into a schema ecml that is not empty" \
+denied postgres "$sdb" "CREATE EXTENSION into a schema ecml that is not empty" \
     "42P06: schema \"ecml\" already exists and is not empty" "CREATE EXTENSION ecml"
 
 echo "privilege checks: $n"

@@ -1,0 +1,303 @@
+/*
+ * hnsw_scan.c
+ *	  Index scans of ecml_hnsw: ORDER BY col <op> query streams heap rows
+ *	  nearest first.
+ *
+ * The first batch is the paper's search (greedy descent, then a layer-0
+ * search with ef = ecml.hnsw_ef_search), the nearest quarter of its result
+ * returned in distance order.  When the executor asks for more (a WHERE
+ * clause rejected rows, or the LIMIT is above ef_search / 4), the scan
+ * resumes with twice the candidate set (up to 8 ef_search): the rest of
+ * the result and the nearest elements it had found but dropped fill it
+ * again and the search continues from them and from the candidates it had
+ * not expanded, giving the next batch, again in order.  It stops when
+ * nothing is left, or after it computed the distances of
+ * ecml.hnsw_max_scan_tuples elements and returned the rest of what it had
+ * found.  Each batch is in order, but a later batch can hold a row nearer
+ * than the last row of the batch before (the graph reached it later): with
+ * ecml.hnsw_strict_order (the default) such a row is skipped, so rows come
+ * in non-decreasing distance as ORDER BY promises; without it the row is
+ * returned, out of order.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relscan.h"
+#include "hnsw.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+typedef struct HnswScanOpaqueData
+{
+	MemoryContext ctx;			/* everything of one scan (reset by rescan) */
+	bool		started;
+	bool		done;
+	bool		null_query;
+	HnswSearch	s;
+	bool		have_search;
+	float	   *query;
+	int		   *batch;			/* candidates of the current batch, in order */
+	int			nbatch;
+	int			pos;
+	float		last_dist;		/* distance of the last row returned */
+	int			ef_round;		/* the candidate set of the next round */
+	/* a NULL query: every element, in physical order */
+	BlockNumber blkno;
+	OffsetNumber offno;
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+IndexScanDesc
+hnsw_beginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw scan",
+									ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
+	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
+	memset(scan->xs_orderbynulls, true, sizeof(bool) * Max(norderbys, 1));
+	return scan;
+}
+
+static void
+end_search(HnswScanOpaque so)
+{
+	if (so->have_search)
+		hnsw_search_end(&so->s);
+	so->have_search = false;
+}
+
+void
+hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+			int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	end_search(so);
+	MemoryContextReset(so->ctx);
+	so->started = false;
+	so->done = false;
+	so->null_query = false;
+	so->nbatch = so->pos = 0;
+	so->last_dist = -INFINITY;
+	so->batch = NULL;
+	so->query = NULL;
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+}
+
+/*
+ * The nearest quarter of the current W, nearest first, becomes the batch
+ * to return; the rest stays in W for the next round of the search, which
+ * may still find rows nearer than those (all of W goes when nothing is
+ * left to search).  Returning only what the search has settled keeps rows
+ * found later from coming in nearer than rows already returned (skipped
+ * under ecml.hnsw_strict_order, out of order without it).  With the
+ * candidate set doubling each round, on the pgTAP data (20,000 x 32,
+ * ef_search 40) recall@10 under strict order went from 0.972 to 0.978 for
+ * a filter keeping 10% of the rows and from 0.924 to 0.966 for 1%,
+ * against half and a constant ef_search.
+ */
+static void
+take_batch(HnswScanOpaque so, bool all)
+{
+	HnswSearch *s = &so->s;
+	int			n = s->W.n;
+	int			nemit;
+
+	so->batch = so->batch ? repalloc(so->batch, sizeof(int) * Max(n, 1))
+		: palloc(sizeof(int) * Max(n, 1));
+	while (s->W.n > 0)
+	{
+		int			i = hnsw_heap_pop(&s->W, s->cands);
+
+		so->batch[s->W.n] = i;
+	}
+	nemit = (all || (s->C.n == 0 && s->D.n == 0)) ? n : Max((n + 3) / 4, 1);
+	for (int i = nemit; i < n; i++)
+		hnsw_heap_push(&s->W, s->cands, so->batch[i]);
+	so->nbatch = nemit;
+	so->pos = 0;
+}
+
+static void
+start_search(IndexScanDesc scan, HnswScanOpaque so)
+{
+	Relation	index = scan->indexRelation;
+	HnswMetaPageData meta;
+	HnswIndexInfo info;
+	int			n;
+	int			cur;
+
+	hnsw_read_meta(index, &meta);
+	if (meta.entry_blkno == InvalidBlockNumber)
+	{
+		so->done = true;
+		return;
+	}
+	info.metric = hnsw_index_metric(index);
+	info.dim = meta.dim;
+	info.m = meta.m;
+	info.ef_construction = meta.ef_construction;
+
+	if (scan->numberOfOrderBys == 0 ||
+		(scan->orderByData[0].sk_flags & SK_ISNULL))
+	{
+		so->null_query = true;
+		so->blkno = HNSW_METAPAGE_BLKNO + 1;
+		so->offno = FirstOffsetNumber;
+		return;
+	}
+	so->query = hnsw_prepare_vector(scan->orderByData[0].sk_argument, info.metric,
+									info.dim, "query vector", &n, NULL);
+
+	hnsw_search_init(&so->s, index, &info, so->query);
+	so->have_search = true;
+	so->s.keep_dropped = true;
+	cur = hnsw_search_add(&so->s, HnswMakeAddr(meta.entry_blkno, meta.entry_offno));
+	if (cur < 0)
+	{
+		so->done = true;
+		return;
+	}
+	for (int lc = meta.entry_level; lc > 0; lc--)
+		cur = hnsw_search_greedy(&so->s, cur, lc);
+	hnsw_search_seed(&so->s, cur);
+	hnsw_search_layer(&so->s, hnsw_ef_search, 0);
+	so->ef_round = Min(hnsw_ef_search * 2, hnsw_ef_search * HNSW_EF_GROWTH_MAX);
+	take_batch(so, false);
+}
+
+/* the next live element in physical order, for a NULL query */
+static bool
+next_physical(IndexScanDesc scan, HnswScanOpaque so)
+{
+	Relation	index = scan->indexRelation;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+	for (; so->blkno < nblocks; so->blkno++, so->offno = FirstOffsetNumber)
+	{
+		Buffer		buf = ReadBuffer(index, so->blkno);
+		Page		page;
+		bool		found = false;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
+		{
+			for (; so->offno <= PageGetMaxOffsetNumber(page); so->offno++)
+			{
+				ItemId		iid = PageGetItemId(page, so->offno);
+				HnswElementTuple e;
+
+				if (!ItemIdIsNormal(iid))
+					continue;
+				e = (HnswElementTuple) PageGetItem(page, iid);
+				scan->xs_heaptid = e->heaptid;
+				so->offno++;
+				found = true;
+				break;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+bool
+hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old;
+	bool		found = false;
+
+	if (so->done)
+		return false;
+	old = MemoryContextSwitchTo(so->ctx);
+	if (!so->started)
+	{
+		so->started = true;
+		pgstat_count_index_scan(scan->indexRelation);
+		start_search(scan, so);
+	}
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+
+	if (so->done)
+		;
+	else if (so->null_query)
+	{
+		found = next_physical(scan, so);
+		if (scan->numberOfOrderBys > 0)
+			scan->xs_orderbynulls[0] = true;
+	}
+	else
+	{
+		for (;;)
+		{
+			while (so->pos < so->nbatch)
+			{
+				HnswCand   *c = &so->s.cands[so->batch[so->pos++]];
+
+				if (c->state & HNSW_CAND_EMITTED)
+					continue;
+				c->state |= HNSW_CAND_EMITTED;
+				/* found after a farther row was returned: out of order */
+				if (hnsw_strict_order && c->dist < so->last_dist)
+					continue;
+				so->last_dist = c->dist;
+				scan->xs_heaptid = c->heaptid;
+				scan->xs_orderbyvals[0] =
+					Float8GetDatum(hnsw_reported_distance(so->s.info.metric, c->dist));
+				scan->xs_orderbynulls[0] = false;
+				found = true;
+				break;
+			}
+			if (found)
+				break;
+			/* the batch is used up: search further, within the bound */
+			if (so->s.ndistances >= hnsw_max_scan_tuples)
+			{
+				/* no more searching: what was found and held back goes out */
+				if (so->s.W.n == 0)
+					break;
+				take_batch(so, true);
+				continue;
+			}
+			if (!hnsw_search_resume(&so->s, so->ef_round))
+				break;
+			take_batch(so, false);
+			so->ef_round = Min(so->ef_round * 2, hnsw_ef_search * HNSW_EF_GROWTH_MAX);
+		}
+	}
+	if (!found)
+	{
+		so->done = true;
+		end_search(so);
+	}
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+void
+hnsw_endscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	end_search(so);
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}
