@@ -193,7 +193,7 @@ FROM aggs JOIN cancel_recipes r USING (sig) WHERE r.big IS NULL AND stype = 'int
 SQL
 )
 printf '%s\n' "$check"
-if printf '%s\n' "$check" | grep -qE '^(MISSING|STALE)'; then
+if grep -qE '^(MISSING|STALE)' <<<"$check"; then
     echo "FAIL: the recipes do not match the catalog"
     exit 1
 fi
@@ -248,11 +248,11 @@ SQL
         note_fail "$sig: the trainer's recipe must spend its time training, not reading rows"
     fi
     # 57014: query_canceled, for the aggregate's statement itself
-    if ! printf '%s\n' "$out" | grep -qx 'state 57014' ||
-        ! printf '%s\n' "$out" | grep -q 'canceling statement due to statement timeout'; then
+    if ! grep -qx 'state 57014' <<<"$out" ||
+        ! grep -q 'canceling statement due to statement timeout' <<<"$out"; then
         note_fail "$sig was not cancelled by statement_timeout:"; printf '%s\n' "$out"; continue
     fi
-    printf '%s\n' "$out" | grep -qx 'alive 1' || note_fail "$sig: backend not usable after the cancel"
+    grep -qx 'alive 1' <<<"$out" || note_fail "$sig: backend not usable after the cancel"
     awk -v ms="$ms" 'BEGIN { exit !(ms < 2000) }' || note_fail "$sig: took ${ms} ms (limit 2000)"
     awk -v b="$before" -v a="$after" -v t="$MEM_TOLERANCE" 'BEGIN { exit !(a - b <= t) }' ||
         note_fail "$sig: backend memory grew by $((after - before)) bytes (tolerance $MEM_TOLERANCE)"
@@ -282,7 +282,7 @@ SELECT 'alive ' || 1;
 SELECT 'after ' || ($mem_sql);
 SQL
 )
-    if ! printf '%s\n' "$out" | grep -q 'Partial Aggregate'; then
+    if ! grep -q 'Partial Aggregate' <<<"$out"; then
         echo "parallel $sig: no parallel plan for this source (rows not from a table), skipped"
         continue
     fi
@@ -291,10 +291,10 @@ SQL
     before=$(printf '%s\n' "$out" | sed -nE 's/^before ([0-9]+)$/\1/p')
     after=$(printf '%s\n' "$out" | sed -nE 's/^after ([0-9]+)$/\1/p')
     echo "parallel $sig: stopped after ${ms:-?} ms; backend memory ${before:-?} -> ${after:-?} bytes ($(( ${after:-0} - ${before:-0} )))"
-    if ! printf '%s\n' "$out" | grep -q 'canceling statement due to statement timeout'; then
+    if ! grep -q 'canceling statement due to statement timeout' <<<"$out"; then
         note_fail "$sig (parallel) was not cancelled by statement_timeout:"; printf '%s\n' "$out"; continue
     fi
-    printf '%s\n' "$out" | grep -qx 'alive 1' || note_fail "$sig (parallel): backend not usable after the cancel"
+    grep -qx 'alive 1' <<<"$out" || note_fail "$sig (parallel): backend not usable after the cancel"
     awk -v ms="$ms" 'BEGIN { exit !(ms < 2000) }' || note_fail "$sig (parallel): took ${ms} ms (limit 2000)"
     awk -v b="$before" -v a="$after" -v t="$MEM_TOLERANCE" 'BEGIN { exit !(a - b <= t) }' ||
         note_fail "$sig (parallel): backend memory grew by $((after - before)) bytes (tolerance $MEM_TOLERANCE)"
@@ -336,10 +336,10 @@ SQL
     after=$(printf '%s\n' "$out" | sed -nE 's/^after ([0-9]+)$/\1/p')
     ms=$(awk -v a="${t_cancel:-0}" -v b="${ended:-0}" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
     echo "cancel   $sig: stopped ${ms} ms after pg_cancel_backend; backend memory ${before:-?} -> ${after:-?} bytes ($(( ${after:-0} - ${before:-0} )))"
-    if [ "$active" != 1 ] || [ -z "$t_cancel" ] || ! printf '%s\n' "$out" | grep -q 'canceling statement due to user request'; then
+    if [ "$active" != 1 ] || [ -z "$t_cancel" ] || ! grep -q 'canceling statement due to user request' <<<"$out"; then
         note_fail "$sig was not cancelled by pg_cancel_backend:"; printf '%s\n' "$out"; continue
     fi
-    printf '%s\n' "$out" | grep -qx 'alive 1' || note_fail "$sig: backend not usable after the cancel"
+    grep -qx 'alive 1' <<<"$out" || note_fail "$sig: backend not usable after the cancel"
     [ "$ms" -lt 1000 ] || note_fail "$sig: took ${ms} ms after the cancel request (limit 1000)"
     awk -v b="$before" -v a="$after" -v t="$MEM_TOLERANCE" 'BEGIN { exit !(a - b <= t) }' ||
         note_fail "$sig: backend memory grew by $((after - before)) bytes (tolerance $MEM_TOLERANCE)"
@@ -380,8 +380,8 @@ while IFS="$US" read -r sig state msg hint; do
     [ "$hint" = "$HINT" ] || note_fail "$sig: hint '$hint', expected '$HINT'"
 done < <(printf '%s\n' "$out" | grep '^limit ')
 n_rec=$(psql_q -c "SELECT count(*) FROM cancel_recipes WHERE big IS NOT NULL")
-n_top=$(printf '%s\n' "$out" | grep -cx 'toplevel 54000' || true)
-n_alive=$(printf '%s\n' "$out" | grep -cx 'alive 1' || true)
+n_top=$(grep -cx 'toplevel 54000' <<<"$out" || true)
+n_alive=$(grep -cx 'alive 1' <<<"$out" || true)
 echo "memory limit: $n_limit cases, $n_top top-level errors 54000, $n_alive times SELECT 1 answered after one"
 [ "$n_limit" = "$n_rec" ] && [ "$n_top" = "$n_rec" ] && [ "$n_alive" = "$n_rec" ] ||
     note_fail "expected $n_rec of each"

@@ -6,7 +6,9 @@
 # metadata is the same, and every scoring function gives exactly the same
 # output (compared as text: float8 output is exact in PostgreSQL 15) over a
 # set of inputs.  The list of scoring functions is checked against the
-# catalog, so a new one must be added here.
+# catalog, so a new one must be added here.  An ecml_hnsw index on a user
+# table is rebuilt by pg_restore, used by the planner and gives the same
+# nearest rows.
 set -euo pipefail
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 src=ecml_dump_src
@@ -35,6 +37,9 @@ FROM generate_series(1, 4000) i;
 CREATE TABLE products AS
 SELECT i::bigint AS id, ARRAY[sin(i), cos(i), sin(2 * i), cos(3 * i), sin(5 * i), cos(7 * i)]::real[] AS e
 FROM generate_series(1, 500) i;
+-- an approximate-search index: pg_dump writes it as CREATE INDEX ... USING
+-- ecml_hnsw with its operator class and options, pg_restore rebuilds it
+CREATE INDEX products_e_hnsw ON products USING ecml_hnsw (e ecml.real_cosine_ops) WITH (m = 8);
 CREATE TABLE journeys AS
 SELECT ARRAY[i % 5, (i * 3) % 7, (i + 2) % 5, i % 3]::bigint[] AS s,
        ARRAY['view', CASE WHEN i % 3 = 0 THEN 'cart' ELSE 'view' END,
@@ -102,6 +107,12 @@ INSERT INTO outputs SELECT 'lstm_next', src, i, ecml.lstm_next(m, s)::text FROM 
 INSERT INTO outputs SELECT 'lstm_next', src, i, ecml.lstm_next(m, t) FROM models, inputs WHERE name = 'next_action';
 INSERT INTO outputs SELECT 'lstm_embed', src, i, ecml.lstm_embed(m, s)::text FROM models, inputs WHERE name = 'next_item';
 INSERT INTO outputs SELECT 'lstm_embed', src, i, ecml.lstm_embed(m, t)::text FROM models, inputs WHERE name = 'next_action';
+-- the restored ecml_hnsw index answers as the original did
+SET enable_seqscan = off;
+INSERT INTO outputs SELECT 'ecml_hnsw', 'products_e_hnsw', i,
+       (SELECT string_agg(id::text, ',') FROM (SELECT id FROM products ORDER BY e OPERATOR(ecml.<=>) q LIMIT 5) s)
+FROM inputs;
+RESET enable_seqscan;
 -- a scoring function (a model argument) that this file does not call
 SELECT 'NOT COVERED: ' || p.oid::regprocedure
 FROM pg_proc p
@@ -156,4 +167,13 @@ if ! diff -q "$work/before" "$work/after" >/dev/null; then
 fi
 [ "$(wc -l <"$work/before")" -gt 500 ] || { echo "too few outputs compared"; fail=1; }
 [ "$rows" = 7 ] || fail=1
+plan=$(q -d "$dst" -c "SET enable_seqscan = off" -c "EXPLAIN (COSTS OFF) SELECT id FROM products ORDER BY e OPERATOR(ecml.<=>) '{1,0,0,0,0,0}' LIMIT 5")
+if ! grep -q 'Index Scan using products_e_hnsw' <<<"$plan"; then
+    echo "the restored ecml_hnsw index is not used: $plan"
+    fail=1
+fi
+if ! grep -q '^ecml_hnsw|' "$work/after"; then
+    echo "no ecml_hnsw index results were compared"
+    fail=1
+fi
 exit $fail

@@ -191,7 +191,7 @@ is ecml_p_writer "$db" "pg_temp look-alikes first in search_path are not used ei
 # ecml; a superuser does, and hands the registry on to that owner
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $tdb OWNER ecml_p_dbo" >/dev/null
 denied ecml_p_user "$tdb" "CREATE EXTENSION without CREATE on the database" \
-    "42501: permission denied to create extension \"ecml\"" "CREATE EXTENSION ecml"
+    "42501: permission denied for database $tdb" "CREATE EXTENSION ecml"
 denied ecml_p_dbo "$tdb" "the database owner (not a superuser) cannot install ecml" \
     "42501: permission denied to create extension \"ecml\"" "CREATE EXTENSION ecml"
 ok postgres "$tdb" "a superuser installs ecml and gives the owner the registry" \
