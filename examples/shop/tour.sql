@@ -54,6 +54,15 @@ JOIN shop.products p ON p.product_id = s.id
 JOIN shop.categories c USING (category_id)
 ORDER BY s.distance, s.id;
 
+\echo '   the same under 40, in plain SQL: ORDER BY embedding <=> q LIMIT 5 (an ecml_hnsw index serves it once the catalogue is large)'
+SELECT p.product_id, p.title, c.name AS category, p.price,
+       round((p.embedding OPERATOR(ecml.<=>) shop.embed_query(:'query'))::numeric, 3) AS cosine_distance
+FROM shop.products p
+JOIN shop.categories c USING (category_id)
+WHERE p.price < 40
+ORDER BY p.embedding OPERATOR(ecml.<=>) shop.embed_query(:'query')
+LIMIT 5;
+
 \echo
 \echo '== 2. Recommendations on the home page: ecml.mf_recommend'
 SELECT r.item_id AS product_id, p.title, c.name AS category, d.name AS department, p.price,

@@ -15,6 +15,13 @@ CREATE TABLE IF NOT EXISTS shop.training_log (
     seconds float8 NOT NULL
 );
 
+-- Approximate search straight on the catalogue: an HNSW index on the
+-- product embeddings (README, "Approximate search"), kept up to date by
+-- PostgreSQL as products change, for ORDER BY embedding <=> q LIMIT k
+-- queries with WHERE clauses (price, stock) the packed search can't take.
+CREATE INDEX IF NOT EXISTS products_embedding_hnsw
+    ON shop.products USING ecml_hnsw (embedding ecml.real_cosine_ops);
+
 -- Record a finished training: the registry row's size, and how long it took.
 CREATE OR REPLACE PROCEDURE shop.log_training(name text, started timestamptz)
 LANGUAGE sql
