@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "arrays.h"
+#include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -186,4 +187,19 @@ ecml_check_same_width(int have, int got, const char *trainer)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("feature vector has %d elements, earlier rows have %d", got, have),
 				 errhint("Every row passed to %s must have the same number of features.", trainer)));
+}
+
+#define ST_SORT sort_ids_asc
+#define ST_ELEMENT_TYPE int64
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+void
+ecml_sort_ids(int64 *ids, size_t n)
+{
+	sort_ids_asc(ids, n);
 }

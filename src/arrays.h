@@ -59,4 +59,10 @@ extern void ecml_check_feature_count(int n, int max_features, const char *traine
  */
 extern void ecml_check_same_width(int have, int got, const char *trainer);
 
+/*
+ * Sort ids ascending.  Interruptible: tens of millions of ids take seconds
+ * to sort, and cancel must stop a statement within about a second.
+ */
+extern void ecml_sort_ids(int64 *ids, size_t n);
+
 #endif							/* ECML_ARRAYS_H */

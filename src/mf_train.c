@@ -335,19 +335,6 @@ typedef struct MfCsr
 	float	   *val;
 } MfCsr;
 
-/*
- * Ascending ids.  Interruptible: sorting tens of millions of ids takes
- * seconds, and cancel must stop it within about a second.
- */
-#define ST_SORT sort_ids
-#define ST_ELEMENT_TYPE int64
-#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
-#define ST_CHECK_FOR_INTERRUPTS
-#define ST_SCOPE static
-#define ST_DECLARE
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
 /* Sorted distinct ids of one column of the buffered rows. */
 static int64 *
 mf_distinct_ids(MfState *st, bool users, int *n_out)
@@ -364,7 +351,7 @@ mf_distinct_ids(MfState *st, bool users, int *n_out)
 		n += ch->n;
 	}
 	CHECK_FOR_INTERRUPTS();
-	sort_ids(ids, n);
+	ecml_sort_ids(ids, n);
 	CHECK_FOR_INTERRUPTS();
 	for (Size i = 0; i < n; i++)
 		if (m == 0 || ids[i] != ids[m - 1])

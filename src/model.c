@@ -55,8 +55,8 @@ json_is_valid(const char *json)
 	return pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS;
 }
 
-static pg_crc32c
-crc32c_of(const char *data, Size len)
+pg_crc32c
+ecml_crc32c(const char *data, Size len)
 {
 	pg_crc32c	crc;
 
@@ -145,7 +145,7 @@ ecml_builder_finish(EcmlModelBuilder *b, int64 rows_seen, int64 rows_skipped)
 	TimestampTz now = GetCurrentTimestamp();
 	uint32		header_crc;
 
-	payload_crc = crc32c_of(h + ECML_HEADER_SIZE, payload_size);
+	payload_crc = ecml_crc32c(h + ECML_HEADER_SIZE, payload_size);
 	memcpy(h, ECML_MAGIC, 4);
 	memcpy(h + 4, &version, 2);
 	memcpy(h + 6, &kind, 2);
@@ -156,7 +156,7 @@ ecml_builder_finish(EcmlModelBuilder *b, int64 rows_seen, int64 rows_skipped)
 	memcpy(h + 32, &rows_seen, 8);
 	memcpy(h + 40, &rows_skipped, 8);
 	memcpy(h + 48, &now, 8);
-	header_crc = crc32c_of(h, 60);
+	header_crc = ecml_crc32c(h, 60);
 	memcpy(h + 60, &header_crc, 4);
 
 	SET_VARSIZE(b->buf.data, b->buf.len);
@@ -214,7 +214,7 @@ decode_header(const char *data, Size size, EcmlHeader *hdr)
 				 errhint("Upgrade the ecml extension (ALTER EXTENSION ecml UPDATE) to read it.")));
 	if (hdr->version == 0)
 		corrupted("format version 0", NULL);
-	if (header_crc != crc32c_of(data, 60))
+	if (header_crc != ecml_crc32c(data, 60))
 		corrupted("header checksum mismatch", NULL);
 	if (hdr->header_size != ECML_HEADER_SIZE)
 		corrupted("wrong header size",
@@ -245,7 +245,7 @@ ecml_model_open(bytea *raw, int expected_kind, EcmlModel *model)
 
 	decode_header(data, size, hdr);
 
-	if (crc32c_of(data + ECML_HEADER_SIZE, hdr->payload_size) != hdr->payload_crc)
+	if (ecml_crc32c(data + ECML_HEADER_SIZE, hdr->payload_size) != hdr->payload_crc)
 		corrupted("payload checksum mismatch", NULL);
 
 	if (expected_kind != 0 && hdr->kind != expected_kind)

@@ -32,6 +32,8 @@
 
 #include "postgres.h"
 
+#include "port/pg_crc32c.h"
+
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
@@ -116,6 +118,9 @@ typedef struct EcmlModelBuilder
 	EcmlModelKind kind;
 	uint32		nsections;
 } EcmlModelBuilder;
+
+/* CRC-32C of data, as the header stores it for the header and the payload. */
+extern pg_crc32c ecml_crc32c(const char *data, Size len);
 
 extern void ecml_builder_init(EcmlModelBuilder *b, EcmlModelKind kind);
 extern void ecml_builder_add(EcmlModelBuilder *b, uint32 tag,

@@ -255,19 +255,6 @@ search_scan(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap)
 	pfree(dots);
 }
 
-/*
- * Ascending ids.  Interruptible: a filter of tens of millions of ids takes
- * a second or more to sort, and cancel must stop it within about a second.
- */
-#define ST_SORT sort_filter_ids
-#define ST_ELEMENT_TYPE int64
-#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
-#define ST_CHECK_FOR_INTERRUPTS
-#define ST_SCOPE static
-#define ST_DECLARE
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
 /* Row of id in the pack (ids ascending), or -1. */
 static int
 find_row(const VectorsModel *m, int64 id)
@@ -294,7 +281,7 @@ static void
 search_filtered(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 				int64 *filter, int nf)
 {
-	sort_filter_ids(filter, nf);
+	ecml_sort_ids(filter, nf);
 	for (int i = 0; i < nf; i++)
 	{
 		int			r;

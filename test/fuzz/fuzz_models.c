@@ -33,17 +33,6 @@ volatile double fuzz_sink;
  */
 static bool verbose = false;
 
-static pg_crc32c
-crc_of(const char *data, Size len)
-{
-	pg_crc32c	crc;
-
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, data, len);
-	FIN_CRC32C(crc);
-	return crc;
-}
-
 /* Make the header of h (size bytes, size >= ECML_HEADER_SIZE) consistent. */
 static void
 fix_up(char *h, Size size)
@@ -53,9 +42,9 @@ fix_up(char *h, Size size)
 
 	memcpy(h, ECML_MAGIC, 4);
 	memcpy(h + 16, &payload, 8);
-	crc = crc_of(h + ECML_HEADER_SIZE, payload);
+	crc = ecml_crc32c(h + ECML_HEADER_SIZE, payload);
 	memcpy(h + 24, &crc, 4);
-	crc = crc_of(h, 60);
+	crc = ecml_crc32c(h, 60);
 	memcpy(h + 60, &crc, 4);
 }
 
