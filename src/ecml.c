@@ -12,6 +12,7 @@
 
 #include "blas.h"
 #include "ecml.h"
+#include "hnsw.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -94,6 +95,7 @@ _PG_init(void)
 							 false,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	hnsw_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("ecml");
 #else

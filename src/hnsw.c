@@ -1,0 +1,415 @@
+/*
+ * hnsw.c
+ *	  The ecml_hnsw access method's handler, reloptions, GUCs, operator
+ *	  class validation, cost estimate and the helpers its phases share
+ *	  (metric of an operator class, vector checks, pages).
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/reloptions.h"
+#include "arrays.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_amproc.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_type.h"
+#include "commands/vacuum.h"
+#include "distance.h"
+#include "hnsw.h"
+#include "optimizer/optimizer.h"
+#include "utils/array.h"
+#include "utils/regproc.h"
+#include "utils/catcache.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/selfuncs.h"
+#include "utils/syscache.h"
+
+/* the C functions behind the operators <->, <#> and <=> (distance.c) */
+extern Datum ecml_l2_distance(PG_FUNCTION_ARGS);
+extern Datum ecml_negative_inner_product(PG_FUNCTION_ARGS);
+extern Datum ecml_cosine_distance(PG_FUNCTION_ARGS);
+
+int			hnsw_ef_search = HNSW_EF_SEARCH_DEFAULT;
+int			hnsw_max_scan_tuples = HNSW_MAX_SCAN_TUPLES_DEFAULT;
+
+static relopt_kind hnsw_relopt_kind;
+
+/* Reloptions m and ef_construction, GUCs ecml.hnsw_*; called from _PG_init. */
+void
+hnsw_init(void)
+{
+	hnsw_relopt_kind = add_reloption_kind();
+	add_int_reloption(hnsw_relopt_kind, "m",
+					  "Neighbours per element per level (twice as many at level 0).",
+					  HNSW_M_DEFAULT, HNSW_M_MIN, HNSW_M_MAX,
+					  AccessExclusiveLock);
+	add_int_reloption(hnsw_relopt_kind, "ef_construction",
+					  "Size of the candidate list while building the graph.",
+					  HNSW_EF_CONSTRUCTION_DEFAULT, HNSW_EF_CONSTRUCTION_MIN,
+					  HNSW_EF_CONSTRUCTION_MAX, AccessExclusiveLock);
+
+	DefineCustomIntVariable("ecml.hnsw_ef_search",
+							"Size of the candidate list of an ecml_hnsw index scan.",
+							"Larger finds more of the true nearest neighbours, more slowly.",
+							&hnsw_ef_search,
+							HNSW_EF_SEARCH_DEFAULT, HNSW_EF_SEARCH_MIN, HNSW_EF_SEARCH_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("ecml.hnsw_max_scan_tuples",
+							"Most index elements one ecml_hnsw scan visits when a filter keeps asking for rows.",
+							NULL,
+							&hnsw_max_scan_tuples,
+							HNSW_MAX_SCAN_TUPLES_DEFAULT, HNSW_MAX_SCAN_TUPLES_MIN,
+							HNSW_MAX_SCAN_TUPLES_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
+static bytea *
+hnsw_options(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt tab[] = {
+		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
+		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
+	};
+
+	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,
+									  sizeof(HnswOptions), tab, lengthof(tab));
+}
+
+void
+hnsw_index_options(Relation index, int *m, int *ef_construction)
+{
+	HnswOptions *opts = (HnswOptions *) index->rd_options;
+
+	*m = opts ? opts->m : HNSW_M_DEFAULT;
+	*ef_construction = opts ? opts->ef_construction : HNSW_EF_CONSTRUCTION_DEFAULT;
+}
+
+/*
+ * The metric of the index's operator class, recognised by the C function
+ * behind its support function 1 (the opclass's distance function).
+ */
+HnswMetric
+hnsw_index_metric(Relation index)
+{
+	FmgrInfo   *proc = index_getprocinfo(index, 1, 1);
+
+	if (proc->fn_addr == ecml_l2_distance)
+		return HNSW_METRIC_L2;
+	if (proc->fn_addr == ecml_negative_inner_product)
+		return HNSW_METRIC_IP;
+	if (proc->fn_addr == ecml_cosine_distance)
+		return HNSW_METRIC_COSINE;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("operator class of index \"%s\" has an unsupported distance function %s",
+					RelationGetRelationName(index), format_procedure(proc->fn_oid)),
+			 errhint("Use ecml.real_l2_ops, ecml.real_ip_ops or ecml.real_cosine_ops.")));
+	return HNSW_METRIC_L2;		/* keep the compiler quiet */
+}
+
+void
+hnsw_check_dim(int have, int got, const char *what)
+{
+	if (have != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s has %d dimensions, the ecml_hnsw index expects %d",
+						what, got, have),
+				 errhint("All vectors of an index come from the same embedding model; the first row indexed fixed the dimension.")));
+}
+
+/*
+ * A real[] checked for the index: one dimension, no NULL elements, finite,
+ * dim elements when dim > 0, and for cosine not all zeros, which is then
+ * normalised to unit length (so the search is an inner product).  The
+ * floats go to buf when given (dim floats), else to a palloc'd copy.
+ */
+float *
+hnsw_prepare_vector(Datum value, HnswMetric metric, int dim, const char *what,
+					int *dim_out, float *buf)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(value);
+	int			n;
+	float	   *x = ecml_vector_arg(arr, what, &n);
+
+	if (dim > 0)
+		hnsw_check_dim(dim, n, what);
+	ecml_check_finite(x, n, what, false);
+	if (buf == NULL)
+		buf = palloc(sizeof(float) * n);
+	if (metric == HNSW_METRIC_COSINE)
+	{
+		if (!ecml_l2_normalize_f32(x, buf, n))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s has norm zero, its cosine distance is undefined", what),
+					 errhint("Leave all-zero vectors out of a cosine index (a partial index WHERE ecml.l2_normalize(v) <> v helps), or use ecml.real_l2_ops.")));
+	}
+	else
+		memcpy(buf, x, sizeof(float) * n);
+	if ((Pointer) arr != DatumGetPointer(value))
+		pfree(arr);
+	*dim_out = n;
+	return buf;
+}
+
+/* The operator's value from the index's internal distance. */
+double
+hnsw_reported_distance(HnswMetric metric, float internal)
+{
+	double		d;
+
+	switch (metric)
+	{
+		case HNSW_METRIC_L2:
+			return sqrt((double) Max(internal, 0.0f));
+		case HNSW_METRIC_IP:
+			return (double) internal;
+		case HNSW_METRIC_COSINE:
+			d = 1.0 + (double) internal;
+			return d < 0.0 ? 0.0 : (d > 2.0 ? 2.0 : d);
+	}
+	return (double) internal;
+}
+
+void
+hnsw_init_page(Page page, uint16 kind)
+{
+	HnswPageOpaque op;
+
+	PageInit(page, BLCKSZ, sizeof(HnswPageOpaqueData));
+	op = HnswPageGetOpaque(page);
+	op->magic = HNSW_MAGIC;
+	op->flags = kind;
+	op->unused = 0;
+}
+
+void
+hnsw_check_page(Relation index, Page page, BlockNumber blkno)
+{
+	if (PageIsNew(page) ||
+		PageGetSpecialSize(page) != MAXALIGN(sizeof(HnswPageOpaqueData)) ||
+		HnswPageGetOpaque(page)->magic != HNSW_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" block %u is not an ecml_hnsw page",
+						RelationGetRelationName(index), blkno),
+				 errhint("REINDEX the index.")));
+}
+
+/* A copy of the meta page, read under a share lock. */
+void
+hnsw_read_meta(Relation index, HnswMetaPageData *meta)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	hnsw_check_page(index, page, HNSW_METAPAGE_BLKNO);
+	memcpy(meta, HnswPageGetMeta(page), sizeof(HnswMetaPageData));
+	UnlockReleaseBuffer(buf);
+	if (meta->magic != HNSW_MAGIC || meta->version != HNSW_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a bad ecml_hnsw meta page (magic %08x, version %u)",
+						RelationGetRelationName(index), meta->magic, meta->version),
+				 errhint("REINDEX the index.")));
+}
+
+/* floor(-ln(u) mL) with mL = 1 / ln(m) (Malkov & Yashunin, section 4.1) */
+int
+hnsw_random_level(double u, int m)
+{
+	double		l;
+
+	if (u <= 0.0)
+		u = DBL_MIN;
+	l = floor(-log(u) / log((double) m));
+	return (int) Min(l, HNSW_MAX_LEVEL);
+}
+
+/*
+ * The planner's view: an index scan does its search before the first row
+ * (startup cost = the whole search) and visits about ef_search candidates
+ * times 2m neighbours at level 0 plus m per upper level; scans that have no
+ * ORDER BY distance (the only thing this index answers) are never chosen.
+ */
+static void
+hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+				  Cost *indexStartupCost, Cost *indexTotalCost,
+				  Selectivity *indexSelectivity, double *indexCorrelation,
+				  double *indexPages)
+{
+	GenericCosts costs;
+	int			m = HNSW_M_DEFAULT;
+	double		ntuples = Max(path->indexinfo->tuples, 1.0);
+	double		levels;
+	double		visits;
+	Relation	index;
+
+	if (path->indexorderbys == NIL)
+	{
+		*indexStartupCost = DBL_MAX;
+		*indexTotalCost = DBL_MAX;
+		*indexSelectivity = 0;
+		*indexCorrelation = 0;
+		*indexPages = 0;
+		return;
+	}
+
+	index = index_open(path->indexinfo->indexoid, NoLock);
+	{
+		int			efc;
+
+		hnsw_index_options(index, &m, &efc);
+	}
+	index_close(index, NoLock);
+
+	levels = Max(log(ntuples) / log((double) m), 1.0);
+	visits = (double) hnsw_ef_search * 2 * m + levels * m;
+	visits = Min(visits, ntuples);
+
+	MemSet(&costs, 0, sizeof(costs));
+	costs.numIndexTuples = visits;
+	genericcostestimate(root, path, loop_count, &costs);
+
+	*indexStartupCost = costs.indexTotalCost;
+	*indexTotalCost = costs.indexTotalCost;
+	*indexSelectivity = costs.indexSelectivity;
+	*indexCorrelation = 0;
+	*indexPages = costs.numIndexPages;
+}
+
+/*
+ * An ecml_hnsw operator family holds ordering operators (strategy 1,
+ * FOR ORDER BY float_ops) on real[] and one distance support function
+ * (real[], real[]) → double precision.
+ */
+static bool
+hnsw_validate(Oid opclassoid)
+{
+	bool		ok = true;
+	HeapTuple	classtup;
+	Form_pg_opclass classform;
+	Oid			opfamily;
+	CatCList   *oprlist,
+			   *proclist;
+	bool		have_op = false,
+				have_proc = false;
+
+	classtup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclassoid));
+	if (!HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for operator class %u", opclassoid);
+	classform = (Form_pg_opclass) GETSTRUCT(classtup);
+	opfamily = classform->opcfamily;
+
+	oprlist = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamily));
+	for (int i = 0; i < oprlist->n_members; i++)
+	{
+		Form_pg_amop op = (Form_pg_amop) GETSTRUCT(&oprlist->members[i]->tuple);
+
+		if (op->amopstrategy != 1 || op->amoppurpose != AMOP_ORDER ||
+			op->amoplefttype != FLOAT4ARRAYOID || op->amoprighttype != FLOAT4ARRAYOID ||
+			get_op_rettype(op->amopopr) != FLOAT8OID)
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("ecml_hnsw operator family %u contains operator %s that is not a real[] distance ordering operator of strategy 1",
+							opfamily, format_operator(op->amopopr))));
+			ok = false;
+		}
+		else
+			have_op = true;
+	}
+	ReleaseCatCacheList(oprlist);
+
+	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamily));
+	for (int i = 0; i < proclist->n_members; i++)
+	{
+		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
+
+		if (proc->amprocnum != 1 ||
+			get_func_rettype(proc->amproc) != FLOAT8OID ||
+			get_func_nargs(proc->amproc) != 2)
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("ecml_hnsw operator family %u contains function %s that is not a distance support function 1",
+							opfamily, format_procedure(proc->amproc))));
+			ok = false;
+		}
+		else
+			have_proc = true;
+	}
+	ReleaseCatCacheList(proclist);
+
+	if (!have_op || !have_proc)
+	{
+		ereport(INFO,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("ecml_hnsw operator class \"%s\" needs an ordering operator and support function 1",
+						NameStr(classform->opcname))));
+		ok = false;
+	}
+	ReleaseSysCache(classtup);
+	return ok;
+}
+
+/* ecml.hnsw_handler(internal) → index_am_handler */
+PG_FUNCTION_INFO_V1(ecml_hnsw_handler);
+Datum
+ecml_hnsw_handler(PG_FUNCTION_ARGS)
+{
+	IndexAmRoutine *am = makeNode(IndexAmRoutine);
+
+	am->amstrategies = 1;
+	am->amsupport = 1;
+	am->amoptsprocnum = 0;
+	am->amcanorder = false;
+	am->amcanorderbyop = true;
+	am->amcanbackward = false;
+	am->amcanunique = false;
+	am->amcanmulticol = false;
+	am->amoptionalkey = true;
+	am->amsearcharray = false;
+	am->amsearchnulls = false;
+	am->amstorage = false;
+	am->amclusterable = false;
+	am->ampredlocks = false;
+	am->amcanparallel = false;
+	am->amcaninclude = false;
+	am->amusemaintenanceworkmem = false;
+	am->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
+	am->amkeytype = InvalidOid;
+
+	am->ambuild = hnsw_build;
+	am->ambuildempty = hnsw_buildempty;
+	am->aminsert = hnsw_insert;
+	am->ambulkdelete = hnsw_bulkdelete;
+	am->amvacuumcleanup = hnsw_vacuumcleanup;
+	am->amcanreturn = NULL;
+	am->amcostestimate = hnsw_costestimate;
+	am->amoptions = hnsw_options;
+	am->amproperty = NULL;
+	am->ambuildphasename = NULL;
+	am->amvalidate = hnsw_validate;
+	am->amadjustmembers = NULL;
+	am->ambeginscan = hnsw_beginscan;
+	am->amrescan = hnsw_rescan;
+	am->amgettuple = hnsw_gettuple;
+	am->amgetbitmap = NULL;
+	am->amendscan = hnsw_endscan;
+	am->ammarkpos = NULL;
+	am->amrestrpos = NULL;
+	am->amestimateparallelscan = NULL;
+	am->aminitparallelscan = NULL;
+	am->amparallelrescan = NULL;
+
+	PG_RETURN_POINTER(am);
+}

@@ -1,0 +1,331 @@
+/*
+ * hnsw.h
+ *	  ecml_hnsw: an index access method for approximate nearest-neighbour
+ *	  search over real[] (Malkov & Yashunin, "Efficient and robust
+ *	  approximate nearest neighbor search using Hierarchical Navigable Small
+ *	  World graphs", IEEE TPAMI 2018).
+ *
+ * Page format (every page has an HnswPageOpaque special area):
+ *
+ *	 block 0	the meta page: HnswMetaPageData at the start of the contents.
+ *	 block 1..	element pages: one index tuple per indexed heap row, an
+ *				HnswElementTupleData header followed by the vector (dim
+ *				floats; unit length for cosine) and the neighbour slots of
+ *				every level of the element, level 0 first: 2m slots at level
+ *				0, m at each level above.  A slot is a block number and an
+ *				offset (6 bytes); unused slots are invalid and come after the
+ *				used ones.  An element's size never changes after it is
+ *				added, so neighbour lists are rewritten in place.
+ *
+ * Every change goes through generic WAL (or, for a fresh build, full-page
+ * images of every page), so the index is crash-safe and replicates.
+ */
+#ifndef ECML_HNSW_H
+#define ECML_HNSW_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "access/genam.h"
+#include "access/itup.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "storage/bufmgr.h"
+#include "storage/itemptr.h"
+#include "utils/relcache.h"
+
+/* reloptions and GUCs: *_DEFAULT / *_MIN / *_MAX */
+#define HNSW_M_DEFAULT			16
+#define HNSW_M_MIN				2
+#define HNSW_M_MAX				100
+#define HNSW_EF_CONSTRUCTION_DEFAULT 64
+#define HNSW_EF_CONSTRUCTION_MIN 4
+#define HNSW_EF_CONSTRUCTION_MAX 1000
+#define HNSW_EF_SEARCH_DEFAULT	40
+#define HNSW_EF_SEARCH_MIN		1
+#define HNSW_EF_SEARCH_MAX		1000
+#define HNSW_MAX_SCAN_TUPLES_DEFAULT 20000
+#define HNSW_MAX_SCAN_TUPLES_MIN 1
+#define HNSW_MAX_SCAN_TUPLES_MAX INT_MAX
+
+/* levels are drawn from floor(-ln(U) / ln(m)); capped so a tuple stays small */
+#define HNSW_MAX_LEVEL			15
+
+#define HNSW_MAGIC				0x45484E53	/* "EHNS" */
+#define HNSW_VERSION			1
+#define HNSW_METAPAGE_BLKNO		0
+
+/* page kinds in HnswPageOpaque.flags */
+#define HNSW_PAGE_META			1
+#define HNSW_PAGE_ELEMENT		2
+
+/* the distance an operator class orders by (support function 1) */
+typedef enum HnswMetric
+{
+	HNSW_METRIC_L2 = 1,			/* <->: internal distance |x - q|^2 */
+	HNSW_METRIC_IP = 2,			/* <#>: internal distance -x.q */
+	HNSW_METRIC_COSINE = 3		/* <=>: unit vectors, internal -x.q */
+} HnswMetric;
+
+typedef struct HnswPageOpaqueData
+{
+	uint32		magic;
+	uint16		flags;
+	uint16		unused;
+} HnswPageOpaqueData;
+
+typedef HnswPageOpaqueData *HnswPageOpaque;
+
+#define HnswPageGetOpaque(page) ((HnswPageOpaque) PageGetSpecialPointer(page))
+
+typedef struct HnswMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	int32		dim;			/* 0 until the first row is indexed */
+	int32		m;
+	int32		ef_construction;
+	int32		metric;			/* HnswMetric the index was built with */
+	BlockNumber entry_blkno;	/* InvalidBlockNumber when empty */
+	OffsetNumber entry_offno;
+	int16		entry_level;
+	BlockNumber insert_blkno;	/* the last element page: where inserts go */
+} HnswMetaPageData;
+
+typedef HnswMetaPageData *HnswMetaPage;
+
+#define HnswPageGetMeta(page) ((HnswMetaPage) PageGetContents(page))
+
+/* a neighbour slot: 6 bytes, no alignment */
+typedef struct HnswSlot
+{
+	BlockIdData blk;
+	OffsetNumber off;
+} HnswSlot;
+
+typedef struct HnswElementTupleData
+{
+	ItemPointerData heaptid;
+	uint8		level;
+	uint8		flags;			/* 0 (reserved) */
+	/* float vector[dim] follows (offset 8), then HnswSlot slots[] */
+} HnswElementTupleData;
+
+typedef HnswElementTupleData *HnswElementTuple;
+
+#define HNSW_ELEMENT_HEADER		MAXALIGN(sizeof(HnswElementTupleData))
+#define HnswElementVector(t)	((float *) ((char *) (t) + HNSW_ELEMENT_HEADER))
+#define HnswElementSlots(t, dim) \
+	((HnswSlot *) ((char *) (t) + HNSW_ELEMENT_HEADER + sizeof(float) * (dim)))
+
+/* slots of level l: 2m at level 0, m above; first slot index of level l */
+static inline int
+hnsw_level_capacity(int m, int level)
+{
+	return level == 0 ? 2 * m : m;
+}
+
+static inline int
+hnsw_level_start(int m, int level)
+{
+	return level == 0 ? 0 : 2 * m + (level - 1) * m;
+}
+
+static inline Size
+hnsw_element_size(int dim, int m, int level)
+{
+	return HNSW_ELEMENT_HEADER + sizeof(float) * dim +
+		sizeof(HnswSlot) * (2 * m + level * m);
+}
+
+/* the largest element a page can hold */
+#define HNSW_MAX_ELEMENT_SIZE \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(ItemIdData)) - \
+	 MAXALIGN(sizeof(HnswPageOpaqueData)))
+
+/* an element's address in the index, packed for hashing and comparing */
+typedef uint64 HnswAddr;
+
+#define HNSW_INVALID_ADDR		PG_UINT64_MAX
+#define HnswMakeAddr(blk, off)	(((uint64) (blk) << 16) | (uint64) (off))
+#define HnswAddrBlock(a)		((BlockNumber) ((a) >> 16))
+#define HnswAddrOffset(a)		((OffsetNumber) ((a) & 0xffff))
+
+static inline HnswAddr
+hnsw_slot_addr(const HnswSlot *s)
+{
+	if (s->off == InvalidOffsetNumber)
+		return HNSW_INVALID_ADDR;
+	return HnswMakeAddr(BlockIdGetBlockNumber(&s->blk), s->off);
+}
+
+static inline void
+hnsw_slot_set(HnswSlot *s, HnswAddr a)
+{
+	if (a == HNSW_INVALID_ADDR)
+	{
+		BlockIdSet(&s->blk, InvalidBlockNumber);
+		s->off = InvalidOffsetNumber;
+	}
+	else
+	{
+		BlockIdSet(&s->blk, HnswAddrBlock(a));
+		s->off = HnswAddrOffset(a);
+	}
+}
+
+/* reloptions */
+typedef struct HnswOptions
+{
+	int32		vl_len_;
+	int			m;
+	int			ef_construction;
+} HnswOptions;
+
+/* what a build, insert, scan or vacuum knows about the index */
+typedef struct HnswIndexInfo
+{
+	HnswMetric	metric;
+	int			dim;			/* from the meta page; 0 when not yet fixed */
+	int			m;
+	int			ef_construction;
+} HnswIndexInfo;
+
+/* GUCs */
+extern int	hnsw_ef_search;
+extern int	hnsw_max_scan_tuples;
+
+/* hnsw.c */
+extern void hnsw_init(void);
+extern HnswMetric hnsw_index_metric(Relation index);
+extern void hnsw_index_options(Relation index, int *m, int *ef_construction);
+extern float *hnsw_prepare_vector(Datum value, HnswMetric metric, int dim,
+								  const char *what, int *dim_out, float *buf);
+extern void hnsw_check_dim(int have, int got, const char *what);
+extern double hnsw_reported_distance(HnswMetric metric, float internal);
+extern void hnsw_init_page(Page page, uint16 kind);
+extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
+extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
+extern int	hnsw_random_level(double u, int m);
+
+static inline float
+hnsw_distance(HnswMetric metric, const float *x, const float *y, int dim)
+{
+	extern float ecml_inner_product_f32(const float *x, const float *y, int n);
+	extern float ecml_l2_squared_f32(const float *x, const float *y, int n);
+
+	if (metric == HNSW_METRIC_L2)
+		return ecml_l2_squared_f32(x, y, dim);
+	return -ecml_inner_product_f32(x, y, dim);
+}
+
+/* hnsw_graph.c: the graph on disk, shared by insert and scan */
+
+/* a found element during a search of the graph on disk */
+typedef struct HnswCand
+{
+	HnswAddr	addr;
+	float		dist;
+	uint8		state;			/* HNSW_CAND_* */
+	ItemPointerData heaptid;
+} HnswCand;
+
+#define HNSW_CAND_EXPANDED	1	/* its neighbours were visited */
+#define HNSW_CAND_IN_C		2	/* it is in the candidate heap */
+#define HNSW_CAND_EMITTED	4	/* returned by the scan */
+
+/* a binary heap of indexes into an HnswCand array, min or max by dist */
+typedef struct HnswHeap
+{
+	int		   *items;
+	int			n;
+	int			cap;
+	bool		max;
+} HnswHeap;
+
+/* an open-addressing set of addresses (the visited set) */
+typedef struct HnswAddrSet
+{
+	HnswAddr   *keys;
+	uint32		mask;
+	uint32		n;
+} HnswAddrSet;
+
+/* one search of the graph on disk: state kept across batches of a scan */
+typedef struct HnswSearch
+{
+	Relation	index;
+	HnswIndexInfo info;
+	const float *query;
+	HnswCand   *cands;
+	int			ncands;
+	int			capcands;
+	HnswHeap	C;				/* candidates to expand, nearest first */
+	HnswHeap	W;				/* the ef nearest found, farthest on top */
+	HnswHeap	D;				/* found and dropped from W, nearest first */
+	HnswAddrSet visited;
+	int64		ndistances;		/* elements whose distance was computed */
+	bool		keep_dropped;	/* keep D (a scan resumes from it) */
+	Buffer		buf;			/* the pinned (not locked) buffer, or invalid */
+	HnswAddr   *nbuf;			/* scratch neighbour list */
+} HnswSearch;
+
+extern void hnsw_heap_init(HnswHeap *h, bool max);
+extern void hnsw_heap_push(HnswHeap *h, const HnswCand *c, int i);
+extern int	hnsw_heap_pop(HnswHeap *h, const HnswCand *c);
+
+static inline int
+hnsw_heap_top(const HnswHeap *h)
+{
+	return h->items[0];
+}
+
+extern void hnsw_addrset_init(HnswAddrSet *s, uint32 cap);
+extern bool hnsw_addrset_add(HnswAddrSet *s, HnswAddr a);
+extern bool hnsw_addrset_contains(const HnswAddrSet *s, HnswAddr a);
+
+extern void hnsw_search_init(HnswSearch *s, Relation index,
+							 const HnswIndexInfo *info, const float *query);
+extern void hnsw_search_end(HnswSearch *s);
+extern void hnsw_search_reset(HnswSearch *s);
+extern int	hnsw_search_add(HnswSearch *s, HnswAddr addr);
+extern void hnsw_search_seed(HnswSearch *s, int i);
+extern int	hnsw_search_greedy(HnswSearch *s, int from, int level);
+extern void hnsw_search_layer(HnswSearch *s, int ef, int level);
+extern bool hnsw_search_resume(HnswSearch *s, int ef);
+extern int	hnsw_read_neighbours(Relation index, const HnswIndexInfo *info,
+								 Buffer *buf, HnswAddr addr, int level,
+								 HnswAddr *out, float *vec_out, int *level_out);
+extern int	hnsw_select_neighbours(HnswMetric metric, int dim, const float *q,
+								   const float *vecs, const float *dists,
+								   const int *order, int ncand, int mmax,
+								   int *out);
+
+/* hnsw_build.c */
+extern IndexBuildResult *hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo);
+extern void hnsw_buildempty(Relation index);
+
+/* hnsw_insert.c */
+extern bool hnsw_insert(Relation index, Datum *values, bool *isnull,
+						ItemPointer heap_tid, Relation heap,
+						IndexUniqueCheck checkUnique, bool indexUnchanged,
+						IndexInfo *indexInfo);
+extern void hnsw_insert_vector(Relation index, const HnswIndexInfo *info,
+							   const float *vec, ItemPointer heaptid, int level);
+
+/* hnsw_scan.c */
+extern IndexScanDesc hnsw_beginscan(Relation index, int nkeys, int norderbys);
+extern void hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
+						ScanKey orderbys, int norderbys);
+extern bool hnsw_gettuple(IndexScanDesc scan, ScanDirection dir);
+extern void hnsw_endscan(IndexScanDesc scan);
+
+/* hnsw_vacuum.c */
+extern IndexBulkDeleteResult *hnsw_bulkdelete(IndexVacuumInfo *info,
+											  IndexBulkDeleteResult *stats,
+											  IndexBulkDeleteCallback callback,
+											  void *callback_state);
+extern IndexBulkDeleteResult *hnsw_vacuumcleanup(IndexVacuumInfo *info,
+												 IndexBulkDeleteResult *stats);
+
+#endif							/* ECML_HNSW_H */

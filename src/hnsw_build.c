@@ -1,0 +1,706 @@
+/*
+ * hnsw_build.c
+ *	  ambuild and ambuildempty for ecml_hnsw.  The graph is built in memory
+ *	  (flat arrays, a generation-stamped visited array) while it fits
+ *	  maintenance_work_mem, then written out page by page with full-page
+ *	  WAL images; when it stops fitting, what was built is written out and
+ *	  the remaining rows are inserted on disk like aminsert does, with a
+ *	  NOTICE.  Cosine vectors are normalised once, so every search is an
+ *	  inner product.
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "access/tableam.h"
+#include "access/xloginsert.h"
+#include "catalog/index.h"
+#include "commands/progress.h"
+#include "ecml.h"
+#include "hnsw.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* progress subphases (PROGRESS_CREATEIDX_SUBPHASE; 1 is "initializing") */
+#define HNSW_PHASE_MEMORY	2
+#define HNSW_PHASE_WRITE	3
+#define HNSW_PHASE_DISK		4
+
+/* a (distance, element) pair of the in-memory searches */
+typedef struct BuildPair
+{
+	float		d;
+	int32		id;
+} BuildPair;
+
+typedef struct BuildHeap
+{
+	BuildPair  *p;
+	int			n;
+	int			cap;
+	bool		max;
+} BuildHeap;
+
+typedef struct BuildState
+{
+	Relation	heap;
+	Relation	index;
+	HnswIndexInfo info;
+	double		reltuples;		/* rows scanned */
+	double		indtuples;		/* rows indexed */
+	EcmlRng		rng;
+
+	/* the graph in memory: element i */
+	int64		n;
+	int64		cap;
+	int64		maxn;			/* most elements that fit maintenance_work_mem */
+	Size		memlimit;
+	Size		upper_bytes;	/* neighbour lists above level 0 */
+	float	   *vecs;			/* i * dim */
+	ItemPointerData *tids;
+	uint8	   *levels;
+	int32	   *nb0;			/* i * (2m + 1): count, then ids */
+	int32	  **nbup;			/* level l > 0 at (l - 1) * (m + 1) */
+	int32		entry;
+	int			maxlevel;
+
+	/* search scratch */
+	uint32	   *visited;
+	uint32		gen;
+	BuildHeap	C,
+				W;
+	BuildPair  *found;
+	int32	   *cand_ids;
+	float	   *cand_d;
+	int		   *order;
+	int		   *keep;
+
+	bool		on_disk;
+	MemoryContext ctx;
+} BuildState;
+
+/* ---- pair heaps ---- */
+
+static inline bool
+pair_before(const BuildHeap *h, const BuildPair *a, const BuildPair *b)
+{
+	return h->max ? a->d > b->d : a->d < b->d;
+}
+
+static inline void
+pair_push(BuildHeap *h, float d, int32 id)
+{
+	int			pos;
+	BuildPair	x = {d, id};
+
+	if (h->n == h->cap)
+	{
+		h->cap *= 2;
+		h->p = repalloc_huge(h->p, sizeof(BuildPair) * h->cap);
+	}
+	pos = h->n++;
+
+	while (pos > 0)
+	{
+		int			parent = (pos - 1) / 2;
+
+		if (!pair_before(h, &x, &h->p[parent]))
+			break;
+		h->p[pos] = h->p[parent];
+		pos = parent;
+	}
+	h->p[pos] = x;
+}
+
+static inline BuildPair
+pair_pop(BuildHeap *h)
+{
+	BuildPair	top = h->p[0];
+	BuildPair	last = h->p[--h->n];
+	int			pos = 0;
+
+	for (;;)
+	{
+		int			child = 2 * pos + 1;
+
+		if (child >= h->n)
+			break;
+		if (child + 1 < h->n && pair_before(h, &h->p[child + 1], &h->p[child]))
+			child++;
+		if (!pair_before(h, &h->p[child], &last))
+			break;
+		h->p[pos] = h->p[child];
+		pos = child;
+	}
+	if (h->n > 0)
+		h->p[pos] = last;
+	return top;
+}
+
+/* ---- the graph in memory ---- */
+
+static inline float *
+vec_of(BuildState *b, int32 i)
+{
+	return b->vecs + (Size) i * b->info.dim;
+}
+
+/* the count-prefixed neighbour list of element i at level */
+static inline int32 *
+list_of(BuildState *b, int32 i, int level)
+{
+	if (level == 0)
+		return b->nb0 + (Size) i * (2 * b->info.m + 1);
+	return b->nbup[i] + (level - 1) * (b->info.m + 1);
+}
+
+static inline float
+dist_ids(BuildState *b, int32 x, int32 y)
+{
+	return hnsw_distance(b->info.metric, vec_of(b, x), vec_of(b, y), b->info.dim);
+}
+
+static Size
+element_bytes(const HnswIndexInfo *info)
+{
+	return sizeof(float) * info->dim + sizeof(ItemPointerData) + 1 +
+		sizeof(int32) * (2 * info->m + 1) + sizeof(int32 *) + sizeof(uint32);
+}
+
+/* Grow the arrays to hold one more element; false when over the memory cap. */
+static bool
+reserve_element(BuildState *b)
+{
+	int64		newcap;
+	MemoryContext old;
+
+	if (b->n < b->cap)
+		return true;
+	if (b->n >= b->maxn)
+		return false;
+	newcap = Min(Max(b->cap * 2, 1024), b->maxn);
+	old = MemoryContextSwitchTo(b->ctx);
+	if (b->cap == 0)
+	{
+		b->vecs = palloc_extended(sizeof(float) * b->info.dim * newcap, MCXT_ALLOC_HUGE);
+		b->tids = palloc_extended(sizeof(ItemPointerData) * newcap, MCXT_ALLOC_HUGE);
+		b->levels = palloc_extended(newcap, MCXT_ALLOC_HUGE);
+		b->nb0 = palloc_extended(sizeof(int32) * (2 * b->info.m + 1) * newcap, MCXT_ALLOC_HUGE);
+		b->nbup = palloc_extended(sizeof(int32 *) * newcap, MCXT_ALLOC_HUGE);
+		b->visited = palloc_extended(sizeof(uint32) * newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	}
+	else
+	{
+		b->vecs = repalloc_huge(b->vecs, sizeof(float) * b->info.dim * newcap);
+		b->tids = repalloc_huge(b->tids, sizeof(ItemPointerData) * newcap);
+		b->levels = repalloc_huge(b->levels, newcap);
+		b->nb0 = repalloc_huge(b->nb0, sizeof(int32) * (2 * b->info.m + 1) * newcap);
+		b->nbup = repalloc_huge(b->nbup, sizeof(int32 *) * newcap);
+		b->visited = repalloc_huge(b->visited, sizeof(uint32) * newcap);
+		memset(b->visited + b->cap, 0, sizeof(uint32) * (newcap - b->cap));
+	}
+	MemoryContextSwitchTo(old);
+	b->cap = newcap;
+	return true;
+}
+
+static inline bool
+visit(BuildState *b, int32 i)
+{
+	if (b->visited[i] == b->gen)
+		return false;
+	b->visited[i] = b->gen;
+	return true;
+}
+
+static void
+new_generation(BuildState *b)
+{
+	if (++b->gen == 0)
+	{
+		memset(b->visited, 0, sizeof(uint32) * b->cap);
+		b->gen = 1;
+	}
+}
+
+/*
+ * Algorithm 2 in memory: the ef nearest to element q on level, starting
+ * from eps; into b->found, nearest first.  Returns how many.
+ */
+static int
+search_layer_mem(BuildState *b, int32 q, const BuildPair *eps, int neps, int ef, int level)
+{
+	const float *qv = vec_of(b, q);
+	int			nfound;
+
+	new_generation(b);
+	b->C.n = b->W.n = 0;
+	visit(b, q);
+	for (int i = 0; i < neps; i++)
+	{
+		if (!visit(b, eps[i].id))
+			continue;
+		pair_push(&b->C, eps[i].d, eps[i].id);
+		pair_push(&b->W, eps[i].d, eps[i].id);
+	}
+	while (b->C.n > 0)
+	{
+		BuildPair	c = b->C.p[0];
+		int32	   *list;
+
+		if (b->W.n >= ef && c.d > b->W.p[0].d)
+			break;
+		pair_pop(&b->C);
+		list = list_of(b, c.id, level);
+		for (int k = 1; k <= list[0]; k++)
+		{
+			int32		e = list[k];
+			float		d;
+
+			if (!visit(b, e))
+				continue;
+			d = hnsw_distance(b->info.metric, vec_of(b, e), qv, b->info.dim);
+			if (b->W.n < ef || d < b->W.p[0].d)
+			{
+				pair_push(&b->C, d, e);
+				pair_push(&b->W, d, e);
+				if (b->W.n > ef)
+					pair_pop(&b->W);
+			}
+		}
+	}
+	nfound = b->W.n;
+	for (int i = nfound - 1; i >= 0; i--)
+		b->found[i] = pair_pop(&b->W);
+	return nfound;
+}
+
+/*
+ * Algorithm 4 in memory over ids[] with distances d[] to the element,
+ * sorted ascending: keep a candidate nearer to the element than to every
+ * one kept.  The kept ids replace the start of ids[]; returns how many.
+ */
+static int
+select_mem(BuildState *b, int32 *ids, const float *d, int n, int mmax)
+{
+	int			nout = 0;
+
+	for (int i = 0; i < n && nout < mmax; i++)
+	{
+		bool		good = true;
+
+		for (int r = 0; r < nout; r++)
+		{
+			if (dist_ids(b, ids[i], ids[r]) < d[i])
+			{
+				good = false;
+				break;
+			}
+		}
+		if (good)
+			ids[nout++] = ids[i];
+	}
+	return nout;
+}
+
+/* Add new to e's list on level, pruned with the heuristic when full. */
+static void
+link_back_mem(BuildState *b, int32 e, int level, int32 new, float dnew)
+{
+	int32	   *list = list_of(b, e, level);
+	int			cap = hnsw_level_capacity(b->info.m, level);
+	int			n = list[0];
+
+	if (n < cap)
+	{
+		list[n + 1] = new;
+		list[0] = n + 1;
+		return;
+	}
+	/* candidates sorted by distance to e (insertion sort, n <= 2m + 1) */
+	for (int i = 0; i <= n; i++)
+	{
+		int32		id = i < n ? list[i + 1] : new;
+		float		d = i < n ? dist_ids(b, id, e) : dnew;
+		int			j = i;
+
+		while (j > 0 && b->cand_d[j - 1] > d)
+		{
+			b->cand_d[j] = b->cand_d[j - 1];
+			b->cand_ids[j] = b->cand_ids[j - 1];
+			j--;
+		}
+		b->cand_d[j] = d;
+		b->cand_ids[j] = id;
+	}
+	n = select_mem(b, b->cand_ids, b->cand_d, n + 1, cap);
+	memcpy(list + 1, b->cand_ids, sizeof(int32) * n);
+	list[0] = n;
+}
+
+/* Algorithm 1 in memory for element q, whose vector and level are set. */
+static void
+insert_mem(BuildState *b, int32 q)
+{
+	int			level = b->levels[q];
+	const float *qv = vec_of(b, q);
+	BuildPair	ep;
+	int			neps;
+
+	list_of(b, q, 0)[0] = 0;
+	b->nbup[q] = NULL;
+	if (level > 0)
+	{
+		b->nbup[q] = MemoryContextAlloc(b->ctx, sizeof(int32) * level * (b->info.m + 1));
+		b->upper_bytes += sizeof(int32) * level * (b->info.m + 1);
+		for (int l = 1; l <= level; l++)
+			list_of(b, q, l)[0] = 0;
+	}
+	if (b->entry < 0)
+	{
+		b->entry = q;
+		b->maxlevel = level;
+		return;
+	}
+
+	ep.id = b->entry;
+	ep.d = hnsw_distance(b->info.metric, vec_of(b, ep.id), qv, b->info.dim);
+	for (int lc = b->maxlevel; lc > level; lc--)
+	{
+		bool		moved = true;
+
+		while (moved)
+		{
+			int32	   *list = list_of(b, ep.id, lc);
+
+			moved = false;
+			for (int k = 1; k <= list[0]; k++)
+			{
+				float		d = hnsw_distance(b->info.metric, vec_of(b, list[k]), qv, b->info.dim);
+
+				if (d < ep.d)
+				{
+					ep.d = d;
+					ep.id = list[k];
+					moved = true;
+				}
+			}
+		}
+	}
+
+	b->found[0] = ep;
+	neps = 1;
+	for (int lc = Min(level, b->maxlevel); lc >= 0; lc--)
+	{
+		int			nfound = search_layer_mem(b, q, b->found, neps, b->info.ef_construction, lc);
+		int32	   *mine = list_of(b, q, lc);
+		int			nkeep;
+
+		for (int i = 0; i < nfound; i++)
+		{
+			b->cand_ids[i] = b->found[i].id;
+			b->cand_d[i] = b->found[i].d;
+		}
+		nkeep = select_mem(b, b->cand_ids, b->cand_d, nfound,
+						   hnsw_level_capacity(b->info.m, lc));
+		/* select_mem compacts ids only: keep each one's distance */
+		for (int i = 0; i < nkeep; i++)
+		{
+			mine[i + 1] = b->cand_ids[i];
+			b->keep[i] = b->cand_ids[i];
+		}
+		mine[0] = nkeep;
+		for (int i = 0; i < nkeep; i++)
+			link_back_mem(b, b->keep[i], lc,
+						  q, hnsw_distance(b->info.metric, vec_of(b, b->keep[i]), qv, b->info.dim));
+		neps = nfound;
+	}
+	if (level > b->maxlevel)
+	{
+		b->entry = q;
+		b->maxlevel = level;
+	}
+}
+
+/* ---- writing pages ---- */
+
+static void
+fill_meta(Page page, const HnswIndexInfo *info, HnswAddr entry, int entry_level,
+		  BlockNumber insert_blkno)
+{
+	HnswMetaPage meta;
+
+	hnsw_init_page(page, HNSW_PAGE_META);
+	meta = HnswPageGetMeta(page);
+	meta->magic = HNSW_MAGIC;
+	meta->version = HNSW_VERSION;
+	meta->dim = info->dim;
+	meta->m = info->m;
+	meta->ef_construction = info->ef_construction;
+	meta->metric = info->metric;
+	meta->entry_blkno = entry == HNSW_INVALID_ADDR ? InvalidBlockNumber : HnswAddrBlock(entry);
+	meta->entry_offno = entry == HNSW_INVALID_ADDR ? InvalidOffsetNumber : HnswAddrOffset(entry);
+	meta->entry_level = entry_level;
+	meta->insert_blkno = insert_blkno;
+	/* keep the meta data out of the hole full-page images leave out */
+	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
+}
+
+static void
+write_page(Relation index, Page page, ForkNumber fork)
+{
+	Buffer		buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	memcpy(BufferGetPage(buf), page, BLCKSZ);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Write the in-memory graph: the meta page, then the elements in order,
+ * each page filled as far as it goes; neighbour ids become the addresses
+ * computed in a first pass.  Then one full-page WAL image per page.
+ */
+static void
+write_graph(BuildState *b)
+{
+	HnswAddr   *addr = palloc_extended(sizeof(HnswAddr) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	Size		maxsize = hnsw_element_size(b->info.dim, b->info.m, HNSW_MAX_LEVEL);
+	HnswElementTuple tup = palloc0(maxsize);
+	PGAlignedBlock block;
+	Page		page = block.data;
+	BlockNumber blkno = 1;
+	Size		lower = SizeOfPageHeaderData,
+				upper = BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData));
+	OffsetNumber off = 0;
+	int64		start;
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
+
+	/* pass 1: where each element goes */
+	for (int64 i = 0; i < b->n; i++)
+	{
+		Size		size = MAXALIGN(hnsw_element_size(b->info.dim, b->info.m, b->levels[i]));
+
+		if (lower + sizeof(ItemIdData) + size > upper)
+		{
+			blkno++;
+			lower = SizeOfPageHeaderData;
+			upper = BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData));
+			off = 0;
+		}
+		lower += sizeof(ItemIdData);
+		upper -= size;
+		addr[i] = HnswMakeAddr(blkno, ++off);
+	}
+
+	fill_meta(page, &b->info, b->n > 0 ? addr[b->entry] : HNSW_INVALID_ADDR,
+			  b->n > 0 ? b->maxlevel : 0, b->n > 0 ? blkno : InvalidBlockNumber);
+	write_page(b->index, page, MAIN_FORKNUM);
+
+	/* pass 2: the pages */
+	start = 0;
+	while (start < b->n)
+	{
+		BlockNumber cur = HnswAddrBlock(addr[start]);
+		int64		i;
+
+		CHECK_FOR_INTERRUPTS();
+		hnsw_init_page(page, HNSW_PAGE_ELEMENT);
+		for (i = start; i < b->n && HnswAddrBlock(addr[i]) == cur; i++)
+		{
+			int			level = b->levels[i];
+			Size		size = hnsw_element_size(b->info.dim, b->info.m, level);
+			HnswSlot   *slots;
+
+			memset(tup, 0, size);
+			tup->heaptid = b->tids[i];
+			tup->level = level;
+			memcpy(HnswElementVector(tup), vec_of(b, i), sizeof(float) * b->info.dim);
+			slots = HnswElementSlots(tup, b->info.dim);
+			for (int l = 0; l <= level; l++)
+			{
+				int32	   *list = list_of(b, i, l);
+				HnswSlot   *ls = slots + hnsw_level_start(b->info.m, l);
+				int			cap = hnsw_level_capacity(b->info.m, l);
+
+				for (int k = 0; k < cap; k++)
+					hnsw_slot_set(&ls[k], k < list[0] ? addr[list[k + 1]] : HNSW_INVALID_ADDR);
+			}
+			if (PageAddItem(page, (Item) tup, size, InvalidOffsetNumber, false, false) !=
+				HnswAddrOffset(addr[i]))
+				elog(ERROR, "ecml_hnsw build: element %lld did not go where planned",
+					 (long long) i);
+		}
+		write_page(b->index, page, MAIN_FORKNUM);
+		start = i;
+	}
+
+	if (RelationNeedsWAL(b->index))
+		log_newpage_range(b->index, MAIN_FORKNUM, 0,
+						  RelationGetNumberOfBlocks(b->index), true);
+	pfree(addr);
+	pfree(tup);
+}
+
+/* ---- the build ---- */
+
+/* Stop building in memory: write what there is, continue on disk. */
+static void
+switch_to_disk(BuildState *b)
+{
+	ereport(NOTICE,
+			(errmsg("ecml_hnsw graph no longer fits maintenance_work_mem after %lld rows, building the rest on disk",
+					(long long) b->n),
+			 errhint("Raise maintenance_work_mem to build faster.")));
+	write_graph(b);
+	b->on_disk = true;
+	MemoryContextReset(b->ctx);
+	b->vecs = NULL;
+	b->cap = 0;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_DISK);
+}
+
+static void
+build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	BuildState *b = (BuildState *) state;
+	int			n;
+	int			level;
+
+	b->reltuples++;
+	if (isnull[0])
+		return;
+
+	if (b->info.dim == 0)
+	{
+		float	   *first = hnsw_prepare_vector(values[0], b->info.metric, 0, "vector", &n, NULL);
+
+		if (hnsw_element_size(n, b->info.m, 0) > HNSW_MAX_ELEMENT_SIZE)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("vector of %d dimensions is too large for an ecml_hnsw index with m = %d",
+							n, b->info.m),
+					 errhint("An element must fit an %d-byte page: use fewer dimensions or a smaller m.",
+							 BLCKSZ)));
+		b->info.dim = n;
+		b->maxn = Max(b->memlimit / element_bytes(&b->info), 1);
+		reserve_element(b);
+		memcpy(vec_of(b, 0), first, sizeof(float) * n);
+		pfree(first);
+	}
+	else if (!b->on_disk && !reserve_element(b))
+		switch_to_disk(b);
+
+	level = hnsw_random_level(1.0 - ecml_rng_uniform(&b->rng), b->info.m);
+	while (level > 0 && hnsw_element_size(b->info.dim, b->info.m, level) > HNSW_MAX_ELEMENT_SIZE)
+		level--;
+
+	if (b->on_disk)
+	{
+		MemoryContext old = MemoryContextSwitchTo(b->ctx);
+		float	   *v = hnsw_prepare_vector(values[0], b->info.metric, b->info.dim,
+											"vector", &n, NULL);
+
+		hnsw_insert_vector(index, &b->info, v, tid, level);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(b->ctx);
+	}
+	else
+	{
+		if (b->n > 0)
+			hnsw_prepare_vector(values[0], b->info.metric, b->info.dim, "vector", &n,
+								vec_of(b, b->n));
+		b->tids[b->n] = *tid;
+		b->levels[b->n] = level;
+		insert_mem(b, b->n);
+		b->n++;
+		/* the upper lists count against the memory too */
+		if (b->upper_bytes > 0 && b->maxn > b->n &&
+			(Size) b->maxn * element_bytes(&b->info) + b->upper_bytes > b->memlimit)
+			b->maxn = Max(b->n, (int64) ((b->memlimit - b->upper_bytes) / element_bytes(&b->info)));
+	}
+	b->indtuples++;
+	if ((int64) b->indtuples % 1000 == 0)
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) b->indtuples);
+}
+
+IndexBuildResult *
+hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result;
+	BuildState	b;
+	int			maxcand;
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+
+	memset(&b, 0, sizeof(b));
+	b.heap = heap;
+	b.index = index;
+	b.info.metric = hnsw_index_metric(index);
+	hnsw_index_options(index, &b.info.m, &b.info.ef_construction);
+	if (b.info.ef_construction < 2 * b.info.m)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ef_construction (%d) must be at least twice m (%d)",
+						b.info.ef_construction, b.info.m),
+				 errhint("Raise ef_construction or lower m.")));
+	b.info.dim = 0;
+	b.entry = -1;
+	b.gen = 0;
+	b.memlimit = (Size) maintenance_work_mem * 1024;
+	ecml_rng_seed(&b.rng, UINT64CONST(0x45434d4c484e5357));	/* "ECMLHNSW" */
+	b.ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw build",
+								  ALLOCSET_DEFAULT_SIZES);
+	maxcand = Max(b.info.ef_construction, 2 * b.info.m) + 2;
+	b.C.cap = 4 * maxcand;
+	b.C.p = palloc(sizeof(BuildPair) * b.C.cap);
+	b.W.cap = maxcand + 1;
+	b.W.p = palloc(sizeof(BuildPair) * b.W.cap);
+	b.W.max = true;
+	b.found = palloc(sizeof(BuildPair) * maxcand);
+	b.cand_ids = palloc(sizeof(int32) * maxcand);
+	b.cand_d = palloc(sizeof(float) * maxcand);
+	b.order = palloc(sizeof(int) * maxcand);
+	b.keep = palloc(sizeof(int) * maxcand);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_MEMORY);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
+								 (int64) Max(heap->rd_rel->reltuples, 0));
+	b.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+										 build_callback, &b, NULL);
+	if (!b.on_disk)
+		write_graph(&b);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) b.indtuples);
+	MemoryContextDelete(b.ctx);
+
+	result = palloc(sizeof(IndexBuildResult));
+	result->heap_tuples = b.reltuples;
+	result->index_tuples = b.indtuples;
+	return result;
+}
+
+/* ambuildempty: the meta page of an unlogged table's init fork */
+void
+hnsw_buildempty(Relation index)
+{
+	Buffer		buf = ReadBufferExtended(index, INIT_FORKNUM, P_NEW, RBM_NORMAL, NULL);
+	GenericXLogState *state;
+	Page		page;
+	HnswIndexInfo info;
+
+	info.metric = hnsw_index_metric(index);
+	hnsw_index_options(index, &info.m, &info.ef_construction);
+	info.dim = 0;
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+	fill_meta(page, &info, HNSW_INVALID_ADDR, 0, InvalidBlockNumber);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+}

@@ -1,0 +1,474 @@
+/*
+ * hnsw_graph.c
+ *	  The HNSW graph on disk, as inserts and scans read it: candidate heaps,
+ *	  the visited set, reading an element's distance and neighbours through
+ *	  the buffer manager, the greedy descent and the layer search
+ *	  (Malkov & Yashunin, Algorithms 2 and 5) and the neighbour selection
+ *	  heuristic (Algorithm 4).
+ *
+ * Readers hold one buffer pin at a time (kept while consecutive elements
+ * sit on the same page) and take the content lock in share mode only
+ * while they copy or compute from one element; they never hold two
+ * content locks.  An element that is gone (its line pointer unused after
+ * VACUUM) is skipped.
+ */
+#include "postgres.h"
+
+#include "hnsw.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+/* ---- heaps of candidate indexes, ordered by distance ---- */
+
+void
+hnsw_heap_init(HnswHeap *h, bool max)
+{
+	h->cap = 64;
+	h->n = 0;
+	h->max = max;
+	h->items = palloc(sizeof(int) * h->cap);
+}
+
+/* a before b: nearer first in a min-heap, farther first in a max-heap */
+static inline bool
+heap_before(const HnswHeap *h, const HnswCand *c, int a, int b)
+{
+	return h->max ? c[a].dist > c[b].dist : c[a].dist < c[b].dist;
+}
+
+void
+hnsw_heap_push(HnswHeap *h, const HnswCand *c, int i)
+{
+	int			pos;
+
+	if (h->n == h->cap)
+	{
+		h->cap *= 2;
+		h->items = repalloc_huge(h->items, sizeof(int) * h->cap);
+	}
+	pos = h->n++;
+	while (pos > 0)
+	{
+		int			parent = (pos - 1) / 2;
+
+		if (!heap_before(h, c, i, h->items[parent]))
+			break;
+		h->items[pos] = h->items[parent];
+		pos = parent;
+	}
+	h->items[pos] = i;
+}
+
+int
+hnsw_heap_pop(HnswHeap *h, const HnswCand *c)
+{
+	int			top = h->items[0];
+	int			last = h->items[--h->n];
+	int			pos = 0;
+
+	for (;;)
+	{
+		int			child = 2 * pos + 1;
+
+		if (child >= h->n)
+			break;
+		if (child + 1 < h->n && heap_before(h, c, h->items[child + 1], h->items[child]))
+			child++;
+		if (!heap_before(h, c, h->items[child], last))
+			break;
+		h->items[pos] = h->items[child];
+		pos = child;
+	}
+	if (h->n > 0)
+		h->items[pos] = last;
+	return top;
+}
+
+/* ---- the visited set: open addressing, linear probing ---- */
+
+static inline uint32
+addr_hash(HnswAddr a)
+{
+	uint64		h = a * UINT64CONST(0x9e3779b97f4a7c15);
+
+	return (uint32) (h >> 32);
+}
+
+void
+hnsw_addrset_init(HnswAddrSet *s, uint32 cap)
+{
+	uint32		size = 64;
+
+	while (size < cap * 2)
+		size *= 2;
+	s->keys = palloc(sizeof(HnswAddr) * size);
+	memset(s->keys, 0xff, sizeof(HnswAddr) * size);
+	s->mask = size - 1;
+	s->n = 0;
+}
+
+/* true when a was not in the set (and now is) */
+bool
+hnsw_addrset_add(HnswAddrSet *s, HnswAddr a)
+{
+	uint32		i;
+
+	if ((s->n + 1) * 2 > s->mask + 1)
+	{
+		HnswAddr   *old = s->keys;
+		uint32		oldsize = s->mask + 1;
+
+		s->mask = oldsize * 2 - 1;
+		s->keys = palloc_extended(sizeof(HnswAddr) * (Size) (s->mask + 1), MCXT_ALLOC_HUGE);
+		memset(s->keys, 0xff, sizeof(HnswAddr) * (Size) (s->mask + 1));
+		for (uint32 j = 0; j < oldsize; j++)
+		{
+			if (old[j] != HNSW_INVALID_ADDR)
+			{
+				i = addr_hash(old[j]) & s->mask;
+				while (s->keys[i] != HNSW_INVALID_ADDR)
+					i = (i + 1) & s->mask;
+				s->keys[i] = old[j];
+			}
+		}
+		pfree(old);
+	}
+	i = addr_hash(a) & s->mask;
+	while (s->keys[i] != HNSW_INVALID_ADDR)
+	{
+		if (s->keys[i] == a)
+			return false;
+		i = (i + 1) & s->mask;
+	}
+	s->keys[i] = a;
+	s->n++;
+	return true;
+}
+
+bool
+hnsw_addrset_contains(const HnswAddrSet *s, HnswAddr a)
+{
+	uint32		i = addr_hash(a) & s->mask;
+
+	while (s->keys[i] != HNSW_INVALID_ADDR)
+	{
+		if (s->keys[i] == a)
+			return true;
+		i = (i + 1) & s->mask;
+	}
+	return false;
+}
+
+/* ---- reading elements ---- */
+
+/* Pin blkno in *buf, reusing the pin when it is already that block. */
+static inline void
+pin_block(Relation index, Buffer *buf, BlockNumber blkno)
+{
+	if (BufferIsValid(*buf))
+	{
+		if (BufferGetBlockNumber(*buf) == blkno)
+			return;
+		ReleaseBuffer(*buf);
+	}
+	*buf = ReadBuffer(index, blkno);
+}
+
+/* The element at off of a share-locked page, or NULL when it is gone. */
+static inline HnswElementTuple
+page_element(Page page, OffsetNumber off)
+{
+	ItemId		iid;
+
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		return NULL;
+	iid = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(iid))
+		return NULL;
+	return (HnswElementTuple) PageGetItem(page, iid);
+}
+
+/*
+ * Neighbours of the element at addr on level into out (at most the level's
+ * capacity), its vector into vec_out (dim floats) and level into
+ * level_out when not NULL.  Returns the neighbour count, 0 when the
+ * element has no such level, -1 when it is gone.
+ */
+int
+hnsw_read_neighbours(Relation index, const HnswIndexInfo *info, Buffer *buf,
+					 HnswAddr addr, int level, HnswAddr *out, float *vec_out,
+					 int *level_out)
+{
+	Page		page;
+	HnswElementTuple e;
+	int			n = 0;
+
+	pin_block(index, buf, HnswAddrBlock(addr));
+	LockBuffer(*buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(*buf);
+	e = page_element(page, HnswAddrOffset(addr));
+	if (e == NULL || HnswPageGetOpaque(page)->flags != HNSW_PAGE_ELEMENT)
+	{
+		LockBuffer(*buf, BUFFER_LOCK_UNLOCK);
+		return -1;
+	}
+	if (level_out)
+		*level_out = e->level;
+	if (vec_out)
+		memcpy(vec_out, HnswElementVector(e), sizeof(float) * info->dim);
+	if (level <= e->level)
+	{
+		HnswSlot   *slots = HnswElementSlots(e, info->dim) +
+			hnsw_level_start(info->m, level);
+		int			cap = hnsw_level_capacity(info->m, level);
+
+		for (; n < cap; n++)
+		{
+			HnswAddr	a = hnsw_slot_addr(&slots[n]);
+
+			if (a == HNSW_INVALID_ADDR)
+				break;
+			out[n] = a;
+		}
+	}
+	LockBuffer(*buf, BUFFER_LOCK_UNLOCK);
+	return n;
+}
+
+/* ---- one search ---- */
+
+void
+hnsw_search_init(HnswSearch *s, Relation index, const HnswIndexInfo *info,
+				 const float *query)
+{
+	s->index = index;
+	s->info = *info;
+	s->query = query;
+	s->capcands = 256;
+	s->cands = palloc(sizeof(HnswCand) * s->capcands);
+	s->ncands = 0;
+	hnsw_heap_init(&s->C, false);
+	hnsw_heap_init(&s->W, true);
+	hnsw_heap_init(&s->D, false);
+	hnsw_addrset_init(&s->visited, 512);
+	s->ndistances = 0;
+	s->keep_dropped = false;
+	s->buf = InvalidBuffer;
+	s->nbuf = palloc(sizeof(HnswAddr) * 2 * info->m);
+}
+
+/* Forget what was found, keep the allocations (a new layer or query). */
+void
+hnsw_search_reset(HnswSearch *s)
+{
+	s->ncands = 0;
+	s->C.n = s->W.n = s->D.n = 0;
+	memset(s->visited.keys, 0xff, sizeof(HnswAddr) * (Size) (s->visited.mask + 1));
+	s->visited.n = 0;
+}
+
+void
+hnsw_search_end(HnswSearch *s)
+{
+	if (BufferIsValid(s->buf))
+		ReleaseBuffer(s->buf);
+	s->buf = InvalidBuffer;
+}
+
+/*
+ * Compute the distance of the element at addr to the query and append it
+ * to the candidates; -1 when the element is gone.
+ */
+int
+hnsw_search_add(HnswSearch *s, HnswAddr addr)
+{
+	Page		page;
+	HnswElementTuple e;
+	HnswCand   *c;
+
+	pin_block(s->index, &s->buf, HnswAddrBlock(addr));
+	LockBuffer(s->buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(s->buf);
+	e = page_element(page, HnswAddrOffset(addr));
+	if (e == NULL || HnswPageGetOpaque(page)->flags != HNSW_PAGE_ELEMENT)
+	{
+		LockBuffer(s->buf, BUFFER_LOCK_UNLOCK);
+		return -1;
+	}
+	if (s->ncands == s->capcands)
+	{
+		s->capcands *= 2;
+		s->cands = repalloc_huge(s->cands, sizeof(HnswCand) * s->capcands);
+	}
+	c = &s->cands[s->ncands];
+	c->addr = addr;
+	c->dist = hnsw_distance(s->info.metric, HnswElementVector(e), s->query, s->info.dim);
+	c->heaptid = e->heaptid;
+	c->state = 0;
+	LockBuffer(s->buf, BUFFER_LOCK_UNLOCK);
+	s->ndistances++;
+	return s->ncands++;
+}
+
+/* Start a layer search from candidate i (already in cands). */
+void
+hnsw_search_seed(HnswSearch *s, int i)
+{
+	hnsw_addrset_add(&s->visited, s->cands[i].addr);
+	s->cands[i].state |= HNSW_CAND_IN_C;
+	hnsw_heap_push(&s->C, s->cands, i);
+	hnsw_heap_push(&s->W, s->cands, i);
+}
+
+/*
+ * Greedy descent on one upper level (Algorithm 2 with ef = 1): move to the
+ * nearest neighbour while it is nearer.  Returns the candidate reached.
+ */
+int
+hnsw_search_greedy(HnswSearch *s, int from, int level)
+{
+	int			cur = from;
+	bool		moved = true;
+
+	while (moved)
+	{
+		int			n;
+
+		CHECK_FOR_INTERRUPTS();
+		moved = false;
+		n = hnsw_read_neighbours(s->index, &s->info, &s->buf, s->cands[cur].addr,
+								 level, s->nbuf, NULL, NULL);
+		for (int i = 0; i < n; i++)
+		{
+			int			j;
+
+			j = hnsw_search_add(s, s->nbuf[i]);
+			if (j < 0)
+				continue;
+			if (s->cands[j].dist < s->cands[cur].dist)
+			{
+				cur = j;
+				moved = true;
+			}
+			else
+				s->ncands--;	/* not kept: reuse the slot */
+		}
+	}
+	return cur;
+}
+
+/*
+ * Algorithm 2 of the paper on one level: expand the nearest unexpanded
+ * candidate while it is nearer than the farthest of the ef best found (W).
+ * Elements dropped from W, or never good enough for it, go to D when the
+ * search keeps them (a scan resumes from D for its next batch).
+ */
+void
+hnsw_search_layer(HnswSearch *s, int ef, int level)
+{
+	while (s->C.n > 0)
+	{
+		int			ci = hnsw_heap_top(&s->C);
+		int			n;
+
+		if (s->W.n >= ef && s->cands[ci].dist > s->cands[hnsw_heap_top(&s->W)].dist)
+			break;
+		hnsw_heap_pop(&s->C, s->cands);
+		s->cands[ci].state &= ~HNSW_CAND_IN_C;
+		s->cands[ci].state |= HNSW_CAND_EXPANDED;
+
+		CHECK_FOR_INTERRUPTS();
+		n = hnsw_read_neighbours(s->index, &s->info, &s->buf, s->cands[ci].addr,
+								 level, s->nbuf, NULL, NULL);
+		for (int i = 0; i < n; i++)
+		{
+			int			j;
+			HnswCand   *c;
+
+			if (!hnsw_addrset_add(&s->visited, s->nbuf[i]))
+				continue;
+			j = hnsw_search_add(s, s->nbuf[i]);
+			if (j < 0)
+				continue;
+			c = &s->cands[j];
+			if (s->W.n < ef || c->dist < s->cands[hnsw_heap_top(&s->W)].dist)
+			{
+				c->state |= HNSW_CAND_IN_C;
+				hnsw_heap_push(&s->C, s->cands, j);
+				hnsw_heap_push(&s->W, s->cands, j);
+				if (s->W.n > ef)
+				{
+					int			k = hnsw_heap_pop(&s->W, s->cands);
+
+					if (s->keep_dropped)
+						hnsw_heap_push(&s->D, s->cands, k);
+				}
+			}
+			else if (s->keep_dropped)
+				hnsw_heap_push(&s->D, s->cands, j);
+		}
+	}
+}
+
+/*
+ * The next batch of a scan, once W was emitted: the ef nearest dropped
+ * elements become W again (and candidates, unless expanded), and the layer
+ * search continues from them and from the candidates it had not expanded.
+ * False when nothing is left to find.
+ */
+bool
+hnsw_search_resume(HnswSearch *s, int ef)
+{
+	while (s->D.n > 0 && s->W.n < ef)
+	{
+		int			i = hnsw_heap_pop(&s->D, s->cands);
+		HnswCand   *c = &s->cands[i];
+
+		if (!(c->state & (HNSW_CAND_EXPANDED | HNSW_CAND_IN_C)))
+		{
+			c->state |= HNSW_CAND_IN_C;
+			hnsw_heap_push(&s->C, s->cands, i);
+		}
+		hnsw_heap_push(&s->W, s->cands, i);
+	}
+	if (s->W.n == 0 && s->C.n == 0)
+		return false;
+	hnsw_search_layer(s, ef, 0);
+	return s->W.n > 0;
+}
+
+/*
+ * Algorithm 4 of the paper (without extending or keeping pruned
+ * candidates, as hnswlib): take candidates nearest first, keep one when it
+ * is nearer to the new element than to every one kept so far, up to mmax.
+ * vecs holds the candidates' vectors (ncand rows of dim), dists their
+ * distances to q, order the candidates sorted by dists.  Returns how many
+ * were kept, their candidate numbers in out.
+ */
+int
+hnsw_select_neighbours(HnswMetric metric, int dim, const float *q,
+					   const float *vecs, const float *dists,
+					   const int *order, int ncand, int mmax, int *out)
+{
+	int			nout = 0;
+
+	for (int i = 0; i < ncand && nout < mmax; i++)
+	{
+		int			e = order[i];
+		bool		good = true;
+
+		for (int r = 0; r < nout; r++)
+		{
+			if (hnsw_distance(metric, vecs + (Size) e * dim,
+							  vecs + (Size) out[r] * dim, dim) < dists[e])
+			{
+				good = false;
+				break;
+			}
+		}
+		if (good)
+			out[nout++] = e;
+	}
+	return nout;
+}

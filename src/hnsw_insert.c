@@ -1,0 +1,560 @@
+/*
+ * hnsw_insert.c
+ *	  aminsert for ecml_hnsw: insert one element into the graph on disk
+ *	  (Malkov & Yashunin, Algorithm 1), also used by a build that outgrew
+ *	  maintenance_work_mem.
+ *
+ * Locking protocol (buffer content locks; every change is one generic WAL
+ * record):
+ *	- A backend holds at most one element page's content lock at a time,
+ *	  plus, only while it holds a new page it just added, the meta page's.
+ *	  The meta page is otherwise locked alone (share to read the entry
+ *	  point, exclusive to change it, recheck under the lock), so no two
+ *	  backends can wait on each other's locks.
+ *	- A new element is added to a page with an exclusive lock, with empty
+ *	  neighbour lists; nothing points to it yet, so scans cannot reach it.
+ *	  Its own lists are written next (exclusive lock on its page), then
+ *	  each chosen neighbour's list is updated, then, when its level is the
+ *	  highest, it becomes the entry point.
+ *	- A neighbour's list is updated optimistically: read it (share lock),
+ *	  compute the new list, whose pruning needs other elements' vectors
+ *	  read under their own share locks, then take the neighbour's page
+ *	  exclusively and write only if the list is still what was read;
+ *	  otherwise start over (three tries, then the link stays one-way).
+ *	- Scans read under share locks one element at a time, so they see each
+ *	  neighbour list either before or after an update, never half of it.
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "hnsw.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/freespace.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/*
+ * A uniform number in (0, 1] from the heap row's address (splitmix64's
+ * finaliser): levels stay random across rows but the same rows give the
+ * same graph, so results are reproducible.
+ */
+static double
+tid_uniform(ItemPointer tid)
+{
+	uint64		z = ((uint64) ItemPointerGetBlockNumberNoCheck(tid) << 16) |
+		ItemPointerGetOffsetNumberNoCheck(tid);
+
+	z += UINT64CONST(0x9e3779b97f4a7c15);
+	z = (z ^ (z >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94d049bb133111eb);
+	z ^= z >> 31;
+	return ((double) (z >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+}
+
+/* the highest level whose element still fits a page */
+static int
+fitting_level(int dim, int m, int level)
+{
+	while (level > 0 && hnsw_element_size(dim, m, level) > HNSW_MAX_ELEMENT_SIZE)
+		level--;
+	return level;
+}
+
+/*
+ * Put an element tuple on a page: one the free space map knows, else the
+ * last page, else a new page (recorded as the last one on the meta page).
+ */
+static HnswAddr
+add_element(Relation index, HnswElementTuple tup, Size size)
+{
+	BlockNumber blkno;
+	Buffer		buf;
+	Page		page;
+	GenericXLogState *state;
+	OffsetNumber off;
+	HnswMetaPageData meta;
+
+	blkno = GetPageWithFreeSpace(index, size + sizeof(ItemIdData));
+	if (blkno == InvalidBlockNumber || blkno == HNSW_METAPAGE_BLKNO)
+	{
+		hnsw_read_meta(index, &meta);
+		blkno = meta.insert_blkno;
+	}
+	if (blkno != InvalidBlockNumber && blkno != HNSW_METAPAGE_BLKNO &&
+		blkno < RelationGetNumberOfBlocks(index))
+	{
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		if (!PageIsNew(page) && HnswPageGetOpaque(page)->magic == HNSW_MAGIC &&
+			HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT &&
+			PageGetFreeSpace(page) >= size)
+		{
+			off = PageAddItem(page, (Item) tup, size, InvalidOffsetNumber, false, false);
+			if (off != InvalidOffsetNumber)
+			{
+				GenericXLogFinish(state);
+				UnlockReleaseBuffer(buf);
+				return HnswMakeAddr(blkno, off);
+			}
+		}
+		GenericXLogAbort(state);
+		/* not enough room after all: the map was stale */
+		RecordPageWithFreeSpace(index, blkno, PageGetFreeSpace(BufferGetPage(buf)));
+		UnlockReleaseBuffer(buf);
+	}
+
+	/* a new page */
+	LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBuffer(index, P_NEW);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	UnlockRelationForExtension(index, ExclusiveLock);
+	blkno = BufferGetBlockNumber(buf);
+
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+	hnsw_init_page(page, HNSW_PAGE_ELEMENT);
+	off = PageAddItem(page, (Item) tup, size, InvalidOffsetNumber, false, false);
+	if (off == InvalidOffsetNumber)
+		elog(ERROR, "could not add an element of %zu bytes to a new page of index \"%s\"",
+			 size, RelationGetRelationName(index));
+	{
+		Buffer		metabuf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+		Page		metapage;
+
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		metapage = GenericXLogRegisterBuffer(state, metabuf, 0);
+		HnswPageGetMeta(metapage)->insert_blkno = blkno;
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(metabuf);
+	}
+	UnlockReleaseBuffer(buf);
+	return HnswMakeAddr(blkno, off);
+}
+
+/* Overwrite the neighbours of level of the element at addr (n of them). */
+static void
+write_neighbours(Relation index, const HnswIndexInfo *info, HnswAddr addr,
+				 int level, const HnswAddr *nb, int n)
+{
+	Buffer		buf = ReadBuffer(index, HnswAddrBlock(addr));
+	GenericXLogState *state;
+	Page		page;
+	HnswElementTuple e;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(addr)));
+	{
+		HnswSlot   *slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
+		int			cap = hnsw_level_capacity(info->m, level);
+
+		for (int i = 0; i < cap; i++)
+			hnsw_slot_set(&slots[i], i < n ? nb[i] : HNSW_INVALID_ADDR);
+	}
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Add the new element to the level-list of neighbour e, pruning with the
+ * heuristic when the list is full (see the locking protocol above).
+ */
+static void
+link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int level,
+		  HnswAddr new_addr, const float *new_vec)
+{
+	int			cap = hnsw_level_capacity(info->m, level);
+	HnswAddr   *orig = palloc(sizeof(HnswAddr) * cap);
+	HnswAddr   *list = palloc(sizeof(HnswAddr) * (cap + 1));
+	HnswAddr   *newlist = palloc(sizeof(HnswAddr) * cap);
+	float	   *e_vec = palloc(sizeof(float) * info->dim);
+	float	   *vecs = palloc(sizeof(float) * info->dim * (cap + 1));
+	float	   *dists = palloc(sizeof(float) * (cap + 1));
+	int		   *order = palloc(sizeof(int) * (cap + 1));
+	int		   *keep = palloc(sizeof(int) * cap);
+	Buffer		rbuf = InvalidBuffer;
+
+	for (int attempt = 0; attempt < 3; attempt++)
+	{
+		int			n,
+					e_level,
+					nnew = 0;
+		bool		same = true;
+		Buffer		buf;
+		Page		page;
+		HnswElementTuple e;
+		HnswSlot   *slots;
+		GenericXLogState *state;
+
+		n = hnsw_read_neighbours(index, info, &rbuf, e_addr, level, orig, e_vec, &e_level);
+		if (n < 0 || level > e_level)
+			break;
+		for (int i = 0; i < n; i++)
+			if (orig[i] == new_addr)
+				goto done;
+		memcpy(list, orig, sizeof(HnswAddr) * n);
+		if (n < cap)
+		{
+			memcpy(newlist, list, sizeof(HnswAddr) * n);
+			newlist[n] = new_addr;
+			nnew = n + 1;
+		}
+		else
+		{
+			int			ncand = 0;
+			HnswAddr	dummy;
+			bool		kept_new = false;
+
+			/* candidates: the current neighbours that still exist, and the new one */
+			for (int i = 0; i < n; i++)
+			{
+				int			lv;
+
+				if (hnsw_read_neighbours(index, info, &rbuf, list[i], HNSW_MAX_LEVEL + 1,
+										 &dummy, vecs + (Size) ncand * info->dim, &lv) < 0)
+					continue;
+				list[ncand] = list[i];
+				dists[ncand] = hnsw_distance(info->metric, vecs + (Size) ncand * info->dim,
+											 e_vec, info->dim);
+				ncand++;
+			}
+			memcpy(vecs + (Size) ncand * info->dim, new_vec, sizeof(float) * info->dim);
+			list[ncand] = new_addr;
+			dists[ncand] = hnsw_distance(info->metric, new_vec, e_vec, info->dim);
+			ncand++;
+			for (int i = 0; i < ncand; i++)
+				order[i] = i;
+			/* insertion sort: ncand is at most 2m + 1 */
+			for (int i = 1; i < ncand; i++)
+			{
+				int			o = order[i],
+							j = i;
+
+				while (j > 0 && dists[order[j - 1]] > dists[o])
+				{
+					order[j] = order[j - 1];
+					j--;
+				}
+				order[j] = o;
+			}
+			nnew = hnsw_select_neighbours(info->metric, info->dim, e_vec, vecs, dists,
+										  order, ncand, cap, keep);
+			for (int i = 0; i < nnew; i++)
+			{
+				newlist[i] = list[keep[i]];
+				if (keep[i] == ncand - 1)
+					kept_new = true;
+			}
+			if (!kept_new && nnew == n)
+			{
+				bool		unchanged = true;
+
+				for (int i = 0; i < n; i++)
+					if (newlist[i] != orig[i])
+						unchanged = false;
+				if (unchanged)
+					break;
+			}
+		}
+
+		/* write it if the list is still the one read */
+		if (BufferIsValid(rbuf))
+		{
+			ReleaseBuffer(rbuf);
+			rbuf = InvalidBuffer;
+		}
+		buf = ReadBuffer(index, HnswAddrBlock(e_addr));
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		if (HnswAddrOffset(e_addr) > PageGetMaxOffsetNumber(page) ||
+			!ItemIdIsNormal(PageGetItemId(page, HnswAddrOffset(e_addr))))
+		{
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+		e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(e_addr)));
+		slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
+		for (int i = 0; i < cap; i++)
+		{
+			HnswAddr	a = hnsw_slot_addr(&slots[i]);
+
+			if (a != (i < n ? orig[i] : HNSW_INVALID_ADDR))
+			{
+				same = false;
+				break;
+			}
+		}
+		if (!same)
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(e_addr)));
+		slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
+		for (int i = 0; i < cap; i++)
+			hnsw_slot_set(&slots[i], i < nnew ? newlist[i] : HNSW_INVALID_ADDR);
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+		break;
+	}
+done:
+	if (BufferIsValid(rbuf))
+		ReleaseBuffer(rbuf);
+}
+
+/* Fix the index's dimension on its first row (meta page, exclusive). */
+static int
+fix_dimension(Relation index, int dim)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	Page		page;
+	int			have;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	have = HnswPageGetMeta(page)->dim;
+	if (have == 0)
+	{
+		HnswPageGetMeta(page)->dim = dim;
+		GenericXLogFinish(state);
+		have = dim;
+	}
+	else
+		GenericXLogAbort(state);
+	UnlockReleaseBuffer(buf);
+	return have;
+}
+
+/*
+ * Make the element the entry point when the index has none or its level
+ * is above the current entry's.  Returns false when there was an entry
+ * point (whose copy is then in *meta).
+ */
+static bool
+maybe_set_entry(Relation index, HnswAddr addr, int level, HnswMetaPageData *meta)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	Page		page;
+	HnswMetaPage m;
+	bool		set = false;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	m = HnswPageGetMeta(page);
+	if (m->entry_blkno == InvalidBlockNumber || level > m->entry_level)
+	{
+		bool		was_empty = (m->entry_blkno == InvalidBlockNumber);
+
+		m->entry_blkno = HnswAddrBlock(addr);
+		m->entry_offno = HnswAddrOffset(addr);
+		m->entry_level = level;
+		GenericXLogFinish(state);
+		set = was_empty;
+	}
+	else
+		GenericXLogAbort(state);
+	memcpy(meta, m, sizeof(HnswMetaPageData));
+	UnlockReleaseBuffer(buf);
+	return set;
+}
+
+/*
+ * Algorithm 1 of the paper on disk: add the element, find its neighbours
+ * level by level from the entry point (greedy above its level, a search
+ * of ef_construction at and below it), link both ways, and raise the
+ * entry point when the element is the highest.
+ */
+void
+hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
+				   ItemPointer heaptid, int level)
+{
+	Size		size;
+	HnswElementTuple tup;
+	HnswAddr	addr;
+	HnswMetaPageData meta;
+	HnswSearch	s;
+	HnswAddr   *eps;
+	int			neps;
+	int			ep_level;
+	float	   *vecs;
+	float	   *dists;
+	int		   *order;
+	int		   *keep;
+	HnswAddr   *nb;
+	int			maxcand = info->ef_construction + 1;
+
+	level = fitting_level(info->dim, info->m, level);
+	size = hnsw_element_size(info->dim, info->m, level);
+	tup = palloc0(size);
+	tup->heaptid = *heaptid;
+	tup->level = level;
+	memcpy(HnswElementVector(tup), vec, sizeof(float) * info->dim);
+	for (int i = 0; i < 2 * info->m + level * info->m; i++)
+		hnsw_slot_set(&HnswElementSlots(tup, info->dim)[i], HNSW_INVALID_ADDR);
+	addr = add_element(index, tup, size);
+
+	hnsw_read_meta(index, &meta);
+	if (meta.entry_blkno == InvalidBlockNumber)
+	{
+		if (maybe_set_entry(index, addr, level, &meta))
+			return;
+	}
+
+	hnsw_search_init(&s, index, info, vec);
+	eps = palloc(sizeof(HnswAddr) * maxcand);
+	vecs = palloc(sizeof(float) * info->dim * maxcand);
+	dists = palloc(sizeof(float) * maxcand);
+	order = palloc(sizeof(int) * maxcand);
+	keep = palloc(sizeof(int) * maxcand);
+	nb = palloc(sizeof(HnswAddr) * maxcand);
+
+	eps[0] = HnswMakeAddr(meta.entry_blkno, meta.entry_offno);
+	neps = 1;
+	ep_level = meta.entry_level;
+
+	/* greedy descent through the levels above the element's */
+	if (ep_level > level)
+	{
+		int			cur = hnsw_search_add(&s, eps[0]);
+
+		if (cur >= 0)
+		{
+			for (int lc = ep_level; lc > level; lc--)
+				cur = hnsw_search_greedy(&s, cur, lc);
+			eps[0] = s.cands[cur].addr;
+		}
+	}
+
+	for (int lc = Min(level, ep_level); lc >= 0; lc--)
+	{
+		int			ncand = 0,
+					nkeep;
+		Buffer		rbuf = InvalidBuffer;
+
+		hnsw_search_reset(&s);
+		for (int i = 0; i < neps; i++)
+		{
+			int			j;
+
+			if (!hnsw_addrset_add(&s.visited, eps[i]))
+				continue;
+			j = hnsw_search_add(&s, eps[i]);
+			if (j >= 0)
+			{
+				hnsw_addrset_add(&s.visited, eps[i]);
+				hnsw_search_seed(&s, j);
+			}
+		}
+		/* never link to itself */
+		hnsw_addrset_add(&s.visited, addr);
+		hnsw_search_layer(&s, info->ef_construction, lc);
+
+		/* W, nearest first, with the vectors the heuristic needs */
+		neps = 0;
+		while (s.W.n > 0)
+		{
+			int			i = hnsw_heap_pop(&s.W, s.cands);
+
+			eps[s.W.n] = s.cands[i].addr;
+			dists[s.W.n] = s.cands[i].dist;
+			neps++;
+		}
+		for (int i = 0; i < neps; i++)
+		{
+			int			lv;
+			HnswAddr	dummy;
+
+			if (hnsw_read_neighbours(index, info, &rbuf, eps[i], HNSW_MAX_LEVEL + 1,
+									 &dummy, vecs + (Size) ncand * info->dim, &lv) < 0)
+				continue;
+			nb[ncand] = eps[i];
+			dists[ncand] = dists[i];
+			order[ncand] = ncand;
+			ncand++;
+		}
+		if (BufferIsValid(rbuf))
+			ReleaseBuffer(rbuf);
+		nkeep = hnsw_select_neighbours(info->metric, info->dim, vec, vecs, dists,
+									   order, ncand, hnsw_level_capacity(info->m, lc),
+									   keep);
+		{
+			HnswAddr	chosen[2 * HNSW_M_MAX];
+
+			for (int i = 0; i < nkeep; i++)
+				chosen[i] = nb[keep[i]];
+			write_neighbours(index, info, addr, lc, chosen, nkeep);
+			for (int i = 0; i < nkeep; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				link_back(index, info, chosen[i], lc, addr, vec);
+			}
+		}
+		/* the next level down starts from everything found here */
+		memcpy(eps, nb, sizeof(HnswAddr) * ncand);
+		neps = ncand;
+		if (neps == 0)
+		{
+			eps[0] = HnswMakeAddr(meta.entry_blkno, meta.entry_offno);
+			neps = 1;
+		}
+	}
+	hnsw_search_end(&s);
+
+	if (level > ep_level)
+		maybe_set_entry(index, addr, level, &meta);
+}
+
+/* aminsert: index one new heap row; NULL vectors are not indexed */
+bool
+hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+			Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+			IndexInfo *indexInfo)
+{
+	MemoryContext ctx,
+				old;
+	HnswIndexInfo info;
+	HnswMetaPageData meta;
+	float	   *vec;
+	int			n;
+
+	if (isnull[0])
+		return false;
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw insert",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+
+	info.metric = hnsw_index_metric(index);
+	hnsw_index_options(index, &info.m, &info.ef_construction);
+	hnsw_read_meta(index, &meta);
+	info.m = meta.m;
+	info.ef_construction = meta.ef_construction;
+	vec = hnsw_prepare_vector(values[0], info.metric, meta.dim, "vector", &n, NULL);
+	if (hnsw_element_size(n, info.m, 0) > HNSW_MAX_ELEMENT_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("vector of %d dimensions is too large for an ecml_hnsw index with m = %d",
+						n, info.m),
+				 errhint("An element must fit an %d-byte page: use fewer dimensions or a smaller m.",
+						 BLCKSZ)));
+	if (meta.dim == 0)
+		hnsw_check_dim(fix_dimension(index, n), n, "vector");
+	info.dim = n;
+
+	hnsw_insert_vector(index, &info, vec, heap_tid,
+					   hnsw_random_level(tid_uniform(heap_tid), info.m));
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+	return false;
+}

@@ -1,0 +1,266 @@
+/*
+ * hnsw_scan.c
+ *	  Index scans of ecml_hnsw: ORDER BY col <op> query streams heap rows
+ *	  nearest first.
+ *
+ * The first batch is the paper's search (greedy descent, then a layer-0
+ * search with ef = ecml.hnsw_ef_search), returned in distance order.  When
+ * the executor asks for more (a WHERE clause rejected rows, or the LIMIT
+ * is above ef_search), the scan resumes: the ef nearest elements it had
+ * found but dropped become the result set again and the search continues
+ * from them and from the candidates it had not expanded, giving the next
+ * batch, again in order.  It stops when nothing is left or after it
+ * computed the distances of ecml.hnsw_max_scan_tuples elements.  Order is
+ * strict within a batch; across batches it is nearly so (a row of a later
+ * batch can be nearer than the last row of the batch before, when the
+ * graph reached it later).
+ */
+#include "postgres.h"
+
+#include "access/relscan.h"
+#include "hnsw.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+typedef struct HnswScanOpaqueData
+{
+	MemoryContext ctx;			/* everything of one scan (reset by rescan) */
+	bool		started;
+	bool		done;
+	bool		null_query;
+	HnswSearch	s;
+	bool		have_search;
+	float	   *query;
+	int		   *batch;			/* candidates of the current batch, in order */
+	int			nbatch;
+	int			pos;
+	/* a NULL query: every element, in physical order */
+	BlockNumber blkno;
+	OffsetNumber offno;
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+IndexScanDesc
+hnsw_beginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw scan",
+									ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
+	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
+	memset(scan->xs_orderbynulls, true, sizeof(bool) * Max(norderbys, 1));
+	return scan;
+}
+
+static void
+end_search(HnswScanOpaque so)
+{
+	if (so->have_search)
+		hnsw_search_end(&so->s);
+	so->have_search = false;
+}
+
+void
+hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+			int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	end_search(so);
+	MemoryContextReset(so->ctx);
+	so->started = false;
+	so->done = false;
+	so->null_query = false;
+	so->nbatch = so->pos = 0;
+	so->batch = NULL;
+	so->query = NULL;
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+}
+
+/* The current W, nearest first, becomes the batch to return. */
+static void
+take_batch(HnswScanOpaque so)
+{
+	HnswSearch *s = &so->s;
+	int			n = s->W.n;
+
+	so->batch = so->batch ? repalloc(so->batch, sizeof(int) * Max(n, 1))
+		: palloc(sizeof(int) * Max(n, 1));
+	while (s->W.n > 0)
+	{
+		int			i = hnsw_heap_pop(&s->W, s->cands);
+
+		so->batch[s->W.n] = i;
+	}
+	so->nbatch = n;
+	so->pos = 0;
+}
+
+static void
+start_search(IndexScanDesc scan, HnswScanOpaque so)
+{
+	Relation	index = scan->indexRelation;
+	HnswMetaPageData meta;
+	HnswIndexInfo info;
+	int			n;
+	int			cur;
+
+	hnsw_read_meta(index, &meta);
+	if (meta.entry_blkno == InvalidBlockNumber)
+	{
+		so->done = true;
+		return;
+	}
+	info.metric = hnsw_index_metric(index);
+	info.dim = meta.dim;
+	info.m = meta.m;
+	info.ef_construction = meta.ef_construction;
+
+	if (scan->numberOfOrderBys == 0 ||
+		(scan->orderByData[0].sk_flags & SK_ISNULL))
+	{
+		so->null_query = true;
+		so->blkno = HNSW_METAPAGE_BLKNO + 1;
+		so->offno = FirstOffsetNumber;
+		return;
+	}
+	so->query = hnsw_prepare_vector(scan->orderByData[0].sk_argument, info.metric,
+									info.dim, "query vector", &n, NULL);
+
+	hnsw_search_init(&so->s, index, &info, so->query);
+	so->have_search = true;
+	so->s.keep_dropped = true;
+	cur = hnsw_search_add(&so->s, HnswMakeAddr(meta.entry_blkno, meta.entry_offno));
+	if (cur < 0)
+	{
+		so->done = true;
+		return;
+	}
+	for (int lc = meta.entry_level; lc > 0; lc--)
+		cur = hnsw_search_greedy(&so->s, cur, lc);
+	hnsw_search_seed(&so->s, cur);
+	hnsw_search_layer(&so->s, hnsw_ef_search, 0);
+	take_batch(so);
+}
+
+/* the next live element in physical order, for a NULL query */
+static bool
+next_physical(IndexScanDesc scan, HnswScanOpaque so)
+{
+	Relation	index = scan->indexRelation;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+	for (; so->blkno < nblocks; so->blkno++, so->offno = FirstOffsetNumber)
+	{
+		Buffer		buf = ReadBuffer(index, so->blkno);
+		Page		page;
+		bool		found = false;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
+		{
+			for (; so->offno <= PageGetMaxOffsetNumber(page); so->offno++)
+			{
+				ItemId		iid = PageGetItemId(page, so->offno);
+				HnswElementTuple e;
+
+				if (!ItemIdIsNormal(iid))
+					continue;
+				e = (HnswElementTuple) PageGetItem(page, iid);
+				scan->xs_heaptid = e->heaptid;
+				so->offno++;
+				found = true;
+				break;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+bool
+hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old;
+	bool		found = false;
+
+	if (so->done)
+		return false;
+	old = MemoryContextSwitchTo(so->ctx);
+	if (!so->started)
+	{
+		so->started = true;
+		pgstat_count_index_scan(scan->indexRelation);
+		start_search(scan, so);
+	}
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+
+	if (so->done)
+		;
+	else if (so->null_query)
+	{
+		found = next_physical(scan, so);
+		if (scan->numberOfOrderBys > 0)
+			scan->xs_orderbynulls[0] = true;
+	}
+	else
+	{
+		for (;;)
+		{
+			while (so->pos < so->nbatch)
+			{
+				HnswCand   *c = &so->s.cands[so->batch[so->pos++]];
+
+				if (c->state & HNSW_CAND_EMITTED)
+					continue;
+				c->state |= HNSW_CAND_EMITTED;
+				scan->xs_heaptid = c->heaptid;
+				scan->xs_orderbyvals[0] =
+					Float8GetDatum(hnsw_reported_distance(so->s.info.metric, c->dist));
+				scan->xs_orderbynulls[0] = false;
+				found = true;
+				break;
+			}
+			if (found)
+				break;
+			/* the batch is used up: search further, within the bound */
+			if (so->s.ndistances >= hnsw_max_scan_tuples ||
+				!hnsw_search_resume(&so->s, hnsw_ef_search))
+				break;
+			take_batch(so);
+		}
+	}
+	if (!found)
+	{
+		so->done = true;
+		end_search(so);
+	}
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+void
+hnsw_endscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	end_search(so);
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}

@@ -1,0 +1,383 @@
+/*
+ * hnsw_vacuum.c
+ *	  ambulkdelete and amvacuumcleanup for ecml_hnsw.
+ *
+ * Bulk delete runs in three passes over the element pages:
+ *	1. find the elements whose heap rows are dead (share locks), and the
+ *	   live element of the highest level;
+ *	2. repair every live element that points to a dead one: on that level
+ *	   its new neighbours are chosen with the heuristic (Algorithm 4) from
+ *	   its live neighbours and the live neighbours of its dead ones, then
+ *	   written if its list did not change meanwhile (exclusive lock on its
+ *	   page only, generic WAL); a dead entry point is replaced by the
+ *	   highest live element;
+ *	3. remove the dead elements from their pages (their line pointers
+ *	   become unused; references that concurrent inserts made to them in
+ *	   the meantime are skipped by readers and repaired by the next VACUUM)
+ *	   and record the free space for inserts.
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "commands/vacuum.h"
+#include "hnsw.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/freespace.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+typedef struct VacuumState
+{
+	Relation	index;
+	HnswIndexInfo info;
+	BufferAccessStrategy strategy;
+	HnswAddrSet dead;
+	HnswAddrSet live;
+	Buffer		rbuf;			/* pin for reading other elements */
+} VacuumState;
+
+/* Is the element at a dead (pass 1) or gone?  Unknown addresses are looked at. */
+static bool
+is_bad(VacuumState *v, HnswAddr a)
+{
+	HnswAddr	dummy;
+	int			lv;
+
+	if (hnsw_addrset_contains(&v->dead, a))
+		return true;
+	if (hnsw_addrset_contains(&v->live, a))
+		return false;
+	/* an element added after pass 1, or a reference to one removed earlier */
+	return hnsw_read_neighbours(v->index, &v->info, &v->rbuf, a, HNSW_MAX_LEVEL + 1,
+								&dummy, NULL, &lv) < 0;
+}
+
+/*
+ * New neighbours on level for the element at addr (vector vec) whose list
+ * old (n entries) has dead ones; into out, returns how many.
+ */
+static int
+repair_list(VacuumState *v, HnswAddr addr, const float *vec, int level,
+			const HnswAddr *old, int n, HnswAddr *out)
+{
+	int			cap = hnsw_level_capacity(v->info.m, level);
+	int			maxc = cap * (cap + 1);
+	HnswAddr   *cand = palloc(sizeof(HnswAddr) * maxc);
+	HnswAddr   *nb = palloc(sizeof(HnswAddr) * cap);
+	float	   *vecs = palloc(sizeof(float) * v->info.dim * maxc);
+	float	   *dists = palloc(sizeof(float) * maxc);
+	int		   *order = palloc(sizeof(int) * maxc);
+	int		   *keep = palloc(sizeof(int) * cap);
+	HnswAddrSet seen;
+	int			ncand = 0,
+				nkeep;
+
+	hnsw_addrset_init(&seen, maxc);
+	hnsw_addrset_add(&seen, addr);
+	for (int i = 0; i < n; i++)
+	{
+		int			k,
+					lv;
+
+		if (!is_bad(v, old[i]))
+		{
+			if (hnsw_addrset_add(&seen, old[i]))
+				cand[ncand++] = old[i];
+			continue;
+		}
+		/* a dead neighbour: its own neighbours are candidates */
+		k = hnsw_read_neighbours(v->index, &v->info, &v->rbuf, old[i], level, nb, NULL, &lv);
+		for (int j = 0; j < k; j++)
+			if (!is_bad(v, nb[j]) && hnsw_addrset_add(&seen, nb[j]) && ncand < maxc)
+				cand[ncand++] = nb[j];
+	}
+	/* vectors and distances of the candidates that still exist */
+	{
+		int			kept = 0;
+
+		for (int i = 0; i < ncand; i++)
+		{
+			HnswAddr	dummy;
+			int			lv;
+
+			if (hnsw_read_neighbours(v->index, &v->info, &v->rbuf, cand[i], HNSW_MAX_LEVEL + 1,
+									 &dummy, vecs + (Size) kept * v->info.dim, &lv) < 0 ||
+				lv < level)
+				continue;
+			cand[kept] = cand[i];
+			dists[kept] = hnsw_distance(v->info.metric, vecs + (Size) kept * v->info.dim,
+										vec, v->info.dim);
+			kept++;
+		}
+		ncand = kept;
+	}
+	for (int i = 0; i < ncand; i++)
+	{
+		int			j = i;
+
+		while (j > 0 && dists[order[j - 1]] > dists[i])
+		{
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = i;
+	}
+	nkeep = hnsw_select_neighbours(v->info.metric, v->info.dim, vec, vecs, dists,
+								   order, ncand, cap, keep);
+	for (int i = 0; i < nkeep; i++)
+		out[i] = cand[keep[i]];
+	return nkeep;
+}
+
+/* Pass 2 for one element: repair each of its levels that points to a dead one. */
+static void
+repair_element(VacuumState *v, HnswAddr addr)
+{
+	float	   *vec = palloc(sizeof(float) * v->info.dim);
+	HnswAddr	old[2 * HNSW_M_MAX];
+	HnswAddr	fixed[2 * HNSW_M_MAX];
+	int			level;
+
+	if (hnsw_read_neighbours(v->index, &v->info, &v->rbuf, addr, HNSW_MAX_LEVEL + 1,
+							 old, vec, &level) < 0)
+		return;
+	for (int l = 0; l <= level; l++)
+	{
+		for (int attempt = 0; attempt < 3; attempt++)
+		{
+			int			n = hnsw_read_neighbours(v->index, &v->info, &v->rbuf, addr, l,
+												 old, NULL, &level);
+			bool		any_bad = false,
+						same = true;
+			int			nfixed;
+			int			cap = hnsw_level_capacity(v->info.m, l);
+			Buffer		buf;
+			Page		page;
+			HnswSlot   *slots;
+			GenericXLogState *state;
+
+			if (n < 0)
+				return;
+			for (int i = 0; i < n && !any_bad; i++)
+				any_bad = is_bad(v, old[i]);
+			if (!any_bad)
+				break;
+			nfixed = repair_list(v, addr, vec, l, old, n, fixed);
+
+			buf = ReadBufferExtended(v->index, MAIN_FORKNUM, HnswAddrBlock(addr),
+									 RBM_NORMAL, v->strategy);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = BufferGetPage(buf);
+			slots = HnswElementSlots(PageGetItem(page, PageGetItemId(page, HnswAddrOffset(addr))),
+									 v->info.dim) + hnsw_level_start(v->info.m, l);
+			for (int i = 0; i < cap; i++)
+				if (hnsw_slot_addr(&slots[i]) != (i < n ? old[i] : HNSW_INVALID_ADDR))
+					same = false;
+			if (!same)
+			{
+				UnlockReleaseBuffer(buf);
+				continue;
+			}
+			state = GenericXLogStart(v->index);
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			slots = HnswElementSlots(PageGetItem(page, PageGetItemId(page, HnswAddrOffset(addr))),
+									 v->info.dim) + hnsw_level_start(v->info.m, l);
+			for (int i = 0; i < cap; i++)
+				hnsw_slot_set(&slots[i], i < nfixed ? fixed[i] : HNSW_INVALID_ADDR);
+			GenericXLogFinish(state);
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+	}
+	pfree(vec);
+}
+
+/* Replace a dead entry point by the highest live element (or none). */
+static void
+replace_entry(VacuumState *v, HnswAddr best, int best_level)
+{
+	Buffer		buf = ReadBuffer(v->index, HNSW_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	Page		page;
+	HnswMetaPage meta;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(v->index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	meta = HnswPageGetMeta(page);
+	if (meta->entry_blkno != InvalidBlockNumber &&
+		is_bad(v, HnswMakeAddr(meta->entry_blkno, meta->entry_offno)))
+	{
+		meta->entry_blkno = best == HNSW_INVALID_ADDR ? InvalidBlockNumber : HnswAddrBlock(best);
+		meta->entry_offno = best == HNSW_INVALID_ADDR ? InvalidOffsetNumber : HnswAddrOffset(best);
+		meta->entry_level = best_level;
+		GenericXLogFinish(state);
+	}
+	else
+		GenericXLogAbort(state);
+	UnlockReleaseBuffer(buf);
+}
+
+IndexBulkDeleteResult *
+hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+				IndexBulkDeleteCallback callback, void *callback_state)
+{
+	Relation	index = info->index;
+	HnswMetaPageData meta;
+	VacuumState v;
+	BlockNumber nblocks;
+	HnswAddr	best = HNSW_INVALID_ADDR;
+	int			best_level = -1;
+	MemoryContext ctx,
+				old;
+	double		live = 0;
+
+	if (stats == NULL)
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+	hnsw_read_meta(index, &meta);
+	nblocks = RelationGetNumberOfBlocks(index);
+	stats->num_pages = nblocks;
+	if (meta.dim == 0)
+		return stats;
+
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw vacuum",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	v.index = index;
+	v.info.metric = hnsw_index_metric(index);
+	v.info.dim = meta.dim;
+	v.info.m = meta.m;
+	v.info.ef_construction = meta.ef_construction;
+	v.strategy = info->strategy;
+	v.rbuf = InvalidBuffer;
+	hnsw_addrset_init(&v.dead, 1024);
+	hnsw_addrset_init(&v.live, 1024);
+
+	/* pass 1 */
+	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
+		Page		page;
+
+		vacuum_delay_point();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
+		{
+			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+			{
+				ItemId		iid = PageGetItemId(page, off);
+				HnswElementTuple e;
+
+				if (!ItemIdIsNormal(iid))
+					continue;
+				e = (HnswElementTuple) PageGetItem(page, iid);
+				if (callback(&e->heaptid, callback_state))
+					hnsw_addrset_add(&v.dead, HnswMakeAddr(blkno, off));
+				else
+				{
+					hnsw_addrset_add(&v.live, HnswMakeAddr(blkno, off));
+					live++;
+					if (e->level > best_level)
+					{
+						best_level = e->level;
+						best = HnswMakeAddr(blkno, off);
+					}
+				}
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	stats->num_index_tuples = live;
+
+	if (v.dead.n > 0)
+	{
+		/* pass 2 */
+		for (uint32 i = 0; i <= v.live.mask; i++)
+		{
+			if (v.live.keys[i] == HNSW_INVALID_ADDR)
+				continue;
+			vacuum_delay_point();
+			repair_element(&v, v.live.keys[i]);
+		}
+		replace_entry(&v, best, Max(best_level, 0));
+
+		/* pass 3 */
+		for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+		{
+			Buffer		buf;
+			Page		page;
+			GenericXLogState *state = NULL;
+			int			removed = 0;
+
+			vacuum_delay_point();
+			buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = BufferGetPage(buf);
+			if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
+			{
+				for (OffsetNumber off = PageGetMaxOffsetNumber(page); off >= FirstOffsetNumber; off--)
+				{
+					HnswAddr	a = HnswMakeAddr(blkno, off);
+
+					if (!ItemIdIsNormal(PageGetItemId(page, off)))
+						continue;
+					if (!hnsw_addrset_contains(&v.dead, a))
+						continue;
+					if (state == NULL)
+					{
+						state = GenericXLogStart(index);
+						page = GenericXLogRegisterBuffer(state, buf, 0);
+					}
+					PageIndexTupleDeleteNoCompact(page, off);
+					removed++;
+				}
+			}
+			if (state)
+				GenericXLogFinish(state);
+			if (removed > 0)
+				RecordPageWithFreeSpace(index, blkno, PageGetFreeSpace(BufferGetPage(buf)));
+			UnlockReleaseBuffer(buf);
+			stats->tuples_removed += removed;
+		}
+	}
+	if (BufferIsValid(v.rbuf))
+		ReleaseBuffer(v.rbuf);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+	return stats;
+}
+
+IndexBulkDeleteResult *
+hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	Relation	index = info->index;
+
+	if (info->analyze_only)
+		return stats;
+	if (stats == NULL)
+	{
+		/* no bulk delete ran: count the elements */
+		BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+		stats->num_pages = nblocks;
+		for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+		{
+			Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
+			Page		page;
+
+			vacuum_delay_point();
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
+				for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+					if (ItemIdIsNormal(PageGetItemId(page, off)))
+						stats->num_index_tuples++;
+			UnlockReleaseBuffer(buf);
+		}
+	}
+	FreeSpaceMapVacuum(index);
+	return stats;
+}
