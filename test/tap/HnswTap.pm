@@ -14,7 +14,7 @@ use Exporter 'import';
 use Test::More;
 
 our @EXPORT = qw(setup_sql load_items load_queries knn recall full_scan_count
-  ann_settings exact_settings uses_index guc_max);
+  ann_settings exact_settings uses_index guc_max out_of_order);
 
 # SQL functions tap_u, tap_vec: create them once per database.
 sub setup_sql
@@ -25,12 +25,13 @@ CREATE FUNCTION tap_u(x bigint, seed bigint) RETURNS float8
 IMMUTABLE PARALLEL SAFE LANGUAGE sql
 AS $$ SELECT (hashint8extended(x, seed) & 16777215)::float8 / 16777216 $$;
 -- a clustered vector: centre of cluster c in [-1, 1]^d, plus noise in
--- [-0.6, 0.6] (sum of two uniforms)
+-- [-2, 2] (sum of two uniforms): overlapping clusters, so that recall at
+-- small ef_search is well below 1 and a damaged graph shows
 CREATE FUNCTION tap_vec(i bigint, d int, clusters int, seed bigint) RETURNS real[]
 IMMUTABLE PARALLEL SAFE LANGUAGE sql
 AS $$
   SELECT array_agg((2 * tap_u(c * 4096 + j, seed) - 1
-                    + 0.6 * (tap_u(i * 4096 + j, seed + 1) + tap_u(i * 4096 + j, seed + 2) - 1))::real
+                    + 2.0 * (tap_u(i * 4096 + j, seed + 1) + tap_u(i * 4096 + j, seed + 2) - 1))::real
                    ORDER BY j)
   FROM (SELECT (hashint8extended(i, seed + 3) & 2147483647) % clusters AS c) s,
        generate_series(1, d) j
@@ -109,6 +110,24 @@ sub knn
 	return \%res;
 }
 
+# the number of queries whose index scan returns rows out of distance order
+# (ORDER BY is satisfied by the index: the executor does not sort again)
+sub out_of_order
+{
+	my ($node, $settings, %o) = @_;
+	my $op    = $o{op}    // '<=>';
+	my $where = $o{where} // 'true';
+	my $k     = $o{k}     // 10;
+	my $t     = $o{table} // 'items';
+	my $qt    = $o{queries} // 'queries';
+	return $node->safe_psql($o{db} // 'postgres', $settings . "\n"
+		  . "SELECT count(*) FILTER (WHERE NOT sorted) FROM (SELECT q.qid, "
+		  . "(SELECT bool_and(prev IS NULL OR d >= prev) FROM (SELECT d, lag(d) OVER (ORDER BY r) AS prev "
+		  . "FROM (SELECT d, row_number() OVER () AS r FROM (SELECT embedding OPERATOR(ecml.$op) q.v AS d "
+		  . "FROM $t WHERE $where ORDER BY embedding OPERATOR(ecml.$op) q.v LIMIT $k) s) x) y) AS sorted "
+		  . "FROM $qt q) z");
+}
+
 # does the k-NN query plan use an index scan of $index?
 sub uses_index
 {
@@ -139,8 +158,9 @@ sub recall
 sub guc_max
 {
 	my ($node, $name) = @_;
+	# load the library first: until then the setting is a placeholder
 	return $node->safe_psql('postgres',
-		"SELECT max_val FROM pg_settings WHERE name = '$name'");
+		"LOAD 'ecml'; SELECT max_val FROM pg_settings WHERE name = '$name'");
 }
 
 # (rows an index scan ordered by distance to $qexpr returns without LIMIT,

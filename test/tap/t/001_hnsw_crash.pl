@@ -19,7 +19,7 @@ my $K     = 10;
 my $NQ    = 50;
 my $EF    = 100;
 my $SEED  = 20261129;
-my $MIN_RECALL = 0.95;
+my $MIN_RECALL = 0.97;
 
 my $node = PostgreSQL::Test::Cluster->new('hnsw_crash');
 $node->init;
@@ -40,6 +40,9 @@ $node->safe_psql('postgres',
 $node->safe_psql('postgres',
 	"CREATE INDEX items_hnsw ON items USING ecml_hnsw (embedding ecml.real_cosine_ops) "
 	  . "WITH (m = 16, ef_construction = 64)");
+# from here on, index pages changed since this checkpoint exist only in
+# shared buffers and WAL: a crash loses the buffers, recovery must replay
+$node->safe_psql('postgres', 'CHECKPOINT');
 ok(uses_index($node, 'items_hnsw'), 'k-NN query plan uses the ecml_hnsw index');
 
 # Start a session inserting rows $from, $from + 1, ... one per transaction.
@@ -82,6 +85,7 @@ my $before = max_id();
 my ($h, $err) = start_inserts($before + 1);
 $node->poll_query_until('postgres', "SELECT count(*) >= $N0 + 400 FROM items")
   or die 'inserts did not progress';
+my $log_offset = -s $node->logfile;
 my $pid = $node->safe_psql('postgres',
 	"SELECT pid FROM pg_stat_activity WHERE query LIKE 'DO %' AND pid <> pg_backend_pid()");
 ok($pid =~ /^\d+$/, 'found the inserting backend');
@@ -91,7 +95,7 @@ like($$err, qr/server closed the connection|terminating connection|connection to
 	'the inserting session was cut off by the crash');
 $node->poll_query_until('postgres', 'SELECT 1', '1')
   or die 'server did not come back after the crash';
-ok($node->log_contains('all server processes terminated; reinitializing'),
+ok($node->log_contains('all server processes terminated; reinitializing', $log_offset),
 	'postmaster reinitialized after the backend was killed');
 cmp_ok(max_id(), '>', $before + 300, 'rows committed before the kill are there');
 check_index('after SIGKILL of the inserting backend');
@@ -101,10 +105,11 @@ $before = max_id();
 ($h, $err) = start_inserts($before + 1);
 $node->poll_query_until('postgres', "SELECT max(id) >= $before + 400 FROM items")
   or die 'inserts did not progress';
+$log_offset = -s $node->logfile;
 $node->stop('immediate');
 $h->finish;
 $node->start;
-ok($node->log_contains('database system was interrupted|was not properly shut down'),
+ok($node->log_contains('database system was not properly shut down; automatic recovery in progress', $log_offset),
 	'the restart went through crash recovery');
 cmp_ok(max_id(), '>', $before + 300, 'rows committed before the shutdown are there');
 check_index('after immediate shutdown and recovery');

@@ -16,9 +16,9 @@ my $K     = 10;
 my $NQ    = 100;
 my $SEED  = 20261129;
 # thresholds: recall@10 at the default ef_search (40) and at a wider search
-my $MIN_DEFAULT = 0.90;
+my $MIN_DEFAULT = 0.93;
 my $EF_WIDE     = 160;
-my $MIN_WIDE    = 0.97;
+my $MIN_WIDE    = 0.98;
 
 my $node = PostgreSQL::Test::Cluster->new('hnsw_recall');
 $node->init;
@@ -32,11 +32,14 @@ $node->safe_psql('postgres',
 ok(uses_index($node, 'items_hnsw'), 'k-NN query plan uses the index');
 
 # recall at the default and at a wide ef_search, and LIMIT rows per query
+# (thresholds: min_default, min_wide, or the defaults above)
 sub check_recall
 {
 	my ($when, %o) = @_;
+	my $min_default = delete $o{min_default} // $MIN_DEFAULT;
+	my $min_wide    = delete $o{min_wide}    // $MIN_WIDE;
 	my $exact = knn($node, exact_settings(), k => $K, %o);
-	for my $c ([ undef, $MIN_DEFAULT ], [ $EF_WIDE, $MIN_WIDE ])
+	for my $c ([ undef, $min_default ], [ $EF_WIDE, $min_wide ])
 	{
 		my ($ef, $min) = @$c;
 		my $ann = knn($node, ann_settings(ef => $ef), k => $K, %o);
@@ -65,9 +68,27 @@ $node->safe_psql('postgres',
 	"INSERT INTO items SELECT i, tap_vec(i, $D, 40, $SEED) FROM generate_series($N + 5001, $N + 7000) i");
 check_recall('after inserts into the vacuumed index');
 
-# filtered queries: the scan goes on until LIMIT rows pass the filter
-check_recall('WHERE id % 10 = 7 (10% of rows)', where => 'id % 10 = 7');
-check_recall('WHERE id % 100 = 7 (1% of rows)', where => 'id % 100 = 7');
+# filtered queries: the scan goes on until LIMIT rows pass the filter.  The
+# ten best rows that pass a 10% filter are about the hundred nearest of all
+# rows, found less reliably than the ten nearest: lower thresholds.
+check_recall('WHERE id % 10 = 7 (10% of rows)', where => 'id % 10 = 7',
+	min_default => 0.90, min_wide => 0.95);
+check_recall('WHERE id % 100 = 7 (1% of rows)', where => 'id % 100 = 7',
+	min_default => 0.90, min_wide => 0.95);
+
+# ORDER BY is answered by the index alone, so the rows must come in distance
+# order, also when the scan resumes past its first ef_search candidates
+# (LIMIT above ef_search, or a filter)
+TODO:
+{
+	local $TODO = 'rows out of order where a scan resumes (hnsw-findings.md, hnswt finding 1)';
+	is(out_of_order($node, ann_settings(), k => 100), 0,
+		'LIMIT 100 at the default ef_search: every query returns rows in distance order');
+	is(out_of_order($node, ann_settings(), k => $K, where => 'id % 10 = 7'), 0,
+		'WHERE id % 10 = 7: every query returns rows in distance order');
+}
+is(out_of_order($node, ann_settings(ef => $EF_WIDE), k => $K), 0,
+	"LIMIT $K at ef_search $EF_WIDE: every query returns rows in distance order");
 
 # a build that does not fit in maintenance_work_mem (finishes on disk)
 my ($ret, $out, $err) = $node->psql('postgres',
@@ -89,10 +110,15 @@ for my $c ([ '<->', 'other_l2' ], [ '<#>', 'other_ip' ])
 	my %o = (op => $op, table => 'other', queries => 'other_q');
 	ok(uses_index($node, $index, %o), "$op query plan uses $index");
 	my $exact = knn($node, exact_settings(), k => $K, %o);
-	my $ann   = knn($node, ann_settings(ef => $EF_WIDE), k => $K, %o);
-	my ($r, $short) = recall($ann, $exact, $K);
-	cmp_ok($r, '>=', $MIN_WIDE, "$op: recall\@$K $r >= $MIN_WIDE at ef_search $EF_WIDE");
-	is($short, 0, "$op: all queries return $K rows");
+	for my $c ([ undef, $MIN_DEFAULT ], [ $EF_WIDE, $MIN_WIDE ])
+	{
+		my ($ef, $min) = @$c;
+		my $ann = knn($node, ann_settings(ef => $ef), k => $K, %o);
+		my ($r, $short) = recall($ann, $exact, $K);
+		my $at = defined $ef ? "ef_search $ef" : 'default ef_search';
+		cmp_ok($r, '>=', $min, "$op: recall\@$K $r >= $min at $at");
+		is($short, 0, "$op: all queries return $K rows at $at");
+	}
 }
 
 $node->stop;
