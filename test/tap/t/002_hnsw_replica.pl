@@ -1,10 +1,10 @@
 # ecml_hnsw on a streaming replica: the index is built, grown, pruned and
 # vacuumed on the primary; after catch-up the standby's index answers the
 # same queries with the same rows in the same order, reaches every live row,
-# and has the same recall against exact search as on the primary.  The
-# primary runs with 1 MB of shared buffers (PostgreSQL::Test::Cluster's
-# streaming setting), so index pages are written out and read back while the
-# WAL is produced.
+# and has the same recall against exact search as on the primary; promoted,
+# it takes inserts of its own.  The primary runs with 1 MB of shared buffers
+# (PostgreSQL::Test::Cluster's streaming setting), so index pages are written
+# out and read back while the WAL is produced.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -76,6 +76,19 @@ my $top1 = knn($standby, ann_settings(ef => $EF), k => 1);
 is_deeply([ map { $top1->{$_}[0] } 1 .. 5 ], [ map { 100000000 + $_ } 1 .. 5 ],
 	'a row inserted on the primary equal to a query is its nearest neighbour on the standby');
 
-$standby->stop;
+# after promotion the former standby's index takes inserts of its own
 $primary->stop;
+$standby->promote;
+$standby->safe_psql('postgres',
+	"INSERT INTO items SELECT 200000000 + qid, v FROM queries WHERE qid BETWEEN 6 AND 10;"
+	  . "INSERT INTO items SELECT i, tap_vec(i, $D, 40, $SEED) FROM generate_series(8001, 9000) i");
+$top1 = knn($standby, ann_settings(ef => $EF), k => 1);
+is_deeply([ map { $top1->{$_}[0] } 6 .. 10 ], [ map { 200000000 + $_ } 6 .. 10 ],
+	'after promotion, rows inserted on the new primary are found through the index');
+($n, $distinct, $all) =
+  full_scan_count($standby, 'items', '(SELECT v FROM queries WHERE qid = 1)');
+is($n, $all, "after promotion a full index scan returns every one of the $all rows");
+is($distinct, $n, '... each once');
+
+$standby->stop;
 done_testing();
