@@ -60,10 +60,18 @@ SELECT bool_and(d >= prev) AS ordered, count(*) AS n FROM (
   SELECT d, lag(d, 1, '-Infinity') OVER (ORDER BY rn) AS prev FROM (
     SELECT row_number() OVER () AS rn, v <=> '{1,2,3,4,5,6,7,8}' AS d
     FROM (SELECT v FROM hv ORDER BY v <=> '{1,2,3,4,5,6,7,8}' LIMIT 40) s) s2) s3;
--- a LIMIT above ef_search: the scan goes on past its first batch
+-- a LIMIT above ef_search: the scan goes on past its first batch, in
+-- distance order (a row found after a farther one was returned is skipped)
 SET ecml.hnsw_ef_search = 10;
+SELECT count(*) AS rows, count(DISTINCT id) AS distinct_rows, bool_and(d >= prev) AS ordered
+FROM (SELECT id, d, lag(d, 1, '-Infinity') OVER (ORDER BY rn) AS prev FROM (
+        SELECT id, v <-> '{1,1,1,1,1,1,1,1}' AS d, row_number() OVER () AS rn
+        FROM (SELECT id, v FROM hv ORDER BY v <-> '{1,1,1,1,1,1,1,1}' LIMIT 200) s0) s1) s;
+-- without ecml.hnsw_strict_order such rows come back, out of order
+SET ecml.hnsw_strict_order = off;
 SELECT count(*) AS rows, count(DISTINCT id) AS distinct_rows
-FROM (SELECT id FROM hv ORDER BY v <-> '{1,1,1,1,1,1,1,1}' LIMIT 200) s;
+FROM (SELECT id FROM hv ORDER BY v <-> '{1,1,1,1,1,1,1,1}' LIMIT 490) s;
+RESET ecml.hnsw_strict_order;
 -- a filter that rejects most candidates still gives LIMIT rows
 SELECT count(*) AS rows, bool_and(id % 7 = 3) AS filtered
 FROM (SELECT id FROM hv WHERE id % 7 = 3 ORDER BY v <-> '{1,1,1,1,1,1,1,1}' LIMIT 20) s;
@@ -129,6 +137,7 @@ CREATE INDEX ON hv USING ecml_hnsw (v real_l2_ops) WITH (ef_search = 10);
 SET ecml.hnsw_ef_search = 0;
 SET ecml.hnsw_ef_search = 1001;
 SET ecml.hnsw_max_scan_tuples = 0;
+SET ecml.hnsw_strict_order = maybe;
 CREATE INDEX ON hv USING ecml_hnsw (v);
 CREATE INDEX ON hv USING ecml_hnsw (id);
 CREATE INDEX ON hv USING ecml_hnsw (v real_l2_ops, v real_l2_ops);
@@ -146,6 +155,25 @@ TRUNCATE hbad;
 INSERT INTO hbad SELECT array_agg(1::real) FROM generate_series(1, 2100);
 CREATE INDEX ON hbad USING ecml_hnsw (v real_l2_ops);
 \set VERBOSITY default
+
+-- a build that outgrows maintenance_work_mem continues on disk, with a NOTICE
+CREATE TABLE hbig (id int, v real[]);
+INSERT INTO hbig
+SELECT i, (SELECT array_agg((sin(i * 0.37 + d * 1.1) + (i % 5) * 0.2)::real ORDER BY d)
+           FROM generate_series(1, 8) d)
+FROM generate_series(1, 7000) i;
+SET maintenance_work_mem = '1MB';
+SET client_min_messages = notice;
+CREATE INDEX hbig_idx ON hbig USING ecml_hnsw (v real_l2_ops);
+SET client_min_messages = warning;
+RESET maintenance_work_mem;
+SET ecml.hnsw_strict_order = off;
+SELECT count(*) AS indexed FROM (SELECT id FROM hbig ORDER BY v <-> '{1,1,1,1,1,1,1,1}' LIMIT 10000) s;
+RESET ecml.hnsw_strict_order;
+SELECT (SELECT array_agg(round(d::numeric, 4)) FROM (SELECT v <-> '{1,0,1,0,1,0,1,0}' AS d FROM hbig ORDER BY v <-> '{1,0,1,0,1,0,1,0}' LIMIT 5) s) =
+       (SELECT array_agg(round(d::numeric, 4)) FROM (SELECT ecml.l2_distance(v, '{1,0,1,0,1,0,1,0}') AS d FROM hbig ORDER BY 1 LIMIT 5) s)
+       AS same_as_exact;
+DROP TABLE hbig;
 
 -- an empty index takes its dimension from the first row; unlogged tables work
 CREATE UNLOGGED TABLE hu (v real[]);

@@ -36,6 +36,7 @@ extern Datum ecml_cosine_distance(PG_FUNCTION_ARGS);
 
 int			hnsw_ef_search = HNSW_EF_SEARCH_DEFAULT;
 int			hnsw_max_scan_tuples = HNSW_MAX_SCAN_TUPLES_DEFAULT;
+bool		hnsw_strict_order = true;
 
 static relopt_kind hnsw_relopt_kind;
 
@@ -66,6 +67,12 @@ hnsw_init(void)
 							HNSW_MAX_SCAN_TUPLES_DEFAULT, HNSW_MAX_SCAN_TUPLES_MIN,
 							HNSW_MAX_SCAN_TUPLES_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("ecml.hnsw_strict_order",
+							 "Keep ecml_hnsw scan results in distance order across batches.",
+							 "On, a row the scan finds after it returned a farther one is skipped; off, it is returned out of order.",
+							 &hnsw_strict_order,
+							 true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 static bytea *

@@ -194,6 +194,7 @@ typedef struct HnswIndexInfo
 /* GUCs */
 extern int	hnsw_ef_search;
 extern int	hnsw_max_scan_tuples;
+extern bool hnsw_strict_order;
 
 /* hnsw.c */
 extern void hnsw_init(void);
@@ -299,7 +300,7 @@ extern int	hnsw_read_neighbours(Relation index, const HnswIndexInfo *info,
 extern int	hnsw_select_neighbours(HnswMetric metric, int dim, const float *q,
 								   const float *vecs, const float *dists,
 								   const int *order, int ncand, int mmax,
-								   int *out);
+								   bool keep_pruned, int *out);
 
 /* hnsw_build.c */
 extern IndexBuildResult *hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo);
@@ -310,6 +311,8 @@ extern bool hnsw_insert(Relation index, Datum *values, bool *isnull,
 						ItemPointer heap_tid, Relation heap,
 						IndexUniqueCheck checkUnique, bool indexUnchanged,
 						IndexInfo *indexInfo);
+extern void hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr,
+						   int level, HnswAddr new_addr, const float *new_vec);
 extern void hnsw_insert_vector(Relation index, const HnswIndexInfo *info,
 							   const float *vec, ItemPointer heaptid, int level);
 

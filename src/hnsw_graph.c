@@ -439,9 +439,10 @@ hnsw_search_resume(HnswSearch *s, int ef)
 }
 
 /*
- * Algorithm 4 of the paper (without extending or keeping pruned
- * candidates, as hnswlib): take candidates nearest first, keep one when it
- * is nearer to the new element than to every one kept so far, up to mmax.
+ * Algorithm 4 of the paper (without extending the candidates): take
+ * candidates nearest first, keep one when it is nearer to the new element
+ * than to every one kept so far, up to mmax; with keep_pruned, fill up to
+ * mmax with the nearest pruned ones (keepPrunedConnections).
  * vecs holds the candidates' vectors (ncand rows of dim), dists their
  * distances to q, order the candidates sorted by dists.  Returns how many
  * were kept, their candidate numbers in out.
@@ -449,9 +450,12 @@ hnsw_search_resume(HnswSearch *s, int ef)
 int
 hnsw_select_neighbours(HnswMetric metric, int dim, const float *q,
 					   const float *vecs, const float *dists,
-					   const int *order, int ncand, int mmax, int *out)
+					   const int *order, int ncand, int mmax, bool keep_pruned,
+					   int *out)
 {
 	int			nout = 0;
+	int			npruned = 0;
+	int		   *pruned = keep_pruned ? palloc(sizeof(int) * Max(ncand, 1)) : NULL;
 
 	for (int i = 0; i < ncand && nout < mmax; i++)
 	{
@@ -469,6 +473,12 @@ hnsw_select_neighbours(HnswMetric metric, int dim, const float *q,
 		}
 		if (good)
 			out[nout++] = e;
+		else if (keep_pruned)
+			pruned[npruned++] = e;
 	}
+	for (int i = 0; i < npruned && nout < mmax; i++)
+		out[nout++] = pruned[i];
+	if (pruned)
+		pfree(pruned);
 	return nout;
 }

@@ -164,9 +164,9 @@ write_neighbours(Relation index, const HnswIndexInfo *info, HnswAddr addr,
  * Add the new element to the level-list of neighbour e, pruning with the
  * heuristic when the list is full (see the locking protocol above).
  */
-static void
-link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int level,
-		  HnswAddr new_addr, const float *new_vec)
+void
+hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int level,
+			   HnswAddr new_addr, const float *new_vec)
 {
 	int			cap = hnsw_level_capacity(info->m, level);
 	HnswAddr   *orig = palloc(sizeof(HnswAddr) * cap);
@@ -243,7 +243,7 @@ link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int level,
 				order[j] = o;
 			}
 			nnew = hnsw_select_neighbours(info->metric, info->dim, e_vec, vecs, dists,
-										  order, ncand, cap, keep);
+										  order, ncand, cap, true, keep);
 			for (int i = 0; i < nnew; i++)
 			{
 				newlist[i] = list[keep[i]];
@@ -487,7 +487,7 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 			ReleaseBuffer(rbuf);
 		nkeep = hnsw_select_neighbours(info->metric, info->dim, vec, vecs, dists,
 									   order, ncand, hnsw_level_capacity(info->m, lc),
-									   keep);
+									   false, keep);
 		{
 			HnswAddr	chosen[2 * HNSW_M_MAX];
 
@@ -497,7 +497,7 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 			for (int i = 0; i < nkeep; i++)
 			{
 				CHECK_FOR_INTERRUPTS();
-				link_back(index, info, chosen[i], lc, addr, vec);
+				hnsw_link_back(index, info, chosen[i], lc, addr, vec);
 			}
 		}
 		/* the next level down starts from everything found here */

@@ -10,12 +10,16 @@
  * found but dropped become the result set again and the search continues
  * from them and from the candidates it had not expanded, giving the next
  * batch, again in order.  It stops when nothing is left or after it
- * computed the distances of ecml.hnsw_max_scan_tuples elements.  Order is
- * strict within a batch; across batches it is nearly so (a row of a later
- * batch can be nearer than the last row of the batch before, when the
- * graph reached it later).
+ * computed the distances of ecml.hnsw_max_scan_tuples elements.  Each
+ * batch is in order, but a later batch can hold a row nearer than the last
+ * row of the batch before (the graph reached it later): with
+ * ecml.hnsw_strict_order (the default) such a row is skipped, so rows come
+ * in non-decreasing distance as ORDER BY promises; without it the row is
+ * returned, out of order.
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/relscan.h"
 #include "hnsw.h"
@@ -36,6 +40,7 @@ typedef struct HnswScanOpaqueData
 	int		   *batch;			/* candidates of the current batch, in order */
 	int			nbatch;
 	int			pos;
+	float		last_dist;		/* distance of the last row returned */
 	/* a NULL query: every element, in physical order */
 	BlockNumber blkno;
 	OffsetNumber offno;
@@ -78,6 +83,7 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 	so->done = false;
 	so->null_query = false;
 	so->nbatch = so->pos = 0;
+	so->last_dist = -INFINITY;
 	so->batch = NULL;
 	so->query = NULL;
 	if (keys && scan->numberOfKeys > 0)
@@ -229,6 +235,10 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 				if (c->state & HNSW_CAND_EMITTED)
 					continue;
 				c->state |= HNSW_CAND_EMITTED;
+				/* found after a farther row was returned: out of order */
+				if (hnsw_strict_order && c->dist < so->last_dist)
+					continue;
+				so->last_dist = c->dist;
 				scan->xs_heaptid = c->heaptid;
 				scan->xs_orderbyvals[0] =
 					Float8GetDatum(hnsw_reported_distance(so->s.info.metric, c->dist));

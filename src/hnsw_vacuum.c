@@ -6,8 +6,9 @@
  *	1. find the elements whose heap rows are dead (share locks), and the
  *	   live element of the highest level;
  *	2. repair every live element that points to a dead one: on that level
- *	   its new neighbours are chosen with the heuristic (Algorithm 4) from
- *	   its live neighbours and the live neighbours of its dead ones, then
+ *	   it keeps its live neighbours and refills the dead ones' slots with
+ *	   the heuristic (Algorithm 4) among the live elements a search for it
+ *	   from its old neighbours finds, links them back, then
  *	   written if its list did not change meanwhile (exclusive lock on its
  *	   page only, generic WAL); a dead entry point is replaced by the
  *	   highest live element;
@@ -34,6 +35,7 @@ typedef struct VacuumState
 	BufferAccessStrategy strategy;
 	HnswAddrSet dead;
 	HnswAddrSet live;
+	HnswSearch	search;			/* the repairs' layer searches */
 	Buffer		rbuf;			/* pin for reading other elements */
 } VacuumState;
 
@@ -55,78 +57,85 @@ is_bad(VacuumState *v, HnswAddr a)
 
 /*
  * New neighbours on level for the element at addr (vector vec) whose list
- * old (n entries) has dead ones; into out, returns how many.
+ * old (n entries) has dead ones.  Its live neighbours stay; the slots of
+ * the dead ones are refilled from a layer search of ef_construction for
+ * the element itself, started from its old neighbours (the dead ones are
+ * still on their pages and are traversed, never chosen), with the
+ * heuristic of Algorithm 4 against the neighbours kept.  Replacing the
+ * whole list by the search's choice instead cut the long links the graph
+ * is navigated by: after deleting a third of 20,000 rows a search from a
+ * random element at level 0 found its target 5% of the time, against 98%
+ * in a fresh graph.  Into out, returns how many.
  */
 static int
 repair_list(VacuumState *v, HnswAddr addr, const float *vec, int level,
 			const HnswAddr *old, int n, HnswAddr *out)
 {
 	int			cap = hnsw_level_capacity(v->info.m, level);
-	int			maxc = cap * (cap + 1);
-	HnswAddr   *cand = palloc(sizeof(HnswAddr) * maxc);
-	HnswAddr   *nb = palloc(sizeof(HnswAddr) * cap);
-	float	   *vecs = palloc(sizeof(float) * v->info.dim * maxc);
-	float	   *dists = palloc(sizeof(float) * maxc);
-	int		   *order = palloc(sizeof(int) * maxc);
-	int		   *keep = palloc(sizeof(int) * cap);
-	HnswAddrSet seen;
-	int			ncand = 0,
-				nkeep;
+	HnswSearch *s = &v->search;
+	float	   *kept = palloc(sizeof(float) * v->info.dim * (cap + 1));
+	int		   *found = palloc(sizeof(int) * (v->info.ef_construction + 1));
+	int			nfound,
+				nkeep = 0;
 
-	hnsw_addrset_init(&seen, maxc);
-	hnsw_addrset_add(&seen, addr);
+	s->query = vec;
+	hnsw_search_reset(s);
+	hnsw_addrset_add(&s->visited, addr);
 	for (int i = 0; i < n; i++)
 	{
-		int			k,
-					lv;
+		int			j;
 
-		if (!is_bad(v, old[i]))
-		{
-			if (hnsw_addrset_add(&seen, old[i]))
-				cand[ncand++] = old[i];
+		if (!hnsw_addrset_add(&s->visited, old[i]))
 			continue;
-		}
-		/* a dead neighbour: its own neighbours are candidates */
-		k = hnsw_read_neighbours(v->index, &v->info, &v->rbuf, old[i], level, nb, NULL, &lv);
-		for (int j = 0; j < k; j++)
-			if (!is_bad(v, nb[j]) && hnsw_addrset_add(&seen, nb[j]) && ncand < maxc)
-				cand[ncand++] = nb[j];
+		j = hnsw_search_add(s, old[i]);
+		if (j >= 0)
+			hnsw_search_seed(s, j);
 	}
-	/* vectors and distances of the candidates that still exist */
+	hnsw_search_layer(s, v->info.ef_construction, level);
+
+	nfound = s->W.n;
+	while (s->W.n > 0)
 	{
-		int			kept = 0;
+		int			i = hnsw_heap_pop(&s->W, s->cands);
 
-		for (int i = 0; i < ncand; i++)
-		{
-			HnswAddr	dummy;
-			int			lv;
-
-			if (hnsw_read_neighbours(v->index, &v->info, &v->rbuf, cand[i], HNSW_MAX_LEVEL + 1,
-									 &dummy, vecs + (Size) kept * v->info.dim, &lv) < 0 ||
-				lv < level)
-				continue;
-			cand[kept] = cand[i];
-			dists[kept] = hnsw_distance(v->info.metric, vecs + (Size) kept * v->info.dim,
-										vec, v->info.dim);
-			kept++;
-		}
-		ncand = kept;
+		found[s->W.n] = i;
 	}
-	for (int i = 0; i < ncand; i++)
+
+	/* the live old neighbours stay: long links a local search would not find */
+	for (int i = 0; i < n && nkeep < cap; i++)
 	{
-		int			j = i;
+		HnswAddr	dummy;
+		int			lv;
 
-		while (j > 0 && dists[order[j - 1]] > dists[i])
-		{
-			order[j] = order[j - 1];
-			j--;
-		}
-		order[j] = i;
+		if (is_bad(v, old[i]) ||
+			hnsw_read_neighbours(v->index, &v->info, &v->rbuf, old[i], HNSW_MAX_LEVEL + 1,
+								 &dummy, kept + (Size) nkeep * v->info.dim, &lv) < 0)
+			continue;
+		out[nkeep++] = old[i];
 	}
-	nkeep = hnsw_select_neighbours(v->info.metric, v->info.dim, vec, vecs, dists,
-								   order, ncand, cap, keep);
-	for (int i = 0; i < nkeep; i++)
-		out[i] = cand[keep[i]];
+	/* the freed slots: Algorithm 4 over what the search found, nearest first */
+	for (int k = 0; k < nfound && nkeep < cap; k++)
+	{
+		HnswCand   *c = &s->cands[found[k]];
+		float	   *cv = kept + (Size) nkeep * v->info.dim;
+		HnswAddr	dummy;
+		int			lv;
+		bool		good = true;
+
+		for (int r = 0; r < nkeep && good; r++)
+			good = (out[r] != c->addr);
+		if (!good || is_bad(v, c->addr) ||
+			hnsw_read_neighbours(v->index, &v->info, &v->rbuf, c->addr, HNSW_MAX_LEVEL + 1,
+								 &dummy, cv, &lv) < 0 || lv < level)
+			continue;
+		for (int r = 0; r < nkeep && good; r++)
+			good = hnsw_distance(v->info.metric, cv, kept + (Size) r * v->info.dim,
+								 v->info.dim) >= c->dist;
+		if (good)
+			out[nkeep++] = c->addr;
+	}
+	pfree(kept);
+	pfree(found);
 	return nkeep;
 }
 
@@ -187,6 +196,9 @@ repair_element(VacuumState *v, HnswAddr addr)
 				hnsw_slot_set(&slots[i], i < nfixed ? fixed[i] : HNSW_INVALID_ADDR);
 			GenericXLogFinish(state);
 			UnlockReleaseBuffer(buf);
+			/* and back, as an insert links (Algorithm 1) */
+			for (int i = 0; i < nfixed; i++)
+				hnsw_link_back(v->index, &v->info, fixed[i], l, addr, vec);
 			break;
 		}
 	}
@@ -253,6 +265,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	v.rbuf = InvalidBuffer;
 	hnsw_addrset_init(&v.dead, 1024);
 	hnsw_addrset_init(&v.live, 1024);
+	hnsw_search_init(&v.search, index, &v.info, NULL);
 
 	/* pass 1 */
 	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
@@ -344,6 +357,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	}
 	if (BufferIsValid(v.rbuf))
 		ReleaseBuffer(v.rbuf);
+	hnsw_search_end(&v.search);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 	return stats;
