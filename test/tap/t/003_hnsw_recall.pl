@@ -77,16 +77,12 @@ check_recall('WHERE id % 100 = 7 (1% of rows)', where => 'id % 100 = 7',
 	min_default => 0.90, min_wide => 0.95);
 
 # ORDER BY is answered by the index alone, so the rows must come in distance
-# order, also when the scan resumes past its first ef_search candidates
-# (LIMIT above ef_search, or a filter)
-TODO:
-{
-	local $TODO = 'rows out of order where a scan resumes (hnsw-findings.md, hnswt finding 1)';
-	is(out_of_order($node, ann_settings(), k => 100), 0,
-		'LIMIT 100 at the default ef_search: every query returns rows in distance order');
-	is(out_of_order($node, ann_settings(), k => $K, where => 'id % 10 = 7'), 0,
-		'WHERE id % 10 = 7: every query returns rows in distance order');
-}
+# order (ecml.hnsw_strict_order, on by default), also when the scan resumes
+# past its first ef_search candidates (LIMIT above ef_search, or a filter)
+is(out_of_order($node, ann_settings(), k => 100), 0,
+	'LIMIT 100 at the default ef_search: every query returns rows in distance order');
+is(out_of_order($node, ann_settings(), k => $K, where => 'id % 10 = 7'), 0,
+	'WHERE id % 10 = 7: every query returns rows in distance order');
 is(out_of_order($node, ann_settings(ef => $EF_WIDE), k => $K), 0,
 	"LIMIT $K at ef_search $EF_WIDE: every query returns rows in distance order");
 
