@@ -16,6 +16,7 @@
 #include "catalog/pg_amproc.h"
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_type.h"
+#include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "distance.h"
 #include "hnsw.h"
@@ -368,6 +369,24 @@ hnsw_validate(Oid opclassoid)
 	return ok;
 }
 
+/* names of the build's subphases in pg_stat_progress_create_index */
+static char *
+hnsw_buildphasename(int64 phasenum)
+{
+	switch (phasenum)
+	{
+		case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE:
+			return "initializing";
+		case HNSW_PHASE_MEMORY:
+			return "building graph in memory";
+		case HNSW_PHASE_WRITE:
+			return "writing index pages";
+		case HNSW_PHASE_DISK:
+			return "building graph on disk";
+	}
+	return NULL;
+}
+
 /* ecml.hnsw_handler(internal) → index_am_handler */
 PG_FUNCTION_INFO_V1(ecml_hnsw_handler);
 Datum
@@ -404,7 +423,7 @@ ecml_hnsw_handler(PG_FUNCTION_ARGS)
 	am->amcostestimate = hnsw_costestimate;
 	am->amoptions = hnsw_options;
 	am->amproperty = NULL;
-	am->ambuildphasename = NULL;
+	am->ambuildphasename = hnsw_buildphasename;
 	am->amvalidate = hnsw_validate;
 	am->amadjustmembers = NULL;
 	am->ambeginscan = hnsw_beginscan;

@@ -55,6 +55,11 @@
 #define HNSW_VERSION			1
 #define HNSW_METAPAGE_BLKNO		0
 
+/* build subphases in pg_stat_progress_create_index (1 is "initializing") */
+#define HNSW_PHASE_MEMORY		2
+#define HNSW_PHASE_WRITE		3
+#define HNSW_PHASE_DISK			4
+
 /* page kinds in HnswPageOpaque.flags */
 #define HNSW_PAGE_META			1
 #define HNSW_PAGE_ELEMENT		2
@@ -269,6 +274,7 @@ typedef struct HnswSearch
 	bool		keep_dropped;	/* keep D (a scan resumes from it) */
 	Buffer		buf;			/* the pinned (not locked) buffer, or invalid */
 	HnswAddr   *nbuf;			/* scratch neighbour list */
+	int		   *nidx;			/* and the candidate numbers of its elements */
 } HnswSearch;
 
 extern void hnsw_heap_init(HnswHeap *h, bool max);

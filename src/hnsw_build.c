@@ -23,11 +23,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-/* progress subphases (PROGRESS_CREATEIDX_SUBPHASE; 1 is "initializing") */
-#define HNSW_PHASE_MEMORY	2
-#define HNSW_PHASE_WRITE	3
-#define HNSW_PHASE_DISK		4
-
 /* a (distance, element) pair of the in-memory searches */
 typedef struct BuildPair
 {
@@ -157,6 +152,16 @@ list_of(BuildState *b, int32 i, int level)
 	return b->nbup[i] + (level - 1) * (b->info.m + 1);
 }
 
+static inline void
+prefetch_vec(BuildState *b, int32 i)
+{
+	const char *p = (const char *) vec_of(b, i);
+	int			bytes = Min((int) sizeof(float) * b->info.dim, 1024);
+
+	for (int o = 0; o < bytes; o += 64)
+		__builtin_prefetch(p + o);
+}
+
 static inline float
 dist_ids(BuildState *b, int32 x, int32 y)
 {
@@ -255,6 +260,10 @@ search_layer_mem(BuildState *b, int32 q, const BuildPair *eps, int neps, int ef,
 			break;
 		pair_pop(&b->C);
 		list = list_of(b, c.id, level);
+		/* the vectors are scattered: ask for all of them before using any */
+		for (int k = 1; k <= list[0]; k++)
+			if (b->visited[list[k]] != b->gen)
+				prefetch_vec(b, list[k]);
 		for (int k = 1; k <= list[0]; k++)
 		{
 			int32		e = list[k];
@@ -334,6 +343,8 @@ link_back_mem(BuildState *b, int32 e, int level, int32 new, float dnew)
 		list[0] = n + 1;
 		return;
 	}
+	for (int i = 1; i <= n; i++)
+		prefetch_vec(b, list[i]);
 	/* candidates sorted by distance to e (insertion sort, n <= 2m + 1) */
 	for (int i = 0; i <= n; i++)
 	{
@@ -475,14 +486,62 @@ write_page(Relation index, Page page, ForkNumber fork)
 }
 
 /*
- * Write the in-memory graph: the meta page, then the elements in order,
- * each page filled as far as it goes; neighbour ids become the addresses
- * computed in a first pass.  Then one full-page WAL image per page.
+ * The order elements are written in: breadth first over level 0 from the
+ * entry point, so that the neighbours an element's expansion reads sit on
+ * a few consecutive pages instead of one page each (graph reordering,
+ * Coleman et al., "Graph reordering for cache-efficient near neighbor
+ * search", 2021): fewer buffer lookups and cache misses per scan.
+ * Elements the traversal does not reach follow in insertion order.
+ */
+static int32 *
+bfs_order(BuildState *b)
+{
+	int32	   *order = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	int64		head = 0,
+				tail = 0;
+	int32		next = 0;		/* no element before it is unvisited */
+
+	if (b->n == 0)
+		return order;
+	new_generation(b);
+	visit(b, b->entry);
+	order[tail++] = b->entry;
+	for (;;)
+	{
+		while (head < tail)
+		{
+			int32	   *list = list_of(b, order[head++], 0);
+
+			for (int k = 1; k <= list[0]; k++)
+				if (visit(b, list[k]))
+					order[tail++] = list[k];
+		}
+		if (tail == b->n)
+			break;
+		/* an element no path reaches: start again from the first such */
+		for (; next < b->n; next++)
+		{
+			if (visit(b, next))
+			{
+				order[tail++] = next;
+				break;
+			}
+		}
+	}
+	return order;
+}
+
+/*
+ * Write the in-memory graph: the meta page, then the elements in
+ * breadth-first order, each page filled as far as it goes; neighbour ids
+ * become the addresses computed in a first pass.  Then one full-page WAL
+ * image per page.
  */
 static void
 write_graph(BuildState *b)
 {
 	HnswAddr   *addr = palloc_extended(sizeof(HnswAddr) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	int32	   *order = bfs_order(b);
 	Size		maxsize = hnsw_element_size(b->info.dim, b->info.m, HNSW_MAX_LEVEL);
 	HnswElementTuple tup = palloc0(maxsize);
 	PGAlignedBlock block;
@@ -496,8 +555,9 @@ write_graph(BuildState *b)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 
 	/* pass 1: where each element goes */
-	for (int64 i = 0; i < b->n; i++)
+	for (int64 k = 0; k < b->n; k++)
 	{
+		int32		i = order[k];
 		Size		size = MAXALIGN(hnsw_element_size(b->info.dim, b->info.m, b->levels[i]));
 
 		if (lower + sizeof(ItemIdData) + size > upper)
@@ -520,13 +580,14 @@ write_graph(BuildState *b)
 	start = 0;
 	while (start < b->n)
 	{
-		BlockNumber cur = HnswAddrBlock(addr[start]);
-		int64		i;
+		BlockNumber cur = HnswAddrBlock(addr[order[start]]);
+		int64		k;
 
 		CHECK_FOR_INTERRUPTS();
 		hnsw_init_page(page, HNSW_PAGE_ELEMENT);
-		for (i = start; i < b->n && HnswAddrBlock(addr[i]) == cur; i++)
+		for (k = start; k < b->n && HnswAddrBlock(addr[order[k]]) == cur; k++)
 		{
+			int32		i = order[k];
 			int			level = b->levels[i];
 			Size		size = hnsw_element_size(b->info.dim, b->info.m, level);
 			HnswSlot   *slots;
@@ -542,22 +603,22 @@ write_graph(BuildState *b)
 				HnswSlot   *ls = slots + hnsw_level_start(b->info.m, l);
 				int			cap = hnsw_level_capacity(b->info.m, l);
 
-				for (int k = 0; k < cap; k++)
-					hnsw_slot_set(&ls[k], k < list[0] ? addr[list[k + 1]] : HNSW_INVALID_ADDR);
+				for (int j = 0; j < cap; j++)
+					hnsw_slot_set(&ls[j], j < list[0] ? addr[list[j + 1]] : HNSW_INVALID_ADDR);
 			}
 			if (PageAddItem(page, (Item) tup, size, InvalidOffsetNumber, false, false) !=
 				HnswAddrOffset(addr[i]))
-				elog(ERROR, "ecml_hnsw build: element %lld did not go where planned",
-					 (long long) i);
+				elog(ERROR, "ecml_hnsw build: element %d did not go where planned", i);
 		}
 		write_page(b->index, page, MAIN_FORKNUM);
-		start = i;
+		start = k;
 	}
 
 	if (RelationNeedsWAL(b->index))
 		log_newpage_range(b->index, MAIN_FORKNUM, 0,
 						  RelationGetNumberOfBlocks(b->index), true);
 	pfree(addr);
+	pfree(order);
 	pfree(tup);
 }
 

@@ -256,6 +256,7 @@ hnsw_search_init(HnswSearch *s, Relation index, const HnswIndexInfo *info,
 	s->keep_dropped = false;
 	s->buf = InvalidBuffer;
 	s->nbuf = palloc(sizeof(HnswAddr) * 2 * info->m);
+	s->nidx = palloc(sizeof(int) * 2 * info->m);
 }
 
 /* Forget what was found, keep the allocations (a new layer or query). */
@@ -309,6 +310,106 @@ hnsw_search_add(HnswSearch *s, HnswAddr addr)
 	LockBuffer(s->buf, BUFFER_LOCK_UNLOCK);
 	s->ndistances++;
 	return s->ncands++;
+}
+
+/*
+ * hnsw_search_add for n addresses at once, their candidate numbers (or -1)
+ * into out.  The addresses are taken page by page (a build writes
+ * neighbours near each other), each page looked up once; every element is
+ * prefetched before any distance is computed (as hnswlib does): the time
+ * goes to buffer lookups and cache misses more than to arithmetic.  At
+ * most 2m pins are held, and one content lock at a time.
+ */
+static void
+add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
+{
+	int			ord[2 * HNSW_M_MAX];
+	struct
+	{
+		int			start,
+					end;
+		Buffer		buf;
+	}			groups[2 * HNSW_M_MAX];
+	int			ngroups = 0;
+	int			lines = Min((int) (HNSW_ELEMENT_HEADER + sizeof(float) * s->info.dim + 63) / 64, 16);
+
+	/* by address, so that one page's elements come together */
+	for (int i = 0; i < n; i++)
+	{
+		int			j = i;
+
+		while (j > 0 && addrs[ord[j - 1]] > addrs[i])
+		{
+			ord[j] = ord[j - 1];
+			j--;
+		}
+		ord[j] = i;
+	}
+	/* pass 1: pin each page once and prefetch its elements */
+	if (BufferIsValid(s->buf))
+	{
+		ReleaseBuffer(s->buf);
+		s->buf = InvalidBuffer;
+	}
+	for (int g = 0; g < n;)
+	{
+		BlockNumber blkno = HnswAddrBlock(addrs[ord[g]]);
+		int			end = g;
+		Page		page;
+
+		while (end < n && HnswAddrBlock(addrs[ord[end]]) == blkno)
+			end++;
+		groups[ngroups].start = g;
+		groups[ngroups].end = end;
+		groups[ngroups].buf = ReadBuffer(s->index, blkno);
+		LockBuffer(groups[ngroups].buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(groups[ngroups].buf);
+		for (int k = g; k < end; k++)
+		{
+			HnswElementTuple e = page_element(page, HnswAddrOffset(addrs[ord[k]]));
+
+			if (e != NULL)
+				for (int l = 0; l < lines; l++)
+					__builtin_prefetch((char *) e + 64 * l);
+		}
+		LockBuffer(groups[ngroups].buf, BUFFER_LOCK_UNLOCK);
+		ngroups++;
+		g = end;
+	}
+	/* pass 2: the distances, under a share lock per page */
+	for (int gi = 0; gi < ngroups; gi++)
+	{
+		Page		page;
+		bool		ok;
+
+		LockBuffer(groups[gi].buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(groups[gi].buf);
+		ok = HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT;
+		for (int k = groups[gi].start; k < groups[gi].end; k++)
+		{
+			HnswElementTuple e = ok ? page_element(page, HnswAddrOffset(addrs[ord[k]])) : NULL;
+			HnswCand   *c;
+
+			if (e == NULL)
+			{
+				out[ord[k]] = -1;
+				continue;
+			}
+			if (s->ncands == s->capcands)
+			{
+				s->capcands *= 2;
+				s->cands = repalloc_huge(s->cands, sizeof(HnswCand) * s->capcands);
+			}
+			c = &s->cands[s->ncands];
+			c->addr = addrs[ord[k]];
+			c->dist = hnsw_distance(s->info.metric, HnswElementVector(e), s->query, s->info.dim);
+			c->heaptid = e->heaptid;
+			c->state = 0;
+			s->ndistances++;
+			out[ord[k]] = s->ncands++;
+		}
+		UnlockReleaseBuffer(groups[gi].buf);
+	}
 }
 
 /* Start a layer search from candidate i (already in cands). */
@@ -370,7 +471,8 @@ hnsw_search_layer(HnswSearch *s, int ef, int level)
 	while (s->C.n > 0)
 	{
 		int			ci = hnsw_heap_top(&s->C);
-		int			n;
+		int			n,
+					nnew;
 
 		if (s->W.n >= ef && s->cands[ci].dist > s->cands[hnsw_heap_top(&s->W)].dist)
 			break;
@@ -381,14 +483,16 @@ hnsw_search_layer(HnswSearch *s, int ef, int level)
 		CHECK_FOR_INTERRUPTS();
 		n = hnsw_read_neighbours(s->index, &s->info, &s->buf, s->cands[ci].addr,
 								 level, s->nbuf, NULL, NULL);
+		nnew = 0;
 		for (int i = 0; i < n; i++)
+			if (hnsw_addrset_add(&s->visited, s->nbuf[i]))
+				s->nbuf[nnew++] = s->nbuf[i];
+		add_many(s, s->nbuf, nnew, s->nidx);
+		for (int i = 0; i < nnew; i++)
 		{
-			int			j;
+			int			j = s->nidx[i];
 			HnswCand   *c;
 
-			if (!hnsw_addrset_add(&s->visited, s->nbuf[i]))
-				continue;
-			j = hnsw_search_add(s, s->nbuf[i]);
 			if (j < 0)
 				continue;
 			c = &s->cands[j];

@@ -4,10 +4,11 @@
  *	  nearest first.
  *
  * The first batch is the paper's search (greedy descent, then a layer-0
- * search with ef = ecml.hnsw_ef_search), returned in distance order.  When
- * the executor asks for more (a WHERE clause rejected rows, or the LIMIT
- * is above ef_search), the scan resumes: the ef nearest elements it had
- * found but dropped become the result set again and the search continues
+ * search with ef = ecml.hnsw_ef_search), the nearer half of its result
+ * returned in distance order.  When the executor asks for more (a WHERE
+ * clause rejected rows, or the LIMIT is above ef_search / 2), the scan
+ * resumes: the farther half and the nearest elements it had found but
+ * dropped fill the result set again up to ef and the search continues
  * from them and from the candidates it had not expanded, giving the next
  * batch, again in order.  It stops when nothing is left or after it
  * computed the distances of ecml.hnsw_max_scan_tuples elements.  Each
@@ -92,12 +93,20 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
 }
 
-/* The current W, nearest first, becomes the batch to return. */
+/*
+ * The nearer half of the current W, nearest first, becomes the batch to
+ * return; the farther half stays in W for the next round of the search,
+ * which may still find rows nearer than those (all of W goes when nothing
+ * is left to search).  Returning only the half the search has settled
+ * keeps rows found later from coming in nearer than rows already returned
+ * (skipped under ecml.hnsw_strict_order, out of order without it).
+ */
 static void
 take_batch(HnswScanOpaque so)
 {
 	HnswSearch *s = &so->s;
 	int			n = s->W.n;
+	int			nemit;
 
 	so->batch = so->batch ? repalloc(so->batch, sizeof(int) * Max(n, 1))
 		: palloc(sizeof(int) * Max(n, 1));
@@ -107,7 +116,10 @@ take_batch(HnswScanOpaque so)
 
 		so->batch[s->W.n] = i;
 	}
-	so->nbatch = n;
+	nemit = (s->C.n == 0 && s->D.n == 0) ? n : Max((n + 1) / 2, 1);
+	for (int i = nemit; i < n; i++)
+		hnsw_heap_push(&s->W, s->cands, so->batch[i]);
+	so->nbatch = nemit;
 	so->pos = 0;
 }
 
