@@ -48,6 +48,9 @@
 #define HNSW_MAX_SCAN_TUPLES_MIN 1
 #define HNSW_MAX_SCAN_TUPLES_MAX INT_MAX
 
+/* a resumed scan doubles its candidate set each round, up to this times ef_search */
+#define HNSW_EF_GROWTH_MAX		8
+
 /* levels are drawn from floor(-ln(U) / ln(m)); capped so a tuple stays small */
 #define HNSW_MAX_LEVEL			15
 

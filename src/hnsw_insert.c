@@ -419,6 +419,22 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 	keep = palloc(sizeof(int) * maxcand);
 	nb = palloc(sizeof(HnswAddr) * maxcand);
 
+	/*
+	 * A VACUUM may have moved the entry point and removed the old one since
+	 * the meta page was read: read it again then (it is never removed
+	 * before the meta page names another).
+	 */
+	if (hnsw_search_add(&s, HnswMakeAddr(meta.entry_blkno, meta.entry_offno)) < 0)
+	{
+		hnsw_read_meta(index, &meta);
+		if (meta.entry_blkno == InvalidBlockNumber)
+		{
+			maybe_set_entry(index, addr, level, &meta);
+			hnsw_search_end(&s);
+			return;
+		}
+	}
+	hnsw_search_reset(&s);
 	eps[0] = HnswMakeAddr(meta.entry_blkno, meta.entry_offno);
 	neps = 1;
 	ep_level = meta.entry_level;
