@@ -5,8 +5,9 @@
 # postgresql-server-dev-15 starts its own throwaway clusters from the
 # PostgreSQL bin directory where ecml is installed ($ECML_PGROOT's copy when
 # set, as in test/cluster.sh).  initdb refuses root, so prove runs as the
-# postgres OS user in a temporary directory it owns; the directory goes away
-# afterwards, its logs printed first when a test failed.
+# postgres OS user in a temporary directory it owns (also its TMPDIR, where
+# the clusters put their sockets); the directory goes away afterwards, its
+# logs printed first when a test failed.
 #
 #   bash test/extra/hnsw_tap.sh [test/tap/t/NNN_name.pl ...]   (as root)
 set -euo pipefail
@@ -33,7 +34,7 @@ for t in "${tests[@]}"; do rel+=("${t#test/tap/}"); done
 
 rc=0
 (cd "$work" && runuser -u postgres -- env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE \
-    PATH="$pg_bin:$PATH" PERL5LIB="$perl_lib:$work" TESTDIR="$work" \
+    PATH="$pg_bin:$PATH" PERL5LIB="$perl_lib:$work" TESTDIR="$work" TMPDIR="$work" \
     PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
     prove -v --timer "${rel[@]}") || rc=$?
 if [ "$rc" -ne 0 ]; then
