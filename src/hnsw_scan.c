@@ -10,10 +10,11 @@
  * resumes with twice the candidate set (up to 8 ef_search): the rest of
  * the result and the nearest elements it had found but dropped fill it
  * again and the search continues from them and from the candidates it had
- * not expanded, giving the next batch, again in order.  It stops when nothing is left or after it
- * computed the distances of ecml.hnsw_max_scan_tuples elements.  Each
- * batch is in order, but a later batch can hold a row nearer than the last
- * row of the batch before (the graph reached it later): with
+ * not expanded, giving the next batch, again in order.  It stops when
+ * nothing is left, or after it computed the distances of
+ * ecml.hnsw_max_scan_tuples elements and returned the rest of what it had
+ * found.  Each batch is in order, but a later batch can hold a row nearer
+ * than the last row of the batch before (the graph reached it later): with
  * ecml.hnsw_strict_order (the default) such a row is skipped, so rows come
  * in non-decreasing distance as ORDER BY promises; without it the row is
  * returned, out of order.
@@ -107,7 +108,7 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
  * against half and a constant ef_search.
  */
 static void
-take_batch(HnswScanOpaque so)
+take_batch(HnswScanOpaque so, bool all)
 {
 	HnswSearch *s = &so->s;
 	int			n = s->W.n;
@@ -121,7 +122,7 @@ take_batch(HnswScanOpaque so)
 
 		so->batch[s->W.n] = i;
 	}
-	nemit = (s->C.n == 0 && s->D.n == 0) ? n : Max((n + 3) / 4, 1);
+	nemit = (all || (s->C.n == 0 && s->D.n == 0)) ? n : Max((n + 3) / 4, 1);
 	for (int i = nemit; i < n; i++)
 		hnsw_heap_push(&s->W, s->cands, so->batch[i]);
 	so->nbatch = nemit;
@@ -173,7 +174,7 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 	hnsw_search_seed(&so->s, cur);
 	hnsw_search_layer(&so->s, hnsw_ef_search, 0);
 	so->ef_round = Min(hnsw_ef_search * 2, hnsw_ef_search * HNSW_EF_GROWTH_MAX);
-	take_batch(so);
+	take_batch(so, false);
 }
 
 /* the next live element in physical order, for a NULL query */
@@ -267,10 +268,17 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 			if (found)
 				break;
 			/* the batch is used up: search further, within the bound */
-			if (so->s.ndistances >= hnsw_max_scan_tuples ||
-				!hnsw_search_resume(&so->s, so->ef_round))
+			if (so->s.ndistances >= hnsw_max_scan_tuples)
+			{
+				/* no more searching: what was found and held back goes out */
+				if (so->s.W.n == 0)
+					break;
+				take_batch(so, true);
+				continue;
+			}
+			if (!hnsw_search_resume(&so->s, so->ef_round))
 				break;
-			take_batch(so);
+			take_batch(so, false);
 			so->ef_round = Min(so->ef_round * 2, hnsw_ef_search * HNSW_EF_GROWTH_MAX);
 		}
 	}

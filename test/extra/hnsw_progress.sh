@@ -5,7 +5,7 @@
 set -euo pipefail
 db=ecml_test
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
-q -c "CREATE EXTENSION IF NOT EXISTS ecml" \
+q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS ecml" \
   -c "DROP TABLE IF EXISTS hnsw_progress" \
   -c "CREATE TABLE hnsw_progress AS SELECT i AS id,
         ARRAY(SELECT sin(i * 0.001 * d + d)::real FROM generate_series(1, 16) d WHERE i > 0) AS v
