@@ -1,10 +1,10 @@
-# ecml_hnsw on a streaming replica: the index is built, grown, pruned and
-# vacuumed on the primary; after catch-up the standby's index answers the
-# same queries with the same rows in the same order, reaches every live row,
-# and has the same recall against exact search as on the primary; promoted,
-# it takes inserts of its own.  The primary runs with 1 MB of shared buffers
-# (PostgreSQL::Test::Cluster's streaming setting), so index pages are written
-# out and read back while the WAL is produced.
+# ecml_hnsw on a streaming replica: the index is built (partly on disk),
+# grown, pruned and vacuumed on the primary; after catch-up the standby's
+# index answers the same queries with the same rows in the same order,
+# reaches every live row, and has the same recall against exact search as on
+# the primary; promoted, it takes inserts of its own.  The primary runs with
+# 1 MB of shared buffers (PostgreSQL::Test::Cluster's streaming setting), so
+# index pages are written out and read back while the WAL is produced.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -32,9 +32,14 @@ $standby->start;
 # build, insert, delete and vacuum on the primary
 $primary->safe_psql('postgres',
 	setup_sql() . load_items('items', 1, 6000, $D) . load_queries('queries', $NQ, $D));
-$primary->safe_psql('postgres',
-	"CREATE INDEX items_hnsw ON items USING ecml_hnsw (embedding ecml.real_cosine_ops) "
+# a build that outgrows maintenance_work_mem: the in-memory part and the
+# on-disk continuation both reach the standby through WAL
+my ($ret, $out, $err) = $primary->psql('postgres',
+	"SET maintenance_work_mem = '1MB'; SET client_min_messages = notice; "
+	  . "CREATE INDEX items_hnsw ON items USING ecml_hnsw (embedding ecml.real_cosine_ops) "
 	  . "WITH (m = 16, ef_construction = 64)");
+is($ret, 0, 'index built on the primary');
+like($err, qr/NOTICE:.*maintenance_work_mem/, '... partly on disk (it outgrew maintenance_work_mem)');
 $primary->safe_psql('postgres',
 	"INSERT INTO items SELECT i, tap_vec(i, $D, 40, $SEED) FROM generate_series(6001, 8000) i");
 $primary->safe_psql('postgres', 'DELETE FROM items WHERE id % 10 = 0');
