@@ -1,0 +1,14 @@
+# make bench-hnsw: the ecml_hnsw index against hnswlib (M=16,
+# ef_construction=64, one thread) on the exact-search benchmark's data
+# (bench_hnsw.py; writes the "hnsw" section of RESULTS.md).  Needs root,
+# python3-hnswlib, and ecml installed in the tree given by ECML_PGROOT
+# (default: the system PostgreSQL 15).  Runs under nice: the machine is shared.
+#   make -C test/bench -f hnsw.mk bench-hnsw
+#   make -C test/bench -f hnsw.mk bench-hnsw HNSW_BENCH_ARGS=--quick
+#   make -C test/bench -f hnsw.mk bench-hnsw HNSW_BENCH_ARGS='--growth-n 300000'
+PYTHON ?= /usr/bin/python3
+HNSW_BENCH_ARGS ?=
+
+.PHONY: bench-hnsw
+bench-hnsw:
+	nice $(PYTHON) bench_hnsw.py $(HNSW_BENCH_ARGS)
