@@ -249,6 +249,26 @@ replace_entry(VacuumState *v, HnswAddr best, int best_level)
 	UnlockReleaseBuffer(buf);
 }
 
+/*
+ * Read block blkno for a vacuum pass and share-lock it.  Returns the locked
+ * buffer if it is an element page, else releases it and returns
+ * InvalidBuffer (new pages and other page kinds hold no elements).
+ */
+static Buffer
+lock_element_page(Relation index, BlockNumber blkno, BufferAccessStrategy strategy)
+{
+	Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	Page		page;
+
+	vacuum_delay_point();
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
+		return buf;
+	UnlockReleaseBuffer(buf);
+	return InvalidBuffer;
+}
+
 IndexBulkDeleteResult *
 hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				IndexBulkDeleteCallback callback, void *callback_state)
@@ -288,33 +308,30 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	/* pass 1 */
 	for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
-		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
+		Buffer		buf = lock_element_page(index, blkno, info->strategy);
 		Page		page;
 
-		vacuum_delay_point();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		if (!BufferIsValid(buf))
+			continue;
 		page = BufferGetPage(buf);
-		if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-			{
-				ItemId		iid = PageGetItemId(page, off);
-				HnswElementTuple e;
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple e;
 
-				if (!ItemIdIsNormal(iid))
-					continue;
-				e = (HnswElementTuple) PageGetItem(page, iid);
-				if (callback(&e->heaptid, callback_state))
-					hnsw_addrset_add(&v.dead, HnswMakeAddr(blkno, off));
-				else
+			if (!ItemIdIsNormal(iid))
+				continue;
+			e = (HnswElementTuple) PageGetItem(page, iid);
+			if (callback(&e->heaptid, callback_state))
+				hnsw_addrset_add(&v.dead, HnswMakeAddr(blkno, off));
+			else
+			{
+				hnsw_addrset_add(&v.live, HnswMakeAddr(blkno, off));
+				live++;
+				if (e->level > best_level)
 				{
-					hnsw_addrset_add(&v.live, HnswMakeAddr(blkno, off));
-					live++;
-					if (e->level > best_level)
-					{
-						best_level = e->level;
-						best = HnswMakeAddr(blkno, off);
-					}
+					best_level = e->level;
+					best = HnswMakeAddr(blkno, off);
 				}
 			}
 		}
@@ -397,16 +414,15 @@ hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		stats->num_pages = nblocks;
 		for (BlockNumber blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 		{
-			Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
+			Buffer		buf = lock_element_page(index, blkno, info->strategy);
 			Page		page;
 
-			vacuum_delay_point();
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			if (!BufferIsValid(buf))
+				continue;
 			page = BufferGetPage(buf);
-			if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
-				for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-					if (ItemIdIsNormal(PageGetItemId(page, off)))
-						stats->num_index_tuples++;
+			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+				if (ItemIdIsNormal(PageGetItemId(page, off)))
+					stats->num_index_tuples++;
 			UnlockReleaseBuffer(buf);
 		}
 	}
