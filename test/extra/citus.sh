@@ -34,8 +34,9 @@ cleanup() {
 trap cleanup EXIT
 for k in 0 1 2; do
     ecml_cluster_remove "${dirs[$k]}"
+    # pg_cron on every node (Citus propagates CREATE EXTENSION); its jobs run on the coordinator
     ecml_cluster_init "${dirs[$k]}" "${ports[$k]}" postgres \
-        "shared_preload_libraries = 'citus'" "listen_addresses = '127.0.0.1'" \
+        "shared_preload_libraries = 'citus,pg_cron'" "listen_addresses = '127.0.0.1'" \
         "fsync = off" "max_connections = 60"
     # the nodes connect to each other over loopback TCP
     sed -i -E 's/^(host .*127\.0\.0\.1\/32.*)reject$/\1trust/' "${dirs[$k]}/data/pg_hba.conf"
@@ -109,6 +110,35 @@ score=$(c -c "
     SELECT (SELECT round(sum(ecml.logreg_predict((SELECT m FROM m), f))::numeric, 6) FROM events)
          = (SELECT round(sum(ecml.logreg_predict((SELECT m FROM m), f))::numeric, 6) FROM events_local)")
 check "logreg_predict over the distributed table sums to the local answer" t "$score"
+
+# the registry as a reference table: every node holds every model, so
+# ecml.model() inside a pushed-down query reads the worker's copy
+c -c "SELECT create_reference_table('ecml.models')" >/dev/null
+c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" \
+  -c "SELECT length(ecml.train('logreg', 'SELECT f, y FROM events', '{\"save_as\": \"purchase\"}')) > 0" >/dev/null
+check "a model saved on the coordinator is in the workers' registry" "1 1" \
+    "$(node 1 -c "SELECT count(*) FROM ecml.models WHERE name = 'purchase'") $(node 2 -c "SELECT count(*) FROM ecml.models WHERE name = 'purchase'")"
+# ecml.model() runs a query, and Citus refuses a distributed query (the
+# reference table) from inside a shard's query: the scalar subquery reads
+# the model once on the coordinator and ships it with each shard's task
+score=$(c -c "
+    SELECT (SELECT round(sum(ecml.logreg_predict((SELECT ecml.model('purchase')), f))::numeric, 6) FROM events)
+         = (SELECT round(sum(ecml.logreg_predict(ecml.model('purchase'), f))::numeric, 6) FROM events_local)")
+check "scoring with (SELECT ecml.model(name)) over the distributed table" t "$score"
+
+# nightly retraining by pg_cron on the coordinator, over the distributed table
+c -c "CREATE EXTENSION pg_cron" >/dev/null
+c -c "SELECT cron.schedule('ecml_retrain', '* * * * *', \$\$SELECT ecml.train('logreg', 'SELECT f, y FROM events', '{\"save_as\": \"purchase_cron\"}')\$\$)" >/dev/null
+# every minute: the first run starts within 60 s (up to 5 minutes allowed on a busy machine)
+status=
+for _ in $(seq 1 600); do
+    status=$(c -c "SELECT status FROM cron.job_run_details WHERE status IN ('succeeded', 'failed') ORDER BY runid LIMIT 1")
+    [ -n "$status" ] && break
+    sleep 0.5
+done
+c -c "SELECT cron.unschedule('ecml_retrain')" >/dev/null
+check "a pg_cron job on the coordinator retrains over the distributed table" succeeded "$status"
+check "and its model is in the registry" logreg "$(c -c "SELECT kind FROM ecml.models WHERE name = 'purchase_cron'")"
 
 # an ecml_hnsw index on a distributed table: per-shard scans, merged
 c <<'SQL'
