@@ -8,10 +8,13 @@
 #include "access/detoast.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "ecml.h"
 #include "model.h"
 #include "port/pg_crc32c.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/jsonfuncs.h"
 #include "utils/memutils.h"
@@ -406,6 +409,56 @@ ecml_section_json(const EcmlModel *model, uint32 tag)
 
 /* ---- ecml.model_info ---- */
 
+/*
+ * Keys model_info derives from the validated header and the sections it
+ * knows.  An INFO section carries a kind's shape only: its copies of these
+ * are dropped, so a model cannot claim another kind, row count or creation
+ * time, which ecml.save_model stores in the registry.
+ */
+static const char *const model_info_keys[] = {
+	"kind", "format_version", "size_bytes", "rows", "rows_skipped",
+	"created_at", "hyperparameters", "metrics", "feature_names", "sections"
+};
+
+/*
+ * t as ISO 8601 in UTC ("2024-05-01T12:00:00.123456+00:00"): the same in
+ * every session, whatever its TimeZone and DateStyle, so model_info stays
+ * IMMUTABLE and save_model reads it back exactly.
+ */
+static void
+append_utc_timestamp(StringInfo buf, TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		text[MAXDATELEN + 1];
+
+	/* no time zone argument: the fields are UTC */
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		corrupted("creation time out of range", NULL);
+	tm.tm_isdst = 0;			/* else no offset is printed */
+	EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, text);
+	escape_json(buf, text);
+}
+
+/* The INFO section as a JSON object without the keys model_info owns. */
+static Datum
+model_info_shape(const EcmlModel *model)
+{
+	char	   *json = ecml_section_json(model, ECML_TAG_INFO);
+	Datum		shape;
+
+	if (json == NULL)
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	shape = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(shape)) ||
+		JB_ROOT_IS_SCALAR(DatumGetJsonbP(shape)))
+		corrupted("INFO section is not a JSON object", NULL);
+	for (int i = 0; i < lengthof(model_info_keys); i++)
+		shape = DirectFunctionCall2(jsonb_delete, shape,
+									CStringGetTextDatum(model_info_keys[i]));
+	return shape;
+}
+
 /* ecml.model_info(bytea) → jsonb: kind, version, shape, hyper-parameters, metrics, size */
 PG_FUNCTION_INFO_V1(ecml_model_info);
 Datum
@@ -417,6 +470,8 @@ ecml_model_info(PG_FUNCTION_ARGS)
 	char	   *json;
 	char	  **names;
 	int			nnames;
+	Datum		shape;
+	Datum		facts;
 
 	ecml_model_open(raw, 0, &model);
 
@@ -426,26 +481,8 @@ ecml_model_info(PG_FUNCTION_ARGS)
 					 ecml_kind_name(model.header.kind), model.header.version,
 					 model.size, model.header.rows_seen - model.header.rows_skipped,
 					 model.header.rows_skipped);
-	escape_json(&buf, timestamptz_to_str(model.header.created_at));
+	append_utc_timestamp(&buf, model.header.created_at);
 
-	/* the kind's shape (dimensions, vocabulary, ...) sits at the top level */
-	json = ecml_section_json(&model, ECML_TAG_INFO);
-	if (json)
-	{
-		char	   *p = json;
-		char	   *end = json + strlen(json);
-
-		while (p < end && *p != '{')
-			p++;
-		while (end > p && end[-1] != '}')
-			end--;
-		if (p < end && end - p > 2)
-		{
-			/* splice the object's members in: drop its braces */
-			appendStringInfoString(&buf, ", ");
-			appendBinaryStringInfo(&buf, p + 1, (end - 1) - (p + 1));
-		}
-	}
 	json = ecml_section_json(&model, ECML_TAG_HYPERPARAMS);
 	if (json)
 		appendStringInfo(&buf, ", \"hyperparameters\": %s", json);
@@ -481,8 +518,11 @@ ecml_model_info(PG_FUNCTION_ARGS)
 						 model.sections[i].length);
 	}
 	appendStringInfoString(&buf, "]}");
+	facts = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	/* the kind's shape (dimensions, vocabulary, ...) at the top level */
+	shape = model_info_shape(&model);
+	PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, shape, facts));
 }
 
 /* ---- the parsed-model cache ---- */
