@@ -104,7 +104,51 @@ SELECT ecml.save_model('nothing', NULL);
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS t(oid)
     JOIN pg_class c ON c.oid = t.oid WHERE e.extname = 'ecml';
 SELECT attstorage FROM pg_attribute WHERE attrelid = 'ecml.models'::regclass AND attname = 'model';
+-- created_at is the header's time in UTC, ISO 8601, whatever the session's
+-- TimeZone and DateStyle (model_info is IMMUTABLE), and save_model reads
+-- it back exactly: the epoch, the first and the last valid microsecond
+SET TimeZone = 'Asia/Tokyo';
+SET DateStyle = 'SQL, DMY';
+SELECT v, ecml.model_info(pg_temp.forge(m, 48, 8, v))->>'created_at' AS created_at
+FROM core_model, (VALUES (0::bigint), (-211813488000000000), (9223371331199999999)) t(v);
+SELECT ecml.save_model('core_' || i, pg_temp.forge(m, 48, 8, v))
+FROM core_model, (VALUES (1, 0::bigint), (2, -211813488000000000), (3, 9223371331199999999)) t(i, v);
+RESET DateStyle;
+SET TimeZone = 'UTC';
+SELECT name, trained_at FROM ecml.models WHERE name IN ('core_1', 'core_2', 'core_3') ORDER BY name;
+RESET TimeZone;
+-- row security: a model belongs to the role that saved it; a role with
+-- every table privilege still cannot replace, change or delete a model of a
+-- role it does not belong to
+SELECT polname, polcmd, pg_get_expr(polqual, polrelid) AS using, pg_get_expr(polwithcheck, polrelid) AS check
+FROM pg_policy WHERE polrelid = 'ecml.models'::regclass;
+SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'ecml.models'::regclass;
+CREATE ROLE regress_ecml_team_a;
+CREATE ROLE regress_ecml_team_b;
+GRANT USAGE ON SCHEMA ecml TO regress_ecml_team_a, regress_ecml_team_b;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO regress_ecml_team_a, regress_ecml_team_b;
+GRANT SELECT ON core_model TO regress_ecml_team_a, regress_ecml_team_b;
+SET ROLE regress_ecml_team_a;
+SELECT ecml.save_model('core_a', m) FROM core_model;
+SELECT name, owner FROM ecml.models;
+SET ROLE regress_ecml_team_b;
+\set VERBOSITY terse
+SELECT ecml.save_model('core_a', m) FROM core_model;
+\set VERBOSITY default
+SELECT ecml.model('core_a');
+UPDATE ecml.models SET rows = 0 WHERE name = 'core_a';
+DELETE FROM ecml.models WHERE name = 'core_a';
+INSERT INTO ecml.models (name, kind, model, trained_at, rows, owner)
+SELECT 'core_b', 'logreg', m, now(), 1, 'regress_ecml_team_a' FROM core_model;
+SELECT ecml.save_model('core_b', m) FROM core_model;
+UPDATE ecml.models SET owner = 'regress_ecml_team_a' WHERE name = 'core_b';
+RESET ROLE;
+SELECT name, owner, rows FROM ecml.models WHERE name IN ('core_a', 'core_b') ORDER BY name;
 DELETE FROM ecml.models;
+REVOKE ALL ON ecml.models, core_model FROM regress_ecml_team_a, regress_ecml_team_b;
+REVOKE ALL ON SCHEMA ecml FROM regress_ecml_team_a, regress_ecml_team_b;
+DROP ROLE regress_ecml_team_a;
+DROP ROLE regress_ecml_team_b;
 
 -- options: not an object, unknown key, wrong type, out of range, bad choice
 SELECT ecml.logreg_train(f, y, '[1, 2]') FROM core_rows;

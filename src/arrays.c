@@ -203,3 +203,37 @@ ecml_sort_ids(int64 *ids, size_t n)
 {
 	sort_ids_asc(ids, n);
 }
+
+void
+ecml_copy_interruptible(void *dst, const void *src, Size n)
+{
+	char	   *d = dst;
+	const char *s = src;
+
+	while (n > 0)
+	{
+		Size		k = Min(n, ECML_COPY_BLOCK);
+
+		CHECK_FOR_INTERRUPTS();
+		memcpy(d, s, k);
+		d += k;
+		s += k;
+		n -= k;
+	}
+}
+
+void
+ecml_zero_interruptible(void *dst, Size n)
+{
+	char	   *d = dst;
+
+	while (n > 0)
+	{
+		Size		k = Min(n, ECML_COPY_BLOCK);
+
+		CHECK_FOR_INTERRUPTS();
+		memset(d, 0, k);
+		d += k;
+		n -= k;
+	}
+}

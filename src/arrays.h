@@ -65,4 +65,14 @@ extern void ecml_check_same_width(int have, int got, const char *trainer);
  */
 extern void ecml_sort_ids(int64 *ids, size_t n);
 
+/*
+ * memcpy / memset that check for interrupts every ECML_COPY_BLOCK bytes, for
+ * the partial states of parallel aggregation (hundreds of MB): writing that
+ * much fresh memory takes seconds on a busy virtual machine, where every
+ * page fault is slow.
+ */
+#define ECML_COPY_BLOCK (1024 * 1024)
+extern void ecml_copy_interruptible(void *dst, const void *src, Size n);
+extern void ecml_zero_interruptible(void *dst, Size n);
+
 #endif							/* ECML_ARRAYS_H */

@@ -47,6 +47,8 @@
 #define SEED_SPREAD UINT64CONST(0x9e3779b97f4a7c15)
 #define TREE_STREAM UINT64CONST(0x6a09e667f3bcc909)
 #define NEVER		PG_INT64_MAX
+/* rows copied between interrupt checks (a power of 2) when (de)serializing */
+#define IFOREST_ROWS_PER_CHECK 1024
 
 static const EcmlOptionSpec iforest_option_specs[] = {
 	{"n_trees", ECML_OPT_INT, offsetof(IForestOptions, n_trees),
@@ -147,6 +149,13 @@ reservoir_reserve(IForestState *st, IForestReservoir *r, int need, MemoryContext
 
 	if (need <= r->capacity)
 		return;
+
+	/*
+	 * The trees' reservoirs fill at the same rows, so they double at the
+	 * same row too: with 600 trees that one transition call reallocates
+	 * over 100 MB.
+	 */
+	CHECK_FOR_INTERRUPTS();
 	newcap = Min(st->o.sample_size, Max(need, Max(16, r->capacity * 2)));
 	ecml_check_train_memory(st->bytes + (Size) (newcap - r->capacity) * (sizeof(double) + sizeof(int32)),
 							TRAINER);
@@ -557,6 +566,8 @@ iforest_train_serialfn(PG_FUNCTION_ARGS)
 	for (int k = 0; k < st->used; k++)
 		if (renum[k] >= 0)
 		{
+			if ((k & (IFOREST_ROWS_PER_CHECK - 1)) == 0)
+				CHECK_FOR_INTERRUPTS();
 			memcpy(p, st->rows + (Size) k * st->nfeatures, sizeof(float) * st->nfeatures);
 			p += sizeof(float) * st->nfeatures;
 		}
@@ -567,6 +578,7 @@ iforest_train_serialfn(PG_FUNCTION_ARGS)
 			IForestReservoir *r = &st->res[t];
 			int32	   *slots;
 
+			CHECK_FOR_INTERRUPTS();
 			memcpy(p, &r->m, 4);
 			p += 8;
 			memcpy(p, r->keys, sizeof(double) * r->m);
@@ -635,13 +647,18 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 		(int64) nlive > (int64) ntrees * psi)
 		bad_partial_state();
 	for (int k = 0; k < nlive; k++)
+	{
+		if ((k & (IFOREST_ROWS_PER_CHECK - 1)) == 0)
+			CHECK_FOR_INTERRUPTS();
 		pool_store(st, (const float *) (p + sizeof(float) * (Size) k * nfeatures), aggcxt);
+	}
 	p += PAD8(sizeof(float) * (Size) nlive * nfeatures);
 	for (int t = 0; t < ntrees; t++)
 	{
 		IForestReservoir *r = &st->res[t];
 		int32		m;
 
+		CHECK_FOR_INTERRUPTS();
 		if (end - p < 8)
 			bad_partial_state();
 		memcpy(&m, p, 4);

@@ -287,7 +287,7 @@ lstm_train_combinefn(PG_FUNCTION_ARGS)
 	if (s2->nseq > 0)
 		memcpy(s1->seqlen + s1->nseq, s2->seqlen, sizeof(int32) * s2->nseq);
 	if (s2->len > 0)
-		memcpy(s1->buf + s1->len, s2->buf, s2->len);
+		ecml_copy_interruptible(s1->buf + s1->len, s2->buf, s2->len);
 	s1->len += s2->len;
 	s1->nseq += s2->nseq;
 	s1->ntokens += s2->ntokens;
@@ -331,7 +331,7 @@ lstm_train_serialfn(PG_FUNCTION_ARGS)
 		memcpy(p, st->seqlen, sizeof(int32) * st->nseq);
 	p += lenbytes;
 	if (st->len > 0)
-		memcpy(p, st->buf, st->len);
+		ecml_copy_interruptible(p, st->buf, st->len);
 	PG_RETURN_BYTEA_P(out);
 }
 
@@ -375,7 +375,7 @@ lstm_train_deserialfn(PG_FUNCTION_ARGS)
 		memcpy(st->seqlen, p, sizeof(int32) * st->nseq);
 	p += MAXALIGN(sizeof(int32) * st->nseq);
 	if (len64 > 0)
-		memcpy(st->buf, p, len64);
+		ecml_copy_interruptible(st->buf, p, len64);
 	st->len = (Size) len64;
 	PG_RETURN_POINTER(st);
 }

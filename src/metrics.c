@@ -20,6 +20,7 @@
 #include <float.h>
 #include <math.h>
 
+#include "arrays.h"
 #include "catalog/pg_type.h"
 #include "ecml.h"
 #include "miscadmin.h"
@@ -146,9 +147,9 @@ score_array_merge(ScoreArray *a, const ScoreArray *b, MemoryContext aggcxt)
 		out[k++] = a->values[i] <= b->values[j] ? a->values[i++] : b->values[j++];
 	}
 	if (i < a->n)
-		memcpy(out + k, a->values + i, sizeof(double) * (Size) (a->n - i));
+		ecml_copy_interruptible(out + k, a->values + i, sizeof(double) * (Size) (a->n - i));
 	if (j < b->n)
-		memcpy(out + k, b->values + j, sizeof(double) * (Size) (b->n - j));
+		ecml_copy_interruptible(out + k, b->values + j, sizeof(double) * (Size) (b->n - j));
 	if (a->values)
 		pfree(a->values);
 	a->values = out;
@@ -273,10 +274,10 @@ ecml_score_label_serialfn(PG_FUNCTION_ARGS)
 	memcpy(p + sizeof(int64), &st->neg.n, sizeof(int64));
 	p += SCORE_SERIAL_HEAD;
 	if (st->pos.n > 0)
-		memcpy(p, st->pos.values, sizeof(double) * (Size) st->pos.n);
+		ecml_copy_interruptible(p, st->pos.values, sizeof(double) * (Size) st->pos.n);
 	p += sizeof(double) * (Size) st->pos.n;
 	if (st->neg.n > 0)
-		memcpy(p, st->neg.values, sizeof(double) * (Size) st->neg.n);
+		ecml_copy_interruptible(p, st->neg.values, sizeof(double) * (Size) st->neg.n);
 	PG_RETURN_BYTEA_P(out);
 }
 
@@ -287,7 +288,7 @@ score_array_load(ScoreArray *a, const char *src, int64 n, MemoryContext aggcxt)
 	if (n > 0)
 	{
 		a->values = MemoryContextAllocHuge(aggcxt, sizeof(double) * (Size) n);
-		memcpy(a->values, src, sizeof(double) * (Size) n);
+		ecml_copy_interruptible(a->values, src, sizeof(double) * (Size) n);
 	}
 }
 

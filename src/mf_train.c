@@ -272,9 +272,9 @@ mf_train_serialfn(PG_FUNCTION_ARGS)
 	{
 		MfChunk    *ch = &st->chunks[c];
 
-		memcpy(pu, ch->users, sizeof(int64) * ch->n);
-		memcpy(pi, ch->items, sizeof(int64) * ch->n);
-		memcpy(pv, ch->values, sizeof(float) * ch->n);
+		ecml_copy_interruptible(pu, ch->users, sizeof(int64) * ch->n);
+		ecml_copy_interruptible(pi, ch->items, sizeof(int64) * ch->n);
+		ecml_copy_interruptible(pv, ch->values, sizeof(float) * ch->n);
 		pu += sizeof(int64) * ch->n;
 		pi += sizeof(int64) * ch->n;
 		pv += sizeof(float) * ch->n;
@@ -315,9 +315,9 @@ mf_train_deserialfn(PG_FUNCTION_ARGS)
 		int			n = (int) st->nrows;
 		MfChunk		c = mf_chunk_alloc(st, aggcxt, n);
 
-		memcpy(c.users, p, sizeof(int64) * n);
-		memcpy(c.items, p + sizeof(int64) * n, sizeof(int64) * n);
-		memcpy(c.values, p + sizeof(int64) * 2 * n, sizeof(float) * n);
+		ecml_copy_interruptible(c.users, p, sizeof(int64) * n);
+		ecml_copy_interruptible(c.items, p + sizeof(int64) * n, sizeof(int64) * n);
+		ecml_copy_interruptible(c.values, p + sizeof(int64) * 2 * n, sizeof(float) * n);
 		c.n = n;
 		mf_add_chunk(st, aggcxt, c);
 	}

@@ -6,12 +6,17 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
+#include "common/cryptohash.h"
 #include "common/jsonapi.h"
+#include "common/sha2.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "ecml.h"
 #include "model.h"
 #include "port/pg_crc32c.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/jsonfuncs.h"
 #include "utils/memutils.h"
@@ -406,6 +411,56 @@ ecml_section_json(const EcmlModel *model, uint32 tag)
 
 /* ---- ecml.model_info ---- */
 
+/*
+ * Keys model_info derives from the validated header and the sections it
+ * knows.  An INFO section carries a kind's shape only: its copies of these
+ * are dropped, so a model cannot claim another kind, row count or creation
+ * time, which ecml.save_model stores in the registry.
+ */
+static const char *const model_info_keys[] = {
+	"kind", "format_version", "size_bytes", "rows", "rows_skipped",
+	"created_at", "hyperparameters", "metrics", "feature_names", "sections"
+};
+
+/*
+ * t as ISO 8601 in UTC ("2024-05-01T12:00:00.123456+00:00"): the same in
+ * every session, whatever its TimeZone and DateStyle, so model_info stays
+ * IMMUTABLE and save_model reads it back exactly.
+ */
+static void
+append_utc_timestamp(StringInfo buf, TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		text[MAXDATELEN + 1];
+
+	/* no time zone argument: the fields are UTC */
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		corrupted("creation time out of range", NULL);
+	tm.tm_isdst = 0;			/* else no offset is printed */
+	EncodeDateTime(&tm, fsec, true, 0, NULL, USE_XSD_DATES, text);
+	escape_json(buf, text);
+}
+
+/* The INFO section as a JSON object without the keys model_info owns. */
+static Datum
+model_info_shape(const EcmlModel *model)
+{
+	char	   *json = ecml_section_json(model, ECML_TAG_INFO);
+	Datum		shape;
+
+	if (json == NULL)
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	shape = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(shape)) ||
+		JB_ROOT_IS_SCALAR(DatumGetJsonbP(shape)))
+		corrupted("INFO section is not a JSON object", NULL);
+	for (int i = 0; i < lengthof(model_info_keys); i++)
+		shape = DirectFunctionCall2(jsonb_delete, shape,
+									CStringGetTextDatum(model_info_keys[i]));
+	return shape;
+}
+
 /* ecml.model_info(bytea) → jsonb: kind, version, shape, hyper-parameters, metrics, size */
 PG_FUNCTION_INFO_V1(ecml_model_info);
 Datum
@@ -417,6 +472,8 @@ ecml_model_info(PG_FUNCTION_ARGS)
 	char	   *json;
 	char	  **names;
 	int			nnames;
+	Datum		shape;
+	Datum		facts;
 
 	ecml_model_open(raw, 0, &model);
 
@@ -426,26 +483,8 @@ ecml_model_info(PG_FUNCTION_ARGS)
 					 ecml_kind_name(model.header.kind), model.header.version,
 					 model.size, model.header.rows_seen - model.header.rows_skipped,
 					 model.header.rows_skipped);
-	escape_json(&buf, timestamptz_to_str(model.header.created_at));
+	append_utc_timestamp(&buf, model.header.created_at);
 
-	/* the kind's shape (dimensions, vocabulary, ...) sits at the top level */
-	json = ecml_section_json(&model, ECML_TAG_INFO);
-	if (json)
-	{
-		char	   *p = json;
-		char	   *end = json + strlen(json);
-
-		while (p < end && *p != '{')
-			p++;
-		while (end > p && end[-1] != '}')
-			end--;
-		if (p < end && end - p > 2)
-		{
-			/* splice the object's members in: drop its braces */
-			appendStringInfoString(&buf, ", ");
-			appendBinaryStringInfo(&buf, p + 1, (end - 1) - (p + 1));
-		}
-	}
 	json = ecml_section_json(&model, ECML_TAG_HYPERPARAMS);
 	if (json)
 		appendStringInfo(&buf, ", \"hyperparameters\": %s", json);
@@ -481,21 +520,52 @@ ecml_model_info(PG_FUNCTION_ARGS)
 						 model.sections[i].length);
 	}
 	appendStringInfoString(&buf, "]}");
+	facts = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	/* the kind's shape (dimensions, vocabulary, ...) at the top level */
+	shape = model_info_shape(&model);
+	PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, shape, facts));
 }
 
 /* ---- the parsed-model cache ---- */
 
+/*
+ * Identity.  The header holds the payload's CRC32C, which catches damage
+ * but not a model made on purpose to share another's header: CRC32C is
+ * affine, so anyone can pick four bytes of a changed payload that restore
+ * the old CRC.  Two different models must never share a parse (one role
+ * could otherwise make another role's scoring use its weights), so a slot
+ * is keyed by the SHA-256 of the whole value, computed when the value is
+ * read in full anyway (to check its CRC).  The shortcuts that do not read
+ * the whole value rely on identities PostgreSQL guarantees instead: an
+ * out-of-line value is immutable under its TOAST pointer, so a slot lists
+ * the TOAST pointers found to hold its bytes; an inline value at a call
+ * site is compared byte for byte with the last one (up to
+ * CALLSITE_COPY_MAX bytes), or by address for larger in-memory values,
+ * which a query builds once (a parameter, a PL/pgSQL variable, an
+ * InitPlan) rather than per row.
+ */
 #define CACHE_SLOTS 16
 #define CACHE_MAX_BYTES ((Size) 1024 * 1024 * 1024)
+#define CACHE_TOAST_IDS 4
+#define CALLSITE_COPY_MAX ((Size) 64 * 1024)
+
+/* What names an out-of-line value for as long as it exists. */
+typedef struct ToastId
+{
+	Oid			toastrelid;
+	Oid			valueid;
+} ToastId;
 
 typedef struct CacheSlot
 {
 	uint64		serial;			/* 0: empty */
 	uint64		last_used;
-	char		header[ECML_HEADER_SIZE];	/* key: holds kind and payload CRC */
+	char		header[ECML_HEADER_SIZE];
 	Size		size;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];	/* key: SHA-256 of the value */
+	int			ntoast;			/* out-of-line values known to hold it */
+	ToastId		toast[CACHE_TOAST_IDS];
 	EcmlParseFn parse;
 	MemoryContext mcxt;
 	Size		bytes;
@@ -514,8 +584,11 @@ typedef struct CallSiteCache
 	uint64		serial;
 	bool		external;
 	varatt_external toast;		/* identity of an out-of-line value */
-	Size		size;			/* identity of an inline value: size ... */
-	char		header[ECML_HEADER_SIZE];	/* ... and header */
+	Size		size;			/* an inline value: its size (0: none) ... */
+	char		header[ECML_HEADER_SIZE];	/* ... header ... */
+	const void *address;		/* ... and address, or ... */
+	char	   *copy;			/* ... all of it, when small */
+	Size		copy_alloc;
 } CallSiteCache;
 
 static void
@@ -542,6 +615,80 @@ slot_hit(CallSiteCache *cs, int slot)
 	return cache_slots[slot].parsed;
 }
 
+static void
+sha256(const char *data, Size len, uint8 *digest)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "ecml: could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+static bool
+slot_knows_toast(const CacheSlot *slot, const varatt_external *toast)
+{
+	for (int i = 0; i < slot->ntoast; i++)
+		if (slot->toast[i].toastrelid == toast->va_toastrelid &&
+			slot->toast[i].valueid == toast->va_valueid)
+			return true;
+	return false;
+}
+
+/* Remember that the out-of-line value toast holds slot's bytes. */
+static void
+slot_add_toast(CacheSlot *slot, const varatt_external *toast)
+{
+	if (slot_knows_toast(slot, toast))
+		return;
+	if (slot->ntoast == CACHE_TOAST_IDS)
+	{
+		/* forget the oldest */
+		memmove(&slot->toast[0], &slot->toast[1], sizeof(ToastId) * (CACHE_TOAST_IDS - 1));
+		slot->ntoast--;
+	}
+	slot->toast[slot->ntoast].toastrelid = toast->va_toastrelid;
+	slot->toast[slot->ntoast].valueid = toast->va_valueid;
+	slot->ntoast++;
+}
+
+/* Remember an inline value at the call site: all of it when small. */
+static void
+callsite_remember_inline(FunctionCallInfo fcinfo, CallSiteCache *cs,
+						 struct varlena *v, const char *data, Size size)
+{
+	cs->external = false;
+	cs->size = size;
+	memcpy(cs->header, data, ECML_HEADER_SIZE);
+	cs->address = v;
+	if (size > CALLSITE_COPY_MAX)
+		return;
+	if (cs->copy_alloc < size)
+	{
+		if (cs->copy)
+			pfree(cs->copy);
+		cs->copy = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, size);
+		cs->copy_alloc = size;
+	}
+	memcpy(cs->copy, data, size);
+}
+
+/* True when the inline value v is the call site's last model. */
+static bool
+callsite_same_inline(const CallSiteCache *cs, struct varlena *v)
+{
+	Size		size = VARSIZE_ANY_EXHDR(v);
+
+	if (cs->external || cs->size == 0 || size != cs->size ||
+		memcmp(VARDATA_ANY(v), cs->header, ECML_HEADER_SIZE) != 0)
+		return false;
+	if (size <= CALLSITE_COPY_MAX)
+		return memcmp(VARDATA_ANY(v), cs->copy, size) == 0;
+	return (const void *) v == cs->address;
+}
+
 void *
 ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 				  EcmlParseFn parse)
@@ -553,6 +700,7 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 	const char *data;
 	Size		size;
 	Size		total;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	int			victim;
 	MemoryContext mcxt;
 	MemoryContext oldcxt;
@@ -579,54 +727,50 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 		}
 		else if (!VARATT_IS_EXTENDED(v) || VARATT_IS_SHORT(v))
 		{
-			if (!cs->external && VARSIZE_ANY_EXHDR(v) == cs->size &&
-				cs->size >= ECML_HEADER_SIZE &&
-				memcmp(VARDATA_ANY(v), cs->header, ECML_HEADER_SIZE) == 0)
+			if (callsite_same_inline(cs, v))
 				return slot_hit(cs, cs->slot);
 		}
 	}
 
 	/*
-	 * A model stored out of line (anything over about 2 kB) is looked up by
-	 * its header alone: fetching a header slice reads one toast chunk,
-	 * where detoasting and checking a large model would cost milliseconds
-	 * on the first row of every new query.  The header holds the payload
-	 * CRC, so equal headers and sizes mean the model was validated when its
-	 * slot was filled.
+	 * A model stored out of line (anything over about 2 kB) and already
+	 * cached is found by its TOAST pointer, without detoasting and checking
+	 * all of it again (milliseconds for a large model on the first row of
+	 * every new query).  The header slice, one toast chunk, must match too:
+	 * a value id is reused only after its value was deleted and vacuumed
+	 * away, and then the header tells a different model.
 	 */
 	if (VARATT_IS_EXTERNAL_ONDISK(v))
 	{
 		varatt_external toast;
 		Size		extsize;
+		int			hit = -1;
 
 		VARATT_EXTERNAL_GET_POINTER(toast, v);
 		extsize = toast.va_rawsize - VARHDRSZ;
-		if (extsize >= ECML_HEADER_SIZE)
+		for (int i = 0; i < CACHE_SLOTS; i++)
+		{
+			if (cache_slots[i].serial != 0 && cache_slots[i].parse == parse &&
+				cache_slots[i].size == extsize &&
+				slot_knows_toast(&cache_slots[i], &toast))
+			{
+				hit = i;
+				break;
+			}
+		}
+		if (hit >= 0 && extsize >= ECML_HEADER_SIZE)
 		{
 			struct varlena *head = detoast_attr_slice(v, 0, ECML_HEADER_SIZE);
-			int			hit = -1;
 
-			if (VARSIZE_ANY_EXHDR(head) == ECML_HEADER_SIZE)
-			{
-				for (int i = 0; i < CACHE_SLOTS; i++)
-				{
-					if (cache_slots[i].serial != 0 && cache_slots[i].parse == parse &&
-						cache_slots[i].size == extsize &&
-						memcmp(cache_slots[i].header, VARDATA_ANY(head),
-							   ECML_HEADER_SIZE) == 0)
-					{
-						hit = i;
-						break;
-					}
-				}
-			}
+			if (VARSIZE_ANY_EXHDR(head) != ECML_HEADER_SIZE ||
+				memcmp(cache_slots[hit].header, VARDATA_ANY(head), ECML_HEADER_SIZE) != 0)
+				hit = -1;
 			pfree(head);
 			if (hit >= 0)
 			{
 				cs->external = true;
 				cs->toast = toast;
 				cs->size = extsize;
-				memcpy(cs->header, cache_slots[hit].header, ECML_HEADER_SIZE);
 				return slot_hit(cs, hit);
 			}
 		}
@@ -637,22 +781,35 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 	ecml_model_open(raw, expected_kind, &model);
 	data = VARDATA_ANY(raw);
 	size = VARSIZE_ANY_EXHDR(raw);
+	sha256(data, size, digest);
 
-	cs->external = VARATT_IS_EXTERNAL_ONDISK(v);
-	if (cs->external)
+	if (VARATT_IS_EXTERNAL_ONDISK(v))
+	{
+		cs->external = true;
 		VARATT_EXTERNAL_GET_POINTER(cs->toast, v);
-	cs->size = size;
-	memcpy(cs->header, data, ECML_HEADER_SIZE);
-	/* an inline compressed value has no cheap identity: fast path never matches */
-	if (!cs->external && VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+		cs->size = size;
+	}
+	else if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+	{
+		/* an inline compressed value has no cheap identity: never a fast hit */
+		cs->external = false;
 		cs->size = 0;
+	}
+	else
+		callsite_remember_inline(fcinfo, cs, v, data, size);
 
 	for (int i = 0; i < CACHE_SLOTS; i++)
 	{
 		if (cache_slots[i].serial != 0 && cache_slots[i].parse == parse &&
 			cache_slots[i].size == size &&
-			memcmp(cache_slots[i].header, data, ECML_HEADER_SIZE) == 0)
+			memcmp(cache_slots[i].digest, digest, sizeof(digest)) == 0)
+		{
+			if (cs->external)
+				slot_add_toast(&cache_slots[i], &cs->toast);
+			if ((Pointer) raw != (Pointer) v)
+				pfree(raw);
 			return slot_hit(cs, i);
+		}
 	}
 
 	/*
@@ -705,6 +862,10 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 	cache_slots[victim].serial = ++cache_serial;
 	memcpy(cache_slots[victim].header, data, ECML_HEADER_SIZE);
 	cache_slots[victim].size = size;
+	memcpy(cache_slots[victim].digest, digest, sizeof(digest));
+	cache_slots[victim].ntoast = 0;
+	if (cs->external)
+		slot_add_toast(&cache_slots[victim], &cs->toast);
 	cache_slots[victim].parse = parse;
 	cache_slots[victim].mcxt = mcxt;
 	cache_slots[victim].bytes = total;

@@ -167,8 +167,9 @@ typedef void *(*EcmlParseFn) (const EcmlModel *model, MemoryContext mcxt);
  * Return the parsed form of the model in argument argno of fcinfo, checked
  * to be of kind expected_kind.  The parse runs once per distinct model:
  * each call site remembers its last model in fn_extra (a row with the same
- * model costs a header comparison), and a small per-backend cache keyed by
- * the model's header (which holds the payload CRC) serves later queries.
+ * model costs a comparison), and a small per-backend cache keyed by the
+ * SHA-256 of the model serves later queries, finding an out-of-line model
+ * it holds by its TOAST pointer and header.
  * The result stays valid until the current function call returns.
  */
 extern void *ecml_model_cached(FunctionCallInfo fcinfo, int argno,

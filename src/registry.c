@@ -4,22 +4,119 @@
  *
  * Written in C rather than SQL so the lookup runs once per query and call
  * site, not once per row: SELECT ecml.logreg_predict(ecml.model('m'), f)
- * over a million rows reads the registry once.  Caching for the duration
- * of one query is what STABLE promises.
+ * over a million rows reads the registry once.
+ *
+ * A call site's expression state can outlive one statement: PL/pgSQL keeps
+ * a simple expression's state for the whole transaction, so a loop that
+ * saves a model and then reads it calls the same call site under new
+ * snapshots.  The remembered model is therefore keyed by everything its
+ * row's visibility depends on: the name, the role (row security), the
+ * transaction and subtransaction (a rolled-back save), and the snapshot's
+ * contents (another session's commit, this transaction's later commands).
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+/* What decides which registry row a lookup sees. */
+typedef struct RegistryKey
+{
+	Oid			userid;
+	LocalTransactionId lxid;
+	SubTransactionId subid;
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	curcid;
+	uint32		xcnt;
+	int32		subxcnt;
+	bool		suboverflowed;
+	bool		recovery;
+	TransactionId *xids;		/* xip then subxip, xcnt + subxcnt entries */
+} RegistryKey;
 
 typedef struct RegistryCache
 {
 	text	   *name;
 	bytea	   *model;
+	RegistryKey key;
+	int			xids_alloc;		/* capacity of key.xids */
 } RegistryCache;
+
+/* True when the active snapshot and session state still match key. */
+static bool
+registry_key_matches(const RegistryKey *key)
+{
+	Snapshot	snap;
+
+	if (!ActiveSnapshotSet())
+		return false;
+	snap = GetActiveSnapshot();
+	if (key->userid != GetUserId() ||
+		key->lxid != MyProc->lxid ||
+		key->subid != GetCurrentSubTransactionId() ||
+		key->xmin != snap->xmin || key->xmax != snap->xmax ||
+		key->curcid != snap->curcid ||
+		key->xcnt != snap->xcnt || key->subxcnt != snap->subxcnt ||
+		key->suboverflowed != snap->suboverflowed ||
+		key->recovery != snap->takenDuringRecovery)
+		return false;
+	if (key->xcnt > 0 &&
+		memcmp(key->xids, snap->xip, sizeof(TransactionId) * key->xcnt) != 0)
+		return false;
+	if (key->subxcnt > 0 &&
+		memcmp(key->xids + key->xcnt, snap->subxip,
+			   sizeof(TransactionId) * key->subxcnt) != 0)
+		return false;
+	return true;
+}
+
+/* Remember the state the lookup just ran under; in rc's memory context. */
+static void
+registry_key_remember(RegistryCache *rc, MemoryContext mcxt)
+{
+	RegistryKey *key = &rc->key;
+	Snapshot	snap;
+	int			n;
+
+	if (!ActiveSnapshotSet())
+	{
+		/* never matches: an invalid local transaction id */
+		key->lxid = InvalidLocalTransactionId;
+		return;
+	}
+	snap = GetActiveSnapshot();
+	n = (int) snap->xcnt + Max(snap->subxcnt, 0);
+	if (n > rc->xids_alloc)
+	{
+		if (key->xids)
+			pfree(key->xids);
+		key->xids = MemoryContextAlloc(mcxt, sizeof(TransactionId) * n);
+		rc->xids_alloc = n;
+	}
+	key->userid = GetUserId();
+	key->lxid = MyProc->lxid;
+	key->subid = GetCurrentSubTransactionId();
+	key->xmin = snap->xmin;
+	key->xmax = snap->xmax;
+	key->curcid = snap->curcid;
+	key->xcnt = snap->xcnt;
+	key->subxcnt = Max(snap->subxcnt, 0);
+	key->suboverflowed = snap->suboverflowed;
+	key->recovery = snap->takenDuringRecovery;
+	if (key->xcnt > 0)
+		memcpy(key->xids, snap->xip, sizeof(TransactionId) * key->xcnt);
+	if (key->subxcnt > 0)
+		memcpy(key->xids + key->xcnt, snap->subxip,
+			   sizeof(TransactionId) * key->subxcnt);
+}
 
 /* ecml.model(name) → the model saved under name; an error if there is none */
 PG_FUNCTION_INFO_V1(ecml_model_lookup);
@@ -36,7 +133,8 @@ ecml_model_lookup(PG_FUNCTION_ARGS)
 
 	if (rc != NULL && rc->name != NULL &&
 		VARSIZE_ANY_EXHDR(rc->name) == VARSIZE_ANY_EXHDR(name) &&
-		memcmp(VARDATA_ANY(rc->name), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)) == 0)
+		memcmp(VARDATA_ANY(rc->name), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)) == 0 &&
+		registry_key_matches(&rc->key))
 		PG_RETURN_BYTEA_P(rc->model);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -49,13 +147,13 @@ ecml_model_lookup(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("ecml model \"%s\" does not exist", text_to_cstring(name)),
-				 errhint("Save one with ecml.save_model(name, model); SELECT name FROM ecml.models lists them.")));
+				 errhint("Save one with ecml.save_model(name, model); SELECT name FROM ecml.models lists the models you may read.")));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		elog(ERROR, "ecml.model: NULL model in ecml.models");
 
 	/*
-	 * Keep it for the rest of the query.  A model stored out of line stays
+	 * Keep it while the snapshot and session state stay the same.  A model stored out of line stays
 	 * a TOAST pointer (as a column read by a plain SELECT would), so the
 	 * scoring function's cache finds a large model by its header instead of
 	 * this function copying all of it on every query.
@@ -76,6 +174,7 @@ ecml_model_lookup(PG_FUNCTION_ARGS)
 		rc->model = (bytea *) PG_DETOAST_DATUM_COPY(d);
 	rc->name = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(name));
 	MemoryContextSwitchTo(old);
+	registry_key_remember(rc, fcinfo->flinfo->fn_mcxt);
 	SPI_finish();
 
 	PG_RETURN_BYTEA_P(rc->model);

@@ -11,6 +11,7 @@
 
 #include <limits.h>
 
+#include "arrays.h"
 #include "ecml.h"
 #include "rowbuf.h"
 #include "utils/memutils.h"
@@ -79,7 +80,7 @@ rowbuf_write(const Rowbuf *rb, char *dst)
 	{
 		Size		n = (Size) rb->chunks[i].nrows * rb->record_size;
 
-		memcpy(dst, rb->chunks[i].data, n);
+		ecml_copy_interruptible(dst, rb->chunks[i].data, n);
 		dst += n;
 	}
 }
@@ -97,7 +98,7 @@ rowbuf_read(Rowbuf *rb, const char *src, int64 nrows, MemoryContext cxt,
 	chunk.nrows = chunk.capacity = (int) nrows;
 	ecml_check_train_memory(n, trainer);
 	chunk.data = MemoryContextAllocHuge(cxt, n);
-	memcpy(chunk.data, src, n);
+	ecml_copy_interruptible(chunk.data, src, n);
 	rb->nrows = nrows;
 	rb->bytes = n;
 	rowbuf_add_chunk(rb, cxt, chunk);
@@ -118,7 +119,9 @@ rowbuf_frame_new(const char *trainer, const char *remedy, Size headlen,
 				 errmsg("%s partial state of a parallel worker exceeds 1 GB", trainer),
 				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0)%s.",
 						 remedy)));
-	out = palloc0(total);
+	/* zeroed for the padding, interruptibly: a worker's rows can be 1 GB */
+	out = palloc(total);
+	ecml_zero_interruptible(out, total);
 	SET_VARSIZE(out, total);
 	*head = VARDATA(out);
 	if (optlen > 0)

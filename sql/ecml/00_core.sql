@@ -54,18 +54,33 @@ CREATE TABLE ecml.models (
     model       bytea NOT NULL,
     trained_at  timestamptz NOT NULL,
     rows        bigint NOT NULL,
-    metrics     jsonb
+    metrics     jsonb,
+    -- a regrole, not a name: it follows a renamed role, and a role made
+    -- later under a dropped owner's name does not inherit its models
+    owner       regrole NOT NULL
+                DEFAULT pg_catalog.quote_ident(CURRENT_USER)::pg_catalog.regrole
 );
 -- float weights do not compress; uncompressed TOAST keeps loading cheap
 ALTER TABLE ecml.models ALTER COLUMN model SET STORAGE EXTERNAL;
 COMMENT ON TABLE ecml.models IS
-    'Registry of trained ecml models by name; kept by pg_dump. Write it with ecml.save_model(), read it with ecml.model().';
+    'Registry of trained ecml models by name; kept by pg_dump. Write it with ecml.save_model(), read it with ecml.model(). Row security: a role sees and changes only the models whose owner role it has the privileges of.';
+COMMENT ON COLUMN ecml.models.owner IS
+    'The role the model belongs to: its members may read, replace and delete it (given the table privileges to do so).';
 SELECT pg_catalog.pg_extension_config_dump('ecml.models', '');
 -- Nobody else may read or write the registry until granted (README,
 -- "Security and privileges").  Installed as a trusted extension by a
 -- database owner, the table still belongs to the bootstrap superuser: the
 -- installing role gets the rights to manage it and to grant them on.
 GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO @extowner@ WITH GRANT OPTION;
+-- The table privileges say what a role may do with models, the owner
+-- column which models: those of roles whose privileges it has (the owner
+-- itself and its members, as pg_has_role's USAGE says).  The same check on
+-- new rows keeps a role from saving a model as, or handing one to, a role
+-- it does not belong to.  Superusers and the table's owner bypass it.
+ALTER TABLE ecml.models ENABLE ROW LEVEL SECURITY;
+CREATE POLICY models_owner ON ecml.models
+    USING (pg_catalog.pg_has_role(CURRENT_USER, owner, 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role(CURRENT_USER, owner, 'USAGE'));
 
 CREATE FUNCTION ecml.save_model(name text, model bytea) RETURNS void
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -78,11 +93,12 @@ BEGIN
         RAISE EXCEPTION 'ecml.save_model: name and model must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- kind, rows and created_at come from the validated header
     info := ecml.model_info(model);
-    INSERT INTO ecml.models AS m (name, kind, model, trained_at, rows, metrics)
+    INSERT INTO ecml.models AS m (name, kind, model, trained_at, rows, metrics, owner)
     VALUES (save_model.name, info->>'kind', save_model.model,
             (info->>'created_at')::timestamptz, (info->>'rows')::bigint,
-            info->'metrics')
+            info->'metrics', quote_ident(CURRENT_USER)::regrole)
     ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE
         SET kind = EXCLUDED.kind, model = EXCLUDED.model,
             trained_at = EXCLUDED.trained_at, rows = EXCLUDED.rows,
@@ -90,10 +106,10 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ecml.save_model(text, bytea) IS
-    'Validates a model and stores it in ecml.models under name, replacing any model of that name.';
+    'Validates a model and stores it in ecml.models under name, replacing any model of that name. A new model belongs to the current role, a replaced one keeps its owner; row security refuses to replace a model whose owner role the caller does not belong to.';
 
 CREATE FUNCTION ecml.model(name text) RETURNS bytea
     AS 'MODULE_PATHNAME', 'ecml_model_lookup'
     LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.model(text) IS
-    'The model stored in ecml.models under name; an error if there is none. Read once per query, not once per row.';
+    'The model stored in ecml.models under name, as the caller''s snapshot and row security see it; an error if there is none. Read once per query and snapshot, not once per row.';

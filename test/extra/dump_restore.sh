@@ -5,10 +5,11 @@
 # into a new database the models are byte-identical, the registry's
 # metadata is the same, and every scoring function gives exactly the same
 # output (compared as text: float8 output is exact in PostgreSQL 15) over a
-# set of inputs.  The list of scoring functions is checked against the
-# catalog, so a new one must be added here.  An ecml_hnsw index on a user
-# table is rebuilt by pg_restore, used by the planner and gives the same
-# nearest rows.
+# set of inputs.  The models' owners, the row security policy and what a
+# role sees through it are the same too.  The list of scoring functions is
+# checked against the catalog, so a new one must be added here.  An
+# ecml_hnsw index on a user table is rebuilt by pg_restore, used by the
+# planner and gives the same nearest rows.
 set -euo pipefail
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 src=ecml_dump_src
@@ -54,6 +55,8 @@ SELECT ecml.save_model('recs', ecml.mf_train(u, item, v, '{"factors": 8, "iterat
 SELECT ecml.save_model('search', ecml.pack_vectors(id, e)) FROM products;
 SELECT ecml.save_model('next_item', ecml.lstm_train(s, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 8}')) FROM journeys;
 SELECT ecml.save_model('next_action', ecml.lstm_train(t, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 8}')) FROM journeys;
+-- two of them belong to another role: row security shows it only those
+UPDATE ecml.models SET owner = 'ecml_dump_reader' WHERE name IN ('fraud', 'recs');
 
 -- a user table: other models of every kind (other options), plain bytea
 CREATE TABLE my_models (name text PRIMARY KEY, m bytea NOT NULL);
@@ -124,19 +127,22 @@ WHERE p.pronamespace = 'ecml'::regnamespace AND p.prokind = 'f'
 SELECT format('%s|%s|%s|%s', fn, src, i, out) FROM outputs ORDER BY fn, src, i, out;
 SQL
 
-registry_sql="SELECT name, kind, md5(model), length(model), trained_at, rows, metrics FROM ecml.models ORDER BY name"
+registry_sql="SELECT name, kind, md5(model), length(model), trained_at, rows, metrics, owner FROM ecml.models ORDER BY name"
+rls_sql="SELECT relrowsecurity, (SELECT string_agg(polname || ':' || pg_get_expr(polqual, polrelid), ',') FROM pg_policy WHERE polrelid = c.oid)
+         FROM pg_class c WHERE oid = 'ecml.models'::regclass"
+seen_sql="SET ROLE ecml_dump_reader; SELECT string_agg(name, ',' ORDER BY name) FROM ecml.models"
 acl_sql="SELECT (SELECT relacl FROM pg_class WHERE oid = 'ecml.models'::regclass), (SELECT nspacl FROM pg_namespace WHERE nspname = 'ecml')"
 user_sql="SELECT name, md5(m), length(m) FROM my_models ORDER BY name"
 
 q -d "$src" -f "$work/outputs.sql" >"$work/before"
-q -d "$src" -c "$registry_sql" -c "$user_sql" -c "$acl_sql" >"$work/meta_before"
+q -d "$src" -c "$registry_sql" -c "$user_sql" -c "$rls_sql" -c "$seen_sql" -c "$acl_sql" >"$work/meta_before"
 
 "$PG_BIN/pg_dump" -Fc -f "$work/dump" "$src"
 createdb "$dst"
 "$PG_BIN/pg_restore" --exit-on-error -d "$dst" "$work/dump"
 
 q -d "$dst" -f "$work/outputs.sql" >"$work/after"
-q -d "$dst" -c "$registry_sql" -c "$user_sql" -c "$acl_sql" >"$work/meta_after"
+q -d "$dst" -c "$registry_sql" -c "$user_sql" -c "$rls_sql" -c "$seen_sql" -c "$acl_sql" >"$work/meta_after"
 
 fail=0
 if grep -q 'NOT COVERED' "$work/before"; then
@@ -168,6 +174,10 @@ if ! diff -q "$work/before" "$work/after" >/dev/null; then
 fi
 [ "$(wc -l <"$work/before")" -gt 500 ] || { echo "too few outputs compared"; fail=1; }
 [ "$rows" = 7 ] || fail=1
+if ! grep -qx 'fraud,recs' "$work/meta_after" || ! grep -q '^t|models_owner:pg_has_role' "$work/meta_after"; then
+    echo "row security on ecml.models was not restored, or shows another role other models"
+    fail=1
+fi
 plan=$(q -d "$dst" -c "SET enable_seqscan = off" -c "EXPLAIN (COSTS OFF) SELECT id FROM products ORDER BY e OPERATOR(ecml.<=>) '{1,0,0,0,0,0}' LIMIT 5")
 if ! grep -q 'Index Scan using products_e_hnsw' <<<"$plan"; then
     echo "the restored ecml_hnsw index is not used: $plan"

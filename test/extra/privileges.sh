@@ -5,10 +5,15 @@
 #   kind of model, but cannot read or write the registry (42501);
 # - SELECT on ecml.models lets a role read models with ecml.model();
 #   SELECT, INSERT, UPDATE let it save them, DELETE retire them;
+# - row security: those rights reach only the models whose owner role the
+#   caller belongs to; a role with every table privilege can neither read,
+#   replace, delete nor hand over another team's model, nor plant one in
+#   its name; a reader granted the metadata columns sees no weights;
 # - nothing is SECURITY DEFINER, and the functions that run SQL inside
 #   (ecml.model's SPI query, ecml.save_model's plpgsql) ignore a hostile
-#   search_path: a shadowing models table, = operator, ->> operator or
-#   model_info function, in a schema or in pg_temp, is never used;
+#   search_path: a shadowing models table, = operator, ->> operator,
+#   model_info, quote_ident or pg_has_role function, in a schema or in
+#   pg_temp, is never used;
 # - ecml is not a trusted extension: a database owner who is not a
 #   superuser cannot install it; once a superuser has, the owner of the
 #   database can be given the registry with grant option.
@@ -16,7 +21,7 @@ set -euo pipefail
 db=ecml_privileges
 tdb=ecml_privileges_trusted
 sdb=ecml_privileges_squat
-roles=(ecml_p_none ecml_p_user ecml_p_reader ecml_p_writer ecml_p_dbo)
+roles=(ecml_p_none ecml_p_user ecml_p_reader ecml_p_writer ecml_p_other ecml_p_meta ecml_p_dbo ecml_p_team)
 cleanup() {
     dropdb --if-exists "$db" 2>/dev/null || true
     dropdb --if-exists "$tdb" 2>/dev/null || true
@@ -77,16 +82,24 @@ CREATE ROLE ecml_p_none LOGIN;
 CREATE ROLE ecml_p_user LOGIN;
 CREATE ROLE ecml_p_reader LOGIN;
 CREATE ROLE ecml_p_writer LOGIN;
+CREATE ROLE ecml_p_other LOGIN;
+CREATE ROLE ecml_p_meta LOGIN;
 CREATE ROLE ecml_p_dbo LOGIN;
+-- the team that owns the models: no privileges of its own (README)
+CREATE ROLE ecml_p_team NOLOGIN;
+GRANT ecml_p_team TO ecml_p_reader, ecml_p_writer, ecml_p_meta;
 -- what a DBA grants (README): USAGE to use ecml at all, then the registry
-GRANT USAGE ON SCHEMA ecml TO ecml_p_user, ecml_p_reader, ecml_p_writer;
+GRANT USAGE ON SCHEMA ecml TO ecml_p_user, ecml_p_reader, ecml_p_writer, ecml_p_other, ecml_p_meta;
 GRANT SELECT ON ecml.models TO ecml_p_reader;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_writer, ecml_p_other;
+GRANT SELECT (name, kind, trained_at, rows, metrics, owner) ON ecml.models TO ecml_p_meta;
 -- each role has a schema of its own for its tables (and hostile objects)
 CREATE SCHEMA AUTHORIZATION ecml_p_user;
 CREATE SCHEMA AUTHORIZATION ecml_p_writer;
+CREATE SCHEMA AUTHORIZATION ecml_p_other;
 SELECT ecml.save_model('m', ecml.logreg_train(ARRAY[i % 7, sin(i)]::real[], i % 3 = 0))
 FROM generate_series(1, 200) i;
+UPDATE ecml.models SET owner = 'ecml_p_team' WHERE name = 'm';
 SQL
 
 # ---- the catalog: no SECURITY DEFINER; SQL-bodied functions pin search_path
@@ -148,6 +161,35 @@ ok ecml_p_writer "$db" "ecml.save_model() saves and replaces" \
     "SELECT ecml.save_model('w', ecml.model('m')); SELECT ecml.save_model('w', ecml.model('m'))"
 ok ecml_p_writer "$db" "DELETE retires a model" "DELETE FROM ecml.models WHERE name = 'w'"
 
+# ---- row security: the same rights, another team's models
+is ecml_p_other "$db" "a role outside the owner's team does not see its model" 0 \
+    "SELECT count(*) FROM ecml.models WHERE name = 'm'"
+denied ecml_p_other "$db" "ecml.model() of another team's model" \
+    "42704: ecml model \"m\" does not exist" "SELECT ecml.model('m')"
+denied ecml_p_other "$db" "ecml.save_model() over another team's model" \
+    "42501: new row violates row-level security policy (USING expression) for table \"models\"" \
+    "SELECT ecml.save_model('m', ecml.logreg_train(ARRAY[i, 1]::real[], i % 2 = 0)) FROM generate_series(1, 20) i"
+is ecml_p_other "$db" "UPDATE and DELETE of another team's model change nothing" "0|0" \
+    "WITH u AS (UPDATE ecml.models SET rows = 0 WHERE name = 'm' RETURNING 1),
+          d AS (DELETE FROM ecml.models WHERE name = 'm' RETURNING 1)
+     SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM d)"
+denied ecml_p_other "$db" "a model planted in another team's name" \
+    "42501: new row violates row-level security policy for table \"models\"" \
+    "INSERT INTO ecml.models (name, kind, model, trained_at, rows, owner)
+     SELECT 'planted', 'logreg', ecml.logreg_train(ARRAY[i, 1]::real[], i % 2 = 0), now(), 1, 'ecml_p_team' FROM generate_series(1, 20) i"
+denied ecml_p_other "$db" "its own model handed to a team it does not belong to" \
+    "42501: new row violates row-level security policy for table \"models\"" \
+    "SELECT ecml.save_model('o', ecml.logreg_train(ARRAY[i, 1]::real[], i % 2 = 0)) FROM generate_series(1, 20) i;
+     UPDATE ecml.models SET owner = 'ecml_p_team' WHERE name = 'o'"
+is postgres "$db" "the team's model is unchanged" "ecml_p_team|200" \
+    "SELECT owner, rows FROM ecml.models WHERE name = 'm'"
+is ecml_p_meta "$db" "a reader granted the metadata columns lists its team's models" "m|logreg|ecml_p_team" \
+    "SELECT name, kind, owner FROM ecml.models"
+denied ecml_p_meta "$db" "a metadata reader reading the weights" \
+    "42501: permission denied for table models" "SELECT model FROM ecml.models"
+denied ecml_p_meta "$db" "a metadata reader calling ecml.model()" \
+    "42501: permission denied for table models" "SELECT ecml.model('m')"
+
 # ---- hostile search_path (as the writer, who owns a schema of its own)
 psql -X -q -v ON_ERROR_STOP=1 -U ecml_p_writer -d "$db" >/dev/null <<'SQL'
 SET search_path = ecml_p_writer;
@@ -165,7 +207,18 @@ $$BEGIN INSERT INTO ecml_p_writer.hits VALUES ('->> ' || k); RETURN 'gbdt'; END$
 CREATE OPERATOR ->> (LEFTARG = jsonb, RIGHTARG = text, FUNCTION = jsonb_field);
 CREATE FUNCTION model_info(bytea) RETURNS jsonb LANGUAGE plpgsql AS
 $$BEGIN INSERT INTO ecml_p_writer.hits VALUES ('model_info'); RETURN '{"kind": "gbdt"}'; END$$;
+-- would make a saved model the team's, or let every row pass the policy
+CREATE FUNCTION quote_ident(name) RETURNS text LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO ecml_p_writer.hits VALUES ('quote_ident'); RETURN 'ecml_p_team'; END$$;
+CREATE FUNCTION pg_has_role(name, oid, text) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO ecml_p_writer.hits VALUES ('pg_has_role'); RETURN true; END$$;
 SQL
+# the policy is kept as parsed: a pg_has_role first in search_path is never called
+psql -X -q -v ON_ERROR_STOP=1 -U ecml_p_other -d "$db" >/dev/null <<'SQL'
+CREATE FUNCTION ecml_p_other.pg_has_role(name, oid, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+SQL
+is ecml_p_other "$db" "a pg_has_role first in search_path does not open other teams' models" 0 \
+    "SET search_path = ecml_p_other, pg_catalog; SELECT count(*) FROM ecml.models WHERE name = 'm'"
 hostile="SET search_path = ecml_p_writer, pg_catalog, ecml;"
 # the hostile objects work: an unqualified query does use them
 is ecml_p_writer "$db" "control: the hostile = operator is picked by an unqualified query" 1 \
@@ -175,9 +228,9 @@ is ecml_p_writer "$db" "ecml.model() under a hostile search_path reads ecml.mode
     "$hostile DELETE FROM hits; SELECT md5(ecml.model('m')) = (SELECT md5(model) FROM ecml.models WHERE name OPERATOR(pg_catalog.=) 'm')
        AND md5(ecml.model('m')) <> (SELECT md5(model) FROM ecml_p_writer.models LIMIT 1)
        , (SELECT count(*) FROM hits)" 
-is ecml_p_writer "$db" "ecml.save_model() under a hostile search_path writes ecml.models with the right metadata" "logreg|0|1" \
+is ecml_p_writer "$db" "ecml.save_model() under a hostile search_path writes ecml.models with the right metadata and owner" "logreg|ecml_p_writer|0|1" \
     "$hostile DELETE FROM hits; SELECT ecml.save_model('h', ecml.model('m'));
-     SELECT kind, (SELECT count(*) FROM hits), (SELECT count(*) FROM ecml_p_writer.models)
+     SELECT kind, owner, (SELECT count(*) FROM hits), (SELECT count(*) FROM ecml_p_writer.models)
      FROM ecml.models WHERE name OPERATOR(pg_catalog.=) 'h'" 
 is ecml_p_writer "$db" "pg_temp look-alikes first in search_path are not used either" "t|0" \
     "CREATE TEMP TABLE models AS SELECT * FROM ecml_p_writer.models;
@@ -196,9 +249,11 @@ denied ecml_p_dbo "$tdb" "the database owner (not a superuser) cannot install ec
     "42501: permission denied to create extension \"ecml\"" "CREATE EXTENSION ecml"
 ok postgres "$tdb" "a superuser installs ecml and gives the owner the registry" \
     "CREATE EXTENSION ecml; GRANT USAGE ON SCHEMA ecml TO ecml_p_dbo;
-     GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_dbo WITH GRANT OPTION"
-is ecml_p_dbo "$tdb" "the owner manages the registry and grants it on" "t" \
+     GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_dbo WITH GRANT OPTION;
+     GRANT ecml_p_team TO ecml_p_dbo"
+is ecml_p_dbo "$tdb" "the owner manages the registry, hands a model to the team and grants it on" "t" \
     "SELECT ecml.save_model('d', ecml.logreg_train(ARRAY[i, 1]::real[], i % 2 = 0)) FROM generate_series(1, 20) i;
+     UPDATE ecml.models SET owner = 'ecml_p_team' WHERE name = 'd';
      GRANT SELECT ON ecml.models TO ecml_p_reader;
      SELECT ecml.model('d') IS NOT NULL"
 is postgres "$tdb" "the superuser grants USAGE on schema ecml to the reader" "" \
