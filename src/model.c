@@ -31,6 +31,14 @@ static const char *const section_type_names[] = {
 
 static const Size section_type_width[] = {1, 4, 8, 8, 4, 1, 1};
 
+/*
+ * Bounds on what the reader allocates from counts in the input, checked
+ * before allocating: no kind writes more than 16 sections, and the largest
+ * text section is an LSTM vocabulary of at most 10^7 tokens.
+ */
+#define ECML_MAX_SECTIONS	1024
+#define ECML_MAX_TEXTS		10000000
+
 const char *
 ecml_kind_name(int kind)
 {
@@ -255,9 +263,17 @@ ecml_model_open(bytea *raw, int expected_kind, EcmlModel *model)
 						ecml_kind_name(hdr->kind), ecml_kind_name(expected_kind)),
 				 errhint("Pass a model trained by the matching ecml aggregate.")));
 
-	/* each section needs at least its 16-byte head */
+	/*
+	 * Each section needs at least its 16-byte head; and the section table
+	 * is allocated from this count, so it is bounded before that by a
+	 * constant too (a 1 GB payload could otherwise ask for a 2 GB table).
+	 */
 	if (hdr->section_count > hdr->payload_size / ECML_SECTION_HEADER)
 		corrupted("section count larger than the payload allows", NULL);
+	if (hdr->section_count > ECML_MAX_SECTIONS)
+		corrupted("too many sections",
+				  psprintf("The header announces %u sections; a model has at most %d.",
+						   hdr->section_count, ECML_MAX_SECTIONS));
 
 	model->bytes = data;
 	model->size = size;
@@ -366,7 +382,8 @@ ecml_section_texts(const EcmlModel *model, uint32 tag, int *n_out)
 {
 	const EcmlSection *s = ecml_model_section(model, tag, ECML_SECTION_TEXTS, false);
 	char	  **items;
-	int			n = 0;
+	char	   *copy;
+	Size		n = 0;
 	Size		off;
 
 	*n_out = 0;
@@ -374,19 +391,24 @@ ecml_section_texts(const EcmlModel *model, uint32 tag, int *n_out)
 		return NULL;
 	if (s->length > 0 && s->data[s->length - 1] != '\0')
 		corrupted("text section is not NUL-terminated", NULL);
-	for (Size i = 0; i < s->length; i++)
-		if (s->data[i] == '\0')
-			n++;
-	items = palloc(sizeof(char *) * Max(n, 1));
+	/* count first: the pointer array is sized by the data, never beyond */
+	for (off = 0; off < s->length; off += strlen(s->data + off) + 1)
+		n++;
+	if (n > ECML_MAX_TEXTS)
+		corrupted("text section holds too many strings",
+				  psprintf("The section holds %zu strings; a model has at most %d.",
+						   n, ECML_MAX_TEXTS));
+	/* one copy of the data, the strings pointing into it */
+	copy = palloc_extended(Max(s->length, 1), MCXT_ALLOC_HUGE);
+	memcpy(copy, s->data, s->length);
+	items = palloc_extended(sizeof(char *) * Max(n, 1), MCXT_ALLOC_HUGE);
 	off = 0;
-	for (int i = 0; i < n; i++)
+	for (Size i = 0; i < n; i++)
 	{
-		Size		len = strlen(s->data + off);
-
-		items[i] = pnstrdup(s->data + off, len);
-		off += len + 1;
+		items[i] = copy + off;
+		off += strlen(copy + off) + 1;
 	}
-	*n_out = n;
+	*n_out = (int) n;
 	return items;
 }
 
