@@ -9,6 +9,11 @@
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "ecml.h"
+#include "gbdt.h"
+#include "iforest.h"
+#include "logreg.h"
+#include "lstm.h"
+#include "mf.h"
 #include "model.h"
 #include "port/pg_crc32c.h"
 #include "utils/builtins.h"
@@ -16,6 +21,7 @@
 #include "utils/jsonfuncs.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "vectors.h"
 
 #ifdef WORDS_BIGENDIAN
 #error "ecml's model container is little-endian; big-endian hosts are not supported"
@@ -426,6 +432,29 @@ ecml_section_json(const EcmlModel *model, uint32 tag)
 	return json;
 }
 
+/*
+ * Run the kind's decoder over a container that ecml_model_open accepted,
+ * and throw its result away: every structural check of the kind (trees
+ * that are trees, ids in order, sizes that match) raises its data-corrupted
+ * error here too, so a model that no scoring function would accept is not
+ * shown as if it were fine.
+ */
+void
+ecml_model_validate(const EcmlModel *model)
+{
+	static const EcmlParseFn parsers[] = {
+		NULL, logreg_parse, mf_parse, vectors_parse, lstm_parse, gbdt_parse, iforest_parse
+	};
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ecml model validation",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	StaticAssertStmt(lengthof(parsers) == ECML_KIND_MAX + 1, "one parser per kind");
+	parsers[model->header.kind] (model, cxt);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
 /* ---- ecml.model_info ---- */
 
 /* ecml.model_info(bytea) → jsonb: kind, version, shape, hyper-parameters, metrics, size */
@@ -441,6 +470,7 @@ ecml_model_info(PG_FUNCTION_ARGS)
 	int			nnames;
 
 	ecml_model_open(raw, 0, &model);
+	ecml_model_validate(&model);
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"kind\": \"%s\", \"format_version\": %u, \"size_bytes\": %zu, "
