@@ -727,3 +727,26 @@ craft_lstm_text(int V, int E, int H, int L, int max_length, const char *words, S
 	ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_TEXTS, words, words_len);
 	return ecml_builder_finish(&b, 100, 0);
 }
+
+/*
+ * An isolation forest of one tree whose inner nodes 1 and 2 share their
+ * children 3 and 4 (a DAG: the walk still ends, but the tree is not one).
+ */
+bytea *
+craft_iforest_dag(void)
+{
+	EcmlModelBuilder b;
+	int32		params[4] = {2, 1, 8, 3};
+	int32		trees[2] = {0, 5};
+	int32		feature[5] = {0, 1, 0, -1, -1};
+	int32		left[5] = {1, 3, 3, -1, -1};
+	float		value[5] = {0.5f, 0.5f, 0.5f, 2.0f, 2.0f};
+
+	ecml_builder_init(&b, ECML_KIND_IFOREST);
+	ecml_builder_add(&b, IFOREST_TAG_PARAMS, ECML_SECTION_INT32, params, sizeof(params));
+	ecml_builder_add(&b, IFOREST_TAG_TREES, ECML_SECTION_INT32, trees, sizeof(trees));
+	ecml_builder_add(&b, IFOREST_TAG_FEATURE, ECML_SECTION_INT32, feature, sizeof(feature));
+	ecml_builder_add(&b, IFOREST_TAG_VALUE, ECML_SECTION_FLOAT32, value, sizeof(value));
+	ecml_builder_add(&b, IFOREST_TAG_LEFT, ECML_SECTION_INT32, left, sizeof(left));
+	return ecml_builder_finish(&b, 100, 0);
+}
