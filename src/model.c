@@ -44,6 +44,8 @@ static const Size section_type_width[] = {1, 4, 8, 8, 4, 1, 1};
  */
 #define ECML_MAX_SECTIONS	1024
 #define ECML_MAX_TEXTS		10000000
+/* the JSON sections (shape, hyper-parameters, metrics) nest 3 levels */
+#define ECML_MAX_JSON_NESTING 64
 
 const char *
 ecml_kind_name(int kind)
@@ -67,6 +69,39 @@ json_is_valid(const char *json)
 #endif
 
 	return pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS;
+}
+
+/*
+ * The deepest nesting of arrays and objects in json, strings skipped.  The
+ * JSON parser recurses per level: a crafted section of a million '['
+ * exhausts the stack (the server stops it with "stack depth limit
+ * exceeded", a parser without that check crashes), so the depth is
+ * checked before parsing.
+ */
+static int
+json_nesting(const char *json)
+{
+	int			depth = 0;
+	int			deepest = 0;
+	bool		in_string = false;
+
+	for (const char *p = json; *p; p++)
+	{
+		if (in_string)
+		{
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		}
+		else if (*p == '"')
+			in_string = true;
+		else if (*p == '[' || *p == '{')
+			deepest = Max(deepest, ++depth);
+		else if (*p == ']' || *p == '}')
+			depth--;
+	}
+	return deepest;
 }
 
 pg_crc32c
@@ -427,7 +462,12 @@ ecml_section_json(const EcmlModel *model, uint32 tag)
 	if (s == NULL)
 		return NULL;
 	json = pnstrdup(s->data, s->length);
-	if (strlen(json) != s->length || !json_is_valid(json))
+	if (strlen(json) != s->length)
+		corrupted("JSON section does not parse", NULL);
+	if (json_nesting(json) > ECML_MAX_JSON_NESTING)
+		corrupted("JSON section nests too deep",
+				  psprintf("A model's JSON nests at most %d levels.", ECML_MAX_JSON_NESTING));
+	if (!json_is_valid(json))
 		corrupted("JSON section does not parse", NULL);
 	return json;
 }

@@ -15,6 +15,9 @@
 #      must end within 60 s (a hang guard, 60 times the timeout, not a
 #      latency figure): without an interrupt check per token the cancel
 #      waited for the whole pass.
+#   4. a container whose INFO section nests 300,000 levels: model_info
+#      refuses it (XX001) before parsing, where the JSON parser's recursion
+#      ended in "stack depth limit exceeded" (54001).
 # Needs the fuzz harness's toolchain (clang, lld, libclang-rt-14-dev) to
 # build craft_models, and a superuser connection (pg_read_binary_file).
 set -euo pipefail
@@ -31,6 +34,7 @@ craft=$work/build/craft_models
 "$craft" gbdt-deep 6000 "$work/gbdt-deep.bin" 2>/dev/null
 "$craft" lstm-collide 150000 "$work/lstm-collide.bin" 2>/dev/null
 "$craft" lstm-text 3 1 1024 2 10000 "$work/lstm-big.bin" 2>/dev/null
+"$craft" json-deep 300000 "$work/json-deep.bin" 2>/dev/null
 chmod 644 "$work"/*.bin
 
 fail=0
@@ -60,4 +64,6 @@ check "lstm hidden 1024 x 10000 tokens cancelled by statement_timeout" 57014 \
     -c "CREATE TEMP TABLE crafted_seq AS SELECT array_fill('w1'::text, ARRAY[10000]) AS s" \
     -c "SET statement_timeout = '1s'" \
     -c "SELECT ecml.lstm_embed((SELECT m FROM crafted_big), (SELECT s FROM crafted_seq))"
+check "model_info refuses JSON nested 300000 levels" XX001 \
+    -c "SELECT ecml.model_info(pg_read_binary_file('$work/json-deep.bin'))"
 exit $fail

@@ -750,3 +750,27 @@ craft_iforest_dag(void)
 	ecml_builder_add(&b, IFOREST_TAG_LEFT, ECML_SECTION_INT32, left, sizeof(left));
 	return ecml_builder_finish(&b, 100, 0);
 }
+
+/*
+ * A valid one-feature logreg model whose INFO section is levels '[' (not
+ * even valid JSON): a parser that recurses per level without a stack check
+ * overflows.
+ */
+bytea *
+craft_json_deep(int levels)
+{
+	EcmlModelBuilder b;
+	char	   *json = palloc(Max(levels, 1));
+	double		one[2] = {1.0, 1.0};
+	int32		flags = 1;
+
+	memset(json, '[', levels);
+	ecml_builder_init(&b, ECML_KIND_LOGREG);
+	ecml_builder_add(&b, LOGREG_TAG_MEAN, ECML_SECTION_FLOAT64, one, sizeof(double));
+	ecml_builder_add(&b, LOGREG_TAG_SCALE, ECML_SECTION_FLOAT64, one, sizeof(double));
+	ecml_builder_add(&b, LOGREG_TAG_COEF, ECML_SECTION_FLOAT64, one, 2 * sizeof(double));
+	ecml_builder_add(&b, LOGREG_TAG_STDERR, ECML_SECTION_FLOAT64, one, 2 * sizeof(double));
+	ecml_builder_add(&b, LOGREG_TAG_FLAGS, ECML_SECTION_INT32, &flags, sizeof(flags));
+	ecml_builder_add(&b, ECML_TAG_INFO, ECML_SECTION_JSON, json, levels);
+	return ecml_builder_finish(&b, 100, 0);
+}

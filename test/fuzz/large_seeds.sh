@@ -11,5 +11,6 @@ mkdir -p "$out"
     "$build/craft_models" gbdt-deep 16 "$out/large-gbdt-deep-16.bin"
     "$build/craft_models" lstm-text 20000 4 8 1 50 "$out/large-lstm-text-20000.bin"
     "$build/craft_models" lstm-text 30 16 128 2 10000 "$out/large-lstm-hidden-128.bin"
+    "$build/craft_models" json-deep 300000 "$out/large-json-deep-300000.bin"
     "$build/craft_models" lstm-collide 20000 "$out/large-lstm-collide-20000.bin"
 } 2>/dev/null
