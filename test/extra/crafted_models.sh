@@ -18,6 +18,10 @@
 #   4. a container whose INFO section nests 300,000 levels: model_info
 #      refuses it (XX001) before parsing, where the JSON parser's recursion
 #      ended in "stack depth limit exceeded" (54001).
+#   5. a logreg model whose feature-name table holds 140 million empty
+#      names (a 140 MB section of NULs): refused (XX001, "text section holds
+#      too many strings") before a pointer array is allocated, where the
+#      reader asked for 1.1 GB ("invalid memory alloc request size", XX000).
 # Needs the fuzz harness's toolchain (clang, lld, libclang-rt-14-dev) to
 # build craft_models, and a superuser connection (pg_read_binary_file).
 set -euo pipefail
@@ -35,6 +39,7 @@ craft=$work/build/craft_models
 "$craft" lstm-collide 150000 "$work/lstm-collide.bin" 2>/dev/null
 "$craft" lstm-text 3 1 1024 2 10000 "$work/lstm-big.bin" 2>/dev/null
 "$craft" json-deep 300000 "$work/json-deep.bin" 2>/dev/null
+"$craft" names 140000000 "$work/names.bin" 2>/dev/null
 chmod 644 "$work"/*.bin
 
 fail=0
@@ -66,4 +71,7 @@ check "lstm hidden 1024 x 10000 tokens cancelled by statement_timeout" 57014 \
     -c "SELECT ecml.lstm_embed((SELECT m FROM crafted_big), (SELECT s FROM crafted_seq))"
 check "model_info refuses JSON nested 300000 levels" XX001 \
     -c "SELECT ecml.model_info(pg_read_binary_file('$work/json-deep.bin'))"
+check "140 million feature names refused before allocating" XX001 \
+    -c "SELECT ecml.logreg_predict(pg_read_binary_file('$work/names.bin'), ARRAY[1]::real[])"
+rm -f "$work/names.bin"
 exit $fail

@@ -8,6 +8,7 @@
  *	craft_models gbdt-deep LEVELS FILE		one proper tree LEVELS deep
  *	craft_models iforest-dag FILE			one tree, inner nodes 1 and 2 share children
  *	craft_models json-deep LEVELS FILE		an INFO section of LEVELS '['
+ *	craft_models names N FILE				a logreg model with N empty feature names
  *	craft_models lstm-text V E H L MAXLEN FILE	an lstm over text tokens w1..w(V-1)
  *	craft_models lstm-collide WORDS FILE	an lstm whose WORDS text tokens all
  *											hash into 1/64 of the slots of
@@ -84,6 +85,8 @@ main(int argc, char **argv)
 		write_model(craft_iforest_dag(), argv[2]);
 	else if (argc == 4 && strcmp(argv[1], "json-deep") == 0)
 		write_model(craft_json_deep(atoi(argv[2])), argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "names") == 0)
+		write_model(craft_many_names((Size) atol(argv[2])), argv[3]);
 	else if (argc == 8 && strcmp(argv[1], "lstm-text") == 0)
 		write_model(craft_lstm_text(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
 									atoi(argv[5]), atoi(argv[6]), NULL, 0), argv[7]);
@@ -99,7 +102,7 @@ main(int argc, char **argv)
 	else
 	{
 		fprintf(stderr, "usage: craft_models gbdt-dag LEVELS FILE | gbdt-deep LEVELS FILE | iforest-dag FILE |\n"
-				"       json-deep LEVELS FILE |\n"
+				"       json-deep LEVELS FILE | names N FILE |\n"
 				"       lstm-text V E H L MAXLEN FILE | lstm-collide WORDS FILE\n");
 		return 2;
 	}

@@ -774,3 +774,26 @@ craft_json_deep(int levels)
 	ecml_builder_add(&b, ECML_TAG_INFO, ECML_SECTION_JSON, json, levels);
 	return ecml_builder_finish(&b, 100, 0);
 }
+
+/*
+ * A valid one-feature logreg model whose feature-name table holds n empty
+ * names (n bytes of NULs): a reader that sizes its pointer array by the
+ * count before checking it asks for 8 n bytes.
+ */
+bytea *
+craft_many_names(Size n)
+{
+	EcmlModelBuilder b;
+	char	   *names = palloc_extended(Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	double		one[2] = {1.0, 1.0};
+	int32		flags = 1;
+
+	ecml_builder_init(&b, ECML_KIND_LOGREG);
+	ecml_builder_add(&b, LOGREG_TAG_MEAN, ECML_SECTION_FLOAT64, one, sizeof(double));
+	ecml_builder_add(&b, LOGREG_TAG_SCALE, ECML_SECTION_FLOAT64, one, sizeof(double));
+	ecml_builder_add(&b, LOGREG_TAG_COEF, ECML_SECTION_FLOAT64, one, 2 * sizeof(double));
+	ecml_builder_add(&b, LOGREG_TAG_STDERR, ECML_SECTION_FLOAT64, one, 2 * sizeof(double));
+	ecml_builder_add(&b, LOGREG_TAG_FLAGS, ECML_SECTION_INT32, &flags, sizeof(flags));
+	ecml_builder_add(&b, ECML_TAG_FEATURE_NAMES, ECML_SECTION_TEXTS, names, n);
+	return ecml_builder_finish(&b, 100, 0);
+}

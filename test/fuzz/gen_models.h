@@ -18,6 +18,7 @@ extern bytea *craft_gbdt_dag(int levels, int nfeatures);
 extern bytea *craft_gbdt_deep(int levels, int nfeatures);
 extern bytea *craft_iforest_dag(void);
 extern bytea *craft_json_deep(int levels);
+extern bytea *craft_many_names(Size n);
 extern bytea *craft_lstm_text(int V, int E, int H, int L, int max_length,
 							  const char *words, Size words_len);
 
