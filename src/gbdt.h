@@ -38,7 +38,7 @@
 #define GBDT_N_TREES_DEFAULT	100
 #define GBDT_N_TREES_MAX		100000
 #define GBDT_MAX_DEPTH_DEFAULT	6
-#define GBDT_MAX_DEPTH_MAX		16
+#define GBDT_MAX_DEPTH_MAX		16	/* also the deepest tree gbdt_parse accepts */
 #define GBDT_MAX_LEAVES_MAX		65536
 #define GBDT_MAX_BINS_DEFAULT	256
 #define GBDT_MAX_BINS_MIN		3
