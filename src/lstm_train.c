@@ -628,6 +628,13 @@ lstm_init_params(LstmNet *net, EcmlRng *rng)
 		net->bo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
 }
 
+/* LstmActs.on_step: cancel and statement_timeout reach a layer's time steps */
+static void
+lstm_check_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
 /*
  * Target rows per output-layer chunk: at least a batch (one step's rows),
  * up to 1024 while the (rows,V) probabilities stay within 8M floats and a
@@ -683,6 +690,7 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 											MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 		lstm_acts_layout(&w->acts[l], block, T, B, I, net->H);
+		w->acts[l].on_step = lstm_check_interrupts;
 		w->dh[l] = palloc_extended(sizeof(float) * T * B * net->H, MCXT_ALLOC_HUGE);
 	}
 	w->scratch = palloc_extended(sizeof(float) * lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H),
