@@ -1,13 +1,21 @@
 -- The memory guard (issue 16, item 4): ecml.train_memory_limit and
 -- ecml.blas_threads are superuser-set, and every trainer's working buffers
 -- and model count against the limit, named in the error.
-CREATE EXTENSION IF NOT EXISTS ecml;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS ecml;
 
 -- 1. an ordinary role can neither raise nor lower the guards
 CREATE ROLE ecml_mg_role LOGIN;
 GRANT USAGE ON SCHEMA ecml TO ecml_mg_role;
-SET ROLE ecml_mg_role;
+-- set before the library is loaded (a placeholder): dropped when it loads
+\c -reuse-previous=on "user=ecml_mg_role"
+SET client_min_messages = warning;
+SET ecml.train_memory_limit = '100GB';
+SET ecml.blas_threads = 64;
+SELECT ecml.version();
+SHOW ecml.train_memory_limit;
+SHOW ecml.blas_threads;
+-- once it is loaded, refused
 SET ecml.train_memory_limit = '100GB';
 SET ecml.train_memory_limit = '1MB';
 BEGIN;
@@ -24,10 +32,10 @@ SET ecml.progress = on;
 SET ecml.hnsw_ef_search = 100;
 RESET ecml.progress;
 RESET ecml.hnsw_ef_search;
-RESET ROLE;
 
--- set at connection time, before the library is loaded: dropped on load
+-- set at connection time (PGOPTIONS): dropped when the library loads
 \c -reuse-previous=on "user=ecml_mg_role options='-c ecml.train_memory_limit=100GB -c ecml.blas_threads=64'"
+SET client_min_messages = warning;
 SELECT ecml.version();
 SHOW ecml.train_memory_limit;
 SHOW ecml.blas_threads;
