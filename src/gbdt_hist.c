@@ -978,9 +978,9 @@ gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 
 	bs.n = n;
 	bs.max_hist = Max(4, (int) (HIST_BUDGET_BYTES / (sizeof(HistBin) * (Size) bs.bd.total_bins)));
-	ecml_train_memory_charge(mem, ecml_mul_size(n, 2 * sizeof(int) + 2 * sizeof(float) +
-												(nv > 0 ? 2 : 1) * sizeof(double)) +
-							 sizeof(double) * (Size) nv,
+	ecml_train_memory_charge(mem, ecml_add_size(ecml_mul_size(n, 2 * sizeof(int) + 2 * sizeof(float) +
+															  (nv > 0 ? 2 : 1) * sizeof(double)),
+												sizeof(double) * (Size) nv),
 							 "per-row gradients and margins");
 	bs.rowidx = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	bs.scratch = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
