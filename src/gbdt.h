@@ -103,9 +103,12 @@ typedef struct GbdtFit
 	double		w_neg;
 } GbdtFit;
 
-/* gbdt_hist.c: bin the rows and boost (rows are nrows x (f + 1) float32). */
+/*
+ * gbdt_hist.c: bin the rows and boost (rows are nrows x (f + 1) float32),
+ * charging every working buffer and the trees to mem.
+ */
 extern void gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
-					   const GbdtOptions *o, GbdtFit *fit);
+					   const GbdtOptions *o, GbdtFit *fit, EcmlTrainMemory *mem);
 
 /* One node of the scoring form: 16 bytes, so a path stays in few lines. */
 typedef struct GbdtNode

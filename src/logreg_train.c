@@ -39,6 +39,14 @@
 
 #define LOGREG_FTOL 1e-13		/* relative decrease below which we stop */
 #define BLOCK_BYTES (256 * 1024)	/* a pass block: fits in L2 */
+#define LBFGS_M 10				/* L-BFGS curvature pairs kept */
+
+/*
+ * Flops of one Hessian block product between interrupt checks: about a
+ * tenth of a second.  At tens of thousands of features a single syrk over
+ * a pass block would otherwise run for seconds without one.
+ */
+#define HESS_PANEL_FLOPS ((Size) 1 << 27)
 
 static const char *const solver_choices[] = {"auto", "newton", "lbfgs", NULL};
 static const char *const class_weight_choices[] = {"balanced", NULL};
@@ -187,9 +195,35 @@ typedef struct LogregProblem
 } LogregProblem;
 
 /*
+ * hblock (f,f) lower triangle = xs^T xs for xs (r,f).  One syrk when it is
+ * short; else panels of hblock's rows, each one sgemm, with an interrupt
+ * check between them (rows j0..j1 of the triangle = xs[:, j0:j1]^T xs[:, :j1]).
+ */
+static void
+logreg_hessian_block(const float *xs, int r, int f, float *hblock)
+{
+	Size		panel = Max((Size) 64, HESS_PANEL_FLOPS / Max((Size) f * r, 1));
+
+	if (panel >= (Size) f)
+	{
+		ecml_ssyrk_t(f, r, 1.0f, xs, f, 0.0f, hblock, f);
+		return;
+	}
+	for (int j0 = 0; j0 < f; j0 += (int) panel)
+	{
+		int			j1 = (int) Min((Size) f, j0 + panel);
+
+		CHECK_FOR_INTERRUPTS();
+		ecml_sgemm(true, false, j1 - j0, j1, r, 1.0f, xs + j0, f, xs, f,
+				   0.0f, hblock + (Size) j0 * f, f);
+	}
+}
+
+/*
  * One pass over the rows at theta: returns the smooth objective (L without
  * the l1 term) and fills grad (p) and, if hess is not NULL, the lower
- * triangle of the Hessian (p,p), both of the smooth objective.
+ * triangle of the Hessian (p,p), both of the smooth objective.  Matrix
+ * offsets are Size: p * p passes INT_MAX from 46,341 parameters.
  */
 static double
 logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
@@ -204,7 +238,7 @@ logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
 
 	memset(grad, 0, sizeof(double) * p);
 	if (hess)
-		memset(hess, 0, sizeof(double) * p * p);
+		memset(hess, 0, sizeof(double) * (Size) p * p);
 	for (int j = 0; j < f; j++)
 		pb->wf[j] = (float) theta[j];
 
@@ -267,15 +301,22 @@ logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
 					for (int j = 0; j < f; j++)
 						out[j] = sq * xi[j];
 				}
-				ecml_ssyrk_t(f, r, 1.0f, pb->xs, f, 0.0f, pb->hblock, f);
+				logreg_hessian_block(pb->xs, r, f, pb->hblock);
 				for (int j = 0; j < f; j++)
+				{
+					double	   *hrow = hess + (Size) j * p;
+					const float *brow = pb->hblock + (Size) j * f;
+
+					if ((j & 255) == 0)
+						CHECK_FOR_INTERRUPTS();
 					for (int k = 0; k <= j; k++)
-						hess[j * p + k] += pb->hblock[j * f + k];
+						hrow[k] += brow[k];
+				}
 				if (pb->fit_intercept)
 				{
 					ecml_sgemv_t(r, f, 1.0f, X, pb->stride, pb->d, 0.0f, pb->gtmp);
 					for (int j = 0; j < f; j++)
-						hess[f * p + j] += pb->gtmp[j];
+						hess[(Size) f * p + j] += pb->gtmp[j];
 				}
 			}
 		}
@@ -294,36 +335,49 @@ logreg_pass(LogregProblem *pb, const double *theta, double *grad, double *hess)
 	if (hess)
 	{
 		for (int j = 0; j < p; j++)
+		{
+			double	   *hrow = hess + (Size) j * p;
+
+			if ((j & 255) == 0)
+				CHECK_FOR_INTERRUPTS();
 			for (int k = 0; k <= j; k++)
-				hess[j * p + k] /= pb->wsum;
+				hrow[k] /= pb->wsum;
+		}
 		if (pb->fit_intercept)
-			hess[f * p + f] = dsum / pb->wsum;
+			hess[(Size) f * p + f] = dsum / pb->wsum;
 		for (int j = 0; j < f; j++)
-			hess[j * p + j] += pb->l2;
+			hess[(Size) j * p + j] += pb->l2;
 	}
 	return loss;
 }
 
-/* In-place Cholesky of the lower triangle of A (n,n); false if not positive definite. */
+/*
+ * In-place Cholesky of the lower triangle of A (n,n); false if not positive
+ * definite.  O(n^3/3): minutes at tens of thousands of parameters, so an
+ * interrupt check per column (each column is at most n^2 flops).
+ */
 static bool
 cholesky(double *A, int n)
 {
 	for (int j = 0; j < n; j++)
 	{
-		double		s = A[j * n + j];
+		double	   *aj = A + (Size) j * n;
+		double		s = aj[j];
 
+		CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k < j; k++)
-			s -= A[j * n + k] * A[j * n + k];
+			s -= aj[k] * aj[k];
 		if (!(s > 0.0) || !isfinite(s))
 			return false;
-		A[j * n + j] = sqrt(s);
+		aj[j] = sqrt(s);
 		for (int i = j + 1; i < n; i++)
 		{
-			double		t = A[i * n + j];
+			double	   *ai = A + (Size) i * n;
+			double		t = ai[j];
 
 			for (int k = 0; k < j; k++)
-				t -= A[i * n + k] * A[j * n + k];
-			A[i * n + j] = t / A[j * n + j];
+				t -= ai[k] * aj[k];
+			ai[j] = t / aj[j];
 		}
 	}
 	return true;
@@ -335,19 +389,24 @@ cholesky_solve(const double *L, int n, double *b)
 {
 	for (int i = 0; i < n; i++)
 	{
+		const double *li = L + (Size) i * n;
 		double		s = b[i];
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k < i; k++)
-			s -= L[i * n + k] * b[k];
-		b[i] = s / L[i * n + i];
+			s -= li[k] * b[k];
+		b[i] = s / li[i];
 	}
 	for (int i = n - 1; i >= 0; i--)
 	{
 		double		s = b[i];
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int k = i + 1; k < n; k++)
-			s -= L[k * n + i] * b[k];
-		b[i] = s / L[i * n + i];
+			s -= L[(Size) k * n + i] * b[k];
+		b[i] = s / L[(Size) i * n + i];
 	}
 }
 
@@ -384,16 +443,21 @@ max_abs(const double *v, int n)
 	return m;
 }
 
-/* Newton/IRLS with backtracking.  hess holds the Hessian at the final theta. */
+/*
+ * Newton/IRLS with backtracking.  *hessp holds the Hessian at the final
+ * theta (the buffer may change: the accepted trial Hessian is swapped in);
+ * hnew and L are (p,p) scratch charged by the caller.
+ */
 static void
 logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
-			  double *hess, LogregFit *fit, TimestampTz start)
+			  double **hessp, double *hnew, double *L, LogregFit *fit,
+			  TimestampTz start)
 {
 	int			p = pb->p;
+	Size		pp = (Size) p * p;
+	double	   *hess = *hessp;
 	double	   *grad = palloc(sizeof(double) * p);
 	double	   *gnew = palloc(sizeof(double) * p);
-	double	   *hnew = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
-	double	   *L = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
 	double	   *step = palloc(sizeof(double) * p);
 	double	   *tnew = palloc(sizeof(double) * p);
 	double		loss = logreg_pass(pb, theta, grad, hess);
@@ -416,9 +480,9 @@ logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
 		/* solve H step = -grad; damp a singular H (collinear features, l2 = 0) */
 		for (;;)
 		{
-			memcpy(L, hess, sizeof(double) * p * p);
+			memcpy(L, hess, sizeof(double) * pp);
 			for (int j = 0; j < p; j++)
-				L[j * p + j] += damping;
+				L[(Size) j * p + j] += damping;
 			if (cholesky(L, p))
 				break;
 			damping = damping == 0.0 ? 1e-10 : damping * 10.0;
@@ -454,7 +518,12 @@ logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
 		}
 		memcpy(theta, tnew, sizeof(double) * p);
 		memcpy(grad, gnew, sizeof(double) * p);
-		memcpy(hess, hnew, sizeof(double) * p * p);
+		{
+			double	   *tmp = hess;
+
+			hess = hnew;
+			hnew = tmp;
+		}
 		appendStringInfo(&fit->history, "%s%.10g", fit->iterations > 1 ? ", " : "", newloss);
 		report_progress("newton", fit->iterations, o->max_iter, newloss, max_abs(grad, p), start);
 		if (loss - newloss <= LOGREG_FTOL * Max(1.0, fabs(loss)))
@@ -466,6 +535,7 @@ logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
 		}
 		loss = newloss;
 	}
+	*hessp = hess;
 	fit->loss = loss;
 	fit->grad_norm = max_abs(grad, p);
 	if (fit->grad_norm <= o->tol)
@@ -508,16 +578,12 @@ l1_term(const LogregProblem *pb, const double *theta)
 	return pb->l1 * s;
 }
 
-#define LBFGS_M 10
-
-/* L-BFGS, orthant-wise when l1 > 0 (OWL-QN). */
+/* L-BFGS, orthant-wise when l1 > 0 (OWL-QN).  S and Y: (LBFGS_M,p) history. */
 static void
 logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
-			 LogregFit *fit, TimestampTz start)
+			 double *S, double *Y, LogregFit *fit, TimestampTz start)
 {
 	int			p = pb->p;
-	double	   *S = palloc_extended(sizeof(double) * LBFGS_M * p, MCXT_ALLOC_HUGE);
-	double	   *Y = palloc_extended(sizeof(double) * LBFGS_M * p, MCXT_ALLOC_HUGE);
 	double		rho[LBFGS_M];
 	double		alpha_hist[LBFGS_M];
 	int			mem = 0;
@@ -749,20 +815,23 @@ logreg_standardize(LabelRows *st, bool standardize, double *mean, double *scale)
  * b = b~ - sum_j beta~_j m_j / s_j.  NaN where H is singular.
  */
 static void
-logreg_stderrs(const LogregProblem *pb, const double *hess, const double *mean,
-			   const double *scale, double *se)
+logreg_stderrs(const LogregProblem *pb, const double *hess, double *L,
+			   const double *mean, const double *scale, double *se)
 {
 	int			f = pb->f;
 	int			p = pb->p;
-	double	   *L = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
 	double	   *col = palloc(sizeof(double) * p);
 	double	   *a = palloc(sizeof(double) * p);
 
 	for (int j = 0; j <= f; j++)
 		se[j] = get_float8_nan();
 	for (int j = 0; j < p; j++)
+	{
+		if ((j & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k <= j; k++)
-			L[j * p + k] = hess[j * p + k] * pb->wsum;
+			L[(Size) j * p + k] = hess[(Size) j * p + k] * pb->wsum;
+	}
 	if (!cholesky(L, p))
 		return;
 
@@ -790,6 +859,40 @@ logreg_stderrs(const LogregProblem *pb, const double *hess, const double *mean,
 	}
 }
 
+/*
+ * Charge the solver's whole working set to the training's account before
+ * anything is allocated, so that a solver that cannot fit is refused at
+ * once, naming its largest buffers.  Newton holds three (p,p) float8
+ * matrices (the Hessian, the trial point's Hessian and the Cholesky
+ * factor), 24 p^2 bytes: 60 GB at 50,000 features.  Every count here is at
+ * most LOGREG_MAX_FEATURES + 1, so the products fit a 64-bit Size.
+ */
+static void
+logreg_charge_memory(EcmlTrainMemory *mem, int solver, bool want_hess, int f, int p,
+					 int maxrows)
+{
+	Size		pp = (Size) p * p;
+	Size		vectors = sizeof(double) * (Size) p * 16 +
+		sizeof(float) * ((Size) 2 * f + (Size) 3 * maxrows);
+
+	ecml_train_memory_charge(mem, vectors, "parameter vectors");
+	if (solver == LOGREG_SOLVER_NEWTON)
+		ecml_train_memory_charge(mem, sizeof(double) * pp * 3 +
+								 sizeof(float) * ((Size) f * f + (Size) maxrows * f),
+								 psprintf("Newton solver's Hessian, trial Hessian and Cholesky factor (3 x %d x %d float8)",
+										  p, p));
+	else
+	{
+		ecml_train_memory_charge(mem, sizeof(double) * LBFGS_M * 2 * (Size) p,
+								 psprintf("L-BFGS history (2 x %d x %d float8)", LBFGS_M, p));
+		if (want_hess)
+			ecml_train_memory_charge(mem, sizeof(double) * pp * 2 +
+									 sizeof(float) * ((Size) f * f + (Size) maxrows * f),
+									 psprintf("standard errors' Hessian and Cholesky factor (2 x %d x %d float8)",
+											  p, p));
+	}
+}
+
 /* final: fit the buffered rows and return the model */
 PG_FUNCTION_INFO_V1(logreg_train_finalfn);
 Datum
@@ -806,9 +909,15 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	double	   *coef;
 	double	   *se;
 	double	   *hess = NULL;
+	double	   *hnew = NULL;
+	double	   *L = NULL;
+	double	   *S = NULL;
+	double	   *Y = NULL;
 	int			solver;
 	int			maxrows = 0;
 	int			f;
+	bool		want_hess;
+	EcmlTrainMemory mem;
 	EcmlModelBuilder b;
 	StringInfoData json;
 	int32		flags;
@@ -844,16 +953,27 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 		solver = (o.l1 == 0 && f + 1 <= LOGREG_NEWTON_MAX_FEATURES) ?
 			LOGREG_SOLVER_NEWTON : LOGREG_SOLVER_LBFGS;
 
-	mean = palloc(sizeof(double) * f);
-	scale = palloc(sizeof(double) * f);
-	logreg_standardize(st, o.standardize, mean, scale);
-
 	memset(&pb, 0, sizeof(pb));
 	pb.st = st;
 	pb.f = f;
 	pb.fit_intercept = o.fit_intercept;
 	pb.p = f + (o.fit_intercept ? 1 : 0);
 	pb.stride = f + 1;
+	for (int c = 0; c < st->rows.nchunks; c++)
+		maxrows = Max(maxrows, st->rows.chunks[c].nrows);
+	pb.block_rows = Max(16, (int) (BLOCK_BYTES / (sizeof(float) * pb.stride)));
+	maxrows = Min(maxrows, pb.block_rows);
+	want_hess = solver == LOGREG_SOLVER_NEWTON ||
+		(o.l1 == 0 && pb.p <= LOGREG_STDERR_MAX_FEATURES);
+
+	/* the whole working set is refused or charged before anything is allocated */
+	ecml_train_memory_init(&mem, TRAINER, st->rows.bytes);
+	logreg_charge_memory(&mem, solver, want_hess, f, pb.p, maxrows);
+
+	mean = palloc(sizeof(double) * f);
+	scale = palloc(sizeof(double) * f);
+	logreg_standardize(st, o.standardize, mean, scale);
+
 	pb.l2 = o.l2;
 	pb.l1 = o.l1;
 	pb.w_neg = 1.0;
@@ -867,10 +987,6 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	else
 		pb.w_pos = o.class_weight.value;
 	pb.wsum = pb.w_pos * st->npos + pb.w_neg * (st->rows.nrows - st->npos);
-	for (int c = 0; c < st->rows.nchunks; c++)
-		maxrows = Max(maxrows, st->rows.chunks[c].nrows);
-	pb.block_rows = Max(16, (int) (BLOCK_BYTES / (sizeof(float) * pb.stride)));
-	maxrows = Min(maxrows, pb.block_rows);
 	pb.wf = palloc(sizeof(float) * f);
 	pb.gtmp = palloc(sizeof(float) * f);
 	pb.z = palloc_extended(sizeof(float) * maxrows, MCXT_ALLOC_HUGE);
@@ -883,18 +999,24 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 		theta[f] = log((pb.w_pos * st->npos) / (pb.w_neg * (st->rows.nrows - st->npos)));
 
 	initStringInfo(&fit.history);
-	if (solver == LOGREG_SOLVER_NEWTON || (o.l1 == 0 && pb.p <= LOGREG_STDERR_MAX_FEATURES))
+	if (want_hess)
 	{
-		/* row-scaled copy of a chunk and a float32 (f,f) block for syrk */
+		/* row-scaled copy of a pass block and a float32 (f,f) block for syrk */
 		pb.xs = palloc_extended(sizeof(float) * (Size) maxrows * f, MCXT_ALLOC_HUGE);
 		pb.hblock = palloc_extended(sizeof(float) * (Size) f * f, MCXT_ALLOC_HUGE);
-		hess = palloc_extended(sizeof(double) * pb.p * pb.p, MCXT_ALLOC_HUGE);
+		hess = palloc_extended(sizeof(double) * (Size) pb.p * pb.p, MCXT_ALLOC_HUGE);
+		L = palloc_extended(sizeof(double) * (Size) pb.p * pb.p, MCXT_ALLOC_HUGE);
 	}
 	if (solver == LOGREG_SOLVER_NEWTON)
-		logreg_newton(&pb, &o, theta, hess, &fit, start);
+	{
+		hnew = palloc_extended(sizeof(double) * (Size) pb.p * pb.p, MCXT_ALLOC_HUGE);
+		logreg_newton(&pb, &o, theta, &hess, hnew, L, &fit, start);
+	}
 	else
 	{
-		logreg_lbfgs(&pb, &o, theta, &fit, start);
+		S = palloc_extended(sizeof(double) * LBFGS_M * (Size) pb.p, MCXT_ALLOC_HUGE);
+		Y = palloc_extended(sizeof(double) * LBFGS_M * (Size) pb.p, MCXT_ALLOC_HUGE);
+		logreg_lbfgs(&pb, &o, theta, S, Y, &fit, start);
 		if (hess)
 		{
 			double	   *g = palloc(sizeof(double) * pb.p);
@@ -910,8 +1032,12 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	se = palloc(sizeof(double) * (f + 1));
 	for (int j = 0; j <= f; j++)
 		se[j] = get_float8_nan();
-	if (hess && o.l1 == 0)
-		logreg_stderrs(&pb, hess, mean, scale, se);
+	/*
+	 * p solves of O(p^2) each: beyond LOGREG_STDERR_MAX_FEATURES (as README
+	 * says) no covariance is formed, whichever solver ran.
+	 */
+	if (hess && o.l1 == 0 && pb.p <= LOGREG_STDERR_MAX_FEATURES)
+		logreg_stderrs(&pb, hess, L, mean, scale, se);
 	if (!o.fit_intercept)
 		se[0] = get_float8_nan();
 
