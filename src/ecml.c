@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "blas.h"
+#include "common/int.h"
 #include "ecml.h"
 #include "hnsw.h"
 #include "utils/builtins.h"
@@ -74,19 +75,27 @@ void
 _PG_init(void)
 {
 	ecml_choose_blas_arch();
+	/*
+	 * Both guard the server against one session, so only a superuser (or a
+	 * role granted SET on the parameter) may change them: a limit that its
+	 * own subject can raise limits nobody, and a thread count any role can
+	 * raise lets one query take every core.  Superuser-set also keeps an
+	 * ordinary role from lowering them for itself, which nothing needs.
+	 */
 	DefineCustomIntVariable("ecml.train_memory_limit",
-							"Largest training buffer an ecml aggregate may hold.",
-							"A training aggregate whose buffered rows would exceed this stops with an error.",
+							"Most memory an ecml training aggregate may hold.",
+							"Buffered rows, working buffers and the model count together; "
+							"an aggregate that would hold more stops with an error.",
 							&ecml_train_memory_limit_kb,
 							1024 * 1024, 1024, INT_MAX,
-							PGC_USERSET, GUC_UNIT_KB,
+							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("ecml.blas_threads",
 							"Number of BLIS worker threads for ecml's linear algebra.",
 							NULL,
 							&ecml_blas_threads,
 							1, 1, 64,
-							PGC_USERSET, 0,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("ecml.progress",
 							 "Report training progress as NOTICE messages.",
@@ -116,19 +125,141 @@ ecml_blas_prepare(void)
 	}
 }
 
-void
-ecml_check_train_memory(Size total_bytes, const char *trainer)
-{
-	Size		limit = (Size) ecml_train_memory_limit_kb * 1024;
+/* ---- training memory: one limit for everything a trainer holds ---- */
 
-	if (total_bytes > limit)
+static Size
+train_memory_limit_bytes(void)
+{
+	return (Size) ecml_train_memory_limit_kb * 1024;
+}
+
+/*
+ * What to do about it: the trainers that ecml.train runs in passes can
+ * train there in memory that does not grow with the rows.
+ */
+static const char *
+train_memory_hint(const char *trainer)
+{
+	if (strcmp(trainer, "ecml.logreg_train") == 0)
+		return "Train with ecml.train('logreg', source), whose memory does not grow with the rows, "
+			"train on a sample (TABLESAMPLE), or raise ecml.train_memory_limit.";
+	return "Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.";
+}
+
+/*
+ * The error for a trainer that would hold more than the limit: what (a
+ * buffer's name) would take need bytes on top of held.  SIZE_MAX as need
+ * stands for a size that overflowed.
+ */
+static void
+train_memory_exceeded(const char *trainer, const char *what, Size held, Size need)
+{
+	Size		limit = train_memory_limit_bytes();
+
+	if (what == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s training buffer would exceed ecml.train_memory_limit (%zu kB)",
 						trainer, limit / 1024),
 				 errdetail("The buffered rows need at least %zu kB.",
-						   total_bytes / 1024),
-				 errhint("Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.")));
+						   (held + need) / 1024),
+				 errhint("%s", train_memory_hint(trainer))));
+	if (need == SIZE_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s %s would exceed ecml.train_memory_limit (%zu kB)",
+						trainer, what, limit / 1024),
+				 errdetail("Its size overflows a 64-bit byte count."),
+				 errhint("%s", train_memory_hint(trainer))));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("%s %s would exceed ecml.train_memory_limit (%zu kB)",
+					trainer, what, limit / 1024),
+			 errdetail("It needs %zu kB on top of the %zu kB the training already holds.",
+					   (need + 1023) / 1024, held / 1024),
+			 errhint("%s", train_memory_hint(trainer))));
+}
+
+void
+ecml_check_train_memory(Size total_bytes, const char *trainer)
+{
+	if (total_bytes > train_memory_limit_bytes())
+		train_memory_exceeded(trainer, NULL, 0, total_bytes);
+}
+
+Size
+ecml_train_memory_room(Size held)
+{
+	Size		limit = train_memory_limit_bytes();
+
+	return held < limit ? limit - held : 0;
+}
+
+Size
+ecml_mul_size(Size a, Size b)
+{
+	uint64		r;
+
+	if (pg_mul_u64_overflow((uint64) a, (uint64) b, &r) || r == SIZE_MAX)
+		return SIZE_MAX;
+	return (Size) r;
+}
+
+Size
+ecml_add_size(Size a, Size b)
+{
+	uint64		r;
+
+	if (a == SIZE_MAX || b == SIZE_MAX ||
+		pg_add_u64_overflow((uint64) a, (uint64) b, &r) || r == SIZE_MAX)
+		return SIZE_MAX;
+	return (Size) r;
+}
+
+void
+ecml_train_memory_init(EcmlTrainMemory *m, const char *trainer, Size held)
+{
+	m->trainer = trainer;
+	m->held = held;
+}
+
+void
+ecml_train_memory_check(const EcmlTrainMemory *m, Size bytes, const char *what)
+{
+	if (bytes == SIZE_MAX || bytes > ecml_train_memory_room(m->held))
+		train_memory_exceeded(m->trainer, what, m->held, bytes);
+}
+
+void
+ecml_train_memory_charge(EcmlTrainMemory *m, Size bytes, const char *what)
+{
+	ecml_train_memory_check(m, bytes, what);
+	m->held += bytes;
+}
+
+void
+ecml_train_memory_release(EcmlTrainMemory *m, Size bytes)
+{
+	m->held = bytes < m->held ? m->held - bytes : 0;
+}
+
+void *
+ecml_train_alloc(EcmlTrainMemory *m, Size nelem, Size elemsize, int flags,
+				 const char *what)
+{
+	Size		bytes = ecml_mul_size(nelem, elemsize);
+
+	ecml_train_memory_charge(m, bytes, what);
+	/* palloc refuses a zero size; one byte keeps empty buffers legal */
+	return palloc_extended(Max(bytes, 1), MCXT_ALLOC_HUGE | flags);
+}
+
+void
+ecml_train_free(EcmlTrainMemory *m, void *p, Size nelem, Size elemsize)
+{
+	if (p != NULL)
+		pfree(p);
+	ecml_train_memory_release(m, ecml_mul_size(nelem, elemsize));
 }
 
 double

@@ -18,11 +18,50 @@ extern int	ecml_blas_threads;
 extern bool ecml_progress;
 
 /*
- * Training buffers grow by chunks; before each growth the trainer asks
- * whether the total stays under ecml.train_memory_limit.  Errors with
- * program_limit_exceeded and a hint when it does not.
+ * Training memory.  ecml.train_memory_limit bounds everything a training
+ * aggregate holds: its buffered rows, the working buffers of its final
+ * function (a Hessian, histograms, factor matrices, activations) and the
+ * model it writes.  Every allocation that can grow with the data or the
+ * options goes through one of these, so the limit is checked before the
+ * memory is taken and the error (program_limit_exceeded) names the buffer.
+ *
+ * ecml_check_train_memory: the row buffers, before each growth, with the
+ * total they would reach.
  */
 extern void ecml_check_train_memory(Size total_bytes, const char *trainer);
+
+/* Bytes left under the limit when held are in use (0 if none). */
+extern Size ecml_train_memory_room(Size held);
+
+/* a * b and a + b, saturating at SIZE_MAX, which the checks always refuse. */
+extern Size ecml_mul_size(Size a, Size b);
+extern Size ecml_add_size(Size a, Size b);
+
+/*
+ * A final function's account: it starts with what the aggregate state
+ * holds, and each large buffer is charged to it (released when freed).
+ * check tests a planned total without charging it, so that a solver can be
+ * refused before it allocates anything.
+ */
+typedef struct EcmlTrainMemory
+{
+	const char *trainer;		/* "ecml.logreg_train", for messages */
+	Size		held;			/* bytes charged so far */
+} EcmlTrainMemory;
+
+extern void ecml_train_memory_init(EcmlTrainMemory *m, const char *trainer, Size held);
+extern void ecml_train_memory_check(const EcmlTrainMemory *m, Size bytes, const char *what);
+extern void ecml_train_memory_charge(EcmlTrainMemory *m, Size bytes, const char *what);
+extern void ecml_train_memory_release(EcmlTrainMemory *m, Size bytes);
+
+/*
+ * nelem x elemsize bytes (overflow-checked), charged as what, allocated
+ * with palloc_extended(MCXT_ALLOC_HUGE | flags) in CurrentMemoryContext;
+ * ecml_train_free gives it back and releases the charge.
+ */
+extern void *ecml_train_alloc(EcmlTrainMemory *m, Size nelem, Size elemsize, int flags,
+							  const char *what);
+extern void ecml_train_free(EcmlTrainMemory *m, void *p, Size nelem, Size elemsize);
 
 /* Elapsed seconds since a start taken with GetCurrentTimestamp(). */
 extern double ecml_elapsed_seconds(TimestampTz start);

@@ -38,7 +38,7 @@
 #define GBDT_N_TREES_DEFAULT	100
 #define GBDT_N_TREES_MAX		100000
 #define GBDT_MAX_DEPTH_DEFAULT	6
-#define GBDT_MAX_DEPTH_MAX		16
+#define GBDT_MAX_DEPTH_MAX		16	/* also the deepest tree gbdt_parse accepts */
 #define GBDT_MAX_LEAVES_MAX		65536
 #define GBDT_MAX_BINS_DEFAULT	256
 #define GBDT_MAX_BINS_MIN		3
@@ -103,9 +103,12 @@ typedef struct GbdtFit
 	double		w_neg;
 } GbdtFit;
 
-/* gbdt_hist.c: bin the rows and boost (rows are nrows x (f + 1) float32). */
+/*
+ * gbdt_hist.c: bin the rows and boost (rows are nrows x (f + 1) float32),
+ * charging every working buffer and the trees to mem.
+ */
 extern void gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
-					   const GbdtOptions *o, GbdtFit *fit);
+					   const GbdtOptions *o, GbdtFit *fit, EcmlTrainMemory *mem);
 
 /* One node of the scoring form: 16 bytes, so a path stays in few lines. */
 typedef struct GbdtNode

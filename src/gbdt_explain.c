@@ -269,10 +269,14 @@ gbdt_explain(PG_FUNCTION_ARGS)
 	cx.phi = palloc0(sizeof(double) * m->nfeatures);
 	cx.stride = m->max_depth + 2;
 	cx.paths = palloc(sizeof(PathElem) * (Size) cx.stride * cx.stride);
+	/*
+	 * gbdt_parse proved every tree a proper tree of at most
+	 * GBDT_MAX_DEPTH_MAX levels, so one tree costs at most its leaves times
+	 * the depth squared: check for interrupts per tree.
+	 */
 	for (int t = 0; t < m->ntrees; t++)
 	{
-		if ((t & 63) == 0)
-			CHECK_FOR_INTERRUPTS();
+		CHECK_FOR_INTERRUPTS();
 		shap_recurse(&cx, m->tree_start[t], NULL, 0, 1.0, 1.0, -1, 0);
 	}
 

@@ -96,6 +96,7 @@ typedef struct TreeBuf
 typedef struct Booster
 {
 	const GbdtOptions *o;
+	EcmlTrainMemory *mem;		/* the training's memory account */
 	Binned		bd;
 	int			n;				/* training rows */
 	int		   *rowidx;			/* rows of the current tree, grouped by node */
@@ -232,16 +233,24 @@ bin_rows(Booster *bs, const float **rowp, const int64 *train, int n, int f,
 	Binned	   *bd = &bs->bd;
 	int			max_value_bins = bs->o->max_bins - 1;
 	double		keep = n <= GBDT_QUANTILE_SAMPLE ? 1.0 : (double) GBDT_QUANTILE_SAMPLE / n;
-	float	   *sample = palloc_extended(sizeof(float) * (Size) Min(n, 2 * GBDT_QUANTILE_SAMPLE + 16),
-										 MCXT_ALLOC_HUGE);
-	int		   *sampled = palloc_extended(sizeof(int) * (Size) Min(n, 2 * GBDT_QUANTILE_SAMPLE + 16),
-										  MCXT_ALLOC_HUGE);
+	Size		nsample = Min(n, 2 * GBDT_QUANTILE_SAMPLE + 16);
+	float	   *sample;
+	int		   *sampled;
 	int			nsampled = 0;
 	int			off = 0;
 
 	bd->n = n;
 	bd->f = f;
 	bd->wide = bs->o->max_bins > 256;
+
+	/* codes twice (by row and by column), bin edges, the edge sample */
+	ecml_train_memory_charge(bs->mem,
+							 ecml_add_size(ecml_mul_size((Size) n * f, 2 * (bd->wide ? sizeof(uint16) : sizeof(uint8))),
+										   sizeof(float) * (Size) f * max_value_bins +
+										   (sizeof(float) + sizeof(int)) * nsample),
+							 psprintf("binned features (2 x %d rows x %d features)", n, f));
+	sample = palloc_extended(sizeof(float) * nsample, MCXT_ALLOC_HUGE);
+	sampled = palloc_extended(sizeof(int) * nsample, MCXT_ALLOC_HUGE);
 	if (bd->wide)
 	{
 		bd->b16 = palloc_extended(sizeof(uint16) * (Size) n * f, MCXT_ALLOC_HUGE);
@@ -313,13 +322,16 @@ code_at(const Binned *bd, int j, int i)
 	return bd->wide ? bd->c16[(Size) j * bd->n + i] : bd->c8[(Size) j * bd->n + i];
 }
 
+/* features x bins histogram slots: each new buffer is charged to the account */
 static HistBin *
 hist_get(Booster *bs)
 {
 	if (bs->npool > 0)
 		return bs->pool[--bs->npool];
 	bs->nhist++;
-	return palloc_extended(sizeof(HistBin) * bs->bd.total_bins, MCXT_ALLOC_HUGE);
+	return ecml_train_alloc(bs->mem, bs->bd.total_bins, sizeof(HistBin), 0,
+							psprintf("gradient histogram (%d bins over all features)",
+									 bs->bd.total_bins));
 }
 
 static void
@@ -329,7 +341,7 @@ hist_put(Booster *bs, HistBin *h)
 		return;
 	if (bs->nhist > bs->max_hist)
 	{
-		pfree(h);
+		ecml_train_free(bs->mem, h, bs->bd.total_bins, sizeof(HistBin));
 		bs->nhist--;
 		return;
 	}
@@ -848,7 +860,7 @@ report_progress(int tree, int ntrees, double valid_loss, TimestampTz start,
 
 void
 gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
-		   const GbdtOptions *o, GbdtFit *fit)
+		   const GbdtOptions *o, GbdtFit *fit, EcmlTrainMemory *mem)
 {
 	Booster		bs;
 	const float **rowp;
@@ -878,8 +890,16 @@ gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 
 	memset(&bs, 0, sizeof(bs));
 	bs.o = o;
+	bs.mem = mem;
 
-	/* row pointers and content hashes */
+	/*
+	 * Per row: its pointer, content hash (twice, until the split), its place
+	 * in the training or validation list and its label; then, once the
+	 * split is known, the tree's row lists, gradient pair and margins.
+	 */
+	ecml_train_memory_charge(mem, ecml_mul_size(nrows, sizeof(float *) + 3 * sizeof(uint64) +
+												sizeof(int64) + 1),
+							 "row index and validation split");
 	rowp = palloc_extended(sizeof(float *) * nrows, MCXT_ALLOC_HUGE);
 	hashes = palloc_extended(sizeof(uint64) * nrows, MCXT_ALLOC_HUGE);
 	for (int c = 0; c < nchunks; c++)
@@ -958,6 +978,10 @@ gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 
 	bs.n = n;
 	bs.max_hist = Max(4, (int) (HIST_BUDGET_BYTES / (sizeof(HistBin) * (Size) bs.bd.total_bins)));
+	ecml_train_memory_charge(mem, ecml_add_size(ecml_mul_size(n, 2 * sizeof(int) + 2 * sizeof(float) +
+															  (nv > 0 ? 2 : 1) * sizeof(double)),
+												sizeof(double) * (Size) nv),
+							 "per-row gradients and margins");
 	bs.rowidx = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	bs.scratch = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	bs.gh = palloc_extended(sizeof(float) * 2 * (Size) n, MCXT_ALLOC_HUGE);
@@ -1054,6 +1078,9 @@ gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 		else if (m == 0)
 			for (int i = 0; i < n; i++)
 				F[i] += tb.t.floats[1];
+		/* the tree's nodes (ints, floats) stay until the model is written */
+		ecml_train_memory_charge(mem, (sizeof(int32) + sizeof(float)) * 4 * (Size) tb.capacity,
+								 "trees");
 		trees[t] = tb.t;
 		pfree(tb.split_bin);
 		fit->iterations = t + 1;

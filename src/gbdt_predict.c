@@ -11,11 +11,29 @@
 #include "ecml.h"
 #include "funcapi.h"
 #include "gbdt.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 
 static void gbdt_build_walk(GbdtModel *m);
+
+/*
+ * How a decoded model is known to be a forest of proper binary trees, so
+ * that every walk over it (scoring, TreeSHAP, the expectation) visits each
+ * node at most once per root-to-leaf path and ends within
+ * GBDT_MAX_DEPTH_MAX steps:
+ *	 - a node's children lie after it inside its tree (checked in
+ *	   gbdt_parse), so no walk can come back to a node: no cycles;
+ *	 - no node is the child of two nodes (gbdt_claim_children), so the
+ *	   paths do not multiply: a tree whose nodes share children (a DAG with
+ *	   node k's children k+1 and k+2) has 2^levels paths over 2 levels
+ *	   nodes, and TreeSHAP would walk them all;
+ *	 - every node but the root has a parent: no unreachable nodes;
+ *	 - no leaf is deeper than GBDT_MAX_DEPTH_MAX, the deepest tree
+ *	   training grows, which bounds the recursion and TreeSHAP's path
+ *	   buffers ((depth + 2)^2 elements).
+ */
 
 static void
 bad_model(const char *what)
@@ -24,6 +42,21 @@ bad_model(const char *what)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("invalid ecml model: gbdt %s", what),
 			 errhint("Pass a model produced by ecml.fraud_train, unmodified.")));
+}
+
+/*
+ * Record that the children left and left + 1 have a parent and sit at
+ * depth child_depth; a child claimed twice or too deep fails the model.
+ */
+static inline void
+gbdt_claim_children(int32 left, uint8 *parents, int *depth, int child_depth)
+{
+	if (parents[left] != 0 || parents[left + 1] != 0)
+		bad_model("tree has a node with two parents (trees must not share nodes)");
+	if (child_depth > GBDT_MAX_DEPTH_MAX)
+		bad_model(psprintf("tree is deeper than %d levels", GBDT_MAX_DEPTH_MAX));
+	parents[left] = parents[left + 1] = 1;
+	depth[left] = depth[left + 1] = child_depth;
 }
 
 /* Parse and check a validated gbdt model into its scoring form (in mcxt). */
@@ -36,6 +69,7 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 	int32	   *ints;
 	float	   *floats;
 	int		   *depth;
+	uint8	   *parents;
 	char	  **names;
 	int			nnames;
 	int			f;
@@ -76,11 +110,13 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 	depth = palloc_extended(sizeof(int) * Max(nnodes, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	m->importance_gain = palloc0(sizeof(double) * f);
 	m->importance_splits = palloc0(sizeof(int) * f);
+	parents = palloc_extended(Max(nnodes, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (Size t = 0; t < ntrees; t++)
 	{
 		int32		begin = m->tree_start[t];
 		int32		end = m->tree_start[t + 1];
 
+		CHECK_FOR_INTERRUPTS();
 		/* every tree has a node, and children lie after their parent inside it */
 		if (end <= begin || end - begin > GBDT_MAX_NODES_PER_TREE)
 			bad_model("tree table is not increasing");
@@ -109,13 +145,17 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 				bad_model("node child out of range");
 			if (isnan(nf[0]) || !isfinite(nf[3]))
 				bad_model("node threshold or gain is not a number");
-			depth[nd->left] = Max(depth[nd->left], depth[k] + 1);
-			depth[nd->left + 1] = Max(depth[nd->left + 1], depth[k] + 1);
+			gbdt_claim_children(nd->left, parents, depth, depth[k] + 1);
 			m->max_depth = Max(m->max_depth, depth[k] + 1);
 			m->importance_gain[nd->feature] += nf[3];
 			m->importance_splits[nd->feature]++;
 		}
+		/* the root has no parent (children come after it); all others one */
+		for (int32 k = begin + 1; k < end; k++)
+			if (parents[k] == 0)
+				bad_model("tree has a node its root does not reach");
 	}
+	pfree(parents);
 	m->group_depth = palloc0(sizeof(int) * (ntrees / GBDT_WALK_LANES + 1));
 	for (Size t = 0; t < ntrees; t++)
 		for (int32 k = m->tree_start[t]; k < m->tree_start[t + 1]; k++)

@@ -275,9 +275,10 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 	int32	   *offsets;
 	int32	   *ints;
 	float	   *floats;
-	int			nnodes = 0;
+	int64		nnodes = 0;
 	int			f;
 	double		base[2];
+	EcmlTrainMemory mem;
 
 	if (st == NULL || st->rows.nrows == 0)
 		ereport(ERROR,
@@ -302,7 +303,8 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 						TRAINER, o.feature_names.n, f)));
 
 	memset(&fit, 0, sizeof(fit));
-	gbdt_boost(st->rows.chunks, st->rows.nchunks, st->rows.nrows, f, &o, &fit);
+	ecml_train_memory_init(&mem, TRAINER, st->rows.bytes);
+	gbdt_boost(st->rows.chunks, st->rows.nchunks, st->rows.nrows, f, &o, &fit, &mem);
 
 	/* flatten the trees: node indices become model-wide */
 	offsets = palloc(sizeof(int32) * (fit.ntrees + 1));
@@ -311,7 +313,17 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 		offsets[t] = nnodes;
 		nnodes += fit.trees[t].nnodes;
 	}
+	/* a model is one bytea: node indices are int32 and its sections under 1 GB */
+	if ((Size) nnodes * 4 * sizeof(int32) > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the model's " INT64_FORMAT " tree nodes would be larger than 1 GB",
+						TRAINER, nnodes),
+				 errhint("Lower \"n_trees\", \"max_depth\" or \"max_leaves\".")));
 	offsets[fit.ntrees] = nnodes;
+	/* the flattened nodes, then the model's copy of them */
+	ecml_train_memory_charge(&mem, 2 * (sizeof(int32) + sizeof(float)) * 4 * (Size) nnodes,
+							 "model");
 	ints = palloc_extended(sizeof(int32) * 4 * (Size) nnodes, MCXT_ALLOC_HUGE);
 	floats = palloc_extended(sizeof(float) * 4 * (Size) nnodes, MCXT_ALLOC_HUGE);
 	for (int t = 0; t < fit.ntrees; t++)
@@ -343,7 +355,7 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 					 "\"positive_rows\": " INT64_FORMAT ", \"training_rows\": " INT64_FORMAT
 					 ", \"validation_rows\": " INT64_FORMAT ", \"max_bins_used\": %d, "
 					 "\"class_weights\": {\"false\": %.17g, \"true\": %.17g}}",
-					 f, fit.ntrees, nnodes, fit.base_margin, st->npos, fit.ntrain,
+					 f, fit.ntrees, (int) nnodes, fit.base_margin, st->npos, fit.ntrain,
 					 fit.nvalid, fit.max_bins_used, fit.w_neg, fit.w_pos);
 	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
 

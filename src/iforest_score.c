@@ -14,6 +14,7 @@
 #include "arrays.h"
 #include "ecml.h"
 #include "iforest.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/float.h"
 
@@ -38,7 +39,11 @@ int32_section(const EcmlModel *model, uint32 tag, Size n, const char *what)
 
 /*
  * Parse a validated isolation forest into nodes (in mcxt), checking that
- * every walk ends: children come after their parent inside the same tree.
+ * each tree is a proper binary tree, so that every walk ends at a leaf
+ * within height_limit steps: children come after their parent inside the
+ * same tree (no cycles), no node has two parents (no shared subtrees),
+ * every node but the root has one (none unreachable), and no inner node
+ * lies at or below the height limit (at most 20 levels: psi <= 10^6).
  */
 void *
 iforest_parse(const EcmlModel *model, MemoryContext mcxt)
@@ -84,6 +89,7 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 
 		if (first < 0 || first >= end || end > nnodes)
 			corrupted("tree offsets out of order");
+		CHECK_FOR_INTERRUPTS();
 		m->roots[t] = first;
 		for (int i = first; i < end; i++)
 		{
@@ -106,20 +112,25 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 					left[i] <= i || left[i] >= end - 1 || !isfinite(value[i]))
 					corrupted(psprintf("node %d is invalid", i));
 				/*
-				 * children come later, so depths fill in one pass; a child
-				 * two nodes claim keeps the deeper path (a valid forest has
-				 * none, a crafted one must not hide a path past the limit)
+				 * children come later, so depths fill in one pass, and a
+				 * child with a depth already has a parent: each tree must
+				 * be a proper tree (see the comment above iforest_parse)
 				 */
-				depth[left[i]] = Max(depth[left[i]], depth[i] + 1);
-				depth[left[i] + 1] = Max(depth[left[i] + 1], depth[i] + 1);
+				if (depth[left[i]] != 0 || depth[left[i] + 1] != 0)
+					corrupted(psprintf("node %d shares a child with another node", i));
 				if (depth[i] >= m->height_limit)
 					corrupted(psprintf("node %d is below the height limit", i));
+				depth[left[i]] = depth[left[i] + 1] = depth[i] + 1;
 				nd->feature = feature[i];
 				nd->value = value[i];
 				nd->left = left[i];
 				m->path[i] = 0.0f;
 			}
 		}
+		/* the root is at depth 0 by definition, every other node has a parent */
+		for (int i = first + 1; i < end; i++)
+			if (depth[i] == 0)
+				corrupted(psprintf("node %d is not reached from its tree's root", i));
 	}
 	if (trees[0] != 0)
 		corrupted("tree offsets out of order");

@@ -454,6 +454,9 @@ iforest_train_combinefn(PG_FUNCTION_ARGS)
 	ecml_check_same_width(s1->nfeatures, s2->nfeatures, TRAINER);
 
 	psi = s1->o.sample_size;
+	/* both states, the merge list and the slot map are held at once */
+	ecml_check_train_memory(s1->bytes + s2->bytes + sizeof(KeyedRow) * 2 * (Size) psi +
+							sizeof(int32) * (Size) Max(1, s2->used), TRAINER);
 	map = palloc(sizeof(int32) * Max(1, s2->used));
 	for (int k = 0; k < s2->used; k++)
 		map[k] = -1;
@@ -697,6 +700,7 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 typedef struct IForestBuild
 {
 	const IForestState *st;
+	EcmlTrainMemory mem;		/* the sample pool, scratch and nodes */
 	EcmlRng		rng;
 	int			height_limit;
 	int32	   *idx;			/* the tree's sample, as pool slots */
@@ -727,7 +731,7 @@ build_alloc(IForestBuild *b, int k)
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("%s: the forest has too many nodes", TRAINER),
 					 errhint("Lower n_trees or sample_size.")));
-		ecml_check_train_memory(b->st->bytes + (Size) newcap * 12, TRAINER);
+		ecml_train_memory_charge(&b->mem, (Size) (newcap - b->capacity) * 12, "forest nodes");
 		b->feature = repalloc_huge(b->feature, sizeof(int32) * newcap);
 		b->value = repalloc_huge(b->value, sizeof(float) * newcap);
 		b->left = repalloc_huge(b->left, sizeof(int32) * newcap);
@@ -863,6 +867,10 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 
 	memset(&b, 0, sizeof(b));
 	b.st = st;
+	ecml_train_memory_init(&b.mem, TRAINER, st->bytes);
+	ecml_train_memory_charge(&b.mem, (sizeof(int32) + sizeof(float)) * (Size) psi +
+							 sizeof(int32) * ((Size) f + ntrees + 1) + (Size) 1024 * 12,
+							 "tree scratch");
 	/* l = ceiling(log2 psi), the average tree height (Liu et al. 2008, 4.1) */
 	b.height_limit = (int) ceil(log2((double) psi));
 	ecml_rng_seed(&b.rng, (uint64) o.seed ^ TREE_STREAM);
@@ -915,6 +923,9 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 				 errdetail("Every tree is a single leaf, so every row would score 0.5."),
 				 errhint("Train on features that vary between rows.")));
 
+	/* the model copies the nodes */
+	ecml_train_memory_charge(&b.mem, (Size) b.nnodes * 12 + sizeof(int32) * (Size) (ntrees + 1),
+							 "model");
 	ecml_builder_init(&mb, ECML_KIND_IFOREST);
 	initStringInfo(&json);
 	ecml_options_to_json(&json, iforest_option_specs, N_IFOREST_OPTIONS, &o);

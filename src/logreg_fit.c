@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #define LOGREG_FTOL 1e-13		/* relative decrease below which we stop */
+#define LBFGS_M 10				/* L-BFGS curvature pairs kept */
 
 static const char *const solver_choices[] = {"auto", "newton", "lbfgs", NULL};
 static const char *const class_weight_choices[] = {"balanced", NULL};
@@ -76,7 +77,7 @@ logreg_objective(LogregProblem *pb, const double *theta, double *grad, double *h
 
 	memset(grad, 0, sizeof(double) * p);
 	if (hess)
-		memset(hess, 0, sizeof(double) * p * p);
+		memset(hess, 0, sizeof(double) * (Size) p * p);
 	pb->pass(pb, theta, grad, hess, &sums);
 
 	loss = sums.loss / pb->wsum;
@@ -90,13 +91,20 @@ logreg_objective(LogregProblem *pb, const double *theta, double *grad, double *h
 		grad[f] = sums.gsum / pb->wsum;
 	if (hess)
 	{
+		/* Size offsets: p * p passes INT_MAX from 46,341 parameters */
 		for (int j = 0; j < p; j++)
+		{
+			double	   *hrow = hess + (Size) j * p;
+
+			if ((j & 255) == 0)
+				CHECK_FOR_INTERRUPTS();
 			for (int k = 0; k <= j; k++)
-				hess[j * p + k] /= pb->wsum;
+				hrow[k] /= pb->wsum;
+		}
 		if (pb->fit_intercept)
-			hess[f * p + f] = sums.dsum / pb->wsum;
+			hess[(Size) f * p + f] = sums.dsum / pb->wsum;
 		for (int j = 0; j < f; j++)
-			hess[j * p + j] += pb->l2;
+			hess[(Size) j * p + j] += pb->l2;
 	}
 	return loss;
 }
@@ -148,26 +156,33 @@ logreg_problem_init(LogregProblem *pb, const LogregOptions *o, int f, int64 nski
 	pb->wsum = pb->w_pos * pb->npos + pb->w_neg * nneg;
 }
 
-/* In-place Cholesky of the lower triangle of A (n,n); false if not positive definite. */
+/*
+ * In-place Cholesky of the lower triangle of A (n,n); false if not positive
+ * definite.  O(n^3/3): minutes at tens of thousands of parameters, so an
+ * interrupt check per column (each column is at most n^2 flops).
+ */
 static bool
 cholesky(double *A, int n)
 {
 	for (int j = 0; j < n; j++)
 	{
-		double		s = A[j * n + j];
+		double	   *aj = A + (Size) j * n;
+		double		s = aj[j];
 
+		CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k < j; k++)
-			s -= A[j * n + k] * A[j * n + k];
+			s -= aj[k] * aj[k];
 		if (!(s > 0.0) || !isfinite(s))
 			return false;
-		A[j * n + j] = sqrt(s);
+		aj[j] = sqrt(s);
 		for (int i = j + 1; i < n; i++)
 		{
-			double		t = A[i * n + j];
+			double	   *ai = A + (Size) i * n;
+			double		t = ai[j];
 
 			for (int k = 0; k < j; k++)
-				t -= A[i * n + k] * A[j * n + k];
-			A[i * n + j] = t / A[j * n + j];
+				t -= ai[k] * aj[k];
+			ai[j] = t / aj[j];
 		}
 	}
 	return true;
@@ -179,19 +194,24 @@ cholesky_solve(const double *L, int n, double *b)
 {
 	for (int i = 0; i < n; i++)
 	{
+		const double *li = L + (Size) i * n;
 		double		s = b[i];
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k < i; k++)
-			s -= L[i * n + k] * b[k];
-		b[i] = s / L[i * n + i];
+			s -= li[k] * b[k];
+		b[i] = s / li[i];
 	}
 	for (int i = n - 1; i >= 0; i--)
 	{
 		double		s = b[i];
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int k = i + 1; k < n; k++)
-			s -= L[k * n + i] * b[k];
-		b[i] = s / L[i * n + i];
+			s -= L[(Size) k * n + i] * b[k];
+		b[i] = s / L[(Size) i * n + i];
 	}
 }
 
@@ -228,16 +248,21 @@ max_abs(const double *v, int n)
 	return m;
 }
 
-/* Newton/IRLS with backtracking.  hess holds the Hessian at the final theta. */
+/*
+ * Newton/IRLS with backtracking.  *hessp holds the Hessian at the final
+ * theta (the buffer may change: the accepted trial Hessian is swapped in);
+ * hnew and L are (p,p) scratch charged by the caller.
+ */
 static void
 logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
-			  double *hess, LogregFit *fit, TimestampTz start)
+			  double **hessp, double *hnew, double *L, LogregFit *fit,
+			  TimestampTz start)
 {
 	int			p = pb->p;
+	Size		pp = (Size) p * p;
+	double	   *hess = *hessp;
 	double	   *grad = palloc(sizeof(double) * p);
 	double	   *gnew = palloc(sizeof(double) * p);
-	double	   *hnew = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
-	double	   *L = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
 	double	   *step = palloc(sizeof(double) * p);
 	double	   *tnew = palloc(sizeof(double) * p);
 	double		loss = logreg_objective(pb, theta, grad, hess);
@@ -260,9 +285,9 @@ logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
 		/* solve H step = -grad; damp a singular H (collinear features, l2 = 0) */
 		for (;;)
 		{
-			memcpy(L, hess, sizeof(double) * p * p);
+			memcpy(L, hess, sizeof(double) * pp);
 			for (int j = 0; j < p; j++)
-				L[j * p + j] += damping;
+				L[(Size) j * p + j] += damping;
 			if (cholesky(L, p))
 				break;
 			damping = damping == 0.0 ? 1e-10 : damping * 10.0;
@@ -298,7 +323,12 @@ logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
 		}
 		memcpy(theta, tnew, sizeof(double) * p);
 		memcpy(grad, gnew, sizeof(double) * p);
-		memcpy(hess, hnew, sizeof(double) * p * p);
+		{
+			double	   *tmp = hess;
+
+			hess = hnew;
+			hnew = tmp;
+		}
 		appendStringInfo(&fit->history, "%s%.10g", fit->iterations > 1 ? ", " : "", newloss);
 		report_progress(pb->trainer, "newton", fit->iterations, o->max_iter, newloss, max_abs(grad, p), start);
 		if (loss - newloss <= LOGREG_FTOL * Max(1.0, fabs(loss)))
@@ -310,6 +340,7 @@ logreg_newton(LogregProblem *pb, const LogregOptions *o, double *theta,
 		}
 		loss = newloss;
 	}
+	*hessp = hess;
 	fit->loss = loss;
 	fit->grad_norm = max_abs(grad, p);
 	if (fit->grad_norm <= o->tol)
@@ -352,16 +383,12 @@ l1_term(const LogregProblem *pb, const double *theta)
 	return pb->l1 * s;
 }
 
-#define LBFGS_M 10
-
-/* L-BFGS, orthant-wise when l1 > 0 (OWL-QN). */
+/* L-BFGS, orthant-wise when l1 > 0 (OWL-QN).  S and Y: (LBFGS_M,p) history. */
 static void
 logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
-			 LogregFit *fit, TimestampTz start)
+			 double *S, double *Y, LogregFit *fit, TimestampTz start)
 {
 	int			p = pb->p;
-	double	   *S = palloc_extended(sizeof(double) * LBFGS_M * p, MCXT_ALLOC_HUGE);
-	double	   *Y = palloc_extended(sizeof(double) * LBFGS_M * p, MCXT_ALLOC_HUGE);
 	double		rho[LBFGS_M];
 	double		alpha_hist[LBFGS_M];
 	int			mem = 0;
@@ -522,6 +549,7 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 	if (fit->grad_norm <= o->tol)
 		fit->converged = true;
 }
+
 /*
  * Standard errors in original units from the Hessian of the summed
  * (not averaged) penalized objective: Cov = (W H)^-1 in standardized
@@ -529,20 +557,23 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
  * b = b~ - sum_j beta~_j m_j / s_j.  NaN where H is singular.
  */
 static void
-logreg_stderrs(const LogregProblem *pb, const double *hess, const double *mean,
-			   const double *scale, double *se)
+logreg_stderrs(const LogregProblem *pb, const double *hess, double *L,
+			   const double *mean, const double *scale, double *se)
 {
 	int			f = pb->f;
 	int			p = pb->p;
-	double	   *L = palloc_extended(sizeof(double) * p * p, MCXT_ALLOC_HUGE);
 	double	   *col = palloc(sizeof(double) * p);
 	double	   *a = palloc(sizeof(double) * p);
 
 	for (int j = 0; j <= f; j++)
 		se[j] = get_float8_nan();
 	for (int j = 0; j < p; j++)
+	{
+		if ((j & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k <= j; k++)
-			L[j * p + k] = hess[j * p + k] * pb->wsum;
+			L[(Size) j * p + k] = hess[(Size) j * p + k] * pb->wsum;
+	}
 	if (!cholesky(L, p))
 		return;
 
@@ -569,6 +600,7 @@ logreg_stderrs(const LogregProblem *pb, const double *hess, const double *mean,
 		se[0] = sqrt(v);
 	}
 }
+
 static int
 logreg_pick_solver(const LogregOptions *o, int f)
 {
@@ -612,6 +644,47 @@ logreg_add_reports(EcmlModelBuilder *b, const LogregProblem *pb, const LogregOpt
 	ecml_builder_add_json(b, ECML_TAG_METRICS, json.data);
 }
 
+bool
+logreg_wants_hessian(const LogregOptions *o, int f)
+{
+	int			p = f + (o->fit_intercept ? 1 : 0);
+
+	return logreg_pick_solver(o, f) == LOGREG_SOLVER_NEWTON ||
+		(o->l1 == 0 && p <= LOGREG_STDERR_MAX_FEATURES);
+}
+
+/*
+ * Charge the solver's whole working set to the training's account before
+ * anything is allocated, so that a solver that cannot fit is refused at
+ * once, naming its largest buffers.  Newton holds three (p,p) float8
+ * matrices (the Hessian, the trial point's Hessian and the Cholesky
+ * factor), 24 p^2 bytes: 60 GB at 50,000 features.  Every count here is at
+ * most LOGREG_MAX_FEATURES + 1, so the products fit a 64-bit Size.
+ */
+void
+logreg_charge_solver(EcmlTrainMemory *mem, const LogregOptions *o, int f)
+{
+	int			solver = logreg_pick_solver(o, f);
+	bool		want_hess = logreg_wants_hessian(o, f);
+	int			p = f + (o->fit_intercept ? 1 : 0);
+	Size		pp = (Size) p * p;
+
+	ecml_train_memory_charge(mem, sizeof(double) * (Size) p * 16, "parameter vectors");
+	if (solver == LOGREG_SOLVER_NEWTON)
+		ecml_train_memory_charge(mem, sizeof(double) * pp * 3,
+								 psprintf("Newton solver's Hessian, trial Hessian and Cholesky factor (3 x %d x %d float8)",
+										  p, p));
+	else
+	{
+		ecml_train_memory_charge(mem, sizeof(double) * LBFGS_M * 2 * (Size) p,
+								 psprintf("L-BFGS history (2 x %d x %d float8)", LBFGS_M, p));
+		if (want_hess)
+			ecml_train_memory_charge(mem, sizeof(double) * pp * 2,
+									 psprintf("standard errors' Hessian and Cholesky factor (2 x %d x %d float8)",
+											  p, p));
+	}
+}
+
 bytea *
 logreg_fit_model(LogregProblem *pb, const LogregOptions *o, const double *mean,
 				 const double *scale, int64 rows_seen, int64 nskipped,
@@ -619,31 +692,44 @@ logreg_fit_model(LogregProblem *pb, const LogregOptions *o, const double *mean,
 {
 	TimestampTz start = GetCurrentTimestamp();
 	int			f = pb->f;
+	int			p = pb->p;
 	int			solver = logreg_pick_solver(o, f);
+	bool		want_hess = logreg_wants_hessian(o, f);
 	LogregFit	fit;
 	double	   *theta;
 	double	   *coef;
 	double	   *se;
 	double	   *hess = NULL;
+	double	   *L = NULL;
 	EcmlModelBuilder b;
 	int32		flags;
 
-	theta = palloc0(sizeof(double) * pb->p);
+	theta = palloc0(sizeof(double) * p);
 	/* start the intercept at the log-odds of the (weighted) base rate */
 	if (o->fit_intercept)
 		theta[f] = log((pb->w_pos * pb->npos) / (pb->w_neg * (pb->nrows - pb->npos)));
 
 	initStringInfo(&fit.history);
-	if (solver == LOGREG_SOLVER_NEWTON || (o->l1 == 0 && pb->p <= LOGREG_STDERR_MAX_FEATURES))
-		hess = palloc_extended(sizeof(double) * pb->p * pb->p, MCXT_ALLOC_HUGE);
+	if (want_hess)
+	{
+		hess = palloc_extended(sizeof(double) * (Size) p * p, MCXT_ALLOC_HUGE);
+		L = palloc_extended(sizeof(double) * (Size) p * p, MCXT_ALLOC_HUGE);
+	}
 	if (solver == LOGREG_SOLVER_NEWTON)
-		logreg_newton(pb, o, theta, hess, &fit, start);
+	{
+		double	   *hnew = palloc_extended(sizeof(double) * (Size) p * p, MCXT_ALLOC_HUGE);
+
+		logreg_newton(pb, o, theta, &hess, hnew, L, &fit, start);
+	}
 	else
 	{
-		logreg_lbfgs(pb, o, theta, &fit, start);
+		double	   *S = palloc_extended(sizeof(double) * LBFGS_M * (Size) p, MCXT_ALLOC_HUGE);
+		double	   *Y = palloc_extended(sizeof(double) * LBFGS_M * (Size) p, MCXT_ALLOC_HUGE);
+
+		logreg_lbfgs(pb, o, theta, S, Y, &fit, start);
 		if (hess)
 		{
-			double	   *g = palloc(sizeof(double) * pb->p);
+			double	   *g = palloc(sizeof(double) * p);
 
 			logreg_objective(pb, theta, g, hess);
 		}
@@ -656,8 +742,13 @@ logreg_fit_model(LogregProblem *pb, const LogregOptions *o, const double *mean,
 	se = palloc(sizeof(double) * (f + 1));
 	for (int j = 0; j <= f; j++)
 		se[j] = get_float8_nan();
-	if (hess && o->l1 == 0)
-		logreg_stderrs(pb, hess, mean, scale, se);
+
+	/*
+	 * p solves of O(p^2) each: beyond LOGREG_STDERR_MAX_FEATURES (as README
+	 * says) no covariance is formed, whichever solver ran.
+	 */
+	if (hess && o->l1 == 0 && p <= LOGREG_STDERR_MAX_FEATURES)
+		logreg_stderrs(pb, hess, L, mean, scale, se);
 	if (!o->fit_intercept)
 		se[0] = get_float8_nan();
 

@@ -13,6 +13,7 @@
 
 #include <math.h>
 
+#include "ecml.h"
 #include "lib/stringinfo.h"
 #include "logreg.h"
 
@@ -104,5 +105,14 @@ extern bytea *logreg_fit_model(LogregProblem *pb, const LogregOptions *o,
 							   const double *mean, const double *scale,
 							   int64 rows_seen, int64 nskipped,
 							   LogregMetricsFn more_metrics, void *arg);
+
+/*
+ * Charge the solver's working set (Hessians, L-BFGS history) to mem before
+ * anything is allocated: a solver that cannot fit is refused at once.
+ */
+extern void logreg_charge_solver(EcmlTrainMemory *mem, const LogregOptions *o, int f);
+
+/* Whether the fit will ask its passes for the Hessian (Newton, or standard errors). */
+extern bool logreg_wants_hessian(const LogregOptions *o, int f);
 
 #endif							/* ECML_LOGREG_FIT_H */

@@ -523,6 +523,7 @@ logreg_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	LogregProblem pb;
 	LogregSqlPass sp;
 	LogregPassState *s;
+	EcmlTrainMemory mem;
 	double	   *mean;
 	double	   *scale;
 
@@ -547,6 +548,9 @@ logreg_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	pb.nrows = sp.nrows;
 	pb.npos = sp.npos;
 	logreg_problem_init(&pb, &o, s ? Max(s->f, 0) : 0, sp.nskipped);
+	/* no rows are held: the solver and one pass state are all there is */
+	ecml_train_memory_init(&mem, PASS_TRAINER, s ? VARSIZE(s) : 0);
+	logreg_charge_solver(&mem, &o, pb.f);
 	pb.pass = logreg_sql_pass;
 	pb.pass_arg = &sp;
 	return logreg_fit_model(&pb, &o, mean, scale, sp.nrows + sp.nskipped, sp.nskipped,

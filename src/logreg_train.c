@@ -31,6 +31,13 @@
 
 #define BLOCK_BYTES (256 * 1024)	/* a pass block: fits in L2 */
 
+/*
+ * Flops of one Hessian block product between interrupt checks: about a
+ * tenth of a second.  At tens of thousands of features a single syrk over
+ * a pass block would otherwise run for seconds without one.
+ */
+#define HESS_PANEL_FLOPS ((Size) 1 << 27)
+
 /* transition: buffer one row; NULL rows are counted and skipped */
 PG_FUNCTION_INFO_V1(logreg_train_transfn);
 Datum
@@ -128,9 +135,34 @@ typedef struct LogregBuffered
 	float	   *g;
 	float	   *d;
 	float	   *gtmp;
-	float	   *xs;				/* allocated with the first Hessian */
-	float	   *hblock;
+	float	   *xs;				/* (block_rows,f), when the fit wants Hessians */
+	float	   *hblock;			/* (f,f) */
 } LogregBuffered;
+
+/*
+ * hblock (f,f) lower triangle = xs^T xs for xs (r,f).  One syrk when it is
+ * short; else panels of hblock's rows, each one sgemm, with an interrupt
+ * check between them (rows j0..j1 of the triangle = xs[:, j0:j1]^T xs[:, :j1]).
+ */
+static void
+logreg_hessian_block(const float *xs, int r, int f, float *hblock)
+{
+	Size		panel = Max((Size) 64, HESS_PANEL_FLOPS / Max((Size) f * r, 1));
+
+	if (panel >= (Size) f)
+	{
+		ecml_ssyrk_t(f, r, 1.0f, xs, f, 0.0f, hblock, f);
+		return;
+	}
+	for (int j0 = 0; j0 < f; j0 += (int) panel)
+	{
+		int			j1 = (int) Min((Size) f, j0 + panel);
+
+		CHECK_FOR_INTERRUPTS();
+		ecml_sgemm(true, false, j1 - j0, j1, r, 1.0f, xs + j0, f, xs, f,
+				   0.0f, hblock + (Size) j0 * f, f);
+	}
+}
 
 /* H_ww += (D^1/2 X)^T (D^1/2 X); H_bw += X^T d, for one block of r rows */
 static void
@@ -149,15 +181,22 @@ logreg_buffered_hessian(LogregProblem *pb, LogregBuffered *bp, const float *X, i
 		for (int j = 0; j < f; j++)
 			out[j] = sq * xi[j];
 	}
-	ecml_ssyrk_t(f, r, 1.0f, bp->xs, f, 0.0f, bp->hblock, f);
+	logreg_hessian_block(bp->xs, r, f, bp->hblock);
 	for (int j = 0; j < f; j++)
+	{
+		double	   *hrow = hess + (Size) j * p;
+		const float *brow = bp->hblock + (Size) j * f;
+
+		if ((j & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k <= j; k++)
-			hess[j * p + k] += bp->hblock[j * f + k];
+			hrow[k] += brow[k];
+	}
 	if (pb->fit_intercept)
 	{
 		ecml_sgemv_t(r, f, 1.0f, X, bp->stride, bp->d, 0.0f, bp->gtmp);
 		for (int j = 0; j < f; j++)
-			hess[f * p + j] += bp->gtmp[j];
+			hess[(Size) f * p + j] += bp->gtmp[j];
 	}
 }
 
@@ -172,12 +211,6 @@ logreg_buffered_pass(LogregProblem *pb, const double *theta, double *grad,
 
 	for (int j = 0; j < f; j++)
 		bp->wf[j] = (float) theta[j];
-	if (hess && bp->xs == NULL)
-	{
-		/* row-scaled copy of a block and a float32 (f,f) block for syrk */
-		bp->xs = palloc_extended(sizeof(float) * (Size) bp->block_rows * f, MCXT_ALLOC_HUGE);
-		bp->hblock = palloc_extended(sizeof(float) * (Size) f * f, MCXT_ALLOC_HUGE);
-	}
 
 	ecml_blas_prepare();
 	/*
@@ -297,6 +330,8 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	double	   *scale;
 	int			maxrows = 0;
 	int			f;
+	bool		want_hess;
+	EcmlTrainMemory mem;
 
 	memset(&pb, 0, sizeof(pb));
 	pb.trainer = TRAINER;
@@ -306,21 +341,35 @@ logreg_train_finalfn(PG_FUNCTION_ARGS)
 	f = st ? st->nfeatures : 0;
 	logreg_problem_init(&pb, &o, f, st ? st->nskipped : 0);
 
-	mean = palloc(sizeof(double) * f);
-	scale = palloc(sizeof(double) * f);
-	logreg_standardize(st, o.standardize, mean, scale);
-
 	memset(&bp, 0, sizeof(bp));
 	bp.st = st;
 	bp.stride = f + 1;
 	for (int c = 0; c < st->rows.nchunks; c++)
 		maxrows = Max(maxrows, st->rows.chunks[c].nrows);
 	bp.block_rows = Min(maxrows, Max(16, (int) (BLOCK_BYTES / (sizeof(float) * bp.stride))));
+
+	/* the rows and the pass's scratch are charged before it is allocated */
+	ecml_train_memory_init(&mem, TRAINER, st->rows.bytes);
+	want_hess = logreg_wants_hessian(&o, f);
+	logreg_charge_solver(&mem, &o, f);
+	ecml_train_memory_charge(&mem, sizeof(float) * ((Size) 2 * f + (Size) 3 * bp.block_rows) +
+							 (want_hess ? sizeof(float) * ((Size) f * f + (Size) bp.block_rows * f) : 0),
+							 "pass scratch");
+
+	mean = palloc(sizeof(double) * f);
+	scale = palloc(sizeof(double) * f);
+	logreg_standardize(st, o.standardize, mean, scale);
 	bp.wf = palloc(sizeof(float) * f);
 	bp.gtmp = palloc(sizeof(float) * f);
 	bp.z = palloc_extended(sizeof(float) * bp.block_rows, MCXT_ALLOC_HUGE);
 	bp.g = palloc_extended(sizeof(float) * bp.block_rows, MCXT_ALLOC_HUGE);
 	bp.d = palloc_extended(sizeof(float) * bp.block_rows, MCXT_ALLOC_HUGE);
+	if (want_hess)
+	{
+		/* row-scaled copy of a pass block and a float32 (f,f) block for syrk */
+		bp.xs = palloc_extended(sizeof(float) * (Size) bp.block_rows * f, MCXT_ALLOC_HUGE);
+		bp.hblock = palloc_extended(sizeof(float) * (Size) f * f, MCXT_ALLOC_HUGE);
+	}
 	pb.pass = logreg_buffered_pass;
 	pb.pass_arg = &bp;
 

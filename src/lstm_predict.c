@@ -16,6 +16,7 @@
 #include "ecml.h"
 #include "funcapi.h"
 #include "lstm.h"
+#include "miscadmin.h"
 #include "nn.h"
 #include "topk.h"
 #include "utils/array.h"
@@ -71,8 +72,12 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 	 * and no training run gets anywhere near the bound.
 	 */
 	for (size_t i = 0; i < P; i++)
+	{
+		if ((i & 0xfffff) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (fabsf(params[i]) > LSTM_MAX_ABS_WEIGHT)
 			corrupt("weights are out of range");
+	}
 	lstm_net_layout(&m->net, params);
 
 	lstm_vocab_init(&m->vocab, m->token_type, V - 1);
@@ -81,8 +86,12 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 		int64	   *ids = ecml_section_int64s(model, LSTM_TAG_VOCAB, V - 1);
 
 		for (int i = 0; i < V - 1; i++)
+		{
+			if ((i & 0xffff) == 0)
+				CHECK_FOR_INTERRUPTS();
 			if (lstm_vocab_add(&m->vocab, ids[i], NULL, 0) != i)
 				corrupt("vocabulary has a repeated token");
+		}
 	}
 	else
 	{
@@ -92,8 +101,12 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 		if (strs == NULL || n != V - 1)
 			corrupt("vocabulary has the wrong size");
 		for (int i = 0; i < n; i++)
+		{
+			if ((i & 0xffff) == 0)
+				CHECK_FOR_INTERRUPTS();
 			if (lstm_vocab_add(&m->vocab, 0, strs[i], strlen(strs[i])) != i)
 				corrupt("vocabulary has a repeated token");
+		}
 	}
 	return m;
 }
@@ -170,36 +183,49 @@ sequence_indices(const LstmModel *m, ArrayType *arr, int *n_out)
 /*
  * The top layer's hidden state after reading ids (n); zeros (the initial
  * state) when n = 0.  Returns H floats.
+ *
+ * Time-major: all layers advance one token at a time, each keeping only
+ * its own state, so memory stays O(L (E + H)) however long the sequence
+ * (all steps' activations of a hidden size 4096 model over 10,000 tokens
+ * would be 1.5 GB).  The cost, n L (I + H) 4H multiply-adds, is the
+ * model's to choose (hours for that model), so it can be cancelled at
+ * every token.
  */
 static float *
 lstm_final_state(const LstmModel *m, const int32 *ids, int n)
 {
 	const LstmNet *net = &m->net;
 	int			H = net->H;
-	int		   *nact;
-	float	   *x;
-	const float *in;
-	LstmActs	acts;
+	static const int one = 1;
+	LstmActs	acts[LSTM_LAYERS_MAX];
+	float	   *x = palloc(sizeof(float) * net->E);
 
-	if (n == 0)
-		return palloc0(sizeof(float) * H);
-	nact = palloc(sizeof(int) * n);
-	for (int t = 0; t < n; t++)
-		nact[t] = 1;
-	x = palloc(sizeof(float) * n * net->E);
-	embedding_forward(x, ids, n, net->emb, net->E);
-	in = x;
-	ecml_blas_prepare();
 	for (int l = 0; l < net->L; l++)
 	{
 		int			I = l == 0 ? net->E : H;
 
-		lstm_acts_layout(&acts, palloc0(sizeof(float) * lstm_acts_floats(n, 1, I, H)),
-						 n, 1, I, H);
-		lstm_forward(&acts, in, nact, n, 1, I, H, net->W[l], net->b[l]);
-		in = acts.h + H;
+		lstm_acts_layout(&acts[l], palloc0(sizeof(float) * lstm_acts_floats(1, 1, I, H)),
+						 1, 1, I, H);
 	}
-	return acts.h + (size_t) n * H;
+	ecml_blas_prepare();
+	for (int t = 0; t < n; t++)
+	{
+		const float *in = x;
+
+		CHECK_FOR_INTERRUPTS();
+		embedding_forward(x, ids + t, 1, net->emb, net->E);
+		for (int l = 0; l < net->L; l++)
+		{
+			LstmActs   *a = &acts[l];
+
+			lstm_forward(a, in, &one, 1, 1, l == 0 ? net->E : H, H, net->W[l], net->b[l]);
+			/* this step's state is the next step's initial state */
+			memcpy(a->h, a->h + H, sizeof(float) * H);
+			memcpy(a->c, a->c + H, sizeof(float) * H);
+			in = a->h;
+		}
+	}
+	return acts[net->L - 1].h;
 }
 
 /* probabilities (V) of the next token after ids (n) */

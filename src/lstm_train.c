@@ -414,20 +414,37 @@ vocab_order_cmp(const void *a, const void *b, void *arg)
 }
 
 /*
+ * Bytes a vocabulary of cap entries holds: id or string pointer and length,
+ * count, and at least two hash slots an entry (lstm_vocab.c); text tokens'
+ * bytes are bounded by the buffer they are copied from.
+ */
+#define VOCAB_ENTRY_BYTES (sizeof(int64) * 2 + sizeof(char *) + sizeof(int) + 2 * sizeof(int32))
+
+static Size
+vocab_bytes(const LstmVocab *v)
+{
+	return (Size) v->cap * VOCAB_ENTRY_BYTES;
+}
+
+/*
  * Count the tokens, keep those seen at least min_count times (at most
  * max_vocab - 1 of them, most frequent first), map every token to its
- * index.
+ * index.  The vocabulary grows while counting: it is checked against the
+ * training's account at every growth, and charged once built.
  */
 static void
-lstm_build_data(LstmState *st, const LstmOptions *o, LstmData *d)
+lstm_build_data(LstmState *st, const LstmOptions *o, LstmData *d, EcmlTrainMemory *mem)
 {
 	LstmVocab	all;
-	int32	   *ent = palloc_extended(sizeof(int32) * Max(st->ntokens, 1), MCXT_ALLOC_HUGE);
+	int32	   *ent;
 	int		   *order;
 	int32	   *index_of;
 	int			kept = 0;
+	int			checked_cap = 0;
 	Size		pos = 0;
 
+	ent = ecml_train_alloc(mem, Max(st->ntokens, 1), sizeof(int32), 0, "token index");
+	ecml_train_memory_charge(mem, sizeof(int64) * ((Size) st->nseq + 1), "sequence offsets");
 	lstm_vocab_init(&all, st->token_type, 1024);
 	for (int64 i = 0; i < st->ntokens; i++)
 	{
@@ -435,6 +452,12 @@ lstm_build_data(LstmState *st, const LstmOptions *o, LstmData *d)
 
 		if ((i & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
+		if (all.cap != checked_cap)
+		{
+			/* the table has grown (it doubles): twice the entries, old and new */
+			ecml_train_memory_check(mem, vocab_bytes(&all) * 3 / 2, "token vocabulary");
+			checked_cap = all.cap;
+		}
 		if (st->token_type == LSTM_TOKENS_BIGINT)
 		{
 			int64		id;
@@ -455,7 +478,8 @@ lstm_build_data(LstmState *st, const LstmOptions *o, LstmData *d)
 		ent[i] = e;
 	}
 
-	order = palloc_extended(sizeof(int) * all.n, MCXT_ALLOC_HUGE);
+	ecml_train_memory_charge(mem, vocab_bytes(&all), "token vocabulary");
+	order = ecml_train_alloc(mem, all.n, sizeof(int) * 2, 0, "token vocabulary order");
 	for (int e = 0; e < all.n; e++)
 		order[e] = e;
 	qsort_arg(order, all.n, sizeof(int), vocab_order_cmp, &all);
@@ -469,6 +493,8 @@ lstm_build_data(LstmState *st, const LstmOptions *o, LstmData *d)
 				 errhint("Lower the \"min_count\" option or train on more sequences.")));
 
 	/* kept tokens in frequency order: vocabulary indices 1..kept */
+	ecml_train_memory_charge(mem, (Size) Max(kept, 16) * VOCAB_ENTRY_BYTES +
+							 sizeof(int64) * ((Size) kept + 1), "kept vocabulary");
 	lstm_vocab_init(&d->vocab, st->token_type, kept);
 	index_of = palloc_extended(sizeof(int32) * all.n, MCXT_ALLOC_HUGE);
 	for (int e = 0; e < all.n; e++)
@@ -628,6 +654,13 @@ lstm_init_params(LstmNet *net, EcmlRng *rng)
 		net->bo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
 }
 
+/* LstmActs.on_step: cancel and statement_timeout reach a layer's time steps */
+static void
+lstm_check_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
 /*
  * Target rows per output-layer chunk: at least a batch (one step's rows),
  * up to 1024 while the (rows,V) probabilities stay within 8M floats and a
@@ -683,6 +716,7 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 											MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 		lstm_acts_layout(&w->acts[l], block, T, B, I, net->H);
+		w->acts[l].on_step = lstm_check_interrupts;
 		w->dh[l] = palloc_extended(sizeof(float) * T * B * net->H, MCXT_ALLOC_HUGE);
 	}
 	w->scratch = palloc_extended(sizeof(float) * lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H),
@@ -967,6 +1001,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	StringInfoData history;
 	StringInfoData json;
 	EcmlModelBuilder b;
+	EcmlTrainMemory mem;
 	int32		shape[6];
 
 	if (st == NULL || st->nseq == 0)
@@ -979,13 +1014,14 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 				 errhint("Pass one row per sequence with at least 2 tokens each, e.g. array_agg(item ORDER BY ts) grouped by session.")));
 	lstm_parse_options(st->options, &o);
 
-	lstm_build_data(st, &o, &d);
+	ecml_train_memory_init(&mem, TRAINER, state_bytes(st));
+	lstm_build_data(st, &o, &d, &mem);
 	V = d.vocab.n + 1;
 	sampled = o.softmax == LSTM_SOFTMAX_SAMPLED ||
 		(o.softmax == LSTM_SOFTMAX_AUTO && V > o.softmax_threshold);
 
 	/* the canonical order, then a seeded shuffle; validation comes first */
-	order = palloc_extended(sizeof(int64) * d.nseq, MCXT_ALLOC_HUGE);
+	order = ecml_train_alloc(&mem, d.nseq, sizeof(int64), 0, "sequence order");
 	for (int64 s = 0; s < d.nseq; s++)
 		order[s] = s;
 	qsort_arg(order, d.nseq, sizeof(int64), seq_order_cmp, &d);
@@ -1013,13 +1049,26 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	net.L = grads.L = o.layers;
 	P = lstm_param_count(V, o.embedding_dim, o.hidden_size, o.layers);
 	Tmax = o.max_length - 1;
-	{
-		Size		need = sizeof(float) * (P * (nval > 0 ? 5 : 4) +
-											lstm_work_floats(&net, o.batch_size, Tmax, sampled,
-															 o.num_sampled));
-
-		ecml_check_train_memory(state_bytes(st) + need, TRAINER);
-	}
+	/*
+	 * Parameters, gradients, two Adam moments and the best epoch's copy;
+	 * then the activations of a mini-batch of batch_size x (max_length - 1)
+	 * steps, and the model that copies the parameters.  All counts are
+	 * bounded by the options (V < 10^7, E, H <= 4096), so the float counts
+	 * fit a 64-bit Size; the byte counts are checked.
+	 */
+	ecml_train_memory_charge(&mem, ecml_mul_size(P, sizeof(float) * (nval > 0 ? 5 : 4)),
+							 psprintf("network parameters, gradients and Adam moments (%zu parameters)",
+									  P));
+	ecml_train_memory_charge(&mem,
+							 ecml_add_size(ecml_mul_size(lstm_work_floats(&net, o.batch_size, Tmax, sampled,
+																		  o.num_sampled),
+														 sizeof(float)),
+										   2 * sizeof(int32) * (Size) Tmax * o.batch_size),
+							 psprintf("mini-batch activations (%d sequences x %d steps)",
+									  o.batch_size, Tmax));
+	ecml_train_memory_charge(&mem, ecml_add_size(ecml_mul_size(P, sizeof(float)),
+												 sizeof(int64) * (Size) d.vocab.n),
+							 "model");
 	lstm_net_layout(&net, palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE));
 	lstm_net_layout(&grads, palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE));
 	adam_m = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);

@@ -3,22 +3,90 @@
  *	  The LSTM's vocabulary: bigint or text tokens to dense indices through
  *	  an open-addressing hash table (linear probing, load at most 1/2).
  *	  Used to count tokens while training and to map a scoring sequence.
+ *
+ * The tokens come from training rows and, when a model is loaded, from the
+ * model's bytes: anyone who can pass a model or a sequence chooses them.
+ * With a fixed, public hash, words chosen to land in one narrow band of
+ * slots (a few million trial hashes find 10^5 of them) merge into one probe
+ * run, and each insert walks it: a vocabulary of V such words costs V^2/2
+ * probes to load.  So the hash is SipHash-2-4 (Aumasson & Bernstein 2012, a
+ * keyed pseudorandom function made for hash tables fed by adversaries) under
+ * a key drawn once per backend from pg_strong_random: without the key,
+ * chosen words spread like random ones.  The key lives only in memory; the
+ * entries' order (the model's vocabulary order) never depends on it.
  */
 #include "postgres.h"
 
 #include <limits.h>
 
-#include "common/hashfn.h"
 #include "ecml.h"
 #include "lstm.h"
 #include "utils/memutils.h"
+
+static uint64 sip_key[2];
+static bool sip_key_ready = false;
+
+#define SIP_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define SIP_ROUND(v0, v1, v2, v3) \
+	do { \
+		v0 += v1; v1 = SIP_ROTL(v1, 13); v1 ^= v0; v0 = SIP_ROTL(v0, 32); \
+		v2 += v3; v3 = SIP_ROTL(v3, 16); v3 ^= v2; \
+		v0 += v3; v3 = SIP_ROTL(v3, 21); v3 ^= v0; \
+		v2 += v1; v1 = SIP_ROTL(v1, 17); v1 ^= v2; v2 = SIP_ROTL(v2, 32); \
+	} while (0)
+
+/* SipHash-2-4 of data[0..len) under key k (paper, section 2) */
+static uint64
+siphash24(const uint64 k[2], const unsigned char *data, Size len)
+{
+	uint64		v0 = k[0] ^ UINT64CONST(0x736f6d6570736575);
+	uint64		v1 = k[1] ^ UINT64CONST(0x646f72616e646f6d);
+	uint64		v2 = k[0] ^ UINT64CONST(0x6c7967656e657261);
+	uint64		v3 = k[1] ^ UINT64CONST(0x7465646279746573);
+	Size		full = len - len % 8;
+	uint64		last = (uint64) (len & 0xff) << 56;
+
+	for (Size off = 0; off < full; off += 8)
+	{
+		uint64		m;
+
+		memcpy(&m, data + off, 8);	/* little-endian host (see model.c) */
+		v3 ^= m;
+		SIP_ROUND(v0, v1, v2, v3);
+		SIP_ROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	for (Size i = full; i < len; i++)
+		last |= (uint64) data[i] << (8 * (i - full));
+	v3 ^= last;
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= last;
+	v2 ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		SIP_ROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static void
+sip_key_init(void)
+{
+	if (sip_key_ready)
+		return;
+	if (!pg_strong_random(sip_key, sizeof(sip_key)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random key for the LSTM vocabulary hash")));
+	sip_key_ready = true;
+}
 
 static inline uint32
 token_hash(const LstmVocab *v, int64 id, const char *s, int len)
 {
 	if (v->token_type == LSTM_TOKENS_TEXT)
-		return hash_bytes((const unsigned char *) s, len);
-	return (uint32) hash_bytes_uint32_extended((uint32) id, (uint64) (id >> 32));
+		return (uint32) siphash24(sip_key, (const unsigned char *) s, len);
+	return (uint32) siphash24(sip_key, (const unsigned char *) &id, sizeof(id));
 }
 
 static inline bool
@@ -53,6 +121,7 @@ vocab_alloc(LstmVocab *v, int cap)
 void
 lstm_vocab_init(LstmVocab *v, int token_type, int expected)
 {
+	sip_key_init();
 	memset(v, 0, sizeof(*v));
 	v->token_type = token_type;
 	vocab_alloc(v, Max(expected, 16));

@@ -94,19 +94,15 @@ static void
 score_array_reserve(ScoreLabelState *st, ScoreArray *a, int64 need,
 					MemoryContext aggcxt, FunctionCallInfo fcinfo)
 {
-	Size		limit = (Size) ecml_train_memory_limit_kb * 1024;
 	Size		other = state_bytes(st) - sizeof(double) * (Size) a->capacity;
+	Size		room = ecml_train_memory_room(other) / sizeof(double);
 	int64		newcap;
 
 	if (need <= a->capacity)
 		return;
 	newcap = Max(need, Max(SCORES_INITIAL_CAPACITY, a->capacity * 2));
-	if (other + sizeof(double) * (Size) newcap > limit)
-	{
-		Size		room = limit > other ? (limit - other) / sizeof(double) : 0;
-
+	if ((Size) newcap > room)
 		newcap = Max(need, (int64) room);
-	}
 	ecml_check_train_memory(other + sizeof(double) * (Size) newcap,
 							metric_name(fcinfo));
 
@@ -227,9 +223,10 @@ ecml_score_label_combinefn(PG_FUNCTION_ARGS)
 	if (s1 == NULL)
 		PG_RETURN_POINTER(s2);
 
-	ecml_check_train_memory(sizeof(ScoreLabelState) +
-							sizeof(double) * (Size) (s1->pos.n + s1->neg.n +
-													 s2->pos.n + s2->neg.n),
+	/* both states, and the larger merged class while its parts still exist */
+	ecml_check_train_memory(state_bytes(s1) + state_bytes(s2) +
+							sizeof(double) * (Size) Max(s1->pos.n + s2->pos.n,
+														s1->neg.n + s2->neg.n),
 							metric_name(fcinfo));
 	state_sort(s1);
 	state_sort(s2);

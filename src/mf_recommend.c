@@ -88,8 +88,9 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 	check_ascending(m->item_ids, m->nitems, "item ids are not ascending");
 	m->user_factors = ecml_section_floats(model, MF_TAG_USER_FACTORS, (Size) m->nusers * f);
 	m->item_factors = ecml_section_floats(model, MF_TAG_ITEM_FACTORS, (Size) m->nitems * f);
-	if (!ecml_all_finite(m->user_factors, m->nusers * f) ||
-		!ecml_all_finite(m->item_factors, m->nitems * f))
+	/* both sections are in a bytea under 1 GB: n * f < 2^28 fits an int */
+	if (!ecml_all_finite(m->user_factors, (int) ((Size) m->nusers * f)) ||
+		!ecml_all_finite(m->item_factors, (int) ((Size) m->nitems * f)))
 		bad_model("factors are not finite");
 	if (m->biases)
 	{
@@ -122,10 +123,14 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 		m->seen_idx = palloc_extended(sizeof(int32) * Max(nnz, 1), MCXT_ALLOC_HUGE);
 		memcpy(m->seen_idx, s->data, s->length);
 		for (int u = 0; u < m->nusers; u++)
+		{
+			if ((u & 0xffff) == 0)
+				CHECK_FOR_INTERRUPTS();
 			for (int64 e = m->seen_ptr[u]; e < m->seen_ptr[u + 1]; e++)
 				if (m->seen_idx[e] < 0 || m->seen_idx[e] >= m->nitems ||
 					(e > m->seen_ptr[u] && m->seen_idx[e] <= m->seen_idx[e - 1]))
 					bad_model("interactions are inconsistent");
+		}
 	}
 
 	m->item_norm = palloc_extended(sizeof(float) * m->nitems, MCXT_ALLOC_HUGE);
@@ -561,7 +566,7 @@ mf_fold_in(PG_FUNCTION_ARGS)
 		nk++;
 	}
 
-	A = palloc0(sizeof(double) * d * d);
+	A = palloc0(sizeof(double) * (Size) d * d);
 	b = palloc0(sizeof(double) * d);
 	lambda = m->implicit ? m->regularization : m->regularization * nk;
 	for (int a = 0; a < d; a++)
@@ -570,6 +575,7 @@ mf_fold_in(PG_FUNCTION_ARGS)
 		for (int a = 0; a < f; a++)
 			for (int c = 0; c <= a; c++)
 				A[a * d + c] += m->gram[(Size) a * f + c];
+	/* each event costs f^2 / 2 with f up to the model's 1024 factors */
 	for (int j = 0; j < nk; j++)
 	{
 		const float *y = m->item_factors + (Size) ev[j].item * f;
@@ -577,6 +583,7 @@ mf_fold_in(PG_FUNCTION_ARGS)
 		double		w;
 		double		t;
 
+		CHECK_FOR_INTERRUPTS();
 		if (m->implicit)
 		{
 			w = m->alpha * r;	/* c - 1 */

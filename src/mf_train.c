@@ -929,6 +929,21 @@ report_progress(const MfTrainer *tr, int it, int iterations, double loss,
 					elapsed / it * (iterations - it))));
 }
 
+/* ecml_all_finite over a buffer that may hold more than INT_MAX floats */
+static bool
+mf_all_finite(const float *x, Size n)
+{
+	for (Size done = 0; done < n;)
+	{
+		int			part = (int) Min(n - done, (Size) (1 << 30));
+
+		if (!ecml_all_finite(x + done, part))
+			return false;
+		done += part;
+	}
+	return true;
+}
+
 static void
 mf_init_factors(EcmlRng *rng, float *M, Size n, double scale)
 {
@@ -964,7 +979,10 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	double		loss = 0.0;
 	double		sse = 0.0;
 	int			f;
-	Size		need;
+	Size		csr_bytes;
+	Size		factor_bytes;
+	Size		model_bytes;
+	EcmlTrainMemory mem;
 	int64		shape[4];
 	double		params[2];
 	EcmlModelBuilder b;
@@ -984,15 +1002,31 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	mf_parse_options(st->options, &o);
 	f = o.factors;
 
+	/*
+	 * Everything below is charged to one account that starts with the
+	 * buffered interactions: the id sort buffers, the interaction matrix
+	 * both ways, the factors and the solver's scratch, then the model.
+	 */
+	ecml_train_memory_init(&mem, TRAINER, st->bytes);
+	ecml_train_memory_check(&mem, sizeof(int64) * (Size) st->nrows, "user id sort buffer");
 	user_ids = mf_distinct_ids(st, true, &nusers);
+	ecml_train_memory_charge(&mem, sizeof(int64) * (Size) nusers, "user ids");
+	ecml_train_memory_check(&mem, sizeof(int64) * (Size) st->nrows, "item id sort buffer");
 	item_ids = mf_distinct_ids(st, false, &nitems);
+	ecml_train_memory_charge(&mem, sizeof(int64) * (Size) nitems, "item ids");
 
-	/* what the factorization holds besides the buffer: CSR twice, factors */
-	need = st->bytes + (Size) st->nrows * 24 + ((Size) nusers + nitems) * (f + 2) * sizeof(float) * 2;
-	ecml_check_train_memory(need, TRAINER);
-
+	/*
+	 * The matrix by user and by item: 16 bytes an interaction plus the row
+	 * pointers.  It is built while the buffered chunks are freed, whose 20
+	 * bytes an interaction cover the build's transient arrays.
+	 */
+	csr_bytes = 4 * sizeof(int32) * (Size) st->nrows +
+		sizeof(int64) * ((Size) nusers + nitems + 2 + Max(nusers, nitems));
+	ecml_train_memory_check(&mem, csr_bytes, "interaction matrix by user and by item");
 	nnz = mf_build_csr(st, user_ids, nusers, item_ids, nitems, &byuser, &byitem);
+	ecml_train_memory_release(&mem, st->bytes);
 	st->bytes = 0;
+	ecml_train_memory_charge(&mem, csr_bytes, "interaction matrix by user and by item");
 
 	memset(&tr, 0, sizeof(tr));
 	tr.f = f;
@@ -1015,6 +1049,16 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 		maxrow = Max(maxrow, byuser.ptr[u + 1] - byuser.ptr[u]);
 	for (int i = 0; i < nitems; i++)
 		maxrow = Max(maxrow, byitem.ptr[i + 1] - byitem.ptr[i]);
+
+	/* factors with biases; scratch: row weights and targets, A, three f x f */
+	factor_bytes = sizeof(float) * ((Size) nusers + nitems) * (f + 1);
+	ecml_train_memory_charge(&mem, factor_bytes,
+							 psprintf("user and item factors (%d x %d and %d x %d float4)",
+									  nusers, f, nitems, f));
+	ecml_train_memory_charge(&mem, 2 * sizeof(float) * (Size) maxrow +
+							 sizeof(double) * (Size) tr.d * tr.d +
+							 3 * sizeof(float) * (Size) f * f,
+							 "solver scratch (normal equations and Gram matrices)");
 	tr.w = palloc_extended(sizeof(float) * maxrow, MCXT_ALLOC_HUGE);
 	tr.t = palloc_extended(sizeof(float) * maxrow, MCXT_ALLOC_HUGE);
 	tr.x = palloc(sizeof(float) * tr.d);
@@ -1051,7 +1095,7 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	gram_y = palloc(sizeof(float) * f * f);
 	mf_gram(Y, nitems, f, gram_y);
 	if (!isfinite(loss) || !isfinite(tr.mu) ||
-		!ecml_all_finite(X, nusers * f) || !ecml_all_finite(Y, nitems * f) ||
+		!mf_all_finite(X, (Size) nusers * f) || !mf_all_finite(Y, (Size) nitems * f) ||
 		(tr.biases && (!ecml_all_finite(ub, nusers) || !ecml_all_finite(ib, nitems))))
 		ereport(ERROR,
 				(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
@@ -1062,14 +1106,17 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	pfree(byitem.ptr);
 	pfree(byitem.idx);
 	pfree(byitem.val);
+	ecml_train_memory_release(&mem, 2 * sizeof(int32) * (Size) st->nrows +
+							  sizeof(int64) * ((Size) nitems + 1));
 
 	ecml_builder_init(&b, ECML_KIND_MF);
 	/* room for every section at once: no doubling of a large buffer */
-	enlargeStringInfo(&b.buf, (int) Min((Size) MaxAllocSize - (Size) b.buf.len - 1,
-										64 * 1024 + sizeof(int64) * ((Size) nusers + nitems) * 2 +
-										sizeof(float) * ((Size) nusers + nitems) * (f + 1) +
-										sizeof(float) * f * f +
-										(o.store_interactions ? sizeof(int32) * nnz : 0)));
+	model_bytes = 64 * 1024 + sizeof(int64) * ((Size) nusers + nitems) * 2 +
+		sizeof(float) * ((Size) nusers + nitems) * (f + 1) +
+		sizeof(float) * f * f +
+		(o.store_interactions ? sizeof(int32) * nnz : 0);
+	ecml_train_memory_charge(&mem, model_bytes, "model");
+	enlargeStringInfo(&b.buf, (int) Min((Size) MaxAllocSize - (Size) b.buf.len - 1, model_bytes));
 	initStringInfo(&json);
 	ecml_options_to_json(&json, mf_option_specs, N_MF_OPTIONS, &o);
 	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);

@@ -12,6 +12,11 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "ecml.h"
+#include "gbdt.h"
+#include "iforest.h"
+#include "logreg.h"
+#include "lstm.h"
+#include "mf.h"
 #include "model.h"
 #include "port/pg_crc32c.h"
 #include "utils/builtins.h"
@@ -21,6 +26,7 @@
 #include "utils/jsonfuncs.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "vectors.h"
 
 #ifdef WORDS_BIGENDIAN
 #error "ecml's model container is little-endian; big-endian hosts are not supported"
@@ -35,6 +41,16 @@ static const char *const section_type_names[] = {
 };
 
 static const Size section_type_width[] = {1, 4, 8, 8, 4, 1, 1};
+
+/*
+ * Bounds on what the reader allocates from counts in the input, checked
+ * before allocating: no kind writes more than 16 sections, and the largest
+ * text section is an LSTM vocabulary of at most 10^7 tokens.
+ */
+#define ECML_MAX_SECTIONS	1024
+#define ECML_MAX_TEXTS		10000000
+/* the JSON sections (shape, hyper-parameters, metrics) nest 3 levels */
+#define ECML_MAX_JSON_NESTING 64
 
 const char *
 ecml_kind_name(int kind)
@@ -58,6 +74,39 @@ json_is_valid(const char *json)
 #endif
 
 	return pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS;
+}
+
+/*
+ * The deepest nesting of arrays and objects in json, strings skipped.  The
+ * JSON parser recurses per level: a crafted section of a million '['
+ * exhausts the stack (the server stops it with "stack depth limit
+ * exceeded", a parser without that check crashes), so the depth is
+ * checked before parsing.
+ */
+static int
+json_nesting(const char *json)
+{
+	int			depth = 0;
+	int			deepest = 0;
+	bool		in_string = false;
+
+	for (const char *p = json; *p; p++)
+	{
+		if (in_string)
+		{
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		}
+		else if (*p == '"')
+			in_string = true;
+		else if (*p == '[' || *p == '{')
+			deepest = Max(deepest, ++depth);
+		else if (*p == ']' || *p == '}')
+			depth--;
+	}
+	return deepest;
 }
 
 pg_crc32c
@@ -260,9 +309,17 @@ ecml_model_open(bytea *raw, int expected_kind, EcmlModel *model)
 						ecml_kind_name(hdr->kind), ecml_kind_name(expected_kind)),
 				 errhint("Pass a model trained by the matching ecml aggregate.")));
 
-	/* each section needs at least its 16-byte head */
+	/*
+	 * Each section needs at least its 16-byte head; and the section table
+	 * is allocated from this count, so it is bounded before that by a
+	 * constant too (a 1 GB payload could otherwise ask for a 2 GB table).
+	 */
 	if (hdr->section_count > hdr->payload_size / ECML_SECTION_HEADER)
 		corrupted("section count larger than the payload allows", NULL);
+	if (hdr->section_count > ECML_MAX_SECTIONS)
+		corrupted("too many sections",
+				  psprintf("The header announces %u sections; a model has at most %d.",
+						   hdr->section_count, ECML_MAX_SECTIONS));
 
 	model->bytes = data;
 	model->size = size;
@@ -371,7 +428,8 @@ ecml_section_texts(const EcmlModel *model, uint32 tag, int *n_out)
 {
 	const EcmlSection *s = ecml_model_section(model, tag, ECML_SECTION_TEXTS, false);
 	char	  **items;
-	int			n = 0;
+	char	   *copy;
+	Size		n = 0;
 	Size		off;
 
 	*n_out = 0;
@@ -379,19 +437,24 @@ ecml_section_texts(const EcmlModel *model, uint32 tag, int *n_out)
 		return NULL;
 	if (s->length > 0 && s->data[s->length - 1] != '\0')
 		corrupted("text section is not NUL-terminated", NULL);
-	for (Size i = 0; i < s->length; i++)
-		if (s->data[i] == '\0')
-			n++;
-	items = palloc(sizeof(char *) * Max(n, 1));
+	/* count first: the pointer array is sized by the data, never beyond */
+	for (off = 0; off < s->length; off += strlen(s->data + off) + 1)
+		n++;
+	if (n > ECML_MAX_TEXTS)
+		corrupted("text section holds too many strings",
+				  psprintf("The section holds %zu strings; a model has at most %d.",
+						   n, ECML_MAX_TEXTS));
+	/* one copy of the data, the strings pointing into it */
+	copy = palloc_extended(Max(s->length, 1), MCXT_ALLOC_HUGE);
+	memcpy(copy, s->data, s->length);
+	items = palloc_extended(sizeof(char *) * Max(n, 1), MCXT_ALLOC_HUGE);
 	off = 0;
-	for (int i = 0; i < n; i++)
+	for (Size i = 0; i < n; i++)
 	{
-		Size		len = strlen(s->data + off);
-
-		items[i] = pnstrdup(s->data + off, len);
-		off += len + 1;
+		items[i] = copy + off;
+		off += strlen(copy + off) + 1;
 	}
-	*n_out = n;
+	*n_out = (int) n;
 	return items;
 }
 
@@ -404,9 +467,37 @@ ecml_section_json(const EcmlModel *model, uint32 tag)
 	if (s == NULL)
 		return NULL;
 	json = pnstrdup(s->data, s->length);
-	if (strlen(json) != s->length || !json_is_valid(json))
+	if (strlen(json) != s->length)
+		corrupted("JSON section does not parse", NULL);
+	if (json_nesting(json) > ECML_MAX_JSON_NESTING)
+		corrupted("JSON section nests too deep",
+				  psprintf("A model's JSON nests at most %d levels.", ECML_MAX_JSON_NESTING));
+	if (!json_is_valid(json))
 		corrupted("JSON section does not parse", NULL);
 	return json;
+}
+
+/*
+ * Run the kind's decoder over a container that ecml_model_open accepted,
+ * and throw its result away: every structural check of the kind (trees
+ * that are trees, ids in order, sizes that match) raises its data-corrupted
+ * error here too, so a model that no scoring function would accept is not
+ * shown as if it were fine.
+ */
+void
+ecml_model_validate(const EcmlModel *model)
+{
+	static const EcmlParseFn parsers[] = {
+		NULL, logreg_parse, mf_parse, vectors_parse, lstm_parse, gbdt_parse, iforest_parse
+	};
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ecml model validation",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	StaticAssertStmt(lengthof(parsers) == ECML_KIND_MAX + 1, "one parser per kind");
+	parsers[model->header.kind] (model, cxt);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 /* ---- ecml.model_info ---- */
@@ -476,6 +567,7 @@ ecml_model_info(PG_FUNCTION_ARGS)
 	Datum		facts;
 
 	ecml_model_open(raw, 0, &model);
+	ecml_model_validate(&model);
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"kind\": \"%s\", \"format_version\": %u, \"size_bytes\": %zu, "

@@ -142,6 +142,12 @@ extern const char *ecml_kind_name(int kind);
  */
 extern void ecml_model_open(bytea *raw, int expected_kind, EcmlModel *model);
 
+/*
+ * Run the kind's own decoder over an opened model and discard the result:
+ * its structural checks raise their ERRORs (data_corrupted) here.
+ */
+extern void ecml_model_validate(const EcmlModel *model);
+
 /* Find a section; NULL if absent and !required (absent and required: ERROR). */
 extern const EcmlSection *ecml_model_section(const EcmlModel *model, uint32 tag,
 											 EcmlSectionType type, bool required);

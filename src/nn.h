@@ -104,6 +104,13 @@ typedef struct LstmActs
 	float	   *c;				/* (T+1,B,H): c[0] is the initial cell state */
 	float	   *h;				/* (T+1,B,H): h[0] is the initial hidden state */
 	float	   *tc;				/* (T,B,H): tanh(c_t) */
+	/*
+	 * Called once per time step by lstm_forward and lstm_backward when not
+	 * NULL (lstm_acts_layout sets NULL): the caller's interrupt check, so
+	 * that a layer over long sequences stays cancellable without this code
+	 * knowing PostgreSQL.
+	 */
+	void		(*on_step) (void);
 } LstmActs;
 
 /* Floats each LstmActs buffer needs, in the order above, for (T,B,I,H). */

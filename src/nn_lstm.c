@@ -31,6 +31,7 @@ lstm_acts_layout(LstmActs *a, float *block, int T, int B, int I, int H)
 	a->c = a->gates + tb * 4 * H;
 	a->h = a->c + (size_t) (T + 1) * B * H;
 	a->tc = a->h + (size_t) (T + 1) * B * H;
+	a->on_step = NULL;
 }
 
 /*
@@ -82,6 +83,8 @@ lstm_forward(LstmActs *a, const float *x, const int *nact, int T, int B,
 
 		if (n == 0)
 			break;
+		if (a->on_step)
+			a->on_step();
 		for (int r = 0; r < n; r++)
 		{
 			memcpy(xh + (size_t) r * K, x + ((size_t) t * B + r) * I, sizeof(float) * I);
@@ -137,6 +140,8 @@ lstm_backward(const LstmActs *a, const float *dh, const int *nact, int T,
 
 		if (n == 0)
 			continue;
+		if (a->on_step)
+			a->on_step();
 		for (int r = 0; r < n; r++)
 		{
 			const float *gr = gt + (size_t) r * G;

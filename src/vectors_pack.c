@@ -261,6 +261,8 @@ vectors_pack_finalfn(PG_FUNCTION_ARGS)
 	EcmlModelBuilder b;
 	StringInfoData json;
 	bytea	   *result;
+	EcmlTrainMemory mem;
+	Size		packed;
 
 	if (st == NULL || st->rows.nrows == 0)
 		ereport(ERROR,
@@ -278,6 +280,16 @@ vectors_pack_finalfn(PG_FUNCTION_ARGS)
 	n = (int) st->rows.nrows;
 	d = st->d;
 
+	/*
+	 * Held at once: the buffered rows, their sorted index and the packed
+	 * ids and matrix; then, the rows freed, the packed arrays and the
+	 * model's copy of them.
+	 */
+	packed = (sizeof(int64) + sizeof(float) * (Size) d) * n;
+	ecml_train_memory_init(&mem, PACKER, st->rows.bytes);
+	ecml_train_memory_charge(&mem, sizeof(PackRow) * (Size) n, "sorted row index");
+	ecml_train_memory_charge(&mem, packed,
+							 psprintf("packed matrix (%d x %d float4) and ids", n, d));
 	rows = palloc_extended(sizeof(PackRow) * n, MCXT_ALLOC_HUGE);
 	for (int c = 0; c < st->rows.nchunks; c++)
 		for (int i = 0; i < st->rows.chunks[c].nrows; i++)
@@ -331,7 +343,9 @@ vectors_pack_finalfn(PG_FUNCTION_ARGS)
 		pfree(st->rows.chunks[c].data);
 	st->rows.nchunks = 0;
 	st->rows.nrows = 0;
+	ecml_train_memory_release(&mem, st->rows.bytes + sizeof(PackRow) * (Size) n);
 	st->rows.bytes = 0;
+	ecml_train_memory_charge(&mem, packed, "model");
 
 	params[0] = d;
 	params[1] = o.metric;

@@ -260,8 +260,9 @@ is postgres "$tdb" "the superuser grants USAGE on schema ecml to the reader" "" 
     "GRANT USAGE ON SCHEMA ecml TO ecml_p_reader"
 is ecml_p_reader "$tdb" "a role the owner granted SELECT reads the registry" "t" \
     "SELECT ecml.logreg_predict(ecml.model('d'), '{1, 1}') BETWEEN 0 AND 1"
-is ecml_p_dbo "$tdb" "every ecml setting is one a user may set (none needs a superuser)" 6 \
-    "SELECT ecml.version() IS NOT NULL; SELECT count(*) FROM pg_settings WHERE name LIKE 'ecml.%' AND context = 'user'"
+is ecml_p_dbo "$tdb" "the two server guards are superuser-set, every other ecml setting a user may set" \
+    "ecml.blas_threads:superuser,ecml.hnsw_ef_search:user,ecml.hnsw_max_scan_tuples:user,ecml.hnsw_strict_order:user,ecml.progress:user,ecml.train_memory_limit:superuser" \
+    "SELECT ecml.version() IS NOT NULL; SELECT string_agg(name || ':' || context, ',' ORDER BY name) FROM pg_settings WHERE name LIKE 'ecml.%'"
 
 # ---- a schema ecml made beforehand by someone else, holding an overload
 # that would capture ecml.logreg_predict(model, '{...}'): refused

@@ -33,7 +33,7 @@ blis_inc=/usr/include/x86_64-linux-gnu/blis-pthread
 blis_lib=/usr/lib/x86_64-linux-gnu/blis-pthread
 # No -fwrapv (the server build has it): a signed overflow in a decoder is a
 # wrapped size or index, and UBSan should say so.
-cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu99
+cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu11
         -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
         -ffunction-sections -fdata-sections
         -Wall -Wno-unused-function -Wno-missing-field-initializers -Wno-unused-command-line-argument -Wno-ignored-attributes -Wno-unknown-pragmas
@@ -50,13 +50,20 @@ for s in "${srcs[@]}"; do
     "$CC" "${cflags[@]}" -c "$root/src/$s.c" -o "$out/src_$s.o"
     objs+=("$out/src_$s.o")
 done
-for s in shim fuzz_models glue_logreg glue_mf glue_vectors glue_lstm glue_gbdt glue_iforest; do
+for s in shim gen_models glue_logreg glue_mf glue_vectors glue_lstm glue_gbdt glue_iforest; do
     "$CC" "${cflags[@]}" -c "$here/$s.c" -o "$out/$s.o"
     objs+=("$out/$s.o")
 done
+for s in fuzz_models craft_models; do
+    "$CC" "${cflags[@]}" -c "$here/$s.c" -o "$out/$s.o"
+done
 # lld, not GNU ld: with coverage instrumentation GNU ld reports the
 # undefined server symbols of unreached functions before collecting them
-"$CC" -fsanitize=fuzzer,address,undefined -fuse-ld=lld -Wl,--gc-sections -o "$out/fuzz_models" "${objs[@]}" \
-    "$pglib/libpgcommon.a" "$pglib/libpgport.a" \
+"$CC" -fsanitize=fuzzer,address,undefined -fuse-ld=lld -Wl,--gc-sections -o "$out/fuzz_models" \
+    "$out/fuzz_models.o" "${objs[@]}" "$pglib/libpgcommon.a" "$pglib/libpgport.a" \
+    -L"$blis_lib" -Wl,-rpath,"$blis_lib" -lblis -lpthread -lm
+# the crafted models' writer: the same objects, its own main
+"$CC" -fsanitize=address,undefined -fuse-ld=lld -Wl,--gc-sections -o "$out/craft_models" \
+    "$out/craft_models.o" "${objs[@]}" "$pglib/libpgcommon.a" "$pglib/libpgport.a" \
     -L"$blis_lib" -Wl,-rpath,"$blis_lib" -lblis -lpthread -lm
 echo "$out/fuzz_models"

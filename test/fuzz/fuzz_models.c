@@ -10,6 +10,17 @@
  *	 2. with the magic, payload size and both checksums fixed up, so that
  *		mutations inside the payload reach the decoders (a CRC is no defence
  *		against a crafted model, only against accidents).
+ * With FUZZ_MODELS_MODE=structured the input is instead a recipe for the
+ * structure-aware generator (gen_models.c), which writes a model with valid
+ * checksums and crafted structure (shared and cyclic tree children, deep
+ * trees, huge counts, name tables of a million strings) that then runs as
+ * above.
+ *
+ * Beyond the sanitizers, the shim (shim.c) fails an input that holds far
+ * more memory than its size justifies (an allocation sized by an unchecked
+ * count) or that runs for FUZZ_CFI_GAP seconds without a
+ * CHECK_FOR_INTERRUPTS() (a loop the model controls, deaf to cancel).
+ *
  * An input may end in a result or in an ERROR; the ERROR must carry a
  * SQLSTATE a user can act on (data corrupted, data exception, out of memory,
  * program limit), never internal_error (an elog) and never a crash, UB
@@ -20,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "gen_models.h"
 #include "glue.h"
 #include "model.h"
 #include "port/pg_crc32c.h"
@@ -32,6 +44,7 @@ volatile double fuzz_sink;
  * FUZZ_MODELS_WRITE_FIXED=file: write the fixed-up copy of the input there.
  */
 static bool verbose = false;
+static bool structured = false;
 
 /* Make the header of h (size bytes, size >= ECML_HEADER_SIZE) consistent. */
 static void
@@ -122,6 +135,7 @@ run_one(const uint8_t *data, size_t size, bool fixed)
 		}
 	}
 
+	shim_input_begin(size);
 	if (sigsetjmp(jmp, 0) == 0)
 	{
 		EcmlModel	model;
@@ -169,9 +183,36 @@ run_one(const uint8_t *data, size_t size, bool fixed)
 			abort();
 		}
 	}
+	shim_input_end();
 	shim_error_jmp = NULL;
 	shim_reset();
 	free(raw);
+}
+
+/* Structured mode: the input is a recipe; run the model it makes as is. */
+static void
+run_recipe(const uint8_t *data, size_t size)
+{
+	sigjmp_buf	jmp;
+	bytea	   *model;
+	uint8_t    *copy;
+	size_t		n;
+
+	shim_error_jmp = &jmp;
+	if (sigsetjmp(jmp, 0) != 0)
+	{
+		fprintf(stderr, "the generator failed: %s\n", shim_error_message);
+		abort();
+	}
+	model = gen_model(data, size);
+	n = VARSIZE(model) - VARHDRSZ;
+	copy = malloc(Max(n, 1));
+	memcpy(copy, VARDATA(model), n);
+	shim_error_jmp = NULL;
+	shim_reset();
+	/* the builder's checksums are right: run it once, written out if asked */
+	run_one(copy, n, n >= ECML_HEADER_SIZE && getenv("FUZZ_MODELS_WRITE_FIXED") != NULL);
+	free(copy);
 }
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -183,8 +224,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!initialized)
 	{
+		const char *mode = getenv("FUZZ_MODELS_MODE");
+
 		verbose = getenv("FUZZ_MODELS_VERBOSE") != NULL;
+		structured = mode != NULL && strcmp(mode, "structured") == 0;
 		initialized = true;
+	}
+	if (structured)
+	{
+		run_recipe(data, size);
+		return 0;
 	}
 	run_one(data, size, false);
 	if (size >= ECML_HEADER_SIZE)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Regenerate sql/fuzz.sql from test/fuzz/regressions/*.bin: every input the
-# fuzzer found crashing a decoder, fed byte for byte to ecml.model_info (the
-# container is valid: its checksums were fixed up) and to a scoring function
-# of its kind, which must end in a clear "invalid ecml model" ERROR.  The
-# kind's function is picked by the file name's prefix.  After a new
+# fuzzer found crashing a decoder, and the crafted models of issue 16
+# (craft_models: a gbdt tree whose nodes share children, one too deep), fed
+# byte for byte to ecml.model_info (the container is valid: its checksums
+# were fixed up; model_info runs the kind's decoder too) and to the scoring
+# functions of its kind, which must end in a clear "invalid ecml model"
+# ERROR.  The kind's functions are picked by the file name's prefix.  After a new
 # regression input: run this, run the suite, check results/fuzz.out line by
 # line and copy it to expected/.
 set -euo pipefail
@@ -22,12 +24,14 @@ out=$root/sql/fuzz.sql
     echo "\\set VERBOSITY terse"
     for f in "$here"/regressions/*.bin; do
         name=$(basename "$f" .bin)
+        call2=
         case "$name" in
             logreg-*) call="ecml.logreg_predict(:'m', ARRAY[1, 2, 3]::real[])" ;;
             mf-*) call="ecml.mf_recommend(:'m', 1, 3)" ;;
             vectors-*) call="ecml.search(:'m', ARRAY[1, 2, 3, 4]::real[], 1)" ;;
             lstm-*) call="ecml.lstm_next(:'m', ARRAY[1, 2]::bigint[])" ;;
-            gbdt-*) call="ecml.fraud_score(:'m', ARRAY[1, 2, 3]::real[])" ;;
+            gbdt-*) call="ecml.fraud_score(:'m', ARRAY[1, 2, 3]::real[])"
+                    call2="ecml.fraud_explain(:'m', ARRAY[1, 2, 3]::real[])" ;;
             iforest-*) call="ecml.anomaly_score(:'m', ARRAY[1, 2]::real[])" ;;
             *) echo "no SQL call known for $name" >&2; exit 1 ;;
         esac
@@ -36,6 +40,7 @@ out=$root/sql/fuzz.sql
         printf "\\\\set m '\\\\\\\\x%s'\n" "$(xxd -p "$f" | tr -d '\n')"
         echo "SELECT ecml.model_info(:'m')->>'kind' AS kind;"
         echo "SELECT * FROM $call;"
+        [ -z "$call2" ] || echo "SELECT * FROM $call2;"
     done
 } >"$out"
 echo "$out"

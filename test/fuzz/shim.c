@@ -21,25 +21,118 @@
  */
 #include "postgres.h"
 
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "miscadmin.h"
 #include "shim.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 sigjmp_buf *shim_error_jmp = NULL;
 int			shim_error_code = 0;
 char		shim_error_message[1024];
 
-/* CHECK_FOR_INTERRUPTS() reads these; nothing here ever sets them */
-volatile sig_atomic_t InterruptPending = false;
 MemoryContext CurrentMemoryContext = NULL;
+
+/* ---- interrupts ---- */
+
+/*
+ * CHECK_FOR_INTERRUPTS() calls ProcessInterrupts whenever InterruptPending
+ * is set, so it is set for good: every check a decoder or kernel makes
+ * lands here and is time-stamped.  A watchdog thread (shim_watchdog_start)
+ * aborts the input when the code has run for shim_cfi_gap_seconds without
+ * one: a loop whose length the model controls and that would ignore cancel
+ * and statement_timeout in the server.
+ */
+volatile sig_atomic_t InterruptPending = true;
+
+static _Atomic int64_t last_check_ns;
+static _Atomic bool input_running;
+int			shim_cfi_gap_seconds = 10;
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 void
 ProcessInterrupts(void)
 {
+	atomic_store_explicit(&last_check_ns, now_ns(), memory_order_relaxed);
+}
+
+static void *
+watchdog(void *arg)
+{
+	for (;;)
+	{
+		usleep(200 * 1000);
+		if (atomic_load(&input_running) &&
+			now_ns() - atomic_load(&last_check_ns) > (int64_t) shim_cfi_gap_seconds * 1000000000)
+		{
+			fprintf(stderr, "==shim== no CHECK_FOR_INTERRUPTS() for %d s while decoding or scoring "
+					"one input: a loop the model controls cannot be cancelled\n",
+					shim_cfi_gap_seconds);
+			abort();
+		}
+	}
+	return NULL;
+}
+
+void
+shim_input_begin(size_t input_size)
+{
+	static bool started = false;
+	const char *gap = getenv("FUZZ_CFI_GAP");
+
+	if (!started)
+	{
+		pthread_t	t;
+
+		if (gap != NULL)
+			shim_cfi_gap_seconds = atoi(gap);
+		if (shim_cfi_gap_seconds > 0 && pthread_create(&t, NULL, watchdog, NULL) == 0)
+			pthread_detach(t);
+		started = true;
+	}
+	shim_input_size = input_size;
+	atomic_store(&last_check_ns, now_ns());
+	atomic_store(&input_running, true);
+}
+
+void
+shim_input_end(void)
+{
+	atomic_store(&input_running, false);
+}
+
+/* pg_strong_random without OpenSSL: the vocabulary hash's key */
+bool
+pg_strong_random(void *buf, size_t len)
+{
+	FILE	   *f = fopen("/dev/urandom", "rb");
+	bool		ok = f != NULL && fread(buf, 1, len, f) == len;
+
+	if (f != NULL)
+		fclose(f);
+	return ok;
+}
+
+/* ecml_builder_finish stamps the creation time (the generators' models) */
+TimestampTz
+GetCurrentTimestamp(void)
+{
+	return 0;
 }
 
 /* ---- memory ---- */
@@ -54,6 +147,35 @@ typedef struct Chunk
 } Chunk;
 
 static Chunk chunks = {&chunks, &chunks, 0, 0};
+
+/*
+ * What the decoders may hold for an input of shim_input_size bytes: a
+ * decoder that sizes an allocation by a count it has not checked against
+ * the bytes that hold the elements asks for far more, which in the server
+ * ends in "invalid memory alloc request size" (an internal error) or
+ * exhausts memory.  Real decoders hold a few copies of the model plus
+ * small per-call buffers.
+ */
+size_t		shim_input_size = 0;
+static size_t live_bytes = 0;
+
+#define SHIM_ALLOC_FACTOR 32
+#define SHIM_ALLOC_SLACK ((size_t) 64 * 1024 * 1024)
+
+static void
+check_amplification(Size add)
+{
+	size_t		cap = SHIM_ALLOC_FACTOR * shim_input_size + SHIM_ALLOC_SLACK;
+
+	/* only while decoding an input: generators and crafts may be large */
+	if (atomic_load(&input_running) && live_bytes + add > cap)
+	{
+		fprintf(stderr, "==shim== decoding %zu input bytes holds %zu bytes and asks for %zu more: "
+				"an allocation sized by an unchecked count\n",
+				shim_input_size, live_bytes, (size_t) add);
+		abort();
+	}
+}
 
 static void
 out_of_memory(Size size)
@@ -72,6 +194,7 @@ chunk_alloc(Size size, int flags)
 	/* the same limits as mcxt.c */
 	if (!((flags & MCXT_ALLOC_HUGE) ? AllocHugeSizeIsValid(size) : AllocSizeIsValid(size)))
 		elog(ERROR, "invalid memory alloc request size %zu", size);
+	check_amplification(size);
 	c = (flags & MCXT_ALLOC_ZERO) ? calloc(1, sizeof(Chunk) + size) : malloc(sizeof(Chunk) + size);
 	if (c == NULL)
 	{
@@ -80,6 +203,7 @@ chunk_alloc(Size size, int flags)
 		out_of_memory(size);
 	}
 	c->size = size;
+	live_bytes += size;
 	c->prev = &chunks;
 	c->next = chunks.next;
 	chunks.next->prev = c;
@@ -130,6 +254,7 @@ pfree(void *pointer)
 
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
+	live_bytes -= c->size;
 	free(c);
 }
 
@@ -143,9 +268,12 @@ chunk_realloc(void *pointer, Size size, int flags)
 
 	if (!((flags & MCXT_ALLOC_HUGE) ? AllocHugeSizeIsValid(size) : AllocSizeIsValid(size)))
 		elog(ERROR, "invalid memory alloc request size %zu", size);
+	if (size > c->size)
+		check_amplification(size - c->size);
 	n = realloc(c, sizeof(Chunk) + size);
 	if (n == NULL)
 		out_of_memory(size);
+	live_bytes += size - n->size;
 	n->size = size;
 	prev->next = n;
 	next->prev = n;
