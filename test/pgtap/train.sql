@@ -1,6 +1,9 @@
 -- ecml.train: the multi-pass trainer reaches the buffering aggregate's
 -- optimum, runs its passes as parallel partial aggregates, and trains in
 -- memory bounded by the model where the aggregate would need the rows.
+\set ON_ERROR_STOP 1
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
 SELECT plan(11);
 SET client_min_messages = warning;
