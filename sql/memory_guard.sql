@@ -81,6 +81,7 @@ FROM mg_mid;
 SET ecml.train_memory_limit = '16MB';
 SELECT ecml.logreg_train(x, y, '{"solver": "newton"}') FROM mg_mid;
 -- the standard errors' Hessian of L-BFGS (up to 2,000 features) as well
+SET ecml.train_memory_limit = '15MB';
 SELECT ecml.logreg_train(x, y, '{"solver": "lbfgs"}') FROM mg_mid;
 RESET ecml.train_memory_limit;
 -- the L-BFGS history, with the rows and parameter vectors fitting

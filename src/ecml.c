@@ -134,6 +134,19 @@ train_memory_limit_bytes(void)
 }
 
 /*
+ * What to do about it: the trainers that ecml.train runs in passes can
+ * train there in memory that does not grow with the rows.
+ */
+static const char *
+train_memory_hint(const char *trainer)
+{
+	if (strcmp(trainer, "ecml.logreg_train") == 0)
+		return "Train with ecml.train('logreg', source), whose memory does not grow with the rows, "
+			"train on a sample (TABLESAMPLE), or raise ecml.train_memory_limit.";
+	return "Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.";
+}
+
+/*
  * The error for a trainer that would hold more than the limit: what (a
  * buffer's name) would take need bytes on top of held.  SIZE_MAX as need
  * stands for a size that overflowed.
@@ -150,21 +163,21 @@ train_memory_exceeded(const char *trainer, const char *what, Size held, Size nee
 						trainer, limit / 1024),
 				 errdetail("The buffered rows need at least %zu kB.",
 						   (held + need) / 1024),
-				 errhint("Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.")));
+				 errhint("%s", train_memory_hint(trainer))));
 	if (need == SIZE_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s %s would exceed ecml.train_memory_limit (%zu kB)",
 						trainer, what, limit / 1024),
 				 errdetail("Its size overflows a 64-bit byte count."),
-				 errhint("Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.")));
+				 errhint("%s", train_memory_hint(trainer))));
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("%s %s would exceed ecml.train_memory_limit (%zu kB)",
 					trainer, what, limit / 1024),
 			 errdetail("It needs %zu kB on top of the %zu kB the training already holds.",
 					   (need + 1023) / 1024, held / 1024),
-			 errhint("Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.")));
+			 errhint("%s", train_memory_hint(trainer))));
 }
 
 void

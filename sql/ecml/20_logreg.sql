@@ -71,3 +71,25 @@ CREATE FUNCTION ecml.logreg_coefficients(model bytea,
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 20;
 COMMENT ON FUNCTION ecml.logreg_coefficients(bytea) IS
     'Coefficients of a logistic regression in the features'' original units, intercept first, with standard errors from the inverse Hessian at the optimum, Wald z, two-sided p-value and odds ratio (NULL where unavailable: l1 penalty, singular Hessian, more than 2000 features).';
+
+-- The pass aggregate of ecml.train('logreg', ...): one Newton or L-BFGS
+-- pass over the rows, with a small mergeable bytea state (no rows), so
+-- that parallel workers and Citus workers aggregate side by side.
+CREATE FUNCTION ecml.logreg_pass_transfn(state bytea, features real[], label boolean, params double precision[])
+    RETURNS bytea AS 'MODULE_PATHNAME', 'logreg_pass_transfn'
+    LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.logreg_pass_transfn(bytea, real[], boolean, double precision[]) IS
+    'Support function of ecml.logreg_pass: adds one row to the pass''s sums.';
+CREATE FUNCTION ecml.logreg_pass_combinefn(state bytea, other bytea)
+    RETURNS bytea AS 'MODULE_PATHNAME', 'logreg_pass_combinefn'
+    LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.logreg_pass_combinefn(bytea, bytea) IS
+    'Support function of ecml.logreg_pass: adds up two partial states.';
+CREATE AGGREGATE ecml.logreg_pass(features real[], label boolean, params double precision[]) (
+    SFUNC = ecml.logreg_pass_transfn,
+    STYPE = bytea,
+    COMBINEFUNC = ecml.logreg_pass_combinefn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ecml.logreg_pass(real[], boolean, double precision[]) IS
+    'One pass of ecml.train(''logreg'', ...) over the rows: counts and feature moments, or the loss, gradient and Hessian at the parameters in params. Called by ecml.train; its state is sums, never rows.';

@@ -122,6 +122,7 @@ FROM pg_proc p
 WHERE p.pronamespace = 'ecml'::regnamespace AND p.prokind = 'f'
   AND 'bytea'::regtype = ANY (p.proargtypes) AND NOT ('internal'::regtype = ANY (p.proargtypes))
   AND p.proname NOT IN ('save_model')
+  AND p.oid NOT IN (SELECT unnest(ARRAY[aggtransfn, aggcombinefn])::oid FROM pg_aggregate)
   AND p.proname NOT IN (SELECT DISTINCT fn FROM outputs);
 SELECT format('%s|%s|%s|%s', fn, src, i, out) FROM outputs ORDER BY fn, src, i, out;
 SQL

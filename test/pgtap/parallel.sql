@@ -139,6 +139,10 @@ INSERT INTO agg_cases (sig, train, quality, tol, why) VALUES
  $$SELECT ecml.lstm_train(seqt) AS m FROM par_seq$$,
  $$SELECT md5(substr(%1$s, 65))$$,
  NULL, 'identical payload'),
+('ecml.logreg_pass(real[],boolean,double precision[])',
+ $$SELECT ecml.logreg_pass(f, y, '{0,-1,1,1,1}') AS m FROM par_lr$$,
+ $$SELECT length(%1$s)::text$$,
+ NULL, 'a state of the same shape (test/pgtap/train.sql: ecml.train under a parallel plan trains the same model)'),
 ('ecml.roc_auc(double precision,boolean)',
  $$SELECT ecml.roc_auc(s, y) AS m FROM par_sl$$, $$SELECT (%1$s)::text$$, NULL, 'exact'),
 ('ecml.average_precision(double precision,boolean)',
@@ -215,17 +219,22 @@ WHERE p.pronamespace = 'ecml'::regnamespace AND p.prokind = 'f'
   AND NOT EXISTS (SELECT 1 FROM unnest(p.proargtypes::oid[] || p.prorettype) t JOIN pg_type ty ON ty.oid = t WHERE ty.typtype = 'p'
                   AND ty.typname NOT IN ('record', 'void'));
 
-SELECT plan(4 + 2 * (SELECT count(*)::int FROM cat_aggs) + 2 * (SELECT count(*)::int FROM cat_funcs WHERE sig <> 'ecml.save_model(text,bytea)'));
+-- save_model writes the registry and train runs queries (and may save):
+-- both are PARALLEL UNSAFE by design, and neither scores rows
+CREATE TABLE cat_unsafe (sig text);
+INSERT INTO cat_unsafe VALUES ('ecml.save_model(text,bytea)'), ('ecml.train(text,text,jsonb)');
+
+SELECT plan(4 + 2 * (SELECT count(*)::int FROM cat_aggs) + 2 * (SELECT count(*)::int FROM cat_funcs WHERE sig NOT IN (SELECT sig FROM cat_unsafe)));
 
 SELECT is((SELECT array_agg(sig ORDER BY sig) FROM cat_aggs
            WHERE proparallel <> 's' OR aggcombinefn = 0
               OR (aggtranstype = 'internal'::regtype AND (aggserialfn = 0 OR aggdeserialfn = 0))),
           NULL, 'every ecml aggregate is PARALLEL SAFE with a combine function (and serialize/deserialize for an internal state)');
-SELECT is((SELECT array_agg(sig ORDER BY sig) FROM cat_funcs WHERE proparallel <> 's' AND sig <> 'ecml.save_model(text,bytea)'),
-          NULL, 'every ecml function but save_model is PARALLEL SAFE');
+SELECT is((SELECT array_agg(sig ORDER BY sig) FROM cat_funcs WHERE proparallel <> 's' AND sig NOT IN (SELECT sig FROM cat_unsafe)),
+          NULL, 'every ecml function but save_model and train is PARALLEL SAFE');
 SELECT is((SELECT array_agg(sig ORDER BY sig) FROM (SELECT sig FROM cat_aggs EXCEPT SELECT sig FROM agg_cases) s),
           NULL, 'every ecml aggregate has a parallel case here');
-SELECT is((SELECT array_agg(sig ORDER BY sig) FROM (SELECT sig FROM cat_funcs WHERE sig <> 'ecml.save_model(text,bytea)' EXCEPT SELECT sig FROM score_cases) s),
+SELECT is((SELECT array_agg(sig ORDER BY sig) FROM (SELECT sig FROM cat_funcs WHERE sig NOT IN (SELECT sig FROM cat_unsafe) EXCEPT SELECT sig FROM score_cases) s),
           NULL, 'every ecml scoring function has a parallel case here');
 
 -- ------------------------------------------------ aggregates: serial runs

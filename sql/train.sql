@@ -1,0 +1,65 @@
+-- ecml.train: the multi-pass driver, its checks and the logreg pass aggregate
+\set VERBOSITY terse
+CREATE TABLE tr (i int, f real[], y boolean);
+INSERT INTO tr SELECT i, ARRAY[sin(i), cos(i * 0.7), (i % 5) - 2]::real[],
+       sin(i * 1.3) + 0.5 * sin(i) > 0
+FROM generate_series(1, 400) i;
+INSERT INTO tr VALUES (401, NULL, true), (402, '{1,2,3}', NULL);
+
+-- a model every logreg scoring function reads, with its passes recorded
+SELECT ecml.model_info(m)->>'kind' AS kind,
+       (ecml.model_info(m)->'rows')::int AS rows,
+       (ecml.model_info(m)->'rows_skipped')::int AS skipped,
+       (ecml.model_info(m)->'metrics'->>'passes')::int > 2 AS several_passes,
+       jsonb_array_length(ecml.model_info(m)->'metrics'->'pass_history') = (ecml.model_info(m)->'metrics'->>'passes')::int AS history,
+       ecml.model_info(m)->'metrics'->'pass_history'->0->>'what' AS first_pass,
+       abs(ecml.logreg_predict(m, '{0.5,0.5,1}') -
+           ecml.logreg_predict((SELECT ecml.logreg_train(f, y) FROM tr), '{0.5,0.5,1}')) < 1e-5 AS same_as_aggregate
+FROM (SELECT ecml.train('logreg', 'SELECT f, y FROM tr') AS m) s;
+
+-- implicit casts of the columns, a trailing semicolon and comment
+SELECT length(ecml.train('logreg', 'SELECT ARRAY[i, i % 7], i % 3 = 0 FROM generate_series(1, 50) i; -- rows')) > 0 AS ok;
+
+-- save_as stores the model
+SELECT length(ecml.train('logreg', 'SELECT f, y FROM tr', '{"save_as": "tr_model", "l2": 0.01}')) > 0 AS ok;
+SELECT name, kind, rows FROM ecml.models WHERE name = 'tr_model';
+SELECT (ecml.model_info(ecml.model('tr_model'))->'hyperparameters'->>'l2')::float8 AS l2;
+
+-- bad input
+SELECT ecml.train(NULL, 'SELECT f, y FROM tr');
+SELECT ecml.train('logreg', NULL);
+SELECT ecml.train('nope', 'SELECT f, y FROM tr');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM tr');
+SELECT ecml.train('logreg', '');
+SELECT ecml.train('logreg', 'SELEC f FROM tr');
+SELECT ecml.train('logreg', 'DELETE FROM tr');
+SELECT ecml.train('logreg', 'SELECT 1; SELECT 2');
+SELECT ecml.train('logreg', 'SELECT f FROM tr');
+SELECT ecml.train('logreg', 'SELECT f, y, i FROM tr');
+SELECT ecml.train('logreg', 'SELECT f, i FROM tr');
+SELECT ecml.train('logreg', 'SELECT y, f FROM tr');
+SELECT ecml.train('logreg', 'SELECT f, y FROM no_such_table');
+SELECT ecml.train('logreg', 'SELECT f, y FROM tr WHERE false');
+SELECT ecml.train('logreg', 'SELECT f, y FROM tr WHERE y');
+SELECT ecml.train('logreg', 'SELECT f, y FROM tr', '[1]');
+SELECT ecml.train('logreg', 'SELECT f, y FROM tr', '{"l3": 1}');
+SELECT ecml.train('logreg', 'SELECT f, y FROM tr', '{"save_as": 3}');
+SELECT ecml.train('logreg', 'SELECT f, y FROM tr', '{"save_as": ""}');
+SELECT ecml.train('logreg', 'SELECT CASE WHEN i = 7 THEN ''{1,2}''::real[] ELSE f END, y FROM tr');
+SELECT ecml.train('logreg', 'SELECT CASE WHEN i = 7 THEN ''{1,NaN,2}''::real[] ELSE f END, y FROM tr');
+-- a source that changes between passes
+SELECT setseed(0.5);
+SELECT ecml.train('logreg', 'SELECT f, y FROM tr WHERE random() < 0.5');
+
+-- the pass aggregate, called directly
+SELECT ecml.logreg_pass(f, y, '{7}') FROM tr;
+SELECT ecml.logreg_pass(f, y, NULL) FROM tr;
+SELECT ecml.logreg_pass(f, y, '{1,3,1,1,1}') FROM tr;
+SELECT ecml.logreg_pass(f, y, '{1,3,1,1,1,0,0,0,0,0,0,0,1,1,1}') IS NOT NULL AS ok FROM tr;
+SELECT ecml.logreg_pass(f, y, '{1,3,1,1,1,0,0,0,0,0,0,0,1,0,1}') FROM tr;
+SELECT ecml.logreg_pass(f, y, '{0,-1,1,1,1}') IS NULL AS no_rows FROM tr WHERE false;
+SELECT ecml.logreg_pass_combinefn('\x00', NULL);
+SELECT ecml.logreg_pass_transfn('\x01020304', '{1}', true, '{0,-1,1,1,1}');
+SELECT length(ecml.logreg_pass_transfn(NULL, '{1}', true, '{0,-1,1,1,1}')) AS state_bytes;
+DROP TABLE tr;
+DELETE FROM ecml.models WHERE name = 'tr_model';

@@ -1,0 +1,40 @@
+/*
+ * train.h
+ *	  ecml.train(kind, source, options): training in bounded memory, one
+ *	  SQL aggregate query over the source per pass (train.c).  A kind's
+ *	  multi-pass trainer runs its passes through the driver and returns the
+ *	  model; the driver owns the source, the snapshot, progress and the
+ *	  pass history.
+ */
+#ifndef ECML_TRAIN_H
+#define ECML_TRAIN_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+typedef struct EcmlTrainDriver
+{
+	const char *kind;
+	const char *source;			/* the user's query */
+	int			ncols;
+	char	   *from;			/* "(source) AS ecml_source(c1, ...)" */
+	int			passes;			/* run so far */
+	TimestampTz start;
+	StringInfoData history;		/* JSON array: one object per pass */
+} EcmlTrainDriver;
+
+/*
+ * Run one pass: "SELECT <select> FROM <source>" with $1 = params (may be
+ * (Datum) 0 with paramtype InvalidOid for none), in the caller's snapshot;
+ * returns the one non-NULL result, copied into the caller's memory context.
+ * what names the pass in progress messages and the history.
+ */
+extern Datum ecml_train_pass(EcmlTrainDriver *d, const char *what, const char *select,
+							 Oid paramtype, Datum param, bool *isnull);
+
+/* Multi-pass trainers, one per kind. */
+extern bytea *logreg_train_passes(EcmlTrainDriver *d, Jsonb *options);
+
+#endif							/* ECML_TRAIN_H */

@@ -1,0 +1,84 @@
+-- ecml.train: the multi-pass trainer reaches the buffering aggregate's
+-- optimum, runs its passes as parallel partial aggregates, and trains in
+-- memory bounded by the model where the aggregate would need the rows.
+\set ON_ERROR_STOP 1
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS ecml;
+BEGIN;
+SELECT plan(11);
+SET client_min_messages = warning;
+
+-- logits 0.3 + 1.2 x1 - 0.8 x2 + 0 x3 + 0.5 x4; x4 has a large offset
+CREATE TABLE tr_lr AS
+SELECT i, ARRAY[x1, x2, x3, x4]::real[] AS f,
+       (hashint4(i) & 65535) / 65536.0 < 1 / (1 + exp(-(0.3 + 1.2 * x1 - 0.8 * x2 + 0.5 * (x4 - 50)))) AS y
+FROM (SELECT i, sin(i * 0.37) * 2 AS x1, cos(i * 0.11) * 3 AS x2, ((i * 7919) % 101) / 50.0 - 1 AS x3,
+             50 + sin(i * 1.7) AS x4
+      FROM generate_series(1, 30000) i) s;
+ANALYZE tr_lr;
+
+CREATE TABLE tr_models AS
+SELECT 'aggregate' AS how, ecml.logreg_train(f, y) AS m FROM tr_lr
+UNION ALL SELECT 'passes', ecml.train('logreg', 'SELECT f, y FROM tr_lr')
+UNION ALL SELECT 'aggregate_l2', ecml.logreg_train(f, y, '{"l2": 0.01, "class_weight": "balanced"}') FROM tr_lr
+UNION ALL SELECT 'passes_l2', ecml.train('logreg', 'SELECT f, y FROM tr_lr', '{"l2": 0.01, "class_weight": "balanced"}')
+UNION ALL SELECT 'aggregate_l1', ecml.logreg_train(f, y, '{"l1": 0.001}') FROM tr_lr
+UNION ALL SELECT 'passes_l1', ecml.train('logreg', 'SELECT f, y FROM tr_lr', '{"l1": 0.001}')
+UNION ALL SELECT 'aggregate_raw', ecml.logreg_train(f, y, '{"standardize": false, "fit_intercept": false, "solver": "lbfgs"}') FROM tr_lr
+UNION ALL SELECT 'passes_raw', ecml.train('logreg', 'SELECT f, y FROM tr_lr', '{"standardize": false, "fit_intercept": false, "solver": "lbfgs"}');
+
+CREATE FUNCTION pg_temp.loss(how text) RETURNS float8 LANGUAGE sql AS
+$$ SELECT (ecml.model_info(m)->'metrics'->>'final_loss')::float8 FROM tr_models WHERE tr_models.how = $1 $$;
+CREATE FUNCTION pg_temp.coef_gap(a text, b text) RETURNS float8 LANGUAGE sql AS
+$$ SELECT max(abs(x.coefficient - y.coefficient) / greatest(1, abs(x.coefficient)))
+   FROM ecml.logreg_coefficients((SELECT m FROM tr_models WHERE how = a)) x
+   JOIN ecml.logreg_coefficients((SELECT m FROM tr_models WHERE how = b)) y USING (feature) $$;
+
+-- The aggregate works on float32 standardized rows, the passes in float64:
+-- the objectives agree to float32's resolution, the coefficients to 1e-4.
+SELECT cmp_ok(abs(pg_temp.loss('passes') - pg_temp.loss('aggregate')) / pg_temp.loss('aggregate'), '<', 1e-7::float8,
+              'Newton passes reach the aggregate''s objective (relative gap below 1e-7)');
+SELECT cmp_ok(pg_temp.coef_gap('passes', 'aggregate'), '<', 1e-4::float8, 'and its coefficients');
+SELECT cmp_ok(abs(pg_temp.loss('passes_l2') - pg_temp.loss('aggregate_l2')) / pg_temp.loss('aggregate_l2'), '<', 1e-7::float8,
+              'the same with l2 and balanced class weights');
+SELECT cmp_ok(abs(pg_temp.loss('passes_l1') - pg_temp.loss('aggregate_l1')) / pg_temp.loss('aggregate_l1'), '<', 1e-6::float8,
+              'the same with l1 (OWL-QN passes)');
+SELECT cmp_ok(abs(pg_temp.loss('passes_raw') - pg_temp.loss('aggregate_raw')) / pg_temp.loss('aggregate_raw'), '<', 1e-6::float8,
+              'the same without standardization or intercept (L-BFGS passes)');
+SELECT ok((SELECT (ecml.model_info(m)->'metrics'->>'converged')::boolean FROM tr_models WHERE how = 'passes'),
+          'the multi-pass fit converged');
+-- the known answer: the planted weights, scaled back to the original units
+SELECT ok((SELECT bool_and(abs(coefficient - w) < 0.15)
+           FROM ecml.logreg_coefficients((SELECT m FROM tr_models WHERE how = 'passes'))
+           JOIN (VALUES ('x1', 1.2), ('x2', -0.8), ('x3', 0.0), ('x4', 0.5)) v(feature, w) USING (feature)),
+          'the multi-pass model recovers the planted weights within 0.15');
+
+-- the pass aggregate runs as a parallel partial aggregate, and a forced
+-- parallel plan trains the same model
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS
+$$ DECLARE p json; BEGIN EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO p; RETURN p::jsonb; END $$;
+SELECT ok(EXISTS (SELECT 1 FROM jsonb_path_query(pg_temp.plan_json($$SELECT ecml.logreg_pass(f, y, '{0,-1,1,1,1}') FROM tr_lr$$),
+                                                 'strict $.** ? (@."Partial Mode" == "Partial")')),
+          'ecml.logreg_pass runs as a Partial Aggregate under a parallel plan');
+SELECT cmp_ok(abs((ecml.model_info(ecml.train('logreg', 'SELECT f, y FROM tr_lr'))->'metrics'->>'final_loss')::float8
+                  - pg_temp.loss('passes')), '<', 1e-12::float8,
+              'a forced parallel plan trains the same model (objective within 1e-12)');
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+
+-- bounded memory: below the rows' size the aggregate refuses, the passes train
+SET LOCAL ecml.train_memory_limit = '1MB';
+SELECT throws_ok($$SELECT ecml.logreg_train(f, y) FROM tr_lr, generate_series(1, 4)$$, '54000', NULL,
+                 'the buffering aggregate needs the rows in memory (120000 rows of 5 floats > 1 MB)');
+SELECT ok((SELECT ecml.model_info(ecml.train('logreg', 'SELECT f, y FROM tr_lr, generate_series(1, 4)'))->>'kind') = 'logreg',
+          'ecml.train trains under the same limit: its states hold sums, not rows');
+RESET ecml.train_memory_limit;
+
+SELECT * FROM finish();
+ROLLBACK;
