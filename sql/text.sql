@@ -147,3 +147,58 @@ SELECT ecml.word_vectors_load(word, vector) FROM (VALUES ('a', '{1,NaN}'::real[]
 SELECT ecml.word_vectors_load(word, vector) FROM (VALUES ('a', '{}'::real[])) v(word, vector);
 SELECT ecml.word_vectors_load(word, vector, '{"sif_a": 0}') FROM glove;
 SELECT ecml.word_vectors_load(word, vector) FROM glove WHERE false;
+
+-- the text classifier: reviews whose adjectives set the sentiment
+CREATE TABLE reviews AS
+WITH w AS (SELECT ARRAY['great','love','perfect','comfortable','soft','beautiful'] AS pos,
+                  ARRAY['poor','broken','cheap','itchy','faded','awful'] AS neg,
+                  ARRAY['the','jacket','fit','colour','size','fabric','arrived','it','is','was','and','i','this','dress'] AS filler)
+SELECT r AS id, CASE WHEN abs(hashint4(r)) % 2 = 0 THEN 'positive' ELSE 'negative' END AS sentiment,
+       ARRAY(SELECT CASE WHEN j % 3 = 1 THEN
+                      CASE WHEN abs(hashint4(r)) % 2 = 0 THEN pos[1 + abs(hashint4(r * 7 + j)) % 6]
+                           ELSE neg[1 + abs(hashint4(r * 7 + j)) % 6] END
+                    ELSE filler[1 + abs(hashint4(r * 13 + j)) % 14] END
+             FROM generate_series(0, 5 + abs(hashint4(r * 3)) % 10) j) AS tokens
+FROM generate_series(1, 1000) r, w;
+-- rows training skips: NULL document, NULL label, no tokens
+INSERT INTO reviews VALUES (2001, 'positive', NULL), (2002, NULL, '{great}'), (2003, 'negative', '{}');
+CREATE TABLE clf AS
+SELECT ecml.text_classifier_train(tokens, sentiment, '{"dim": 16, "epochs": 5}') AS m FROM reviews;
+SELECT i->>'kind' AS kind, i->'words' AS words, i->'labels' AS labels, i->'dim' AS dim,
+       i->'rows' AS rows, i->'rows_skipped' AS skipped, i->'metrics'->'skipped_null' AS nulls,
+       i->'metrics'->'skipped_empty' AS empty, i->'metrics'->'label_counts' AS label_counts,
+       (i->'metrics'->'loss'->>0)::float8 > (i->'metrics'->'loss'->>-1)::float8 AS loss_decreased
+FROM clf, ecml.model_info(m) AS i;
+SELECT label, probability > 0.9 AS sure FROM clf, ecml.text_classify(m, '{this, dress, is, beautiful}');
+SELECT ecml.text_label(m, '{the, fabric, is, itchy}') AS itchy,
+       ecml.text_label(m, '{the, fabric, is, soft}') AS soft FROM clf;
+-- probabilities add up to 1
+SELECT round(sum(probability)::numeric, 4) AS total FROM clf, ecml.text_classify(m, '{soft, but, faded}');
+-- explanations: the sentiment words first, and for the other label reversed
+SELECT token FROM clf, ecml.text_explain(m, '{the, soft, jacket, arrived, broken}') LIMIT 1;
+SELECT token FROM clf, ecml.text_explain(m, '{the, soft, jacket, arrived, broken}', 'positive') LIMIT 1;
+-- unknown words only: every label equally likely, no explanation
+SELECT label, probability FROM clf, ecml.text_classify(m, '{zeppelin}');
+SELECT count(*) AS reasons FROM clf, ecml.text_explain(m, '{zeppelin}');
+SELECT count(*) AS reasons FROM clf, ecml.text_explain(m, NULL);
+-- word n-grams: pairs are tokens of their own in the explanation
+SELECT i->'word_ngrams' AS word_ngrams, (i->>'ngram_buckets_stored')::int > 0 AS buckets
+FROM (SELECT ecml.model_info(ecml.text_classifier_train(tokens, sentiment, '{"dim": 8, "epochs": 2, "word_ngrams": 2}')) AS i FROM reviews) s;
+SELECT count(*) FILTER (WHERE token LIKE '% %') AS pairs, count(*) AS reasons
+FROM (SELECT ecml.text_classifier_train(tokens, sentiment, '{"dim": 8, "epochs": 2, "word_ngrams": 2}') AS m FROM reviews) s,
+     ecml.text_explain(m, '{the, jacket, is, great}');
+-- a label seen once is a label like any other
+SELECT i->'labels' AS labels, i->'metrics'->'label_counts'->'rare' AS rare
+FROM (SELECT ecml.model_info(ecml.text_classifier_train(tokens, l, '{"dim": 4, "epochs": 1}')) AS i
+      FROM (SELECT tokens, sentiment AS l FROM reviews UNION ALL SELECT '{odd}', 'rare') r) s;
+-- errors
+SELECT ecml.text_classifier_train(tokens, 'positive') FROM reviews;
+SELECT ecml.text_classifier_train(tokens, sentiment) FROM reviews WHERE false;
+SELECT ecml.text_classifier_train(tokens, '') FROM reviews;
+SELECT ecml.text_classifier_train(tokens, sentiment, '{"word_ngrams": 9}') FROM reviews;
+SELECT ecml.text_classifier_train(tokens, sentiment, '{"min_count": 100000}') FROM reviews;
+SELECT ecml.text_classifier_train(tokens, 'l' || (id * 11 + g)) FROM reviews, generate_series(1, 11) g;
+SELECT ecml.text_explain(m, '{great}', 'neutral') FROM clf;
+SELECT ecml.text_classify(m, ARRAY['a', NULL]) FROM clf;
+SELECT ecml.text_label(m, '{great}') FROM wv;
+SELECT ecml.embed_text(m, '{great}'::text[]) FROM clf;

@@ -20,12 +20,14 @@
  *	 WPC1 float32[dim] the common component (unit vector) embed_text removes
  *
  * The text_classifier model (kind ECML_KIND_TEXTCLF):
- *	 CSHP int32[8]	V, dim, L (labels), buckets (word n-gram hash rows),
- *				word_ngrams, 0, 0, 0
- *	 WVOC texts[V]	the words
+ *	 CSHP int32[8]	V, dim, L (labels), buckets (the word n-gram hash
+ *				modulus, 0 without n-grams), word_ngrams, nbuckets (buckets
+ *				stored), 0, 0
+ *	 WVOC texts[V]	the words, most frequent first
  *	 CLAB texts[L]	the labels, most frequent first
- *	 CINP float32[(V+buckets)*dim] input rows: words, then n-gram buckets
- *	 COUT float32[L*dim + L] output weights, then biases
+ *	 NGID int32[nbuckets] the n-gram buckets seen in training, ascending
+ *	 CINP float32[(V+nbuckets)*dim] input rows: words, then n-gram buckets
+ *	 COUT float32[L*dim] output weights (no bias, as fastText)
  */
 #ifndef ECML_TEXT_H
 #define ECML_TEXT_H
@@ -134,6 +136,14 @@ extern int	text_word_ngrams(const char *word, int len, int minn, int maxn,
  */
 extern void text_array_tokens(ArrayType *arr, const char *what, char ***strs,
 							  int **lens, int *n);
+
+/*
+ * The word n-gram buckets of a document from its n token hashes
+ * (text_hash): each run of 2..word_ngrams tokens, into out (room for
+ * n * (word_ngrams - 1)); returns how many.
+ */
+extern int	text_clf_ngrams(uint32 *hashes, int n, int word_ngrams, int buckets,
+							int32 *out);
 
 /* ---- training rows (text_rows.c) ---- */
 

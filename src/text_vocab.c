@@ -218,3 +218,27 @@ text_array_tokens(ArrayType *arr, const char *what, char ***strs, int **lens, in
 	}
 	*n = count;
 }
+
+/*
+ * The n-gram buckets of a document of n tokens: the hash of each run of
+ * 2..word_ngrams tokens (fastText's h = h * 116049371 + hash(word)), mod
+ * buckets, into out; returns how many.
+ */
+int
+text_clf_ngrams(uint32 *hashes, int n, int word_ngrams, int buckets, int32 *out)
+{
+	int			k = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		uint64		h = hashes[i];
+
+		for (int g = 1; g < word_ngrams && i + g < n; g++)
+		{
+			h = h * 116049371 + hashes[i + g];
+			out[k++] = (int32) (h % (uint64) buckets);
+		}
+	}
+	return k;
+}
+

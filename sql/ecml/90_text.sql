@@ -157,3 +157,76 @@ CREATE FUNCTION ecml.embed_text(model bytea, document text, config regconfig)
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.embed_text(bytea, text, regconfig) IS
     'embed_text of ecml.tokenize(document, config); tokenize the training documents with the same configuration.';
+
+-- text classifier
+CREATE FUNCTION ecml.text_classifier_train_transfn(internal, text[], text, jsonb)
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_classifier_train_transfn'
+    LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.text_classifier_train_transfn(internal, text[], text, jsonb) IS
+    'Support function of ecml.text_classifier_train: buffers one labelled document.';
+CREATE FUNCTION ecml.text_classifier_train_transfn(internal, text[], text)
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_classifier_train_transfn'
+    LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.text_classifier_train_transfn(internal, text[], text) IS
+    'Support function of ecml.text_classifier_train: buffers one labelled document.';
+CREATE FUNCTION ecml.text_classifier_train_combinefn(internal, internal)
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_classifier_train_combinefn'
+    LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.text_classifier_train_combinefn(internal, internal) IS
+    'Support function of ecml.text_classifier_train: merges partial states of parallel workers.';
+CREATE FUNCTION ecml.text_classifier_train_serialfn(internal)
+    RETURNS bytea AS 'MODULE_PATHNAME', 'text_classifier_train_serialfn'
+    LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.text_classifier_train_serialfn(internal) IS
+    'Support function of ecml.text_classifier_train: serializes a partial state.';
+CREATE FUNCTION ecml.text_classifier_train_deserialfn(bytea, internal)
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_classifier_train_deserialfn'
+    LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.text_classifier_train_deserialfn(bytea, internal) IS
+    'Support function of ecml.text_classifier_train: deserializes a partial state.';
+CREATE FUNCTION ecml.text_classifier_train_finalfn(internal)
+    RETURNS bytea AS 'MODULE_PATHNAME', 'text_classifier_train_finalfn'
+    LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.text_classifier_train_finalfn(internal) IS
+    'Support function of ecml.text_classifier_train: trains on the buffered documents and returns the model.';
+
+CREATE AGGREGATE ecml.text_classifier_train(tokens text[], label text, options jsonb) (
+    SFUNC = ecml.text_classifier_train_transfn,
+    STYPE = internal,
+    FINALFUNC = ecml.text_classifier_train_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = ecml.text_classifier_train_combinefn,
+    SERIALFUNC = ecml.text_classifier_train_serialfn,
+    DESERIALFUNC = ecml.text_classifier_train_deserialfn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ecml.text_classifier_train(text[], text, jsonb) IS
+    'Trains a fastText-style text classifier (averaged word and hashed word n-gram embeddings, softmax over the labels) on labelled documents, one row per document (sentiment, stars, topics: 2 to 10000 labels). Options: dim (100), epochs (5), learning_rate (0.1, decays linearly), word_ngrams (1: words only; 2 adds word pairs), buckets (2000000), min_count (1), max_vocab (100000), seed (42). Rows with a NULL document or label, or without tokens, are skipped and counted.';
+CREATE AGGREGATE ecml.text_classifier_train(tokens text[], label text) (
+    SFUNC = ecml.text_classifier_train_transfn,
+    STYPE = internal,
+    FINALFUNC = ecml.text_classifier_train_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = ecml.text_classifier_train_combinefn,
+    SERIALFUNC = ecml.text_classifier_train_serialfn,
+    DESERIALFUNC = ecml.text_classifier_train_deserialfn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ecml.text_classifier_train(text[], text) IS
+    'Trains a text classifier with default options; see the three-argument form.';
+
+CREATE FUNCTION ecml.text_classify(model bytea, tokens text[])
+    RETURNS TABLE(label text, probability real) AS 'MODULE_PATHNAME', 'ecml_text_classify'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 5;
+COMMENT ON FUNCTION ecml.text_classify(bytea, text[]) IS
+    'Every label of a text classifier with its probability for a document, most probable first. Unknown tokens are ignored; a document without a known token gets every label with probability 1/labels (ties: the more frequent label first).';
+CREATE FUNCTION ecml.text_label(model bytea, tokens text[])
+    RETURNS text AS 'MODULE_PATHNAME', 'ecml_text_label'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.text_label(bytea, text[]) IS
+    'The most probable label of a document (the first row of ecml.text_classify).';
+CREATE FUNCTION ecml.text_explain(model bytea, tokens text[], label text DEFAULT NULL)
+    RETURNS TABLE(token text, contribution real) AS 'MODULE_PATHNAME', 'ecml_text_explain'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 20;
+COMMENT ON FUNCTION ecml.text_explain(bytea, text[], text) IS
+    'Why a document gets a label (the most probable one when label is NULL): each known token (and word n-gram, as "a b") with its contribution (1/n) x_t . (W_label - mean of W), largest first; the contributions add up to the label''s score minus the average label''s. No rows for a document without a known token.';

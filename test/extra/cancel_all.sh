@@ -197,7 +197,15 @@ INSERT INTO cancel_recipes VALUES
 ('ecml.word_vectors_load(text,real[])',
  $$ecml.word_vectors_load(word || g, vector)$$,
  $$SELECT word, vector, g FROM cancel_wv, generate_series(1, 1000) g$$,
- $$SELECT word, vector, 0 AS g FROM cancel_wv$$, false);
+ $$SELECT word, vector, 0 AS g FROM cancel_wv$$, false),
+('ecml.text_classifier_train(text[],text,jsonb)',
+ $$ecml.text_classifier_train(tokens, label, '{"epochs": 1000, "dim": 200}')$$,
+ $$SELECT tokens, label FROM cancel_docs$$,
+ $$SELECT tokens, label FROM cancel_docs$$, true),
+('ecml.text_classifier_train(text[],text)',
+ $$ecml.text_classifier_train(tokens, label)$$,
+ $$SELECT tokens, label FROM cancel_docs, generate_series(1, 200)$$,
+ $$SELECT tokens, label FROM cancel_docs$$, false);
 SQL
 
 # Every aggregate in schema ecml has a recipe, and every recipe an aggregate;
