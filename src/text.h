@@ -89,6 +89,12 @@
 #define CLF_MAX_LABELS			10000
 #define CLF_LABEL_MAX_BYTES		1000
 
+/*
+ * The training kernels (dot products and axpys of dim floats) are built
+ * for x86-64-v3 (AVX2, FMA) and a baseline, picked at load time.
+ */
+#define TEXT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+
 /* a token longer than this (bytes) is skipped, as text search skips words */
 #define TEXT_TOKEN_MAX_BYTES	2047
 

@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "text.h"
 #include "utils/builtins.h"
+#include "vecops.h"
 
 #define CLF_MAX_ABS 1e6f
 
@@ -211,12 +212,7 @@ clf_hidden(const TextClf *m, const ClfDoc *doc, float *h)
 {
 	memset(h, 0, sizeof(float) * m->dim);
 	for (int r = 0; r < doc->n; r++)
-	{
-		const float *x = m->in + (Size) doc->rows[r] * m->dim;
-
-		for (int i = 0; i < m->dim; i++)
-			h[i] += x[i];
-	}
+		ecml_axpy_inline(h, 1.0f, m->in + (Size) doc->rows[r] * m->dim, m->dim);
 	if (doc->n > 0)
 		for (int i = 0; i < m->dim; i++)
 			h[i] /= (float) doc->n;
@@ -231,13 +227,8 @@ clf_probs(const TextClf *m, const float *h, float *p)
 
 	for (int l = 0; l < m->L; l++)
 	{
-		const float *w = m->out + (Size) l * m->dim;
-		float		s = 0.0f;
-
-		for (int i = 0; i < m->dim; i++)
-			s += w[i] * h[i];
-		p[l] = s;
-		mx = Max(mx, s);
+		p[l] = ecml_dot_inline(m->out + (Size) l * m->dim, h, m->dim);
+		mx = Max(mx, p[l]);
 	}
 	for (int l = 0; l < m->L; l++)
 	{

@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
+#include "vecops.h"
 
 #define TRAINER "text_classifier_train"
 
@@ -345,7 +346,7 @@ clf_build_data(const TextRows *st, const ClfOptions *o, ClfData *d)
  * lr (y - p) h, the input rows by the gradient on h divided by their
  * number.  Returns the document's loss, -log p[label].
  */
-static double
+TEXT_CLONES static double
 clf_step(float *in, float *out, int dim, int L, const int32 *rows, int64 n,
 		 int label, float lr, float *h, float *grad, float *p)
 {
@@ -355,24 +356,14 @@ clf_step(float *in, float *out, int dim, int L, const int32 *rows, int64 n,
 
 	memset(h, 0, sizeof(float) * dim);
 	for (int64 r = 0; r < n; r++)
-	{
-		const float *x = in + (Size) rows[r] * dim;
-
-		for (int i = 0; i < dim; i++)
-			h[i] += x[i];
-	}
+		ecml_axpy_inline(h, 1.0f, in + (Size) rows[r] * dim, dim);
 	for (int i = 0; i < dim; i++)
 		h[i] /= (float) n;
 	/* p (L) = softmax(W (L, dim) h (dim)) */
 	for (int l = 0; l < L; l++)
 	{
-		const float *w = out + (Size) l * dim;
-		float		s = 0.0f;
-
-		for (int i = 0; i < dim; i++)
-			s += w[i] * h[i];
-		p[l] = s;
-		mx = Max(mx, s);
+		p[l] = ecml_dot_inline(out + (Size) l * dim, h, dim);
+		mx = Max(mx, p[l]);
 	}
 	for (int l = 0; l < L; l++)
 	{
@@ -389,21 +380,14 @@ clf_step(float *in, float *out, int dim, int L, const int32 *rows, int64 n,
 		float	   *w = out + (Size) l * dim;
 		float		alpha = lr * ((l == label ? 1.0f : 0.0f) - p[l]);
 
-		for (int i = 0; i < dim; i++)
-		{
-			grad[i] += alpha * w[i];
-			w[i] += alpha * h[i];
-		}
+		/* grad first: it takes the output row before its update */
+		ecml_axpy_inline(grad, alpha, w, dim);
+		ecml_axpy_inline(w, alpha, h, dim);
 	}
 	for (int i = 0; i < dim; i++)
 		grad[i] /= (float) n;
 	for (int64 r = 0; r < n; r++)
-	{
-		float	   *x = in + (Size) rows[r] * dim;
-
-		for (int i = 0; i < dim; i++)
-			x[i] += grad[i];
-	}
+		ecml_axpy_inline(in + (Size) rows[r] * dim, 1.0f, grad, dim);
 	return loss;
 }
 

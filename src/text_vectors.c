@@ -18,6 +18,7 @@
 #include "tsearch/ts_cache.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "vecops.h"
 
 /* the largest magnitude a stored vector element may have */
 #define WV_MAX_ABS 1e6f
@@ -268,15 +269,13 @@ similar_to(FunctionCallInfo fcinfo, const WordVectors *m, float *q, int k, int s
 	ecml_topk_init(&top, Min(k, m->V));
 	for (int w = 0; w < m->V; w++)
 	{
-		const float *u = m->unit + (Size) w * m->dim;
-		float		dot = 0.0f;
+		float		dot;
 
 		if ((w & 65535) == 0)
 			CHECK_FOR_INTERRUPTS();
 		if (w == skip)
 			continue;
-		for (int j = 0; j < m->dim; j++)
-			dot += q[j] * u[j];
+		dot = ecml_dot_inline(q, m->unit + (Size) w * m->dim, m->dim);
 		if (-dot <= ecml_topk_bound(&top))
 			ecml_topk_push(&top, -dot, w);
 	}

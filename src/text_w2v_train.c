@@ -23,13 +23,14 @@
 #include "text.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+#include "vecops.h"
 
 #define TRAINER "word2vec_train"
 
 #define SIGMOID_TABLE 1024
 #define SIGMOID_MAX 6.0f
-#define NEG_TABLE_MAX 10000000
-#define NEG_TABLE_PER_WORD 100
+/* the cumulative negative-sampling table spans [0, NEG_DOMAIN) */
+#define NEG_DOMAIN 2147483647.0
 
 typedef enum W2vMethod
 {
@@ -380,8 +381,9 @@ typedef struct W2vNet
 	int			dim;
 	float	   *in;				/* (V + nngrams, dim) */
 	float	   *out;			/* (V, dim) */
-	int32	   *neg;			/* unigram^0.75 table */
-	int64		nneg;
+	uint32	   *cum;			/* [V] cumulative unigram^0.75, scaled to
+								 * NEG_DOMAIN */
+	int			V;
 	float	   *keep;			/* [V] subsampling: keep probability */
 	float		sigmoid[SIGMOID_TABLE + 1];
 	float		logsig[SIGMOID_TABLE + 1];
@@ -404,16 +406,14 @@ w2v_init_net(W2vNet *net, const W2vOptions *o, const W2vData *d)
 	int			dim = o->dim;
 	Size		nrows = (Size) d->V + d->nngrams;
 	double		z = 0.0;
-	double		cum;
-	int64		i = 0;
+	double		acc = 0.0;
 	EcmlRng		rng;
 	double		thresh = o->sample * (double) d->ntrain;
 
 	net->dim = dim;
-	net->nneg = Min((int64) NEG_TABLE_MAX, Max((int64) d->V * NEG_TABLE_PER_WORD, 1000));
+	net->V = d->V;
 	ecml_check_train_memory(sizeof(float) * (nrows + d->V) * dim +
-							sizeof(int32) * net->nneg + sizeof(int32) * d->ntrain,
-							TRAINER);
+							sizeof(int32) * (d->V + d->ntrain), TRAINER);
 	net->in = palloc_extended(sizeof(float) * nrows * dim, MCXT_ALLOC_HUGE);
 	net->out = palloc_extended(sizeof(float) * (Size) d->V * dim, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	ecml_rng_seed(&rng, (uint64) o->seed);
@@ -421,20 +421,20 @@ w2v_init_net(W2vNet *net, const W2vOptions *o, const W2vData *d)
 	for (Size r = 0; r < nrows * dim; r++)
 		net->in[r] = (float) ((ecml_rng_uniform(&rng) - 0.5) / dim);
 
-	/* negatives drawn from the unigram distribution to the 3/4 power */
-	net->neg = palloc_extended(sizeof(int32) * net->nneg, MCXT_ALLOC_HUGE);
+	/*
+	 * Negatives are drawn from the unigram distribution to the 3/4 power by
+	 * a binary search of its cumulative table, as gensim does: V entries stay
+	 * in cache, where word2vec.c's 1e8-slot table costs a cache miss a draw.
+	 */
+	net->cum = palloc_extended(sizeof(uint32) * d->V, MCXT_ALLOC_HUGE);
 	for (int w = 0; w < d->V; w++)
 		z += pow((double) d->counts[w], 0.75);
-	cum = pow((double) d->counts[0], 0.75) / z;
-	for (int w = 0; i < net->nneg;)
+	for (int w = 0; w < d->V; w++)
 	{
-		net->neg[i++] = w;
-		if ((double) i / net->nneg > cum && w < d->V - 1)
-		{
-			w++;
-			cum += pow((double) d->counts[w], 0.75) / z;
-		}
+		acc += pow((double) d->counts[w], 0.75) / z;
+		net->cum[w] = (uint32) Min(NEG_DOMAIN, rint(acc * NEG_DOMAIN));
 	}
+	net->cum[d->V - 1] = (uint32) NEG_DOMAIN;
 
 	/* Mikolov et al. 2013's subsampling, in word2vec.c's form */
 	net->keep = palloc(sizeof(float) * d->V);
@@ -454,13 +454,34 @@ w2v_init_net(W2vNet *net, const W2vOptions *o, const W2vData *d)
 	}
 }
 
+/* the first word whose cumulative weight exceeds a uniform draw */
+static inline int
+w2v_negative_word(W2vNet *net)
+{
+	/* a draw in [0, NEG_DOMAIN) by multiply-shift, not a 64-bit modulo */
+	uint32		x = (uint32) (((w2v_rand(net) & 0xFFFFFFFF) * (uint64) NEG_DOMAIN) >> 32);
+	int			lo = 0;
+	int			hi = net->V - 1;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) >> 1;
+
+		if (net->cum[mid] > x)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 /*
  * One negative-sampling step (Mikolov et al. 2013, eq. 4): raise
  * sigma(h . out[target]) and lower it for `negative` words drawn from the
  * table; grad (dim) accumulates the step for the input rows, out is
  * updated in place.
  */
-static void
+static inline void
 w2v_negative_step(W2vNet *net, const float *h, float *grad, int target,
 				  int negative, float lr)
 {
@@ -470,7 +491,7 @@ w2v_negative_step(W2vNet *net, const float *h, float *grad, int target,
 	{
 		int			word;
 		float		label;
-		float		f = 0.0f;
+		float		f;
 		float		g;
 		float	   *o;
 		int			idx;
@@ -482,14 +503,13 @@ w2v_negative_step(W2vNet *net, const float *h, float *grad, int target,
 		}
 		else
 		{
-			word = net->neg[w2v_rand(net) % net->nneg];
+			word = w2v_negative_word(net);
 			if (word == target)
 				continue;
 			label = 0.0f;
 		}
 		o = net->out + (Size) word * dim;
-		for (int i = 0; i < dim; i++)
-			f += h[i] * o[i];
+		f = ecml_dot_inline(h, o, dim);
 		if (f >= SIGMOID_MAX)
 			idx = SIGMOID_TABLE;
 		else if (f <= -SIGMOID_MAX)
@@ -499,16 +519,15 @@ w2v_negative_step(W2vNet *net, const float *h, float *grad, int target,
 		/* -log sigma(f) for the target, -log sigma(-f) for a negative */
 		net->loss -= label > 0 ? net->logsig[idx] : net->logsig[SIGMOID_TABLE - idx];
 		g = (label - net->sigmoid[idx]) * lr;
-		for (int i = 0; i < dim; i++)
-			grad[i] += g * o[i];
-		for (int i = 0; i < dim; i++)
-			o[i] += g * h[i];
+		/* grad first: it takes the output row before its update */
+		ecml_axpy_inline(grad, g, o, dim);
+		ecml_axpy_inline(o, g, h, dim);
 	}
 	net->nloss++;
 }
 
 /* h (dim) = the average of rows (n) of the input matrix */
-static void
+static inline void
 w2v_hidden(const W2vNet *net, const int32 *rows, int64 n, float *h)
 {
 	int			dim = net->dim;
@@ -516,32 +535,22 @@ w2v_hidden(const W2vNet *net, const int32 *rows, int64 n, float *h)
 
 	memset(h, 0, sizeof(float) * dim);
 	for (int64 r = 0; r < n; r++)
-	{
-		const float *x = net->in + (Size) rows[r] * dim;
-
-		for (int i = 0; i < dim; i++)
-			h[i] += x[i];
-	}
+		ecml_axpy_inline(h, 1.0f, net->in + (Size) rows[r] * dim, dim);
 	for (int i = 0; i < dim; i++)
 		h[i] *= inv;
 }
 
-static void
+static inline void
 w2v_apply(W2vNet *net, const int32 *rows, int64 n, const float *grad)
 {
 	int			dim = net->dim;
 
 	for (int64 r = 0; r < n; r++)
-	{
-		float	   *x = net->in + (Size) rows[r] * dim;
-
-		for (int i = 0; i < dim; i++)
-			x[i] += grad[i];
-	}
+		ecml_axpy_inline(net->in + (Size) rows[r] * dim, 1.0f, grad, dim);
 }
 
 /* skip-gram over one sentence: each word predicts its neighbours */
-static void
+TEXT_CLONES static void
 w2v_skipgram(W2vNet *net, const W2vData *d, const W2vOptions *o,
 			 const int32 *sen, int n, float lr, float *h, float *grad)
 {
@@ -576,7 +585,7 @@ w2v_skipgram(W2vNet *net, const W2vData *d, const W2vOptions *o,
 }
 
 /* CBOW over one sentence: the average of the neighbours predicts each word */
-static void
+TEXT_CLONES static void
 w2v_cbow(W2vNet *net, const W2vData *d, const W2vOptions *o,
 		 const int32 *sen, int n, float lr, float *h, float *grad, int32 *ctx)
 {
