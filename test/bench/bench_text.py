@@ -186,8 +186,12 @@ def glove(res):
     import numpy as np
     words, vecs = [], []
     for path in GLOVE:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
+        with open(path, "rb") as f:
+            for raw in f:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    continue  # a few cut lines are not UTF-8: skipped on both sides
                 p = line.rstrip("\n").split(" ")
                 if len(p) != 51:
                     continue
