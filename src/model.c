@@ -33,7 +33,8 @@
 #endif
 
 static const char *const kind_names[] = {
-	NULL, "logreg", "mf", "vectors", "lstm", "gbdt", "iforest"
+	NULL, "logreg", "mf", "vectors", "lstm", "gbdt", "iforest",
+	"word_vectors", "text_classifier"
 };
 
 static const char *const section_type_names[] = {

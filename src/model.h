@@ -52,7 +52,9 @@ typedef enum EcmlModelKind
 	ECML_KIND_LSTM = 4,
 	ECML_KIND_GBDT = 5,
 	ECML_KIND_IFOREST = 6,
-	ECML_KIND_MAX = 6
+	ECML_KIND_WORDVEC = 7,
+	ECML_KIND_TEXTCLF = 8,
+	ECML_KIND_MAX = 8
 } EcmlModelKind;
 
 typedef enum EcmlSectionType

@@ -421,6 +421,110 @@ CROSS JOIN LATERAL (
 WHERE o.session_id IS NOT NULL
   AND shop.u01(oi.order_id * 1000 + oi.product_id % 1000, 133) < 0.35;
 
+-- ---- text: descriptions, search queries and review texts ----
+-- Each category has three nouns a shopper may use for its products (the
+-- synonyms: a title uses one, a query often another) and six attributes.
+-- Keyword match alone misses a query whose noun the product text does not
+-- use; a text embedding trained on the catalogue learns that the nouns
+-- share their attributes.
+CREATE TABLE shop.category_words (
+    category_id int PRIMARY KEY REFERENCES shop.categories,
+    nouns text[] NOT NULL,
+    attrs text[] NOT NULL
+);
+INSERT INTO shop.category_words VALUES
+ (9,  '{phone,smartphone,mobile}', '{unlocked,dual-sim,5g,camera,battery,screen}'),
+ (10, '{laptop,notebook,ultrabook}', '{lightweight,keyboard,processor,ssd,display,portable}'),
+ (11, '{headphones,earbuds,headset}', '{wireless,noise-cancelling,bluetooth,bass,over-ear,microphone}'),
+ (12, '{camera,dslr,camcorder}', '{lens,zoom,megapixel,tripod,mirrorless,shutter}'),
+ (13, '{pan,saucepan,skillet}', '{non-stick,induction,cookware,frying,lid,cast-iron}'),
+ (14, '{sofa,couch,settee}', '{upholstered,seater,cushions,velvet,recliner,armrest}'),
+ (15, '{lamp,light,lantern}', '{led,dimmable,bulb,bedside,shade,desk}'),
+ (16, '{duvet,quilt,comforter}', '{cotton,pillow,sheets,double,king-size,tog}'),
+ (17, '{sneakers,trainers,shoes}', '{leather,sole,laces,comfortable,suede,low-top}'),
+ (18, '{jacket,coat,parka}', '{waterproof,hooded,insulated,winter,zip,windproof}'),
+ (19, '{dress,gown,frock}', '{floral,evening,maxi,sleeveless,silk,party}'),
+ (20, '{bag,handbag,tote}', '{shoulder,strap,crossbody,clutch,purse,zipper}'),
+ (21, '{running,jogging,marathon}', '{cushioned,breathable,stride,pace,trail,reflective}'),
+ (22, '{bike,bicycle,cycle}', '{helmet,gears,saddle,pedals,frame,brakes}'),
+ (23, '{dumbbells,weights,kettlebell}', '{workout,gym,strength,adjustable,resistance,training}'),
+ (24, '{tent,camping,hiking}', '{backpack,sleeping,outdoor,trekking,compass,poles}'),
+ (25, '{moisturiser,cream,lotion}', '{hydrating,serum,spf,sensitive,face,anti-ageing}'),
+ (26, '{lipstick,mascara,foundation}', '{matte,shade,lashes,palette,eyeliner,blush}'),
+ (27, '{perfume,fragrance,cologne}', '{scent,eau,floral,musk,citrus,spray}'),
+ (28, '{shampoo,conditioner,haircare}', '{curly,frizz,scalp,repair,volume,keratin}'),
+ (29, '{puzzle,jigsaw,brainteaser}', '{pieces,1000-piece,landscape,challenging,picture,edges}'),
+ (30, '{bricks,blocks,construction}', '{build,set,kit,pieces,engineering,creative}'),
+ (31, '{doll,figure,dollhouse}', '{outfit,accessories,pretend,play,hair,collectible}'),
+ (32, '{boardgame,tabletop,strategy}', '{dice,players,cards,family,tiles,cooperative}'),
+ (33, '{novel,fiction,thriller}', '{paperback,author,chapters,plot,bestseller,mystery}'),
+ (34, '{cookbook,recipes,cookery}', '{baking,vegetarian,dishes,chef,meals,kitchen}'),
+ (35, '{guidebook,travel,itinerary}', '{maps,destinations,city,walks,sights,phrasebook}'),
+ (36, '{science,physics,astronomy}', '{universe,experiments,quantum,biology,discoveries,space}'),
+ (37, '{coffee,espresso,beans}', '{roast,arabica,ground,decaf,blend,aroma}'),
+ (38, '{tea,infusion,chai}', '{herbal,green,teabags,loose-leaf,earl,matcha}'),
+ (39, '{snacks,crisps,chips}', '{salted,crunchy,nuts,popcorn,savoury,pretzels}'),
+ (40, '{pasta,rice,flour}', '{organic,wholegrain,spaghetti,olive,oil,grains}');
+
+-- A description: "<brand> <noun> <attribute> <attribute> <attribute>", the
+-- noun one of the three at random, and one product in ten misspells it
+-- (a letter dropped), as sellers do.
+ALTER TABLE shop.products ADD COLUMN description text;
+UPDATE shop.products p SET description = d.description
+FROM (SELECT p.product_id,
+             b.name || ' ' ||
+             CASE WHEN shop.u01(p.product_id, 501) < 0.1
+                  THEN overlay(n.noun PLACING '' FROM greatest(2, length(n.noun) - 1) FOR 1) ELSE n.noun END
+             || ' ' || w.attrs[1 + floor(shop.u01(p.product_id, 502) * 6)::int]
+             || ' ' || w.attrs[1 + floor(shop.u01(p.product_id, 503) * 6)::int]
+             || ' ' || w.attrs[1 + floor(shop.u01(p.product_id, 504) * 6)::int] AS description
+      FROM shop.products p
+      JOIN shop.brands b USING (brand_id)
+      JOIN shop.category_words w USING (category_id),
+      LATERAL (SELECT w.nouns[1 + floor(shop.u01(p.product_id, 500) * 3)::int] AS noun) n) d
+WHERE d.product_id = p.product_id;
+ALTER TABLE shop.products ALTER COLUMN description SET NOT NULL;
+
+-- What shoppers type: for each category, a noun (any of the three) with an
+-- attribute, a bare noun, and a misspelt noun; the category is the hidden
+-- truth a result is judged by.
+CREATE TABLE shop.search_queries (
+    query_id int PRIMARY KEY,
+    query text NOT NULL,
+    category_id int NOT NULL REFERENCES shop.categories
+);
+INSERT INTO shop.search_queries
+SELECT row_number() OVER (ORDER BY w.category_id, k), q, w.category_id
+FROM shop.category_words w,
+     LATERAL (VALUES
+        (1, w.attrs[1 + floor(shop.u01(w.category_id, 510) * 6)::int] || ' ' || w.nouns[1 + floor(shop.u01(w.category_id, 511) * 3)::int]),
+        (2, w.nouns[1 + floor(shop.u01(w.category_id, 512) * 3)::int]),
+        (3, overlay(w.nouns[1 + floor(shop.u01(w.category_id, 513) * 3)::int] PLACING ''
+                    FROM greatest(2, length(w.nouns[1 + floor(shop.u01(w.category_id, 513) * 3)::int]) - 1) FOR 1)
+            || ' ' || w.attrs[1 + floor(shop.u01(w.category_id, 514) * 6)::int])) v(k, q);
+
+-- Review texts written from the rating: praise, mixed or complaints about
+-- the product's noun, with negations ("not great") in the low ratings.
+UPDATE shop.reviews rr SET body = t.body
+FROM (SELECT r.review_id, initcap(
+    CASE r.rating
+      WHEN 5 THEN (ARRAY['love this', 'excellent', 'perfect', 'brilliant'])[1 + floor(shop.u01(r.review_id, 520) * 4)::int]
+                  || ' ' || n.noun || ', ' || (ARRAY['would buy again', 'highly recommend', 'exceeded expectations', 'great quality'])[1 + floor(shop.u01(r.review_id, 521) * 4)::int]
+      WHEN 4 THEN (ARRAY['good', 'nice', 'solid', 'happy with this'])[1 + floor(shop.u01(r.review_id, 520) * 4)::int]
+                  || ' ' || n.noun || ', ' || (ARRAY['good value', 'works well', 'arrived quickly', 'recommend'])[1 + floor(shop.u01(r.review_id, 521) * 4)::int]
+      WHEN 3 THEN (ARRAY['okay', 'average', 'decent', 'fine'])[1 + floor(shop.u01(r.review_id, 520) * 4)::int]
+                  || ' ' || n.noun || ', ' || (ARRAY['does the job', 'nothing special', 'not great not bad', 'as expected'])[1 + floor(shop.u01(r.review_id, 521) * 4)::int]
+      WHEN 2 THEN (ARRAY['not great', 'not good', 'disappointing', 'not worth it'])[1 + floor(shop.u01(r.review_id, 520) * 4)::int]
+                  || ' ' || n.noun || ', ' || (ARRAY['would not recommend', 'poor quality', 'not as described', 'returned it'])[1 + floor(shop.u01(r.review_id, 521) * 4)::int]
+      ELSE (ARRAY['terrible', 'awful', 'broken', 'useless'])[1 + floor(shop.u01(r.review_id, 520) * 4)::int]
+                  || ' ' || n.noun || ', ' || (ARRAY['sending it back', 'waste of money', 'fell apart', 'avoid'])[1 + floor(shop.u01(r.review_id, 521) * 4)::int]
+    END) AS body
+      FROM shop.reviews r
+      JOIN shop.products p USING (product_id)
+      JOIN shop.category_words w USING (category_id),
+      LATERAL (SELECT w.nouns[1 + floor(shop.u01(r.review_id, 522) * 3)::int] AS noun) n) t
+WHERE t.review_id = rr.review_id;
+
 -- ---- feature views, as a shop would write them ----
 
 -- Payment features for fraud scoring: amounts, time of day, how new the
@@ -479,4 +583,5 @@ SELECT (SELECT count(*) FROM shop.users) AS users,
        (SELECT count(*) FROM shop.orders) AS orders,
        (SELECT count(*) FROM shop.payments) AS payments,
        (SELECT round(100.0 * avg(is_fraud::int), 2) FROM shop.payments) AS fraud_pct,
-       (SELECT count(*) FROM shop.reviews) AS reviews;
+       (SELECT count(*) FROM shop.reviews) AS reviews,
+       (SELECT count(*) FROM shop.search_queries) AS search_queries;

@@ -63,6 +63,30 @@ WHERE p.price < 40
 ORDER BY p.embedding OPERATOR(ecml.<=>) shop.embed_query(:'query')
 LIMIT 5;
 
+-- A query typed the way shoppers type it, for the same category.
+SELECT q.query AS typed FROM shop.search_queries q
+JOIN shop.categories c USING (category_id)
+WHERE lower(c.name) = lower(:'query') ORDER BY q.query_id DESC LIMIT 1 \gset
+\echo '   typed with other words and a typo:' :'typed' '(ecml.embed_text + ecml.search, full-text ts_rank, and their fusion)'
+SELECT m.method, r.rank, p.title, p.description, c.name AS category
+FROM (VALUES ('embed_text'), ('full-text'), ('hybrid')) m(method)
+CROSS JOIN LATERAL shop.text_search(:'typed', m.method, 3) r
+JOIN shop.products p USING (product_id)
+JOIN shop.categories c USING (category_id)
+ORDER BY m.method, r.rank;
+\echo '   precision@10 of each over every typed query (the generator''s categories are the truth):'
+SELECT m.method,
+       round(avg((SELECT count(*) FROM shop.text_search(q.query, m.method, 10) r
+                  JOIN shop.products p USING (product_id) WHERE p.category_id = q.category_id) / 10.0), 3)
+           AS precision_at_10
+FROM shop.search_queries q, (VALUES ('full-text'), ('embed_text'), ('hybrid')) m(method)
+GROUP BY m.method ORDER BY precision_at_10, m.method;
+\echo '   the words the catalogue taught (ecml.similar_words): synonyms and misspellings'
+SELECT w AS word, string_agg(s.word, ', ' ORDER BY s.similarity DESC) AS nearest
+FROM (VALUES ('jacket'), ('sofa'), ('smartphoe')) v(w),
+     ecml.similar_words(ecml.model('shop_words'), w, 4) s
+GROUP BY w ORDER BY w;
+
 \echo
 \echo '== 2. Recommendations on the home page: ecml.mf_recommend'
 SELECT r.item_id AS product_id, p.title, c.name AS category, d.name AS department, p.price,
@@ -162,6 +186,17 @@ SELECT r.product_id, p.title, r.rating, r.body,
        (SELECT round(avg(rating), 2) FROM shop.reviews r2 WHERE r2.product_id = r.product_id) AS product_average
 FROM shop.reviews r JOIN shop.products p USING (product_id)
 WHERE r.review_id = (SELECT max(review_id) FROM shop.reviews);
+\echo '   the product page reads its reviews: sentiment (ecml.text_label) and the top reasons (ecml.text_explain)'
+SELECT r.body, ecml.text_label(ecml.model('shop_sentiment'), ecml.tokenize(r.body, 'simple')) AS sentiment,
+       (SELECT string_agg(e.token, ', ' ORDER BY e.contribution DESC)
+        FROM (SELECT * FROM ecml.text_explain(ecml.model('shop_sentiment'), ecml.tokenize(r.body, 'simple')) LIMIT 2) e)
+           AS reasons
+FROM shop.reviews r
+WHERE r.review_id IN (SELECT min(review_id) FROM shop.reviews GROUP BY rating)
+ORDER BY r.rating DESC;
+\echo '   a typed review the model never saw:'
+SELECT label, round(probability::numeric, 3) AS probability
+FROM ecml.text_classify(ecml.model('shop_sentiment'), ecml.tokenize('not good, the zip broke after a week', 'simple'));
 
 \echo
 \echo '== 7. Fresh behaviour without retraining: the shopper clicks three products of'
@@ -247,6 +282,21 @@ WITH t AS (
                                                                   i[1:cardinality(i) - 1], 10)),
                         ARRAY[i[cardinality(i)]], 10))
             FROM held_items)
+    UNION ALL
+    SELECT 'shop_words', 'nouns whose 3 nearest words include a synonym',
+           (SELECT avg((EXISTS (SELECT 1 FROM ecml.similar_words(ecml.model('shop_words'), n, 3) s
+                                WHERE s.word = ANY (w.nouns) AND s.word <> n))::int)
+            FROM shop.category_words w, unnest(w.nouns) n)
+    UNION ALL
+    SELECT 'shop_text_search', 'precision @10 of embed_text + ecml.search on typed queries',
+           (SELECT avg((SELECT count(*) FROM shop.text_search(q.query, 'embed_text', 10) r
+                        JOIN shop.products p USING (product_id) WHERE p.category_id = q.category_id) / 10.0)
+            FROM shop.search_queries q)
+    UNION ALL
+    SELECT 'shop_sentiment', 'accuracy of review sentiment, held-out reviews',
+           (SELECT avg((ecml.text_label(ecml.model('shop_sentiment'), ecml.tokenize(body, 'simple'))
+                        = shop.sentiment(rating))::int)
+            FROM shop.reviews WHERE review_id % 5 = 0 AND created_at < now() - interval '1 hour')
     UNION ALL
     SELECT 'shop_fraud', 'average precision, held-out payments',
            (SELECT ecml.average_precision(ecml.fraud_score(ecml.model('shop_fraud'), features), is_fraud)

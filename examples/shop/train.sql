@@ -152,6 +152,80 @@ BEGIN
 END
 $$;
 
+-- Text: word vectors learned from the catalogue's titles and descriptions
+-- (subwords, so misspellings land near the word), the products' text
+-- embeddings packed for search, and a review sentiment classifier.
+CREATE OR REPLACE PROCEDURE shop.train_text()
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM ecml.save_model('shop_words',
+                            ecml.word2vec_train(ecml.tokenize(p.title || ' ' || p.description, 'english'),
+                                                '{"dim": 32, "window": 4, "epochs": 40, "min_count": 1,
+                                                  "sample": 0, "minn": 3, "maxn": 5, "buckets": 200000, "seed": 7}'))
+    FROM shop.products p;
+    CALL shop.log_training('shop_words', t0);
+
+    t0 := clock_timestamp();
+    UPDATE shop.products
+    SET text_embedding = ecml.embed_text(ecml.model('shop_words'), title || ' ' || description, 'english');
+    PERFORM ecml.save_model('shop_text_search', ecml.pack_vectors(product_id, text_embedding, '{"metric": "cosine"}'))
+    FROM shop.products WHERE text_embedding IS NOT NULL;
+    CALL shop.log_training('shop_text_search', t0);
+
+    t0 := clock_timestamp();
+    PERFORM ecml.save_model('shop_sentiment',
+                            ecml.text_classifier_train(ecml.tokenize(body, 'simple'), shop.sentiment(rating),
+                                                       '{"dim": 16, "epochs": 20, "word_ngrams": 2, "seed": 7}'))
+    FROM shop.reviews WHERE review_id % 5 <> 0;
+    CALL shop.log_training('shop_sentiment', t0);
+END
+$$;
+
+-- The label a review's stars stand for.
+CREATE OR REPLACE FUNCTION shop.sentiment(rating int) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN rating >= 4 THEN 'positive' WHEN rating = 3 THEN 'neutral' ELSE 'negative' END;
+
+ALTER TABLE shop.products ADD COLUMN IF NOT EXISTS text_embedding real[];
+
+-- A shopper's words as a full-text query: any of the lexemes may match.
+CREATE OR REPLACE FUNCTION shop.or_query(query text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE
+RETURN nullif(replace(plainto_tsquery('english', query)::text, ' & ', ' | '), '')::tsquery;
+
+-- Three ways to answer a typed query, each the top k product ids ranked:
+-- the text embedding through ecml.search, plain full-text search ranked by
+-- ts_rank, and their reciprocal rank fusion (Cormack et al. 2009, k = 60)
+-- over each one's top 50.
+CREATE OR REPLACE FUNCTION shop.text_search(query text, method text, k int)
+RETURNS TABLE(product_id bigint, rank bigint)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH emb AS (
+        SELECT s.id AS product_id, row_number() OVER (ORDER BY s.distance, s.id) AS rank
+        FROM ecml.search(ecml.model('shop_text_search'),
+                         ecml.embed_text(ecml.model('shop_words'), query, 'english'), 50) s
+    ), fts AS (
+        SELECT p.product_id,
+               row_number() OVER (ORDER BY ts_rank(to_tsvector('english', p.title || ' ' || p.description),
+                                                   shop.or_query(query)) DESC, p.product_id) AS rank
+        FROM shop.products p
+        WHERE to_tsvector('english', p.title || ' ' || p.description) @@ shop.or_query(query)
+    ), hybrid AS (
+        SELECT u.product_id, row_number() OVER (ORDER BY sum(1.0 / (60 + u.rank)) DESC, u.product_id) AS rank
+        FROM (SELECT * FROM emb UNION ALL SELECT * FROM fts WHERE fts.rank <= 50) u
+        GROUP BY u.product_id
+    )
+    SELECT r.product_id, r.rank FROM (
+        SELECT * FROM emb WHERE method = 'embed_text'
+        UNION ALL SELECT * FROM fts WHERE method = 'full-text'
+        UNION ALL SELECT * FROM hybrid WHERE method = 'hybrid') r
+    WHERE r.rank <= k ORDER BY r.rank;
+END;
+
 CREATE OR REPLACE PROCEDURE shop.retrain()
 LANGUAGE plpgsql
 AS $$
@@ -161,5 +235,6 @@ BEGIN
     CALL shop.train_search();
     CALL shop.train_next();
     CALL shop.train_fraud();
+    CALL shop.train_text();
 END
 $$;

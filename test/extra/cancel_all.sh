@@ -74,14 +74,14 @@ cleanup() {
     rm -f "$log"
     # a statement that ignored its cancel would otherwise keep running
     psql -X -q -d "$DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$APP'" >/dev/null 2>&1 || true
-    psql -X -q -d "$DB" -c "DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids" >/dev/null 2>&1 || true
+    psql -X -q -d "$DB" -c "DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
 psql_q <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ecml;
-DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids;
+DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv;
 -- 1000 distinct rows of 400 features; repeated 200 times, 200k rows whose
 -- Newton Hessian costs about 16 GFLOP per iteration
 CREATE UNLOGGED TABLE cancel_lr AS
@@ -104,10 +104,19 @@ FROM generate_series(1, 3000) s;
 CREATE UNLOGGED TABLE cancel_seqt AS
 SELECT ARRAY(SELECT 't' || ((s * 31 + t * 7) % 3000) FROM generate_series(1, 50) t) AS seq
 FROM generate_series(1, 3000) s;
+-- 20000 documents of 40 words over a vocabulary of 5000, and 20000
+-- pretrained 50-dimensional word vectors
+CREATE UNLOGGED TABLE cancel_docs AS
+SELECT ARRAY(SELECT 'w' || ((s * 31 + t * 7) % 5000) FROM generate_series(1, 40) t) AS tokens,
+       'label' || s % 5 AS label
+FROM generate_series(1, 20000) s;
+CREATE UNLOGGED TABLE cancel_wv AS
+SELECT 'w' || g AS word, ARRAY(SELECT sin(g * j * 0.37) FROM generate_series(1, 50) j)::real[] AS vector
+FROM generate_series(1, 20000) g;
 -- the outer side of the parallel sources: a parallel scan of it, each row
 -- joined to a generate_series (materialized once, read again per row)
 CREATE UNLOGGED TABLE cancel_ids AS SELECT k FROM generate_series(1, 100000) k;
-ANALYZE cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids;
+ANALYZE cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv;
 
 -- One recipe per aggregate overload:
 --   call     the aggregate call over the columns of the source queries;
@@ -236,7 +245,37 @@ INSERT INTO cancel_recipes VALUES
  $$ecml.lstm_train(seq)$$,
  $$SELECT seq FROM cancel_seqt$$,
  $$SELECT seq FROM cancel_seqt$$,
- $$SELECT seq FROM cancel_seqt, generate_series(1, 4)$$);
+ $$SELECT seq FROM cancel_seqt, generate_series(1, 4)$$),
+('ecml.word2vec_train(text[],jsonb)',
+ $$ecml.word2vec_train(tokens, '{"epochs": 1000}')$$,
+ $$SELECT tokens FROM cancel_docs$$,
+ $$SELECT tokens FROM cancel_docs$$,
+ $$SELECT tokens FROM cancel_docs$$),
+('ecml.word2vec_train(text[])',
+ $$ecml.word2vec_train(tokens)$$,
+ $$SELECT tokens FROM cancel_docs, generate_series(1, 20)$$,
+ $$SELECT tokens FROM cancel_docs, generate_series(1, 20)$$,
+ $$SELECT tokens FROM cancel_docs$$),
+('ecml.word_vectors_load(text,real[],jsonb)',
+ $$ecml.word_vectors_load(word || g, vector, '{"sif_a": 0.01}')$$,
+ $$SELECT word, vector, g FROM cancel_wv, generate_series(1, 1000) g$$,
+ $$SELECT word, vector, g FROM cancel_wv, generate_series(1, 1000) g$$,
+ $$SELECT word, vector, 0 AS g FROM cancel_wv$$),
+('ecml.word_vectors_load(text,real[])',
+ $$ecml.word_vectors_load(word || g, vector)$$,
+ $$SELECT word, vector, g FROM cancel_wv, generate_series(1, 1000) g$$,
+ $$SELECT word, vector, g FROM cancel_wv, generate_series(1, 1000) g$$,
+ $$SELECT word, vector, 0 AS g FROM cancel_wv$$),
+('ecml.text_classifier_train(text[],text,jsonb)',
+ $$ecml.text_classifier_train(tokens, label, '{"epochs": 1000, "dim": 200}')$$,
+ $$SELECT tokens, label FROM cancel_docs$$,
+ $$SELECT tokens, label FROM cancel_docs$$,
+ $$SELECT tokens, label FROM cancel_docs$$),
+('ecml.text_classifier_train(text[],text)',
+ $$ecml.text_classifier_train(tokens, label)$$,
+ $$SELECT tokens, label FROM cancel_docs, generate_series(1, 200)$$,
+ $$SELECT tokens, label FROM cancel_docs, generate_series(1, 200)$$,
+ $$SELECT tokens, label FROM cancel_docs$$);
 SQL
 
 # Every aggregate in schema ecml has a recipe, and every recipe an aggregate;

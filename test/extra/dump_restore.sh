@@ -46,6 +46,12 @@ SELECT ARRAY[i % 5, (i * 3) % 7, (i + 2) % 5, i % 3]::bigint[] AS s,
        ARRAY['view', CASE WHEN i % 3 = 0 THEN 'cart' ELSE 'view' END,
              CASE WHEN i % 4 = 0 THEN 'purchase' ELSE 'view' END] AS t
 FROM generate_series(1, 300) i;
+CREATE TABLE reviews AS
+SELECT ARRAY['warm', CASE WHEN i % 2 = 0 THEN 'coat' ELSE 'parka' END, 'w' || i % 7,
+             CASE WHEN i % 3 = 0 THEN 'broken' ELSE 'great' END] AS tokens,
+       CASE WHEN i % 3 = 0 THEN 'negative' ELSE 'positive' END AS label,
+       'w' || i AS word, ARRAY[sin(i), cos(i), sin(3 * i)]::real[] AS vector
+FROM generate_series(1, 300) i;
 
 -- the registry: one model of every kind
 SELECT ecml.save_model('purchase', ecml.logreg_train(f, bought, '{"feature_names": ["a", "b", "c"]}')) FROM sessions;
@@ -55,6 +61,8 @@ SELECT ecml.save_model('recs', ecml.mf_train(u, item, v, '{"factors": 8, "iterat
 SELECT ecml.save_model('search', ecml.pack_vectors(id, e)) FROM products;
 SELECT ecml.save_model('next_item', ecml.lstm_train(s, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 8}')) FROM journeys;
 SELECT ecml.save_model('next_action', ecml.lstm_train(t, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 8}')) FROM journeys;
+SELECT ecml.save_model('words', ecml.word2vec_train(tokens, '{"dim": 8, "epochs": 2, "min_count": 1, "maxn": 4}')) FROM reviews;
+SELECT ecml.save_model('sentiment', ecml.text_classifier_train(tokens, label, '{"dim": 8, "epochs": 2}')) FROM reviews;
 -- two of them belong to another role: row security shows it only those
 UPDATE ecml.models SET owner = 'ecml_dump_reader' WHERE name IN ('fraud', 'recs');
 
@@ -67,7 +75,9 @@ UNION ALL SELECT 'anomaly', ecml.anomaly_train(f, '{"n_trees": 10, "sample_size"
 UNION ALL SELECT 'recs', ecml.mf_train(u, item, v, '{"factors": 6, "iterations": 3, "implicit": false}') FROM clicks
 UNION ALL SELECT 'search', ecml.pack_vectors(id, e, '{"metric": "l2"}') FROM products
 UNION ALL SELECT 'next_item', ecml.lstm_train(s, '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}') FROM journeys
-UNION ALL SELECT 'next_action', ecml.lstm_train(t, '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}') FROM journeys;
+UNION ALL SELECT 'next_action', ecml.lstm_train(t, '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}') FROM journeys
+UNION ALL SELECT 'words', ecml.word_vectors_load(word, vector) FROM reviews
+UNION ALL SELECT 'sentiment', ecml.text_classifier_train(tokens, label, '{"dim": 4, "epochs": 1, "word_ngrams": 2}') FROM reviews;
 SQL
 
 # Every output of every scoring function, for the registry's models (read
@@ -77,7 +87,8 @@ CREATE TEMP TABLE inputs AS
 SELECT i, ARRAY[sin(i * 1.1), cos(i * 0.3), (i % 13)::real]::real[] AS f,
        ARRAY[sin(i), cos(i), sin(2 * i), cos(3 * i), sin(5 * i), cos(7 * i)]::real[] AS q,
        ARRAY[i % 5, (i * 3) % 7]::bigint[] AS s,
-       ARRAY['view', CASE WHEN i % 2 = 0 THEN 'cart' ELSE 'view' END] AS t
+       ARRAY['view', CASE WHEN i % 2 = 0 THEN 'cart' ELSE 'view' END] AS t,
+       ARRAY['w' || i % 9, 'warm', CASE WHEN i % 2 = 0 THEN 'great' ELSE 'broken' END, 'coats'] AS tok
 FROM generate_series(1, 12) i;
 CREATE TEMP TABLE models AS
 SELECT 'registry' AS src, name, ecml.model(name) AS m FROM ecml.models
@@ -110,6 +121,15 @@ INSERT INTO outputs SELECT 'lstm_next', src, i, ecml.lstm_next(m, s)::text FROM 
 INSERT INTO outputs SELECT 'lstm_next', src, i, ecml.lstm_next(m, t) FROM models, inputs WHERE name = 'next_action';
 INSERT INTO outputs SELECT 'lstm_embed', src, i, ecml.lstm_embed(m, s)::text FROM models, inputs WHERE name = 'next_item';
 INSERT INTO outputs SELECT 'lstm_embed', src, i, ecml.lstm_embed(m, t)::text FROM models, inputs WHERE name = 'next_action';
+INSERT INTO outputs SELECT 'word_vector', src, i, ecml.word_vector(m, tok[1])::text || ecml.word_vector(m, tok[4])::text FROM models, inputs WHERE name = 'words';
+INSERT INTO outputs SELECT 'similar_words', src, i, r::text FROM models, inputs, ecml.similar_words(m, tok[1], 3) r WHERE name = 'words';
+INSERT INTO outputs SELECT 'similar_words', src, i, r::text FROM models, inputs, ecml.similar_words(m, ecml.word_vector(m, 'w' || i), 3) r WHERE name = 'words';
+INSERT INTO outputs SELECT 'embed_text', src, i, ecml.embed_text(m, tok)::text || ecml.embed_text(m, array_to_string(tok, ' '))::text
+                                               || ecml.embed_text(m, array_to_string(tok, ' '), 'simple')::text FROM models, inputs WHERE name = 'words';
+INSERT INTO outputs SELECT 'text_classify', src, i, r::text FROM models, inputs, ecml.text_classify(m, tok) r WHERE name = 'sentiment';
+INSERT INTO outputs SELECT 'text_label', src, i, ecml.text_label(m, tok) FROM models, inputs WHERE name = 'sentiment';
+INSERT INTO outputs SELECT 'text_explain', src, i, r::text FROM models, inputs, ecml.text_explain(m, tok) r WHERE name = 'sentiment';
+INSERT INTO outputs SELECT 'text_explain', src, i, r::text FROM models, inputs, ecml.text_explain(m, tok, 'negative') r WHERE name = 'sentiment';
 -- the restored ecml_hnsw index answers as the original did
 SET enable_seqscan = off;
 INSERT INTO outputs SELECT 'ecml_hnsw', 'products_e_hnsw', i,
@@ -154,7 +174,7 @@ ukinds=$(q -d "$dst" -c "SELECT string_agg(DISTINCT ecml.model_info(m)->>'kind',
 rows=$(q -d "$dst" -c "SELECT count(*) FROM ecml.models")
 echo "restored registry rows: $rows (kinds $kinds); user-table model kinds: $ukinds; grants: $(tail -n 1 "$work/meta_after")"
 echo "scoring outputs compared: $(wc -l <"$work/before") before, $(wc -l <"$work/after") after"
-for k in gbdt iforest logreg lstm mf vectors; do
+for k in gbdt iforest logreg lstm mf vectors word_vectors text_classifier; do
     case ",$kinds," in *",$k,"*) ;; *) echo "registry lacks a $k model after restore"; fail=1 ;; esac
     case ",$ukinds," in *",$k,"*) ;; *) echo "user table lacks a $k model after restore"; fail=1 ;; esac
 done
@@ -173,7 +193,7 @@ if ! diff -q "$work/before" "$work/after" >/dev/null; then
     fail=1
 fi
 [ "$(wc -l <"$work/before")" -gt 500 ] || { echo "too few outputs compared"; fail=1; }
-[ "$rows" = 7 ] || fail=1
+[ "$rows" = 9 ] || fail=1
 if ! grep -qx 'fraud,recs' "$work/meta_after" || ! grep -q '^t|models_owner:pg_has_role' "$work/meta_after"; then
     echo "row security on ecml.models was not restored, or shows another role other models"
     fail=1

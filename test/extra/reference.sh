@@ -59,6 +59,9 @@ declare -A train_sql=(
     [anomaly_train]="SELECT ecml.anomaly_train(ARRAY[i, i % 7]::real[], '{\"n_trees\": 2}') FROM generate_series(1, 200) i"
     [pack_vectors]="SELECT ecml.pack_vectors(i, ARRAY[i, 1]::real[]) FROM generate_series(1, 20) i"
     [lstm_train]="SELECT ecml.lstm_train(ARRAY[i % 3, i % 5, i % 7]::bigint[], '{\"epochs\": 1, \"hidden_size\": 4, \"embedding_dim\": 4}') FROM generate_series(1, 50) i"
+    [word2vec_train]="SELECT ecml.word2vec_train(ARRAY['a' || i % 3, 'b' || i % 5], '{\"epochs\": 1, \"dim\": 4, \"min_count\": 1}') FROM generate_series(1, 50) i"
+    [word_vectors_load]="SELECT ecml.word_vectors_load('w' || i, ARRAY[i, 1]::real[]) FROM generate_series(1, 20) i"
+    [text_classifier_train]="SELECT ecml.text_classifier_train(ARRAY['a' || i % 3, 'b' || i % 5], 'l' || i % 2, '{\"epochs\": 1, \"dim\": 4}') FROM generate_series(1, 50) i"
 )
 for trainer in "${!train_sql[@]}"; do
     [ "$(q -c "SELECT count(*) FROM pg_proc WHERE proname = '$trainer'

@@ -42,7 +42,7 @@ cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu11
 # ecml sources the decoders and the scoring they are exercised with need;
 # the kinds' scoring files (logreg_predict.c, ...) come in through glue_*.c.
 srcs=(model vectors_pack gbdt_predict lstm_vocab lstm_train iforest_train
-      arrays distance topk ecml nn_lstm nn_embedding)
+      arrays distance topk ecml nn_lstm nn_embedding text_vocab)
 
 mkdir -p "$out"
 objs=()
@@ -50,7 +50,7 @@ for s in "${srcs[@]}"; do
     "$CC" "${cflags[@]}" -c "$root/src/$s.c" -o "$out/src_$s.o"
     objs+=("$out/src_$s.o")
 done
-for s in shim gen_models glue_logreg glue_mf glue_vectors glue_lstm glue_gbdt glue_iforest; do
+for s in shim gen_models glue_logreg glue_mf glue_vectors glue_lstm glue_gbdt glue_iforest glue_wordvec glue_textclf; do
     "$CC" "${cflags[@]}" -c "$here/$s.c" -o "$out/$s.o"
     objs+=("$out/$s.o")
 done

@@ -163,6 +163,12 @@ run_one(const uint8_t *data, size_t size, bool fixed)
 			case ECML_KIND_IFOREST:
 				fuzz_iforest(&model);
 				break;
+			case ECML_KIND_WORDVEC:
+				fuzz_wordvec(&model);
+				break;
+			case ECML_KIND_TEXTCLF:
+				fuzz_textclf(&model);
+				break;
 			default:
 				fprintf(stderr, "ecml_model_open accepted kind %u\n", model.header.kind);
 				abort();

@@ -23,5 +23,7 @@ extern void fuzz_vectors(const EcmlModel *model);
 extern void fuzz_lstm(const EcmlModel *model);
 extern void fuzz_gbdt(const EcmlModel *model);
 extern void fuzz_iforest(const EcmlModel *model);
+extern void fuzz_wordvec(const EcmlModel *model);
+extern void fuzz_textclf(const EcmlModel *model);
 
 #endif							/* ECML_FUZZ_GLUE_H */

@@ -63,6 +63,14 @@ CREATE TEMP TABLE ifd AS
 SELECT ARRAY[(i % 10)::real, ((i * 3) % 7)::real]::real[] AS f FROM generate_series(1, 50) i;
 INSERT INTO corpus SELECT 'iforest-small', ecml.anomaly_train(f, '{"n_trees": 3, "sample_size": 8, "seed": 1}') FROM ifd;
 INSERT INTO corpus SELECT 'iforest-deeper', ecml.anomaly_train(f, '{"n_trees": 2, "sample_size": 20, "seed": 2}') FROM ifd;
+-- text: word vectors with subwords, loaded vectors, a classifier with word pairs
+CREATE TEMP TABLE docs AS
+SELECT ARRAY['warm', 'coat', 'zip', CASE WHEN i % 2 = 0 THEN 'jacket' ELSE 'parka' END] AS t,
+       CASE WHEN i % 3 = 0 THEN 'pos' ELSE 'neg' END AS l
+FROM generate_series(1, 12) i;
+INSERT INTO corpus SELECT 'wordvec-subwords', ecml.word2vec_train(t, '{"dim": 3, "epochs": 1, "min_count": 1, "minn": 3, "maxn": 4, "buckets": 50}') FROM docs;
+INSERT INTO corpus SELECT 'wordvec-loaded', ecml.word_vectors_load('w' || i, ARRAY[i, 1, -i]::real[]) FROM generate_series(1, 4) i;
+INSERT INTO corpus SELECT 'textclf-pairs', ecml.text_classifier_train(t, l, '{"dim": 3, "epochs": 1, "word_ngrams": 2, "buckets": 40}') FROM docs;
 SQL
 
 mkdir -p "$out"

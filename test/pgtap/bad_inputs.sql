@@ -53,6 +53,14 @@ FROM generate_series(1, 40) i
 UNION ALL
 SELECT 'lstm_text', ecml.lstm_train(ARRAY['view', CASE WHEN i % 2 = 0 THEN 'cart' ELSE 'view' END, 'purchase'],
                                     '{"epochs": 1, "hidden_size": 4, "embedding_dim": 4}')
+FROM generate_series(1, 40) i
+UNION ALL
+SELECT 'wordvec', ecml.word2vec_train(ARRAY['warm', 'coat', 'w' || i % 3, CASE WHEN i % 2 = 0 THEN 'parka' ELSE 'jacket' END],
+                                      '{"dim": 4, "epochs": 1, "min_count": 1, "minn": 3, "maxn": 4, "buckets": 1000}')
+FROM generate_series(1, 40) i
+UNION ALL
+SELECT 'textclf', ecml.text_classifier_train(ARRAY['warm', 'coat', 'w' || i % 3], 'l' || i % 3,
+                                             '{"dim": 4, "epochs": 1, "word_ngrams": 2, "buckets": 1000}')
 FROM generate_series(1, 40) i;
 SELECT ecml.save_model('bi_model', m) FROM bi_fx WHERE kind = 'logreg';
 
@@ -130,7 +138,7 @@ DECLARE
     bounds int[];
     stride int;
     t int;
-    kinds text[] := ARRAY['logreg', 'mf', 'vectors', 'lstm', 'gbdt', 'iforest'];
+    kinds text[] := ARRAY['logreg', 'mf', 'vectors', 'lstm', 'gbdt', 'iforest', 'wordvec', 'textclf'];
 BEGIN
     FOR f IN SELECT kind, m FROM bi_fx ORDER BY kind LOOP
         b := f.m;
@@ -205,7 +213,7 @@ BEGIN
             ('format version 65535 (checksums valid)', set_byte(set_byte(b, 4, 255), 5, 255)),
             ('format version 0 (checksums valid)', set_byte(b, 4, 0)),
             ('kind 0 (checksums valid)', set_byte(b, 6, 0)),
-            ('kind 7 (checksums valid)', set_byte(b, 6, 7)),
+            ('kind 9 (checksums valid)', set_byte(b, 6, 9)),
             ('kind 65535 (checksums valid)', set_byte(set_byte(b, 6, 255), 7, 255)),
             ('header size 0 (checksums valid)', pg_temp.bi_put32(b, 8, 0)),
             ('header size 128 (checksums valid)', pg_temp.bi_put32(b, 8, 128)),
@@ -221,7 +229,7 @@ BEGIN
         INSERT INTO bi_models (kind, label, m)
         SELECT f.kind, 'relabelled as ' || kinds[k] || ' (checksums valid)',
                pg_temp.bi_reseal(set_byte(b, 6, k), true)
-        FROM generate_series(1, 6) k
+        FROM generate_series(1, array_length(kinds, 1)) k
         WHERE kinds[k] <> regexp_replace(f.kind, '_(int|text)$', '');
         -- the payload: raw flips (payload CRC), then resealed flips of every
         -- section-header byte and through the data
@@ -268,6 +276,8 @@ LANGUAGE sql AS $$
         WHEN p.proname LIKE 'anomaly\_%' THEN 'iforest'
         WHEN p.proname LIKE 'lstm\_%' AND 'text[]'::regtype = ANY (p.proargtypes) THEN 'lstm_text'
         WHEN p.proname LIKE 'lstm\_%' THEN 'lstm_int'
+        WHEN p.proname IN ('word2vec_train', 'word_vectors_load', 'word_vector', 'similar_words', 'embed_text') THEN 'wordvec'
+        WHEN p.proname LIKE 'text\_%' THEN 'textclf'
         WHEN p.proname IN ('model_info', 'save_model') THEN 'any'
         END
     FROM pg_proc p WHERE p.oid = fn
@@ -304,6 +314,9 @@ BEGIN
             WHEN 'mf_train' THEN '''{"factors": 4, "iterations": 2}''::jsonb'
             WHEN 'pack_vectors' THEN '''{"metric": "cosine"}''::jsonb'
             WHEN 'lstm_train' THEN '''{"epochs": 1, "hidden_size": 4, "embedding_dim": 4}''::jsonb'
+            WHEN 'word2vec_train' THEN '''{"dim": 4, "epochs": 1, "min_count": 1, "maxn": 4, "buckets": 1000}''::jsonb'
+            WHEN 'word_vectors_load' THEN '''{"sif_a": 0.01}''::jsonb'
+            WHEN 'text_classifier_train' THEN '''{"dim": 4, "epochs": 1}''::jsonb'
             END;
     ELSIF argtype = 'real[]'::regtype THEN
         IF agg AND argname = 'features' THEN
@@ -320,6 +333,10 @@ BEGIN
             RETURN '''{{0.1,0.2,0.3,0.4},{1,0,0,0}}''::real[]';
         ELSIF argname = 'values' THEN
             RETURN '''{1,2}''::real[]';
+        ELSIF agg AND argname = 'vector' THEN
+            RETURN 'ARRAY[sin(i), cos(i), 1]::real[]';
+        ELSIF argname = 'vector' THEN
+            RETURN '''{0.1,0.2,0.3,0.4}''::real[]';
         END IF;
     ELSIF argtype = 'real'::regtype AND agg AND argname = 'value' THEN
         RETURN '(1 + i % 3)::real';
@@ -338,7 +355,7 @@ BEGIN
         END IF;
     ELSIF argtype = 'integer'::regtype THEN
         RETURN CASE argname WHEN 'k' THEN '3' WHEN 'top' THEN '2' WHEN 'n' THEN '8'
-                            WHEN 'max_points' THEN '10' END;
+                            WHEN 'max_points' THEN '10' WHEN 'ngrams' THEN '2' END;
     ELSIF argtype = 'bigint[]'::regtype THEN
         IF agg AND argname = 'sequence' THEN
             RETURN 'ARRAY[i % 3, i % 5, i % 7, (i + 1) % 3]::bigint[]';
@@ -353,8 +370,19 @@ BEGIN
         IF agg AND argname = 'sequence' THEN
             RETURN 'ARRAY[''view'', CASE WHEN i % 2 = 0 THEN ''cart'' ELSE ''view'' END, ''purchase'']';
         ELSIF argname = 'sequence' THEN RETURN '''{view,cart}''::text[]';
+        ELSIF agg AND argname = 'tokens' THEN
+            RETURN 'ARRAY[''coat'', ''coat'', ''warm'', ''coat'', ''w'' || i % 2, ''coat'', ''coat'']';
         ELSIF argname = 'tokens' THEN RETURN '''{a,b,c}''::text[]';
         END IF;
+    ELSIF argtype = 'text'::regtype THEN
+        IF agg AND argname = 'label' THEN RETURN '''l'' || i % 3';
+        ELSIF agg AND argname = 'word' THEN RETURN '''w'' || i';
+        ELSIF argname = 'label' THEN RETURN '''l1''';
+        ELSIF argname = 'word' THEN RETURN '''coat''';
+        ELSIF argname = 'document' THEN RETURN '''Warm waterproof coats''';
+        END IF;
+    ELSIF argtype = 'regconfig'::regtype THEN
+        RETURN '''english''::regconfig';
     ELSIF argtype = 'double precision'::regtype AND agg THEN
         RETURN CASE argname
             WHEN 'score' THEN '((i * 37) % 100 / 100.0)::float8'
@@ -486,6 +514,9 @@ BEGIN
             ('10000 characters', 'repeat(''x'', 10000)'), ('backslash and quote', 'E''a\\b''''c'''),
             ('SQL injection', '''bi_model''''; DROP TABLE ecml.models; --'''),
             ('non-ASCII', '''模型😀''');
+    ELSIF argtype = 'regconfig'::regtype THEN
+        RETURN QUERY VALUES ('NULL', 'NULL::regconfig'), ('simple', '''simple''::regconfig'),
+            ('no such configuration (an OID)', '99999::oid::regconfig');
     ELSIF argtype = 'jsonb'::regtype THEN
         RETURN QUERY VALUES ('NULL', 'NULL::jsonb'), ('empty object', '''{}''::jsonb'),
             ('array', '''[1, 2]''::jsonb'), ('string', '''"x"''::jsonb'), ('JSON null', '''null''::jsonb'),
@@ -547,7 +578,12 @@ LANGUAGE sql AS $$
     SELECT CASE
         WHEN f.agg THEN format('SELECT (%s(%s))::text FROM generate_series(1, %s) i',
                                f.fn::oid::regproc, array_to_string(args, ', '),
-                               CASE WHEN f.proname = 'mf_train' THEN 200 ELSE 40 END)
+                               CASE WHEN f.proname = 'mf_train' THEN 200
+                                    -- the text trainers' cost grows with tokens x epochs: 40
+                                    -- copies of 100000 distinct tokens take a minute at the
+                                    -- default options, 4 a few seconds
+                                    WHEN f.proname IN ('word2vec_train', 'text_classifier_train') THEN 4
+                                    ELSE 40 END)
         WHEN f.srf THEN format('SELECT count(*)::text || md5(string_agg(r::text, '','')) FROM %s(%s) r',
                                f.fn::oid::regproc, array_to_string(args, ', '))
         ELSE format('SELECT (%s(%s))::text', f.fn::oid::regproc, array_to_string(args, ', '))

@@ -6,7 +6,8 @@
 --   * every aggregate (each overload) runs as a Partial Aggregate under a
 --     Gather (EXPLAIN) and gives a result equal to the serial run's: the
 --     same payload where the trainer is documented deterministic across
---     plans (mf_train, pack_vectors, lstm_train, the ranking metrics), the
+--     plans (mf_train, pack_vectors, lstm_train, word2vec_train,
+--     text_classifier_train, the ranking metrics), the
 --     same quality within a stated tolerance otherwise;
 --   * every scoring function runs in parallel workers (EXPLAIN ANALYZE: a
 --     Gather with Workers Launched > 0 whose subtree calls it; the leader
@@ -73,7 +74,17 @@ CREATE TABLE par_sl AS
 SELECT i, round(x::numeric, 3)::float8 AS s, random() < x AS y, (x + random() * 0.3) / 1.3 AS p,
        repeat('x', 100) AS pad
 FROM (SELECT i, random() AS x FROM generate_series(1, 20000) i) q;
-ANALYZE par_lr, par_pay, par_pts, par_mf, par_vec, par_seq, par_sl;
+-- documents of 12 words in 4 topics with a label, and pretrained vectors
+CREATE TABLE par_txt AS
+SELECT i, 'lab' || (i % 4) AS label,
+       ARRAY(SELECT 'w' || ((i % 4) * 50 + floor(random() * 60)::int) FROM generate_series(1, 12)) AS tokens,
+       repeat('x', 200) AS pad
+FROM generate_series(1, 2000) i;
+CREATE TABLE par_wv AS
+SELECT 'v' || i AS word, ARRAY(SELECT random() * 2 - 1 FROM generate_series(1, 8))::real[] AS vector,
+       repeat('x', 300) AS pad
+FROM generate_series(1, 600) i;
+ANALYZE par_lr, par_pay, par_pts, par_mf, par_vec, par_seq, par_sl, par_txt, par_wv;
 
 -- ------------------------------------------------------ aggregate cases
 -- train: the aggregate call over a table, result column m; quality: a query
@@ -156,7 +167,31 @@ INSERT INTO agg_cases (sig, train, quality, tol, why) VALUES
 ('ecml.rmse(double precision,double precision)',
  $$SELECT ecml.rmse(p, s) AS m FROM par_sl$$, $$SELECT ARRAY[%1$s]::text$$, 1e-12, 'within 1e-12 (compensated sums combined in another order)'),
 ('ecml.log_loss(double precision,boolean)',
- $$SELECT ecml.log_loss(p, y) AS m FROM par_sl$$, $$SELECT ARRAY[%1$s]::text$$, 1e-12, 'within 1e-12');
+ $$SELECT ecml.log_loss(p, y) AS m FROM par_sl$$, $$SELECT ARRAY[%1$s]::text$$, 1e-12, 'within 1e-12'),
+('ecml.word2vec_train(text[],jsonb)',
+ $$SELECT ecml.word2vec_train(tokens, '{"dim": 16, "epochs": 2, "min_count": 1, "maxn": 4}') AS m FROM par_txt$$,
+ $$SELECT md5(substr(%1$s, 65))$$,
+ NULL, 'identical payload (documents ordered by a seeded hash of their content)'),
+('ecml.word2vec_train(text[])',
+ $$SELECT ecml.word2vec_train(tokens) AS m FROM par_txt$$,
+ $$SELECT md5(substr(%1$s, 65))$$,
+ NULL, 'identical payload'),
+('ecml.word_vectors_load(text,real[],jsonb)',
+ $$SELECT ecml.word_vectors_load(word, vector, '{"sif_a": 0.01}') AS m FROM par_wv$$,
+ $$SELECT md5((SELECT array_agg(ecml.word_vector(%1$s, word) ORDER BY word) FROM par_wv)::text)$$,
+ NULL, 'every word with its vector (the words are kept in arrival order)'),
+('ecml.word_vectors_load(text,real[])',
+ $$SELECT ecml.word_vectors_load(word, vector) AS m FROM par_wv$$,
+ $$SELECT md5((SELECT array_agg(ecml.word_vector(%1$s, word) ORDER BY word) FROM par_wv)::text)$$,
+ NULL, 'every word with its vector'),
+('ecml.text_classifier_train(text[],text,jsonb)',
+ $$SELECT ecml.text_classifier_train(tokens, label, '{"dim": 8, "epochs": 3, "word_ngrams": 2}') AS m FROM par_txt$$,
+ $$SELECT md5(substr(%1$s, 65))$$,
+ NULL, 'identical payload (documents ordered by a seeded hash of their content)'),
+('ecml.text_classifier_train(text[],text)',
+ $$SELECT ecml.text_classifier_train(tokens, label) AS m FROM par_txt$$,
+ $$SELECT md5(substr(%1$s, 65))$$,
+ NULL, 'identical payload');
 
 -- -------------------------------------------------------- scoring cases
 -- q: a query with one output column r, calling the function on the rows of
@@ -203,7 +238,18 @@ INSERT INTO score_cases (sig, q) VALUES
 ('ecml.lstm_next(bytea,bigint[])', $$SELECT ROW(s, ecml.lstm_next(ecml.model('ptest_lstm'), seq)) AS r FROM par_seq$$),
 ('ecml.lstm_next(bytea,text[])', $$SELECT ROW(s, ecml.lstm_next(ecml.model('ptest_lstmt'), seqt)) AS r FROM par_seq$$),
 ('ecml.lstm_embed(bytea,bigint[])', $$SELECT ROW(s, ecml.lstm_embed(ecml.model('ptest_lstm'), seq)) AS r FROM par_seq$$),
-('ecml.lstm_embed(bytea,text[])', $$SELECT ROW(s, ecml.lstm_embed(ecml.model('ptest_lstmt'), seqt)) AS r FROM par_seq$$);
+('ecml.lstm_embed(bytea,text[])', $$SELECT ROW(s, ecml.lstm_embed(ecml.model('ptest_lstmt'), seqt)) AS r FROM par_seq$$),
+('ecml.tokenize(text)', $$SELECT ecml.tokenize('The ' || i || ' waterproof Jackets') AS r FROM par_sl$$),
+('ecml.tokenize(text,regconfig,integer)', $$SELECT ecml.tokenize('Red rain jackets ' || i, 'english', 1 + i % 2) AS r FROM par_sl$$),
+('ecml.word_vector(bytea,text)', $$SELECT ROW(i, ecml.word_vector(ecml.model('ptest_wv'), tokens[1] || CASE WHEN i % 3 = 0 THEN 'x' ELSE '' END)) AS r FROM par_txt$$),
+('ecml.similar_words(bytea,text,integer)', $$SELECT ROW(t.i, x.*) AS r FROM par_txt t, LATERAL ecml.similar_words(ecml.model('ptest_wv'), t.tokens[2], 3) x WHERE t.i % 5 = 0$$),
+('ecml.similar_words(bytea,real[],integer)', $$SELECT ROW(t.i, x.*) AS r FROM par_sl t, LATERAL ecml.similar_words(ecml.model('ptest_wvl'), ecml.word_vector(ecml.model('ptest_wvl'), 'v' || (t.i % 600 + 1)), 3) x WHERE t.i <= 1000$$),
+('ecml.embed_text(bytea,text[])', $$SELECT ROW(i, ecml.embed_text(ecml.model('ptest_wv'), tokens)) AS r FROM par_txt$$),
+('ecml.embed_text(bytea,text)', $$SELECT ROW(i, ecml.embed_text(ecml.model('ptest_wv'), array_to_string(tokens, ' '))) AS r FROM par_txt$$),
+('ecml.embed_text(bytea,text,regconfig)', $$SELECT ROW(i, ecml.embed_text(ecml.model('ptest_wv'), array_to_string(tokens, ' '), 'simple')) AS r FROM par_txt$$),
+('ecml.text_classify(bytea,text[])', $$SELECT ROW(t.i, x.*) AS r FROM par_txt t, LATERAL ecml.text_classify(ecml.model('ptest_clf'), t.tokens) x$$),
+('ecml.text_label(bytea,text[])', $$SELECT ROW(i, ecml.text_label(ecml.model('ptest_clf'), tokens)) AS r FROM par_txt$$),
+('ecml.text_explain(bytea,text[],text)', $$SELECT ROW(t.i, x.*) AS r FROM par_txt t, LATERAL ecml.text_explain(ecml.model('ptest_clf'), t.tokens, CASE WHEN t.i % 2 = 0 THEN 'lab1' END) x WHERE t.i % 4 = 0$$);
 
 -- what the catalog holds: aggregates, and SQL-callable functions (no
 -- pseudo-type arguments or result) that are not aggregate support functions
@@ -248,6 +294,9 @@ SELECT ecml.save_model('ptest_fraud', (SELECT m FROM agg_ser_7));
 SELECT ecml.save_model('ptest_iforest', (SELECT m FROM agg_ser_9));
 SELECT ecml.save_model('ptest_lstm', (SELECT m FROM agg_ser_11));
 SELECT ecml.save_model('ptest_lstmt', (SELECT m FROM agg_ser_13));
+SELECT format('SELECT ecml.save_model(%L, (SELECT m FROM agg_ser_%s))', name, n)
+FROM agg_cases JOIN (VALUES ('ecml.word2vec_train(text[],jsonb)', 'ptest_wv'), ('ecml.word_vectors_load(text,real[])', 'ptest_wvl'),
+                            ('ecml.text_classifier_train(text[],text,jsonb)', 'ptest_clf')) v(sig, name) USING (sig) \gexec
 
 -- serial scoring
 CREATE TABLE score_ser (n int, res text);
