@@ -18,7 +18,9 @@
  *				added, so neighbour lists are rewritten in place.
  *
  * Every change goes through generic WAL (or, for a fresh build, full-page
- * images of every page), so the index is crash-safe and replicates.
+ * images of every page), so the index is crash-safe and replicates; an
+ * unlogged index's init fork (its empty meta page) is WAL-logged and synced
+ * when it is created.
  */
 #ifndef ECML_HNSW_H
 #define ECML_HNSW_H
