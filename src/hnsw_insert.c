@@ -135,7 +135,15 @@ add_element(Relation index, HnswElementTuple tup, Size size)
 	return HnswMakeAddr(blkno, off);
 }
 
-/* Overwrite the neighbours of level of the element at addr (n of them). */
+/*
+ * Write the neighbours of level of the new element at addr (n of them).
+ * The element is on its page from the start, with empty lists, so a
+ * concurrent insert may already have found it and linked back to itself
+ * here: those links are kept, ahead of the chosen ones when the list
+ * overflows (they may be the other element's only way in; the chosen ones
+ * all link back to this element whether they fit or not).  Overwriting the
+ * list lost them, and left rows that no scan could reach.
+ */
 static void
 write_neighbours(Relation index, const HnswIndexInfo *info, HnswAddr addr,
 				 int level, const HnswAddr *nb, int n)
@@ -144,18 +152,32 @@ write_neighbours(Relation index, const HnswIndexInfo *info, HnswAddr addr,
 	GenericXLogState *state;
 	Page		page;
 	HnswElementTuple e;
+	HnswSlot   *slots;
+	int			cap = hnsw_level_capacity(info->m, level);
+	HnswAddr	merged[2 * HNSW_M_MAX];
+	int			nmerged = 0;
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
 	e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(addr)));
+	slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
+	for (int i = 0; i < cap; i++)
 	{
-		HnswSlot   *slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
-		int			cap = hnsw_level_capacity(info->m, level);
+		HnswAddr	a = hnsw_slot_addr(&slots[i]);
+		bool		chosen = false;
 
-		for (int i = 0; i < cap; i++)
-			hnsw_slot_set(&slots[i], i < n ? nb[i] : HNSW_INVALID_ADDR);
+		if (a == HNSW_INVALID_ADDR)
+			break;
+		for (int j = 0; j < n && !chosen; j++)
+			chosen = (nb[j] == a);
+		if (!chosen)
+			merged[nmerged++] = a;
 	}
+	for (int j = 0; j < n && nmerged < cap; j++)
+		merged[nmerged++] = nb[j];
+	for (int i = 0; i < cap; i++)
+		hnsw_slot_set(&slots[i], i < nmerged ? merged[i] : HNSW_INVALID_ADDR);
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);
 }
