@@ -18,7 +18,9 @@
  *				added, so neighbour lists are rewritten in place.
  *
  * Every change goes through generic WAL (or, for a fresh build, full-page
- * images of every page), so the index is crash-safe and replicates.
+ * images of every page), so the index is crash-safe and replicates; an
+ * unlogged index's init fork (its empty meta page) is WAL-logged and synced
+ * when it is created.
  */
 #ifndef ECML_HNSW_H
 #define ECML_HNSW_H
@@ -115,11 +117,26 @@ typedef struct HnswElementTupleData
 {
 	ItemPointerData heaptid;
 	uint8		level;
-	uint8		flags;			/* 0 (reserved) */
+	uint8		flags;			/* HNSW_ELEMENT_* */
 	/* float vector[dim] follows (offset 8), then HnswSlot slots[] */
 } HnswElementTupleData;
 
 typedef HnswElementTupleData *HnswElementTuple;
+
+/*
+ * Set by VACUUM on an element whose heap row is dead, before it repairs
+ * the graph and removes it: searches still pass through it, but inserts no
+ * longer choose it as a neighbour.
+ */
+#define HNSW_ELEMENT_DELETED	0x01
+
+/*
+ * The heavyweight page lock (on the meta page's number) that inserts hold
+ * in share mode while they link a new element: VACUUM takes it exclusively,
+ * after marking the dead elements, to wait for the inserts that may have
+ * chosen them as neighbours before they were marked.
+ */
+#define HNSW_UPDATE_LOCK		HNSW_METAPAGE_BLKNO
 
 #define HNSW_ELEMENT_HEADER		MAXALIGN(sizeof(HnswElementTupleData))
 #define HnswElementVector(t)	((float *) ((char *) (t) + HNSW_ELEMENT_HEADER))
@@ -242,6 +259,7 @@ typedef struct HnswCand
 #define HNSW_CAND_EXPANDED	1	/* its neighbours were visited */
 #define HNSW_CAND_IN_C		2	/* it is in the candidate heap */
 #define HNSW_CAND_EMITTED	4	/* returned by the scan */
+#define HNSW_CAND_DELETED	8	/* marked HNSW_ELEMENT_DELETED */
 
 /* a binary heap of indexes into an HnswCand array, min or max by dist */
 typedef struct HnswHeap
@@ -275,6 +293,7 @@ typedef struct HnswSearch
 	HnswAddrSet visited;
 	int64		ndistances;		/* elements whose distance was computed */
 	bool		keep_dropped;	/* keep D (a scan resumes from it) */
+	bool		skip_deleted;	/* deleted elements are expanded, never in W */
 	Buffer		buf;			/* the pinned (not locked) buffer, or invalid */
 	HnswAddr   *nbuf;			/* scratch neighbour list */
 	int		   *nidx;			/* and the candidate numbers of its elements */
@@ -303,9 +322,11 @@ extern void hnsw_search_seed(HnswSearch *s, int i);
 extern int	hnsw_search_greedy(HnswSearch *s, int from, int level);
 extern void hnsw_search_layer(HnswSearch *s, int ef, int level);
 extern bool hnsw_search_resume(HnswSearch *s, int ef);
+extern int	hnsw_search_entry(HnswSearch *s, HnswMetaPageData *meta);
 extern int	hnsw_read_neighbours(Relation index, const HnswIndexInfo *info,
 								 Buffer *buf, HnswAddr addr, int level,
-								 HnswAddr *out, float *vec_out, int *level_out);
+								 HnswAddr *out, float *vec_out, int *level_out,
+								 bool *deleted_out);
 extern int	hnsw_select_neighbours(HnswMetric metric, int dim, const float *q,
 								   const float *vecs, const float *dists,
 								   const int *order, int ncand, int mmax,

@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -762,22 +763,31 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	return result;
 }
 
-/* ambuildempty: the meta page of an unlogged table's init fork */
+/*
+ * ambuildempty: the meta page of an unlogged index's init fork, from which
+ * crash recovery and promotion reset the index.  Generic WAL writes nothing
+ * for an unlogged relation and a shared buffer may never be written before
+ * a crash, so the page is written to the fork directly, WAL-logged (a
+ * standby, and recovery that recreates the database directory, get it
+ * from the record) and synced at once: the write bypassed shared buffers,
+ * so a checkpoint that began after the record would not flush it.
+ */
 void
 hnsw_buildempty(Relation index)
 {
-	Buffer		buf = ReadBufferExtended(index, INIT_FORKNUM, P_NEW, RBM_NORMAL, NULL);
-	GenericXLogState *state;
-	Page		page;
+	PGAlignedBlock block;
+	Page		page = block.data;
 	HnswIndexInfo info;
 
 	info.metric = hnsw_index_metric(index);
 	hnsw_index_options(index, &info.m, &info.ef_construction);
 	info.dim = 0;
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
 	fill_meta(page, &info, HNSW_INVALID_ADDR, 0, InvalidBlockNumber);
-	GenericXLogFinish(state);
-	UnlockReleaseBuffer(buf);
+
+	log_newpage(&RelationGetSmgr(index)->smgr_rnode.node, INIT_FORKNUM,
+				HNSW_METAPAGE_BLKNO, page, true);
+	PageSetChecksumInplace(page, HNSW_METAPAGE_BLKNO);
+	smgrextend(RelationGetSmgr(index), INIT_FORKNUM, HNSW_METAPAGE_BLKNO,
+			   (char *) page, true);
+	smgrimmedsync(RelationGetSmgr(index), INIT_FORKNUM);
 }

@@ -191,14 +191,15 @@ page_element(Page page, OffsetNumber off)
 
 /*
  * Neighbours of the element at addr on level into out (at most the level's
- * capacity), its vector into vec_out (dim floats) and level into
- * level_out when not NULL.  Returns the neighbour count, 0 when the
- * element has no such level, -1 when it is gone.
+ * capacity), its vector into vec_out (dim floats), level into level_out
+ * and whether VACUUM marked it deleted into deleted_out when not NULL.
+ * Returns the neighbour count, 0 when the element has no such level, -1
+ * when it is gone.
  */
 int
 hnsw_read_neighbours(Relation index, const HnswIndexInfo *info, Buffer *buf,
 					 HnswAddr addr, int level, HnswAddr *out, float *vec_out,
-					 int *level_out)
+					 int *level_out, bool *deleted_out)
 {
 	Page		page;
 	HnswElementTuple e;
@@ -215,6 +216,8 @@ hnsw_read_neighbours(Relation index, const HnswIndexInfo *info, Buffer *buf,
 	}
 	if (level_out)
 		*level_out = e->level;
+	if (deleted_out)
+		*deleted_out = (e->flags & HNSW_ELEMENT_DELETED) != 0;
 	if (vec_out)
 		memcpy(vec_out, HnswElementVector(e), sizeof(float) * info->dim);
 	if (level <= e->level)
@@ -254,6 +257,7 @@ hnsw_search_init(HnswSearch *s, Relation index, const HnswIndexInfo *info,
 	hnsw_addrset_init(&s->visited, 512);
 	s->ndistances = 0;
 	s->keep_dropped = false;
+	s->skip_deleted = false;
 	s->buf = InvalidBuffer;
 	s->nbuf = palloc(sizeof(HnswAddr) * 2 * info->m);
 	s->nidx = palloc(sizeof(int) * 2 * info->m);
@@ -306,7 +310,7 @@ hnsw_search_add(HnswSearch *s, HnswAddr addr)
 	c->addr = addr;
 	c->dist = hnsw_distance(s->info.metric, HnswElementVector(e), s->query, s->info.dim);
 	c->heaptid = e->heaptid;
-	c->state = 0;
+	c->state = (e->flags & HNSW_ELEMENT_DELETED) ? HNSW_CAND_DELETED : 0;
 	LockBuffer(s->buf, BUFFER_LOCK_UNLOCK);
 	s->ndistances++;
 	return s->ncands++;
@@ -404,7 +408,7 @@ add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
 			c->addr = addrs[ord[k]];
 			c->dist = hnsw_distance(s->info.metric, HnswElementVector(e), s->query, s->info.dim);
 			c->heaptid = e->heaptid;
-			c->state = 0;
+			c->state = (e->flags & HNSW_ELEMENT_DELETED) ? HNSW_CAND_DELETED : 0;
 			s->ndistances++;
 			out[ord[k]] = s->ncands++;
 		}
@@ -419,7 +423,53 @@ hnsw_search_seed(HnswSearch *s, int i)
 	hnsw_addrset_add(&s->visited, s->cands[i].addr);
 	s->cands[i].state |= HNSW_CAND_IN_C;
 	hnsw_heap_push(&s->C, s->cands, i);
-	hnsw_heap_push(&s->W, s->cands, i);
+	if (!(s->skip_deleted && (s->cands[i].state & HNSW_CAND_DELETED)))
+		hnsw_heap_push(&s->W, s->cands, i);
+}
+
+/*
+ * The entry point named by the meta page *meta, added to the candidates;
+ * -1 when the index is empty.  A VACUUM may have moved the entry point and
+ * removed the old element since the meta page was read, and an insert may
+ * even have reused its line pointer: the element is gone, or is not of the
+ * entry's level.  The meta page then names another one (VACUUM changes it
+ * before it removes the element), so it is read again into *meta.
+ */
+int
+hnsw_search_entry(HnswSearch *s, HnswMetaPageData *meta)
+{
+	for (;;)
+	{
+		HnswAddr	entry,
+					dummy;
+		int			level;
+
+		CHECK_FOR_INTERRUPTS();
+		if (meta->entry_blkno == InvalidBlockNumber)
+			return -1;
+		entry = HnswMakeAddr(meta->entry_blkno, meta->entry_offno);
+		if (hnsw_read_neighbours(s->index, &s->info, &s->buf, entry, HNSW_MAX_LEVEL + 1,
+								 &dummy, NULL, &level, NULL) >= 0 &&
+			level == meta->entry_level)
+		{
+			int			i = hnsw_search_add(s, entry);
+
+			if (i >= 0)
+				return i;
+		}
+		hnsw_read_meta(s->index, meta);
+		if (meta->entry_blkno == HnswAddrBlock(entry) &&
+			meta->entry_offno == HnswAddrOffset(entry))
+		{
+			/* not moved: the meta page names an element that is not there */
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has an entry point (%u,%u) that is not an element of level %d",
+							RelationGetRelationName(s->index), meta->entry_blkno,
+							meta->entry_offno, meta->entry_level),
+					 errhint("REINDEX the index.")));
+		}
+	}
 }
 
 /*
@@ -439,7 +489,7 @@ hnsw_search_greedy(HnswSearch *s, int from, int level)
 		CHECK_FOR_INTERRUPTS();
 		moved = false;
 		n = hnsw_read_neighbours(s->index, &s->info, &s->buf, s->cands[cur].addr,
-								 level, s->nbuf, NULL, NULL);
+								 level, s->nbuf, NULL, NULL, NULL);
 		for (int i = 0; i < n; i++)
 		{
 			int			j;
@@ -482,7 +532,7 @@ hnsw_search_layer(HnswSearch *s, int ef, int level)
 
 		CHECK_FOR_INTERRUPTS();
 		n = hnsw_read_neighbours(s->index, &s->info, &s->buf, s->cands[ci].addr,
-								 level, s->nbuf, NULL, NULL);
+								 level, s->nbuf, NULL, NULL, NULL);
 		nnew = 0;
 		for (int i = 0; i < n; i++)
 			if (hnsw_addrset_add(&s->visited, s->nbuf[i]))
@@ -499,6 +549,12 @@ hnsw_search_layer(HnswSearch *s, int ef, int level)
 			if (s->W.n < ef || c->dist < s->cands[hnsw_heap_top(&s->W)].dist)
 			{
 				c->state |= HNSW_CAND_IN_C;
+				if (s->skip_deleted && (c->state & HNSW_CAND_DELETED))
+				{
+					/* a way through, not a neighbour of the new element */
+					hnsw_heap_push(&s->C, s->cands, j);
+					continue;
+				}
 				hnsw_heap_push(&s->C, s->cands, j);
 				hnsw_heap_push(&s->W, s->cands, j);
 				if (s->W.n > ef)

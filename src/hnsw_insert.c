@@ -13,9 +13,17 @@
  *	  backends can wait on each other's locks.
  *	- A new element is added to a page with an exclusive lock, with empty
  *	  neighbour lists; nothing points to it yet, so scans cannot reach it.
- *	  Its own lists are written next (exclusive lock on its page), then
- *	  each chosen neighbour's list is updated, then, when its level is the
- *	  highest, it becomes the entry point.
+ *	  Then, level by level from the top, its own list is written (exclusive
+ *	  lock on its page, merged with the links that concurrent inserts which
+ *	  reached it through a level above already made to it) and each chosen
+ *	  neighbour's list is updated; then, when its level is the highest, it
+ *	  becomes the entry point.
+ *	- Elements VACUUM marked deleted are searched through but never chosen
+ *	  as neighbours.  aminsert holds the heavyweight HNSW_UPDATE_LOCK in
+ *	  share mode throughout, so that VACUUM, which takes it exclusively
+ *	  after marking, knows when no insert can still link to a marked
+ *	  element.  No other heavyweight lock but the relation extension lock
+ *	  is taken while it is held.
  *	- A neighbour's list is updated optimistically: read it (share lock),
  *	  compute the new list, whose pruning needs other elements' vectors
  *	  read under their own share locks, then take the neighbour's page
@@ -135,7 +143,15 @@ add_element(Relation index, HnswElementTuple tup, Size size)
 	return HnswMakeAddr(blkno, off);
 }
 
-/* Overwrite the neighbours of level of the element at addr (n of them). */
+/*
+ * Write the neighbours of level of the new element at addr (n of them).
+ * The element is on its page from the start, with empty lists, so a
+ * concurrent insert may already have found it and linked back to itself
+ * here: those links are kept, ahead of the chosen ones when the list
+ * overflows (they may be the other element's only way in; the chosen ones
+ * all link back to this element whether they fit or not).  Overwriting the
+ * list lost them, and left rows that no scan could reach.
+ */
 static void
 write_neighbours(Relation index, const HnswIndexInfo *info, HnswAddr addr,
 				 int level, const HnswAddr *nb, int n)
@@ -144,18 +160,32 @@ write_neighbours(Relation index, const HnswIndexInfo *info, HnswAddr addr,
 	GenericXLogState *state;
 	Page		page;
 	HnswElementTuple e;
+	HnswSlot   *slots;
+	int			cap = hnsw_level_capacity(info->m, level);
+	HnswAddr	merged[2 * HNSW_M_MAX];
+	int			nmerged = 0;
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
 	e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(addr)));
+	slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
+	for (int i = 0; i < cap; i++)
 	{
-		HnswSlot   *slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
-		int			cap = hnsw_level_capacity(info->m, level);
+		HnswAddr	a = hnsw_slot_addr(&slots[i]);
+		bool		chosen = false;
 
-		for (int i = 0; i < cap; i++)
-			hnsw_slot_set(&slots[i], i < n ? nb[i] : HNSW_INVALID_ADDR);
+		if (a == HNSW_INVALID_ADDR)
+			break;
+		for (int j = 0; j < n && !chosen; j++)
+			chosen = (nb[j] == a);
+		if (!chosen)
+			merged[nmerged++] = a;
 	}
+	for (int j = 0; j < n && nmerged < cap; j++)
+		merged[nmerged++] = nb[j];
+	for (int i = 0; i < cap; i++)
+		hnsw_slot_set(&slots[i], i < nmerged ? merged[i] : HNSW_INVALID_ADDR);
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);
 }
@@ -177,6 +207,7 @@ hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int l
 	float	   *dists = palloc(sizeof(float) * (cap + 1));
 	int		   *order = palloc(sizeof(int) * (cap + 1));
 	int		   *keep = palloc(sizeof(int) * cap);
+	bool	   *deleted = palloc(sizeof(bool) * (cap + 1));
 	Buffer		rbuf = InvalidBuffer;
 
 	for (int attempt = 0; attempt < 3; attempt++)
@@ -191,7 +222,8 @@ hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int l
 		HnswSlot   *slots;
 		GenericXLogState *state;
 
-		n = hnsw_read_neighbours(index, info, &rbuf, e_addr, level, orig, e_vec, &e_level);
+		n = hnsw_read_neighbours(index, info, &rbuf, e_addr, level, orig, e_vec, &e_level,
+								 NULL);
 		if (n < 0 || level > e_level)
 			break;
 		for (int i = 0; i < n; i++)
@@ -210,13 +242,18 @@ hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int l
 			HnswAddr	dummy;
 			bool		kept_new = false;
 
-			/* candidates: the current neighbours that still exist, and the new one */
+			/*
+			 * candidates: the current neighbours that still exist, and the
+			 * new one (a neighbour VACUUM is deleting stays a candidate: the
+			 * repair of this list refills its slot from its neighbours)
+			 */
 			for (int i = 0; i < n; i++)
 			{
 				int			lv;
 
 				if (hnsw_read_neighbours(index, info, &rbuf, list[i], HNSW_MAX_LEVEL + 1,
-										 &dummy, vecs + (Size) ncand * info->dim, &lv) < 0)
+										 &dummy, vecs + (Size) ncand * info->dim, &lv,
+										 &deleted[ncand]) < 0)
 					continue;
 				list[ncand] = list[i];
 				dists[ncand] = hnsw_distance(info->metric, vecs + (Size) ncand * info->dim,
@@ -224,6 +261,7 @@ hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int l
 				ncand++;
 			}
 			memcpy(vecs + (Size) ncand * info->dim, new_vec, sizeof(float) * info->dim);
+			deleted[ncand] = false;
 			list[ncand] = new_addr;
 			dists[ncand] = hnsw_distance(info->metric, new_vec, e_vec, info->dim);
 			ncand++;
@@ -249,6 +287,28 @@ hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int l
 				newlist[i] = list[keep[i]];
 				if (keep[i] == ncand - 1)
 					kept_new = true;
+			}
+
+			/*
+			 * Pruned, the new element would lose this way in to a neighbour
+			 * that VACUUM is removing: it takes the farthest such one's slot
+			 * instead (an insert that runs while VACUUM repairs the graph is
+			 * not linked to deleted elements, so those may be its only ways
+			 * in otherwise).
+			 */
+			if (!kept_new)
+			{
+				int			victim = -1;
+
+				for (int i = 0; i < nnew; i++)
+					if (deleted[keep[i]] &&
+						(victim < 0 || dists[keep[i]] > dists[keep[victim]]))
+						victim = i;
+				if (victim >= 0)
+				{
+					newlist[victim] = new_addr;
+					kept_new = true;
+				}
 			}
 			if (!kept_new && nnew == n)
 			{
@@ -335,12 +395,14 @@ fix_dimension(Relation index, int dim)
 }
 
 /*
- * Make the element the entry point when the index has none or its level
- * is above the current entry's.  Returns false when there was an entry
- * point (whose copy is then in *meta).
+ * Make the element the entry point when the index has none, its level is
+ * above the current entry's, or the entry point is still replace (not
+ * HNSW_INVALID_ADDR).  Returns false when there was an entry point (whose
+ * copy is then in *meta).
  */
 static bool
-maybe_set_entry(Relation index, HnswAddr addr, int level, HnswMetaPageData *meta)
+maybe_set_entry(Relation index, HnswAddr addr, int level, HnswMetaPageData *meta,
+				HnswAddr replace)
 {
 	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
 	GenericXLogState *state;
@@ -352,7 +414,9 @@ maybe_set_entry(Relation index, HnswAddr addr, int level, HnswMetaPageData *meta
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
 	m = HnswPageGetMeta(page);
-	if (m->entry_blkno == InvalidBlockNumber || level > m->entry_level)
+	if (m->entry_blkno == InvalidBlockNumber || level > m->entry_level ||
+		(replace != HNSW_INVALID_ADDR &&
+		 HnswMakeAddr(m->entry_blkno, m->entry_offno) == replace))
 	{
 		bool		was_empty = (m->entry_blkno == InvalidBlockNumber);
 
@@ -392,6 +456,8 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 	int		   *order;
 	int		   *keep;
 	HnswAddr   *nb;
+	HnswAddr	entry;
+	int			nlinked = 0;
 	int			maxcand = info->ef_construction + 1;
 
 	level = fitting_level(info->dim, info->m, level);
@@ -407,7 +473,7 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 	hnsw_read_meta(index, &meta);
 	if (meta.entry_blkno == InvalidBlockNumber)
 	{
-		if (maybe_set_entry(index, addr, level, &meta))
+		if (maybe_set_entry(index, addr, level, &meta, HNSW_INVALID_ADDR))
 			return;
 	}
 
@@ -420,36 +486,29 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 	nb = palloc(sizeof(HnswAddr) * maxcand);
 
 	/*
-	 * A VACUUM may have moved the entry point and removed the old one since
-	 * the meta page was read: read it again then (it is never removed
-	 * before the meta page names another).
+	 * Elements VACUUM marked deleted lead the search on, but are never
+	 * chosen: VACUUM removes them once the inserts that started before it
+	 * marked them are done (HNSW_UPDATE_LOCK).
 	 */
-	if (hnsw_search_add(&s, HnswMakeAddr(meta.entry_blkno, meta.entry_offno)) < 0)
+	s.skip_deleted = true;
 	{
-		hnsw_read_meta(index, &meta);
-		if (meta.entry_blkno == InvalidBlockNumber)
+		int			cur = hnsw_search_entry(&s, &meta);
+
+		if (cur < 0)
 		{
-			maybe_set_entry(index, addr, level, &meta);
+			maybe_set_entry(index, addr, level, &meta, HNSW_INVALID_ADDR);
 			hnsw_search_end(&s);
 			return;
 		}
-	}
-	hnsw_search_reset(&s);
-	eps[0] = HnswMakeAddr(meta.entry_blkno, meta.entry_offno);
-	neps = 1;
-	ep_level = meta.entry_level;
+		entry = s.cands[cur].addr;
+		eps[0] = entry;
+		neps = 1;
+		ep_level = meta.entry_level;
 
-	/* greedy descent through the levels above the element's */
-	if (ep_level > level)
-	{
-		int			cur = hnsw_search_add(&s, eps[0]);
-
-		if (cur >= 0)
-		{
-			for (int lc = ep_level; lc > level; lc--)
-				cur = hnsw_search_greedy(&s, cur, lc);
-			eps[0] = s.cands[cur].addr;
-		}
+		/* greedy descent through the levels above the element's */
+		for (int lc = ep_level; lc > level; lc--)
+			cur = hnsw_search_greedy(&s, cur, lc);
+		eps[0] = s.cands[cur].addr;
 	}
 
 	for (int lc = Min(level, ep_level); lc >= 0; lc--)
@@ -492,7 +551,8 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 			HnswAddr	dummy;
 
 			if (hnsw_read_neighbours(index, info, &rbuf, eps[i], HNSW_MAX_LEVEL + 1,
-									 &dummy, vecs + (Size) ncand * info->dim, &lv) < 0)
+									 &dummy, vecs + (Size) ncand * info->dim, &lv,
+									 NULL) < 0)
 				continue;
 			nb[ncand] = eps[i];
 			dists[ncand] = dists[i];
@@ -510,6 +570,7 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 			for (int i = 0; i < nkeep; i++)
 				chosen[i] = nb[keep[i]];
 			write_neighbours(index, info, addr, lc, chosen, nkeep);
+			nlinked = nkeep;
 			for (int i = 0; i < nkeep; i++)
 			{
 				CHECK_FOR_INTERRUPTS();
@@ -528,7 +589,17 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 	hnsw_search_end(&s);
 
 	if (level > ep_level)
-		maybe_set_entry(index, addr, level, &meta);
+		maybe_set_entry(index, addr, level, &meta, HNSW_INVALID_ADDR);
+	else if (nlinked == 0)
+	{
+		/*
+		 * Nothing but deleted elements was found (a VACUUM is removing all
+		 * the rest): nothing would lead to this element once they are gone,
+		 * so it takes over as the entry point, unless the entry point moved
+		 * meanwhile.
+		 */
+		maybe_set_entry(index, addr, level, &meta, entry);
+	}
 }
 
 /* aminsert: index one new heap row; NULL vectors are not indexed */
@@ -567,8 +638,10 @@ hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		hnsw_check_dim(fix_dimension(index, n), n, "vector");
 	info.dim = n;
 
+	LockPage(index, HNSW_UPDATE_LOCK, ShareLock);
 	hnsw_insert_vector(index, &info, vec, heap_tid,
 					   hnsw_random_level(tid_uniform(heap_tid), info.m));
+	UnlockPage(index, HNSW_UPDATE_LOCK, ShareLock);
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);

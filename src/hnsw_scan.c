@@ -163,7 +163,8 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 	hnsw_search_init(&so->s, index, &info, so->query);
 	so->have_search = true;
 	so->s.keep_dropped = true;
-	cur = hnsw_search_add(&so->s, HnswMakeAddr(meta.entry_blkno, meta.entry_offno));
+	/* an entry point a concurrent VACUUM removed: the meta page is read again */
+	cur = hnsw_search_entry(&so->s, &meta);
 	if (cur < 0)
 	{
 		so->done = true;
