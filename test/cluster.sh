@@ -43,6 +43,8 @@ ECML_PACKAGES=(
     # GNU ld refuses with coverage instrumentation; lld does it
     lld
     libipc-run-perl
+    # the HNSW scan test holds a backend at a breakpoint (test/tap/t/006)
+    gdb
 )
 
 ecml_log() { printf '==> %s\n' "$*" >&2; }
