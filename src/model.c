@@ -19,6 +19,7 @@
 #include "mf.h"
 #include "model.h"
 #include "port/pg_crc32c.h"
+#include "text.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
@@ -489,7 +490,8 @@ void
 ecml_model_validate(const EcmlModel *model)
 {
 	static const EcmlParseFn parsers[] = {
-		NULL, logreg_parse, mf_parse, vectors_parse, lstm_parse, gbdt_parse, iforest_parse
+		NULL, logreg_parse, mf_parse, vectors_parse, lstm_parse, gbdt_parse, iforest_parse,
+		word_vectors_parse, text_clf_parse
 	};
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ecml model validation",
 											  ALLOCSET_DEFAULT_SIZES);

@@ -244,6 +244,7 @@ typedef struct WordVectors
 } WordVectors;
 
 extern void *word_vectors_parse(const EcmlModel *model, MemoryContext mcxt);
+extern void *text_clf_parse(const EcmlModel *model, MemoryContext mcxt);
 
 /*
  * The vector of a word into out (dim floats): its row, or for an unseen

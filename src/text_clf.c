@@ -68,7 +68,7 @@ load_vocab(const EcmlModel *model, uint32 tag, int n, TextVocab *v, const char *
 }
 
 /* Parse a validated text_classifier model (in mcxt). */
-static void *
+void *
 text_clf_parse(const EcmlModel *model, MemoryContext mcxt)
 {
 	TextClf    *m = palloc0(sizeof(TextClf));
