@@ -11,6 +11,7 @@
 #include "miscadmin.h"
 #include "rowbuf.h"
 #include "text.h"
+#include "utils/lsyscache.h"
 
 static Size
 rows_bytes(const TextRows *st)
@@ -277,3 +278,58 @@ text_rows_order(const TextRows *st, uint64 seed)
 	return keys;
 }
 
+
+/* ---------------- the support functions every text trainer shares ---------------- */
+
+/*
+ * The trainer a support function serves, for messages, from its SQL name
+ * (ecml.word2vec_train_deserialfn: "ecml.word2vec_train"), in cxt.
+ */
+static const char *
+text_rows_trainer(FunctionCallInfo fcinfo, MemoryContext cxt)
+{
+	char	   *name = get_func_name(fcinfo->flinfo->fn_oid);
+	char	   *suffix = name ? strrchr(name, '_') : NULL;
+
+	if (suffix)
+		*suffix = '\0';
+	return MemoryContextStrdup(cxt, psprintf("ecml.%s", name ? name : "text trainer"));
+}
+
+/* combine: move state2's documents after state1's */
+PG_FUNCTION_INFO_V1(text_rows_combinefn);
+Datum
+text_rows_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	TextRows   *s1 = PG_ARGISNULL(0) ? NULL : (TextRows *) PG_GETARG_POINTER(0);
+	TextRows   *s2 = PG_ARGISNULL(1) ? NULL : (TextRows *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "text_rows_combinefn called in non-aggregate context");
+	if (s2 == NULL)
+		PG_RETURN_POINTER(s1);
+	if (s1 == NULL)
+		PG_RETURN_POINTER(s2);
+	text_rows_combine(s1, s2, aggcxt);
+	PG_RETURN_POINTER(s1);
+}
+
+PG_FUNCTION_INFO_V1(text_rows_serialfn);
+Datum
+text_rows_serialfn(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BYTEA_P(text_rows_serialize((TextRows *) PG_GETARG_POINTER(0)));
+}
+
+PG_FUNCTION_INFO_V1(text_rows_deserialfn);
+Datum
+text_rows_deserialfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "text_rows_deserialfn called in non-aggregate context");
+	PG_RETURN_POINTER(text_rows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt,
+											text_rows_trainer(fcinfo, aggcxt)));
+}

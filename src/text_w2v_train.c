@@ -132,42 +132,6 @@ word2vec_train_transfn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-PG_FUNCTION_INFO_V1(word2vec_train_combinefn);
-Datum
-word2vec_train_combinefn(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcxt;
-	TextRows   *s1 = PG_ARGISNULL(0) ? NULL : (TextRows *) PG_GETARG_POINTER(0);
-	TextRows   *s2 = PG_ARGISNULL(1) ? NULL : (TextRows *) PG_GETARG_POINTER(1);
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "word2vec_train_combinefn called in non-aggregate context");
-	if (s2 == NULL)
-		PG_RETURN_POINTER(s1);
-	if (s1 == NULL)
-		PG_RETURN_POINTER(s2);
-	text_rows_combine(s1, s2, aggcxt);
-	PG_RETURN_POINTER(s1);
-}
-
-PG_FUNCTION_INFO_V1(word2vec_train_serialfn);
-Datum
-word2vec_train_serialfn(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BYTEA_P(text_rows_serialize((TextRows *) PG_GETARG_POINTER(0)));
-}
-
-PG_FUNCTION_INFO_V1(word2vec_train_deserialfn);
-Datum
-word2vec_train_deserialfn(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "word2vec_train_deserialfn called in non-aggregate context");
-	PG_RETURN_POINTER(text_rows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt, TRAINER));
-}
-
 /* ---------------- vocabulary and corpus ---------------- */
 
 typedef struct W2vData

@@ -24,17 +24,17 @@ CREATE FUNCTION ecml.word2vec_train_transfn(internal, text[])
 COMMENT ON FUNCTION ecml.word2vec_train_transfn(internal, text[]) IS
     'Support function of ecml.word2vec_train: buffers one document.';
 CREATE FUNCTION ecml.word2vec_train_combinefn(internal, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'word2vec_train_combinefn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_rows_combinefn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.word2vec_train_combinefn(internal, internal) IS
     'Support function of ecml.word2vec_train: merges partial states of parallel workers.';
 CREATE FUNCTION ecml.word2vec_train_serialfn(internal)
-    RETURNS bytea AS 'MODULE_PATHNAME', 'word2vec_train_serialfn'
+    RETURNS bytea AS 'MODULE_PATHNAME', 'text_rows_serialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.word2vec_train_serialfn(internal) IS
     'Support function of ecml.word2vec_train: serializes a partial state.';
 CREATE FUNCTION ecml.word2vec_train_deserialfn(bytea, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'word2vec_train_deserialfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_rows_deserialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.word2vec_train_deserialfn(bytea, internal) IS
     'Support function of ecml.word2vec_train: deserializes a partial state.';
@@ -81,17 +81,17 @@ CREATE FUNCTION ecml.word_vectors_load_transfn(internal, text, real[])
 COMMENT ON FUNCTION ecml.word_vectors_load_transfn(internal, text, real[]) IS
     'Support function of ecml.word_vectors_load: buffers one word and its vector.';
 CREATE FUNCTION ecml.word_vectors_load_combinefn(internal, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'word_vectors_load_combinefn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_rows_combinefn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.word_vectors_load_combinefn(internal, internal) IS
     'Support function of ecml.word_vectors_load: merges partial states of parallel workers.';
 CREATE FUNCTION ecml.word_vectors_load_serialfn(internal)
-    RETURNS bytea AS 'MODULE_PATHNAME', 'word_vectors_load_serialfn'
+    RETURNS bytea AS 'MODULE_PATHNAME', 'text_rows_serialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.word_vectors_load_serialfn(internal) IS
     'Support function of ecml.word_vectors_load: serializes a partial state.';
 CREATE FUNCTION ecml.word_vectors_load_deserialfn(bytea, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'word_vectors_load_deserialfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_rows_deserialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.word_vectors_load_deserialfn(bytea, internal) IS
     'Support function of ecml.word_vectors_load: deserializes a partial state.';
@@ -170,17 +170,17 @@ CREATE FUNCTION ecml.text_classifier_train_transfn(internal, text[], text)
 COMMENT ON FUNCTION ecml.text_classifier_train_transfn(internal, text[], text) IS
     'Support function of ecml.text_classifier_train: buffers one labelled document.';
 CREATE FUNCTION ecml.text_classifier_train_combinefn(internal, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'text_classifier_train_combinefn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_rows_combinefn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.text_classifier_train_combinefn(internal, internal) IS
     'Support function of ecml.text_classifier_train: merges partial states of parallel workers.';
 CREATE FUNCTION ecml.text_classifier_train_serialfn(internal)
-    RETURNS bytea AS 'MODULE_PATHNAME', 'text_classifier_train_serialfn'
+    RETURNS bytea AS 'MODULE_PATHNAME', 'text_rows_serialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.text_classifier_train_serialfn(internal) IS
     'Support function of ecml.text_classifier_train: serializes a partial state.';
 CREATE FUNCTION ecml.text_classifier_train_deserialfn(bytea, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'text_classifier_train_deserialfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'text_rows_deserialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.text_classifier_train_deserialfn(bytea, internal) IS
     'Support function of ecml.text_classifier_train: deserializes a partial state.';
