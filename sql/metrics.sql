@@ -95,11 +95,35 @@ SELECT ecml.log_loss_finalfn(ecml.log_loss_transfn('{0,0,0}', 0.25, false)) = -l
 SELECT ecml.log_loss_transfn('{1,2}', 0.5, true);
 -- NaN scores can be skipped explicitly
 SELECT ecml.roc_auc(NULLIF(s, 'NaN'), y) FROM (VALUES (0.5, true), ('NaN', false), (0.1, false)) v(s, y);
--- the buffer obeys ecml.train_memory_limit (8 bytes a row)
+-- the state is bounded and needs no memory limit: exact up to 65,536
+-- distinct scores, then bins of neighbouring scores within a stated bound.
+-- Exact AUC of distinct scores: (rank sum of positives - P(P+1)/2) / (P N)
 SET ecml.train_memory_limit = '1MB';
-SELECT ecml.roc_auc(i, i % 2 = 0) FROM generate_series(1, 131000) i;
-SELECT ecml.roc_auc(i, i % 2 = 0) FROM generate_series(1, 140000) i;
+CREATE TEMP VIEW auc_exact AS
+SELECT n, (sum(i) FILTER (WHERE i % 2 = 0) - (n / 2)::bigint * (n / 2 + 1) / 2.0) / ((n / 2)::bigint * (n - n / 2))::float8 AS exact
+FROM (VALUES (65536), (140000)) v(n), generate_series(1, n) i GROUP BY n;
+SELECT n, s->>'rows' AS rows, s->>'bins' AS bins, s->>'inexact_bins' AS inexact,
+       (s->>'roc_auc')::float8 = a.exact AS auc_exact,
+       abs((s->>'roc_auc')::float8 - a.exact) <= (s->>'roc_auc_error_bound')::float8 AS auc_within_bound,
+       (s->>'roc_auc_error_bound')::float8 < 1e-4 AS small_bound,
+       (s->>'roc_auc')::float8 = auc AS same_as_roc_auc
+FROM (SELECT n, ecml.score_summary(i, i % 2 = 0) s, ecml.roc_auc(i, i % 2 = 0) auc
+      FROM (VALUES (65536), (140000)) v(n), generate_series(1, n) i GROUP BY n) q
+JOIN auc_exact a USING (n) ORDER BY n;
 RESET ecml.train_memory_limit;
+SELECT ecml.score_summary(s, y) FROM (VALUES (0.9, true), (0.1, false), (0.5, true)) v(s, y);
+SELECT ecml.score_summary(s, y) FROM (VALUES (0.9, NULL::boolean)) v(s, y);
+-- the support functions work on states passed by hand, and check them
+SELECT ecml.roc_auc_finalfn(ecml.score_bins_combinefn(
+         ecml.score_bins_transfn(ecml.score_bins_transfn(NULL, 0.9, true), 0.2, false),
+         ecml.score_bins_transfn(NULL, 0.4, true)));
+SELECT ecml.roc_auc_finalfn('\x00'::bytea);
+SELECT ecml.average_precision_finalfn(decode(repeat('00', 56), 'hex'));
+SELECT ecml.score_bins_transfn('\xdeadbeef'::bytea, 0.5, true);
+SELECT ecml.score_bins_combinefn(ecml.score_bins_transfn(NULL, 0.5, true), '\x0102'::bytea);
+SELECT ecml.score_bins_combinefn(ecml.pr_curve_points_transfn(NULL, 0.5, true, 10),
+                                 ecml.pr_curve_points_transfn(NULL, 0.5, true, 20));
+SELECT ecml.score_bins_combinefn(NULL, NULL) IS NULL AS null_state;
 
 -- every function and aggregate is documented
 SELECT p.proname, p.prokind, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented

@@ -70,13 +70,22 @@ SELECT ecml.pr_curve(score, label, 0) FROM prs;
 SELECT ecml.pr_curve(score, label, 100000001) FROM prs;
 SELECT ecml.pr_curve(score, label, NULL) FROM prs;
 SELECT ecml.pr_curve(score, label, (score * 10)::int + 2) FROM prs;
--- the buffer is bounded by ecml.train_memory_limit
+-- the state is bounded (65,536 bins): beyond, thresholds are the lowest
+-- scores of bins, each point still exact; the jsonb obeys the memory limit
 SET ecml.train_memory_limit = '1MB';
 \set VERBOSITY terse
 SELECT ecml.pr_curve(i, true) FROM generate_series(1, 200000) i;
-SELECT ecml.threshold_for_precision(i, true, 0.5) FROM generate_series(1, 200000) i;
 \set VERBOSITY default
 RESET ecml.train_memory_limit;
+SELECT t, t >= 116667 AS at_least_exact, (SELECT avg((i % 4 <> 0 OR i > 150000)::int) FROM generate_series(1, 200000) i WHERE i >= t) >= 0.9 AS reaches
+FROM (SELECT ecml.threshold_for_precision(i, i % 4 <> 0 OR i > 150000, 0.9) t FROM generate_series(1, 200000) i) q;
+WITH c AS (SELECT ecml.pr_curve(i, i % 3 = 0) c FROM generate_series(1, 200000) i),
+     p AS (SELECT * FROM c, jsonb_to_recordset(c) AS x(threshold float8, tp bigint, fp bigint))
+SELECT count(*) AS points, count(*) < 200000 AS fewer,
+       bool_and(tp = (SELECT count(*) FROM generate_series(1, 200000) i WHERE i >= threshold AND i % 3 = 0)
+                AND fp = (SELECT count(*) FROM generate_series(1, 200000) i WHERE i >= threshold AND i % 3 <> 0))
+         FILTER (WHERE threshold::int % 997 = 1) AS sampled_points_exact
+FROM p;
 
 -- parallel plans give the same answers
 CREATE TABLE prbig AS

@@ -81,12 +81,4 @@ extern double ecml_rng_uniform(EcmlRng *rng);	/* [0, 1) */
 extern double ecml_rng_normal(EcmlRng *rng);
 extern uint64 ecml_rng_below(EcmlRng *rng, uint64 n);	/* [0, n) */
 
-/*
- * The ascending scores of each class held by the score/label aggregate
- * state that ecml.roc_auc and ecml.average_precision share (metrics.c), for
- * other aggregates built on the same state functions.  state may be NULL.
- */
-extern void ecml_score_label_sorted(void *state, const double **pos, int64 *npos,
-									const double **neg, int64 *nneg);
-
 #endif							/* ECML_H */

@@ -4,17 +4,17 @@
  *	  [, max_points]) → jsonb and ecml.threshold_for_precision(score, label,
  *	  target_precision) → float8, aggregates over scored, labelled rows.
  *
- * Both need the whole ranking, as roc_auc and average_precision do, so they
- * reuse those aggregates' score/label state and its transition, combine,
- * serialize and deserialize functions (metrics.c): 8 bytes a row, sorted
- * runs merged in parallel plans.  The forms with a third argument carry it
- * in a small wrapper around that state, so the argument must be the same in
- * every row.
+ * Both read the ranking from the score histogram that roc_auc and
+ * average_precision use (score_bins.c); the forms with a third argument
+ * keep it in the state, so it must be the same in every row.
  *
- * A threshold t is one of the distinct scores; the rows it selects are those
+ * A threshold t is the lowest score of a bin; the rows it selects are those
  * with score >= t, so a DBA can write WHERE score >= t.  At t, with TP and
  * FP the positive and negative rows selected and P all positive rows:
- * precision = TP / (TP + FP), recall = TP / P.
+ * precision = TP / (TP + FP), recall = TP / P.  While the bins are exact
+ * there is one threshold per distinct score; past SCORE_BINS_MAX distinct
+ * scores some thresholds are left out, and the points given are still
+ * exact points of the curve.
  */
 #include "postgres.h"
 
@@ -24,167 +24,67 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "score_bins.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
-#include "utils/memutils.h"
-
-/* the shared score/label support functions (metrics.c) */
-extern Datum ecml_score_label_transfn(PG_FUNCTION_ARGS);
-extern Datum ecml_score_label_combinefn(PG_FUNCTION_ARGS);
-extern Datum ecml_score_label_serialfn(PG_FUNCTION_ARGS);
-extern Datum ecml_score_label_deserialfn(PG_FUNCTION_ARGS);
 
 #define PR_MAX_POINTS_MIN 2
 #define PR_MAX_POINTS_MAX 100000000
 
 /* Thresholds between interrupt checks. */
-#define PR_INTERRUPT_STRIDE (1 << 16)
+#define PR_INTERRUPT_STRIDE (1 << 14)
 
 /*
  * Memory one point of the curve costs until the jsonb is built: about 130
  * bytes of text, then jsonb_in's tree of values and the jsonb itself
  * (measured: 2.0 GB peak for a curve of 10^6 points).  Each point is
- * charged against ecml.train_memory_limit, beside the buffered scores.
+ * charged against ecml.train_memory_limit.
  */
 #define PR_POINT_BYTES 2048
 
-/* The score/label state and the constant third argument. */
-typedef struct ScoreParamState
-{
-	void	   *inner;			/* metrics.c's state, NULL before the first row */
-	double		param;
-	bool		have_param;
-} ScoreParamState;
-
-/* One distinct threshold, from the highest score down. */
+/* One threshold after another, from the highest bin down. */
 typedef struct PrWalk
 {
-	const double *pos;
-	const double *neg;
-	int64		i;				/* next positive, walking down (index + 1) */
-	int64		j;				/* next negative, walking down */
+	const ScoreBinsView *v;
+	int64		next;			/* next bin, walking down (index + 1) */
 	int64		tp;
 	int64		fp;
 	double		threshold;
-	int64		steps;
 } PrWalk;
 
 static void
-pr_walk_init(PrWalk *w, void *inner)
+pr_walk_init(PrWalk *w, const ScoreBinsView *v)
 {
-	int64		npos,
-				nneg;
-
 	memset(w, 0, sizeof(*w));
-	ecml_score_label_sorted(inner, &w->pos, &npos, &w->neg, &nneg);
-	w->i = npos;
-	w->j = nneg;
+	w->v = v;
+	w->next = v->nbins;
 }
 
-/* Step to the next lower distinct score; false when no rows are left. */
+/* Step to the next lower threshold; false when no bins are left. */
 static bool
 pr_walk_next(PrWalk *w)
 {
-	double		v;
+	const ScoreBin *b;
 
-	if (w->i == 0 && w->j == 0)
+	if (w->next == 0)
 		return false;
-	if (w->i == 0)
-		v = w->neg[w->j - 1];
-	else if (w->j == 0)
-		v = w->pos[w->i - 1];
-	else
-		v = Max(w->pos[w->i - 1], w->neg[w->j - 1]);
-	while (w->i > 0 && w->pos[w->i - 1] == v)
-	{
-		w->i--;
-		w->tp++;
-	}
-	while (w->j > 0 && w->neg[w->j - 1] == v)
-	{
-		w->j--;
-		w->fp++;
-	}
-	w->threshold = v;
-	if ((++w->steps & (PR_INTERRUPT_STRIDE - 1)) == 0)
+	b = &w->v->bins[--w->next];
+	w->tp += b->pos;
+	w->fp += b->neg;
+	w->threshold = b->lo;
+	if ((w->next & (PR_INTERRUPT_STRIDE - 1)) == 0)
 		CHECK_FOR_INTERRUPTS();
 	return true;
 }
 
-/* ---- the wrapper state for the three-argument forms ---- */
-
-/* Call one of metrics.c's support functions inside this aggregate call. */
-static Datum
-call_inner(PGFunction fn, FunctionCallInfo outer, int nargs, Datum *args,
-		   bool *nulls, bool *isnull)
-{
-	LOCAL_FCINFO(fc, 3);
-	Datum		result;
-
-	InitFunctionCallInfoData(*fc, outer->flinfo, nargs, outer->fncollation,
-							 outer->context, NULL);
-	for (int k = 0; k < nargs; k++)
-	{
-		fc->args[k].value = args[k];
-		fc->args[k].isnull = nulls[k];
-	}
-	result = fn(fc);
-	*isnull = fc->isnull;
-	return result;
-}
-
-static void
-param_mismatch(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s must be the same in every row", what),
-			 errhint("Pass a constant or a query parameter.")));
-}
-
-/* Shared transition of the three-argument forms; param already validated. */
-static Datum
-score_param_step(FunctionCallInfo fcinfo, double param, const char *what)
-{
-	MemoryContext aggcxt;
-	ScoreParamState *st;
-	Datum		args[3];
-	bool		nulls[3];
-	bool		isnull;
-	Datum		inner;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "score_param_step called in non-aggregate context");
-	st = PG_ARGISNULL(0) ? NULL : (ScoreParamState *) PG_GETARG_POINTER(0);
-	if (st == NULL)
-		st = MemoryContextAllocZero(aggcxt, sizeof(ScoreParamState));
-	if (!st->have_param)
-	{
-		st->param = param;
-		st->have_param = true;
-	}
-	else if (st->param != param)
-		param_mismatch(what);
-
-	args[0] = PointerGetDatum(st->inner);
-	nulls[0] = st->inner == NULL;
-	args[1] = PG_GETARG_DATUM(1);
-	nulls[1] = PG_ARGISNULL(1);
-	args[2] = PG_GETARG_DATUM(2);
-	nulls[2] = PG_ARGISNULL(2);
-	inner = call_inner(ecml_score_label_transfn, fcinfo, 3, args, nulls, &isnull);
-	st->inner = isnull ? NULL : DatumGetPointer(inner);
-	PG_RETURN_POINTER(st);
-}
-
 /*
- * ecml.pr_curve_points_transfn(internal, float8, bool, int) → internal:
- * buffer one row of ecml.pr_curve(score, label, max_points).
+ * ecml.pr_curve_points_transfn(bytea, float8, bool, int) → bytea: add one
+ * row of ecml.pr_curve(score, label, max_points).
  */
-PG_FUNCTION_INFO_V1(ecml_pr_curve_points_transfn);
+PG_FUNCTION_INFO_V1(pr_curve_points_transfn);
 Datum
-ecml_pr_curve_points_transfn(PG_FUNCTION_ARGS)
+pr_curve_points_transfn(PG_FUNCTION_ARGS)
 {
 	int32		max_points;
 
@@ -198,16 +98,16 @@ ecml_pr_curve_points_transfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_points must be between %d and %d, got %d",
 						PR_MAX_POINTS_MIN, PR_MAX_POINTS_MAX, max_points)));
-	return score_param_step(fcinfo, max_points, "max_points");
+	return score_bins_step(fcinfo, true, max_points, "max_points");
 }
 
 /*
- * ecml.threshold_for_precision_transfn(internal, float8, bool, float8) →
- * internal: buffer one row of ecml.threshold_for_precision.
+ * ecml.threshold_for_precision_transfn(bytea, float8, bool, float8) →
+ * bytea: add one row of ecml.threshold_for_precision.
  */
-PG_FUNCTION_INFO_V1(ecml_threshold_for_precision_transfn);
+PG_FUNCTION_INFO_V1(threshold_for_precision_transfn);
 Datum
-ecml_threshold_for_precision_transfn(PG_FUNCTION_ARGS)
+threshold_for_precision_transfn(PG_FUNCTION_ARGS)
 {
 	double		target;
 
@@ -221,139 +121,7 @@ ecml_threshold_for_precision_transfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("target_precision must be greater than 0 and at most 1, got %s",
 						float8out_internal(target))));
-	return score_param_step(fcinfo, target, "target_precision");
-}
-
-/* ecml.score_param_combinefn(internal, internal) → internal */
-PG_FUNCTION_INFO_V1(ecml_score_param_combinefn);
-Datum
-ecml_score_param_combinefn(PG_FUNCTION_ARGS)
-{
-	ScoreParamState *s1 = PG_ARGISNULL(0) ? NULL : (ScoreParamState *) PG_GETARG_POINTER(0);
-	ScoreParamState *s2 = PG_ARGISNULL(1) ? NULL : (ScoreParamState *) PG_GETARG_POINTER(1);
-	Datum		args[2];
-	bool		nulls[2];
-	bool		isnull;
-	Datum		inner;
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "ecml_score_param_combinefn called in non-aggregate context");
-	if (s2 == NULL)
-	{
-		if (s1 == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(s1);
-	}
-	if (s1 == NULL)
-		PG_RETURN_POINTER(s2);
-	if (s1->have_param && s2->have_param && s1->param != s2->param)
-		param_mismatch("the third argument");
-	if (!s1->have_param)
-	{
-		s1->param = s2->param;
-		s1->have_param = s2->have_param;
-	}
-	args[0] = PointerGetDatum(s1->inner);
-	nulls[0] = s1->inner == NULL;
-	args[1] = PointerGetDatum(s2->inner);
-	nulls[1] = s2->inner == NULL;
-	inner = call_inner(ecml_score_label_combinefn, fcinfo, 2, args, nulls, &isnull);
-	s1->inner = isnull ? NULL : DatumGetPointer(inner);
-	PG_RETURN_POINTER(s1);
-}
-
-/*
- * Serialized: float8 param, int32 have_param, int32 have_inner, then the
- * inner state as metrics.c serializes it (its varlena, header included).
- */
-#define PARAM_SERIAL_HEAD (sizeof(double) + 2 * sizeof(int32))
-
-/* ecml.score_param_serialfn(internal) → bytea */
-PG_FUNCTION_INFO_V1(ecml_score_param_serialfn);
-Datum
-ecml_score_param_serialfn(PG_FUNCTION_ARGS)
-{
-	ScoreParamState *st = (ScoreParamState *) PG_GETARG_POINTER(0);
-	bytea	   *inner = NULL;
-	int32		have_param = st->have_param;
-	int32		have_inner = st->inner != NULL;
-	Size		total = VARHDRSZ + PARAM_SERIAL_HEAD;
-	bytea	   *out;
-	char	   *p;
-
-	if (st->inner != NULL)
-	{
-		Datum		arg = PointerGetDatum(st->inner);
-		bool		argnull = false;
-		bool		isnull;
-
-		inner = DatumGetByteaPP(call_inner(ecml_score_label_serialfn, fcinfo, 1,
-										   &arg, &argnull, &isnull));
-		total += VARSIZE_ANY(inner);
-	}
-	if (total > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("partial state of a parallel worker exceeds 1 GB"),
-				 errhint("Disable parallel aggregation for this query (SET max_parallel_workers_per_gather = 0) or evaluate a sample.")));
-	out = palloc(total);
-	SET_VARSIZE(out, total);
-	p = VARDATA(out);
-	memcpy(p, &st->param, sizeof(double));
-	memcpy(p + sizeof(double), &have_param, sizeof(int32));
-	memcpy(p + sizeof(double) + sizeof(int32), &have_inner, sizeof(int32));
-	if (inner != NULL)
-		memcpy(p + PARAM_SERIAL_HEAD, inner, VARSIZE_ANY(inner));
-	PG_RETURN_BYTEA_P(out);
-}
-
-/* ecml.score_param_deserialfn(bytea, internal) → internal */
-PG_FUNCTION_INFO_V1(ecml_score_param_deserialfn);
-Datum
-ecml_score_param_deserialfn(PG_FUNCTION_ARGS)
-{
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	Size		len = VARSIZE_ANY_EXHDR(in);
-	MemoryContext aggcxt;
-	ScoreParamState *st;
-	int32		have_param,
-				have_inner;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "ecml_score_param_deserialfn called in non-aggregate context");
-	if (len < PARAM_SERIAL_HEAD)
-		elog(ERROR, "invalid ecml score/parameter partial state");
-	st = MemoryContextAllocZero(aggcxt, sizeof(ScoreParamState));
-	memcpy(&st->param, p, sizeof(double));
-	memcpy(&have_param, p + sizeof(double), sizeof(int32));
-	memcpy(&have_inner, p + sizeof(double) + sizeof(int32), sizeof(int32));
-	st->have_param = have_param != 0;
-	p += PARAM_SERIAL_HEAD;
-	len -= PARAM_SERIAL_HEAD;
-	if (have_inner)
-	{
-		/* the inner varlena, copied so that it is aligned */
-		bytea	   *inner;
-		Datum		args[2];
-		bool		nulls[2] = {false, true};
-		bool		isnull;
-
-		if (len < VARHDRSZ)
-			elog(ERROR, "invalid ecml score/parameter partial state");
-		inner = palloc(len);
-		memcpy(inner, p, len);
-		if (VARSIZE_ANY(inner) != len)
-			elog(ERROR, "invalid ecml score/parameter partial state");
-		args[0] = PointerGetDatum(inner);
-		args[1] = (Datum) 0;
-		st->inner = DatumGetPointer(call_inner(ecml_score_label_deserialfn, fcinfo, 2,
-											   args, nulls, &isnull));
-		pfree(inner);
-	}
-	else if (len != 0)
-		elog(ERROR, "invalid ecml score/parameter partial state");
-	PG_RETURN_POINTER(st);
+	return score_bins_step(fcinfo, true, target, "target_precision");
 }
 
 /* ---- the curve ---- */
@@ -377,26 +145,18 @@ append_json_float(StringInfo buf, double v)
  * them.
  */
 static Datum
-pr_curve_build(void *inner, int64 max_points, const char *aggname, bool *isnull)
+pr_curve_build(const ScoreBinsView *v, int64 max_points, const char *aggname)
 {
 	PrWalk		w;
-	int64		npos,
-				nneg,
-				n;
+	int64		npos = v->npos;
+	int64		n = v->npos + v->nneg;
 	int64		mark = 1;		/* next mark index, 1..max_points */
 	StringInfoData buf;
 	bool		first = true;
-	const double *dummy;
 	EcmlTrainMemory mem;
 
-	ecml_score_label_sorted(inner, &dummy, &npos, &dummy, &nneg);
-	n = npos + nneg;
-	*isnull = (n == 0);
-	if (n == 0)
-		return (Datum) 0;
-	ecml_train_memory_init(&mem, aggname, sizeof(double) * (Size) n);
-
-	pr_walk_init(&w, inner);
+	ecml_train_memory_init(&mem, aggname, sizeof(ScoreBin) * (Size) v->nbins);
+	pr_walk_init(&w, v);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
 	while (pr_walk_next(&w))
@@ -434,73 +194,65 @@ pr_curve_build(void *inner, int64 max_points, const char *aggname, bool *isnull)
 }
 
 /*
- * ecml.pr_curve_finalfn(internal) → jsonb: every distinct score is a
- * point; NULL without rows.
+ * ecml.pr_curve_finalfn(bytea) → jsonb: every threshold is a point; NULL
+ * without rows.
  */
-PG_FUNCTION_INFO_V1(ecml_pr_curve_finalfn);
+PG_FUNCTION_INFO_V1(pr_curve_finalfn);
 Datum
-ecml_pr_curve_finalfn(PG_FUNCTION_ARGS)
+pr_curve_finalfn(PG_FUNCTION_ARGS)
 {
-	bool		isnull;
-	Datum		result;
+	ScoreBinsView v;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "ecml_pr_curve_finalfn called in non-aggregate context");
-	result = pr_curve_build(PG_ARGISNULL(0) ? NULL : PG_GETARG_POINTER(0), 0,
-							"ecml.pr_curve", &isnull);
-	if (isnull)
+	if (!score_bins_view(fcinfo, &v))
 		PG_RETURN_NULL();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(pr_curve_build(&v, 0, "ecml.pr_curve"));
 }
 
 /*
- * ecml.pr_curve_points_finalfn(internal) → jsonb: at most max_points
- * points; NULL without rows.
+ * ecml.pr_curve_points_finalfn(bytea) → jsonb: at most max_points points;
+ * NULL without rows.
  */
-PG_FUNCTION_INFO_V1(ecml_pr_curve_points_finalfn);
+PG_FUNCTION_INFO_V1(pr_curve_points_finalfn);
 Datum
-ecml_pr_curve_points_finalfn(PG_FUNCTION_ARGS)
+pr_curve_points_finalfn(PG_FUNCTION_ARGS)
 {
-	ScoreParamState *st;
-	bool		isnull;
-	Datum		result;
+	ScoreBinsView v;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "ecml_pr_curve_points_finalfn called in non-aggregate context");
-	st = PG_ARGISNULL(0) ? NULL : (ScoreParamState *) PG_GETARG_POINTER(0);
-	if (st == NULL || st->inner == NULL)
+	if (!score_bins_view(fcinfo, &v))
 		PG_RETURN_NULL();
-	result = pr_curve_build(st->inner, (int64) st->param, "ecml.pr_curve", &isnull);
-	if (isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(result);
+	if (!v.has_param)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid ranking metric state: max_points missing")));
+	PG_RETURN_DATUM(pr_curve_build(&v, (int64) v.param, "ecml.pr_curve"));
 }
 
 /*
- * ecml.threshold_for_precision_finalfn(internal) → float8: the lowest
+ * ecml.threshold_for_precision_finalfn(bytea) → float8: the lowest
  * threshold whose precision reaches the target (the one with the highest
  * recall among them); NULL when none does or without rows.
  */
-PG_FUNCTION_INFO_V1(ecml_threshold_for_precision_finalfn);
+PG_FUNCTION_INFO_V1(threshold_for_precision_finalfn);
 Datum
-ecml_threshold_for_precision_finalfn(PG_FUNCTION_ARGS)
+threshold_for_precision_finalfn(PG_FUNCTION_ARGS)
 {
-	ScoreParamState *st;
+	ScoreBinsView v;
 	PrWalk		w;
 	bool		found = false;
 	double		best = 0.0;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "ecml_threshold_for_precision_finalfn called in non-aggregate context");
-	st = PG_ARGISNULL(0) ? NULL : (ScoreParamState *) PG_GETARG_POINTER(0);
-	if (st == NULL || st->inner == NULL)
+	if (!score_bins_view(fcinfo, &v))
 		PG_RETURN_NULL();
+	if (!v.has_param)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid ranking metric state: target_precision missing")));
 
 	/* precision is not monotone in the threshold: look at every one */
-	pr_walk_init(&w, st->inner);
+	pr_walk_init(&w, &v);
 	while (pr_walk_next(&w))
 	{
-		if ((double) w.tp / (double) (w.tp + w.fp) >= st->param)
+		if ((double) w.tp / (double) (w.tp + w.fp) >= v.param)
 		{
 			best = w.threshold;
 			found = true;

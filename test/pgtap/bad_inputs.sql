@@ -536,13 +536,21 @@ BEGIN
                    format('%s || jsonb_build_object(%L, %L::jsonb)', valid, k, v)
             FROM unnest(keys) k, unnest(bad_json) v;
     ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other') THEN
-        -- a pass aggregate's state: damaged states, and models (not states)
-        RETURN QUERY VALUES ('NULL', 'NULL::bytea'), ('empty', '''\x''::bytea'), ('4 bytes', '''\x01020304''::bytea'),
-            ('a model, not a state', '(SELECT m FROM bi_fx WHERE kind = ''logreg'')'),
-            ('state truncated', 'substr(ecml.logreg_pass_transfn(NULL, ''{1,2,3}'', true, ''{0,-1,1,1,1}''), 1, 60)'),
-            ('state with a byte flipped in its shape', 'set_byte(ecml.logreg_pass_transfn(NULL, ''{1,2,3}'', true, ''{0,-1,1,1,1}''), 8, 9)'),
-            ('state of 10000 features claimed', 'overlay(ecml.logreg_pass_transfn(NULL, ''{1,2,3}'', true, ''{0,-1,1,1,1}'') placing ''\x10270000''::bytea from 9)'),
-            ('state padded', 'ecml.logreg_pass_transfn(NULL, ''{1,2,3}'', true, ''{0,-1,1,1,1}'') || ''\x00''::bytea');
+        -- an aggregate's state: damaged states of its own kind, and models (not states)
+        DECLARE
+            st text := CASE WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'logreg_pass%'
+                            THEN 'ecml.logreg_pass_transfn(NULL, ''{1,2,3}'', true, ''{0,-1,1,1,1}'')'
+                            ELSE 'ecml.score_bins_transfn(NULL, 0.5, true)' END;
+        BEGIN
+            RETURN QUERY VALUES ('NULL', 'NULL::bytea'), ('empty', '''\x''::bytea'), ('4 bytes', '''\x01020304''::bytea'),
+                ('a model, not a state', '(SELECT m FROM bi_fx WHERE kind = ''logreg'')'),
+                ('state truncated', format('substr(%s, 1, 60)', st)),
+                ('state with a byte flipped in its shape', format('set_byte(%s, 8, 9)', st)),
+                ('state with its key bits flipped', format('set_byte(%s, 4, 99)', st)),
+                ('state of 10000 features or bins claimed', format('overlay(%s placing ''\x10270000''::bytea from 9)', st)),
+                ('state with 2^32 bins claimed', format('overlay(%s placing ''\x0000000001''::bytea from 21)', st)),
+                ('state padded', format('%s || ''\x00''::bytea', st));
+        END;
     ELSIF argtype = 'bytea'::regtype THEN
         fkind := pg_temp.bi_kind(fn);
         RETURN QUERY VALUES ('NULL', 'NULL::bytea');

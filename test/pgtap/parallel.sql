@@ -158,6 +158,8 @@ INSERT INTO agg_cases (sig, train, quality, tol, why) VALUES
  $$SELECT ecml.roc_auc(s, y) AS m FROM par_sl$$, $$SELECT (%1$s)::text$$, NULL, 'exact'),
 ('ecml.average_precision(double precision,boolean)',
  $$SELECT ecml.average_precision(s, y) AS m FROM par_sl$$, $$SELECT (%1$s)::text$$, NULL, 'exact'),
+('ecml.score_summary(double precision,boolean)',
+ $$SELECT ecml.score_summary(s, y) AS m FROM par_sl$$, $$SELECT (%1$s)::text$$, NULL, 'exact (the bins do not depend on how rows are split)'),
 ('ecml.pr_curve(double precision,boolean)',
  $$SELECT ecml.pr_curve(s, y) AS m FROM par_sl$$, $$SELECT md5((%1$s)::text)$$, NULL, 'exact'),
 ('ecml.pr_curve(double precision,boolean,integer)',
