@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ecml on a Citus cluster (a coordinator and two workers on this machine):
-# ecml.train's passes run as partial aggregates on the workers, with Citus's
-# coordinator aggregation disabled, and give the single-node model; scoring
+# ecml.train's passes and the metric aggregates run as partial aggregates on
+# the workers, with Citus's coordinator aggregation disabled, and give the
+# single-node answers; scoring
 # and the HNSW index run per shard; a worker stopped in the middle of a pass
 # gives an error and leaves no model; cancel stops the workers' passes.
 #
@@ -95,6 +96,36 @@ check "ecml.train('logreg') on the distributed table gives the single-node model
 rows=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
     SELECT (ecml.model_info(ecml.train('logreg', 'SELECT f, y FROM events WHERE id % 2 = 0'))->>'rows')")
 check "a filtered source on the distributed table trains on its rows" 20000 "$rows"
+
+# every metric aggregate has a mergeable state: pushed down, and equal to
+# the single-node answer (the score histogram's bins do not depend on how
+# the rows are split, so even the inexact case agrees exactly)
+score_expr="(f[1] * 0.7 + f[2] * 0.2)::float8"
+metrics=("ecml.roc_auc($score_expr, y)" "ecml.average_precision($score_expr, y)"
+         "ecml.score_summary($score_expr, y)::text" "md5(ecml.pr_curve($score_expr, y)::text)"
+         "ecml.pr_curve($score_expr, y, 20)::text" "ecml.threshold_for_precision($score_expr, y, 0.6)"
+         "ecml.log_loss(1 / (1 + exp(-$score_expr)), y)" "ecml.rmse($score_expr, y::int)")
+for m in "${metrics[@]}"; do
+    plan=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" \
+             -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT $m FROM events")
+    dist=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "SELECT $m FROM events")
+    local_=$(c -c "SELECT $m FROM events_local")
+    if grep -q 'worker_partial_agg' <<<"$plan" && [ -n "$dist" ] && [ "$dist" = "$local_" ]; then
+        echo "ok - $m: pushed down to the shards, equal to the single-node answer"
+    elif [ "${m#ecml.log_loss}" != "$m" ] || [ "${m#ecml.rmse}" != "$m" ]; then
+        # compensated sums added in another order: equal within 1e-12
+        near=$(c -c "SELECT abs(($dist) - ($local_)) < 1e-12")
+        if grep -q 'worker_partial_agg' <<<"$plan" && [ "$near" = t ]; then
+            echo "ok - $m: pushed down to the shards, within 1e-12 of the single-node answer"
+        else
+            echo "not ok - $m: distributed '$dist', local '$local_'"; fail=1
+        fi
+    else
+        echo "not ok - $m: distributed '$dist', local '$local_'"
+        echo "$plan" | sed 's/^/#   /'
+        fail=1
+    fi
+done
 
 # the buffering aggregate is row-gathered: refused when Citus may not gather
 if c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "SELECT ecml.logreg_train(f, y) FROM events" >/dev/null 2>&1; then
