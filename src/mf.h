@@ -18,6 +18,7 @@
 #include "model.h"
 #include "vecops.h"
 #include "options.h"
+#include "utils/jsonb.h"
 
 /* section tags of an mf model */
 #define MF_TAG_SHAPE		ECML_TAG('M', 'F', 'S', 'H')	/* int64[4]: users, items,
@@ -106,6 +107,34 @@ typedef struct MfModel
 } MfModel;
 
 extern void *mf_parse(const EcmlModel *model, MemoryContext mcxt);
+
+/* Options of ecml.mf_train, defaults first (mf_train.c). */
+extern void mf_parse_options(Jsonb *opts, MfOptions *o);
+
+/* What a trainer hands to mf_model_write (mf_train.c). */
+typedef struct MfFit
+{
+	const MfOptions *o;
+	int			nusers;
+	int			nitems;
+	bool		biases;
+	double		mu;
+	const int64 *user_ids;
+	const int64 *item_ids;
+	const float *X;				/* [nusers x factors] */
+	const float *Y;				/* [nitems x factors] */
+	const float *ub;			/* [nusers] with biases */
+	const float *ib;			/* [nitems] with biases */
+	const float *gram_y;		/* [factors x factors]: Y'Y */
+	int64		nnz;			/* distinct (user, item) pairs */
+	int64		nrows;			/* rows trained on, before merging duplicates */
+	int64		nskipped;
+	const int64 *seen_ptr;		/* with store_interactions */
+	const int32 *seen_idx;
+	const char *metrics_json;
+} MfFit;
+
+extern bytea *mf_model_write(const MfFit *fit, Size model_bytes);
 
 /* Dense index of id in ids[0..n) (ascending), or -1. */
 static inline int

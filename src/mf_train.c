@@ -96,7 +96,7 @@ typedef struct MfState
 	Jsonb	   *options;
 } MfState;
 
-static void
+void
 mf_parse_options(Jsonb *opts, MfOptions *o)
 {
 	o->factors = MF_FACTORS_DEFAULT;
@@ -976,6 +976,7 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	EcmlRng		rng;
 	StringInfoData hist;
 	StringInfoData json;
+	MfFit		fit;
 	double		loss = 0.0;
 	double		sse = 0.0;
 	int			f;
@@ -983,9 +984,6 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	Size		factor_bytes;
 	Size		model_bytes;
 	EcmlTrainMemory mem;
-	int64		shape[4];
-	double		params[2];
-	EcmlModelBuilder b;
 
 	if (st == NULL || st->nrows == 0)
 		ereport(ERROR,
@@ -1109,16 +1107,65 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	ecml_train_memory_release(&mem, 2 * sizeof(int32) * (Size) st->nrows +
 							  sizeof(int64) * ((Size) nitems + 1));
 
-	ecml_builder_init(&b, ECML_KIND_MF);
 	/* room for every section at once: no doubling of a large buffer */
 	model_bytes = 64 * 1024 + sizeof(int64) * ((Size) nusers + nitems) * 2 +
 		sizeof(float) * ((Size) nusers + nitems) * (f + 1) +
 		sizeof(float) * f * f +
 		(o.store_interactions ? sizeof(int32) * nnz : 0);
 	ecml_train_memory_charge(&mem, model_bytes, "model");
+
+	memset(&fit, 0, sizeof(fit));
+	fit.o = &o;
+	fit.nusers = nusers;
+	fit.nitems = nitems;
+	fit.biases = tr.biases;
+	fit.mu = tr.mu;
+	fit.user_ids = user_ids;
+	fit.item_ids = item_ids;
+	fit.X = X;
+	fit.Y = Y;
+	fit.ub = ub;
+	fit.ib = ib;
+	fit.gram_y = gram_y;
+	fit.nnz = nnz;
+	fit.nrows = st->nrows;
+	fit.nskipped = st->nskipped;
+	if (o.store_interactions)
+	{
+		fit.seen_ptr = byuser.ptr;
+		fit.seen_idx = byuser.idx;
+	}
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\"iterations\": %d, \"final_loss\": %.17g, ",
+					 o.iterations, loss);
+	if (!o.implicit)
+		appendStringInfo(&json, "\"train_rmse\": %.10g, ", sqrt(sse / (double) nnz));
+	appendStringInfo(&json, "\"training_seconds\": %.3f, \"loss_history\": [%s]}",
+					 ecml_elapsed_seconds(start), hist.data);
+	fit.metrics_json = json.data;
+	PG_RETURN_BYTEA_P(mf_model_write(&fit, model_bytes));
+}
+
+/*
+ * The model of a fit: hyperparameters, facts, metrics, then the sections
+ * mf.h lists.  Shared by ecml.mf_train and ecml.train('mf').
+ */
+bytea *
+mf_model_write(const MfFit *fit, Size model_bytes)
+{
+	const MfOptions *o = fit->o;
+	int			f = o->factors;
+	int			nusers = fit->nusers;
+	int			nitems = fit->nitems;
+	EcmlModelBuilder b;
+	StringInfoData json;
+	int64		shape[4];
+	double		params[2];
+
+	ecml_builder_init(&b, ECML_KIND_MF);
 	enlargeStringInfo(&b.buf, (int) Min((Size) MaxAllocSize - (Size) b.buf.len - 1, model_bytes));
 	initStringInfo(&json);
-	ecml_options_to_json(&json, mf_option_specs, N_MF_OPTIONS, &o);
+	ecml_options_to_json(&json, mf_option_specs, N_MF_OPTIONS, o);
 	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
 
 	resetStringInfo(&json);
@@ -1127,48 +1174,38 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 					 ", \"duplicates_merged\": " INT64_FORMAT ", \"factors\": %d, "
 					 "\"implicit\": %s, \"biases\": %s, \"global_mean\": %.17g, "
 					 "\"interactions_stored\": %s}",
-					 nusers, nitems, nnz, st->nrows - nnz, f,
-					 o.implicit ? "true" : "false", tr.biases ? "true" : "false",
-					 tr.mu, o.store_interactions ? "true" : "false");
+					 nusers, nitems, fit->nnz, fit->nrows - fit->nnz, f,
+					 o->implicit ? "true" : "false", fit->biases ? "true" : "false",
+					 fit->mu, o->store_interactions ? "true" : "false");
 	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
-
-	resetStringInfo(&json);
-	appendStringInfo(&json, "{\"iterations\": %d, \"final_loss\": %.17g, ",
-					 o.iterations, loss);
-	if (!o.implicit)
-		appendStringInfo(&json, "\"train_rmse\": %.10g, ", sqrt(sse / (double) nnz));
-	appendStringInfo(&json, "\"training_seconds\": %.3f, \"loss_history\": [%s]}",
-					 ecml_elapsed_seconds(start), hist.data);
-	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
+	ecml_builder_add_json(&b, ECML_TAG_METRICS, fit->metrics_json);
 
 	shape[0] = nusers;
 	shape[1] = nitems;
 	shape[2] = f;
-	shape[3] = (o.implicit ? MF_FLAG_IMPLICIT : 0) | (tr.biases ? MF_FLAG_BIASES : 0) |
-		(o.store_interactions ? MF_FLAG_SEEN : 0);
+	shape[3] = (o->implicit ? MF_FLAG_IMPLICIT : 0) | (fit->biases ? MF_FLAG_BIASES : 0) |
+		(o->store_interactions ? MF_FLAG_SEEN : 0);
 	ecml_builder_add(&b, MF_TAG_SHAPE, ECML_SECTION_INT64, shape, sizeof(shape));
-	params[0] = o.regularization;
-	params[1] = o.alpha;
+	params[0] = o->regularization;
+	params[1] = o->alpha;
 	ecml_builder_add(&b, MF_TAG_PARAMS, ECML_SECTION_FLOAT64, params, sizeof(params));
-	ecml_builder_add(&b, MF_TAG_GLOBAL_MEAN, ECML_SECTION_FLOAT64, &tr.mu, sizeof(double));
-	ecml_builder_add(&b, MF_TAG_USER_IDS, ECML_SECTION_INT64, user_ids, sizeof(int64) * nusers);
-	ecml_builder_add(&b, MF_TAG_ITEM_IDS, ECML_SECTION_INT64, item_ids, sizeof(int64) * nitems);
-	ecml_builder_add(&b, MF_TAG_USER_FACTORS, ECML_SECTION_FLOAT32, X, sizeof(float) * (Size) nusers * f);
-	pfree(X);
-	ecml_builder_add(&b, MF_TAG_ITEM_FACTORS, ECML_SECTION_FLOAT32, Y, sizeof(float) * (Size) nitems * f);
-	pfree(Y);
-	if (tr.biases)
+	ecml_builder_add(&b, MF_TAG_GLOBAL_MEAN, ECML_SECTION_FLOAT64, &fit->mu, sizeof(double));
+	ecml_builder_add(&b, MF_TAG_USER_IDS, ECML_SECTION_INT64, fit->user_ids, sizeof(int64) * nusers);
+	ecml_builder_add(&b, MF_TAG_ITEM_IDS, ECML_SECTION_INT64, fit->item_ids, sizeof(int64) * nitems);
+	ecml_builder_add(&b, MF_TAG_USER_FACTORS, ECML_SECTION_FLOAT32, fit->X, sizeof(float) * (Size) nusers * f);
+	ecml_builder_add(&b, MF_TAG_ITEM_FACTORS, ECML_SECTION_FLOAT32, fit->Y, sizeof(float) * (Size) nitems * f);
+	if (fit->biases)
 	{
-		ecml_builder_add(&b, MF_TAG_USER_BIAS, ECML_SECTION_FLOAT32, ub, sizeof(float) * nusers);
-		ecml_builder_add(&b, MF_TAG_ITEM_BIAS, ECML_SECTION_FLOAT32, ib, sizeof(float) * nitems);
+		ecml_builder_add(&b, MF_TAG_USER_BIAS, ECML_SECTION_FLOAT32, fit->ub, sizeof(float) * nusers);
+		ecml_builder_add(&b, MF_TAG_ITEM_BIAS, ECML_SECTION_FLOAT32, fit->ib, sizeof(float) * nitems);
 	}
-	ecml_builder_add(&b, MF_TAG_GRAM, ECML_SECTION_FLOAT32, gram_y, sizeof(float) * f * f);
-	if (o.store_interactions)
+	ecml_builder_add(&b, MF_TAG_GRAM, ECML_SECTION_FLOAT32, fit->gram_y, sizeof(float) * f * f);
+	if (o->store_interactions)
 	{
-		ecml_builder_add(&b, MF_TAG_SEEN_PTR, ECML_SECTION_INT64, byuser.ptr,
+		ecml_builder_add(&b, MF_TAG_SEEN_PTR, ECML_SECTION_INT64, fit->seen_ptr,
 						 sizeof(int64) * (nusers + 1));
-		ecml_builder_add(&b, MF_TAG_SEEN_IDX, ECML_SECTION_INT32, byuser.idx,
-						 sizeof(int32) * nnz);
+		ecml_builder_add(&b, MF_TAG_SEEN_IDX, ECML_SECTION_INT32, fit->seen_idx,
+						 sizeof(int32) * fit->nnz);
 	}
-	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nrows + st->nskipped, st->nskipped));
+	return ecml_builder_finish(&b, fit->nrows + fit->nskipped, fit->nskipped);
 }

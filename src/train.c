@@ -48,7 +48,8 @@ static const EcmlTrainKind train_kinds[] = {
 	{FLOAT4ARRAYOID, BOOLOID}, "features real[], label boolean"},
 	{"gbdt", "ecml.fraud_train", NULL},
 	{"iforest", "ecml.anomaly_train", NULL},
-	{"mf", "ecml.mf_train", NULL},
+	{"mf", "ecml.mf_train", mf_train_passes, 3,
+	{INT8OID, INT8OID, FLOAT4OID}, "user_id bigint, item_id bigint, value real"},
 	{"lstm", "ecml.lstm_train", NULL},
 	{"vectors", "ecml.pack_vectors", NULL},
 };
@@ -141,6 +142,20 @@ train_check_source(EcmlTrainDriver *d, const EcmlTrainKind *k)
 	d->ncols = k->ncols;
 }
 
+/* A pass is over: its history entry and progress message. */
+static void
+train_pass_done(EcmlTrainDriver *d, const char *what, TimestampTz start)
+{
+	double		seconds = ecml_elapsed_seconds(start);
+
+	appendStringInfo(&d->history, "%s{\"pass\": %d, \"what\": \"%s\", \"seconds\": %.3f}",
+					 d->passes > 1 ? ", " : "", d->passes, what, seconds);
+	if (ecml_progress)
+		ereport(NOTICE,
+				(errmsg("ecml.train(%s): pass %d (%s) took %.2f s, %.2f s elapsed",
+						d->kind, d->passes, what, seconds, ecml_elapsed_seconds(d->start))));
+}
+
 Datum
 ecml_train_pass(EcmlTrainDriver *d, const char *what, const char *select,
 				Oid paramtype, Datum param, bool *isnull)
@@ -150,7 +165,6 @@ ecml_train_pass(EcmlTrainDriver *d, const char *what, const char *select,
 	int			rc;
 	Datum		result;
 	Form_pg_attribute att;
-	double		seconds;
 
 	CHECK_FOR_INTERRUPTS();
 	d->passes++;
@@ -168,14 +182,41 @@ ecml_train_pass(EcmlTrainDriver *d, const char *what, const char *select,
 	SPI_freetuptable(SPI_tuptable);
 	pfree(sql.data);
 
-	seconds = ecml_elapsed_seconds(start);
-	appendStringInfo(&d->history, "%s{\"pass\": %d, \"what\": \"%s\", \"seconds\": %.3f}",
-					 d->passes > 1 ? ", " : "", d->passes, what, seconds);
-	if (ecml_progress)
-		ereport(NOTICE,
-				(errmsg("ecml.train(%s): pass %d (%s) took %.2f s, %.2f s elapsed",
-						d->kind, d->passes, what, seconds, ecml_elapsed_seconds(d->start))));
+	train_pass_done(d, what, start);
 	return result;
+}
+
+/*
+ * Run one pass whose query returns many rows (a grouped aggregate: one row
+ * per user or item), in the caller's snapshot; fn sees each row.  The rows
+ * are one side of the model, which the trainer holds anyway; they are
+ * fetched with SPI_execute rather than a cursor so that the pass may run
+ * in parallel workers.  Returns the row count.
+ */
+int64
+ecml_train_pass_rows(EcmlTrainDriver *d, const char *what, const char *query,
+					 int nparams, Oid *types, Datum *values,
+					 EcmlPassRowFn fn, void *arg)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	int			rc;
+	uint64		n;
+
+	CHECK_FOR_INTERRUPTS();
+	d->passes++;
+	rc = SPI_execute_with_args(query, nparams, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "ecml.train: pass %d returned %s", d->passes, SPI_result_code_string(rc));
+	n = SPI_processed;
+	for (uint64 r = 0; r < n; r++)
+	{
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		fn(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, arg);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	train_pass_done(d, what, start);
+	return (int64) n;
 }
 
 /* The "save_as" option, removed from *options; NULL when absent. */

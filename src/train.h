@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
@@ -34,7 +36,18 @@ typedef struct EcmlTrainDriver
 extern Datum ecml_train_pass(EcmlTrainDriver *d, const char *what, const char *select,
 							 Oid paramtype, Datum param, bool *isnull);
 
+/*
+ * Run one pass whose query (the whole SQL, d->from already in it) returns
+ * many rows, in the caller's snapshot; fn sees each row.  Returns the
+ * number of rows.
+ */
+typedef void (*EcmlPassRowFn) (HeapTuple tuple, TupleDesc desc, void *arg);
+extern int64 ecml_train_pass_rows(EcmlTrainDriver *d, const char *what, const char *query,
+								  int nparams, Oid *types, Datum *values,
+								  EcmlPassRowFn fn, void *arg);
+
 /* Multi-pass trainers, one per kind. */
 extern bytea *logreg_train_passes(EcmlTrainDriver *d, Jsonb *options);
+extern bytea *mf_train_passes(EcmlTrainDriver *d, Jsonb *options);
 
 #endif							/* ECML_TRAIN_H */

@@ -295,8 +295,9 @@ BEGIN
     IF argtype = 'bytea'::regtype AND argname IN ('model', 'packed') THEN
         RETURN format('(SELECT m FROM bi_fx WHERE kind = %L)',
                       CASE kind WHEN 'any' THEN 'logreg' ELSE kind END);
-    ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other') THEN
-        -- the bytea states of the pass aggregates, called directly
+    ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other', 'side') THEN
+        -- the bytea states of the pass aggregates, called directly, and
+        -- ecml.mf_pass's fixed side (ecml.train builds it)
         RETURN 'NULL::bytea';
     ELSIF argtype = 'text'::regtype AND argname = 'kind' THEN
         RETURN '''logreg''::text';
@@ -340,6 +341,8 @@ BEGIN
         END IF;
     ELSIF argtype = 'real'::regtype AND agg AND argname = 'value' THEN
         RETURN '(1 + i % 3)::real';
+    ELSIF argtype = 'real'::regtype AND argname = 'value' THEN
+        RETURN '1::real';
     ELSIF argtype = 'boolean'::regtype THEN
         IF agg AND argname IN ('label', 'is_fraud') THEN
             RETURN CASE WHEN pname IN ('logreg_train', 'fraud_train') THEN 'sin(i * 1.3) > 0' ELSE 'i % 3 = 0' END;
@@ -350,6 +353,8 @@ BEGIN
         IF agg AND argname = 'user_id' THEN RETURN '(i % 7)::bigint';
         ELSIF agg AND argname = 'item_id' THEN RETURN '(i % 11)::bigint';
         ELSIF agg AND argname = 'id' THEN RETURN 'i::bigint';
+        ELSIF agg AND argname = 'other_id' THEN RETURN '(i % 11)::bigint';
+        ELSIF argname = 'other_id' THEN RETURN '5::bigint';
         ELSIF argname = 'user_id' THEN RETURN '3::bigint';
         ELSIF argname = 'item_id' THEN RETURN '5::bigint';
         END IF;
@@ -535,7 +540,7 @@ BEGIN
             SELECT format('option %s = %s', k, v),
                    format('%s || jsonb_build_object(%L, %L::jsonb)', valid, k, v)
             FROM unnest(keys) k, unnest(bad_json) v;
-    ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other') THEN
+    ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other', 'side') THEN
         -- an aggregate's state: damaged states of its own kind, and models (not states)
         DECLARE
             st text := CASE WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'logreg_pass%'

@@ -5,7 +5,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(11);
+SELECT plan(17);
 SET client_min_messages = warning;
 
 -- logits 0.3 + 1.2 x1 - 0.8 x2 + 0 x3 + 0.5 x4; x4 has a large offset
@@ -79,6 +79,42 @@ SELECT throws_ok($$SELECT ecml.logreg_train(f, y) FROM tr_lr, generate_series(1,
 SELECT ok((SELECT ecml.model_info(ecml.train('logreg', 'SELECT f, y FROM tr_lr, generate_series(1, 4)'))->>'kind') = 'logreg',
           'ecml.train trains under the same limit: its states hold sums, not rows');
 RESET ecml.train_memory_limit;
+
+-- matrix factorization: ALS half-steps as grouped aggregates
+CREATE TABLE tr_mf AS
+SELECT u, i, (1 + ((u * 7 + i * 13) % 5))::real AS v
+FROM generate_series(1, 300) u, generate_series(1, 200) i WHERE hashint4(u * 1000 + i) % 10 = 0;
+INSERT INTO tr_mf SELECT u, i, 1 FROM tr_mf WHERE (u + i) % 17 = 0;   -- duplicates, summed by both
+CREATE TABLE tr_mf_models AS
+SELECT ecml.mf_train(u, i, v, '{"implicit": false, "factors": 8, "iterations": 5, "solver": "cholesky", "store_interactions": false}') AS ex_agg,
+       ecml.train('mf', 'SELECT u, i, v FROM tr_mf', '{"implicit": false, "factors": 8, "iterations": 5}') AS ex_pass,
+       ecml.mf_train(u, i, v, '{"factors": 8, "iterations": 5, "solver": "cholesky", "store_interactions": false}') AS im_agg,
+       ecml.train('mf', 'SELECT u, i, v FROM tr_mf', '{"factors": 8, "iterations": 5}') AS im_pass
+FROM tr_mf;
+SELECT cmp_ok((SELECT max(abs(ecml.mf_predict(ex_agg, u, i) - ecml.mf_predict(ex_pass, u, i))) FROM tr_mf_models, tr_mf),
+              '<', 1e-4::real, 'ecml.train(mf), explicit: the predictions of ecml.mf_train (Cholesky) within 1e-4');
+SELECT cmp_ok((SELECT abs((ecml.model_info(ex_agg)->'metrics'->>'train_rmse')::float8
+                          - (ecml.model_info(ex_pass)->'metrics'->>'train_rmse')::float8) FROM tr_mf_models),
+              '<', 0.002::float8, 'ecml.train(mf), explicit: training RMSE within 0.002 of ecml.mf_train');
+SELECT cmp_ok((SELECT max(abs(ecml.mf_predict(im_agg, u, i) - ecml.mf_predict(im_pass, u, i))) FROM tr_mf_models, tr_mf),
+              '<', 1e-4::real, 'ecml.train(mf), implicit: the predictions of ecml.mf_train (Cholesky) within 1e-4');
+SELECT is((SELECT (SELECT count(*) FROM ecml.mf_recommend(im_agg, 7, 10, exclude_seen => false) a JOIN ecml.mf_recommend(im_pass, 7, 10, exclude_seen => false) b USING (item_id)) FROM tr_mf_models),
+          10::bigint, 'ecml.train(mf), implicit: the same top 10 for a user');
+SELECT is((SELECT jsonb_array_length(ecml.model_info(ex_pass)->'metrics'->'passes') FROM tr_mf_models),
+          4 + 2 * 5 + 1, 'the per-pass history: interactions, value check, two id passes, 2 half-steps an iteration, the RMSE pass');
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+CREATE TABLE tr_mf_par AS
+SELECT ecml.train('mf', 'SELECT u, i, v FROM tr_mf', '{"implicit": false, "factors": 8, "iterations": 5}') AS m;
+SELECT cmp_ok((SELECT max(abs(ecml.mf_predict(ex_pass, u, i) - ecml.mf_predict(m, u, i)))
+               FROM tr_mf_models, tr_mf_par, tr_mf),
+              '<', 1e-4::real, 'ecml.train(mf) under a parallel plan trains the same model');
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
 
 SELECT * FROM finish();
 ROLLBACK;
