@@ -14,10 +14,11 @@
  * GROUP BY item computes: ecml.mf_pass's state is those normal equations, a
  * bytea of O(factors^2) doubles with a combine function, and its final
  * function solves them by Cholesky.  The fixed side travels as a query
- * parameter ("side": sorted ids and their factor rows, with G), so each
- * row looks its partner up by binary search and no rows are gathered:
- * parallel workers and Citus workers each add their share.  The backend
- * holds the two factor matrices, the model's own size.
+ * parameter: the model as the last half-step left it (an ordinary mf
+ * model, parsed once per query by the model cache), with G in the
+ * parameters; each row looks its partner up by binary search and no rows
+ * are gathered, so parallel workers and Citus workers each add their
+ * share.  The backend holds the two factor matrices, the model's own size.
  *
  * Duplicate (user, item) rows are summed in SQL before the half-steps, as
  * ecml.mf_train merges them.  With the same seed the user factors start as
@@ -43,41 +44,15 @@
 
 #define PASS_TRAINER "ecml.train(mf)"
 #define PASS_AGG "ecml.mf_pass"
-#define MF_SIDE_MAGIC 0x4D465344	/* "MFSD" */
 #define MF_PASS_MAGIC 0x4D465053	/* "MFPS" */
 
 /*
- * params (float8[]): implicit, alpha, lambda, mu.  Explicit targets are
- * value - mu - the partner's bias.
+ * params (float8[]): implicit, alpha, lambda, mu, the fixed side (0: the
+ * model's users, 1: its items), then with implicit data G (f x f), the
+ * Gram matrix of the fixed side's factors.  Explicit targets are value -
+ * mu - the partner's bias.
  */
-#define MF_PASS_NPARAMS 4
-
-/*
- * The fixed side: this header, int64 ids[n] ascending, float rows[n x d]
- * (factors, then the bias with biases), and with implicit data the Gram
- * matrix G (f x f doubles) of the factors.
- */
-typedef struct MfSide
-{
-	int32		vl_len_;
-	int32		magic;
-	int32		f;
-	int32		d;				/* f, or f + 1 with biases */
-	int64		n;
-	int32		has_gram;
-	int32		pad;
-} MfSide;
-
-#define SIDE_IDS(s) ((int64 *) ((char *) (s) + sizeof(MfSide)))
-#define SIDE_ROWS(s) ((float *) (SIDE_IDS(s) + (s)->n))
-#define SIDE_GRAM(s) ((double *) (SIDE_ROWS(s) + (Size) (s)->n * (s)->d + ((s)->n * (s)->d) % 2))
-
-static Size
-side_size(int64 n, int f, int d, bool gram)
-{
-	return sizeof(MfSide) + sizeof(int64) * n + sizeof(float) * (Size) (n * d + (n * d) % 2) +
-		(gram ? sizeof(double) * (Size) f * f : 0);
-}
+#define MF_PASS_HEAD 5
 
 /*
  * The state of one row's normal equations: this header, then the packed
@@ -117,58 +92,28 @@ pass_corrupt(const char *what)
 			 errhint("ecml.mf_pass is the half-step aggregate of ecml.train('mf', ...); call that instead.")));
 }
 
-/* A side from a parameter: its sizes agree and its ids ascend. */
-static const MfSide *
-side_check(bytea *raw)
+/* The fixed side of the model in argument argno, as params name it. */
+typedef struct MfFixed
 {
-	const MfSide *s = (const MfSide *) raw;
+	const int64 *ids;
+	int			n;
+	const float *rows;			/* [n x f] */
+	const float *bias;			/* [n] or NULL */
+	int			f;
+	int			d;
+} MfFixed;
 
-	if (VARSIZE(s) < sizeof(MfSide) || s->magic != MF_SIDE_MAGIC ||
-		s->f < MF_FACTORS_MIN || s->f > MF_FACTORS_MAX ||
-		(s->d != s->f && s->d != s->f + 1) || s->n < 0 || s->n > MF_MAX_IDS ||
-		(s->has_gram != 0 && s->has_gram != 1) ||
-		VARSIZE(s) != side_size(s->n, s->f, s->d, s->has_gram))
-		pass_corrupt("side");
-	for (int64 i = 1; i < s->n; i++)
-		if (SIDE_IDS(s)[i - 1] >= SIDE_IDS(s)[i])
-			pass_corrupt("side: ids not ascending");
-	return s;
-}
-
-/*
- * The side argument, checked once per query: a query parameter is the same
- * pointer on every row, so the check is remembered in fn_extra.
- */
-typedef struct SideCache
+static void
+fixed_side(FunctionCallInfo fcinfo, int argno, bool items, MfFixed *x)
 {
-	Pointer		raw;
-	Size		size;
-	const MfSide *side;
-} SideCache;
+	MfModel    *m = (MfModel *) ecml_model_cached(fcinfo, argno, ECML_KIND_MF, mf_parse);
 
-static const MfSide *
-side_arg(FunctionCallInfo fcinfo, int argno)
-{
-	SideCache  *c = (SideCache *) fcinfo->flinfo->fn_extra;
-	Pointer		raw = PG_GETARG_POINTER(argno);
-
-	if (c != NULL && c->raw == raw && c->size == VARSIZE_ANY(raw))
-		return c->side;
-	if (c == NULL)
-		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SideCache));
-	c->side = side_check((bytea *) PG_DETOAST_DATUM(PG_GETARG_DATUM(argno)));
-	/* a detoasted or unaligned copy lives in the per-row context: keep one */
-	if ((Pointer) c->side != raw || ((uintptr_t) raw % MAXIMUM_ALIGNOF) != 0)
-	{
-		MfSide	   *copy = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(c->side));
-
-		memcpy(copy, c->side, VARSIZE(c->side));
-		c->side = copy;
-	}
-	c->raw = raw;
-	c->size = VARSIZE_ANY(raw);
-	fcinfo->flinfo->fn_extra = c;
-	return c->side;
+	x->ids = items ? m->item_ids : m->user_ids;
+	x->n = items ? m->nitems : m->nusers;
+	x->rows = items ? m->item_factors : m->user_factors;
+	x->bias = m->biases ? (items ? m->item_bias : m->user_bias) : NULL;
+	x->f = m->factors;
+	x->d = m->factors + (m->biases ? 1 : 0);
 }
 
 static void
@@ -197,43 +142,47 @@ pass_arg(FunctionCallInfo fcinfo, int argno)
 	return s;
 }
 
+/* params, checked against the fixed side's factor count */
 static const double *
-pass_params(ArrayType *params)
+pass_params(ArrayType *params, int f)
 {
 	const double *pv;
+	int			n;
 
-	if (ARR_ELEMTYPE(params) != FLOAT8OID || ARR_NDIM(params) != 1 || ARR_HASNULL(params) ||
-		ArrayGetNItems(ARR_NDIM(params), ARR_DIMS(params)) != MF_PASS_NPARAMS)
-		pass_corrupt("params: not 4 double precision values");
+	if (ARR_ELEMTYPE(params) != FLOAT8OID || ARR_NDIM(params) != 1 || ARR_HASNULL(params))
+		pass_corrupt("params: not a double precision array without NULLs");
+	n = ArrayGetNItems(ARR_NDIM(params), ARR_DIMS(params));
 	pv = (const double *) ARR_DATA_PTR(params);
+	if (n < MF_PASS_HEAD)
+		pass_corrupt("params: too short");
 	if ((pv[0] != 0 && pv[0] != 1) || !(pv[1] >= 0 && pv[2] >= 0) ||
-		!isfinite(pv[1]) || !isfinite(pv[2]) || !isfinite(pv[3]))
+		!isfinite(pv[1]) || !isfinite(pv[2]) || !isfinite(pv[3]) || (pv[4] != 0 && pv[4] != 1))
 		pass_corrupt("params: values out of range");
+	if (n != MF_PASS_HEAD + (pv[0] != 0 ? f * f : 0))
+		pass_corrupt("params: length does not match the model's factors");
 	return pv;
 }
 
 static MfPassState *
-pass_new(const MfSide *side, const double *pv)
+pass_new(const MfFixed *x, const double *pv)
 {
 	bool		implicit = pv[0] != 0;
-	Size		size = pass_size(side->f, side->d, implicit);
+	Size		size = pass_size(x->f, x->d, implicit);
 	MfPassState *s = palloc0(size);
 
-	if (implicit && !side->has_gram)
-		pass_corrupt("side: implicit data needs the Gram matrix");
 	SET_VARSIZE(s, size);
 	s->magic = MF_PASS_MAGIC;
-	s->f = side->f;
-	s->d = side->d;
+	s->f = x->f;
+	s->d = x->d;
 	s->implicit = implicit;
 	s->lambda = pv[2];
 	if (implicit)
-		memcpy(PASS_G(s), SIDE_GRAM(side), sizeof(double) * side->f * side->f);
+		memcpy(PASS_G(s), pv + MF_PASS_HEAD, sizeof(double) * x->f * x->f);
 	return s;
 }
 
 /*
- * ecml.mf_pass_transfn(state, side, other_id, value, params) → bytea: add
+ * ecml.mf_pass_transfn(state, model, other_id, value, params) → bytea: add
  * one (id, partner, value) row's term to the row's normal equations, as
  * mf_solve_side does (mf_train.c).  The first row allocates the state in
  * the per-row context; the executor copies it into its own.
@@ -243,7 +192,8 @@ Datum
 mf_pass_transfn(PG_FUNCTION_ARGS)
 {
 	MfPassState *s = pass_arg(fcinfo, 0);
-	const MfSide *side;
+	MfFixed		x;
+	ArrayType  *params;
 	const double *pv;
 	int64		other;
 	double		value;
@@ -255,29 +205,38 @@ mf_pass_transfn(PG_FUNCTION_ARGS)
 			   *b;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(4))
-		pass_corrupt("side or params: NULL");
+		pass_corrupt("model or params: NULL");
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 	{
 		if (s == NULL)
 			PG_RETURN_NULL();
 		PG_RETURN_BYTEA_P(s);
 	}
-	side = side_arg(fcinfo, 1);
-	pv = pass_params(PG_GETARG_ARRAYTYPE_P(4));
+	params = PG_GETARG_ARRAYTYPE_P(4);
+	if (ARR_ELEMTYPE(params) != FLOAT8OID || ARR_NDIM(params) != 1 || ARR_HASNULL(params) ||
+		ArrayGetNItems(ARR_NDIM(params), ARR_DIMS(params)) < MF_PASS_HEAD)
+		pass_corrupt("params: not a double precision array of the pass's parameters");
+	fixed_side(fcinfo, 1, ((double *) ARR_DATA_PTR(params))[4] != 0, &x);
+	pv = pass_params(params, x.f);
 	other = PG_GETARG_INT64(2);
 	value = PG_GETARG_FLOAT4(3);
+	if (!isfinite(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: interaction value is %s", PASS_AGG, isnan(value) ? "NaN" : "infinite"),
+				 errhint("Filter or replace non-finite values (for example WHERE value <> 'NaN').")));
 	if (s == NULL)
-		s = pass_new(side, pv);
-	else if (s->f != side->f || s->d != side->d)
-		pass_corrupt("side: factors differ from the state's");
+		s = pass_new(&x, pv);
+	else if (s->f != x.f || s->d != x.d || s->implicit != (pv[0] != 0))
+		pass_corrupt("model: factors differ from the state's");
 
-	k = mf_find_id(SIDE_IDS(side), (int) side->n, other);
+	k = mf_find_id(x.ids, x.n, other);
 	if (k < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s: id " INT64_FORMAT " was not in the source's first pass", PASS_TRAINER, other),
 				 errhint("The source must return the same rows in every pass: avoid volatile functions and LIMIT without ORDER BY.")));
-	y = SIDE_ROWS(side) + (Size) k * side->d;
+	y = x.rows + (Size) k * x.f;
 	if (s->implicit)
 	{
 		/* c - 1 = alpha r in A; b gets c p with p = [r > 0] */
@@ -287,7 +246,7 @@ mf_pass_transfn(PG_FUNCTION_ARGS)
 	else
 	{
 		w = 1.0;
-		t = (float) (value - pv[3] - (side->d > side->f ? y[side->f] : 0.0));
+		t = (float) (value - pv[3] - (x.bias ? x.bias[k] : 0.0));
 	}
 	A = PASS_A(s);
 	b = PASS_B(s);
@@ -450,51 +409,29 @@ mf_collect_ids(MfPassRun *r, const char *col, const char *what, MfSideRows *side
 	side->n = (int) c.n;
 }
 
-/* The fixed side as a query parameter, with G for implicit data. */
-static bytea *
-mf_side_blob(const MfPassRun *r, const MfSideRows *rows)
+/* G = M'M of one side's factors (n x f), summed in double, full */
+static double *
+mf_gram_double(const MfSideRows *rows, int f)
 {
-	int			f = r->f;
-	int			d = f + (r->biases ? 1 : 0);
-	Size		size = side_size(rows->n, f, d, r->o.implicit);
-	MfSide	   *s;
-	float	   *out;
+	double	   *g = palloc0(sizeof(double) * f * f);
 
-	ecml_check_train_memory(size, PASS_TRAINER);
-	s = palloc_extended(size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	SET_VARSIZE(s, size);
-	s->magic = MF_SIDE_MAGIC;
-	s->f = f;
-	s->d = d;
-	s->n = rows->n;
-	s->has_gram = r->o.implicit;
-	memcpy(SIDE_IDS(s), rows->ids, sizeof(int64) * rows->n);
-	out = SIDE_ROWS(s);
 	for (int i = 0; i < rows->n; i++)
 	{
-		memcpy(out, rows->rows + (Size) i * f, sizeof(float) * f);
-		if (r->biases)
-			out[f] = rows->bias[i];
-		out += d;
-	}
-	if (r->o.implicit)
-	{
-		/* G = M'M, summed in double */
-		double	   *g = SIDE_GRAM(s);
+		const float *m = rows->rows + (Size) i * f;
 
-		for (int i = 0; i < rows->n; i++)
-		{
-			const float *m = rows->rows + (Size) i * f;
-
-			if ((i & 1023) == 0)
-				CHECK_FOR_INTERRUPTS();
-			for (int a = 0; a < f; a++)
-				for (int c = 0; c <= a; c++)
-					g[(Size) a * f + c] += (double) m[a] * m[c];
-		}
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int a = 0; a < f; a++)
+			for (int c = 0; c <= a; c++)
+				g[(Size) a * f + c] += (double) m[a] * m[c];
 	}
-	return (bytea *) s;
+	for (int a = 0; a < f; a++)
+		for (int c = a + 1; c < f; c++)
+			g[(Size) a * f + c] = g[(Size) c * f + a];
+	return g;
 }
+
+static bytea *mf_passes_model(MfPassRun *r, const char *metrics, float *gram_y);
 
 /* one solved row of a half-step: id, factors (+ bias), interactions */
 static void
@@ -525,21 +462,36 @@ collect_solved(HeapTuple tup, TupleDesc desc, void *arg)
 	r->solved++;
 }
 
-/* Solve every row of target given the fixed side, in one grouped pass. */
+/*
+ * Solve every row of target given the fixed side, in one grouped pass: the
+ * model so far is the parameter the rows read their partners from.
+ */
 static void
-mf_half_step(MfPassRun *r, MfSideRows *target, const MfSideRows *fixed,
+mf_half_step(MfPassRun *r, MfSideRows *target, const MfSideRows *fixed, bool fixed_items,
 			 const char *target_col, const char *fixed_col, const char *what)
 {
+	int			f = r->f;
+	int			np = MF_PASS_HEAD + (r->o.implicit ? f * f : 0);
 	Oid			types[2] = {BYTEAOID, FLOAT8ARRAYOID};
 	Datum		values[2];
-	Datum		pv[MF_PASS_NPARAMS];
+	Datum	   *pv = palloc(sizeof(Datum) * np);
+	float	   *no_gram = palloc0(sizeof(float) * f * f);
 
 	pv[0] = Float8GetDatum(r->o.implicit ? 1.0 : 0.0);
 	pv[1] = Float8GetDatum(r->o.alpha);
 	pv[2] = Float8GetDatum(r->o.regularization);
 	pv[3] = Float8GetDatum(r->mu);
-	values[0] = PointerGetDatum(mf_side_blob(r, fixed));
-	values[1] = PointerGetDatum(construct_array(pv, MF_PASS_NPARAMS, FLOAT8OID, 8,
+	pv[4] = Float8GetDatum(fixed_items ? 1.0 : 0.0);
+	if (r->o.implicit)
+	{
+		double	   *g = mf_gram_double(fixed, f);
+
+		for (int j = 0; j < f * f; j++)
+			pv[MF_PASS_HEAD + j] = Float8GetDatum(g[j]);
+		pfree(g);
+	}
+	values[0] = PointerGetDatum(mf_passes_model(r, "{}", no_gram));
+	values[1] = PointerGetDatum(construct_array(pv, np, FLOAT8OID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	r->target = target;
 	r->seen = 0;
@@ -556,6 +508,9 @@ mf_half_step(MfPassRun *r, MfSideRows *target, const MfSideRows *fixed,
 						   r->nnz, target->n, r->seen, r->solved),
 				 errhint("The source must return the same rows in every pass: avoid volatile functions and LIMIT without ORDER BY.")));
 	pfree(DatumGetPointer(values[0]));
+	pfree(DatumGetPointer(values[1]));
+	pfree(pv);
+	pfree(no_gram);
 }
 
 /* count and mean of the merged interactions */
@@ -720,8 +675,8 @@ mf_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	for (int it = 1; it <= r.o.iterations; it++)
 	{
 		/* items given the users, then users given the items, as ecml.mf_train */
-		mf_half_step(&r, &r.items, &r.users, "i", "u", psprintf("items, iteration %d", it));
-		mf_half_step(&r, &r.users, &r.items, "u", "i", psprintf("users, iteration %d", it));
+		mf_half_step(&r, &r.items, &r.users, false, "i", "u", psprintf("items, iteration %d", it));
+		mf_half_step(&r, &r.users, &r.items, true, "u", "i", psprintf("users, iteration %d", it));
 	}
 	for (Size j = 0; j < (Size) r.users.n * f; j++)
 		if (!isfinite(r.users.rows[j]))
@@ -731,20 +686,13 @@ mf_train_passes(EcmlTrainDriver *d, Jsonb *options)
 					 errhint("Increase \"regularization\" or scale the values down.")));
 
 	/* Y'Y for fold-in, as ecml.mf_train stores it */
-	gram_y = palloc0(sizeof(float) * f * f);
+	gram_y = palloc(sizeof(float) * f * f);
 	{
-		bytea	   *side = mf_side_blob(&r, &r.items);
+		double	   *g = mf_gram_double(&r.items, f);
 
-		if (r.o.implicit)
-			for (int a = 0; a < f; a++)
-				for (int c = 0; c <= a; c++)
-					gram_y[a * f + c] = gram_y[c * f + a] = (float) SIDE_GRAM((MfSide *) side)[a * f + c];
-		else
-			for (int i = 0; i < r.items.n; i++)
-				for (int a = 0; a < f; a++)
-					for (int c = 0; c < f; c++)
-						gram_y[a * f + c] += r.items.rows[(Size) i * f + a] * r.items.rows[(Size) i * f + c];
-		pfree(side);
+		for (int j = 0; j < f * f; j++)
+			gram_y[j] = (float) g[j];
+		pfree(g);
 	}
 
 	initStringInfo(&metrics);
