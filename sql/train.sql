@@ -61,5 +61,32 @@ SELECT ecml.logreg_pass(f, y, '{0,-1,1,1,1}') IS NULL AS no_rows FROM tr WHERE f
 SELECT ecml.logreg_pass_combinefn('\x00', NULL);
 SELECT ecml.logreg_pass_transfn('\x01020304', '{1}', true, '{0,-1,1,1,1}');
 SELECT length(ecml.logreg_pass_transfn(NULL, '{1}', true, '{0,-1,1,1,1}')) AS state_bytes;
-DROP TABLE tr;
+
+-- matrix factorization: the columns, the values, the options it cannot honour
+CREATE TABLE trm AS SELECT u, i, (1 + (u * i) % 5)::real AS v
+FROM generate_series(1, 30) u, generate_series(1, 20) i WHERE (u + i) % 3 = 0;
+SELECT j->>'kind' AS kind, j->'rows' AS rows, j->'metrics'->'train_rmse' IS NOT NULL AS has_rmse,
+       j->'hyperparameters'->>'solver' AS solver, j->'hyperparameters'->'store_interactions' AS stored
+FROM (SELECT ecml.model_info(ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 2, "iterations": 2, "implicit": false}')) AS j) q;
+SELECT jsonb_array_length(ecml.model_info(ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 2, "iterations": 3}'))->'metrics'->'passes') AS passes;
+SELECT ecml.train('mf', 'SELECT u, i FROM trm');
+SELECT ecml.train('mf', 'SELECT u, v, i FROM trm');
+SELECT ecml.train('mf', 'SELECT u, i, v FROM trm WHERE false');
+SELECT ecml.train('mf', 'SELECT u, i, NULL::real FROM trm');
+SELECT ecml.train('mf', 'SELECT u, i, CASE WHEN u = 7 THEN ''NaN'' ELSE v END FROM trm');
+SELECT ecml.train('mf', 'SELECT u, i, v - 3 FROM trm');
+SELECT ecml.train('mf', 'SELECT u, i, (v - 3)::real FROM trm');
+SELECT ecml.train('mf', 'SELECT u, i, v FROM trm', '{"store_interactions": true}');
+SELECT ecml.train('mf', 'SELECT u, i, v FROM trm', '{"solver": "cg"}');
+SELECT ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 0}');
+SELECT ecml.train('mf', 'SELECT u, i, v FROM trm', '{"l2": 1}');
+SELECT setseed(0.25);
+SELECT ecml.train('mf', 'SELECT u, i, v FROM trm WHERE random() < 0.7', '{"factors": 2, "iterations": 2}');
+-- the half-step aggregate, called directly
+SELECT ecml.mf_pass(NULL, i, v, '{0,0,0.1,0,1}') FROM trm;
+SELECT ecml.mf_pass(ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 2, "iterations": 1, "implicit": false}'), i, v, '{0,0,0.1}') FROM trm;
+SELECT ecml.mf_pass(ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 2, "iterations": 1, "implicit": false}'), i + 100, v, '{0,0,0.1,0,1}') FROM trm;
+SELECT ecml.mf_pass(ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 2, "iterations": 1, "implicit": false}'), i, v, '{1,0,0.1,0,1}') FROM trm;
+SELECT ecml.mf_pass_combinefn('\x00', NULL);
+DROP TABLE tr, trm;
 DELETE FROM ecml.models WHERE name = 'tr_model';
