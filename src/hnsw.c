@@ -243,58 +243,6 @@ hnsw_random_level(double u, int m)
 }
 
 /*
- * The planner's view: an index scan does its search before the first row
- * (startup cost = the whole search) and visits about ef_search candidates
- * times 2m neighbours at level 0 plus m per upper level; scans that have no
- * ORDER BY distance (the only thing this index answers) are never chosen.
- */
-static void
-hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
-				  Cost *indexStartupCost, Cost *indexTotalCost,
-				  Selectivity *indexSelectivity, double *indexCorrelation,
-				  double *indexPages)
-{
-	GenericCosts costs;
-	int			m = HNSW_M_DEFAULT;
-	double		ntuples = Max(path->indexinfo->tuples, 1.0);
-	double		levels;
-	double		visits;
-	Relation	index;
-
-	if (path->indexorderbys == NIL)
-	{
-		*indexStartupCost = DBL_MAX;
-		*indexTotalCost = DBL_MAX;
-		*indexSelectivity = 0;
-		*indexCorrelation = 0;
-		*indexPages = 0;
-		return;
-	}
-
-	index = index_open(path->indexinfo->indexoid, NoLock);
-	{
-		int			efc;
-
-		hnsw_index_options(index, &m, &efc);
-	}
-	index_close(index, NoLock);
-
-	levels = Max(log(ntuples) / log((double) m), 1.0);
-	visits = (double) hnsw_ef_search * 2 * m + levels * m;
-	visits = Min(visits, ntuples);
-
-	MemSet(&costs, 0, sizeof(costs));
-	costs.numIndexTuples = visits;
-	genericcostestimate(root, path, loop_count, &costs);
-
-	*indexStartupCost = costs.indexTotalCost;
-	*indexTotalCost = costs.indexTotalCost;
-	*indexSelectivity = costs.indexSelectivity;
-	*indexCorrelation = 0;
-	*indexPages = costs.numIndexPages;
-}
-
-/*
  * An ecml_hnsw operator family holds ordering operators (strategy 1,
  * FOR ORDER BY float_ops) on real[] and one distance support function
  * (real[], real[]) → double precision.

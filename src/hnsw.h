@@ -332,6 +332,15 @@ extern int	hnsw_select_neighbours(HnswMetric metric, int dim, const float *q,
 								   const int *order, int ncand, int mmax,
 								   bool keep_pruned, int *out);
 
+/* hnsw_cost.c */
+extern void hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+							  Cost *indexStartupCost, Cost *indexTotalCost,
+							  Selectivity *indexSelectivity, double *indexCorrelation,
+							  double *indexPages);
+extern int	hnsw_index_dim(Oid indexoid);
+extern double hnsw_distance_cost(int dim);
+extern double hnsw_detoast_cost(int dim);
+
 /* hnsw_build.c */
 extern IndexBuildResult *hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo);
 extern void hnsw_buildempty(Relation index);
