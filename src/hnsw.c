@@ -41,6 +41,33 @@ bool		hnsw_strict_order = true;
 
 static relopt_kind hnsw_relopt_kind;
 
+static const char *const storage_names[] = {"float", "half", "int8"};
+
+static int
+storage_from_name(const char *name)
+{
+	for (int i = 0; i < lengthof(storage_names); i++)
+		if (name != NULL && strcmp(name, storage_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+hnsw_storage_name(int storage)
+{
+	return storage >= 0 && storage < lengthof(storage_names) ? storage_names[storage] : "?";
+}
+
+static void
+validate_storage(const char *value)
+{
+	if (storage_from_name(value) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for ecml_hnsw option \"storage\": \"%s\"", value ? value : ""),
+				 errhint("Use 'float' (4 bytes a dimension), 'half' (2) or 'int8' (1).")));
+}
+
 /* Reloptions m and ef_construction, GUCs ecml.hnsw_*; called from _PG_init. */
 void
 hnsw_init(void)
@@ -54,6 +81,9 @@ hnsw_init(void)
 					  "Size of the candidate list while building the graph.",
 					  HNSW_EF_CONSTRUCTION_DEFAULT, HNSW_EF_CONSTRUCTION_MIN,
 					  HNSW_EF_CONSTRUCTION_MAX, AccessExclusiveLock);
+	add_string_reloption(hnsw_relopt_kind, "storage",
+						 "How elements store vectors: float, half or int8 (then scans re-rank by the exact distance from the heap).",
+						 "float", validate_storage, AccessExclusiveLock);
 
 	DefineCustomIntVariable("ecml.hnsw_ef_search",
 							"Size of the candidate list of an ecml_hnsw index scan.",
@@ -82,6 +112,7 @@ hnsw_options(Datum reloptions, bool validate)
 	static const relopt_parse_elt tab[] = {
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
+		{"storage", RELOPT_TYPE_STRING, offsetof(HnswOptions, storage_offset)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,
@@ -95,6 +126,214 @@ hnsw_index_options(Relation index, int *m, int *ef_construction)
 
 	*m = opts ? opts->m : HNSW_M_DEFAULT;
 	*ef_construction = opts ? opts->ef_construction : HNSW_EF_CONSTRUCTION_DEFAULT;
+}
+
+/* the storage option (what a build writes; inserts follow the meta page) */
+HnswStorage
+hnsw_index_storage(Relation index)
+{
+	HnswOptions *opts = (HnswOptions *) index->rd_options;
+	int			st;
+
+	if (opts == NULL || opts->storage_offset == 0)
+		return HNSW_STORAGE_FLOAT;
+	st = storage_from_name((const char *) opts + opts->storage_offset);
+	return st < 0 ? HNSW_STORAGE_FLOAT : (HnswStorage) st;
+}
+
+/* An element of dim dimensions must fit a page at level 0. */
+void
+hnsw_check_fits(const HnswIndexInfo *info, int dim)
+{
+	Size		fixed = hnsw_element_size(info->storage, 0, info->m, 0);
+	Size		per = info->storage == HNSW_STORAGE_FLOAT ? 4 :
+		info->storage == HNSW_STORAGE_HALF ? 2 : 1;
+	int			maxdim = (int) ((HNSW_MAX_ELEMENT_SIZE - fixed) / per) & ~1;
+
+	if (hnsw_element_size(info->storage, dim, info->m, 0) > HNSW_MAX_ELEMENT_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("vector of %d dimensions is too large for an ecml_hnsw index with m = %d and storage = %s",
+						dim, info->m, hnsw_storage_name(info->storage)),
+				 errdetail("At most %d dimensions fit an %d-byte page with these options.",
+						   maxdim, BLCKSZ),
+				 errhint("Use storage = 'half' (2 bytes a dimension) or 'int8' (1 byte, up to about 7,900 dimensions at m = 16), or a smaller m.")));
+}
+
+/* IEEE 754 binary16 from a float, rounding to nearest even; overflow is infinite */
+static uint16
+float_to_half(float f)
+{
+	uint32		x;
+	uint32		sign;
+	int32		exp;
+	uint32		mant;
+	uint32		h;
+	uint32		rem;
+
+	memcpy(&x, &f, sizeof(x));
+	sign = (x >> 16) & 0x8000;
+	exp = (int32) ((x >> 23) & 0xff) - 127 + 15;
+	mant = x & 0x7fffff;
+	if (exp >= 31)
+		return sign | 0x7c00;
+	if (exp <= 0)
+	{
+		int			shift;
+		uint32		mid;
+
+		if (exp < -10)
+			return sign;
+		mant |= 0x800000;
+		shift = 14 - exp;
+		h = mant >> shift;
+		rem = mant & ((1u << shift) - 1);
+		mid = 1u << (shift - 1);
+		if (rem > mid || (rem == mid && (h & 1)))
+			h++;
+		return sign | h;
+	}
+	h = sign | ((uint32) exp << 10) | (mant >> 13);
+	rem = mant & 0x1fff;
+	if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+		h++;					/* a carry into the exponent is right */
+	return (uint16) h;
+}
+
+static float
+half_to_float(uint16 h)
+{
+	uint32		sign = ((uint32) h & 0x8000) << 16;
+	uint32		exp = (h >> 10) & 0x1f;
+	uint32		mant = h & 0x3ff;
+	uint32		x;
+	float		f;
+
+	if (exp == 0)
+	{
+		f = (float) mant * 5.9604644775390625e-8f;	/* 2^-24 */
+		return sign ? -f : f;
+	}
+	if (exp == 31)
+		x = sign | 0x7f800000 | (mant << 13);
+	else
+		x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+	memcpy(&f, &x, sizeof(f));
+	return f;
+}
+
+/*
+ * Store x (dim finite floats) as the storage says, with the norm of its
+ * rounding error.  A component beyond half's range (65504) is an error.
+ */
+void
+hnsw_encode_vector(int storage, const float *x, int dim, char *out)
+{
+	double		err2 = 0.0;
+	float		err;
+
+	if (storage == HNSW_STORAGE_FLOAT)
+	{
+		memcpy(out, x, sizeof(float) * dim);
+		return;
+	}
+	if (storage == HNSW_STORAGE_HALF)
+	{
+		uint16	   *h = (uint16 *) (out + sizeof(float));
+
+		for (int i = 0; i < dim; i++)
+		{
+			uint16		v = float_to_half(x[i]);
+			double		d;
+
+			if ((v & 0x7c00) == 0x7c00)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("vector component %d (%g) is out of range for an ecml_hnsw index with storage = half",
+								i + 1, (double) x[i]),
+						 errdetail("Half precision holds magnitudes up to 65504."),
+						 errhint("Scale the vectors, or use storage = 'int8' or 'float'.")));
+			memcpy(&h[i], &v, sizeof(v));
+			d = (double) x[i] - half_to_float(v);
+			err2 += d * d;
+		}
+	}
+	else
+	{
+		int8	   *q = (int8 *) (out + 2 * sizeof(float));
+		float		maxabs = 0.0f;
+		float		scale;
+
+		for (int i = 0; i < dim; i++)
+			maxabs = Max(maxabs, fabsf(x[i]));
+		scale = maxabs / 127.0f;
+		for (int i = 0; i < dim; i++)
+		{
+			float		r = scale > 0 ? rintf(x[i] / scale) : 0.0f;
+			double		d;
+
+			r = Max(Min(r, 127.0f), -127.0f);
+			q[i] = (int8) r;
+			d = (double) x[i] - (double) (r * scale);
+			err2 += d * d;
+		}
+		if (dim & 1)
+			q[dim] = 0;
+		memcpy(out + sizeof(float), &scale, sizeof(float));
+	}
+	/*
+	 * Rounded up by 1e-3 |x|: a scan reports distances from this bound,
+	 * which must stay at or below the exact distance the executor computes
+	 * from the heap row despite float rounding in both computations.
+	 */
+	{
+		double		norm2 = 0.0;
+
+		for (int i = 0; i < dim; i++)
+			norm2 += (double) x[i] * x[i];
+		err = (float) (sqrt(err2) + 1e-3 * sqrt(norm2)) + 1e-6f;
+	}
+	memcpy(out, &err, sizeof(float));
+}
+
+void
+hnsw_decode_vector(int storage, const char *in, int dim, float *out)
+{
+	if (storage == HNSW_STORAGE_FLOAT)
+		memcpy(out, in, sizeof(float) * dim);
+	else if (storage == HNSW_STORAGE_HALF)
+	{
+		const char *h = in + sizeof(float);
+
+		for (int i = 0; i < dim; i++)
+		{
+			uint16		v;
+
+			memcpy(&v, h + 2 * i, sizeof(v));
+			out[i] = half_to_float(v);
+		}
+	}
+	else
+	{
+		const int8 *q = (const int8 *) (in + 2 * sizeof(float));
+		float		scale;
+
+		memcpy(&scale, in + sizeof(float), sizeof(float));
+		for (int i = 0; i < dim; i++)
+			out[i] = scale * (float) q[i];
+	}
+}
+
+/* the norm of the stored vector's rounding error (0 for float) */
+float
+hnsw_vector_error(int storage, const char *in)
+{
+	float		err;
+
+	if (storage == HNSW_STORAGE_FLOAT)
+		return 0.0f;
+	memcpy(&err, in, sizeof(float));
+	return err;
 }
 
 /*
