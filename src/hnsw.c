@@ -11,6 +11,10 @@
 
 #include "access/htup_details.h"
 #include "access/reloptions.h"
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "arrays.h"
 #include "catalog/pg_amop.h"
 #include "catalog/pg_amproc.h"
@@ -40,6 +44,28 @@ int			hnsw_max_scan_tuples = HNSW_MAX_SCAN_TUPLES_DEFAULT;
 bool		hnsw_strict_order = true;
 
 static relopt_kind hnsw_relopt_kind;
+static object_access_hook_type prev_object_access_hook = NULL;
+
+static bytea *hnsw_options(Datum reloptions, bool validate);
+extern Datum ecml_hnsw_handler(PG_FUNCTION_ARGS);
+
+/* is the index access method amoid ours (its handler is ecml_hnsw_handler)? */
+static bool
+am_is_hnsw(Oid amoid)
+{
+	HeapTuple	tup = SearchSysCache1(AMOID, ObjectIdGetDatum(amoid));
+	FmgrInfo	f;
+	Oid			handler;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	handler = ((Form_pg_am) GETSTRUCT(tup))->amhandler;
+	ReleaseSysCache(tup);
+	fmgr_info(handler, &f);
+	return f.fn_addr == ecml_hnsw_handler;
+}
+static void hnsw_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+							   int subId, void *arg);
 
 static const char *const storage_names[] = {"float", "half", "int8"};
 
@@ -73,6 +99,8 @@ void
 hnsw_init(void)
 {
 	hnsw_relopt_kind = add_reloption_kind();
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = hnsw_object_access;
 	add_int_reloption(hnsw_relopt_kind, "m",
 					  "Neighbours per element per level (twice as many at level 0).",
 					  HNSW_M_DEFAULT, HNSW_M_MIN, HNSW_M_MAX,
@@ -126,6 +154,79 @@ hnsw_index_options(Relation index, int *m, int *ef_construction)
 
 	*m = opts ? opts->m : HNSW_M_DEFAULT;
 	*ef_construction = opts ? opts->ef_construction : HNSW_EF_CONSTRUCTION_DEFAULT;
+}
+
+/*
+ * ALTER INDEX ... SET / RESET (storage): refused when it would differ from
+ * what the index holds (its meta page), since the elements would not
+ * change.  Runs after the catalog update of any ALTER of a relation, so it
+ * looks only at ecml_hnsw indexes.
+ */
+static void
+hnsw_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				   int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access != OAT_POST_ALTER || classId != RelationRelationId || subId != 0)
+		return;
+	if (get_rel_relkind(objectId) != RELKIND_INDEX)
+		return;
+	{
+		HeapTuple	tup;
+		Form_pg_class form;
+		bool		isnull;
+		Datum		datum;
+		int			want = HNSW_STORAGE_FLOAT;
+		HnswMetaPageData meta;
+		Relation	index;
+
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(objectId));
+		if (!HeapTupleIsValid(tup))
+			return;
+		form = (Form_pg_class) GETSTRUCT(tup);
+		if (!am_is_hnsw(form->relam))
+		{
+			ReleaseSysCache(tup);
+			return;
+		}
+		ReleaseSysCache(tup);
+		/* the new pg_class row (only for our indexes: others see no change) */
+		CommandCounterIncrement();
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(objectId));
+		if (!HeapTupleIsValid(tup))
+			return;
+		datum = SysCacheGetAttr(RELOID, tup, Anum_pg_class_reloptions, &isnull);
+		if (!isnull)
+		{
+			HnswOptions *opts = (HnswOptions *) hnsw_options(datum, false);
+
+			if (opts && opts->storage_offset != 0)
+				want = storage_from_name((const char *) opts + opts->storage_offset);
+			if (opts)
+				pfree(opts);
+		}
+		ReleaseSysCache(tup);
+
+		index = index_open(objectId, NoLock);	/* ALTER holds its lock */
+		if (RelationGetNumberOfBlocks(index) == 0)
+		{
+			index_close(index, NoLock);
+			return;
+		}
+		hnsw_read_meta(index, &meta);
+		if (want != meta.storage)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change storage of ecml_hnsw index \"%s\" from %s to %s",
+							RelationGetRelationName(index), hnsw_storage_name(meta.storage),
+							hnsw_storage_name(want)),
+					 errdetail("The index's elements are stored as %s; the option does not convert them.",
+							   hnsw_storage_name(meta.storage)),
+					 errhint("Create a new index WITH (storage = '%s') and drop this one.",
+							 hnsw_storage_name(want))));
+		index_close(index, NoLock);
+	}
 }
 
 /* the storage option (what a build writes; inserts follow the meta page) */
@@ -305,12 +406,24 @@ hnsw_decode_vector(int storage, const char *in, int dim, float *out)
 	{
 		const char *h = in + sizeof(float);
 
+		/*
+		 * Stored halves are finite (the encoder refuses the rest): the
+		 * exponent and mantissa bits moved into a float's place, times
+		 * 2^112 (the difference of the exponent biases), give the value
+		 * exactly, subnormals included, with no branch, so the loop
+		 * vectorises.
+		 */
 		for (int i = 0; i < dim; i++)
 		{
 			uint16		v;
+			uint32		bits;
+			float		f;
 
 			memcpy(&v, h + 2 * i, sizeof(v));
-			out[i] = half_to_float(v);
+			bits = ((uint32) v & 0x7fff) << 13;
+			memcpy(&f, &bits, sizeof(f));
+			f *= 5.192296858534828e+33f;	/* 2^112 */
+			out[i] = (v & 0x8000) ? -f : f;
 		}
 	}
 	else

@@ -8,7 +8,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 SET LOCAL search_path = public, ecml;
 SET LOCAL client_min_messages = warning;
 SET LOCAL maintenance_work_mem = '256MB';
@@ -101,6 +101,11 @@ SELECT is((SELECT bool_and(ordered) FROM pg_temp.run('<->')), true, 'int8 after 
 SELECT is((SELECT count(*)::int FROM pg_temp.run('<->') r, unnest(r.ids) x WHERE x % 5 = 0 AND x < 10000), 0,
           'deleted rows are not returned');
 SELECT is((SELECT count(*)::int FROM pg_temp.run('<->') r WHERE cardinality(r.ids) = 10), 20, 'every query returns 10 rows');
+-- the option cannot change under an index that holds int8 elements
+SELECT throws_like('ALTER INDEX st_i SET (storage = ''half'')', '%cannot change storage of ecml_hnsw index "st_i" from int8 to half%',
+                   'ALTER INDEX SET (storage) on a built index: a clear error');
+SELECT throws_ok('ALTER INDEX st_i RESET (storage)', '0A000', NULL, 'ALTER INDEX RESET (storage) too');
+SELECT lives_ok('ALTER INDEX st_i SET (storage = ''int8'')', 'setting the storage it has is fine');
 DROP INDEX st_i;
 
 -- inner product and cosine with int8: exact order, no "wrong order" error
