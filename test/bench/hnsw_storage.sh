@@ -16,6 +16,7 @@ D=${3:-768}
 NQ=${4:-200}
 q() { nice "$P" -X -qAt -v ON_ERROR_STOP=1 postgres "$@"; }
 have_pgv=$(q -c "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
+[ -n "${NO_PGVECTOR:-}" ] && have_pgv=0   # NO_PGVECTOR=1: ecml's indexes only
 [ "$have_pgv" = 1 ] && q -c "CREATE EXTENSION IF NOT EXISTS vector" >/dev/null
 q <<SQL >/dev/null
 SET client_min_messages = warning;
