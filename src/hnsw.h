@@ -53,7 +53,7 @@
 /* a resumed scan doubles its candidate set each round, up to this times ef_search */
 #define HNSW_EF_GROWTH_MAX		8
 
-/* half, int8: the least first batch of a scan when W holds twice as many */
+/* half, int8: a scan's first batch when W holds at least twice as many */
 #define HNSW_RERANK_BATCH		20
 
 /* levels are drawn from floor(-ln(U) / ln(m)); capped so a tuple stays small */

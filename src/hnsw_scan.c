@@ -149,16 +149,17 @@ take_batch(HnswScanOpaque so, bool all)
 	 * half, int8: the executor re-ranks, and before it returns row k it
 	 * fetches every row whose bound is below row k's exact distance, a few
 	 * past LIMIT.  A batch of a quarter (10 at ef_search 40, LIMIT 10's k)
-	 * made nearly every query pay a second search round: the batch holds
-	 * up to HNSW_RERANK_BATCH rows, at most half of W.  Only that: larger
-	 * batches commit to a farther last row, and strict order then skips
-	 * more rows found later (on 20,000 x 768, half of W at ef_search 10 lost
-	 * 0.04 of recall@10).
+	 * made nearly every query pay a second search round: when W holds at
+	 * least twice HNSW_RERANK_BATCH, the batch holds that many.  Only then:
+	 * larger batches commit to a farther last row, and strict order then
+	 * skips more rows found later (on 20,000 x 768, half of W at ef_search
+	 * 10 lost 0.04 of recall@10).
 	 */
 	if (all || (s->C.n == 0 && s->D.n == 0))
 		nemit = n;
 	else if (s->info.storage != HNSW_STORAGE_FLOAT)
-		nemit = Max(Max((n + 3) / 4, Min(HNSW_RERANK_BATCH, n / 2)), 1);
+		nemit = n >= 2 * HNSW_RERANK_BATCH ? Max((n + 3) / 4, HNSW_RERANK_BATCH)
+			: Max((n + 3) / 4, 1);
 	else
 		nemit = Max((n + 3) / 4, 1);
 	for (int i = nemit; i < n; i++)
