@@ -53,6 +53,9 @@
 /* a resumed scan doubles its candidate set each round, up to this times ef_search */
 #define HNSW_EF_GROWTH_MAX		8
 
+/* half, int8: a scan's first batch when W holds at least twice as many */
+#define HNSW_RERANK_BATCH		20
+
 /* levels are drawn from floor(-ln(U) / ln(m)); capped so a tuple stays small */
 #define HNSW_MAX_LEVEL			15
 
@@ -68,6 +71,20 @@
 /* page kinds in HnswPageOpaque.flags */
 #define HNSW_PAGE_META			1
 #define HNSW_PAGE_ELEMENT		2
+
+/*
+ * How an element stores its vector (index option storage): 4, 2 or 1 byte
+ * per dimension.  half and int8 keep, before the components, the norm of
+ * the rounding error |x - decoded x| (int8 also its scale), so that a scan
+ * can report a distance that is never above the exact one and let the
+ * executor re-rank by the exact distance from the heap.
+ */
+typedef enum HnswStorage
+{
+	HNSW_STORAGE_FLOAT = 0,		/* float4[dim] */
+	HNSW_STORAGE_HALF = 1,		/* float4 err, IEEE half[dim] */
+	HNSW_STORAGE_INT8 = 2		/* float4 scale, float4 err, int8[dim] */
+} HnswStorage;
 
 /* the distance an operator class orders by (support function 1) */
 typedef enum HnswMetric
@@ -100,6 +117,7 @@ typedef struct HnswMetaPageData
 	OffsetNumber entry_offno;
 	int16		entry_level;
 	BlockNumber insert_blkno;	/* the last element page: where inserts go */
+	int32		storage;		/* HnswStorage of the vectors (0 before issue 17) */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -118,7 +136,7 @@ typedef struct HnswElementTupleData
 	ItemPointerData heaptid;
 	uint8		level;
 	uint8		flags;			/* HNSW_ELEMENT_* */
-	/* float vector[dim] follows (offset 8), then HnswSlot slots[] */
+	/* the vector follows (offset 8, hnsw_vector_bytes), then HnswSlot slots[] */
 } HnswElementTupleData;
 
 typedef HnswElementTupleData *HnswElementTuple;
@@ -139,9 +157,23 @@ typedef HnswElementTupleData *HnswElementTuple;
 #define HNSW_UPDATE_LOCK		HNSW_METAPAGE_BLKNO
 
 #define HNSW_ELEMENT_HEADER		MAXALIGN(sizeof(HnswElementTupleData))
-#define HnswElementVector(t)	((float *) ((char *) (t) + HNSW_ELEMENT_HEADER))
-#define HnswElementSlots(t, dim) \
-	((HnswSlot *) ((char *) (t) + HNSW_ELEMENT_HEADER + sizeof(float) * (dim)))
+#define HnswElementVector(t)	((char *) (t) + HNSW_ELEMENT_HEADER)
+#define HnswElementSlots(t, storage, dim) \
+	((HnswSlot *) ((char *) (t) + HNSW_ELEMENT_HEADER + hnsw_vector_bytes(storage, dim)))
+
+/* bytes of a stored vector; even, so the slots after it stay 2-aligned */
+static inline Size
+hnsw_vector_bytes(int storage, int dim)
+{
+	switch (storage)
+	{
+		case HNSW_STORAGE_HALF:
+			return sizeof(float) + 2 * (Size) dim;
+		case HNSW_STORAGE_INT8:
+			return 2 * sizeof(float) + (((Size) dim + 1) & ~(Size) 1);
+	}
+	return sizeof(float) * (Size) dim;
+}
 
 /* slots of level l: 2m at level 0, m above; first slot index of level l */
 static inline int
@@ -157,9 +189,9 @@ hnsw_level_start(int m, int level)
 }
 
 static inline Size
-hnsw_element_size(int dim, int m, int level)
+hnsw_element_size(int storage, int dim, int m, int level)
 {
-	return HNSW_ELEMENT_HEADER + sizeof(float) * dim +
+	return HNSW_ELEMENT_HEADER + hnsw_vector_bytes(storage, dim) +
 		sizeof(HnswSlot) * (2 * m + level * m);
 }
 
@@ -205,6 +237,7 @@ typedef struct HnswOptions
 	int32		vl_len_;
 	int			m;
 	int			ef_construction;
+	int			storage_offset; /* the storage option's string */
 } HnswOptions;
 
 /* what a build, insert, scan or vacuum knows about the index */
@@ -214,6 +247,7 @@ typedef struct HnswIndexInfo
 	int			dim;			/* from the meta page; 0 when not yet fixed */
 	int			m;
 	int			ef_construction;
+	int			storage;		/* HnswStorage, from the meta page */
 } HnswIndexInfo;
 
 /* GUCs */
@@ -225,6 +259,12 @@ extern bool hnsw_strict_order;
 extern void hnsw_init(void);
 extern HnswMetric hnsw_index_metric(Relation index);
 extern void hnsw_index_options(Relation index, int *m, int *ef_construction);
+extern HnswStorage hnsw_index_storage(Relation index);
+extern const char *hnsw_storage_name(int storage);
+extern void hnsw_check_fits(const HnswIndexInfo *info, int dim);
+extern void hnsw_encode_vector(int storage, const float *x, int dim, char *out);
+extern void hnsw_decode_vector(int storage, const char *in, int dim, float *out);
+extern float hnsw_vector_error(int storage, const char *in);
 extern float *hnsw_prepare_vector(Datum value, HnswMetric metric, int dim,
 								  const char *what, int *dim_out, float *buf);
 extern void hnsw_check_dim(int have, int got, const char *what);
@@ -233,6 +273,19 @@ extern void hnsw_init_page(Page page, uint16 kind);
 extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
 extern int	hnsw_random_level(double u, int m);
+
+static inline float hnsw_distance(HnswMetric metric, const float *x, const float *y, int dim);
+
+/* distance of a stored vector to q; scratch holds dim floats */
+static inline float
+hnsw_stored_distance(const HnswIndexInfo *info, const char *stored, const float *q,
+					 float *scratch)
+{
+	if (info->storage == HNSW_STORAGE_FLOAT)
+		return hnsw_distance(info->metric, (const float *) stored, q, info->dim);
+	hnsw_decode_vector(info->storage, stored, info->dim, scratch);
+	return hnsw_distance(info->metric, scratch, q, info->dim);
+}
 
 static inline float
 hnsw_distance(HnswMetric metric, const float *x, const float *y, int dim)
@@ -252,6 +305,7 @@ typedef struct HnswCand
 {
 	HnswAddr	addr;
 	float		dist;
+	float		err;			/* the stored vector's rounding error (half, int8) */
 	uint8		state;			/* HNSW_CAND_* */
 	ItemPointerData heaptid;
 } HnswCand;
@@ -296,6 +350,7 @@ typedef struct HnswSearch
 	bool		skip_deleted;	/* deleted elements are expanded, never in W */
 	Buffer		buf;			/* the pinned (not locked) buffer, or invalid */
 	HnswAddr   *nbuf;			/* scratch neighbour list */
+	float	   *vbuf;			/* scratch decoded vector (half, int8) */
 	int		   *nidx;			/* and the candidate numbers of its elements */
 } HnswSearch;
 
@@ -331,6 +386,15 @@ extern int	hnsw_select_neighbours(HnswMetric metric, int dim, const float *q,
 								   const float *vecs, const float *dists,
 								   const int *order, int ncand, int mmax,
 								   bool keep_pruned, int *out);
+
+/* hnsw_cost.c */
+extern void hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+							  Cost *indexStartupCost, Cost *indexTotalCost,
+							  Selectivity *indexSelectivity, double *indexCorrelation,
+							  double *indexPages);
+extern int	hnsw_index_dim(Oid indexoid);
+extern double hnsw_distance_cost(int dim);
+extern double hnsw_detoast_cost(int dim);
 
 /* hnsw_build.c */
 extern IndexBuildResult *hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo);

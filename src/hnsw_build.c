@@ -471,6 +471,7 @@ fill_meta(Page page, const HnswIndexInfo *info, HnswAddr entry, int entry_level,
 	meta->entry_offno = entry == HNSW_INVALID_ADDR ? InvalidOffsetNumber : HnswAddrOffset(entry);
 	meta->entry_level = entry_level;
 	meta->insert_blkno = insert_blkno;
+	meta->storage = info->storage;
 	/* keep the meta data out of the hole full-page images leave out */
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
@@ -543,7 +544,7 @@ write_graph(BuildState *b)
 {
 	HnswAddr   *addr = palloc_extended(sizeof(HnswAddr) * Max(b->n, 1), MCXT_ALLOC_HUGE);
 	int32	   *order = bfs_order(b);
-	Size		maxsize = hnsw_element_size(b->info.dim, b->info.m, HNSW_MAX_LEVEL);
+	Size		maxsize = hnsw_element_size(b->info.storage, b->info.dim, b->info.m, HNSW_MAX_LEVEL);
 	HnswElementTuple tup = palloc0(maxsize);
 	PGAlignedBlock block;
 	Page		page = block.data;
@@ -559,7 +560,7 @@ write_graph(BuildState *b)
 	for (int64 k = 0; k < b->n; k++)
 	{
 		int32		i = order[k];
-		Size		size = MAXALIGN(hnsw_element_size(b->info.dim, b->info.m, b->levels[i]));
+		Size		size = MAXALIGN(hnsw_element_size(b->info.storage, b->info.dim, b->info.m, b->levels[i]));
 
 		if (lower + sizeof(ItemIdData) + size > upper)
 		{
@@ -590,14 +591,14 @@ write_graph(BuildState *b)
 		{
 			int32		i = order[k];
 			int			level = b->levels[i];
-			Size		size = hnsw_element_size(b->info.dim, b->info.m, level);
+			Size		size = hnsw_element_size(b->info.storage, b->info.dim, b->info.m, level);
 			HnswSlot   *slots;
 
 			memset(tup, 0, size);
 			tup->heaptid = b->tids[i];
 			tup->level = level;
-			memcpy(HnswElementVector(tup), vec_of(b, i), sizeof(float) * b->info.dim);
-			slots = HnswElementSlots(tup, b->info.dim);
+			hnsw_encode_vector(b->info.storage, vec_of(b, i), b->info.dim, HnswElementVector(tup));
+			slots = HnswElementSlots(tup, b->info.storage, b->info.dim);
 			for (int l = 0; l <= level; l++)
 			{
 				int32	   *list = list_of(b, i, l);
@@ -657,13 +658,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	{
 		float	   *first = hnsw_prepare_vector(values[0], b->info.metric, 0, "vector", &n, NULL);
 
-		if (hnsw_element_size(n, b->info.m, 0) > HNSW_MAX_ELEMENT_SIZE)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("vector of %d dimensions is too large for an ecml_hnsw index with m = %d",
-							n, b->info.m),
-					 errhint("An element must fit an %d-byte page: use fewer dimensions or a smaller m.",
-							 BLCKSZ)));
+		hnsw_check_fits(&b->info, n);
 		b->info.dim = n;
 		b->maxn = Max(b->memlimit / element_bytes(&b->info), 1);
 		reserve_element(b);
@@ -674,7 +669,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		switch_to_disk(b);
 
 	level = hnsw_random_level(1.0 - ecml_rng_uniform(&b->rng), b->info.m);
-	while (level > 0 && hnsw_element_size(b->info.dim, b->info.m, level) > HNSW_MAX_ELEMENT_SIZE)
+	while (level > 0 && hnsw_element_size(b->info.storage, b->info.dim, b->info.m, level) > HNSW_MAX_ELEMENT_SIZE)
 		level--;
 
 	if (b->on_disk)
@@ -721,6 +716,7 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	b.index = index;
 	b.info.metric = hnsw_index_metric(index);
 	hnsw_index_options(index, &b.info.m, &b.info.ef_construction);
+	b.info.storage = hnsw_index_storage(index);
 	if (b.info.ef_construction < 2 * b.info.m)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -781,6 +777,7 @@ hnsw_buildempty(Relation index)
 
 	info.metric = hnsw_index_metric(index);
 	hnsw_index_options(index, &info.m, &info.ef_construction);
+	info.storage = hnsw_index_storage(index);
 	info.dim = 0;
 	fill_meta(page, &info, HNSW_INVALID_ADDR, 0, InvalidBlockNumber);
 

@@ -219,10 +219,10 @@ hnsw_read_neighbours(Relation index, const HnswIndexInfo *info, Buffer *buf,
 	if (deleted_out)
 		*deleted_out = (e->flags & HNSW_ELEMENT_DELETED) != 0;
 	if (vec_out)
-		memcpy(vec_out, HnswElementVector(e), sizeof(float) * info->dim);
+		hnsw_decode_vector(info->storage, HnswElementVector(e), info->dim, vec_out);
 	if (level <= e->level)
 	{
-		HnswSlot   *slots = HnswElementSlots(e, info->dim) +
+		HnswSlot   *slots = HnswElementSlots(e, info->storage, info->dim) +
 			hnsw_level_start(info->m, level);
 		int			cap = hnsw_level_capacity(info->m, level);
 
@@ -261,6 +261,8 @@ hnsw_search_init(HnswSearch *s, Relation index, const HnswIndexInfo *info,
 	s->buf = InvalidBuffer;
 	s->nbuf = palloc(sizeof(HnswAddr) * 2 * info->m);
 	s->nidx = palloc(sizeof(int) * 2 * info->m);
+	s->vbuf = info->storage == HNSW_STORAGE_FLOAT ? NULL :
+		palloc(sizeof(float) * Max(info->dim, 1));
 }
 
 /* Forget what was found, keep the allocations (a new layer or query). */
@@ -308,7 +310,8 @@ hnsw_search_add(HnswSearch *s, HnswAddr addr)
 	}
 	c = &s->cands[s->ncands];
 	c->addr = addr;
-	c->dist = hnsw_distance(s->info.metric, HnswElementVector(e), s->query, s->info.dim);
+	c->dist = hnsw_stored_distance(&s->info, HnswElementVector(e), s->query, s->vbuf);
+	c->err = hnsw_vector_error(s->info.storage, HnswElementVector(e));
 	c->heaptid = e->heaptid;
 	c->state = (e->flags & HNSW_ELEMENT_DELETED) ? HNSW_CAND_DELETED : 0;
 	LockBuffer(s->buf, BUFFER_LOCK_UNLOCK);
@@ -335,7 +338,7 @@ add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
 		Buffer		buf;
 	}			groups[2 * HNSW_M_MAX];
 	int			ngroups = 0;
-	int			lines = Min((int) (HNSW_ELEMENT_HEADER + sizeof(float) * s->info.dim + 63) / 64, 16);
+	int			lines = Min((int) (HNSW_ELEMENT_HEADER + hnsw_vector_bytes(s->info.storage, s->info.dim) + 63) / 64, 16);
 
 	/* by address, so that one page's elements come together */
 	for (int i = 0; i < n; i++)
@@ -406,7 +409,8 @@ add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
 			}
 			c = &s->cands[s->ncands];
 			c->addr = addrs[ord[k]];
-			c->dist = hnsw_distance(s->info.metric, HnswElementVector(e), s->query, s->info.dim);
+			c->dist = hnsw_stored_distance(&s->info, HnswElementVector(e), s->query, s->vbuf);
+			c->err = hnsw_vector_error(s->info.storage, HnswElementVector(e));
 			c->heaptid = e->heaptid;
 			c->state = (e->flags & HNSW_ELEMENT_DELETED) ? HNSW_CAND_DELETED : 0;
 			s->ndistances++;

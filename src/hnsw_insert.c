@@ -63,9 +63,9 @@ tid_uniform(ItemPointer tid)
 
 /* the highest level whose element still fits a page */
 static int
-fitting_level(int dim, int m, int level)
+fitting_level(int storage, int dim, int m, int level)
 {
-	while (level > 0 && hnsw_element_size(dim, m, level) > HNSW_MAX_ELEMENT_SIZE)
+	while (level > 0 && hnsw_element_size(storage, dim, m, level) > HNSW_MAX_ELEMENT_SIZE)
 		level--;
 	return level;
 }
@@ -169,7 +169,7 @@ write_neighbours(Relation index, const HnswIndexInfo *info, HnswAddr addr,
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
 	e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(addr)));
-	slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
+	slots = HnswElementSlots(e, info->storage, info->dim) + hnsw_level_start(info->m, level);
 	for (int i = 0; i < cap; i++)
 	{
 		HnswAddr	a = hnsw_slot_addr(&slots[i]);
@@ -338,7 +338,7 @@ hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int l
 			break;
 		}
 		e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(e_addr)));
-		slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
+		slots = HnswElementSlots(e, info->storage, info->dim) + hnsw_level_start(info->m, level);
 		for (int i = 0; i < cap; i++)
 		{
 			HnswAddr	a = hnsw_slot_addr(&slots[i]);
@@ -357,7 +357,7 @@ hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int l
 		state = GenericXLogStart(index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
 		e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(e_addr)));
-		slots = HnswElementSlots(e, info->dim) + hnsw_level_start(info->m, level);
+		slots = HnswElementSlots(e, info->storage, info->dim) + hnsw_level_start(info->m, level);
 		for (int i = 0; i < cap; i++)
 			hnsw_slot_set(&slots[i], i < nnew ? newlist[i] : HNSW_INVALID_ADDR);
 		GenericXLogFinish(state);
@@ -460,14 +460,14 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 	int			nlinked = 0;
 	int			maxcand = info->ef_construction + 1;
 
-	level = fitting_level(info->dim, info->m, level);
-	size = hnsw_element_size(info->dim, info->m, level);
+	level = fitting_level(info->storage, info->dim, info->m, level);
+	size = hnsw_element_size(info->storage, info->dim, info->m, level);
 	tup = palloc0(size);
 	tup->heaptid = *heaptid;
 	tup->level = level;
-	memcpy(HnswElementVector(tup), vec, sizeof(float) * info->dim);
+	hnsw_encode_vector(info->storage, vec, info->dim, HnswElementVector(tup));
 	for (int i = 0; i < 2 * info->m + level * info->m; i++)
-		hnsw_slot_set(&HnswElementSlots(tup, info->dim)[i], HNSW_INVALID_ADDR);
+		hnsw_slot_set(&HnswElementSlots(tup, info->storage, info->dim)[i], HNSW_INVALID_ADDR);
 	addr = add_element(index, tup, size);
 
 	hnsw_read_meta(index, &meta);
@@ -626,14 +626,9 @@ hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	hnsw_read_meta(index, &meta);
 	info.m = meta.m;
 	info.ef_construction = meta.ef_construction;
+	info.storage = meta.storage;
 	vec = hnsw_prepare_vector(values[0], info.metric, meta.dim, "vector", &n, NULL);
-	if (hnsw_element_size(n, info.m, 0) > HNSW_MAX_ELEMENT_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("vector of %d dimensions is too large for an ecml_hnsw index with m = %d",
-						n, info.m),
-				 errhint("An element must fit an %d-byte page: use fewer dimensions or a smaller m.",
-						 BLCKSZ)));
+	hnsw_check_fits(&info, n);
 	if (meta.dim == 0)
 		hnsw_check_dim(fix_dimension(index, n), n, "vector");
 	info.dim = n;

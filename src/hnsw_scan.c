@@ -43,6 +43,7 @@ typedef struct HnswScanOpaqueData
 	int			nbatch;
 	int			pos;
 	float		last_dist;		/* distance of the last row returned */
+	float		qnorm;			/* |query|, for the bounds of half and int8 */
 	int			ef_round;		/* the candidate set of the next round */
 	/* a NULL query: every element, in physical order */
 	BlockNumber blkno;
@@ -107,6 +108,28 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
  * a filter keeping 10% of the rows and from 0.924 to 0.966 for 1%,
  * against half and a constant ef_search.
  */
+/*
+ * The internal distance a scan reports for a candidate.  float: its
+ * distance.  half and int8: a bound never above the exact distance of the
+ * heap row's vector x, from the stored x' and err >= |x - x'|:
+ * |q - x| >= |q - x'| - err, and -q.x >= -q.x' - |q| err.  The scan sets
+ * xs_recheckorderby, so the executor computes the exact distance from the
+ * heap and re-ranks (IndexNextWithReorder): the final order is exact.
+ */
+static float
+cand_bound(HnswScanOpaque so, const HnswCand *c)
+{
+	if (so->s.info.storage == HNSW_STORAGE_FLOAT)
+		return c->dist;
+	if (so->s.info.metric == HNSW_METRIC_L2)
+	{
+		double		d = sqrt((double) Max(c->dist, 0.0f)) - c->err;
+
+		return d > 0 ? (float) (d * d) : 0.0f;
+	}
+	return c->dist - so->qnorm * c->err;
+}
+
 static void
 take_batch(HnswScanOpaque so, bool all)
 {
@@ -122,11 +145,44 @@ take_batch(HnswScanOpaque so, bool all)
 
 		so->batch[s->W.n] = i;
 	}
-	nemit = (all || (s->C.n == 0 && s->D.n == 0)) ? n : Max((n + 3) / 4, 1);
+	/*
+	 * half, int8: the executor re-ranks, and before it returns row k it
+	 * fetches every row whose bound is below row k's exact distance, a few
+	 * past LIMIT.  A batch of a quarter (10 at ef_search 40, LIMIT 10's k)
+	 * made nearly every query pay a second search round: when W holds at
+	 * least twice HNSW_RERANK_BATCH, the batch holds that many.  Only then:
+	 * larger batches commit to a farther last row, and strict order then
+	 * skips more rows found later (on 20,000 x 768, half of W at ef_search
+	 * 10 lost 0.04 of recall@10).
+	 */
+	if (all || (s->C.n == 0 && s->D.n == 0))
+		nemit = n;
+	else if (s->info.storage != HNSW_STORAGE_FLOAT)
+		nemit = n >= 2 * HNSW_RERANK_BATCH ? Max((n + 3) / 4, HNSW_RERANK_BATCH)
+			: Max((n + 3) / 4, 1);
+	else
+		nemit = Max((n + 3) / 4, 1);
 	for (int i = nemit; i < n; i++)
 		hnsw_heap_push(&s->W, s->cands, so->batch[i]);
 	so->nbatch = nemit;
 	so->pos = 0;
+	/* half, int8: in order of the reported bounds (insertion sort, small) */
+	if (so->s.info.storage != HNSW_STORAGE_FLOAT)
+	{
+		for (int i = 1; i < nemit; i++)
+		{
+			int			x = so->batch[i];
+			float		bx = cand_bound(so, &s->cands[x]);
+			int			j = i;
+
+			while (j > 0 && cand_bound(so, &s->cands[so->batch[j - 1]]) > bx)
+			{
+				so->batch[j] = so->batch[j - 1];
+				j--;
+			}
+			so->batch[j] = x;
+		}
+	}
 }
 
 static void
@@ -148,6 +204,7 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 	info.dim = meta.dim;
 	info.m = meta.m;
 	info.ef_construction = meta.ef_construction;
+	info.storage = meta.storage;
 
 	if (scan->numberOfOrderBys == 0 ||
 		(scan->orderByData[0].sk_flags & SK_ISNULL))
@@ -160,6 +217,13 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 	so->query = hnsw_prepare_vector(scan->orderByData[0].sk_argument, info.metric,
 									info.dim, "query vector", &n, NULL);
 
+	{
+		double		q2 = 0.0;
+
+		for (int i = 0; i < info.dim; i++)
+			q2 += (double) so->query[i] * so->query[i];
+		so->qnorm = (float) sqrt(q2);
+	}
 	hnsw_search_init(&so->s, index, &info, so->query);
 	so->have_search = true;
 	so->s.keep_dropped = true;
@@ -235,6 +299,8 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 	}
 	scan->xs_recheck = false;
 	scan->xs_recheckorderby = false;
+	if (so->have_search && so->s.info.storage != HNSW_STORAGE_FLOAT)
+		scan->xs_recheckorderby = true;
 
 	if (so->done)
 		;
@@ -251,17 +317,19 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 			while (so->pos < so->nbatch)
 			{
 				HnswCand   *c = &so->s.cands[so->batch[so->pos++]];
+				float		dist;
 
 				if (c->state & HNSW_CAND_EMITTED)
 					continue;
 				c->state |= HNSW_CAND_EMITTED;
 				/* found after a farther row was returned: out of order */
-				if (hnsw_strict_order && c->dist < so->last_dist)
+				dist = cand_bound(so, c);
+				if (hnsw_strict_order && dist < so->last_dist)
 					continue;
-				so->last_dist = c->dist;
+				so->last_dist = dist;
 				scan->xs_heaptid = c->heaptid;
 				scan->xs_orderbyvals[0] =
-					Float8GetDatum(hnsw_reported_distance(so->s.info.metric, c->dist));
+					Float8GetDatum(hnsw_reported_distance(so->s.info.metric, dist));
 				scan->xs_orderbynulls[0] = false;
 				found = true;
 				break;

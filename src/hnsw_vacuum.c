@@ -239,7 +239,7 @@ repair_element(VacuumState *v, HnswAddr addr)
 		state = GenericXLogStart(v->index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
 		slots = HnswElementSlots(PageGetItem(page, PageGetItemId(page, HnswAddrOffset(addr))),
-								 v->info.dim) + hnsw_level_start(v->info.m, l);
+								 v->info.storage, v->info.dim) + hnsw_level_start(v->info.m, l);
 		/* links made since the list was read (no reads of other pages here) */
 		for (int i = 0; i < cap; i++)
 		{
@@ -478,6 +478,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	v.info.dim = meta.dim;
 	v.info.m = meta.m;
 	v.info.ef_construction = meta.ef_construction;
+	v.info.storage = meta.storage;
 	v.strategy = info->strategy;
 	v.rbuf = InvalidBuffer;
 	hnsw_addrset_init(&v.dead, 1024);

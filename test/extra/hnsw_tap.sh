@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ecml_hnsw index's TAP tests (test/tap/t/*.pl: crash recovery during
 # inserts, a streaming replica, recall, unlogged indexes after a crash and a
-# promotion, inserts during VACUUM, a scan whose entry point VACUUM removes
+# promotion, inserts during VACUUM, an int8-storage index after a crash, a
+# scan whose entry point VACUUM removes
 # (held there with gdb, skipped without it)), run with prove as
 # `make prove_installcheck` would: PostgreSQL::Test::Cluster from
 # postgresql-server-dev-15 starts its own throwaway clusters from the
