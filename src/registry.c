@@ -22,8 +22,10 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "catalog/namespace.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -131,6 +133,21 @@ registry_cache_hit(const RegistryCache *rc, const text *name, int32 version)
 }
 
 /*
+ * True when ecml.models has versions.  A database whose ecml is still at
+ * 0.1.0 (this library installed, ALTER EXTENSION ecml UPDATE not yet run)
+ * has one row per name and no live column, and its models must stay
+ * readable until it is updated.
+ */
+static bool
+registry_is_versioned(void)
+{
+	Oid			nsp = get_namespace_oid("ecml", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("models", nsp) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, "live") != InvalidAttrNumber;
+}
+
+/*
  * Read the model of name from ecml.models: the live version when version is
  * 0, else that version.  Remembered in fn_extra while the snapshot and
  * session state stay the same.
@@ -154,8 +171,11 @@ registry_lookup(FunctionCallInfo fcinfo, text *name, int32 version)
 	args[1] = Int32GetDatum(version);
 	if (version == 0)
 	{
-		if (SPI_execute_with_args("SELECT model FROM ecml.models WHERE name OPERATOR(pg_catalog.=) $1 AND live",
-								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		const char *sql = registry_is_versioned()
+			? "SELECT model FROM ecml.models WHERE name OPERATOR(pg_catalog.=) $1 AND live"
+			: "SELECT model FROM ecml.models WHERE name OPERATOR(pg_catalog.=) $1";
+
+		if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "ecml.model: registry lookup failed");
 		if (SPI_processed == 0)
 			ereport(ERROR,

@@ -29,6 +29,24 @@ ALTER TABLE ecml.model_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY model_history_owner ON ecml.model_history
     USING (pg_catalog.pg_has_role(CURRENT_USER, owner, 'USAGE'))
     WITH CHECK (pg_catalog.pg_has_role(CURRENT_USER, owner, 'USAGE'));
+-- Saving, promoting and rolling back write the history as the caller: a
+-- role needs SELECT and INSERT on it as on ecml.models.  A registry
+-- updated from 0.1.0 has its grants already: the same go to the history.
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT a.grantee, a.privilege_type
+             FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+             WHERE c.oid OPERATOR(pg_catalog.=) 'ecml.models'::pg_catalog.regclass
+               AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['SELECT', 'INSERT'])
+               AND a.grantee OPERATOR(pg_catalog.<>) c.relowner LOOP
+        EXECUTE pg_catalog.format('GRANT %s ON ecml.model_history TO %s', g.privilege_type,
+                                  CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(g.grantee::pg_catalog.regrole::pg_catalog.text) END);
+    END LOOP;
+END
+$$;
 
 CREATE FUNCTION ecml.query_columns(query text) RETURNS regtype[]
     AS 'MODULE_PATHNAME', 'ecml_query_columns'
