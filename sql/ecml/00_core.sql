@@ -72,6 +72,8 @@ CREATE TABLE ecml.models (
     -- the order of promotions: ecml.rollback() returns to the version
     -- promoted before the live one (NULL: never live, or rolled back)
     promoted    bigint,
+    -- this version's promotions, refusal and rollbacks (ecml.model_history)
+    events      jsonb NOT NULL DEFAULT '[]',
     CONSTRAINT models_pkey PRIMARY KEY (name, version),
     CONSTRAINT models_version_check CHECK (version > 0)
 );

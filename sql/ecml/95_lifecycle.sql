@@ -5,43 +5,39 @@
 -- ALTER EXTENSION has just upgraded: CREATE OR REPLACE for the functions
 -- 0.1.0 already had.
 
--- Every promotion, refusal and rollback, with its reason.
-CREATE TABLE ecml.model_history (
-    at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-    name        text NOT NULL,
-    version     integer NOT NULL,
-    event       text NOT NULL CHECK (event IN ('promoted', 'refused', 'rolled_back')),
-    from_version integer,
-    metric      text,
-    value       double precision,
-    live_value  double precision,
-    tolerance   double precision,
-    reason      text NOT NULL,
-    by          text NOT NULL DEFAULT CURRENT_USER,
-    owner       regrole NOT NULL
-                DEFAULT pg_catalog.quote_ident(CURRENT_USER)::pg_catalog.regrole
-);
-COMMENT ON TABLE ecml.model_history IS
-    'Every promotion, refused promotion and rollback of an ecml model version, with the metric compared and why; kept by pg_dump. Row security as on ecml.models.';
-SELECT pg_catalog.pg_extension_config_dump('ecml.model_history', '');
-GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.model_history TO @extowner@ WITH GRANT OPTION;
-ALTER TABLE ecml.model_history ENABLE ROW LEVEL SECURITY;
-CREATE POLICY model_history_owner ON ecml.model_history
-    USING (pg_catalog.pg_has_role(CURRENT_USER, owner, 'USAGE'))
-    WITH CHECK (pg_catalog.pg_has_role(CURRENT_USER, owner, 'USAGE'));
--- Saving, promoting and rolling back write the history as the caller: a
--- role needs SELECT and INSERT on it as on ecml.models.  A registry
--- updated from 0.1.0 has its grants already: the same go to the history.
+-- Every promotion, refusal and rollback, with its reason.  The events are
+-- kept with the version they are about (ecml.models.events), so writing
+-- them needs no privilege beyond those that save and promote, a role
+-- cannot log for another team's models, and pg_dump keeps them with the
+-- versions; a pruned version takes its events along.
+CREATE VIEW ecml.model_history WITH (security_invoker = true) AS
+SELECT (e.value OPERATOR(pg_catalog.->>) 'at')::timestamptz AS at,
+       m.name, m.version,
+       e.value OPERATOR(pg_catalog.->>) 'event' AS event,
+       (e.value OPERATOR(pg_catalog.->>) 'from_version')::integer AS from_version,
+       e.value OPERATOR(pg_catalog.->>) 'metric' AS metric,
+       (e.value OPERATOR(pg_catalog.->>) 'value')::double precision AS value,
+       (e.value OPERATOR(pg_catalog.->>) 'live_value')::double precision AS live_value,
+       (e.value OPERATOR(pg_catalog.->>) 'tolerance')::double precision AS tolerance,
+       e.value OPERATOR(pg_catalog.->>) 'reason' AS reason,
+       e.value OPERATOR(pg_catalog.->>) 'by' AS by,
+       m.owner
+FROM ecml.models m, pg_catalog.jsonb_array_elements(m.events) AS e(value);
+COMMENT ON VIEW ecml.model_history IS
+    'Every promotion, refused promotion and rollback of an ecml model version, with the metric compared and why: the events of ecml.models, as the caller''s row security sees them.';
+-- Who may read the registry may read its history: a registry updated from
+-- 0.1.0 has its grants already.
+GRANT SELECT ON ecml.model_history TO @extowner@ WITH GRANT OPTION;
 DO $$
 DECLARE
     g record;
 BEGIN
-    FOR g IN SELECT a.grantee, a.privilege_type
+    FOR g IN SELECT DISTINCT a.grantee
              FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
              WHERE c.oid OPERATOR(pg_catalog.=) 'ecml.models'::pg_catalog.regclass
-               AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['SELECT', 'INSERT'])
+               AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT'
                AND a.grantee OPERATOR(pg_catalog.<>) c.relowner LOOP
-        EXECUTE pg_catalog.format('GRANT %s ON ecml.model_history TO %s', g.privilege_type,
+        EXECUTE pg_catalog.format('GRANT SELECT ON ecml.model_history TO %s',
                                   CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                                        ELSE pg_catalog.quote_ident(g.grantee::pg_catalog.regrole::pg_catalog.text) END);
     END LOOP;
@@ -273,23 +269,20 @@ BEGIN
     -- row this role cannot see: the insert of a first live version meets it
     -- in models_live, and DO UPDATE's row security check refuses it (42501).
     INSERT INTO ecml.models AS m (name, version, kind, model, trained_at, rows, metrics, owner,
-                                  live, options, training_seconds, holdout, holdout_metrics, promoted)
+                                  live, options, training_seconds, holdout, holdout_metrics, promoted, events)
     VALUES (save_version.name, ver, kind, save_version.model,
             (info->>'created_at')::timestamptz, (info->>'rows')::bigint, info->'metrics', owner_role,
             promote, opts->'training_options', (opts->>'training_seconds')::float8, holdout, new_m,
-            CASE WHEN promote THEN coalesce(live.promoted, 0) + 1 END)
+            CASE WHEN promote THEN coalesce(live.promoted, 0) + 1 END,
+            jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                'at', clock_timestamp(), 'event', CASE WHEN promote THEN 'promoted' ELSE 'refused' END,
+                'from_version', live.version, 'reason', reason,
+                'metric', CASE WHEN new_m IS NOT NULL THEN metric END, 'value', new_m->metric,
+                'live_value', live_m->metric,
+                'tolerance', CASE WHEN policy = 'if_not_worse' AND live.version IS NOT NULL THEN tol END,
+                'by', CURRENT_USER))))
     ON CONFLICT (name) WHERE live DO UPDATE SET live = true;
 
-    IF live.version IS NOT NULL THEN
-        INSERT INTO ecml.model_history (name, version, event, from_version, metric, value, live_value, tolerance, reason, owner)
-        VALUES (save_version.name, ver, CASE WHEN promote THEN 'promoted' ELSE 'refused' END, live.version,
-                CASE WHEN new_m IS NOT NULL THEN metric END, (new_m->>metric)::float8, (live_m->>metric)::float8,
-                CASE WHEN policy = 'if_not_worse' THEN tol END, reason, owner_role);
-    ELSE
-        INSERT INTO ecml.model_history (name, version, event, metric, value, reason, owner)
-        VALUES (save_version.name, ver, 'promoted', CASE WHEN new_m IS NOT NULL THEN metric END,
-                (new_m->>metric)::float8, reason, owner_role);
-    END IF;
     IF NOT promote THEN
         RAISE WARNING 'ecml model "%" version % was saved but not promoted: %', name, ver, reason
             USING HINT = format('Version %s stays live. ecml.promote(%L, %s) promotes the new one anyway.',
@@ -365,10 +358,11 @@ BEGIN
     END IF;
     UPDATE ecml.models m SET live = false WHERE m.name = promote.name AND m.live;
     UPDATE ecml.models m SET live = true,
-           promoted = (SELECT coalesce(max(k.promoted), 0) + 1 FROM ecml.models k WHERE k.name = promote.name)
+           promoted = (SELECT coalesce(max(k.promoted), 0) + 1 FROM ecml.models k WHERE k.name = promote.name),
+           events = m.events || jsonb_strip_nulls(jsonb_build_object(
+               'at', clock_timestamp(), 'event', 'promoted', 'from_version', live.version,
+               'reason', 'ecml.promote()', 'by', CURRENT_USER))
      WHERE m.name = promote.name AND m.version = promote.version;
-    INSERT INTO ecml.model_history (name, version, event, from_version, reason, owner)
-    VALUES (name, version, 'promoted', live.version, 'ecml.promote()', target.owner);
 END
 $$;
 COMMENT ON FUNCTION ecml.promote(text, integer) IS
@@ -407,9 +401,11 @@ BEGIN
     -- goes one further back
     UPDATE ecml.models m SET live = false, promoted = NULL
      WHERE m.name = rollback.name AND m.version = live.version;
-    UPDATE ecml.models m SET live = true WHERE m.name = rollback.name AND m.version = prev;
-    INSERT INTO ecml.model_history (name, version, event, from_version, reason, owner)
-    VALUES (name, prev, 'rolled_back', live.version, 'ecml.rollback()', live.owner);
+    UPDATE ecml.models m SET live = true,
+           events = m.events || jsonb_strip_nulls(jsonb_build_object(
+               'at', clock_timestamp(), 'event', 'rolled_back', 'from_version', live.version,
+               'reason', 'ecml.rollback()', 'by', CURRENT_USER))
+     WHERE m.name = rollback.name AND m.version = prev;
     RETURN prev;
 END
 $$;

@@ -15,7 +15,8 @@ ALTER TABLE ecml.models
     ADD COLUMN training_seconds double precision,
     ADD COLUMN holdout text,
     ADD COLUMN holdout_metrics jsonb,
-    ADD COLUMN promoted bigint;
+    ADD COLUMN promoted bigint,
+    ADD COLUMN events jsonb NOT NULL DEFAULT '[]';
 -- what 0.1.0 knew: the model was saved when it was trained, by its owner
 UPDATE ecml.models SET promoted = 1, saved_at = trained_at, saved_by = owner::text;
 ALTER TABLE ecml.models

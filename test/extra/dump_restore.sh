@@ -73,7 +73,6 @@ SELECT ecml.promote('purchase', 3);
 SELECT ecml.save_model('recs', ecml.mf_train(u, item, v, '{"factors": 4, "iterations": 2}')) FROM clicks;
 -- two of them belong to another role: row security shows it only those
 UPDATE ecml.models SET owner = 'ecml_dump_reader' WHERE name IN ('fraud', 'recs');
-UPDATE ecml.model_history SET owner = 'ecml_dump_reader' WHERE name IN ('fraud', 'recs');
 
 -- a user table: other models of every kind (other options), plain bytea
 CREATE TABLE my_models (name text PRIMARY KEY, m bytea NOT NULL);

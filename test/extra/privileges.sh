@@ -92,8 +92,6 @@ GRANT ecml_p_team TO ecml_p_reader, ecml_p_writer, ecml_p_meta;
 GRANT USAGE ON SCHEMA ecml TO ecml_p_user, ecml_p_reader, ecml_p_writer, ecml_p_other, ecml_p_meta;
 GRANT SELECT ON ecml.models TO ecml_p_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_writer, ecml_p_other;
--- saving, promoting and rolling back log in ecml.model_history as the caller
-GRANT SELECT, INSERT ON ecml.model_history TO ecml_p_writer, ecml_p_other;
 GRANT SELECT (name, kind, trained_at, rows, metrics, owner) ON ecml.models TO ecml_p_meta;
 -- each role has a schema of its own for its tables (and hostile objects)
 CREATE SCHEMA AUTHORIZATION ecml_p_user;
@@ -266,7 +264,6 @@ denied ecml_p_dbo "$tdb" "the database owner (not a superuser) cannot install ec
 ok postgres "$tdb" "a superuser installs ecml and gives the owner the registry" \
     "CREATE EXTENSION ecml; GRANT USAGE ON SCHEMA ecml TO ecml_p_dbo;
      GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_dbo WITH GRANT OPTION;
-     GRANT SELECT, INSERT ON ecml.model_history TO ecml_p_dbo WITH GRANT OPTION;
      GRANT ecml_p_team TO ecml_p_dbo"
 is ecml_p_dbo "$tdb" "the owner manages the registry, hands a model to the team and grants it on" "t" \
     "SELECT ecml.save_model('d', ecml.logreg_train(ARRAY[i, 1]::real[], i % 2 = 0)) FROM generate_series(1, 20) i;

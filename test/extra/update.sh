@@ -67,11 +67,12 @@ check "rollback returns to the 0.1.0 model" "1
 t" -d "$old" \
     -c "SELECT ecml.rollback('purchase')" \
     -c "SELECT md5(ecml.model('purchase')) = md5(ecml.model('purchase', 1))"
-check "row security: the team sees its model only, and saves versions of it (the grants on ecml.models reach ecml.model_history)" "fraud
+check "row security: the team sees its model only, saves versions of it and reads their history (the grant on ecml.models reaches ecml.model_history)" "fraud
 
-2" -d "$old" \
+2|fraud 2 promoted ecml_upd_team" -d "$old" \
     -c "SET ROLE ecml_upd_team" -c "SELECT string_agg(DISTINCT name, ',') FROM ecml.models" \
-    -c "SELECT ecml.save_model('fraud', ecml.model('fraud'))" -c "SELECT max(version) FROM ecml.models"
+    -c "SELECT ecml.save_model('fraud', ecml.model('fraud'))" \
+    -c "SELECT max(version), (SELECT string_agg(name || ' ' || version || ' ' || event || ' ' || by, ',') FROM ecml.model_history) FROM ecml.models"
 check "another team's name is refused after the update" \
     "ERROR:  new row violates row-level security policy (USING expression) for table \"models\"" -d "$old" \
     -c "SET ROLE ecml_upd_team" -c "\\set VERBOSITY terse" \
