@@ -65,6 +65,7 @@ DECLARE
     columns text;
     q text;
     result jsonb;
+    type_ok boolean;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF model IS NULL OR holdout IS NULL THEN
@@ -109,6 +110,20 @@ BEGIN
             USING ERRCODE = 'datatype_mismatch',
                   DETAIL = format('The columns, in this order: %s.', columns);
     END IF;
+    -- numbers where the kind takes numbers (the casts in q do the rest)
+    FOR i IN 1 .. need LOOP
+        type_ok := CASE WHEN need = 2 AND i = 1
+                        THEN (SELECT e.typcategory = 'N' FROM pg_type a JOIN pg_type e ON e.oid = a.typelem
+                              WHERE a.oid = cols[i] AND a.typcategory = 'A')
+                        WHEN need = 2 THEN cols[i] = 'boolean'::regtype
+                        ELSE (SELECT t.typcategory = 'N' FROM pg_type t WHERE t.oid = cols[i]) END;
+        IF NOT coalesce(type_ok, false) THEN
+            RAISE EXCEPTION 'ecml.evaluate: column % of the held-out query is of type %, a % model needs %',
+                            i, cols[i], kind, split_part(split_part(columns, ', ', i), ' ', 2)
+                USING ERRCODE = 'datatype_mismatch',
+                      DETAIL = format('The columns, in this order: %s.', columns);
+        END IF;
+    END LOOP;
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
     EXECUTE q INTO result USING model;
     RETURN result;
@@ -116,15 +131,6 @@ END
 $$;
 COMMENT ON FUNCTION ecml.evaluate(bytea, text) IS
     'Held-out metrics of model on the rows of holdout (a SELECT with the columns of the kind''s training aggregate): rows, auc, average_precision, log_loss and accuracy for logreg and gbdt, rmse for mf.';
-
--- Serializes the writers of one name: the next version number and the
--- live flag are read, then written.
-CREATE FUNCTION ecml.lifecycle_lock(name text) RETURNS void
-    LANGUAGE sql VOLATILE PARALLEL UNSAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pg_advisory_xact_lock(hashtext('ecml.models'), hashtext(name)) $$;
-COMMENT ON FUNCTION ecml.lifecycle_lock(text) IS
-    'Takes the transaction-level advisory lock that serializes saves, promotions and rollbacks of one model name.';
 
 CREATE FUNCTION ecml.save_version(name text, model bytea, options jsonb DEFAULT '{}')
     RETURNS integer
@@ -221,7 +227,8 @@ BEGIN
         END IF;
     END IF;
 
-    PERFORM ecml.lifecycle_lock(name);
+    -- one writer of a name at a time: the next version and the live flag are read, then written
+    PERFORM pg_advisory_xact_lock(hashtext('ecml.models'), hashtext(name));
     SELECT max(m.version), count(*), (array_agg(m.owner ORDER BY m.version DESC))[1]
       INTO ver, nvisible, owner_role
       FROM ecml.models m WHERE m.name = save_version.name;
@@ -337,7 +344,8 @@ BEGIN
         RAISE EXCEPTION 'ecml.promote: name and version must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM ecml.lifecycle_lock(name);
+    -- one writer of a name at a time: the next version and the live flag are read, then written
+    PERFORM pg_advisory_xact_lock(hashtext('ecml.models'), hashtext(name));
     SELECT m.version, m.kind, m.owner INTO target
       FROM ecml.models m WHERE m.name = promote.name AND m.version = promote.version;
     IF target.version IS NULL THEN
@@ -380,7 +388,8 @@ BEGIN
         RAISE EXCEPTION 'ecml.rollback: name must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM ecml.lifecycle_lock(name);
+    -- one writer of a name at a time: the next version and the live flag are read, then written
+    PERFORM pg_advisory_xact_lock(hashtext('ecml.models'), hashtext(name));
     SELECT m.version, m.promoted, m.owner INTO live
       FROM ecml.models m WHERE m.name = rollback.name AND m.live;
     IF live.version IS NULL THEN
@@ -568,6 +577,13 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'For example {"l2": [0.001, 0.01, 0.1]}.';
     END IF;
+    -- counted before the option sets are made
+    IF (SELECT sum(ln(jsonb_array_length(v))) FROM jsonb_each(tune.grid) AS g(k, v)
+        WHERE jsonb_typeof(v) = 'array' AND jsonb_array_length(v) > 0) > ln(10000) THEN
+        RAISE EXCEPTION 'ecml.tune: the grid has more than 10000 option sets'
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Use "search": "random" with "trials", or fewer values.';
+    END IF;
     FOR key, vals IN SELECT * FROM jsonb_each(tune.grid) LOOP
         IF jsonb_typeof(vals) <> 'array' OR jsonb_array_length(vals) = 0 THEN
             RAISE EXCEPTION 'ecml.tune: grid option "%" must be a non-empty array of values', key
@@ -584,11 +600,6 @@ BEGIN
                                             ORDER BY i);
         END LOOP;
         sets := next_sets;
-        IF cardinality(sets) > 10000 THEN
-            RAISE EXCEPTION 'ecml.tune: the grid has more than 10000 option sets'
-                USING ERRCODE = 'program_limit_exceeded',
-                      HINT = 'Use "search": "random" with "trials", or fewer values.';
-        END IF;
     END LOOP;
     IF search = 'random' THEN
         -- a deterministic sample of the grid: the seed picks it
