@@ -297,6 +297,7 @@ BEGIN
     END IF;
 
     -- retention: the newest ecml.keep_versions versions, and the live one
+    PERFORM ecml.version();		-- the library defines the setting
     keep := current_setting('ecml.keep_versions')::int;
     IF keep > 0 THEN
         DELETE FROM ecml.models m
@@ -468,13 +469,16 @@ DECLARE
     best jsonb;
     save_as text;
     ver int;
-    progress boolean := current_setting('ecml.progress') = 'on';
+    progress boolean;
     r_opts jsonb[] := '{}';
     r_mean float8[] := '{}';
     r_spread float8[] := '{}';
     r_seconds float8[] := '{}';
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    -- the settings are defined when the library is loaded
+    PERFORM ecml.version();
+    progress := current_setting('ecml.progress') = 'on';
     IF tune.kind IS NULL OR tune.source IS NULL OR tune.grid IS NULL THEN
         RAISE EXCEPTION 'ecml.tune: kind, source and grid must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
