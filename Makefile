@@ -2,15 +2,20 @@
 # a running server (test/run-tests.sh sets up a private one).
 
 EXTENSION = ecml
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = ecml
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 # The install script is assembled from one file per concept in sql/ecml/,
 # concatenated in name order, so each capability owns its own SQL.
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA = $(filter-out $(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),$(wildcard sql/$(EXTENSION)--*--*.sql))
+# The update script from 0.1.0 is its ALTERs (sql/update/) followed by the
+# files of objects new or redefined since 0.1.0 that a fresh install also
+# runs (ranking metrics, mf_pass, lifecycle); sql/ecml--0.1.0.sql is the
+# released 0.1.0 install script, kept so that ALTER EXTENSION UPDATE from
+# it can be tested (test/extra/update.sh).
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--$(EXTVERSION).sql
+DATA = sql/$(EXTENSION)--0.1.0.sql
 
 # pg_regress: every sql/<capability>.sql with its expected/<capability>.out.
 REGRESS = $(sort $(basename $(notdir $(filter-out $(wildcard sql/$(EXTENSION)--*.sql),$(wildcard sql/*.sql)))))
@@ -35,6 +40,9 @@ include $(PGXS)
 CONTRIB_TESTDB = ecml_regression
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/ecml/*.sql))
+	cat $^ > $@
+
+$(EXTENSION)--0.1.0--$(EXTVERSION).sql: sql/update/$(EXTENSION)--0.1.0--$(EXTVERSION).sql sql/ecml/40_metrics.sql sql/ecml/62_pr_curve.sql sql/ecml/86_mf_pass.sql sql/ecml/95_lifecycle.sql
 	cat $^ > $@
 
 $(OBJS): $(wildcard src/*.h)

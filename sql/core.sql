@@ -94,7 +94,7 @@ SELECT ecml.save_model('core', m) FROM core_model;     -- replaces
 SELECT count(*) FROM ecml.models;
 -- ecml.model() keeps one lookup per query and call site, keyed by name
 SELECT ecml.save_model('core2', ecml.logreg_train(f, y, '{"l2": 1}')) FROM core_rows;
-SELECT n, ecml.model(n) = (SELECT model FROM ecml.models WHERE name = n) AS same
+SELECT n, ecml.model(n) = (SELECT model FROM ecml.models WHERE name = n AND live) AS same
 FROM (VALUES (1, 'core'), (2, 'core2'), (3, 'core'), (4, 'core2')) v(i, n) ORDER BY i;
 SELECT ecml.model('missing');
 SELECT ecml.save_model('bad', 'not a model'::bytea);

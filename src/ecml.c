@@ -104,6 +104,18 @@ _PG_init(void)
 							 false,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	/*
+	 * Retention is a per-database or per-job decision (a pg_cron job's
+	 * SET), so any role may set it; it prunes only versions the role may
+	 * delete anyway.
+	 */
+	DefineCustomIntVariable("ecml.keep_versions",
+							"Number of versions of a model that ecml.save_version() keeps (0: all).",
+							"The newest versions are kept, and the live version always.",
+							&ecml_keep_versions,
+							0, 0, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 	hnsw_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("ecml");

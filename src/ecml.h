@@ -10,12 +10,13 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 
-#define ECML_VERSION "0.1.0"
+#define ECML_VERSION "0.2.0"
 
 /* GUCs (ecml.c) */
 extern int	ecml_train_memory_limit_kb;
 extern int	ecml_blas_threads;
 extern bool ecml_progress;
+extern int	ecml_keep_versions;	/* lifecycle.c */
 
 /*
  * Training memory.  ecml.train_memory_limit bounds everything a training

@@ -784,22 +784,11 @@ callsite_same_inline(const CallSiteCache *cs, struct varlena *v)
 	return (const void *) v == cs->address;
 }
 
-void *
-ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
-				  EcmlParseFn parse)
+/* The call site's memory of its last model, made on its first call. */
+static CallSiteCache *
+callsite_get(FunctionCallInfo fcinfo)
 {
-	struct varlena *v = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
 	CallSiteCache *cs = (CallSiteCache *) fcinfo->flinfo->fn_extra;
-	bytea	   *raw;
-	EcmlModel	model;
-	const char *data;
-	Size		size;
-	Size		total;
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	int			victim;
-	MemoryContext mcxt;
-	MemoryContext oldcxt;
-	void	   *parsed;
 
 	if (cs == NULL)
 	{
@@ -807,77 +796,84 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 		cs->slot = -1;
 		fcinfo->flinfo->fn_extra = cs;
 	}
+	return cs;
+}
 
-	/* fast path: the same model as this call site's last row */
-	if (cs->slot >= 0 && cache_slots[cs->slot].serial == cs->serial &&
-		cache_slots[cs->slot].parse == parse)
-	{
-		if (VARATT_IS_EXTERNAL_ONDISK(v))
-		{
-			varatt_external toast;
-
-			VARATT_EXTERNAL_GET_POINTER(toast, v);
-			if (cs->external && memcmp(&toast, &cs->toast, sizeof(toast)) == 0)
-				return slot_hit(cs, cs->slot);
-		}
-		else if (!VARATT_IS_EXTENDED(v) || VARATT_IS_SHORT(v))
-		{
-			if (callsite_same_inline(cs, v))
-				return slot_hit(cs, cs->slot);
-		}
-	}
-
-	/*
-	 * A model stored out of line (anything over about 2 kB) and already
-	 * cached is found by its TOAST pointer, without detoasting and checking
-	 * all of it again (milliseconds for a large model on the first row of
-	 * every new query).  The header slice, one toast chunk, must match too:
-	 * a value id is reused only after its value was deleted and vacuumed
-	 * away, and then the header tells a different model.
-	 */
+/* The slot of the call site's last model when v is that model, else -1. */
+static int
+callsite_same_model(const CallSiteCache *cs, struct varlena *v, EcmlParseFn parse)
+{
+	if (cs->slot < 0 || cache_slots[cs->slot].serial != cs->serial ||
+		cache_slots[cs->slot].parse != parse)
+		return -1;
 	if (VARATT_IS_EXTERNAL_ONDISK(v))
 	{
 		varatt_external toast;
-		Size		extsize;
-		int			hit = -1;
 
 		VARATT_EXTERNAL_GET_POINTER(toast, v);
-		extsize = toast.va_rawsize - VARHDRSZ;
-		for (int i = 0; i < CACHE_SLOTS; i++)
-		{
-			if (cache_slots[i].serial != 0 && cache_slots[i].parse == parse &&
-				cache_slots[i].size == extsize &&
-				slot_knows_toast(&cache_slots[i], &toast))
-			{
-				hit = i;
-				break;
-			}
-		}
-		if (hit >= 0 && extsize >= ECML_HEADER_SIZE)
-		{
-			struct varlena *head = detoast_attr_slice(v, 0, ECML_HEADER_SIZE);
+		if (cs->external && memcmp(&toast, &cs->toast, sizeof(toast)) == 0)
+			return cs->slot;
+	}
+	else if (!VARATT_IS_EXTENDED(v) || VARATT_IS_SHORT(v))
+	{
+		if (callsite_same_inline(cs, v))
+			return cs->slot;
+	}
+	return -1;
+}
 
-			if (VARSIZE_ANY_EXHDR(head) != ECML_HEADER_SIZE ||
-				memcmp(cache_slots[hit].header, VARDATA_ANY(head), ECML_HEADER_SIZE) != 0)
-				hit = -1;
-			pfree(head);
-			if (hit >= 0)
-			{
-				cs->external = true;
-				cs->toast = toast;
-				cs->size = extsize;
-				return slot_hit(cs, hit);
-			}
+/*
+ * A model stored out of line (anything over about 2 kB) and already
+ * cached is found by its TOAST pointer, without detoasting and checking
+ * all of it again (milliseconds for a large model on the first row of
+ * every new query).  The header slice, one toast chunk, must match too:
+ * a value id is reused only after its value was deleted and vacuumed
+ * away, and then the header tells a different model.  Returns the slot,
+ * remembered at the call site, or -1.
+ */
+static int
+cache_find_by_toast(CallSiteCache *cs, struct varlena *v, EcmlParseFn parse)
+{
+	varatt_external toast;
+	Size		extsize;
+	int			hit = -1;
+	struct varlena *head;
+
+	if (!VARATT_IS_EXTERNAL_ONDISK(v))
+		return -1;
+	VARATT_EXTERNAL_GET_POINTER(toast, v);
+	extsize = toast.va_rawsize - VARHDRSZ;
+	for (int i = 0; i < CACHE_SLOTS; i++)
+	{
+		if (cache_slots[i].serial != 0 && cache_slots[i].parse == parse &&
+			cache_slots[i].size == extsize &&
+			slot_knows_toast(&cache_slots[i], &toast))
+		{
+			hit = i;
+			break;
 		}
 	}
+	if (hit < 0 || extsize < ECML_HEADER_SIZE)
+		return -1;
+	head = detoast_attr_slice(v, 0, ECML_HEADER_SIZE);
+	if (VARSIZE_ANY_EXHDR(head) != ECML_HEADER_SIZE ||
+		memcmp(cache_slots[hit].header, VARDATA_ANY(head), ECML_HEADER_SIZE) != 0)
+		hit = -1;
+	pfree(head);
+	if (hit >= 0)
+	{
+		cs->external = true;
+		cs->toast = toast;
+		cs->size = extsize;
+	}
+	return hit;
+}
 
-	/* slow path: detoast, validate everything (CRC included), then look up */
-	raw = (bytea *) pg_detoast_datum_packed(v);
-	ecml_model_open(raw, expected_kind, &model);
-	data = VARDATA_ANY(raw);
-	size = VARSIZE_ANY_EXHDR(raw);
-	sha256(data, size, digest);
-
+/* Remember v (size bytes of model at data) as the call site's last model. */
+static void
+callsite_remember(FunctionCallInfo fcinfo, CallSiteCache *cs, struct varlena *v,
+				  const char *data, Size size)
+{
 	if (VARATT_IS_EXTERNAL_ONDISK(v))
 	{
 		cs->external = true;
@@ -892,37 +888,30 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 	}
 	else
 		callsite_remember_inline(fcinfo, cs, v, data, size);
+}
 
+/* The slot holding the parse of the model with this digest, or -1. */
+static int
+cache_find_by_digest(EcmlParseFn parse, Size size, const uint8 *digest)
+{
 	for (int i = 0; i < CACHE_SLOTS; i++)
-	{
 		if (cache_slots[i].serial != 0 && cache_slots[i].parse == parse &&
 			cache_slots[i].size == size &&
-			memcmp(cache_slots[i].digest, digest, sizeof(digest)) == 0)
-		{
-			if (cs->external)
-				slot_add_toast(&cache_slots[i], &cs->toast);
-			if ((Pointer) raw != (Pointer) v)
-				pfree(raw);
-			return slot_hit(cs, i);
-		}
-	}
+			memcmp(cache_slots[i].digest, digest, PG_SHA256_DIGEST_LENGTH) == 0)
+			return i;
+	return -1;
+}
 
-	/*
-	 * Parse under the current context first: if the parser fails, the
-	 * context goes away with the error.  Only a complete parse is kept.
-	 */
-	mcxt = AllocSetContextCreate(CurrentMemoryContext, "ecml parsed model",
-								 ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(mcxt);
-	parsed = parse(&model, mcxt);
-	MemoryContextSwitchTo(oldcxt);
+/*
+ * Free a slot for a new parse of total bytes: an empty one or the least
+ * recently used, then more of the oldest while the cache would hold more
+ * than CACHE_MAX_BYTES.  Returns the freed slot.
+ */
+static int
+cache_make_room(Size total)
+{
+	int			victim = 0;
 
-	if (cache_context == NULL)
-		cache_context = AllocSetContextCreate(TopMemoryContext, "ecml model cache",
-											  ALLOCSET_SMALL_SIZES);
-
-	/* evict the least recently used slot, and more while over the byte cap */
-	victim = 0;
 	for (int i = 0; i < CACHE_SLOTS; i++)
 	{
 		if (cache_slots[i].serial == 0)
@@ -934,7 +923,6 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 			victim = i;
 	}
 	cache_evict(victim);
-	total = MemoryContextMemAllocated(mcxt, true);
 	for (;;)
 	{
 		Size		used = total;
@@ -952,12 +940,41 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 			break;
 		cache_evict(oldest);
 	}
+	return victim;
+}
+
+/*
+ * Parse a validated model and keep the parse in a slot; returns the slot.
+ * The parse runs under the current context first: if the parser fails, the
+ * context goes away with the error.  Only a complete parse is kept.
+ */
+static int
+cache_parse_and_store(const CallSiteCache *cs, const EcmlModel *model, Size size,
+					  const uint8 *digest, EcmlParseFn parse)
+{
+	MemoryContext mcxt;
+	MemoryContext oldcxt;
+	void	   *parsed;
+	Size		total;
+	int			victim;
+
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "ecml parsed model",
+								 ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(mcxt);
+	parsed = parse(model, mcxt);
+	MemoryContextSwitchTo(oldcxt);
+
+	if (cache_context == NULL)
+		cache_context = AllocSetContextCreate(TopMemoryContext, "ecml model cache",
+											  ALLOCSET_SMALL_SIZES);
+	total = MemoryContextMemAllocated(mcxt, true);
+	victim = cache_make_room(total);
 
 	MemoryContextSetParent(mcxt, cache_context);
 	cache_slots[victim].serial = ++cache_serial;
-	memcpy(cache_slots[victim].header, data, ECML_HEADER_SIZE);
+	memcpy(cache_slots[victim].header, model->bytes, ECML_HEADER_SIZE);
 	cache_slots[victim].size = size;
-	memcpy(cache_slots[victim].digest, digest, sizeof(digest));
+	memcpy(cache_slots[victim].digest, digest, PG_SHA256_DIGEST_LENGTH);
 	cache_slots[victim].ntoast = 0;
 	if (cs->external)
 		slot_add_toast(&cache_slots[victim], &cs->toast);
@@ -965,8 +982,45 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 	cache_slots[victim].mcxt = mcxt;
 	cache_slots[victim].bytes = total;
 	cache_slots[victim].parsed = parsed;
+	return victim;
+}
+
+void *
+ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
+				  EcmlParseFn parse)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	CallSiteCache *cs = callsite_get(fcinfo);
+	bytea	   *raw;
+	EcmlModel	model;
+	Size		size;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	int			slot;
+
+	/* fast paths: this call site's last model, or a cached out-of-line one */
+	slot = callsite_same_model(cs, v, parse);
+	if (slot < 0)
+		slot = cache_find_by_toast(cs, v, parse);
+	if (slot >= 0)
+		return slot_hit(cs, slot);
+
+	/* slow path: detoast, validate everything (CRC included), then look up */
+	raw = (bytea *) pg_detoast_datum_packed(v);
+	ecml_model_open(raw, expected_kind, &model);
+	size = VARSIZE_ANY_EXHDR(raw);
+	sha256(VARDATA_ANY(raw), size, digest);
+	callsite_remember(fcinfo, cs, v, VARDATA_ANY(raw), size);
+
+	slot = cache_find_by_digest(parse, size, digest);
+	if (slot >= 0)
+	{
+		if (cs->external)
+			slot_add_toast(&cache_slots[slot], &cs->toast);
+	}
+	else
+		slot = cache_parse_and_store(cs, &model, size, digest, parse);
 
 	if ((Pointer) raw != (Pointer) v)
 		pfree(raw);
-	return slot_hit(cs, victim);
+	return slot_hit(cs, slot);
 }

@@ -245,19 +245,6 @@ train_take_save_as(Jsonb **options)
 	return name;
 }
 
-static void
-train_save(const char *name, bytea *model)
-{
-	Oid			types[2] = {TEXTOID, BYTEAOID};
-	Datum		values[2] = {CStringGetTextDatum(name), PointerGetDatum(model)};
-	int			rc;
-
-	rc = SPI_execute_with_args("SELECT ecml.save_model($1, $2)", 2, types, values, NULL,
-							   false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "ecml.train: saving the model returned %s", SPI_result_code_string(rc));
-}
-
 /* ecml.train(kind text, source text, options jsonb) returns bytea */
 PG_FUNCTION_INFO_V1(ecml_train);
 Datum
@@ -267,6 +254,7 @@ ecml_train(PG_FUNCTION_ARGS)
 	const EcmlTrainKind *k;
 	Jsonb	   *options = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	char	   *save_as;
+	EcmlLifecycleOptions lifecycle;
 	bytea	   *model;
 	bytea	   *result;
 
@@ -281,15 +269,17 @@ ecml_train(PG_FUNCTION_ARGS)
 	initStringInfo(&d.history);
 	k = train_lookup_kind(d.kind);
 	save_as = train_take_save_as(&options);
+	ecml_lifecycle_take_options(&options, save_as != NULL, &lifecycle);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* the driver's own allocations live in SPI's context, freed at SPI_finish */
 	d.source = pstrdup(d.source);
 	train_check_source(&d, k);
+	ecml_lifecycle_prepare(&d, &lifecycle);
 	model = k->train(&d, options);
 	if (save_as)
-		train_save(save_as, model);
+		ecml_lifecycle_save(save_as, model, options, &lifecycle, ecml_elapsed_seconds(d.start));
 	result = SPI_palloc(VARSIZE(model));
 	memcpy(result, model, VARSIZE(model));
 	SPI_finish();

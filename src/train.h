@@ -46,6 +46,24 @@ extern int64 ecml_train_pass_rows(EcmlTrainDriver *d, const char *what, const ch
 								  int nparams, Oid *types, Datum *values,
 								  EcmlPassRowFn fn, void *arg);
 
+/*
+ * The lifecycle options of ecml.train (lifecycle.c): holdout,
+ * validation_fraction, promote, tolerance and metric, taken out of the
+ * options before the trainer sees them; with save_as the model is saved as
+ * a version by ecml.save_version(), scored on the held-out rows.
+ */
+typedef struct EcmlLifecycleOptions
+{
+	char	   *holdout;		/* a SELECT of held-out rows, or NULL */
+	double		validation_fraction;	/* > 0: hold out this share of the source */
+	Jsonb	   *save_options;	/* promote, tolerance, metric */
+} EcmlLifecycleOptions;
+
+extern void ecml_lifecycle_take_options(Jsonb **options, bool saving, EcmlLifecycleOptions *lo);
+extern void ecml_lifecycle_prepare(EcmlTrainDriver *d, EcmlLifecycleOptions *lo);
+extern void ecml_lifecycle_save(const char *name, bytea *model, Jsonb *train_options,
+								EcmlLifecycleOptions *lo, double seconds);
+
 /* Multi-pass trainers, one per kind. */
 extern bytea *logreg_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *mf_train_passes(EcmlTrainDriver *d, Jsonb *options);

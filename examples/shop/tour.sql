@@ -227,7 +227,7 @@ SELECT (SELECT max(event_id) FROM shop.events) + row_number() OVER (ORDER BY pro
 FROM clicks;
 CALL shop.retrain();
 SELECT m.name AS model, m.kind, m.rows, m.trained_at
-FROM ecml.models m WHERE m.name LIKE 'shop\_%' ORDER BY m.name;
+FROM ecml.models m WHERE m.name LIKE 'shop\_%' AND m.live ORDER BY m.name;
 
 \echo
 \echo '== Summary: every model, its training rows and time, and its quality on held-out rows'
@@ -308,5 +308,5 @@ WITH t AS (
 )
 SELECT q.model, m.kind, t.rows AS trained_on_rows, round(t.seconds::numeric, 3) AS training_s,
        q.metric, round(q.value::numeric, 3) AS value
-FROM q JOIN t USING (model) JOIN ecml.models m ON m.name = q.model
+FROM q JOIN t USING (model) JOIN ecml.models m ON m.name = q.model AND m.live
 ORDER BY q.model;

@@ -28,7 +28,7 @@ LANGUAGE sql
 BEGIN ATOMIC
     INSERT INTO shop.training_log (model, trained_at, rows, seconds)
     SELECT m.name, clock_timestamp(), m.rows, extract(epoch FROM clock_timestamp() - started)
-    FROM ecml.models m WHERE m.name = log_training.name;
+    FROM ecml.models m WHERE m.name = log_training.name AND m.live;
 END;
 
 -- Purchase probability: logistic regression over session features.

@@ -1,4 +1,4 @@
--- ecml 0.1.0 install script: assembled from sql/ecml/*.sql in name order.
+-- ecml install script: assembled from sql/ecml/*.sql in name order.
 -- Core: version, BLIS information, the model container and the registry.
 
 \echo Use "CREATE EXTENSION ecml" to load this file. \quit
@@ -49,7 +49,10 @@ COMMENT ON FUNCTION ecml.model_info(bytea) IS
 -- The registry.  Models are rows, so backups, replication and permissions
 -- apply to them like to any other row.
 CREATE TABLE ecml.models (
-    name        text PRIMARY KEY,
+    name        text NOT NULL,
+    -- every save of a name is a new version, 1, 2, ...; ecml.model(name)
+    -- reads the live one (docs/lifecycle.md)
+    version     integer NOT NULL DEFAULT 1,
     kind        text NOT NULL,
     model       bytea NOT NULL,
     trained_at  timestamptz NOT NULL,
@@ -58,12 +61,29 @@ CREATE TABLE ecml.models (
     -- a regrole, not a name: it follows a renamed role, and a role made
     -- later under a dropped owner's name does not inherit its models
     owner       regrole NOT NULL
-                DEFAULT pg_catalog.quote_ident(CURRENT_USER)::pg_catalog.regrole
+                DEFAULT pg_catalog.quote_ident(CURRENT_USER)::pg_catalog.regrole,
+    live        boolean NOT NULL DEFAULT true,
+    saved_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    saved_by    text NOT NULL DEFAULT CURRENT_USER,
+    options     jsonb,
+    training_seconds double precision,
+    holdout     text,
+    holdout_metrics jsonb,
+    -- the order of promotions: ecml.rollback() returns to the version
+    -- promoted before the live one (NULL: never live, or rolled back)
+    promoted    bigint,
+    -- this version's promotions, refusal and rollbacks (ecml.model_history)
+    events      jsonb NOT NULL DEFAULT '[]',
+    CONSTRAINT models_pkey PRIMARY KEY (name, version),
+    CONSTRAINT models_version_check CHECK (version > 0)
 );
+-- one live version per name; ecml.save_model() also relies on it to refuse
+-- a name another team's row security hides (docs/lifecycle.md)
+CREATE UNIQUE INDEX models_live ON ecml.models (name) WHERE live;
 -- float weights do not compress; uncompressed TOAST keeps loading cheap
 ALTER TABLE ecml.models ALTER COLUMN model SET STORAGE EXTERNAL;
 COMMENT ON TABLE ecml.models IS
-    'Registry of trained ecml models by name; kept by pg_dump. Write it with ecml.save_model(), read it with ecml.model(). Row security: a role sees and changes only the models whose owner role it has the privileges of.';
+    'Registry of trained ecml models: every save of a name is a numbered version, one of them live; kept by pg_dump, all versions. Write it with ecml.save_model() or ecml.save_version(), read it with ecml.model(), promote and roll back with ecml.promote() and ecml.rollback() (docs/lifecycle.md). Row security: a role sees and changes only the models whose owner role it has the privileges of.';
 COMMENT ON COLUMN ecml.models.owner IS
     'The role the model belongs to: its members may read, replace and delete it (given the table privileges to do so).';
 SELECT pg_catalog.pg_extension_config_dump('ecml.models', '');
@@ -82,34 +102,10 @@ CREATE POLICY models_owner ON ecml.models
     USING (pg_catalog.pg_has_role(CURRENT_USER, owner, 'USAGE'))
     WITH CHECK (pg_catalog.pg_has_role(CURRENT_USER, owner, 'USAGE'));
 
-CREATE FUNCTION ecml.save_model(name text, model bytea) RETURNS void
-    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    info jsonb;
-BEGIN
-    IF name IS NULL OR model IS NULL THEN
-        RAISE EXCEPTION 'ecml.save_model: name and model must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    -- kind, rows and created_at come from the validated header
-    info := ecml.model_info(model);
-    INSERT INTO ecml.models AS m (name, kind, model, trained_at, rows, metrics, owner)
-    VALUES (save_model.name, info->>'kind', save_model.model,
-            (info->>'created_at')::timestamptz, (info->>'rows')::bigint,
-            info->'metrics', quote_ident(CURRENT_USER)::regrole)
-    ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE
-        SET kind = EXCLUDED.kind, model = EXCLUDED.model,
-            trained_at = EXCLUDED.trained_at, rows = EXCLUDED.rows,
-            metrics = EXCLUDED.metrics;
-END
-$$;
-COMMENT ON FUNCTION ecml.save_model(text, bytea) IS
-    'Validates a model and stores it in ecml.models under name, replacing any model of that name. A new model belongs to the current role, a replaced one keeps its owner; row security refuses to replace a model whose owner role the caller does not belong to.';
+-- ecml.save_model() is in 95_lifecycle.sql: it saves versions.
 
 CREATE FUNCTION ecml.model(name text) RETURNS bytea
     AS 'MODULE_PATHNAME', 'ecml_model_lookup'
     LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.model(text) IS
-    'The model stored in ecml.models under name, as the caller''s snapshot and row security see it; an error if there is none. Read once per query and snapshot, not once per row.';
+    'The live version of the model stored in ecml.models under name, as the caller''s snapshot and row security see it; an error if there is none. Read once per query and snapshot, not once per row.';

@@ -193,7 +193,7 @@ for _ in $(seq 1 600); do
 done
 c -c "SELECT cron.unschedule('ecml_retrain')" >/dev/null
 check "a pg_cron job on the coordinator retrains over the distributed table" succeeded "$status"
-check "and its model is in the registry" logreg "$(c -c "SELECT kind FROM ecml.models WHERE name = 'purchase_cron'")"
+check "and its model is in the registry" logreg "$(c -c "SELECT kind FROM ecml.models WHERE name = 'purchase_cron' AND live")"
 
 # an ecml_hnsw index on a distributed table: per-shard scans, merged
 c <<'SQL'

@@ -9,7 +9,9 @@
 # role sees through it are the same too.  The list of scoring functions is
 # checked against the catalog, so a new one must be added here.  An
 # ecml_hnsw index on a user table is rebuilt by pg_restore, used by the
-# planner and gives the same nearest rows.
+# planner and gives the same nearest rows.  Every version of a model, the
+# live pointer, the promotion order and ecml.model_history are kept
+# (issue 21): a rollback after the restore goes where it would have gone.
 set -euo pipefail
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 src=ecml_dump_src
@@ -63,6 +65,12 @@ SELECT ecml.save_model('next_item', ecml.lstm_train(s, '{"epochs": 2, "hidden_si
 SELECT ecml.save_model('next_action', ecml.lstm_train(t, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 8}')) FROM journeys;
 SELECT ecml.save_model('words', ecml.word2vec_train(tokens, '{"dim": 8, "epochs": 2, "min_count": 1, "maxn": 4}')) FROM reviews;
 SELECT ecml.save_model('sentiment', ecml.text_classifier_train(tokens, label, '{"dim": 8, "epochs": 2}')) FROM reviews;
+-- versions: purchase has three, the third (labels flipped) refused on
+-- held-out rows, kept, then promoted by hand; recs has two
+SELECT ecml.save_version('purchase', ecml.logreg_train(f, bought, '{"l2": 0.1}'), '{"promote": "always"}') FROM sessions;
+SELECT ecml.save_version('purchase', ecml.logreg_train(f, NOT bought), '{"holdout": "SELECT f, bought FROM sessions WHERE i % 10 = 0"}') FROM sessions;
+SELECT ecml.promote('purchase', 3);
+SELECT ecml.save_model('recs', ecml.mf_train(u, item, v, '{"factors": 4, "iterations": 2}')) FROM clicks;
 -- two of them belong to another role: row security shows it only those
 UPDATE ecml.models SET owner = 'ecml_dump_reader' WHERE name IN ('fraud', 'recs');
 
@@ -91,10 +99,13 @@ SELECT i, ARRAY[sin(i * 1.1), cos(i * 0.3), (i % 13)::real]::real[] AS f,
        ARRAY['w' || i % 9, 'warm', CASE WHEN i % 2 = 0 THEN 'great' ELSE 'broken' END, 'coats'] AS tok
 FROM generate_series(1, 12) i;
 CREATE TEMP TABLE models AS
-SELECT 'registry' AS src, name, ecml.model(name) AS m FROM ecml.models
+SELECT 'registry' AS src, name, ecml.model(name) AS m FROM (SELECT DISTINCT name FROM ecml.models) n
 UNION ALL SELECT 'user table', name, m FROM my_models;
 CREATE TEMP TABLE outputs (fn text, src text, i int, out text);
 INSERT INTO outputs SELECT 'model_info', src, 0, ecml.model_info(m)::text FROM models;
+INSERT INTO outputs SELECT 'model', name, version, md5(ecml.model(name, version)) FROM ecml.models;
+INSERT INTO outputs SELECT 'evaluate', src, 0, ecml.evaluate(m, 'SELECT f, bought FROM sessions WHERE i % 10 = 0')::text FROM models WHERE name IN ('purchase', 'fraud');
+INSERT INTO outputs SELECT 'evaluate', src, 0, ecml.evaluate(m, 'SELECT u, item, v FROM clicks WHERE u < 10')::text FROM models WHERE name = 'recs';
 INSERT INTO outputs SELECT 'logreg_predict', src, i, ecml.logreg_predict(m, f)::text FROM models, inputs WHERE name = 'purchase';
 INSERT INTO outputs SELECT 'logreg_coefficients', src, 0, c::text FROM models, ecml.logreg_coefficients(m) c WHERE name = 'purchase';
 INSERT INTO outputs SELECT 'fraud_score', src, i, ecml.fraud_score(m, f)::text FROM models, inputs WHERE name = 'fraud';
@@ -141,28 +152,31 @@ SELECT 'NOT COVERED: ' || p.oid::regprocedure
 FROM pg_proc p
 WHERE p.pronamespace = 'ecml'::regnamespace AND p.prokind = 'f'
   AND 'bytea'::regtype = ANY (p.proargtypes) AND NOT ('internal'::regtype = ANY (p.proargtypes))
-  AND p.proname NOT IN ('save_model')
+  AND p.proname NOT IN ('save_model', 'save_version')
   AND p.oid NOT IN (SELECT unnest(ARRAY[aggtransfn, aggcombinefn])::oid FROM pg_aggregate)
   AND p.proname NOT IN (SELECT DISTINCT fn FROM outputs);
 SELECT format('%s|%s|%s|%s', fn, src, i, out) FROM outputs ORDER BY fn, src, i, out;
 SQL
 
-registry_sql="SELECT name, kind, md5(model), length(model), trained_at, rows, metrics, owner FROM ecml.models ORDER BY name"
+registry_sql="SELECT name, version, kind, md5(model), length(model), trained_at, rows, metrics, owner, live, promoted,
+                     saved_at, saved_by, options, training_seconds, holdout, holdout_metrics FROM ecml.models ORDER BY name, version"
+history_sql="SELECT at, name, version, event, from_version, metric, value, live_value, tolerance, reason, by, owner
+             FROM ecml.model_history ORDER BY at, name"
 rls_sql="SELECT relrowsecurity, (SELECT string_agg(polname || ':' || pg_get_expr(polqual, polrelid), ',') FROM pg_policy WHERE polrelid = c.oid)
          FROM pg_class c WHERE oid = 'ecml.models'::regclass"
-seen_sql="SET ROLE ecml_dump_reader; SELECT string_agg(name, ',' ORDER BY name) FROM ecml.models"
+seen_sql="SET ROLE ecml_dump_reader; SELECT string_agg(DISTINCT name, ',' ORDER BY name) FROM ecml.models"
 acl_sql="SELECT (SELECT relacl FROM pg_class WHERE oid = 'ecml.models'::regclass), (SELECT nspacl FROM pg_namespace WHERE nspname = 'ecml')"
 user_sql="SELECT name, md5(m), length(m) FROM my_models ORDER BY name"
 
 q -d "$src" -f "$work/outputs.sql" >"$work/before"
-q -d "$src" -c "$registry_sql" -c "$user_sql" -c "$rls_sql" -c "$seen_sql" -c "$acl_sql" >"$work/meta_before"
+q -d "$src" -c "$registry_sql" -c "$history_sql" -c "$user_sql" -c "$rls_sql" -c "$seen_sql" -c "$acl_sql" >"$work/meta_before"
 
 "$PG_BIN/pg_dump" -Fc -f "$work/dump" "$src"
 createdb "$dst"
 "$PG_BIN/pg_restore" --exit-on-error -d "$dst" "$work/dump"
 
 q -d "$dst" -f "$work/outputs.sql" >"$work/after"
-q -d "$dst" -c "$registry_sql" -c "$user_sql" -c "$rls_sql" -c "$seen_sql" -c "$acl_sql" >"$work/meta_after"
+q -d "$dst" -c "$registry_sql" -c "$history_sql" -c "$user_sql" -c "$rls_sql" -c "$seen_sql" -c "$acl_sql" >"$work/meta_after"
 
 fail=0
 if grep -q 'NOT COVERED' "$work/before"; then
@@ -193,7 +207,15 @@ if ! diff -q "$work/before" "$work/after" >/dev/null; then
     fail=1
 fi
 [ "$(wc -l <"$work/before")" -gt 500 ] || { echo "too few outputs compared"; fail=1; }
-[ "$rows" = 9 ] || fail=1
+[ "$rows" = 12 ] || { echo "expected 12 registry rows (versions) after restore, found $rows"; fail=1; }
+# the live pointer and the promotion order came back: purchase is at
+# version 3, a rollback returns to 2
+versions=$(q -d "$dst" -c "SELECT string_agg(version || CASE WHEN live THEN '*' ELSE '' END, ',' ORDER BY version) FROM ecml.models WHERE name = 'purchase'")
+back=$(q -d "$dst" -c "SELECT ecml.rollback('purchase')")
+echo "purchase versions after restore: $versions; rollback returns to version $back"
+[ "$versions" = "1,2,3*" ] && [ "$back" = 2 ] || { echo "versions or the live pointer not restored"; fail=1; }
+events=$(q -d "$dst" -c "SELECT string_agg(event, ',' ORDER BY at) FROM ecml.model_history WHERE name = 'purchase'")
+[ "$events" = "promoted,promoted,refused,promoted,rolled_back" ] || { echo "model_history not restored: $events"; fail=1; }
 if ! grep -qx 'fraud,recs' "$work/meta_after" || ! grep -q '^t|models_owner:pg_has_role' "$work/meta_after"; then
     echo "row security on ecml.models was not restored, or shows another role other models"
     fail=1

@@ -107,12 +107,18 @@ is postgres "$db" "no ecml function is SECURITY DEFINER" 0 \
     "SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
        AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ecml')
      WHERE p.prosecdef"
+# ecml.evaluate, ecml.save_version and ecml.tune run the caller's query (a
+# holdout, a source) under the caller's search_path, as ecml.train does:
+# they pin pg_catalog, pg_temp themselves around it (checked with a
+# hostile search_path below)
 is postgres "$db" "every ecml function in SQL or PL/pgSQL sets search_path = pg_catalog, pg_temp" 0 \
     "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
        JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
        AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ecml')
      WHERE l.lanname NOT IN ('c', 'internal')
-       AND NOT coalesce(p.proconfig @> '{\"search_path=pg_catalog, pg_temp\"}', false)"
+       AND NOT coalesce(p.proconfig @> '{\"search_path=pg_catalog, pg_temp\"}', false)
+       AND NOT (p.proname IN ('evaluate', 'save_version', 'tune')
+                AND p.prosrc LIKE '%set_config(''search_path'', ''pg_catalog, pg_temp'', true)%')"
 is postgres "$db" "the registry grants nothing to PUBLIC" 0 \
     "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = 'ecml.models'::regclass AND a.grantee = 0"
 is postgres "$db" "ecml is not a trusted extension" f \
@@ -239,6 +245,14 @@ is ecml_p_writer "$db" "pg_temp look-alikes first in search_path are not used ei
      SELECT md5(ecml.model('h')) = (SELECT md5(model) FROM ecml.models WHERE name OPERATOR(pg_catalog.=) 'm')
             AND md5(ecml.model('h')) <> (SELECT md5(model) FROM pg_temp.models LIMIT 1),
             (SELECT count(*) FROM ecml_p_writer.hits)"
+is ecml_p_writer "$db" "ecml.save_version(), ecml.evaluate() and ecml.tune() under a hostile search_path: the caller's query finds the caller's table, nothing else is captured" "3|50|1|0" \
+    "CREATE TABLE ecml_p_writer.hrows AS SELECT ARRAY[i % 7, sin(i)]::real[] AS f, i % 3 = 0 AS y FROM generate_series(1, 100) i;
+     $hostile DELETE FROM hits;
+     SELECT ecml.save_version('h', ecml.model('m'), '{\"holdout\": \"SELECT f, y FROM hrows WHERE y OR NOT y LIMIT 50\", \"tolerance\": 1}');
+     SELECT max(version), (SELECT (holdout_metrics OPERATOR(pg_catalog.->>) 'rows') FROM ecml.models WHERE name OPERATOR(pg_catalog.=) 'h' AND live),
+            (SELECT count(*) FROM ecml.tune('logreg', 'SELECT f, y FROM hrows', '{\"l2\": [0.1]}', '{\"folds\": 2}')),
+            (SELECT count(*) FROM hits)
+     FROM ecml.models WHERE name OPERATOR(pg_catalog.=) 'h'"
 
 # ---- not trusted: a database owner who is not a superuser cannot install
 # ecml; a superuser does, and hands the registry on to that owner
@@ -261,7 +275,7 @@ is postgres "$tdb" "the superuser grants USAGE on schema ecml to the reader" "" 
 is ecml_p_reader "$tdb" "a role the owner granted SELECT reads the registry" "t" \
     "SELECT ecml.logreg_predict(ecml.model('d'), '{1, 1}') BETWEEN 0 AND 1"
 is ecml_p_dbo "$tdb" "the two server guards are superuser-set, every other ecml setting a user may set" \
-    "ecml.blas_threads:superuser,ecml.hnsw_ef_search:user,ecml.hnsw_max_scan_tuples:user,ecml.hnsw_strict_order:user,ecml.progress:user,ecml.train_memory_limit:superuser" \
+    "ecml.blas_threads:superuser,ecml.hnsw_ef_search:user,ecml.hnsw_max_scan_tuples:user,ecml.hnsw_strict_order:user,ecml.keep_versions:user,ecml.progress:user,ecml.train_memory_limit:superuser" \
     "SELECT ecml.version() IS NOT NULL; SELECT string_agg(name || ':' || context, ',' ORDER BY name) FROM pg_settings WHERE name LIKE 'ecml.%'"
 
 # ---- a schema ecml made beforehand by someone else, holding an overload

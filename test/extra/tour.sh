@@ -12,7 +12,7 @@ q -v scale=0.3 -f examples/shop/generate.sql -o /dev/null
 q -c "CREATE EXTENSION ecml" -f examples/shop/train.sql -c "CALL shop.retrain()" -o /dev/null
 out=$(q -f examples/shop/tour.sql)
 printf '%s\n' "$out" | sed -n '/== Summary/,$p'
-models=$(q -At -c "SELECT count(*) FROM ecml.models WHERE name LIKE 'shop\_%'")
+models=$(q -At -c "SELECT count(DISTINCT name) FROM ecml.models WHERE name LIKE 'shop\_%'")
 # summary rows: "| <kind> |" lines whose last column is a number in [0, 1]
 good=$(printf '%s\n' "$out" | sed -n '/== Summary/,$p' | grep -cE '^ shop_[a-z_]+ +\|.*\| +(0\.[0-9]+|1\.000) *$' || true)
 echo "shop models: $models, summary rows with a quality figure: $good"

@@ -278,7 +278,7 @@ LANGUAGE sql AS $$
         WHEN p.proname LIKE 'lstm\_%' THEN 'lstm_int'
         WHEN p.proname IN ('word2vec_train', 'word_vectors_load', 'word_vector', 'similar_words', 'embed_text') THEN 'wordvec'
         WHEN p.proname LIKE 'text\_%' THEN 'textclf'
-        WHEN p.proname IN ('model_info', 'save_model') THEN 'any'
+        WHEN p.proname IN ('model_info', 'save_model', 'save_version', 'evaluate') THEN 'any'
         END
     FROM pg_proc p WHERE p.oid = fn
 $$;
@@ -304,11 +304,17 @@ BEGIN
         RETURN '''SELECT ARRAY[sin(i), cos(i * 0.7), i % 5]::real[], sin(i * 1.3) > 0 FROM generate_series(1, 40) i''::text';
     ELSIF argtype = 'text'::regtype AND argname = 'name' THEN
         -- save_model writes under its own name: ecml.model('bi_model') stays
-        RETURN CASE pname WHEN 'save_model' THEN '''bi_saved''::text' ELSE '''bi_model''::text' END;
+        RETURN CASE WHEN pname IN ('save_model', 'save_version') THEN '''bi_saved''::text' ELSE '''bi_model''::text' END;
+    ELSIF argtype = 'text'::regtype AND argname IN ('holdout', 'query') THEN
+        RETURN '''SELECT ARRAY[sin(i), cos(i * 0.7), i % 5]::real[], sin(i * 1.3) > 0 FROM generate_series(1, 40) i''::text';
+    ELSIF argtype = 'jsonb'::regtype AND argname = 'grid' THEN
+        RETURN '''{"l2": [0.001, 0.1]}''::jsonb';
     ELSIF argtype = 'jsonb'::regtype AND argname = 'options' THEN
         RETURN CASE pname
             WHEN 'logreg_train' THEN '''{"l2": 0.001}''::jsonb'
             WHEN 'train' THEN '''{"l2": 0.001}''::jsonb'
+            WHEN 'save_version' THEN '''{"promote": "never"}''::jsonb'
+            WHEN 'tune' THEN '''{"folds": 2}''::jsonb'
             WHEN 'fraud_train' THEN '''{"n_trees": 3}''::jsonb'
             WHEN 'anomaly_train' THEN '''{"n_trees": 3, "sample_size": 16}''::jsonb'
             WHEN 'mf_train' THEN '''{"factors": 4, "iterations": 2}''::jsonb'
@@ -358,7 +364,7 @@ BEGIN
         ELSIF argname = 'item_id' THEN RETURN '5::bigint';
         END IF;
     ELSIF argtype = 'integer'::regtype THEN
-        RETURN CASE argname WHEN 'k' THEN '3' WHEN 'top' THEN '2' WHEN 'n' THEN '8'
+        RETURN CASE argname WHEN 'version' THEN '1' WHEN 'k' THEN '3' WHEN 'top' THEN '2' WHEN 'n' THEN '8'
                             WHEN 'max_points' THEN '10' WHEN 'ngrams' THEN '2' END;
     ELSIF argtype = 'bigint[]'::regtype THEN
         IF agg AND argname = 'sequence' THEN
@@ -717,8 +723,10 @@ END $$;
 -- at first (no damaged model left behind in a cache)
 CREATE TEMP TABLE bi_again AS SELECT c.id, NULL::text AS result FROM bi_cases c JOIN bi_functions f USING (fn)
 WHERE c.label = 'valid' AND NOT f.agg
-  -- ecml.train is a trainer like the aggregates: its models carry their training times
-  AND f.proname <> 'train';
+  -- ecml.train is a trainer like the aggregates: its models carry their training times;
+  -- save_version saves a new version each time, tune reports its seconds,
+  -- rollback of the one version there is refuses
+  AND f.proname NOT IN ('train', 'save_version', 'tune', 'rollback');
 DO $$
 DECLARE
     c record;
@@ -746,7 +754,12 @@ SELECT c.fn, c.arg, c.label, r.outcome, r.message, r.alive, r.ms, r.nonfinite, r
        -- (42809), and a kind may have no multi-pass trainer yet (0A000)
        OR (c.fn::text LIKE 'ecml.train(%' AND r.outcome ~ '^(42601|42P01|42703|42883|42809|0A000)$')
        -- a half-step row whose partner is not in the model: the source changed (55000)
-       OR (c.fn::text LIKE 'ecml.mf\_pass%' AND r.outcome = '55000') AS allowed
+       OR (c.fn::text LIKE 'ecml.mf\_pass%' AND r.outcome = '55000')
+       -- so are the lifecycle functions' held-out and source queries; a kind
+       -- may have no held-out metrics (0A000); a rollback needs an earlier
+       -- live version (55000)
+       OR (c.fn::text ~ '^ecml\.(evaluate|tune|query_columns|save_version)\(' AND r.outcome ~ '^(42601|42P01|42703|42883|42809|42846|0A000)$')
+       OR (c.fn::text LIKE 'ecml.rollback(%' AND r.outcome = '55000') AS allowed
 FROM bi_cases c JOIN bi_results r USING (id);
 
 -- ---- assertions: one per function, then the totals ---------------------------
@@ -789,6 +802,7 @@ SELECT is(
     (SELECT string_agg(DISTINCT format('%s %s -> %s', fn, label, outcome), '; ') FROM bi_view
      WHERE (label LIKE 'valid % model (wrong kind)' OR label LIKE '%relabelled as%')
        AND outcome <> 'XX001' AND fn::text NOT LIKE 'ecml.model_info%' AND fn::text NOT LIKE 'ecml.save_model%'
+       AND fn::text NOT LIKE 'ecml.save_version%' AND fn::text NOT LIKE 'ecml.evaluate%'
        AND NOT (outcome = '42804' AND label ~ '^valid lstm_(int|text) model')),
     (SELECT NULL::text FROM bi_view WHERE label LIKE '%relabelled as%' HAVING count(DISTINCT fn) >= 25),
     'a model of the wrong kind is refused (XX001) by every scoring function');

@@ -157,11 +157,11 @@ SELECT cmp_ok((SELECT corr(b.bias, uf.bu) FROM ecml.mf_user_factors((SELECT m FR
 -- the registry: a model read straight from ecml.models (TOAST) is cached
 -- by its header, and a replaced model is never served from the cache
 SELECT ecml.save_model('tap_mf', m) FROM model;
-CREATE TABLE r1 AS SELECT array_agg(item_id) AS a FROM ecml.mf_recommend((SELECT model FROM ecml.models WHERE name = 'tap_mf'), 7, 10);
-SELECT is((SELECT array_agg(item_id) FROM ecml.mf_recommend((SELECT model FROM ecml.models WHERE name = 'tap_mf'), 7, 10)),
+CREATE TABLE r1 AS SELECT array_agg(item_id) AS a FROM ecml.mf_recommend((SELECT model FROM ecml.models WHERE name = 'tap_mf' AND live), 7, 10);
+SELECT is((SELECT array_agg(item_id) FROM ecml.mf_recommend((SELECT model FROM ecml.models WHERE name = 'tap_mf' AND live), 7, 10)),
           (SELECT a FROM r1), 'the same registry model gives the same recommendations');
 SELECT ecml.save_model('tap_mf', ecml.mf_train(user_id, item_id, value, '{"factors": 4, "seed": 9}')) FROM train;
-SELECT is((SELECT array_agg(item_id) FROM ecml.mf_recommend((SELECT model FROM ecml.models WHERE name = 'tap_mf'), 7, 10)),
+SELECT is((SELECT array_agg(item_id) FROM ecml.mf_recommend((SELECT model FROM ecml.models WHERE name = 'tap_mf' AND live), 7, 10)),
           (SELECT array_agg(item_id) FROM ecml.mf_recommend((SELECT ecml.mf_train(user_id, item_id, value, '{"factors": 4, "seed": 9}') FROM train), 7, 10)),
           'a replaced registry model recommends like the model it was replaced with');
 

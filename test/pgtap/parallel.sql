@@ -210,6 +210,7 @@ INSERT INTO score_cases (sig, q) VALUES
 ('ecml.version()', $$SELECT ecml.version() || i AS r FROM par_lr$$),
 ('ecml.blas_info()', $$SELECT ecml.blas_info() || jsonb_build_object('i', i) AS r FROM par_lr WHERE i % 10 = 0$$),
 ('ecml.model(text)', $$SELECT md5(ecml.model('ptest_lr')) || i AS r FROM par_lr$$),
+('ecml.model(text,integer)', $$SELECT md5(ecml.model('ptest_lr', 1)) || i AS r FROM par_lr$$),
 ('ecml.model_info(bytea)', $$SELECT (ecml.model_info(ecml.model(CASE WHEN i % 2 = 0 THEN 'ptest_lr' ELSE 'ptest_fraud' END)) - 'created_at') || jsonb_build_object('i', i) AS r FROM par_lr WHERE i % 10 = 0$$),
 ('ecml.logreg_predict(bytea,real[])', $$SELECT ecml.logreg_predict(ecml.model('ptest_lr'), f) AS r FROM par_lr$$),
 ('ecml.logreg_coefficients(bytea)', $$SELECT ROW(t.i, c.*) AS r FROM par_lr t, LATERAL ecml.logreg_coefficients(ecml.model('ptest_lr')) c WHERE t.i % 100 = 0$$),
@@ -272,9 +273,12 @@ WHERE p.pronamespace = 'ecml'::regnamespace AND p.prokind = 'f'
                   AND ty.typname NOT IN ('record', 'void'));
 
 -- save_model writes the registry and train runs queries (and may save):
--- both are PARALLEL UNSAFE by design, and neither scores rows
+-- both are PARALLEL UNSAFE by design, and neither scores rows; so are the
+-- lifecycle functions, which write the registry or run the caller's query
 CREATE TABLE cat_unsafe (sig text);
-INSERT INTO cat_unsafe VALUES ('ecml.save_model(text,bytea)'), ('ecml.train(text,text,jsonb)');
+INSERT INTO cat_unsafe VALUES ('ecml.save_model(text,bytea)'), ('ecml.train(text,text,jsonb)'),
+    ('ecml.save_version(text,bytea,jsonb)'), ('ecml.promote(text,integer)'), ('ecml.rollback(text)'),
+    ('ecml.evaluate(bytea,text)'), ('ecml.tune(text,text,jsonb,jsonb)'), ('ecml.query_columns(text)');
 
 SELECT plan(4 + 2 * (SELECT count(*)::int FROM cat_aggs) + 2 * (SELECT count(*)::int FROM cat_funcs WHERE sig NOT IN (SELECT sig FROM cat_unsafe)));
 
@@ -283,7 +287,7 @@ SELECT is((SELECT array_agg(sig ORDER BY sig) FROM cat_aggs
               OR (aggtranstype = 'internal'::regtype AND (aggserialfn = 0 OR aggdeserialfn = 0))),
           NULL, 'every ecml aggregate is PARALLEL SAFE with a combine function (and serialize/deserialize for an internal state)');
 SELECT is((SELECT array_agg(sig ORDER BY sig) FROM cat_funcs WHERE proparallel <> 's' AND sig NOT IN (SELECT sig FROM cat_unsafe)),
-          NULL, 'every ecml function but save_model and train is PARALLEL SAFE');
+          NULL, 'every ecml function but save_model, train and the lifecycle functions is PARALLEL SAFE');
 SELECT is((SELECT array_agg(sig ORDER BY sig) FROM (SELECT sig FROM cat_aggs EXCEPT SELECT sig FROM agg_cases) s),
           NULL, 'every ecml aggregate has a parallel case here');
 SELECT is((SELECT array_agg(sig ORDER BY sig) FROM (SELECT sig FROM cat_funcs WHERE sig NOT IN (SELECT sig FROM cat_unsafe) EXCEPT SELECT sig FROM score_cases) s),

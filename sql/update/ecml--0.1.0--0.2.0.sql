@@ -1,0 +1,65 @@
+-- ecml update script 0.1.0 -> 0.2.0: model versions (docs/lifecycle.md).
+-- Assembled by the Makefile from this file and sql/ecml/95_lifecycle.sql,
+-- which a fresh install runs too.  Every model of a 0.1.0 registry becomes
+-- version 1 of its name, live.
+
+\echo Use "ALTER EXTENSION ecml UPDATE TO '0.2.0'" to load this file. \quit
+
+ALTER TABLE ecml.models DROP CONSTRAINT models_pkey;
+ALTER TABLE ecml.models
+    ADD COLUMN version integer NOT NULL DEFAULT 1,
+    ADD COLUMN live boolean NOT NULL DEFAULT true,
+    ADD COLUMN saved_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    ADD COLUMN saved_by text NOT NULL DEFAULT CURRENT_USER,
+    ADD COLUMN options jsonb,
+    ADD COLUMN training_seconds double precision,
+    ADD COLUMN holdout text,
+    ADD COLUMN holdout_metrics jsonb,
+    ADD COLUMN promoted bigint,
+    ADD COLUMN events jsonb NOT NULL DEFAULT '[]';
+-- what 0.1.0 knew: the model was saved when it was trained, by its owner
+UPDATE ecml.models SET promoted = 1, saved_at = trained_at, saved_by = owner::text;
+ALTER TABLE ecml.models
+    ADD CONSTRAINT models_pkey PRIMARY KEY (name, version),
+    ADD CONSTRAINT models_version_check CHECK (version > 0);
+CREATE UNIQUE INDEX models_live ON ecml.models (name) WHERE live;
+COMMENT ON TABLE ecml.models IS
+    'Registry of trained ecml models: every save of a name is a numbered version, one of them live; kept by pg_dump, all versions. Write it with ecml.save_model() or ecml.save_version(), read it with ecml.model(), promote and roll back with ecml.promote() and ecml.rollback() (docs/lifecycle.md). Row security: a role sees and changes only the models whose owner role it has the privileges of.';
+COMMENT ON FUNCTION ecml.model(text) IS
+    'The live version of the model stored in ecml.models under name, as the caller''s snapshot and row security see it; an error if there is none. Read once per query and snapshot, not once per row.';
+
+
+-- The ranking metrics keep a bounded, mergeable bytea state (score_bins.c)
+-- instead of an internal buffer: drop the old aggregates and their support
+-- functions; sql/ecml/40_metrics.sql and 62_pr_curve.sql, appended by the
+-- Makefile, create the new ones.
+DROP AGGREGATE ecml.roc_auc(double precision, boolean);
+DROP AGGREGATE ecml.average_precision(double precision, boolean);
+DROP AGGREGATE ecml.pr_curve(double precision, boolean);
+DROP AGGREGATE ecml.pr_curve(double precision, boolean, integer);
+DROP AGGREGATE ecml.threshold_for_precision(double precision, boolean, double precision);
+DROP FUNCTION ecml.score_label_transfn(internal, double precision, boolean);
+DROP FUNCTION ecml.score_label_combinefn(internal, internal);
+DROP FUNCTION ecml.score_label_serialfn(internal);
+DROP FUNCTION ecml.score_label_deserialfn(bytea, internal);
+DROP FUNCTION ecml.roc_auc_finalfn(internal);
+DROP FUNCTION ecml.average_precision_finalfn(internal);
+DROP FUNCTION ecml.pr_curve_finalfn(internal);
+DROP FUNCTION ecml.pr_curve_points_transfn(internal, double precision, boolean, integer);
+DROP FUNCTION ecml.threshold_for_precision_transfn(internal, double precision, boolean, double precision);
+DROP FUNCTION ecml.score_param_combinefn(internal, internal);
+DROP FUNCTION ecml.score_param_serialfn(internal);
+DROP FUNCTION ecml.score_param_deserialfn(bytea, internal);
+DROP FUNCTION ecml.pr_curve_points_finalfn(internal);
+DROP FUNCTION ecml.threshold_for_precision_finalfn(internal);
+
+-- The distance functions get a planner support function (src/hnsw_cost.c).
+CREATE FUNCTION ecml.vector_distance_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'ecml_vector_distance_support'
+    LANGUAGE C STRICT;
+COMMENT ON FUNCTION ecml.vector_distance_support(internal) IS
+    'Planner support function of the real[] distance functions: per-call cost from the vectors'' dimension.';
+ALTER FUNCTION ecml.l2_distance(real[], real[]) SUPPORT ecml.vector_distance_support;
+ALTER FUNCTION ecml.inner_product(real[], real[]) SUPPORT ecml.vector_distance_support;
+ALTER FUNCTION ecml.negative_inner_product(real[], real[]) SUPPORT ecml.vector_distance_support;
+ALTER FUNCTION ecml.cosine_distance(real[], real[]) SUPPORT ecml.vector_distance_support;
