@@ -116,6 +116,16 @@ fixed_side(FunctionCallInfo fcinfo, int argno, bool items, MfFixed *x)
 	x->d = m->factors + (m->biases ? 1 : 0);
 }
 
+/* An id the model so far does not hold: the source changed between passes. */
+static void
+unknown_id(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s: id " INT64_FORMAT " was not in the source's first pass", PASS_TRAINER, id),
+			 errhint("The source must return the same rows in every pass: avoid volatile functions and LIMIT without ORDER BY.")));
+}
+
 static void
 pass_check(const MfPassState *s)
 {
@@ -232,10 +242,7 @@ mf_pass_transfn(PG_FUNCTION_ARGS)
 
 	k = mf_find_id(x.ids, x.n, other);
 	if (k < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s: id " INT64_FORMAT " was not in the source's first pass", PASS_TRAINER, other),
-				 errhint("The source must return the same rows in every pass: avoid volatile functions and LIMIT without ORDER BY.")));
+		unknown_id(other);
 	y = x.rows + (Size) k * x.f;
 	if (s->implicit)
 	{
@@ -448,10 +455,7 @@ collect_solved(HeapTuple tup, TupleDesc desc, void *arg)
 	float	   *x;
 
 	if (k < 0 || isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s: id " INT64_FORMAT " was not in the source's first pass", PASS_TRAINER, id),
-				 errhint("The source must return the same rows in every pass: avoid volatile functions and LIMIT without ORDER BY.")));
+		unknown_id(id);
 	x = ecml_array_float4(DatumGetArrayTypeP(xd), "solved row", -1, &n, false);
 	if (n != r->f + (r->biases ? 1 : 0))
 		elog(ERROR, "%s: solved row of %d values", PASS_TRAINER, n);
@@ -572,9 +576,9 @@ mf_passes_init(MfPassRun *r)
 	}
 }
 
-/* train RMSE of the explicit model over the merged interactions */
+/* a one-row, one-column float8 result (NaN when NULL) */
 static void
-collect_rmse(HeapTuple tup, TupleDesc desc, void *arg)
+collect_float8(HeapTuple tup, TupleDesc desc, void *arg)
 {
 	bool		isnull;
 	Datum		v = SPI_getbinval(tup, desc, 1, &isnull);
@@ -582,6 +586,7 @@ collect_rmse(HeapTuple tup, TupleDesc desc, void *arg)
 	*(double *) arg = isnull ? NAN : DatumGetFloat8(v);
 }
 
+/* train RMSE of the explicit model over the merged interactions */
 static double
 mf_passes_rmse(MfPassRun *r, bytea *model)
 {
@@ -591,7 +596,7 @@ mf_passes_rmse(MfPassRun *r, bytea *model)
 
 	ecml_train_pass_rows(r->d, "train rmse",
 						 psprintf("SELECT sqrt(avg((r - ecml.mf_predict($1, u, i))^2)) FROM %s", r->dedup),
-						 1, &type, &value, collect_rmse, &rmse);
+						 1, &type, &value, collect_float8, &rmse);
 	return rmse;
 }
 
@@ -655,7 +660,7 @@ mf_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	ecml_train_pass_rows(d, "value check",
 						 psprintf("SELECT c3::real::float8 FROM %s WHERE c3::real = 'NaN' OR abs(c3::real) = 'Infinity'%s LIMIT 1",
 								  d->from, r.o.implicit ? " OR c3::real < 0" : ""),
-						 0, NULL, NULL, collect_rmse, &rmse);
+						 0, NULL, NULL, collect_float8, &rmse);
 	if (isnan(rmse) || isinf(rmse))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
