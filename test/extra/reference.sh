@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The README is the SQL reference: this check keeps it from drifting.
 # Every user-facing function, aggregate and operator of the installed
-# extension must be named in README.md, every ecml.* setting too, and
-# every option a trainer accepts (the keys of model_info()'s
-# "hyperparameters" for a model it trained) must have a row in an options
-# table of that trainer's README section.
+# extension must be named in README.md's reference table, every ecml.*
+# setting too, and every package test/cluster.sh installs; and every option
+# a trainer accepts (the keys of model_info()'s "hyperparameters" for a
+# model it trained) must have a row in an options table of that trainer's
+# section on its docs/ page.
 set -euo pipefail
 db=ecml_reference
 readme=README.md
@@ -47,7 +48,17 @@ while read -r guc; do
         echo "README.md does not document setting $guc"
         fail=1
     fi
-done < <(q -c "SELECT name FROM pg_settings WHERE name LIKE 'ecml.%' ORDER BY 1")
+# (the settings exist once the library is loaded in the session)
+done < <(q -c "LOAD 'ecml'" -c "SELECT name FROM pg_settings WHERE name LIKE 'ecml.%' ORDER BY 1")
+
+# packages: the README's requirements name every package the scripts install
+while read -r pkg; do
+    n=$((n + 1))
+    if ! grep -qF "\`$pkg\`" "$readme"; then
+        echo "README.md does not list package $pkg (ECML_PACKAGES in test/cluster.sh)"
+        fail=1
+    fi
+done < <(bash -c 'source test/cluster.sh; printf "%s\n" "${ECML_PACKAGES[@]}"')
 
 # Options: train a tiny model with each trainer that is installed and read
 # the options it recorded.  The trainer's section runs from its first
@@ -72,13 +83,17 @@ for trainer in "${!train_sql[@]}"; do
         fail=1
         continue
     fi
-    section=$(awk -v pat="ecml.$trainer(" 'index($0, pat) { on = 1 } on && /^## / && seen { exit } on { seen = 1; print }' "$readme")
+    # its section: from the first mention of "ecml.<trainer>(" on a docs/
+    # page to the next "# " or "## " heading, on every page that mentions it
+    section=$(for page in docs/*.md; do
+        awk -v pat="ecml.$trainer(" 'index($0, pat) { on = 1 } on && /^##? / && seen { exit } on { seen = 1; print }' "$page"
+    done)
     for key in $keys; do
         n=$((n + 1))
         # a here-string, not a pipe: grep -q stops at the first match, and under
         # pipefail the writer's SIGPIPE would count as a miss
         if ! grep -qE "^\| *\`$key\` *\|" <<<"$section"; then
-            echo "README.md: the section of ecml.$trainer has no options-table row for \`$key\`"
+            echo "docs/: the section of ecml.$trainer has no options-table row for \`$key\`"
             fail=1
         fi
     done
