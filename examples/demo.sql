@@ -1,7 +1,10 @@
 -- ecml demo: purchase probability for a synthetic online shop.
 --
--- Run by examples/demo.sh in a fresh database:
---   psql -X -v ON_ERROR_STOP=1 -d ecml_demo -f examples/demo.sql
+-- Run it in any fresh database (it creates tables sessions, session_features
+-- and test_scores in the current schema):
+--   createdb purchase_demo && psql -X -v ON_ERROR_STOP=1 -d purchase_demo -f examples/demo.sql
+-- Its last step schedules retraining with pg_cron, which can only be created
+-- in the database named by cron.database_name; elsewhere the step is skipped.
 -- The data are generated here with a fixed seed, so every run prints the same
 -- numbers (up to floating-point rounding in the last digits).
 
@@ -170,12 +173,20 @@ CROSS JOIN (SELECT avg(purchased::int)::float8 AS rate
             FROM sessions WHERE id % 5 <> 0) AS b;
 
 \echo
-\echo '== 8. Retrain every night with pg_cron (this database is cron.database_name)'
+\echo '== 8. Retrain every night with pg_cron'
+-- pg_cron lives in one database (cron.database_name); anywhere else, say so.
+SELECT coalesce(current_setting('cron.database_name', true) = current_database(), false)
+       AND EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_cron') AS in_cron_db \gset
+\if :in_cron_db
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 SELECT cron.schedule('retrain-purchase', '0 3 * * *', format(
     $$SELECT ecml.save_model('purchase', ecml.logreg_train(features, purchased, %L))
       FROM session_features WHERE id %% 5 <> 0$$, :'train_options')) IS NOT NULL AS scheduled;
 SELECT jobname, schedule, database FROM cron.job;
+\else
+\echo '   skipped: pg_cron runs in the database named by cron.database_name, not in this one.'
+\echo '   There, schedule the statement of step 3 with cron.schedule().'
+\endif
 
 \echo
 \echo 'Done.  Tables: sessions, session_features, test_scores; models: ecml.models.'

@@ -92,19 +92,43 @@ ecml_install_packages() {
 # passed explicitly because /usr/bin/pg_config may belong to another major
 # version.  The build lock keeps two concurrent runs from installing a
 # half-copied library under each other.
+# The build is quiet: make's output goes to a log that is printed only when
+# the build fails (ECML_BUILD_VERBOSE=1 shows it as it runs).
 ecml_build_install() {
+    local log rc=0
+    log=$(mktemp /tmp/ecml-build.XXXXXX.log)
     if [ -n "$ECML_PGROOT" ]; then
         ecml_pgroot_prepare
         ecml_log "building ecml and installing it into $ECML_PGROOT"
-        make -j2 PG_CONFIG="$PG_CONFIG" &&
-            make install PG_CONFIG="$PG_CONFIG" DESTDIR="$ECML_PGROOT"
-        return
+        ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" &&
+            ecml_build_logged "$log" make install PG_CONFIG="$PG_CONFIG" DESTDIR="$ECML_PGROOT" ||
+            rc=$?
+    else
+        ecml_log "building and installing ecml"
+        (
+            ecml_lock /var/tmp/ecml-build.lock
+            ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" &&
+                ecml_build_logged "$log" make install PG_CONFIG="$PG_CONFIG"
+        ) || rc=$?
     fi
-    ecml_log "building and installing ecml"
-    (
-        ecml_lock /var/tmp/ecml-build.lock
-        make -j2 PG_CONFIG="$PG_CONFIG" && make install PG_CONFIG="$PG_CONFIG"
-    )
+    if [ "$rc" -ne 0 ]; then
+        [ "${ECML_BUILD_VERBOSE:-0}" = 1 ] || cat "$log" >&2
+        ecml_log "the build failed (exit status $rc); its log: $log"
+        return "$rc"
+    fi
+    rm -f "$log"
+}
+
+# ecml_build_logged LOG COMMAND...: run COMMAND with its output appended to
+# LOG, or also shown with ECML_BUILD_VERBOSE=1.
+ecml_build_logged() {
+    local log=$1
+    shift
+    if [ "${ECML_BUILD_VERBOSE:-0}" = 1 ]; then
+        "$@" 2>&1 | tee -a "$log"
+        return "${PIPESTATUS[0]}"
+    fi
+    "$@" >>"$log" 2>&1
 }
 
 # Copy the packaged PostgreSQL 15 tree (binaries, libraries with pg_cron,
