@@ -23,7 +23,7 @@ REGRESS_OPTS = --inputdir=.
 
 # BLIS, the pthread build: Debian's alternatives would otherwise pick the
 # OpenMP build whenever it is installed, and OpenMP in forked backends is a
-# hazard (DESIGN.md section 2).
+# hazard (docs/DESIGN.md section 2).
 BLIS_INC = /usr/include/x86_64-linux-gnu/blis-pthread
 BLIS_LIB = /usr/lib/x86_64-linux-gnu/blis-pthread
 PG_CPPFLAGS = -isystem $(BLIS_INC) -Isrc

@@ -1,6 +1,6 @@
 /*
  * arrays.c
- *	  Checked access to real[] and bigint[] arguments (DESIGN.md section 2).
+ *	  Checked access to real[] and bigint[] arguments (docs/DESIGN.md section 2).
  */
 #include "postgres.h"
 

@@ -1,6 +1,6 @@
 /*
  * options.c
- *	  The jsonb options parser shared by every trainer (DESIGN.md section 2):
+ *	  The jsonb options parser shared by every trainer (docs/DESIGN.md section 2):
  *	  documented keys with defaults; an unknown key, a wrong type or an
  *	  out-of-range value is an ERROR that names the key and lists the valid
  *	  ones.
