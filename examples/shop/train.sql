@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS shop.training_log (
 );
 
 -- Approximate search straight on the catalogue: an HNSW index on the
--- product embeddings (README, "Approximate search"), kept up to date by
+-- product embeddings (docs/search.md, "Approximate search"), kept up to date by
 -- PostgreSQL as products change, for ORDER BY embedding <=> q LIMIT k
 -- queries with WHERE clauses (price, stock) the packed search can't take.
 CREATE INDEX IF NOT EXISTS products_embedding_hnsw

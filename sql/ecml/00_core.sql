@@ -87,7 +87,7 @@ COMMENT ON TABLE ecml.models IS
 COMMENT ON COLUMN ecml.models.owner IS
     'The role the model belongs to: its members may read, replace and delete it (given the table privileges to do so).';
 SELECT pg_catalog.pg_extension_config_dump('ecml.models', '');
--- Nobody else may read or write the registry until granted (README,
+-- Nobody else may read or write the registry until granted (docs/security.md,
 -- "Security and privileges").  Installed as a trusted extension by a
 -- database owner, the table still belongs to the bootstrap superuser: the
 -- installing role gets the rights to manage it and to grant them on.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Privileges (issue 8, part 7; README "Security and privileges"):
+# Privileges (issue 8, part 7; docs/security.md):
 # - without USAGE on schema ecml nothing is reachable (42501);
 # - with USAGE only, a role that is not a superuser trains and scores every
 #   kind of model, but cannot read or write the registry (42501);
@@ -85,10 +85,10 @@ CREATE ROLE ecml_p_writer LOGIN;
 CREATE ROLE ecml_p_other LOGIN;
 CREATE ROLE ecml_p_meta LOGIN;
 CREATE ROLE ecml_p_dbo LOGIN;
--- the team that owns the models: no privileges of its own (README)
+-- the team that owns the models: no privileges of its own (docs/security.md)
 CREATE ROLE ecml_p_team NOLOGIN;
 GRANT ecml_p_team TO ecml_p_reader, ecml_p_writer, ecml_p_meta;
--- what a DBA grants (README): USAGE to use ecml at all, then the registry
+-- what a DBA grants (docs/security.md): USAGE to use ecml at all, then the registry
 GRANT USAGE ON SCHEMA ecml TO ecml_p_user, ecml_p_reader, ecml_p_writer, ecml_p_other, ecml_p_meta;
 GRANT SELECT ON ecml.models TO ecml_p_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ecml.models TO ecml_p_writer, ecml_p_other;
