@@ -30,6 +30,7 @@ SELECT ecml.train(NULL, 'SELECT f, y FROM tr');
 SELECT ecml.train('logreg', NULL);
 SELECT ecml.train('nope', 'SELECT f, y FROM tr');
 SELECT ecml.train('gbdt', 'SELECT f, y FROM tr');
+SELECT ecml.train('vectors', 'SELECT i, f FROM tr');
 SELECT ecml.train('logreg', '');
 SELECT ecml.train('logreg', 'SELEC f FROM tr');
 SELECT ecml.train('logreg', 'DELETE FROM tr');

@@ -64,6 +64,13 @@ train_lookup_kind(const char *kind)
 	{
 		if (strcmp(train_kinds[i].kind, kind) != 0)
 			continue;
+		if (strcmp(kind, "vectors") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ecml.train cannot train kind \"vectors\" in bounded memory"),
+					 errdetail("A vectors model is the packed vectors themselves: its size grows with the rows."),
+					 errhint("Pack with ecml.pack_vectors up to ecml.train_memory_limit; beyond that, or on Citus, "
+							 "search an ecml_hnsw index (built per shard on a distributed table).")));
 		if (train_kinds[i].train == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
