@@ -188,6 +188,14 @@ def report(res, command):
         L += ["", f"Growth from {a['rows']:,} to {b['rows']:,} rows ({b['rows'] / a['rows']:.0f}×): "
               f"`ecml.train('logreg')` time ×{b['train_s'] / a['train_s']:.1f}, per pass "
               f"×{b['pass_median'] / a['pass_median']:.1f}; memory {a['train_mb']:.0f} → {b['train_mb']:.0f} MB."]
+    for r in sz:
+        if "buf_s" in r:
+            L += ["", f"At {r['rows']:,} rows the buffering `ecml.logreg_train` takes {r['buf_s']:.1f} s and "
+                  f"{r['buf_mb']:.0f} MB, `ecml.train('logreg')` {r['train_s']:.1f} s "
+                  f"({r['train_s'] / r['buf_s']:.1f}× the time: it reads the table {r['passes']} times "
+                  f"where the aggregate reads it once) and {r['train_mb']:.0f} MB."]
+    L += ["", "Where the buffering aggregate fits in ecml.train_memory_limit it is the faster path; "
+          "`ecml.train` is the path past the limit and onto Citus, not a faster one on one node."]
     big = max(sz, key=lambda r: r["rows"])
     met = big["train_mb"] < 256
     L += ["", f"Goal: logistic regression on {big['rows']:,} rows × {res['features']} features "
