@@ -4,7 +4,8 @@
 Run as root from anywhere (the target bench-scale in scale.mk does):
 
     /usr/bin/python3 test/bench/bench_scale.py [--rows 1000000,2000000,5000000,10000000,20000000]
-        [--features 50] [--buffer-rows 1000000,5000000] [--output PATH] [--keep]
+        [--features 50] [--buffer-rows 1000000,5000000] [--citus-rows 2000000]
+        [--output PATH] [--keep]
 
 Environment: ECML_PGROOT, a private PostgreSQL tree with ecml installed
 (make install DESTDIR=...); default the system tree.
@@ -22,7 +23,11 @@ at each size, in a new backend with a serial plan, measures:
    samples): seconds and peak memory;
  - at the sizes in --buffer-rows, the buffering ecml.logreg_train (with
    ecml.train_memory_limit raised so that it can run): seconds and memory,
-   the crossover.
+   the crossover;
+ - then the first --citus-rows rows on Citus 13.2.2 (built from
+   ../shared/vendor; a coordinator and two workers on this machine, ports
+   54348-54350) against one node: ecml.train('logreg') and
+   ecml.train('iforest').
 
 It draws time and memory against rows (scale.png beside RESULTS.md) and
 writes its section of RESULTS.md (between the bench:scale markers).
@@ -35,6 +40,7 @@ from benchlib import Cluster, die, log
 benchlib.one_thread()
 
 import argparse
+import subprocess
 import datetime
 import sys
 import threading
@@ -135,6 +141,65 @@ def bench_size(n, base, buffer_rows, res):
     res["sizes"].append(row)
 
 
+def citus_part(rows, base, res):
+    """The same rows on one node and on Citus (a coordinator and two
+    workers on this machine): ecml.train('logreg') and ecml.train('iforest')
+    on each, with coordinator aggregation disabled so every pass must run on
+    the workers."""
+    vendor = os.path.join(benchlib.REPO, "..", "shared", "vendor", "citus", "build.sh")
+    benchlib.run(["bash", vendor])
+    if benchlib.PGROOT:
+        import glob
+        import shutil
+        for f in glob.glob("/usr/lib/postgresql/15/lib/citus*.so"):
+            shutil.copy(f, benchlib.PG_LIB)
+        for f in glob.glob("/usr/share/postgresql/15/extension/citus*"):
+            shutil.copy(f, os.path.join(benchlib.PG_SHARE, "extension"))
+    nodes = [Cluster(f"{DIR}-citus{k}", PORT + 1 + k, db=DB, tag="bench_scale.py", conf=[
+        "shared_preload_libraries = 'citus'", "listen_addresses = '127.0.0.1'",
+        "shared_buffers = 128MB", "max_wal_size = 8GB", "fsync = off", "synchronous_commit = off",
+        "full_page_writes = off", "max_parallel_workers_per_gather = 0", "jit = off",
+        "autovacuum = off"], initdb_args=("--auth=trust", "--encoding=UTF8", "--locale=C"))
+        for k in range(3)]
+    try:
+        for n in nodes:
+            n.create(extension=False)
+            n.psql("-c", "CREATE EXTENSION citus")
+        co = nodes[0]
+        co.psql("-c", f"SELECT citus_set_coordinator_host('127.0.0.1', {co.port})")
+        for n in nodes[1:]:
+            co.psql("-c", f"SELECT citus_add_node('127.0.0.1', {n.port})")
+        co.psql("-c", "CREATE EXTENSION ecml")
+        out = CLUSTER.psql("-c", f"COPY (SELECT id::bigint, f, y FROM lr WHERE id <= {rows}) TO STDOUT (FORMAT binary)",
+                           text=False).stdout
+        co.psql("-c", "CREATE TABLE lr (id bigint, f real[], y boolean)")
+        co.psql("-c", "SELECT create_distributed_table('lr', 'id', shard_count => 4)")
+        r = subprocess.run(co.psql_argv() + ["-c", "COPY lr FROM STDIN (FORMAT binary)"], input=out,
+                           capture_output=True, env=co.client_env())
+        if r.returncode:
+            die(f"loading the distributed table failed: {r.stderr.decode()}")
+        co.psql("-c", "VACUUM ANALYZE lr")
+        out = {}
+        for what, sql in (("logreg", "SELECT length(ecml.train('logreg', 'SELECT f, y FROM lr'))"),
+                          ("iforest", "SELECT length(ecml.train('iforest', 'SELECT f FROM lr'))")):
+            db = benchlib.Psql(co, setup=["SET citus.coordinator_aggregation_strategy = 'disabled'",
+                                          "SET ecml.blas_threads = 1"])
+            try:
+                with Peak(db.pid) as p:
+                    _, times, _ = db.run(sql)
+                out[what] = (times[-1] / 1000.0, p.peak / 1024.0)
+            finally:
+                db.close()
+            # the same statement on one node over the same rows
+            t, mem, _ = measured(sql.replace("FROM lr", f"FROM lr WHERE id <= {rows}"))
+            out[what + "_local"] = (t, mem)
+            log(f"citus {what}: {out[what][0]:.1f} s, one node {t:.1f} s")
+        res["citus"] = {"rows": rows, **out}
+    finally:
+        for n in nodes:
+            n.remove()
+
+
 def plot(res, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -196,6 +261,20 @@ def report(res, command):
                   f"where the aggregate reads it once) and {r['train_mb']:.0f} MB."]
     L += ["", "Where the buffering aggregate fits in ecml.train_memory_limit it is the faster path; "
           "`ecml.train` is the path past the limit and onto Citus, not a faster one on one node."]
+    c = res.get("citus")
+    if c:
+        L += ["", f"### One node and Citus ({c['rows']:,} rows)", "",
+              "Citus 13.2.2, a coordinator and two workers on this same 2-core machine, the table "
+              "distributed by id in 4 shards, `citus.coordinator_aggregation_strategy = 'disabled'` "
+              "(every pass runs as `worker_partial_agg` on the shards). One node: the same rows in a "
+              "local table of the single-node cluster above. On 2 cores no speed-up is expected: the "
+              "shards' scans share the cores, and each pass adds a round of connections and the "
+              "partial states' trip to the coordinator.", "",
+              "| | one node s | Citus s | Citus / one node | coordinator backend MB |", "|---|---|---|---|---|"]
+        for what in ("logreg", "iforest"):
+            t1, _ = c[what + "_local"]
+            t2, m2 = c[what]
+            L.append(f"| `ecml.train('{what}')` | {t1:.1f} | {t2:.1f} | {t2 / t1:.2f} | {m2:.0f} |")
     big = max(sz, key=lambda r: r["rows"])
     met = big["train_mb"] < 256
     L += ["", f"Goal: logistic regression on {big['rows']:,} rows × {res['features']} features "
@@ -209,6 +288,8 @@ def main():
     ap.add_argument("--rows", default="1000000,2000000,5000000,10000000,20000000")
     ap.add_argument("--features", type=int, default=50)
     ap.add_argument("--buffer-rows", default="1000000,5000000")
+    ap.add_argument("--citus-rows", type=int, default=2000000,
+                    help="rows for the one node / Citus comparison (0: skip)")
     ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--keep", action="store_true", help="leave the cluster running")
     args = ap.parse_args()
@@ -230,6 +311,8 @@ def main():
         make_base(args.features, base)
         for n in sizes:
             bench_size(n, base, buffer_rows, res)
+        if args.citus_rows:
+            citus_part(min(args.citus_rows, sizes[-1]), base, res)
         res["load_end"] = " ".join(benchlib.loadavg())
         png = os.path.join(os.path.dirname(os.path.abspath(args.output)), "scale.png")
         plot(res, png)

@@ -12,5 +12,5 @@ bench-scale:
 
 bench-scale-smoke:
 	mkdir -p $(SCALE_MK_DIR)out
-	nice $(PYTHON) $(SCALE_MK_DIR)bench_scale.py --rows 20000,50000 --buffer-rows 20000 \
+	nice $(PYTHON) $(SCALE_MK_DIR)bench_scale.py --rows 20000,50000 --buffer-rows 20000 --citus-rows 20000 \
 		--output $(SCALE_MK_DIR)out/RESULTS-scale-smoke.md $(BENCH_SCALE_ARGS)
