@@ -30,6 +30,7 @@ SELECT ecml.train(NULL, 'SELECT f, y FROM tr');
 SELECT ecml.train('logreg', NULL);
 SELECT ecml.train('nope', 'SELECT f, y FROM tr');
 SELECT ecml.train('gbdt', 'SELECT f, y FROM tr');
+SELECT ecml.train('vectors', 'SELECT i, f FROM tr');
 SELECT ecml.train('logreg', '');
 SELECT ecml.train('logreg', 'SELEC f FROM tr');
 SELECT ecml.train('logreg', 'DELETE FROM tr');
@@ -88,5 +89,39 @@ SELECT ecml.mf_pass(ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 2, 
 SELECT ecml.mf_pass(ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 2, "iterations": 1, "implicit": false}'), i + 100, v, '{0,0,0.1,0,1}') FROM trm;
 SELECT ecml.mf_pass(ecml.train('mf', 'SELECT u, i, v FROM trm', '{"factors": 2, "iterations": 1, "implicit": false}'), i, v, '{1,0,0.1,0,1}') FROM trm;
 SELECT ecml.mf_pass_combinefn('\x00', NULL);
-DROP TABLE tr, trm;
+-- isolation forest: one sampling pass, the trees grown from its sample
+CREATE TABLE tri AS SELECT i, ARRAY[sin(i), cos(i * 0.7), (i % 5) - 2]::real[] AS f
+FROM generate_series(1, 300) i;
+INSERT INTO tri VALUES (301, NULL), (302, '{40,40,40}');
+SELECT j->>'kind' AS kind, j->'rows' AS rows, j->'rows_skipped' AS skipped,
+       j->'hyperparameters'->'sample_size' AS sample_size, j->'metrics'->'passes' AS passes,
+       j->'metrics'->'pass_history'->0->>'what' AS pass
+FROM (SELECT ecml.model_info(ecml.train('iforest', 'SELECT f FROM tri', '{"n_trees": 20, "sample_size": 64}')) AS j) q;
+SELECT ecml.train('iforest', 'SELECT f, i FROM tri');
+SELECT ecml.train('iforest', 'SELECT i FROM tri');
+SELECT ecml.train('iforest', 'SELECT f FROM tri WHERE false');
+SELECT ecml.train('iforest', 'SELECT f FROM tri WHERE i = 1');
+SELECT ecml.train('iforest', 'SELECT ''{1,2}''::real[] FROM tri');
+SELECT ecml.train('iforest', 'SELECT CASE WHEN i = 7 THEN ''{1,NaN,3}'' ELSE f END FROM tri');
+SELECT ecml.train('iforest', 'SELECT CASE WHEN i = 7 THEN ''{1,2}'' ELSE f END FROM tri');
+SELECT ecml.train('iforest', 'SELECT f FROM tri', '{"n_trees": 0}');
+SELECT ecml.train('iforest', 'SELECT f FROM tri', '{"factors": 2}');
+SET ecml.train_memory_limit = '1MB';
+SELECT ecml.train('iforest', 'SELECT f FROM tri', '{"n_trees": 10000, "sample_size": 1000}');
+RESET ecml.train_memory_limit;
+-- the sampling aggregate, called directly
+SELECT ecml.iforest_pass(f, '{2,4}') FROM tri;
+SELECT ecml.iforest_pass(f, '{2,4,-1}') FROM tri;
+SELECT ecml.iforest_pass(f, NULL) FROM tri;
+SELECT ecml.iforest_pass(f, '{2,4,0}') IS NULL AS no_rows FROM tri WHERE false;
+SELECT length(ecml.iforest_pass_transfn(NULL, '{1,2,3}', '{2,4,0}')) AS state_bytes;
+SELECT ecml.iforest_pass_combinefn('\x00', NULL);
+SELECT ecml.iforest_pass_combinefn(ecml.iforest_pass_transfn(NULL, '{1,2,3}', '{2,4,0}'),
+                                   ecml.iforest_pass_transfn(NULL, '{1,2,3}', '{3,4,0}'));
+SELECT ecml.iforest_pass_transfn(set_byte(ecml.iforest_pass_transfn(NULL, '{1,2,3}', '{2,4,0}'), 168, 9), '{1,2,3}', '{2,4,0}');
+-- a state handed in by another aggregate's INITCOND is checked before use
+DO $$ BEGIN EXECUTE format('CREATE AGGREGATE pg_temp.crafted_pass(real[], float8[]) (SFUNC = ecml.iforest_pass_transfn, STYPE = bytea, INITCOND = %L)',
+    set_byte(ecml.iforest_pass_transfn(NULL, '{1,2,3}', '{2,4,0}'), 168, 9)::text); END $$;
+SELECT pg_temp.crafted_pass(f, '{2,4,0}') FROM tri;
+DROP TABLE tr, trm, tri;
 DELETE FROM ecml.models WHERE name = 'tr_model';

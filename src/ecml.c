@@ -155,6 +155,12 @@ train_memory_hint(const char *trainer)
 	if (strcmp(trainer, "ecml.logreg_train") == 0)
 		return "Train with ecml.train('logreg', source), whose memory does not grow with the rows, "
 			"train on a sample (TABLESAMPLE), or raise ecml.train_memory_limit.";
+	if (strcmp(trainer, "ecml.mf_train") == 0)
+		return "Train with ecml.train('mf', source), whose memory grows with the users and items, "
+			"not the interactions, or raise ecml.train_memory_limit.";
+	if (strcmp(trainer, "ecml.anomaly_train") == 0 || strcmp(trainer, "ecml.train(iforest)") == 0)
+		return "The samples hold n_trees x sample_size rows: lower n_trees or sample_size, "
+			"or raise ecml.train_memory_limit.";
 	return "Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.";
 }
 

@@ -9,8 +9,10 @@
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "model.h"
 #include "options.h"
+#include "utils/jsonb.h"
 
 /* section tags of an isolation forest model */
 #define IFOREST_TAG_PARAMS	ECML_TAG('I', 'F', 'P', 'R')	/* int32[4]: features,
@@ -73,6 +75,29 @@ typedef struct IForestModel
 	float	   *path;			/* [nodes]: at a leaf, depth + c(size) */
 	int32	   *at;				/* [ntrees]: scratch, the node each walk is at */
 } IForestModel;
+
+/*
+ * Training after sampling (iforest_train.c): what iforest_grow needs of
+ * the per-tree samples, wherever they were drawn.
+ */
+typedef struct IForestSample
+{
+	const char *trainer;		/* for messages */
+	const float *rows;			/* the sampled rows, nfeatures each */
+	int			nfeatures;
+	int64		nrows;			/* rows sampled from */
+	int64		nskipped;		/* rows with a NULL feature vector */
+	Size		held;			/* bytes the samples take, for the memory limit */
+	/* tree t's psi rows, as indexes into rows */
+	void		(*tree_rows) (void *arg, int t, int psi, int32 *idx);
+	void	   *arg;
+	/* optional: more members of the model's metrics object */
+	void		(*metrics) (StringInfo buf, void *arg);
+	void	   *metrics_arg;
+} IForestSample;
+
+extern void iforest_parse_options(Jsonb *opts, IForestOptions *o, const char *trainer);
+extern bytea *iforest_grow(const IForestSample *s, const IForestOptions *o);
 
 /* c(n) = 2 H(n-1) - 2 (n-1) / n: the mean path length of an unsuccessful BST search */
 extern double iforest_c(double n);

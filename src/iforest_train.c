@@ -102,14 +102,14 @@ iforest_c(double n)
 	return 0.0;
 }
 
-static void
-iforest_parse_options(Jsonb *opts, IForestOptions *o)
+void
+iforest_parse_options(Jsonb *opts, IForestOptions *o, const char *trainer)
 {
 	o->n_trees = IFOREST_N_TREES_DEFAULT;
 	o->sample_size = IFOREST_SAMPLE_SIZE_DEFAULT;
 	o->seed = IFOREST_SEED_DEFAULT;
 	o->max_features = IFOREST_MAX_FEATURES_DEFAULT;
-	ecml_parse_options(opts, iforest_option_specs, N_IFOREST_OPTIONS, o, TRAINER);
+	ecml_parse_options(opts, iforest_option_specs, N_IFOREST_OPTIONS, o, trainer);
 }
 
 static IForestState *
@@ -124,7 +124,7 @@ iforest_state_new(MemoryContext aggcxt, Jsonb *options)
 		memcpy(st->options, options, VARSIZE(options));
 	}
 	/* parse now so a bad option fails before the scan, not after */
-	iforest_parse_options(st->options, &st->o);
+	iforest_parse_options(st->options, &st->o, TRAINER);
 	ecml_rng_seed(&st->rng, (uint64) st->o.seed +
 				  SEED_SPREAD * (uint64) (ParallelWorkerNumber + 1));
 	return st;
@@ -699,7 +699,7 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 
 typedef struct IForestBuild
 {
-	const IForestState *st;
+	const IForestSample *s;
 	EcmlTrainMemory mem;		/* the sample pool, scratch and nodes */
 	EcmlRng		rng;
 	int			height_limit;
@@ -729,7 +729,7 @@ build_alloc(IForestBuild *b, int k)
 		if (newcap > INT_MAX / 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("%s: the forest has too many nodes", TRAINER),
+					 errmsg("%s: the forest has too many nodes", b->s->trainer),
 					 errhint("Lower n_trees or sample_size.")));
 		ecml_train_memory_charge(&b->mem, (Size) (newcap - b->capacity) * 12, "forest nodes");
 		b->feature = repalloc_huge(b->feature, sizeof(int32) * newcap);
@@ -752,8 +752,8 @@ build_alloc(IForestBuild *b, int k)
 static void
 build_node(IForestBuild *b, int node, int lo, int hi, int depth)
 {
-	const float *rows = b->st->rows;
-	int			f = b->st->nfeatures;
+	const float *rows = b->s->rows;
+	int			f = b->s->nfeatures;
 	int			n = hi - lo;
 	int			remaining = b->ncand;
 	int			feat = -1;
@@ -827,16 +827,17 @@ build_node(IForestBuild *b, int node, int lo, int hi, int depth)
 	}
 }
 
-/* final: grow one tree per reservoir and return the model */
-PG_FUNCTION_INFO_V1(iforest_train_finalfn);
-Datum
-iforest_train_finalfn(PG_FUNCTION_ARGS)
+/*
+ * Grow one isolation tree per sample and return the model: the part of
+ * training after sampling, shared by ecml.anomaly_train and
+ * ecml.train('iforest') (iforest_passes.c).
+ */
+bytea *
+iforest_grow(const IForestSample *s, const IForestOptions *o)
 {
-	IForestState *st = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
 	TimestampTz start = GetCurrentTimestamp();
 	IForestBuild b;
-	IForestOptions o;
-	int			f;
+	int			f = s->nfeatures;
 	int			psi;
 	int			ntrees;
 	int			nsub;
@@ -845,35 +846,33 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 	EcmlModelBuilder mb;
 	StringInfoData json;
 
-	if (st == NULL || st->nrows == 0)
+	if (s->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("%s: no training rows", TRAINER),
+				 errmsg("%s: no training rows", s->trainer),
 				 errdetail("Rows seen: " INT64_FORMAT ", skipped for a NULL feature vector: " INT64_FORMAT ".",
-						   st ? st->nrows + st->nskipped : 0, st ? st->nskipped : 0),
+						   s->nrows + s->nskipped, s->nskipped),
 				 errhint("Check the query's WHERE clause and the NULLs in the features column.")));
-	if (st->nrows < 2)
+	if (s->nrows < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("%s: an isolation forest needs at least 2 training rows, got 1", TRAINER)));
+				 errmsg("%s: an isolation forest needs at least 2 training rows, got 1", s->trainer)));
 
-	o = st->o;
-	f = st->nfeatures;
-	ntrees = o.n_trees;
-	psi = (int) Min((int64) o.sample_size, st->nrows);
+	ntrees = o->n_trees;
+	psi = (int) Min((int64) o->sample_size, s->nrows);
 	/* each tree may split on a random subset of the features (as scikit-learn) */
-	nsub = Max(1, (int) floor(o.max_features * f + 1e-9));
+	nsub = Max(1, (int) floor(o->max_features * f + 1e-9));
 	nsub = Min(nsub, f);
 
 	memset(&b, 0, sizeof(b));
-	b.st = st;
-	ecml_train_memory_init(&b.mem, TRAINER, st->bytes);
+	b.s = s;
+	ecml_train_memory_init(&b.mem, s->trainer, s->held);
 	ecml_train_memory_charge(&b.mem, (sizeof(int32) + sizeof(float)) * (Size) psi +
 							 sizeof(int32) * ((Size) f + ntrees + 1) + (Size) 1024 * 12,
 							 "tree scratch");
 	/* l = ceiling(log2 psi), the average tree height (Liu et al. 2008, 4.1) */
 	b.height_limit = (int) ceil(log2((double) psi));
-	ecml_rng_seed(&b.rng, (uint64) o.seed ^ TREE_STREAM);
+	ecml_rng_seed(&b.rng, (uint64) o->seed ^ TREE_STREAM);
 	b.idx = palloc(sizeof(int32) * psi);
 	b.vals = palloc(sizeof(float) * psi);
 	b.cand = palloc(sizeof(int32) * f);
@@ -885,15 +884,11 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 
 	for (int t = 0; t < ntrees; t++)
 	{
-		IForestReservoir *r = &st->res[t];
 		int			root;
 
 		CHECK_FOR_INTERRUPTS();
-		if (r->m != psi)
-			elog(ERROR, "ecml: isolation forest reservoir %d holds %d rows, expected %d",
-				 t, r->m, psi);
-		/* the reservoir's order: a function of the rows, their order and the seed */
-		memcpy(b.idx, r->slots, sizeof(int32) * psi);
+		/* the sample's order: a function of the rows, their order and the seed */
+		s->tree_rows(s->arg, t, psi, b.idx);
 		/* the tree's features: a partial Fisher-Yates shuffle picks nsub of f */
 		for (int j = 0; j < f; j++)
 			b.cand[j] = j;
@@ -913,13 +908,13 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 		if (ecml_progress && (t + 1) % Max(1, ntrees / 10) == 0)
 			ereport(NOTICE,
 					(errmsg("%s: %d of %d trees grown, %.1f s elapsed",
-							TRAINER, t + 1, ntrees, ecml_elapsed_seconds(start))));
+							s->trainer, t + 1, ntrees, ecml_elapsed_seconds(start))));
 	}
 	roots[ntrees] = b.nnodes;
 	if (b.splits == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("%s: no feature varies in the training sample", TRAINER),
+				 errmsg("%s: no feature varies in the training sample", s->trainer),
 				 errdetail("Every tree is a single leaf, so every row would score 0.5."),
 				 errhint("Train on features that vary between rows.")));
 
@@ -928,7 +923,7 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 							 "model");
 	ecml_builder_init(&mb, ECML_KIND_IFOREST);
 	initStringInfo(&json);
-	ecml_options_to_json(&json, iforest_option_specs, N_IFOREST_OPTIONS, &o);
+	ecml_options_to_json(&json, iforest_option_specs, N_IFOREST_OPTIONS, o);
 	ecml_builder_add_json(&mb, ECML_TAG_HYPERPARAMS, json.data);
 
 	resetStringInfo(&json);
@@ -941,8 +936,11 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 
 	resetStringInfo(&json);
 	appendStringInfo(&json,
-					 "{\"splits\": " INT64_FORMAT ", \"training_seconds\": %.3f}",
+					 "{\"splits\": " INT64_FORMAT ", \"training_seconds\": %.3f",
 					 b.splits, ecml_elapsed_seconds(start));
+	if (s->metrics)
+		s->metrics(&json, s->metrics_arg);
+	appendStringInfoChar(&json, '}');
 	ecml_builder_add_json(&mb, ECML_TAG_METRICS, json.data);
 
 	params[0] = f;
@@ -959,5 +957,39 @@ iforest_train_finalfn(PG_FUNCTION_ARGS)
 	ecml_builder_add(&mb, IFOREST_TAG_LEFT, ECML_SECTION_INT32, b.left,
 					 sizeof(int32) * b.nnodes);
 
-	PG_RETURN_BYTEA_P(ecml_builder_finish(&mb, st->nrows + st->nskipped, st->nskipped));
+	return ecml_builder_finish(&mb, s->nrows + s->nskipped, s->nskipped);
+}
+
+/* A reservoir's rows as pool slots, checked to be full. */
+static void
+reservoir_rows(void *arg, int t, int psi, int32 *idx)
+{
+	const IForestReservoir *r = &((const IForestState *) arg)->res[t];
+
+	if (r->m != psi)
+		elog(ERROR, "ecml: isolation forest reservoir %d holds %d rows, expected %d",
+			 t, r->m, psi);
+	memcpy(idx, r->slots, sizeof(int32) * psi);
+}
+
+/* final: grow one tree per reservoir and return the model */
+PG_FUNCTION_INFO_V1(iforest_train_finalfn);
+Datum
+iforest_train_finalfn(PG_FUNCTION_ARGS)
+{
+	IForestState *st = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
+	IForestSample s;
+
+	memset(&s, 0, sizeof(s));
+	s.trainer = TRAINER;
+	s.nfeatures = st ? st->nfeatures : 0;
+	s.nrows = st ? st->nrows : 0;
+	s.nskipped = st ? st->nskipped : 0;
+	if (st == NULL || st->nrows == 0)
+		return PointerGetDatum(iforest_grow(&s, st ? &st->o : NULL));
+	s.rows = st->rows;
+	s.held = st->bytes;
+	s.tree_rows = reservoir_rows;
+	s.arg = st;
+	PG_RETURN_BYTEA_P(iforest_grow(&s, &st->o));
 }

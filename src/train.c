@@ -47,7 +47,8 @@ static const EcmlTrainKind train_kinds[] = {
 	{"logreg", "ecml.logreg_train", logreg_train_passes, 2,
 	{FLOAT4ARRAYOID, BOOLOID}, "features real[], label boolean"},
 	{"gbdt", "ecml.fraud_train", NULL},
-	{"iforest", "ecml.anomaly_train", NULL},
+	{"iforest", "ecml.anomaly_train", iforest_train_passes, 1,
+	{FLOAT4ARRAYOID}, "features real[]"},
 	{"mf", "ecml.mf_train", mf_train_passes, 3,
 	{INT8OID, INT8OID, FLOAT4OID}, "user_id bigint, item_id bigint, value real"},
 	{"lstm", "ecml.lstm_train", NULL},
@@ -63,6 +64,13 @@ train_lookup_kind(const char *kind)
 	{
 		if (strcmp(train_kinds[i].kind, kind) != 0)
 			continue;
+		if (strcmp(kind, "vectors") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ecml.train cannot train kind \"vectors\" in bounded memory"),
+					 errdetail("A vectors model is the packed vectors themselves: its size grows with the rows."),
+					 errhint("Pack with ecml.pack_vectors up to ecml.train_memory_limit; beyond that, or on Citus, "
+							 "search an ecml_hnsw index (built per shard on a distributed table).")));
 		if (train_kinds[i].train == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

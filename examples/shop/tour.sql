@@ -226,8 +226,23 @@ SELECT (SELECT max(event_id) FROM shop.events) + row_number() OVER (ORDER BY pro
        NULL, :shopper, 'view', product_id, NULL, now()
 FROM clicks;
 CALL shop.retrain();
-SELECT m.name AS model, m.kind, m.rows, m.trained_at
+SELECT m.name AS model, m.kind, m.version, m.rows, m.trained_at
 FROM ecml.models m WHERE m.name LIKE 'shop\_%' AND m.live ORDER BY m.name;
+
+\echo
+\echo '== 9. A damaged night: the label pipeline broke and shuffled who purchased.'
+\echo '   The candidate is scored on the held-out sessions against the live version,'
+\echo '   kept but not promoted; scoring keeps using the live model.'
+SELECT ecml.save_version('shop_purchase', ecml.logreg_train(f.features, l.purchased),
+                         '{"holdout": "SELECT features, purchased FROM shop.session_features WHERE session_id % 5 = 0",
+                           "tolerance": 0.01}') AS saved_version
+FROM (SELECT features, row_number() OVER (ORDER BY session_id) AS k
+      FROM shop.session_features WHERE session_id % 5 <> 0) f
+JOIN (SELECT purchased, row_number() OVER (ORDER BY hashint8(session_id)) AS k
+      FROM shop.session_features WHERE session_id % 5 <> 0) l USING (k);
+SELECT version, event, from_version, metric, round(value::numeric, 3) AS value,
+       round(live_value::numeric, 3) AS live_value, tolerance
+FROM ecml.model_history WHERE name = 'shop_purchase' ORDER BY at, version;
 
 \echo
 \echo '== Summary: every model, its training rows and time, and its quality on held-out rows'
@@ -310,3 +325,13 @@ SELECT q.model, m.kind, t.rows AS trained_on_rows, round(t.seconds::numeric, 3) 
        q.metric, round(q.value::numeric, 3) AS value
 FROM q JOIN t USING (model) JOIN ecml.models m ON m.name = q.model AND m.live
 ORDER BY q.model;
+
+\echo
+\echo '   Versions: the live one, the last candidate and whether it went live'
+SELECT n.name AS model, l.version AS live_version, c.version AS last_candidate,
+       c.live AS candidate_promoted
+FROM (SELECT DISTINCT name FROM ecml.models WHERE name LIKE 'shop\_%') n
+CROSS JOIN LATERAL (SELECT version FROM ecml.models WHERE name = n.name AND live) l
+CROSS JOIN LATERAL (SELECT version, live FROM ecml.models WHERE name = n.name
+                    ORDER BY version DESC LIMIT 1) c
+ORDER BY n.name;

@@ -3,7 +3,8 @@
 --
 -- One procedure per model and shop.retrain(), which runs them all; the tour
 -- calls it once, and examples/shop/schedule.sql has pg_cron call it every
--- night.  Each model trains on everything except held-out rows (sessions
+-- night.  Every run saves a new version; the purchase and fraud models go
+-- live only if they score as well as the live version on held-out rows.  Each model trains on everything except held-out rows (sessions
 -- and payments whose id is divisible by 5), which shop.model_quality
 -- scores.  shop.training_log keeps one row per training run.
 \set ON_ERROR_STOP 1
@@ -28,7 +29,7 @@ LANGUAGE sql
 BEGIN ATOMIC
     INSERT INTO shop.training_log (model, trained_at, rows, seconds)
     SELECT m.name, clock_timestamp(), m.rows, extract(epoch FROM clock_timestamp() - started)
-    FROM ecml.models m WHERE m.name = log_training.name AND m.live;
+    FROM ecml.models m WHERE m.name = log_training.name ORDER BY m.version DESC LIMIT 1;
 END;
 
 -- Purchase probability: logistic regression over session features.
@@ -38,11 +39,15 @@ AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
 BEGIN
-    PERFORM ecml.save_model('shop_purchase',
-                            ecml.logreg_train(features, purchased,
-                                              '{"l2": 0.0001, "feature_names": ["views", "carts", "searches",
-                                                "categories", "log_avg_price", "mobile", "desktop", "vip",
-                                                "new_user", "hour"]}'))
+    -- a new version goes live only if its AUC on the held-out sessions is
+    -- within 0.01 of the live version's (docs/lifecycle.md)
+    PERFORM ecml.save_version('shop_purchase',
+                              ecml.logreg_train(features, purchased,
+                                                '{"l2": 0.0001, "feature_names": ["views", "carts", "searches",
+                                                  "categories", "log_avg_price", "mobile", "desktop", "vip",
+                                                  "new_user", "hour"]}'),
+                              '{"holdout": "SELECT features, purchased FROM shop.session_features WHERE session_id % 5 = 0",
+                                "tolerance": 0.01}')
     FROM shop.session_features
     WHERE session_id % 5 <> 0;
     CALL shop.log_training('shop_purchase', t0);
@@ -131,14 +136,16 @@ AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
 BEGIN
-    PERFORM ecml.save_model('shop_fraud',
-                            ecml.fraud_train(features, is_fraud,
-                                             '{"n_trees": 100, "max_depth": 4, "learning_rate": 0.1,
-                                               "class_weight": "balanced", "seed": 7,
-                                               "feature_names": ["log_amount", "hour", "device_age_hours",
-                                                 "account_age_days", "country_mismatch",
-                                                 "card_payments_1h", "device_payments_24h",
-                                                 "first_purchase"]}'))
+    PERFORM ecml.save_version('shop_fraud',
+                              ecml.fraud_train(features, is_fraud,
+                                               '{"n_trees": 100, "max_depth": 4, "learning_rate": 0.1,
+                                                 "class_weight": "balanced", "seed": 7,
+                                                 "feature_names": ["log_amount", "hour", "device_age_hours",
+                                                   "account_age_days", "country_mismatch",
+                                                   "card_payments_1h", "device_payments_24h",
+                                                   "first_purchase"]}'),
+                              '{"holdout": "SELECT features, is_fraud FROM shop.payment_features WHERE payment_id % 5 = 0",
+                                "tolerance": 0.01}')
     FROM shop.payment_features
     WHERE payment_id % 5 <> 0;
     CALL shop.log_training('shop_fraud', t0);

@@ -17,3 +17,11 @@ models=$(q -At -c "SELECT count(DISTINCT name) FROM ecml.models WHERE name LIKE 
 good=$(printf '%s\n' "$out" | sed -n '/== Summary/,$p' | grep -cE '^ shop_[a-z_]+ +\|.*\| +(0\.[0-9]+|1\.000) *$' || true)
 echo "shop models: $models, summary rows with a quality figure: $good"
 [ "$models" -ge 4 ] && [ "$good" -eq "$models" ]
+# the tour's damaged night (shuffled labels) is kept but refused, and the
+# version the nightly retraining promoted stays live
+refused=$(q -At -c "SELECT (SELECT max(version) FROM ecml.models WHERE name = 'shop_purchase')
+                           > (SELECT version FROM ecml.models WHERE name = 'shop_purchase' AND live)
+                       AND EXISTS (SELECT 1 FROM ecml.model_history WHERE name = 'shop_purchase' AND event = 'refused')
+                       AND (SELECT count(*) FROM ecml.models WHERE name = 'shop_purchase') = 3")
+echo "damaged night refused, live version kept: $refused"
+[ "$refused" = t ]

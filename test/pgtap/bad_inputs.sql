@@ -553,6 +553,8 @@ BEGIN
         DECLARE
             st text := CASE WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'logreg_pass%'
                             THEN 'ecml.logreg_pass_transfn(NULL, ''{1,2,3}'', true, ''{0,-1,1,1,1}'')'
+                            WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'iforest_pass%'
+                            THEN 'ecml.iforest_pass_transfn(NULL, ''{1,2,3}'', ''{2,4,0}'')'
                             ELSE 'ecml.score_bins_transfn(NULL, 0.5, true)' END;
         BEGIN
             RETURN QUERY VALUES ('NULL', 'NULL::bytea'), ('empty', '''\x''::bytea'), ('4 bytes', '''\x01020304''::bytea'),

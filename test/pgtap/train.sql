@@ -5,7 +5,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(17);
+SELECT plan(22);
 SET client_min_messages = warning;
 
 -- logits 0.3 + 1.2 x1 - 0.8 x2 + 0 x3 + 0.5 x4; x4 has a large offset
@@ -111,6 +111,48 @@ SELECT ecml.train('mf', 'SELECT u, i, v FROM tr_mf', '{"implicit": false, "facto
 SELECT cmp_ok((SELECT max(abs(ecml.mf_predict(ex_pass, u, i) - ecml.mf_predict(m, u, i)))
                FROM tr_mf_models, tr_mf_par, tr_mf),
               '<', 1e-4::real, 'ecml.train(mf) under a parallel plan trains the same model');
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+
+-- isolation forest: one sampling pass whose bytea state merges
+CREATE TABLE tr_if AS
+SELECT i, ARRAY[sin(i * 0.37), cos(i * 0.11), ((i * 7) % 13) / 13.0]::real[] AS f, false AS outlier
+FROM generate_series(1, 20000) i;
+INSERT INTO tr_if SELECT 20000 + i, ARRAY[3 + i * 0.1, -3, 2]::real[], true FROM generate_series(1, 20) i;
+CREATE TABLE tr_if_small AS SELECT * FROM tr_if WHERE i % 50 = 0 OR outlier;
+SET LOCAL max_parallel_workers_per_gather = 0;
+CREATE TABLE tr_if_models AS
+SELECT (SELECT ecml.anomaly_train(f, '{"seed": 3, "sample_size": 1000}') FROM tr_if_small) AS agg_all,
+       ecml.train('iforest', 'SELECT f FROM tr_if_small', '{"seed": 3, "sample_size": 1000}') AS pass_all,
+       (SELECT ecml.anomaly_train(f, '{"seed": 3}') FROM tr_if) AS agg,
+       ecml.train('iforest', 'SELECT f FROM tr_if', '{"seed": 3}') AS pass;
+SELECT is((SELECT max(abs(ecml.anomaly_score(agg_all, f) - ecml.anomaly_score(pass_all, f))) FROM tr_if_models, tr_if_small),
+          0::float8, 'ecml.train(iforest) with every row in every sample grows the trees of ecml.anomaly_train');
+SELECT cmp_ok((SELECT ecml.roc_auc(ecml.anomaly_score(pass, f), outlier) FROM tr_if_models, tr_if),
+              '>', 0.99::float8, 'ecml.train(iforest) ranks the planted outliers first (AUC > 0.99)');
+-- a sample biased to early rows would leave the second half's cluster unseen
+CREATE TABLE tr_if_halves AS
+SELECT i, ARRAY[(i > 10000)::int * 10 + sin(i) * 0.5, cos(i) * 0.5]::real[] AS f FROM generate_series(1, 20000) i;
+SELECT cmp_ok((SELECT abs(avg(s) FILTER (WHERE i <= 10000) - avg(s) FILTER (WHERE i > 10000))
+               FROM (SELECT i, ecml.anomaly_score(m, f) AS s
+                     FROM tr_if_halves,
+                          (SELECT ecml.train('iforest', 'SELECT f FROM tr_if_halves ORDER BY i', '{"seed": 5}') AS m) t) q),
+              '<', 0.02::float8, 'the samples are uniform over the rows: both halves of an ordered table score alike');
+RESET max_parallel_workers_per_gather;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SELECT ok(EXISTS (SELECT 1 FROM jsonb_path_query(pg_temp.plan_json($$SELECT ecml.iforest_pass(f, '{100,256,0}') FROM tr_if$$),
+                                                 'strict $.** ? (@."Partial Mode" == "Partial")')),
+          'ecml.iforest_pass runs as a Partial Aggregate under a parallel plan');
+CREATE TABLE tr_if_par AS
+SELECT ecml.train('iforest', 'SELECT f FROM tr_if_small', '{"seed": 3, "sample_size": 1000}') AS m;
+SELECT is((SELECT max(abs(ecml.anomaly_score(pass_all, f) - ecml.anomaly_score(m, f)))
+           FROM tr_if_models, tr_if_par, tr_if_small),
+          0::float8, 'ecml.train(iforest) under a parallel plan: the merged samples hold every row, the same trees');
 RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
