@@ -55,6 +55,9 @@ APP=ecml_cancel_all
 HINT='Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.'
 # logistic regression also trains in passes, in memory that does not grow with the rows
 HINT_LOGREG="Train with ecml.train('logreg', source), whose memory does not grow with the rows, train on a sample (TABLESAMPLE), or raise ecml.train_memory_limit."
+HINT_MF="Train with ecml.train('mf', source), whose memory grows with the users and items, not the interactions, or raise ecml.train_memory_limit."
+# the isolation forest holds its samples, not the rows
+HINT_IFOREST="The samples hold n_trees x sample_size rows: lower n_trees or sample_size, or raise ecml.train_memory_limit."
 US=$'\x1f'
 # No JIT: compiling the plans of the 10^8-row parallel sources took the
 # leader and each worker about 1 s here, and a cancel then lands in LLVM
@@ -483,7 +486,11 @@ while IFS="$US" read -r sig state msg hint; do
     [ "$state" = 54000 ] || note_fail "$sig: SQLSTATE $state, expected 54000"
     case "$msg" in *ecml.train_memory_limit*) ;; *) note_fail "$sig: message does not name ecml.train_memory_limit" ;; esac
     want=$HINT
-    case "$sig" in ecml.logreg_train*) want=$HINT_LOGREG ;; esac
+    case "$sig" in
+        ecml.logreg_train*) want=$HINT_LOGREG ;;
+        ecml.mf_train*) want=$HINT_MF ;;
+        ecml.anomaly_train*) want=$HINT_IFOREST ;;
+    esac
     [ "$hint" = "$want" ] || note_fail "$sig: hint '$hint', expected '$want'"
 done < <(grep '^limit ' <<<"$out")
 n_big=$(psql_q -c "SELECT count(*) FROM cancel_recipes WHERE big IS NOT NULL")
