@@ -404,6 +404,9 @@ BEGIN
     ELSIF argtype = 'double precision[]'::regtype AND argname = 'params' AND pname LIKE 'mf\_pass%' THEN
         -- an explicit half-step with the items' side fixed
         RETURN '''{0,0,0.1,3,1}''::float8[]';
+    ELSIF argtype = 'double precision[]'::regtype AND argname = 'params' AND pname LIKE 'iforest\_pass%' THEN
+        -- a sampling pass: 2 trees of 4 rows, seed 0
+        RETURN '''{2,4,0}''::float8[]';
     ELSIF argtype = 'double precision[]'::regtype AND argname = 'params' THEN
         -- the parameters of a logreg pass: the first pass (counts, moments)
         RETURN '''{0,-1,1,1,1}''::float8[]';
