@@ -158,6 +158,12 @@ train_memory_hint(const char *trainer)
 	if (strcmp(trainer, "ecml.mf_train") == 0)
 		return "Train with ecml.train('mf', source), whose memory grows with the users and items, "
 			"not the interactions, or raise ecml.train_memory_limit.";
+	if (strcmp(trainer, "ecml.fraud_train") == 0)
+		return "Train with ecml.train('gbdt', source), whose memory grows with the bins and tree nodes, "
+			"not the rows, train on a sample (TABLESAMPLE), or raise ecml.train_memory_limit.";
+	if (strcmp(trainer, "ecml.train(gbdt)") == 0)
+		return "The sketch holds sample_size rows and each tree level the histograms of its open nodes: "
+			"lower sample_size, max_bins or max_depth, or raise ecml.train_memory_limit.";
 	if (strcmp(trainer, "ecml.anomaly_train") == 0 || strcmp(trainer, "ecml.train(iforest)") == 0)
 		return "The samples hold n_trees x sample_size rows: lower n_trees or sample_size, "
 			"or raise ecml.train_memory_limit.";

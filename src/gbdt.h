@@ -15,6 +15,7 @@
 #include "options.h"
 #include "rowbuf.h"
 #include "utils/array.h"
+#include "utils/timestamp.h"
 
 /*
  * Section tags of a gbdt model.  Trees are stored flat: tree t owns nodes
@@ -104,6 +105,88 @@ typedef struct GbdtFit
 } GbdtFit;
 
 /*
+ * gbdt_hist.c's working structures, shared with the multi-pass trainer
+ * (gbdt_passes.c), which grows trees from histograms summed by SQL passes
+ * with the same split finding.
+ */
+typedef struct HistBin
+{
+	double		g;
+	double		h;
+} HistBin;
+
+/* The binned training rows. */
+typedef struct Binned
+{
+	int			n;				/* training rows */
+	int			f;
+	bool		wide;			/* uint16 bins, else uint8 */
+	uint8	   *b8;				/* [n][f] */
+	uint16	   *b16;			/* [n][f] */
+	uint8	   *c8;				/* [f][n]: the same codes by column */
+	uint16	   *c16;			/* [f][n] */
+	int		   *nbins;			/* value bins per feature; missing = nbins[j] */
+	int		   *offset;			/* first histogram slot of each feature */
+	int			total_bins;
+	float	  **cuts;			/* [j][nbins[j] - 1]: bin b holds x <= cuts[b] */
+	bool	   *usable;			/* can be split on */
+} Binned;
+
+/* A node while its tree grows. */
+typedef struct GrowNode
+{
+	int			begin;			/* rows rowidx[begin .. end) */
+	int			end;
+	double		G;
+	double		H;
+	int			depth;
+	int			out;			/* index in the output tree */
+	HistBin    *hist;			/* NULL when not kept */
+	/* best split found, feature -1 if none */
+	int			feature;
+	int			bin;
+	bool		default_left;
+	double		gain;
+	double		GL;
+	double		HL;
+} GrowNode;
+
+/* A tree under construction: GbdtTree plus each split's bin. */
+typedef struct TreeBuf
+{
+	GbdtTree	t;
+	int			capacity;
+	int		   *split_bin;
+} TreeBuf;
+
+typedef struct Booster
+{
+	const GbdtOptions *o;
+	EcmlTrainMemory *mem;		/* the training's memory account */
+	Binned		bd;
+	int			n;				/* training rows */
+	int		   *rowidx;			/* rows of the current tree, grouped by node */
+	int		   *scratch;
+	float	   *gh;				/* [2n] gradient, Hessian per training row */
+	int		   *feats;			/* features of the current tree */
+	int			nfeats;
+	double	   *F;				/* margins make_leaf moves, or NULL */
+	HistBin   **pool;			/* free histogram buffers */
+	int			npool;
+	int			maxpool;
+	int			nhist;			/* histogram buffers allocated */
+	int			max_hist;		/* beyond this, children do not keep theirs */
+} Booster;
+
+/* gbdt_hist.c's binning and tree-growing steps, shared with gbdt_passes.c. */
+extern int	bin_of(const float *cuts, int ncuts, float x);
+extern float cut_between(float a, float b);
+extern int	place_cuts(const float *v, int m, int max_value_bins, float *cuts);
+extern void find_split(Booster *bs, GrowNode *nd);
+extern int	tree_add_node(TreeBuf *tb);
+extern void make_leaf(Booster *bs, TreeBuf *tb, GrowNode *nd);
+
+/*
  * gbdt_hist.c: bin the rows and boost (rows are nrows x (f + 1) float32),
  * charging every working buffer and the trees to mem.
  */
@@ -154,6 +237,20 @@ typedef struct GbdtModel
 	int		   *importance_splits;	/* [nfeatures] */
 	char	  **feature_names;	/* [nfeatures], never NULL */
 } GbdtModel;
+
+/*
+ * gbdt_train.c: the options (trainer names the caller in messages), a
+ * feature vector's length and its copy with NULL elements as NaN, and the
+ * model writer both trainers use (extra_metrics may be NULL).
+ */
+extern void gbdt_parse_options(Jsonb *opts, GbdtOptions *o, const char *trainer);
+extern int	gbdt_array_length(ArrayType *arr);
+extern void gbdt_copy_features(ArrayType *arr, int n, float *out);
+extern bytea *gbdt_write_model(const GbdtFit *fit, const GbdtOptions *o, int f, int64 npos,
+							   int64 nrows, int64 nskipped, TimestampTz start,
+							   EcmlTrainMemory *mem,
+							   void (*extra_metrics) (StringInfo buf, void *arg),
+							   void *extra_arg);
 
 extern void *gbdt_parse(const EcmlModel *model, MemoryContext mcxt);
 

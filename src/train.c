@@ -46,7 +46,8 @@ typedef struct EcmlTrainKind
 static const EcmlTrainKind train_kinds[] = {
 	{"logreg", "ecml.logreg_train", logreg_train_passes, 2,
 	{FLOAT4ARRAYOID, BOOLOID}, "features real[], label boolean"},
-	{"gbdt", "ecml.fraud_train", NULL},
+	{"gbdt", "ecml.fraud_train", gbdt_train_passes, 2,
+	{FLOAT4ARRAYOID, BOOLOID}, "features real[], is_fraud boolean"},
 	{"iforest", "ecml.anomaly_train", iforest_train_passes, 1,
 	{FLOAT4ARRAYOID}, "features real[]"},
 	{"mf", "ecml.mf_train", mf_train_passes, 3,

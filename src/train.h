@@ -68,5 +68,6 @@ extern void ecml_lifecycle_save(const char *name, bytea *model, Jsonb *train_opt
 extern bytea *logreg_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *mf_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *iforest_train_passes(EcmlTrainDriver *d, Jsonb *options);
+extern bytea *gbdt_train_passes(EcmlTrainDriver *d, Jsonb *options);
 
 #endif							/* ECML_TRAIN_H */
