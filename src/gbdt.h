@@ -2,8 +2,10 @@
  * gbdt.h
  *	  Fraud scoring with gradient-boosted decision trees: the training
  *	  aggregate (gbdt_train.c), binning and tree growth (gbdt_hist.c),
- *	  scoring and importance (gbdt_predict.c) and TreeSHAP explanations
- *	  (gbdt_explain.c).
+ *	  the model's parser and scoring kernels (gbdt_model.c), scoring and
+ *	  importance (gbdt_predict.c) and TreeSHAP explanations (gbdt_explain.c).
+ *	  Trainers write the model, gbdt_model.c reads it; the scorers depend on
+ *	  gbdt_model.c only.
  */
 #ifndef ECML_GBDT_H
 #define ECML_GBDT_H
@@ -260,6 +262,15 @@ extern void *gbdt_parse(const EcmlModel *model, MemoryContext mcxt);
  * into buf (nfeatures floats) when NULLs had to be replaced.
  */
 extern const float *gbdt_features(ArrayType *arr, int nfeatures, float *buf);
+
+/* A feature vector's length after checking its type and shape. */
+extern int	gbdt_array_length(ArrayType *arr);
+
+/* Copy n elements, NULL as NaN (missing); infinities are an error. */
+extern void gbdt_copy_features(ArrayType *arr, int n, float *out);
+
+/* The shares of a split's two children in its cover. */
+extern void gbdt_child_shares(const GbdtModel *m, int k, double *left, double *right);
 
 /* A tree's cover-weighted mean leaf value (TreeSHAP's expectation). */
 extern double gbdt_tree_expectation(const GbdtModel *m, int t);

@@ -1,7 +1,7 @@
 /*
  * train.h
  *	  ecml.train(kind, source, options): training in bounded memory, one
- *	  SQL aggregate query over the source per pass (train.c).  A kind's
+ *	  SQL aggregate query over the source per pass (train.c, train_pass.c).  A kind's
  *	  multi-pass trainer runs its passes through the driver and returns the
  *	  model; the driver owns the source, the snapshot, progress and the
  *	  pass history.
