@@ -53,3 +53,15 @@ $(OBJS): $(wildcard src/*.h)
 .PHONY: bench
 bench:
 	$(MAKE) -C test/bench
+
+# Before committing: `make lint` (cppcheck + clang-tidy over src/, with the
+# justified suppressions in test/lint/suppressions.txt), `make format-check`
+# (the pgindent layout) and `make format` (fixes the layout of the lines
+# changed since main).  test/extra/lint.sh runs lint and format-check.
+.PHONY: lint format format-check
+lint:
+	bash test/lint/lint.sh
+format-check:
+	bash test/lint/format.sh
+format:
+	bash test/lint/format.sh --fix
