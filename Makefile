@@ -27,7 +27,10 @@ REGRESS_OPTS = --inputdir=.
 BLIS_INC = /usr/include/x86_64-linux-gnu/blis-pthread
 BLIS_LIB = /usr/lib/x86_64-linux-gnu/blis-pthread
 PG_CPPFLAGS = -isystem $(BLIS_INC) -Isrc
-PG_CFLAGS = -O3 -fno-math-errno -Wno-missing-field-initializers
+# ECML_WERROR=-Werror turns warnings into errors: test/run-tests.sh (and so
+# CI) builds with it; left empty for users, whose compiler may be newer.
+ECML_WERROR ?=
+PG_CFLAGS = -O3 -fno-math-errno -Wno-missing-field-initializers $(ECML_WERROR)
 SHLIB_LINK = -L$(BLIS_LIB) -Wl,-rpath,$(BLIS_LIB) -lblis -lm
 
 EXTRA_CLEAN = results regression.diffs regression.out
@@ -50,3 +53,15 @@ $(OBJS): $(wildcard src/*.h)
 .PHONY: bench
 bench:
 	$(MAKE) -C test/bench
+
+# Before committing: `make lint` (cppcheck + clang-tidy over src/, with the
+# justified suppressions in test/lint/suppressions.txt), `make format-check`
+# (the pgindent layout) and `make format` (fixes the layout of the lines
+# changed since main).  test/extra/lint.sh runs lint and format-check.
+.PHONY: lint format format-check
+lint:
+	bash test/lint/lint.sh
+format-check:
+	bash test/lint/format.sh
+format:
+	bash test/lint/format.sh --fix

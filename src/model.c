@@ -106,7 +106,11 @@ json_nesting(const char *json)
 		else if (*p == '"')
 			in_string = true;
 		else if (*p == '[' || *p == '{')
-			deepest = Max(deepest, ++depth);
+		{
+			/* not inside Max(): it evaluates its arguments twice */
+			depth++;
+			deepest = Max(deepest, depth);
+		}
 		else if (*p == ']' || *p == '}')
 			depth--;
 	}

@@ -45,6 +45,11 @@ ECML_PACKAGES=(
     libipc-run-perl
     # the HNSW scan test holds a backend at a breakpoint (test/tap/t/006)
     gdb
+    # make lint / make format-check (test/lint/, test/extra/lint.sh)
+    cppcheck
+    clang-tidy
+    clang-format
+    git
 )
 
 ecml_log() { printf '==> %s\n' "$*" >&2; }
@@ -94,20 +99,22 @@ ecml_install_packages() {
 # half-copied library under each other.
 # The build is quiet: make's output goes to a log that is printed only when
 # the build fails (ECML_BUILD_VERBOSE=1 shows it as it runs).
+# ECML_WERROR (the Makefile's variable, e.g. -Werror) is passed on;
+# test/run-tests.sh sets it so that the tests and CI build warning-free.
 ecml_build_install() {
-    local log rc=0
+    local log rc=0 werror="ECML_WERROR=${ECML_WERROR:-}"
     log=$(mktemp /tmp/ecml-build.XXXXXX.log)
     if [ -n "$ECML_PGROOT" ]; then
         ecml_pgroot_prepare
         ecml_log "building ecml and installing it into $ECML_PGROOT"
-        ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" &&
+        ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" "$werror" &&
             ecml_build_logged "$log" make install PG_CONFIG="$PG_CONFIG" DESTDIR="$ECML_PGROOT" ||
             rc=$?
     else
         ecml_log "building and installing ecml"
         (
             ecml_lock /var/tmp/ecml-build.lock
-            ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" &&
+            ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" "$werror" &&
                 ecml_build_logged "$log" make install PG_CONFIG="$PG_CONFIG"
         ) || rc=$?
     fi

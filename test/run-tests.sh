@@ -56,6 +56,9 @@ trap 'exit 143' TERM
 ecml_require_root
 ecml_lock "$DIR.lock"
 ecml_install_packages
+# Warnings are errors in the tests and so in CI (as pgvector's CI builds);
+# ECML_WERROR= (empty) builds without.
+export ECML_WERROR=${ECML_WERROR--Werror}
 ecml_build_install
 
 # Always start from nothing: a leftover cluster (even a running one) from an

@@ -18,6 +18,10 @@
 #   4. a container whose INFO section nests 300,000 levels: model_info
 #      refuses it (XX001) before parsing, where the JSON parser's recursion
 #      ended in "stack depth limit exceeded" (54001).
+#   4b. the same at 60 levels (under the limit of 64) fails to parse
+#      ("does not parse": the '[' are never closed), not "nests too deep":
+#      json_nesting once counted each new deepest level twice (++depth
+#      inside Max()), refusing JSON nested over 32 levels.
 #   5. a logreg model whose feature-name table holds 140 million empty
 #      names (a 140 MB section of NULs): refused (XX001, "text section holds
 #      too many strings") before a pointer array is allocated, where the
@@ -39,6 +43,7 @@ craft=$work/build/craft_models
 "$craft" lstm-collide 150000 "$work/lstm-collide.bin" 2>/dev/null
 "$craft" lstm-text 3 1 1024 2 10000 "$work/lstm-big.bin" 2>/dev/null
 "$craft" json-deep 300000 "$work/json-deep.bin" 2>/dev/null
+"$craft" json-deep 60 "$work/json-60.bin" 2>/dev/null
 "$craft" names 140000000 "$work/names.bin" 2>/dev/null
 chmod 644 "$work"/*.bin
 
@@ -71,6 +76,14 @@ check "lstm hidden 1024 x 10000 tokens cancelled by statement_timeout" 57014 \
     -c "SELECT ecml.lstm_embed((SELECT m FROM crafted_big), (SELECT s FROM crafted_seq))"
 check "model_info refuses JSON nested 300000 levels" XX001 \
     -c "SELECT ecml.model_info(pg_read_binary_file('$work/json-deep.bin'))"
+got=$(psql -X -q -At -d "$DB" -c "SET client_min_messages = warning" \
+    -c "SELECT ecml.model_info(pg_read_binary_file('$work/json-60.bin'))" 2>&1 || true)
+if printf '%s\n' "$got" | grep -q 'JSON section does not parse'; then
+    echo "ok - JSON nested 60 levels is within the nesting limit"
+else
+    echo "not ok - JSON nested 60 levels: $got"
+    fail=1
+fi
 check "140 million feature names refused before allocating" XX001 \
     -c "SELECT ecml.logreg_predict(pg_read_binary_file('$work/names.bin'), ARRAY[1]::real[])"
 rm -f "$work/names.bin"
