@@ -23,6 +23,12 @@
 #define LSTM_TAG_WEIGHTS	ECML_TAG('W', 'G', 'H', 'T')	/* float32: all parameters */
 #define LSTM_TAG_SHAPE		ECML_TAG('S', 'H', 'P', 'E')	/* int32[6]: token type, V, E,
 															 * H, layers, max_length */
+/*
+ * Optional (models since 0.2.0): float32[2] repeat weight and decay
+ * (lstm_repeat.c).  Models without it (older ones, or "repeat": "off")
+ * score with the softmax alone.
+ */
+#define LSTM_TAG_REPEAT		ECML_TAG('R', 'P', 'E', 'T')
 
 #define LSTM_UNKNOWN 0			/* vocabulary index of the unknown token */
 
@@ -55,6 +61,15 @@
 #define LSTM_SOFTMAX_THRESHOLD_DEFAULT 20000
 #define LSTM_NUM_SAMPLED_DEFAULT	512
 
+/* the recency decays tried when fitting the repeat mechanism, best by likelihood */
+#define LSTM_REPEAT_DECAYS	{1.0, 0.8, 0.6, 0.4, 0.2}
+
+typedef enum LstmRepeat
+{
+	LSTM_REPEAT_AUTO = 0,
+	LSTM_REPEAT_OFF = 1
+} LstmRepeat;
+
 typedef enum LstmSoftmax
 {
 	LSTM_SOFTMAX_AUTO = 0,
@@ -81,6 +96,7 @@ typedef struct LstmOptions
 	int			softmax_threshold;
 	int			num_sampled;
 	int			bptt;
+	int			repeat;			/* LstmRepeat */
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */
@@ -134,8 +150,17 @@ typedef struct LstmModel
 	int			max_length;
 	LstmNet		net;
 	LstmVocab	vocab;			/* entry i is vocabulary index i + 1 */
+	float		repeat_weight;	/* 0: no repeat mechanism (older models) */
+	float		repeat_decay;
 } LstmModel;
 
 extern void *lstm_parse(const EcmlModel *model, MemoryContext mcxt);
+
+/* the repeat mechanism (lstm_repeat.c) */
+extern double lstm_repeat_prob(const int32 *ids, int n, int32 y, double decay);
+extern double lstm_seen_mass(const float *p, const int32 *ids, int n, int32 *mark,
+							 int32 stamp);
+extern void lstm_repeat_mix(float *p, int V, const int32 *ids, int n,
+							float weight, float decay);
 
 #endif							/* ECML_LSTM_H */

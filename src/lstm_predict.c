@@ -80,6 +80,20 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 	}
 	lstm_net_layout(&m->net, params);
 
+	s = ecml_model_section(model, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, false);
+	if (s != NULL)
+	{
+		float		rep[2];
+
+		if (s->length != sizeof(rep))
+			corrupt("repeat section has the wrong length");
+		memcpy(rep, s->data, sizeof(rep));
+		if (!(rep[0] >= 0.0f && rep[0] <= 1.0f && rep[1] > 0.0f && rep[1] <= 1.0f))
+			corrupt("repeat weight or decay out of range");
+		m->repeat_weight = rep[0];
+		m->repeat_decay = rep[1];
+	}
+
 	lstm_vocab_init(&m->vocab, m->token_type, V - 1);
 	if (m->token_type == LSTM_TOKENS_BIGINT)
 	{
@@ -228,7 +242,10 @@ lstm_final_state(const LstmModel *m, const int32 *ids, int n)
 	return acts[net->L - 1].h;
 }
 
-/* probabilities (V) of the next token after ids (n) */
+/*
+ * probabilities (V) of the next token after ids (n): the softmax, mixed
+ * with the sequence's own tokens when the model has a repeat weight
+ */
 static float *
 lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
 {
@@ -250,6 +267,7 @@ lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
 	}
 	for (int c = 0; c < net->V; c++)
 		p[c] = (float) (p[c] / sum);
+	lstm_repeat_mix(p, net->V, ids, n, m->repeat_weight, m->repeat_decay);
 	return p;
 }
 

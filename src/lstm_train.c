@@ -41,6 +41,7 @@
 #define TRAINER "ecml.lstm_train"
 
 static const char *const softmax_choices[] = {"auto", "full", "sampled", NULL};
+static const char *const repeat_choices[] = {"auto", "off", NULL};
 
 static const EcmlOptionSpec lstm_option_specs[] = {
 	{"embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX},
@@ -60,6 +61,7 @@ static const EcmlOptionSpec lstm_option_specs[] = {
 	{"softmax_threshold", ECML_OPT_INT, offsetof(LstmOptions, softmax_threshold), 2, LSTM_MAX_VOCAB_MAX},
 	{"num_sampled", ECML_OPT_INT, offsetof(LstmOptions, num_sampled), 1, 100000},
 	{"bptt", ECML_OPT_INT, offsetof(LstmOptions, bptt), 0, LSTM_MAX_LENGTH_MAX},
+	{"repeat", ECML_OPT_CHOICE, offsetof(LstmOptions, repeat), 0, 0, false, repeat_choices},
 };
 
 #define N_LSTM_OPTIONS lengthof(lstm_option_specs)
@@ -84,6 +86,7 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o)
 	o->softmax_threshold = LSTM_SOFTMAX_THRESHOLD_DEFAULT;
 	o->num_sampled = LSTM_NUM_SAMPLED_DEFAULT;
 	o->bptt = 0;
+	o->repeat = LSTM_REPEAT_AUTO;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, TRAINER);
 }
 
@@ -589,6 +592,11 @@ typedef struct LstmWork
 	float	   *wsamp;			/* (S,H) */
 	float	   *dwsamp;			/* (S,H) */
 	int64	   *rows;			/* (B) sequences of the batch, sorted */
+	/* when py is not NULL, a full-softmax pass records for row r at step t: */
+	float	   *py;				/* (T,B) p(target) */
+	float	   *pseen;			/* (T,B) p of the distinct tokens up to step t */
+	int32	   *mark;			/* (V) for lstm_seen_mass */
+	int32		stamp;
 } LstmWork;
 
 size_t
@@ -723,6 +731,7 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 								 MCXT_ALLOC_HUGE);
 	w->sampled = sampled;
 	w->S = S;
+	w->py = NULL;
 	/* validation always scores the full softmax */
 	w->R = lstm_chunk_rows(B, net->V, net->H);
 	w->hg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
@@ -902,6 +911,21 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 		else
 		{
 			loss += softmax_xent_forward(w->probs, w->hg, rows, H, V, net->Wo, net->bo, w->yg);
+			if (w->py)
+			{
+				int			row = 0;
+
+				for (int t = t0; t < t1; t++)
+					for (int r = 0; r < w->nact[t]; r++, row++)
+					{
+						const float *pr = w->probs + (size_t) row * V;
+
+						w->py[t * B + r] = pr[w->yg[row]];
+						w->pseen[t * B + r] = (float)
+							lstm_seen_mass(pr, d->tok + d->off[w->rows[r]], t + 1, w->mark,
+										   ++w->stamp);
+					}
+			}
 			if (grads)
 				softmax_xent_backward(w->probs, w->hg, rows, H, V, net->Wo, w->yg, scale,
 									  grads->Wo, grads->bo, w->dhg);
@@ -954,6 +978,98 @@ lstm_eval(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64
 	return targets > 0 ? loss / targets : 0.0;
 }
 
+/*
+ * Fit the repeat mechanism (lstm_repeat.c) by maximum likelihood over the
+ * next-token predictions of the sequences seqs[0..n): with p_i the
+ * softmax's probability of target i and r_i its repeat share, for each
+ * decay in LSTM_REPEAT_DECAYS the weight w maximising sum log((1-w) p_i +
+ * w r_i) by EM (Dempster, Laird & Rubin 1977: w <- mean responsibility of
+ * the repeat component), then the pair of the best likelihood.  At most
+ * about 2e10 / (V H) targets are used (the softmax pass is the cost).
+ */
+static void
+lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
+				float *weight_out, float *decay_out)
+{
+	static const double decays[] = LSTM_REPEAT_DECAYS;
+	int			ND = lengthof(decays);
+	int64		cap = (int64) Min(200000.0, Max(1000.0, 2e10 / ((double) net->V * net->H)));
+	size_t		room = cap + (size_t) w->T * w->B;
+	double	   *pe = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
+	double	   *rv = palloc_extended(sizeof(double) * room * ND, MCXT_ALLOC_HUGE);
+	int64		N = 0;
+	int			T;
+	double		best_ll = -INFINITY;
+
+	w->py = palloc(sizeof(float) * (size_t) w->T * w->B);
+	w->pseen = palloc(sizeof(float) * (size_t) w->T * w->B);
+	w->mark = palloc0(sizeof(int32) * net->V);
+	w->stamp = 0;
+	for (int64 i = 0; i < n && N < cap; i += w->B)
+	{
+		int64		nt;
+
+		lstm_batch(net, NULL, w, d, seqs + i, (int) Min(w->B, n - i), NULL, false, 0, &nt);
+		/* rows sorted longest first: the first sets the batch's steps */
+		T = (int) (d->off[w->rows[0] + 1] - d->off[w->rows[0]]) - 1;
+		for (int t = 0; t < T; t++)
+			for (int r = 0; r < w->nact[t]; r++)
+			{
+				const int32 *tok = d->tok + d->off[w->rows[r]];
+				bool		seen = false;
+
+				for (int j = 0; j <= t && !seen; j++)
+					seen = tok[j] == tok[t + 1];
+				/* the explore mode's probability of the target (0 if seen) */
+				pe[N] = seen ? 0.0 :
+					w->py[t * w->B + r] / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
+				for (int k = 0; k < ND; k++)
+					rv[N * ND + k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
+				N++;
+			}
+	}
+	w->py = NULL;
+	*weight_out = 0.0f;
+	*decay_out = 1.0f;
+	for (int k = 0; k < ND && N > 0; k++)
+	{
+		double		a = 0.5;
+		double		ll = 0.0;
+
+		for (int it = 0; it < 200; it++)
+		{
+			double		resp = 0.0;
+
+			CHECK_FOR_INTERRUPTS();
+			for (int64 i = 0; i < N; i++)
+			{
+				double		rep = a * rv[i * ND + k];
+				double		mix = rep + (1.0 - a) * pe[i];
+
+				if (mix > 0.0)
+					resp += rep / mix;
+			}
+			resp /= N;
+			if (fabs(resp - a) < 1e-7)
+			{
+				a = resp;
+				break;
+			}
+			a = resp;
+		}
+		for (int64 i = 0; i < N; i++)
+			ll += log(a * rv[i * ND + k] + (1.0 - a) * pe[i] + 1e-30);
+		if (ll > best_ll)
+		{
+			best_ll = ll;
+			*weight_out = (float) a;
+			*decay_out = (float) decays[k];
+		}
+	}
+	pfree(pe);
+	pfree(rv);
+}
+
 /* json number that is valid JSON even when not finite */
 static void
 append_loss(StringInfo buf, double x)
@@ -1003,6 +1119,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	EcmlModelBuilder b;
 	EcmlTrainMemory mem;
 	int32		shape[6];
+	float		repeat[2] = {0.0f, 1.0f};
 
 	if (st == NULL || st->nseq == 0)
 		ereport(ERROR,
@@ -1164,6 +1281,10 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 		best_epoch = epoch;
 		best_loss = last_loss;
 	}
+	/* held-out sequences when there are any: training ones flatter the softmax */
+	if (o.repeat == LSTM_REPEAT_AUTO)
+		lstm_fit_repeat(&net, &w, &d, nval > 0 ? val : train, nval > 0 ? nval : ntrain,
+						&repeat[0], &repeat[1]);
 
 	/* the model */
 	ecml_builder_init(&b, ECML_KIND_LSTM);
@@ -1193,6 +1314,9 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	append_loss(&json, best_loss);
 	appendStringInfoString(&json, ", \"validation_loss\": ");
 	append_loss(&json, nval > 0 ? best_val : NAN);
+	if (o.repeat == LSTM_REPEAT_AUTO)
+		appendStringInfo(&json, ", \"repeat_weight\": %.6g, \"repeat_decay\": %.6g",
+						 repeat[0], repeat[1]);
 	appendStringInfo(&json, ", \"history\": [%s]}", history.data);
 	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
 
@@ -1209,6 +1333,8 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 		ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_INT64, d.vocab.ids,
 						 sizeof(int64) * d.vocab.n);
 	ecml_builder_add(&b, LSTM_TAG_WEIGHTS, ECML_SECTION_FLOAT32, net.params, sizeof(float) * P);
+	if (o.repeat == LSTM_REPEAT_AUTO)
+		ecml_builder_add(&b, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, repeat, sizeof(repeat));
 
 	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nseq + st->nnull + st->nshort,
 										  st->nnull + st->nshort));
