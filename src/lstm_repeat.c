@@ -60,22 +60,32 @@ lstm_seen_mass(const float *p, const int32 *ids, int n, int32 *mark, int32 stamp
 	return s;
 }
 
-/* p (V), the softmax, <- the repeat/explore mixture after ids (n) */
+/*
+ * p (V), the softmax, <- the mixture after ids (n): with the explore mode
+ * (explore) or with the softmax itself
+ */
 void
-lstm_repeat_mix(float *p, int V, const int32 *ids, int n, float weight, float decay)
+lstm_repeat_mix(float *p, int V, const int32 *ids, int n, float weight, float decay,
+				bool explore)
 {
 	double		w = 1.0;
 	double		den = 0.0;
-	int32	   *mark;
-	float		scale;
 
-	if (n <= 0)
+	if (n <= 0 || (!explore && weight <= 0.0f))
 		return;
-	mark = palloc0(sizeof(int32) * V);
-	scale = (float) ((1.0 - weight) / Max(1.0 - lstm_seen_mass(p, ids, n, mark, 1), 1e-12));
-	for (int c = 0; c < V; c++)
-		p[c] = mark[c] == 1 ? 0.0f : p[c] * scale;
-	pfree(mark);
+	if (explore)
+	{
+		int32	   *mark = palloc0(sizeof(int32) * V);
+		float		scale;
+
+		scale = (float) ((1.0 - weight) / Max(1.0 - lstm_seen_mass(p, ids, n, mark, 1), 1e-12));
+		for (int c = 0; c < V; c++)
+			p[c] = mark[c] == 1 ? 0.0f : p[c] * scale;
+		pfree(mark);
+	}
+	else
+		for (int c = 0; c < V; c++)
+			p[c] *= 1.0f - weight;
 	for (int j = n - 1; j >= 0; j--)
 	{
 		den += w;

@@ -62,6 +62,8 @@ static const EcmlOptionSpec lstm_option_specs[] = {
 	{"num_sampled", ECML_OPT_INT, offsetof(LstmOptions, num_sampled), 1, 100000},
 	{"bptt", ECML_OPT_INT, offsetof(LstmOptions, bptt), 0, LSTM_MAX_LENGTH_MAX},
 	{"repeat", ECML_OPT_CHOICE, offsetof(LstmOptions, repeat), 0, 0, false, repeat_choices},
+	{"dropout", ECML_OPT_REAL, offsetof(LstmOptions, dropout), 0, LSTM_DROPOUT_MAX},
+	{"weight_decay", ECML_OPT_REAL, offsetof(LstmOptions, weight_decay), 0, LSTM_WEIGHT_DECAY_MAX},
 };
 
 #define N_LSTM_OPTIONS lengthof(lstm_option_specs)
@@ -79,7 +81,7 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o)
 	o->min_count = LSTM_MIN_COUNT_DEFAULT;
 	o->max_vocab = LSTM_MAX_VOCAB_DEFAULT;
 	o->clip_norm = LSTM_CLIP_NORM_DEFAULT;
-	o->validation_fraction = 0.0;
+	o->validation_fraction = LSTM_VALIDATION_FRACTION_DEFAULT;
 	o->patience = LSTM_PATIENCE_DEFAULT;
 	o->seed = LSTM_SEED_DEFAULT;
 	o->softmax = LSTM_SOFTMAX_AUTO;
@@ -87,6 +89,8 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o)
 	o->num_sampled = LSTM_NUM_SAMPLED_DEFAULT;
 	o->bptt = 0;
 	o->repeat = LSTM_REPEAT_AUTO;
+	o->dropout = LSTM_DROPOUT_DEFAULT;
+	o->weight_decay = LSTM_WEIGHT_DECAY_DEFAULT;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, TRAINER);
 }
 
@@ -597,6 +601,10 @@ typedef struct LstmWork
 	float	   *pseen;			/* (T,B) p of the distinct tokens up to step t */
 	int32	   *mark;			/* (V) for lstm_seen_mass */
 	int32		stamp;
+	/* dropout masks of a training batch (NULL without dropout) */
+	float		dropout;
+	float	   *mask_x;			/* (T,B,E) on the embedded inputs */
+	float	   *mask_h;			/* (R,H) on a chunk's top-layer states */
 } LstmWork;
 
 size_t
@@ -687,9 +695,12 @@ lstm_chunk_rows(int B, int V, int H)
 }
 
 static size_t
-lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S)
+lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double dropout)
 {
 	size_t		n = (size_t) T * B * net->E * 2;
+
+	if (dropout > 0)
+		n += (size_t) T * B * net->E + (size_t) lstm_chunk_rows(B, net->V, net->H) * net->H;
 
 	for (int l = 0; l < net->L; l++)
 	{
@@ -707,7 +718,8 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S)
 }
 
 static void
-lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int S)
+lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int S,
+			   double dropout)
 {
 	w->B = B;
 	w->T = T;
@@ -732,12 +744,19 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 	w->sampled = sampled;
 	w->S = S;
 	w->py = NULL;
+	w->dropout = (float) dropout;
+	w->mask_x = w->mask_h = NULL;
 	/* validation always scores the full softmax */
 	w->R = lstm_chunk_rows(B, net->V, net->H);
 	w->hg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
 	w->dhg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
 	w->yg = palloc_extended(sizeof(int32) * w->R, MCXT_ALLOC_HUGE);
 	w->probs = palloc_extended(sizeof(float) * w->R * net->V, MCXT_ALLOC_HUGE);
+	if (dropout > 0)
+	{
+		w->mask_x = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
+		w->mask_h = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
+	}
 	if (sampled)
 	{
 		w->cdf = palloc_extended(sizeof(double) * net->V, MCXT_ALLOC_HUGE);
@@ -812,6 +831,16 @@ batch_row_cmp(const void *a, const void *b, void *arg)
 	return seq_order_cmp(a, b, arg);
 }
 
+/* a dropout mask (n): 0 with probability p, else 1 / (1 - p) */
+static void
+lstm_dropout_mask(float *mask, size_t n, float p, EcmlRng *rng)
+{
+	float		keep = 1.0f / (1.0f - p);
+
+	for (size_t i = 0; i < n; i++)
+		mask[i] = ecml_rng_uniform(rng) < p ? 0.0f : keep;
+}
+
 /*
  * One mini-batch of the sequences seqs[0..n): forward, and when grads is
  * not NULL backward into grads (mean loss over the batch's targets).
@@ -862,6 +891,14 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 	for (int t = 0; t < T; t++)
 		embedding_forward(w->x0 + (size_t) t * B * E, w->x + (size_t) t * B, w->nact[t],
 						  net->emb, E);
+	if (grads && w->mask_x)
+		for (int t = 0; t < T; t++)
+		{
+			float	   *mask = w->mask_x + (size_t) t * B * E;
+
+			lstm_dropout_mask(mask, (size_t) w->nact[t] * E, w->dropout, rng);
+			dropout_forward(w->x0 + (size_t) t * B * E, mask, (size_t) w->nact[t] * E);
+		}
 	in = w->x0;
 	for (int l = 0; l < L; l++)
 	{
@@ -893,6 +930,11 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 				   sizeof(float) * a * H);
 			memcpy(w->yg + rows, w->y + (size_t) t1 * B, sizeof(int32) * a);
 			rows += a;
+		}
+		if (grads && w->mask_h)
+		{
+			lstm_dropout_mask(w->mask_h, (size_t) rows * H, w->dropout, rng);
+			dropout_forward(w->hg, w->mask_h, (size_t) rows * H);
 		}
 		if (grads)
 			memset(w->dhg, 0, sizeof(float) * rows * H);
@@ -932,6 +974,8 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 		}
 		if (grads)
 		{
+			if (w->mask_h)
+				dropout_backward(w->dhg, w->mask_h, (size_t) rows * H);
 			rows = 0;
 			for (int t = t0; t < t1; t++)
 			{
@@ -954,6 +998,9 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 					  grads->W[l], grads->b[l], l == 0 ? w->dx0 : w->dh[l - 1],
 					  bptt, w->scratch);
 	}
+	for (int t = 0; t < T && w->mask_x; t++)
+		dropout_backward(w->dx0 + (size_t) t * B * E, w->mask_x + (size_t) t * B * E,
+						 (size_t) w->nact[t] * E);
 	for (int t = 0; t < T; t++)
 		embedding_backward(grads->emb, w->dx0 + (size_t) t * B * E, w->x + (size_t) t * B,
 						   w->nact[t], E);
@@ -979,22 +1026,59 @@ lstm_eval(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64
 }
 
 /*
+ * The weight w maximising sum_i log(w r_i + (1 - w) q_i), by EM (Dempster,
+ * Laird & Rubin 1977: w <- the repeat component's mean responsibility);
+ * *ll gets the log-likelihood.  r and q have stride `stride`.
+ */
+static double
+lstm_mixture_em(const double *r, const double *q, int64 N, int stride, double *ll)
+{
+	double		a = 0.5;
+
+	for (int it = 0; it < 200; it++)
+	{
+		double		resp = 0.0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < N; i++)
+		{
+			double		rep = a * r[i * stride];
+			double		mix = rep + (1.0 - a) * q[i];
+
+			if (mix > 0.0)
+				resp += rep / mix;
+		}
+		resp /= N;
+		if (fabs(resp - a) < 1e-7)
+		{
+			a = resp;
+			break;
+		}
+		a = resp;
+	}
+	*ll = 0.0;
+	for (int64 i = 0; i < N; i++)
+		*ll += log(a * r[i * stride] + (1.0 - a) * q[i] + 1e-30);
+	return a;
+}
+
+/*
  * Fit the repeat mechanism (lstm_repeat.c) by maximum likelihood over the
- * next-token predictions of the sequences seqs[0..n): with p_i the
- * softmax's probability of target i and r_i its repeat share, for each
- * decay in LSTM_REPEAT_DECAYS the weight w maximising sum log((1-w) p_i +
- * w r_i) by EM (Dempster, Laird & Rubin 1977: w <- mean responsibility of
- * the repeat component), then the pair of the best likelihood.  At most
- * about 2e10 / (V H) targets are used (the softmax pass is the cost).
+ * next-token predictions of the sequences seqs[0..n): for each mode
+ * (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weight by EM,
+ * then the triple of the best likelihood.  At most about 2e10 / (V H)
+ * targets are used (the softmax pass is the cost).  rep: weight, decay,
+ * mode.
  */
 static void
 lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
-				float *weight_out, float *decay_out)
+				float rep[3])
 {
 	static const double decays[] = LSTM_REPEAT_DECAYS;
 	int			ND = lengthof(decays);
 	int64		cap = (int64) Min(200000.0, Max(1000.0, 2e10 / ((double) net->V * net->H)));
 	size_t		room = cap + (size_t) w->T * w->B;
+	double	   *ps = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
 	double	   *pe = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
 	double	   *rv = palloc_extended(sizeof(double) * room * ND, MCXT_ALLOC_HUGE);
 	int64		N = 0;
@@ -1020,52 +1104,33 @@ lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 
 				for (int j = 0; j <= t && !seen; j++)
 					seen = tok[j] == tok[t + 1];
+				ps[N] = w->py[t * w->B + r];
 				/* the explore mode's probability of the target (0 if seen) */
-				pe[N] = seen ? 0.0 :
-					w->py[t * w->B + r] / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
+				pe[N] = seen ? 0.0 : ps[N] / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
 				for (int k = 0; k < ND; k++)
 					rv[N * ND + k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
 				N++;
 			}
 	}
 	w->py = NULL;
-	*weight_out = 0.0f;
-	*decay_out = 1.0f;
-	for (int k = 0; k < ND && N > 0; k++)
-	{
-		double		a = 0.5;
-		double		ll = 0.0;
-
-		for (int it = 0; it < 200; it++)
+	rep[0] = 0.0f;
+	rep[1] = 1.0f;
+	rep[2] = 0.0f;
+	for (int mode = 0; mode < 2 && N > 0; mode++)
+		for (int k = 0; k < ND; k++)
 		{
-			double		resp = 0.0;
+			double		ll;
+			double		a = lstm_mixture_em(rv + k, mode ? pe : ps, N, ND, &ll);
 
-			CHECK_FOR_INTERRUPTS();
-			for (int64 i = 0; i < N; i++)
+			if (ll > best_ll)
 			{
-				double		rep = a * rv[i * ND + k];
-				double		mix = rep + (1.0 - a) * pe[i];
-
-				if (mix > 0.0)
-					resp += rep / mix;
+				best_ll = ll;
+				rep[0] = (float) a;
+				rep[1] = (float) decays[k];
+				rep[2] = (float) mode;
 			}
-			resp /= N;
-			if (fabs(resp - a) < 1e-7)
-			{
-				a = resp;
-				break;
-			}
-			a = resp;
 		}
-		for (int64 i = 0; i < N; i++)
-			ll += log(a * rv[i * ND + k] + (1.0 - a) * pe[i] + 1e-30);
-		if (ll > best_ll)
-		{
-			best_ll = ll;
-			*weight_out = (float) a;
-			*decay_out = (float) decays[k];
-		}
-	}
+	pfree(ps);
 	pfree(pe);
 	pfree(rv);
 }
@@ -1119,7 +1184,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	EcmlModelBuilder b;
 	EcmlTrainMemory mem;
 	int32		shape[6];
-	float		repeat[2] = {0.0f, 1.0f};
+	float		repeat[3] = {0.0f, 1.0f, 0.0f};
 
 	if (st == NULL || st->nseq == 0)
 		ereport(ERROR,
@@ -1178,7 +1243,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 									  P));
 	ecml_train_memory_charge(&mem,
 							 ecml_add_size(ecml_mul_size(lstm_work_floats(&net, o.batch_size, Tmax, sampled,
-																		  o.num_sampled),
+																		  o.num_sampled, o.dropout),
 														 sizeof(float)),
 										   2 * sizeof(int32) * (Size) Tmax * o.batch_size),
 							 psprintf("mini-batch activations (%d sequences x %d steps)",
@@ -1193,7 +1258,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	if (nval > 0)
 		best = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE);
 	lstm_init_params(&net, &rng);
-	lstm_work_init(&w, &net, o.batch_size, Tmax, sampled, o.num_sampled);
+	lstm_work_init(&w, &net, o.batch_size, Tmax, sampled, o.num_sampled, o.dropout);
 	if (sampled)
 		lstm_proposal(&w, &d, V);
 
@@ -1228,6 +1293,9 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 			norm = sqrt(nn_sum_squares(grads.params, P));
 			if (o.clip_norm > 0 && norm > o.clip_norm)
 				nn_scale(grads.params, P, (float) (o.clip_norm / (norm + 1e-6)));
+			/* decoupled weight decay, AdamW (Loshchilov & Hutter, ICLR 2019) */
+			if (o.weight_decay > 0)
+				nn_scale(net.params, P, (float) (1.0 - o.learning_rate * o.weight_decay));
 			adam_update(net.params, grads.params, adam_m, adam_v, P,
 						(float) o.learning_rate, 0.9f, 0.999f, 1e-8f, ++step);
 		}
@@ -1284,7 +1352,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	/* held-out sequences when there are any: training ones flatter the softmax */
 	if (o.repeat == LSTM_REPEAT_AUTO)
 		lstm_fit_repeat(&net, &w, &d, nval > 0 ? val : train, nval > 0 ? nval : ntrain,
-						&repeat[0], &repeat[1]);
+						repeat);
 
 	/* the model */
 	ecml_builder_init(&b, ECML_KIND_LSTM);
@@ -1315,8 +1383,9 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	appendStringInfoString(&json, ", \"validation_loss\": ");
 	append_loss(&json, nval > 0 ? best_val : NAN);
 	if (o.repeat == LSTM_REPEAT_AUTO)
-		appendStringInfo(&json, ", \"repeat_weight\": %.6g, \"repeat_decay\": %.6g",
-						 repeat[0], repeat[1]);
+		appendStringInfo(&json, ", \"repeat_weight\": %.6g, \"repeat_decay\": %.6g"
+						 ", \"repeat_mode\": \"%s\"",
+						 repeat[0], repeat[1], repeat[2] == 1.0f ? "explore" : "softmax");
 	appendStringInfo(&json, ", \"history\": [%s]}", history.data);
 	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
 

@@ -25,7 +25,9 @@ Models, all over the same prefixes:
 
 It starts a private cluster in /var/tmp/ecml-bench-sessions (port 55144)
 from $ECML_PGROOT and writes its section of RESULTS.md between
-<!-- bench:sessions begin --> and <!-- bench:sessions end -->.
+<!-- bench:sessions-ONLY begin --> and <!-- bench:sessions-ONLY end -->
+(ONLY: the --only argument), so each data set is its own run of under
+about 3 minutes.
 """
 import os
 import sys
@@ -321,8 +323,8 @@ def section(res, started, finished, command, machine):
     return "\n".join(L) + "\n"
 
 
-def write_results(path, sec):
-    begin, end = "<!-- bench:sessions begin -->", "<!-- bench:sessions end -->"
+def write_results(path, sec, tag):
+    begin, end = f"<!-- bench:sessions-{tag} begin -->", f"<!-- bench:sessions-{tag} end -->"
     text = open(path).read()
     block = f"{begin}\n{sec.rstrip()}\n{end}\n"
     if begin in text and end in text:
@@ -368,7 +370,7 @@ def main():
     sec = section(res, started, finished, command, machine)
     print(sec)
     if not args.no_write:
-        write_results(args.output, sec)
+        write_results(args.output, sec, args.only.replace(",", "-"))
 
 
 if __name__ == "__main__":
