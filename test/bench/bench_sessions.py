@@ -284,7 +284,8 @@ def evaluate(name, data, table, args, res):
     m = metrics(ranked, targets)
     met = info["metrics"]
     extra = (f"{met['epochs_run']} epochs, best {met['best_epoch']}; "
-             + (f"repeat weight {met['repeat_weight']:.3f}, decay {met['repeat_decay']}"
+             + (f"repeat weight {met['repeat_weight']:.3f}, decay {met['repeat_decay']}, "
+                f"mode {met.get('repeat_mode', '?')}"
                 if "repeat_weight" in met else "no repeat mechanism"))
     log(f"{name} ecml: {m} ({secs:.1f} s; {extra})")
     rows.append((f"ecml.lstm_train `{args.ecml_options}`", m, secs, extra))
