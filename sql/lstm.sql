@@ -172,3 +172,55 @@ SELECT ecml.lstm_next(overlay(m placing '\xff'::bytea from 200), '{1}'::bigint[]
 SELECT ecml.lstm_next(substr(m, 1, 100), '{1}'::bigint[]) FROM lm;
 \set VERBOSITY default
 SELECT ecml.lstm_embed('\x0102'::bytea, '{1}'::bigint[]);
+
+-- the repeat mechanism: sessions a, b, c, a over a catalogue of about 3000
+-- items, so the only way to the last item is to point back at the first;
+-- a third of the targets are repeats and they are the oldest event
+CREATE TABLE rs AS
+SELECT s, ARRAY[(s * 7919) % 997 + 1, (s * 104729 + 13) % 991 + 1001,
+                (s * 31 + 5) % 983 + 2001, (s * 7919) % 997 + 1]::bigint[] AS seq
+FROM generate_series(1, 400) s;
+CREATE TABLE rm AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "seed": 3}') AS rep,
+       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "seed": 3,
+                              "repeat": "off"}') AS off
+FROM rs;
+SELECT round((i->'metrics'->>'repeat_weight')::numeric, 3) AS weight,
+       i->'metrics'->'repeat_decay' AS decay, i->'metrics'->>'repeat_mode' AS mode,
+       i->'hyperparameters'->>'repeat' AS repeat, i->'hyperparameters'->'dropout' AS dropout,
+       i->'metrics'->'validation_sequences' AS val_seqs
+FROM rm, ecml.model_info(rep) AS i;
+SELECT i->'metrics' ? 'repeat_weight' AS has_weight, i->'hyperparameters'->>'repeat' AS repeat
+FROM rm, ecml.model_info(off) AS i;
+-- the items of the session come first, holding at least the repeat weight
+SELECT count(*) AS n, bool_and(token = ANY (seq[1:3])) AS the_session,
+       sum(probability) >= 0.33 AS mass
+FROM rm, rs, ecml.lstm_predict(rep, seq[1:3], 3) WHERE s = 1;
+SELECT count(*) AS n, bool_or(token = ANY (seq[1:3])) AS has_seen,
+       sum(probability) <= 1.0001 AS sum_ok
+FROM rm, rs, ecml.lstm_predict(rep, seq[1:3], 10, true) WHERE s = 1;
+-- unknown items in the session: their repeat mass goes to no item
+SELECT count(*) AS n, bool_and(probability >= 0) AS nonneg
+FROM rm, ecml.lstm_predict(rep, '{424242, 424243}'::bigint[], 5);
+-- one-event sessions score; a session of 100,000 events is read from its
+-- last max_length events when training and when scoring
+SELECT count(*) AS n FROM rm, ecml.lstm_predict(rep, '{5}'::bigint[], 3);
+SELECT count(*) AS n
+FROM rm, ecml.lstm_predict(rep, ARRAY(SELECT (g % 3000)::bigint FROM generate_series(1, 100000) g), 3);
+SELECT i->'metrics'->'train_sequences' AS train, i->'metrics'->'tokens' AS tokens,
+       i->'metrics'->'sequences_too_short' AS too_short
+FROM (SELECT ecml.model_info(ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,
+                                                   "max_length": 50}')) AS i
+      FROM (SELECT ARRAY(SELECT (g % 3000)::bigint FROM generate_series(1, 100000) g) AS seq
+            UNION ALL SELECT seq FROM rs UNION ALL SELECT '{7}'::bigint[]) x) s;
+-- dropout and weight decay are seeded like the rest: same options, same model
+SELECT substr(a, 65) = substr(b, 65) AS same
+FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 1, "dropout": 0.5,
+                                    "weight_decay": 0.1}') AS a,
+             ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 1, "dropout": 0.5,
+                                    "weight_decay": 0.1}') AS b FROM rs) s;
+-- bad input: the session options
+SELECT ecml.lstm_train(seq, '{"repeat": "always"}') FROM rs;
+SELECT ecml.lstm_train(seq, '{"dropout": 0.95}') FROM rs;
+SELECT ecml.lstm_train(seq, '{"dropout": -0.1}') FROM rs;
+SELECT ecml.lstm_train(seq, '{"weight_decay": 2}') FROM rs;

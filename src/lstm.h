@@ -24,6 +24,12 @@
 #define LSTM_TAG_WEIGHTS	ECML_TAG('W', 'G', 'H', 'T')	/* float32: all parameters */
 #define LSTM_TAG_SHAPE		ECML_TAG('S', 'H', 'P', 'E')	/* int32[6]: token type, V, E,
 															 * H, layers, max_length */
+/*
+ * Optional (models since 0.2.0): float32[3] repeat weight, decay and mode
+ * (1: explore, 0: softmax; lstm_repeat.c).  Models without it (older ones, or "repeat": "off")
+ * score with the softmax alone.
+ */
+#define LSTM_TAG_REPEAT		ECML_TAG('R', 'P', 'E', 'T')
 
 #define LSTM_UNKNOWN 0			/* vocabulary index of the unknown token */
 
@@ -34,6 +40,9 @@
  * Defaults tuned on MovieLens 100K (test/bench/RESULTS.md): 20 epochs at
  * learning rate 5e-3 over the last 200 tokens beat a first-order Markov
  * chain there, where 10 epochs at 1e-3 over 50 tokens under-train.
+ * Dropout 0.25 and a 10% validation split with early stopping (which also
+ * fits the repeat mechanism on held-out sequences) were chosen on
+ * MovieLens and Taobao sessions (bench_sessions.py, issue 18).
  */
 #define LSTM_EMBEDDING_DIM_DEFAULT	64
 #define LSTM_HIDDEN_SIZE_DEFAULT	128
@@ -52,9 +61,23 @@
 #define LSTM_MAX_VOCAB_MAX			10000000
 #define LSTM_CLIP_NORM_DEFAULT		5.0
 #define LSTM_PATIENCE_DEFAULT		3
+#define LSTM_VALIDATION_FRACTION_DEFAULT 0.1
 #define LSTM_SEED_DEFAULT			42
 #define LSTM_SOFTMAX_THRESHOLD_DEFAULT 20000
 #define LSTM_NUM_SAMPLED_DEFAULT	512
+#define LSTM_DROPOUT_DEFAULT		0.25
+#define LSTM_DROPOUT_MAX			0.9
+#define LSTM_WEIGHT_DECAY_DEFAULT	0.0
+#define LSTM_WEIGHT_DECAY_MAX		1.0
+
+/* the recency decays tried when fitting the repeat mechanism, best by likelihood */
+#define LSTM_REPEAT_DECAYS	{1.0, 0.8, 0.6, 0.4, 0.2}
+
+typedef enum LstmRepeat
+{
+	LSTM_REPEAT_AUTO = 0,
+	LSTM_REPEAT_OFF = 1
+} LstmRepeat;
 
 typedef enum LstmSoftmax
 {
@@ -82,6 +105,9 @@ typedef struct LstmOptions
 	int			softmax_threshold;
 	int			num_sampled;
 	int			bptt;
+	int			repeat;			/* LstmRepeat */
+	double		dropout;
+	double		weight_decay;
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */
@@ -135,8 +161,18 @@ typedef struct LstmModel
 	int			max_length;
 	LstmNet		net;
 	LstmVocab	vocab;			/* entry i is vocabulary index i + 1 */
+	float		repeat_weight;	/* 0: no repeat mechanism (older models) */
+	float		repeat_decay;
+	bool		repeat_explore; /* mix with the explore mode, not the softmax */
 } LstmModel;
 
 extern void *lstm_parse(const EcmlModel *model, MemoryContext mcxt);
+
+/* the repeat mechanism (lstm_repeat.c) */
+extern double lstm_repeat_prob(const int32 *ids, int n, int32 y, double decay);
+extern double lstm_seen_mass(const float *p, const int32 *ids, int n, int32 *mark,
+							 int32 stamp);
+extern void lstm_repeat_mix(float *p, int V, const int32 *ids, int n,
+							float weight, float decay, bool explore);
 
 #endif							/* ECML_LSTM_H */

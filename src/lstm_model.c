@@ -111,6 +111,22 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 	}
 	lstm_net_layout(&m->net, params);
 
+	s = ecml_model_section(model, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, false);
+	if (s != NULL)
+	{
+		float		rep[3];
+
+		if (s->length != sizeof(rep))
+			corrupt("repeat section has the wrong length");
+		memcpy(rep, s->data, sizeof(rep));
+		if (!(rep[0] >= 0.0f && rep[0] <= 1.0f && rep[1] > 0.0f && rep[1] <= 1.0f &&
+			  (rep[2] == 0.0f || rep[2] == 1.0f)))
+			corrupt("repeat weight, decay or mode out of range");
+		m->repeat_weight = rep[0];
+		m->repeat_decay = rep[1];
+		m->repeat_explore = rep[2] == 1.0f;
+	}
+
 	lstm_vocab_init(&m->vocab, m->token_type, V - 1);
 	if (m->token_type == LSTM_TOKENS_BIGINT)
 	{

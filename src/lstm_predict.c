@@ -139,7 +139,10 @@ lstm_final_state(const LstmModel *m, const int32 *ids, int n)
 	return acts[net->L - 1].h;
 }
 
-/* probabilities (V) of the next token after ids (n) */
+/*
+ * probabilities (V) of the next token after ids (n): the softmax, mixed
+ * with the sequence's own tokens when the model has a repeat weight
+ */
 static float *
 lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
 {
@@ -161,6 +164,8 @@ lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
 	}
 	for (int c = 0; c < net->V; c++)
 		p[c] = (float) (p[c] / sum);
+	lstm_repeat_mix(p, net->V, ids, n, m->repeat_weight, m->repeat_decay,
+					m->repeat_explore);
 	return p;
 }
 

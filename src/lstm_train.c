@@ -41,6 +41,7 @@
 #define TRAINER "ecml.lstm_train"
 
 static const char *const softmax_choices[] = {"auto", "full", "sampled", NULL};
+static const char *const repeat_choices[] = {"auto", "off", NULL};
 
 static const EcmlOptionSpec lstm_option_specs[] = {
 	{"embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX},
@@ -60,6 +61,9 @@ static const EcmlOptionSpec lstm_option_specs[] = {
 	{"softmax_threshold", ECML_OPT_INT, offsetof(LstmOptions, softmax_threshold), 2, LSTM_MAX_VOCAB_MAX},
 	{"num_sampled", ECML_OPT_INT, offsetof(LstmOptions, num_sampled), 1, 100000},
 	{"bptt", ECML_OPT_INT, offsetof(LstmOptions, bptt), 0, LSTM_MAX_LENGTH_MAX},
+	{"repeat", ECML_OPT_CHOICE, offsetof(LstmOptions, repeat), 0, 0, false, repeat_choices},
+	{"dropout", ECML_OPT_REAL, offsetof(LstmOptions, dropout), 0, LSTM_DROPOUT_MAX},
+	{"weight_decay", ECML_OPT_REAL, offsetof(LstmOptions, weight_decay), 0, LSTM_WEIGHT_DECAY_MAX},
 };
 
 #define N_LSTM_OPTIONS lengthof(lstm_option_specs)
@@ -77,13 +81,16 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o)
 	o->min_count = LSTM_MIN_COUNT_DEFAULT;
 	o->max_vocab = LSTM_MAX_VOCAB_DEFAULT;
 	o->clip_norm = LSTM_CLIP_NORM_DEFAULT;
-	o->validation_fraction = 0.0;
+	o->validation_fraction = LSTM_VALIDATION_FRACTION_DEFAULT;
 	o->patience = LSTM_PATIENCE_DEFAULT;
 	o->seed = LSTM_SEED_DEFAULT;
 	o->softmax = LSTM_SOFTMAX_AUTO;
 	o->softmax_threshold = LSTM_SOFTMAX_THRESHOLD_DEFAULT;
 	o->num_sampled = LSTM_NUM_SAMPLED_DEFAULT;
 	o->bptt = 0;
+	o->repeat = LSTM_REPEAT_AUTO;
+	o->dropout = LSTM_DROPOUT_DEFAULT;
+	o->weight_decay = LSTM_WEIGHT_DECAY_DEFAULT;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, TRAINER);
 }
 
@@ -589,6 +596,15 @@ typedef struct LstmWork
 	float	   *wsamp;			/* (S,H) */
 	float	   *dwsamp;			/* (S,H) */
 	int64	   *rows;			/* (B) sequences of the batch, sorted */
+	/* when py is not NULL, a full-softmax pass records for row r at step t: */
+	float	   *py;				/* (T,B) p(target) */
+	float	   *pseen;			/* (T,B) p of the distinct tokens up to step t */
+	int32	   *mark;			/* (V) for lstm_seen_mass */
+	int32		stamp;
+	/* dropout masks of a training batch (NULL without dropout) */
+	float		dropout;
+	float	   *mask_x;			/* (T,B,E) on the embedded inputs */
+	float	   *mask_h;			/* (R,H) on a chunk's top-layer states */
 } LstmWork;
 
 /*
@@ -646,9 +662,12 @@ lstm_chunk_rows(int B, int V, int H)
 }
 
 static size_t
-lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S)
+lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double dropout)
 {
 	size_t		n = (size_t) T * B * net->E * 2;
+
+	if (dropout > 0)
+		n += (size_t) T * B * net->E + (size_t) lstm_chunk_rows(B, net->V, net->H) * net->H;
 
 	for (int l = 0; l < net->L; l++)
 	{
@@ -666,7 +685,8 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S)
 }
 
 static void
-lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int S)
+lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int S,
+			   double dropout)
 {
 	w->B = B;
 	w->T = T;
@@ -690,12 +710,20 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 								 MCXT_ALLOC_HUGE);
 	w->sampled = sampled;
 	w->S = S;
+	w->py = NULL;
+	w->dropout = (float) dropout;
+	w->mask_x = w->mask_h = NULL;
 	/* validation always scores the full softmax */
 	w->R = lstm_chunk_rows(B, net->V, net->H);
 	w->hg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
 	w->dhg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
 	w->yg = palloc_extended(sizeof(int32) * w->R, MCXT_ALLOC_HUGE);
 	w->probs = palloc_extended(sizeof(float) * w->R * net->V, MCXT_ALLOC_HUGE);
+	if (dropout > 0)
+	{
+		w->mask_x = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
+		w->mask_h = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
+	}
 	if (sampled)
 	{
 		w->cdf = palloc_extended(sizeof(double) * net->V, MCXT_ALLOC_HUGE);
@@ -770,6 +798,16 @@ batch_row_cmp(const void *a, const void *b, void *arg)
 	return seq_order_cmp(a, b, arg);
 }
 
+/* a dropout mask (n): 0 with probability p, else 1 / (1 - p) */
+static void
+lstm_dropout_mask(float *mask, size_t n, float p, EcmlRng *rng)
+{
+	float		keep = 1.0f / (1.0f - p);
+
+	for (size_t i = 0; i < n; i++)
+		mask[i] = ecml_rng_uniform(rng) < p ? 0.0f : keep;
+}
+
 /*
  * One mini-batch of the sequences seqs[0..n): forward, and when grads is
  * not NULL backward into grads (mean loss over the batch's targets).
@@ -820,6 +858,14 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 	for (int t = 0; t < T; t++)
 		embedding_forward(w->x0 + (size_t) t * B * E, w->x + (size_t) t * B, w->nact[t],
 						  net->emb, E);
+	if (grads && w->mask_x)
+		for (int t = 0; t < T; t++)
+		{
+			float	   *mask = w->mask_x + (size_t) t * B * E;
+
+			lstm_dropout_mask(mask, (size_t) w->nact[t] * E, w->dropout, rng);
+			dropout_forward(w->x0 + (size_t) t * B * E, mask, (size_t) w->nact[t] * E);
+		}
 	in = w->x0;
 	for (int l = 0; l < L; l++)
 	{
@@ -852,6 +898,11 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 			memcpy(w->yg + rows, w->y + (size_t) t1 * B, sizeof(int32) * a);
 			rows += a;
 		}
+		if (grads && w->mask_h)
+		{
+			lstm_dropout_mask(w->mask_h, (size_t) rows * H, w->dropout, rng);
+			dropout_forward(w->hg, w->mask_h, (size_t) rows * H);
+		}
 		if (grads)
 			memset(w->dhg, 0, sizeof(float) * rows * H);
 		if (use_sampled)
@@ -869,12 +920,29 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 		else
 		{
 			loss += softmax_xent_forward(w->probs, w->hg, rows, H, V, net->Wo, net->bo, w->yg);
+			if (w->py)
+			{
+				int			row = 0;
+
+				for (int t = t0; t < t1; t++)
+					for (int r = 0; r < w->nact[t]; r++, row++)
+					{
+						const float *pr = w->probs + (size_t) row * V;
+
+						w->py[t * B + r] = pr[w->yg[row]];
+						w->pseen[t * B + r] = (float)
+							lstm_seen_mass(pr, d->tok + d->off[w->rows[r]], t + 1, w->mark,
+										   ++w->stamp);
+					}
+			}
 			if (grads)
 				softmax_xent_backward(w->probs, w->hg, rows, H, V, net->Wo, w->yg, scale,
 									  grads->Wo, grads->bo, w->dhg);
 		}
 		if (grads)
 		{
+			if (w->mask_h)
+				dropout_backward(w->dhg, w->mask_h, (size_t) rows * H);
 			rows = 0;
 			for (int t = t0; t < t1; t++)
 			{
@@ -897,6 +965,9 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 					  grads->W[l], grads->b[l], l == 0 ? w->dx0 : w->dh[l - 1],
 					  bptt, w->scratch);
 	}
+	for (int t = 0; t < T && w->mask_x; t++)
+		dropout_backward(w->dx0 + (size_t) t * B * E, w->mask_x + (size_t) t * B * E,
+						 (size_t) w->nact[t] * E);
 	for (int t = 0; t < T; t++)
 		embedding_backward(grads->emb, w->dx0 + (size_t) t * B * E, w->x + (size_t) t * B,
 						   w->nact[t], E);
@@ -919,6 +990,116 @@ lstm_eval(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64
 		targets += nt;
 	}
 	return targets > 0 ? loss / targets : 0.0;
+}
+
+/*
+ * The weight w maximising sum_i log(w r_i + (1 - w) q_i), by EM (Dempster,
+ * Laird & Rubin 1977: w <- the repeat component's mean responsibility);
+ * *ll gets the log-likelihood.  r and q have stride `stride`.
+ */
+static double
+lstm_mixture_em(const double *r, const double *q, int64 N, int stride, double *ll)
+{
+	double		a = 0.5;
+
+	for (int it = 0; it < 200; it++)
+	{
+		double		resp = 0.0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < N; i++)
+		{
+			double		rep = a * r[i * stride];
+			double		mix = rep + (1.0 - a) * q[i];
+
+			if (mix > 0.0)
+				resp += rep / mix;
+		}
+		resp /= N;
+		if (fabs(resp - a) < 1e-7)
+		{
+			a = resp;
+			break;
+		}
+		a = resp;
+	}
+	*ll = 0.0;
+	for (int64 i = 0; i < N; i++)
+		*ll += log(a * r[i * stride] + (1.0 - a) * q[i] + 1e-30);
+	return a;
+}
+
+/*
+ * Fit the repeat mechanism (lstm_repeat.c) by maximum likelihood over the
+ * next-token predictions of the sequences seqs[0..n): for each mode
+ * (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weight by EM,
+ * then the triple of the best likelihood.  At most about 2e10 / (V H)
+ * targets are used (the softmax pass is the cost).  rep: weight, decay,
+ * mode.
+ */
+static void
+lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
+				float rep[3])
+{
+	static const double decays[] = LSTM_REPEAT_DECAYS;
+	int			ND = lengthof(decays);
+	int64		cap = (int64) Min(200000.0, Max(1000.0, 2e10 / ((double) net->V * net->H)));
+	size_t		room = cap + (size_t) w->T * w->B;
+	double	   *ps = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
+	double	   *pe = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
+	double	   *rv = palloc_extended(sizeof(double) * room * ND, MCXT_ALLOC_HUGE);
+	int64		N = 0;
+	int			T;
+	double		best_ll = -INFINITY;
+
+	w->py = palloc(sizeof(float) * (size_t) w->T * w->B);
+	w->pseen = palloc(sizeof(float) * (size_t) w->T * w->B);
+	w->mark = palloc0(sizeof(int32) * net->V);
+	w->stamp = 0;
+	for (int64 i = 0; i < n && N < cap; i += w->B)
+	{
+		int64		nt;
+
+		lstm_batch(net, NULL, w, d, seqs + i, (int) Min(w->B, n - i), NULL, false, 0, &nt);
+		/* rows sorted longest first: the first sets the batch's steps */
+		T = (int) (d->off[w->rows[0] + 1] - d->off[w->rows[0]]) - 1;
+		for (int t = 0; t < T; t++)
+			for (int r = 0; r < w->nact[t]; r++)
+			{
+				const int32 *tok = d->tok + d->off[w->rows[r]];
+				bool		seen = false;
+
+				for (int j = 0; j <= t && !seen; j++)
+					seen = tok[j] == tok[t + 1];
+				ps[N] = w->py[t * w->B + r];
+				/* the explore mode's probability of the target (0 if seen) */
+				pe[N] = seen ? 0.0 : ps[N] / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
+				for (int k = 0; k < ND; k++)
+					rv[N * ND + k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
+				N++;
+			}
+	}
+	w->py = NULL;
+	rep[0] = 0.0f;
+	rep[1] = 1.0f;
+	rep[2] = 0.0f;
+	for (int mode = 0; mode < 2 && N > 0; mode++)
+		for (int k = 0; k < ND; k++)
+		{
+			double		ll;
+			double		a = lstm_mixture_em(rv + k, mode ? pe : ps, N, ND, &ll);
+
+			if (ll > best_ll)
+			{
+				best_ll = ll;
+				rep[0] = (float) a;
+				rep[1] = (float) decays[k];
+				rep[2] = (float) mode;
+			}
+		}
+	pfree(ps);
+	pfree(pe);
+	pfree(rv);
 }
 
 /* json number that is valid JSON even when not finite */
@@ -970,6 +1151,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	EcmlModelBuilder b;
 	EcmlTrainMemory mem;
 	int32		shape[6];
+	float		repeat[3] = {0.0f, 1.0f, 0.0f};
 
 	if (st == NULL || st->nseq == 0)
 		ereport(ERROR,
@@ -1028,7 +1210,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 									  P));
 	ecml_train_memory_charge(&mem,
 							 ecml_add_size(ecml_mul_size(lstm_work_floats(&net, o.batch_size, Tmax, sampled,
-																		  o.num_sampled),
+																		  o.num_sampled, o.dropout),
 														 sizeof(float)),
 										   2 * sizeof(int32) * (Size) Tmax * o.batch_size),
 							 psprintf("mini-batch activations (%d sequences x %d steps)",
@@ -1043,7 +1225,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	if (nval > 0)
 		best = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE);
 	lstm_init_params(&net, &rng);
-	lstm_work_init(&w, &net, o.batch_size, Tmax, sampled, o.num_sampled);
+	lstm_work_init(&w, &net, o.batch_size, Tmax, sampled, o.num_sampled, o.dropout);
 	if (sampled)
 		lstm_proposal(&w, &d, V);
 
@@ -1078,6 +1260,9 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 			norm = sqrt(nn_sum_squares(grads.params, P));
 			if (o.clip_norm > 0 && norm > o.clip_norm)
 				nn_scale(grads.params, P, (float) (o.clip_norm / (norm + 1e-6)));
+			/* decoupled weight decay, AdamW (Loshchilov & Hutter, ICLR 2019) */
+			if (o.weight_decay > 0)
+				nn_scale(net.params, P, (float) (1.0 - o.learning_rate * o.weight_decay));
 			adam_update(net.params, grads.params, adam_m, adam_v, P,
 						(float) o.learning_rate, 0.9f, 0.999f, 1e-8f, ++step);
 		}
@@ -1131,6 +1316,10 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 		best_epoch = epoch;
 		best_loss = last_loss;
 	}
+	/* held-out sequences when there are any: training ones flatter the softmax */
+	if (o.repeat == LSTM_REPEAT_AUTO)
+		lstm_fit_repeat(&net, &w, &d, nval > 0 ? val : train, nval > 0 ? nval : ntrain,
+						repeat);
 
 	/* the model */
 	ecml_builder_init(&b, ECML_KIND_LSTM);
@@ -1160,6 +1349,10 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	append_loss(&json, best_loss);
 	appendStringInfoString(&json, ", \"validation_loss\": ");
 	append_loss(&json, nval > 0 ? best_val : NAN);
+	if (o.repeat == LSTM_REPEAT_AUTO)
+		appendStringInfo(&json, ", \"repeat_weight\": %.6g, \"repeat_decay\": %.6g"
+						 ", \"repeat_mode\": \"%s\"",
+						 repeat[0], repeat[1], repeat[2] == 1.0f ? "explore" : "softmax");
 	appendStringInfo(&json, ", \"history\": [%s]}", history.data);
 	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
 
@@ -1176,6 +1369,8 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 		ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_INT64, d.vocab.ids,
 						 sizeof(int64) * d.vocab.n);
 	ecml_builder_add(&b, LSTM_TAG_WEIGHTS, ECML_SECTION_FLOAT32, net.params, sizeof(float) * P);
+	if (o.repeat == LSTM_REPEAT_AUTO)
+		ecml_builder_add(&b, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, repeat, sizeof(repeat));
 
 	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nseq + st->nnull + st->nshort,
 										  st->nnull + st->nshort));

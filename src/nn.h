@@ -86,6 +86,14 @@ extern void embedding_forward(float *out, const int32_t *ids, int n,
 extern void embedding_backward(float *dtable, const float *dout,
 							   const int32_t *ids, int n, int E);
 
+/* ---- dropout (nn_dropout.c) ---- */
+
+/* x (n) *= mask (n), mask elements 0 or 1 / (1 - p) */
+extern void dropout_forward(float *x, const float *mask, size_t n);
+
+/* dx (n) *= mask (n) */
+extern void dropout_backward(float *dx, const float *mask, size_t n);
+
 /* ---- one LSTM layer over a batch of sequences ---- */
 
 /*

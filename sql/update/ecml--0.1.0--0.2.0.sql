@@ -63,3 +63,7 @@ ALTER FUNCTION ecml.l2_distance(real[], real[]) SUPPORT ecml.vector_distance_sup
 ALTER FUNCTION ecml.inner_product(real[], real[]) SUPPORT ecml.vector_distance_support;
 ALTER FUNCTION ecml.negative_inner_product(real[], real[]) SUPPORT ecml.vector_distance_support;
 ALTER FUNCTION ecml.cosine_distance(real[], real[]) SUPPORT ecml.vector_distance_support;
+
+-- 0.2.0: lstm_train's options (dropout, weight_decay, repeat; validation on by default)
+COMMENT ON AGGREGATE ecml.lstm_train(bigint[], jsonb) IS
+    'Trains an LSTM next-token model on sequences (one row per sequence, tokens in time order). Options: embedding_dim (64), hidden_size (128), layers (1), epochs (20), batch_size (64), learning_rate (5e-3, Adam), max_length (200), min_count (1), max_vocab (100000), clip_norm (5), validation_fraction (0.1, with early stopping), patience (3), seed (42), softmax ("auto", "full", "sampled"), softmax_threshold (20000), num_sampled (512), bptt (0 = whole sequence), dropout (0.25), weight_decay (0), repeat ("auto": mix in the items of the sequence, RepeatNet-style, fitted on the validation sequences; "off"). NULL sequences and sequences of fewer than 2 tokens are skipped and counted.';

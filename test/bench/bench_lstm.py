@@ -380,7 +380,9 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     E = args.epochs
     arch = {"embedding_dim": 64, "hidden_size": 128, "batch_size": 64, "learning_rate": 1e-3,
-            "max_length": MAX_LENGTH, "clip_norm": 5, "epochs": E, "seed": 42}
+            "max_length": MAX_LENGTH, "clip_norm": 5, "epochs": E, "seed": 42,
+            # the PyTorch side has none of these session options (0.2.0 defaults)
+            "dropout": 0, "validation_fraction": 0, "repeat": "off"}
     CLUSTER.create()
     try:
         res = {}

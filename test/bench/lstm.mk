@@ -5,6 +5,13 @@
 PYTHON ?= /usr/bin/python3
 BENCH_LSTM_ARGS ?=
 
-.PHONY: bench-lstm
+.PHONY: bench-lstm bench-sessions
 bench-lstm:
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_lstm.py $(BENCH_LSTM_ARGS)
+
+# against session-recommender baselines (bench_sessions.py), one data set
+# per run so that each stays within about 3 minutes
+BENCH_SESSIONS_ARGS ?= --torch-epochs 5
+bench-sessions:
+	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only ml $(BENCH_SESSIONS_ARGS)
+	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only tb --torch-epochs 3

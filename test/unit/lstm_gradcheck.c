@@ -99,6 +99,56 @@ check(const char *name, float *x, const float *g, size_t n, LossFn f, void *ctx)
 		failures++;
 }
 
+/* ---- dropout: loss = sum_i w_i dropout(x)_i, d/dx = w * mask ---- */
+
+typedef struct
+{
+	size_t		n;
+	float	   *x,
+			   *w,
+			   *mask,
+			   *tmp;
+} DropoutCtx;
+
+static double
+dropout_loss(void *p)
+{
+	DropoutCtx *c = p;
+	double		s = 0.0;
+
+	memcpy(c->tmp, c->x, sizeof(float) * c->n);
+	dropout_forward(c->tmp, c->mask, c->n);
+	for (size_t i = 0; i < c->n; i++)
+		s += (double) c->w[i] * c->tmp[i];
+	return s;
+}
+
+static void
+check_dropout(void)
+{
+	DropoutCtx	c = {.n = 40};
+	float	   *g;
+
+	c.x = zeros(c.n);
+	c.w = zeros(c.n);
+	c.mask = zeros(c.n);
+	c.tmp = zeros(c.n);
+	g = zeros(c.n);
+	fill(c.x, c.n, 1.0f);
+	fill(c.w, c.n, 1.0f);
+	/* p = 0.5: half the elements dropped, the rest scaled by 2 */
+	for (size_t i = 0; i < c.n; i++)
+		c.mask[i] = uniform() < 0.5 ? 0.0f : 2.0f;
+	memcpy(g, c.w, sizeof(float) * c.n);
+	dropout_backward(g, c.mask, c.n);
+	check("dropout d/dx", c.x, g, c.n, dropout_loss, &c);
+	free(c.x);
+	free(c.w);
+	free(c.mask);
+	free(c.tmp);
+	free(g);
+}
+
 /* ---- full softmax cross-entropy: d/dh, d/dW, d/db ---- */
 
 typedef struct
@@ -363,6 +413,7 @@ main(void)
 	static const int one_step[1] = {3};
 	static const int padded[5] = {3, 3, 2, 2, 1};	/* lengths 5, 4, 2 */
 
+	check_dropout();
 	check_softmax(false);
 	check_softmax(true);
 	check_net("LSTM step", 1, 1, one_step, true);
