@@ -98,8 +98,8 @@ apt-get "${apt_private[@]}" -qq source --download-only "postgresql-$major" </dev
 # apt still checks each file it gets, and verified() checks it again.
 apt-get "${apt_private[@]}" -qq source --download-only pgtap </dev/null ||
     log "apt-get source pgtap fetched only some files; using its verified upstream tarball"
-pgtar=$(ls postgresql-"$major"_*.orig.tar.* | head -n 1)
-taptar=$(ls pgtap_*.orig.tar.* 2>/dev/null | sort -V | tail -n 1)
+pgtar=$(ls postgresql-"$major"_*.orig.tar.* | grep -v '\.asc$' | head -n 1)
+taptar=$(ls pgtap_*.orig.tar.* 2>/dev/null | grep -v '\.asc$' | sort -V | tail -n 1)
 [ -n "$taptar" ] || die "pgtap's source tarball could not be downloaded"
 verified "$pgtar" "postgresql-$major" || die "$pgtar does not match the signed Sources index"
 verified "$taptar" pgtap || die "$taptar does not match the signed Sources index"
@@ -112,21 +112,21 @@ tapver=$(basename "$taptar" | sed -E 's/_([0-9.]+)\.orig.*/-\1/')
 start=$(date +%s)
 log "building $pkgver into $prefix (make -j2, niced; about 15 minutes on 2 cores)"
 rm -rf -- "$prefix"
+# (one && chain: set -e does not apply inside a subshell followed by ||)
 (
-    cd pg
+    cd pg &&
     # TAP support: the index's TAP tests use PostgreSQL::Test::Cluster.
     nice ./configure --prefix="$prefix" --enable-tap-tests --without-icu \
-        --without-llvm --with-readline --with-zlib >"$src/configure.log" 2>&1
-    nice make -j2 >"$src/make.log" 2>&1
-    make install >>"$src/make.log" 2>&1
+        --without-llvm --with-readline --with-zlib >"$src/configure.log" 2>&1 &&
+    nice make -j2 >"$src/make.log" 2>&1 &&
+    make install >>"$src/make.log" 2>&1 &&
     # contrib modules the tests create
-    for m in dblink pageinspect; do
-        nice make -C "contrib/$m" -j2 install >>"$src/make.log" 2>&1
-    done
+    nice make -C contrib/dblink -j2 install >>"$src/make.log" 2>&1 &&
+    nice make -C contrib/pageinspect -j2 install >>"$src/make.log" 2>&1
 ) || { tail -n 40 "$src"/configure.log "$src"/make.log >&2; die "the build of $pkgver failed"; }
 built=$(($(date +%s) - start))
 "$prefix/bin/pg_config" --version >/dev/null
-echo "$("$prefix/bin/pg_config" --version) from $pkgver (forky), built in ${built}s" >"$prefix/.ecml-server"
+echo "$("$prefix/bin/pg_config" --version) from Debian source $pkgver, built in ${built}s" >"$prefix/.ecml-server"
 
 (cd pgtap && nice make PG_CONFIG="$prefix/bin/pg_config" >"$src/pgtap.log" 2>&1 &&
     make PG_CONFIG="$prefix/bin/pg_config" install >>"$src/pgtap.log" 2>&1) ||
