@@ -29,7 +29,6 @@ SELECT (ecml.model_info(ecml.model('tr_model'))->'hyperparameters'->>'l2')::floa
 SELECT ecml.train(NULL, 'SELECT f, y FROM tr');
 SELECT ecml.train('logreg', NULL);
 SELECT ecml.train('nope', 'SELECT f, y FROM tr');
-SELECT ecml.train('gbdt', 'SELECT f, y FROM tr');
 SELECT ecml.train('vectors', 'SELECT i, f FROM tr');
 SELECT ecml.train('logreg', '');
 SELECT ecml.train('logreg', 'SELEC f FROM tr');
@@ -123,5 +122,34 @@ SELECT ecml.iforest_pass_transfn(set_byte(ecml.iforest_pass_transfn(NULL, '{1,2,
 DO $$ BEGIN EXECUTE format('CREATE AGGREGATE pg_temp.crafted_pass(real[], float8[]) (SFUNC = ecml.iforest_pass_transfn, STYPE = bytea, INITCOND = %L)',
     set_byte(ecml.iforest_pass_transfn(NULL, '{1,2,3}', '{2,4,0}'), 168, 9)::text); END $$;
 SELECT pg_temp.crafted_pass(f, '{2,4,0}') FROM tri;
-DROP TABLE tr, trm, tri;
+-- gradient boosting: the columns, the options it cannot honour, bad sketches and plans
+CREATE TABLE trg AS SELECT ARRAY[(i % 5)::real, (i % 3)::real]::real[] AS f, i % 4 = 0 AS y FROM generate_series(1, 200) i;
+SELECT j->>'kind' AS kind, j->'metrics'->'iterations' AS trees, jsonb_array_length(j->'metrics'->'pass_history') AS passes
+FROM (SELECT ecml.model_info(ecml.train('gbdt', 'SELECT f, y FROM trg', '{"n_trees": 2, "max_depth": 2}'))::jsonb AS j) q;
+SELECT ecml.train('gbdt', 'SELECT f FROM trg');
+SELECT ecml.train('gbdt', 'SELECT y, f FROM trg');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg WHERE false');
+SELECT ecml.train('gbdt', 'SELECT f, false FROM trg');
+SELECT ecml.train('gbdt', 'SELECT ARRAY[1, 1]::real[], y FROM trg');
+SELECT ecml.train('gbdt', 'SELECT CASE WHEN y THEN ARRAY[1]::real[] ELSE f END, y FROM trg');
+SELECT ecml.train('gbdt', 'SELECT ARRAY[''Infinity'']::real[], y FROM trg');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"subsample": 0.5}');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"early_stopping_rounds": 5}');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"sample_size": 10}');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"sample_size": "many"}');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"max_depth": 0}');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"feature_names": ["a"]}');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"l1": 1}');
+SELECT setseed(0.25);
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg WHERE random() < 0.7', '{"n_trees": 1}');
+-- the sketch and the pass aggregate, called directly
+SELECT ecml.gbdt_bin_edges(ecml.gbdt_sketch(f, y, 1000, 16, 0), 1) FROM trg;
+SELECT ecml.gbdt_bin_edges(ecml.gbdt_sketch(f, y, 1000, 16, 0), 3) FROM trg;
+SELECT ecml.gbdt_sketch(f, y, 10, 16, 0) FROM trg;
+SELECT ecml.gbdt_sketch(f, y, 1000, 2, 0) FROM trg;
+SELECT ecml.gbdt_bin_edges('\x00', 1);
+SELECT ecml.gbdt_pass(f, y, '\x00') FROM trg;
+SELECT ecml.gbdt_pass(f, y, NULL) FROM trg;
+SELECT ecml.gbdt_pass_combinefn('\x00', NULL);
+DROP TABLE tr, trm, tri, trg;
 DELETE FROM ecml.models WHERE name = 'tr_model';

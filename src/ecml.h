@@ -12,7 +12,7 @@
 
 #define ECML_VERSION "0.2.0"
 
-/* GUCs (ecml.c) */
+/* GUC variables (ecml.c; _PG_init in init.c defines the settings) */
 extern int	ecml_train_memory_limit_kb;
 extern int	ecml_blas_threads;
 extern bool ecml_progress;

@@ -36,4 +36,9 @@
 #define ecml_vacuum_delay_point()	vacuum_delay_point()
 #endif
 
+/* 18 replaced the pg_attribute_noreturn() suffix by a pg_noreturn prefix */
+#if PG_VERSION_NUM >= 180000 && !defined(pg_attribute_noreturn)
+#define pg_attribute_noreturn()		__attribute__((noreturn))
+#endif
+
 #endif							/* ECML_COMPAT_H */

@@ -2,8 +2,10 @@
  * gbdt.h
  *	  Fraud scoring with gradient-boosted decision trees: the training
  *	  aggregate (gbdt_train.c), binning and tree growth (gbdt_hist.c),
- *	  scoring and importance (gbdt_predict.c) and TreeSHAP explanations
- *	  (gbdt_explain.c).
+ *	  the model's parser and scoring kernels (gbdt_model.c), scoring and
+ *	  importance (gbdt_predict.c) and TreeSHAP explanations (gbdt_explain.c).
+ *	  Trainers write the model, gbdt_model.c reads it; the scorers depend on
+ *	  gbdt_model.c only.
  */
 #ifndef ECML_GBDT_H
 #define ECML_GBDT_H
@@ -15,6 +17,7 @@
 #include "options.h"
 #include "rowbuf.h"
 #include "utils/array.h"
+#include "utils/timestamp.h"
 
 /*
  * Section tags of a gbdt model.  Trees are stored flat: tree t owns nodes
@@ -104,6 +107,88 @@ typedef struct GbdtFit
 } GbdtFit;
 
 /*
+ * gbdt_hist.c's working structures, shared with the multi-pass trainer
+ * (gbdt_passes.c), which grows trees from histograms summed by SQL passes
+ * with the same split finding.
+ */
+typedef struct HistBin
+{
+	double		g;
+	double		h;
+} HistBin;
+
+/* The binned training rows. */
+typedef struct Binned
+{
+	int			n;				/* training rows */
+	int			f;
+	bool		wide;			/* uint16 bins, else uint8 */
+	uint8	   *b8;				/* [n][f] */
+	uint16	   *b16;			/* [n][f] */
+	uint8	   *c8;				/* [f][n]: the same codes by column */
+	uint16	   *c16;			/* [f][n] */
+	int		   *nbins;			/* value bins per feature; missing = nbins[j] */
+	int		   *offset;			/* first histogram slot of each feature */
+	int			total_bins;
+	float	  **cuts;			/* [j][nbins[j] - 1]: bin b holds x <= cuts[b] */
+	bool	   *usable;			/* can be split on */
+} Binned;
+
+/* A node while its tree grows. */
+typedef struct GrowNode
+{
+	int			begin;			/* rows rowidx[begin .. end) */
+	int			end;
+	double		G;
+	double		H;
+	int			depth;
+	int			out;			/* index in the output tree */
+	HistBin    *hist;			/* NULL when not kept */
+	/* best split found, feature -1 if none */
+	int			feature;
+	int			bin;
+	bool		default_left;
+	double		gain;
+	double		GL;
+	double		HL;
+} GrowNode;
+
+/* A tree under construction: GbdtTree plus each split's bin. */
+typedef struct TreeBuf
+{
+	GbdtTree	t;
+	int			capacity;
+	int		   *split_bin;
+} TreeBuf;
+
+typedef struct Booster
+{
+	const GbdtOptions *o;
+	EcmlTrainMemory *mem;		/* the training's memory account */
+	Binned		bd;
+	int			n;				/* training rows */
+	int		   *rowidx;			/* rows of the current tree, grouped by node */
+	int		   *scratch;
+	float	   *gh;				/* [2n] gradient, Hessian per training row */
+	int		   *feats;			/* features of the current tree */
+	int			nfeats;
+	double	   *F;				/* margins make_leaf moves, or NULL */
+	HistBin   **pool;			/* free histogram buffers */
+	int			npool;
+	int			maxpool;
+	int			nhist;			/* histogram buffers allocated */
+	int			max_hist;		/* beyond this, children do not keep theirs */
+} Booster;
+
+/* gbdt_hist.c's binning and tree-growing steps, shared with gbdt_passes.c. */
+extern int	bin_of(const float *cuts, int ncuts, float x);
+extern float cut_between(float a, float b);
+extern int	place_cuts(const float *v, int m, int max_value_bins, float *cuts);
+extern void find_split(Booster *bs, GrowNode *nd);
+extern int	tree_add_node(TreeBuf *tb);
+extern void make_leaf(Booster *bs, TreeBuf *tb, GrowNode *nd);
+
+/*
  * gbdt_hist.c: bin the rows and boost (rows are nrows x (f + 1) float32),
  * charging every working buffer and the trees to mem.
  */
@@ -155,6 +240,20 @@ typedef struct GbdtModel
 	char	  **feature_names;	/* [nfeatures], never NULL */
 } GbdtModel;
 
+/*
+ * gbdt_train.c: the options (trainer names the caller in messages), a
+ * feature vector's length and its copy with NULL elements as NaN, and the
+ * model writer both trainers use (extra_metrics may be NULL).
+ */
+extern void gbdt_parse_options(Jsonb *opts, GbdtOptions *o, const char *trainer);
+extern int	gbdt_array_length(ArrayType *arr);
+extern void gbdt_copy_features(ArrayType *arr, int n, float *out);
+extern bytea *gbdt_write_model(const GbdtFit *fit, const GbdtOptions *o, int f, int64 npos,
+							   int64 nrows, int64 nskipped, TimestampTz start,
+							   EcmlTrainMemory *mem,
+							   void (*extra_metrics) (StringInfo buf, void *arg),
+							   void *extra_arg);
+
 extern void *gbdt_parse(const EcmlModel *model, MemoryContext mcxt);
 
 /*
@@ -163,6 +262,15 @@ extern void *gbdt_parse(const EcmlModel *model, MemoryContext mcxt);
  * into buf (nfeatures floats) when NULLs had to be replaced.
  */
 extern const float *gbdt_features(ArrayType *arr, int nfeatures, float *buf);
+
+/* A feature vector's length after checking its type and shape. */
+extern int	gbdt_array_length(ArrayType *arr);
+
+/* Copy n elements, NULL as NaN (missing); infinities are an error. */
+extern void gbdt_copy_features(ArrayType *arr, int n, float *out);
+
+/* The shares of a split's two children in its cover. */
+extern void gbdt_child_shares(const GbdtModel *m, int k, double *left, double *right);
 
 /* A tree's cover-weighted mean leaf value (TreeSHAP's expectation). */
 extern double gbdt_tree_expectation(const GbdtModel *m, int t);

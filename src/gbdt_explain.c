@@ -38,50 +38,6 @@ typedef struct ShapContext
 	int			stride;
 } ShapContext;
 
-/* The shares of a split's two children in its cover. */
-static inline void
-child_shares(const GbdtModel *m, int k, double *left, double *right)
-{
-	double		rl = m->cover[m->nodes[k].left];
-	double		rr = m->cover[m->nodes[k].left + 1];
-
-	if (rl + rr > 0)
-	{
-		*left = rl / (rl + rr);
-		*right = rr / (rl + rr);
-	}
-	else
-		*left = *right = 0.5;
-}
-
-double
-gbdt_tree_expectation(const GbdtModel *m, int t)
-{
-	int			begin = m->tree_start[t];
-	int			end = m->tree_start[t + 1];
-	double	   *e = palloc(sizeof(double) * (end - begin));
-	double		result;
-
-	/* children follow their parent: fill from the last node back */
-	for (int k = end - 1; k >= begin; k--)
-	{
-		const GbdtNode *nd = &m->nodes[k];
-		double		sl,
-					sr;
-
-		if (nd->feature < 0)
-		{
-			e[k - begin] = nd->value;
-			continue;
-		}
-		child_shares(m, k, &sl, &sr);
-		e[k - begin] = sl * e[nd->left - begin] + sr * e[nd->left + 1 - begin];
-	}
-	result = e[0];
-	pfree(e);
-	return result;
-}
-
 /* EXTEND: add a feature with zero/one fractions pz, po to the path of length l. */
 static void
 path_extend(PathElem *m, int l, double pz, double po, int pi)
@@ -196,7 +152,7 @@ shap_recurse(ShapContext *cx, int k, const PathElem *parent, int len, double pz,
 		hot = nd->left + 1;
 		cold = nd->left;
 	}
-	child_shares(m, k, &sl, &sr);
+	gbdt_child_shares(m, k, &sl, &sr);
 	sh = hot == nd->left ? sl : sr;
 	sc = hot == nd->left ? sr : sl;
 

@@ -43,75 +43,6 @@
 #define HIST_PREFETCH 16		/* rows ahead to prefetch in a histogram pass */
 #define HIST_BUDGET_BYTES ((Size) 256 * 1024 * 1024)	/* histograms kept at once */
 
-typedef struct HistBin
-{
-	double		g;
-	double		h;
-} HistBin;
-
-/* The binned training rows. */
-typedef struct Binned
-{
-	int			n;				/* training rows */
-	int			f;
-	bool		wide;			/* uint16 bins, else uint8 */
-	uint8	   *b8;				/* [n][f] */
-	uint16	   *b16;			/* [n][f] */
-	uint8	   *c8;				/* [f][n]: the same codes by column */
-	uint16	   *c16;			/* [f][n] */
-	int		   *nbins;			/* value bins per feature; missing = nbins[j] */
-	int		   *offset;			/* first histogram slot of each feature */
-	int			total_bins;
-	float	  **cuts;			/* [j][nbins[j] - 1]: bin b holds x <= cuts[b] */
-	bool	   *usable;			/* can be split on */
-} Binned;
-
-/* A node while its tree grows. */
-typedef struct GrowNode
-{
-	int			begin;			/* rows rowidx[begin .. end) */
-	int			end;
-	double		G;
-	double		H;
-	int			depth;
-	int			out;			/* index in the output tree */
-	HistBin    *hist;			/* NULL when not kept */
-	/* best split found, feature -1 if none */
-	int			feature;
-	int			bin;
-	bool		default_left;
-	double		gain;
-	double		GL;
-	double		HL;
-} GrowNode;
-
-/* A tree under construction: GbdtTree plus each split's bin. */
-typedef struct TreeBuf
-{
-	GbdtTree	t;
-	int			capacity;
-	int		   *split_bin;
-} TreeBuf;
-
-typedef struct Booster
-{
-	const GbdtOptions *o;
-	EcmlTrainMemory *mem;		/* the training's memory account */
-	Binned		bd;
-	int			n;				/* training rows */
-	int		   *rowidx;			/* rows of the current tree, grouped by node */
-	int		   *scratch;
-	float	   *gh;				/* [2n] gradient, Hessian per training row */
-	int		   *feats;			/* features of the current tree */
-	int			nfeats;
-	double	   *F;				/* margins make_leaf moves, or NULL */
-	HistBin   **pool;			/* free histogram buffers */
-	int			npool;
-	int			maxpool;
-	int			nhist;			/* histogram buffers allocated */
-	int			max_hist;		/* beyond this, children do not keep theirs */
-} Booster;
-
 /* splitmix64 finalizer: a well-mixed 64-bit value from any key */
 static inline uint64
 mix64(uint64 z)
@@ -151,7 +82,7 @@ cmp_int(const void *a, const void *b)
  * bin.  A branch-free lower bound: the comparisons of random values would
  * mispredict half the time.
  */
-static inline int
+int
 bin_of(const float *cuts, int ncuts, float x)
 {
 	int			base = 0;
@@ -170,7 +101,7 @@ bin_of(const float *cuts, int ncuts, float x)
 }
 
 /* A cut between a < b: a float in [a, b), the midpoint when representable. */
-static inline float
+float
 cut_between(float a, float b)
 {
 	float		mid = (float) (0.5 * ((double) a + (double) b));
@@ -183,7 +114,7 @@ cut_between(float a, float b)
  * v[0..m): between distinct values when there are few, else at quantiles.
  * Returns the number of value bins.
  */
-static int
+int
 place_cuts(const float *v, int m, int max_value_bins, float *cuts)
 {
 	int			ncuts = 0;
@@ -457,7 +388,7 @@ score_of(double G, double H, double l2)
 }
 
 /* The best split of a node from its histogram (feature -1 when none). */
-static void
+void
 find_split(Booster *bs, GrowNode *nd)
 {
 	const GbdtOptions *o = bs->o;
@@ -540,7 +471,7 @@ find_split(Booster *bs, GrowNode *nd)
 		nd->gain = best;
 }
 
-static int
+int
 tree_add_node(TreeBuf *tb)
 {
 	int			k = tb->t.nnodes;
@@ -560,7 +491,7 @@ tree_add_node(TreeBuf *tb)
 	return k;
 }
 
-static void
+void
 make_leaf(Booster *bs, TreeBuf *tb, GrowNode *nd)
 {
 	float	   *nf = tb->t.floats + 4 * nd->out;

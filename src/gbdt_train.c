@@ -55,8 +55,8 @@ static const EcmlOptionSpec gbdt_option_specs[] = {
 
 #define N_GBDT_OPTIONS lengthof(gbdt_option_specs)
 
-static void
-gbdt_parse_options(Jsonb *opts, GbdtOptions *o)
+void
+gbdt_parse_options(Jsonb *opts, GbdtOptions *o, const char *trainer)
 {
 	o->n_trees = GBDT_N_TREES_DEFAULT;
 	o->learning_rate = GBDT_LEARNING_RATE_DEFAULT;
@@ -75,107 +75,26 @@ gbdt_parse_options(Jsonb *opts, GbdtOptions *o)
 	o->seed = 0;
 	o->feature_names.n = 0;
 	o->feature_names.items = NULL;
-	ecml_parse_options(opts, gbdt_option_specs, N_GBDT_OPTIONS, o, TRAINER);
+	ecml_parse_options(opts, gbdt_option_specs, N_GBDT_OPTIONS, o, trainer);
 
 	if (o->class_weight == GBDT_CLASS_WEIGHT_BALANCED && o->scale_pos_weight != 1.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s options \"class_weight\" and \"scale_pos_weight\" exclude each other",
-						TRAINER),
+						trainer),
 				 errhint("Use \"class_weight\": \"balanced\" or a \"scale_pos_weight\", not both.")));
 	if (o->max_leaves == 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s option \"max_leaves\" must be 0 (no limit) or at least 2", TRAINER)));
+				 errmsg("%s option \"max_leaves\" must be 0 (no limit) or at least 2", trainer)));
 	for (int i = 0; i < o->feature_names.n; i++)
 		for (int j = 0; j < i; j++)
 			if (strcmp(o->feature_names.items[i], o->feature_names.items[j]) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("%s option \"feature_names\" names \"%s\" twice",
-								TRAINER, o->feature_names.items[i]),
+								trainer, o->feature_names.items[i]),
 						 errhint("Explanations key contributions by name, so names must be unique.")));
-}
-
-/* Shape and type of a feature vector; its length. */
-static int
-gbdt_array_length(ArrayType *arr)
-{
-	if (ARR_ELEMTYPE(arr) != FLOAT4OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("feature vector must be of type real[]")));
-	if (ARR_NDIM(arr) == 0)
-		return 0;
-	if (ARR_NDIM(arr) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("feature vector must be a one-dimensional array, got %d dimensions",
-						ARR_NDIM(arr))));
-	return ARR_DIMS(arr)[0];
-}
-
-static void
-infinite_feature(int j)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("feature vector element %d is infinite", j + 1),
-			 errhint("Use NaN or NULL for a missing value; trees need finite values otherwise.")));
-}
-
-/*
- * Copy the n elements of arr into out: NULL elements become NaN (missing),
- * infinities are refused.
- */
-static void
-gbdt_copy_features(ArrayType *arr, int n, float *out)
-{
-	const float *src = (const float *) ARR_DATA_PTR(arr);
-	bits8	   *nulls = ARR_NULLBITMAP(arr);
-
-	if (nulls == NULL)
-		memcpy(out, src, sizeof(float) * n);
-	else
-	{
-		/* NULL elements take no space in the data area */
-		for (int j = 0; j < n; j++)
-		{
-			if (nulls[j / 8] & (1 << (j % 8)))
-				out[j] = *src++;
-			else
-				out[j] = get_float4_nan();
-		}
-	}
-	if (!ecml_all_finite(out, n))
-		for (int j = 0; j < n; j++)
-			if (isinf(out[j]))
-				infinite_feature(j);
-}
-
-const float *
-gbdt_features(ArrayType *arr, int nfeatures, float *buf)
-{
-	int			n = gbdt_array_length(arr);
-	const float *x;
-
-	if (n != nfeatures)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature vector has %d elements, model expects %d", n, nfeatures),
-				 errhint("Pass %d values in the order given by ecml.model_info(), or retrain the model.",
-						 nfeatures)));
-	if (ARR_HASNULL(arr))
-	{
-		gbdt_copy_features(arr, n, buf);
-		return buf;
-	}
-	x = (const float *) ARR_DATA_PTR(arr);
-	if (!ecml_all_finite(x, n))
-		for (int j = 0; j < n; j++)
-			if (isinf(x[j]))
-				infinite_feature(j);
-	return x;
 }
 
 /* transition: buffer one row; rows with a NULL vector or label are skipped */
@@ -203,7 +122,7 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 		{
 			GbdtOptions o;
 
-			gbdt_parse_options(st->options, &o);
+			gbdt_parse_options(st->options, &o, TRAINER);
 		}
 	}
 
@@ -261,6 +180,106 @@ gbdt_train_deserialfn(PG_FUNCTION_ARGS)
 											INT_MAX, "fraud_train", TRAINER));
 }
 
+/*
+ * The model of a fit: the trees flattened (node indices model-wide), the
+ * options, counts and metrics; extra_metrics (may be NULL) appends
+ * ", \"key\": value" pairs to the metrics object.  Both trainers write
+ * their models here.
+ */
+bytea *
+gbdt_write_model(const GbdtFit *fit, const GbdtOptions *o, int f, int64 npos,
+				 int64 nrows, int64 nskipped, TimestampTz start, EcmlTrainMemory *mem,
+				 void (*extra_metrics) (StringInfo buf, void *arg), void *extra_arg)
+{
+	EcmlModelBuilder b;
+	StringInfoData json;
+	int32	   *offsets;
+	int32	   *ints;
+	float	   *floats;
+	int64		nnodes = 0;
+	double		base[2];
+
+	/* flatten the trees: node indices become model-wide */
+	offsets = palloc(sizeof(int32) * (fit->ntrees + 1));
+	for (int t = 0; t < fit->ntrees; t++)
+	{
+		offsets[t] = nnodes;
+		nnodes += fit->trees[t].nnodes;
+	}
+	/* a model is one bytea: node indices are int32 and its sections under 1 GB */
+	if ((Size) nnodes * 4 * sizeof(int32) > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the model's " INT64_FORMAT " tree nodes would be larger than 1 GB",
+						TRAINER, nnodes),
+				 errhint("Lower \"n_trees\", \"max_depth\" or \"max_leaves\".")));
+	offsets[fit->ntrees] = nnodes;
+	/* the flattened nodes, then the model's copy of them */
+	ecml_train_memory_charge(mem, 2 * (sizeof(int32) + sizeof(float)) * 4 * (Size) nnodes,
+							 "model");
+	ints = palloc_extended(sizeof(int32) * 4 * (Size) nnodes, MCXT_ALLOC_HUGE);
+	floats = palloc_extended(sizeof(float) * 4 * (Size) nnodes, MCXT_ALLOC_HUGE);
+	for (int t = 0; t < fit->ntrees; t++)
+	{
+		GbdtTree   *tr = &fit->trees[t];
+
+		for (int k = 0; k < tr->nnodes; k++)
+		{
+			int32	   *ni = ints + 4 * (Size) (offsets[t] + k);
+
+			memcpy(ni, tr->ints + 4 * k, sizeof(int32) * 4);
+			if (ni[0] >= 0)
+				ni[1] += offsets[t];
+		}
+		memcpy(floats + 4 * (Size) offsets[t], tr->floats, sizeof(float) * 4 * tr->nnodes);
+	}
+	base[0] = fit->base_margin;
+	base[1] = f;
+
+	ecml_builder_init(&b, ECML_KIND_GBDT);
+
+	initStringInfo(&json);
+	ecml_options_to_json(&json, gbdt_option_specs, N_GBDT_OPTIONS, o);
+	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"features\": %d, \"trees\": %d, \"nodes\": %d, \"base_margin\": %.17g, "
+					 "\"positive_rows\": " INT64_FORMAT ", \"training_rows\": " INT64_FORMAT
+					 ", \"validation_rows\": " INT64_FORMAT ", \"max_bins_used\": %d, "
+					 "\"class_weights\": {\"false\": %.17g, \"true\": %.17g}}",
+					 f, fit->ntrees, (int) nnodes, fit->base_margin, npos, fit->ntrain,
+					 fit->nvalid, fit->max_bins_used, fit->w_neg, fit->w_pos);
+	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json, "{\"iterations\": %d, \"stopped_early\": %s, "
+					 "\"train_log_loss\": %.17g, ",
+					 fit->iterations, fit->stopped_early ? "true" : "false",
+					 fit->train_log_loss);
+	if (fit->nvalid > 0)
+		appendStringInfo(&json, "\"best_iteration\": %d, \"valid_log_loss\": %.17g, "
+						 "\"valid_log_loss_history\": [%s], ",
+						 fit->best_iteration, fit->valid_log_loss, fit->valid_history.data);
+	appendStringInfo(&json, "\"training_seconds\": %.3f", ecml_elapsed_seconds(start));
+	if (extra_metrics)
+		extra_metrics(&json, extra_arg);
+	appendStringInfoChar(&json, '}');
+	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
+
+	ecml_builder_add(&b, GBDT_TAG_BASE, ECML_SECTION_FLOAT64, base, sizeof(base));
+	ecml_builder_add(&b, GBDT_TAG_TREES, ECML_SECTION_INT32, offsets,
+					 sizeof(int32) * (fit->ntrees + 1));
+	ecml_builder_add(&b, GBDT_TAG_NODE_INTS, ECML_SECTION_INT32, ints,
+					 sizeof(int32) * 4 * (Size) nnodes);
+	ecml_builder_add(&b, GBDT_TAG_NODE_FLOATS, ECML_SECTION_FLOAT32, floats,
+					 sizeof(float) * 4 * (Size) nnodes);
+	if (o->feature_names.n > 0)
+		ecml_builder_add_texts(&b, ECML_TAG_FEATURE_NAMES, o->feature_names.items, f);
+
+	return ecml_builder_finish(&b, nrows, nskipped);
+}
+
 /* final: boost trees over the buffered rows and return the model */
 PG_FUNCTION_INFO_V1(gbdt_train_finalfn);
 Datum
@@ -270,14 +289,7 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 	GbdtOptions o;
 	GbdtFit		fit;
 	TimestampTz start = GetCurrentTimestamp();
-	EcmlModelBuilder b;
-	StringInfoData json;
-	int32	   *offsets;
-	int32	   *ints;
-	float	   *floats;
-	int64		nnodes = 0;
 	int			f;
-	double		base[2];
 	EcmlTrainMemory mem;
 
 	if (st == NULL || st->rows.nrows == 0)
@@ -294,7 +306,7 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 						TRAINER, st->npos == 0 ? "false" : "true"),
 				 errhint("Train on rows that include both outcomes, or use ecml.anomaly_train when no fraud is labelled.")));
 
-	gbdt_parse_options(st->options, &o);
+	gbdt_parse_options(st->options, &o, TRAINER);
 	f = st->nfeatures;
 	if (o.feature_names.n > 0 && o.feature_names.n != f)
 		ereport(ERROR,
@@ -306,80 +318,7 @@ gbdt_train_finalfn(PG_FUNCTION_ARGS)
 	ecml_train_memory_init(&mem, TRAINER, st->rows.bytes);
 	gbdt_boost(st->rows.chunks, st->rows.nchunks, st->rows.nrows, f, &o, &fit, &mem);
 
-	/* flatten the trees: node indices become model-wide */
-	offsets = palloc(sizeof(int32) * (fit.ntrees + 1));
-	for (int t = 0; t < fit.ntrees; t++)
-	{
-		offsets[t] = nnodes;
-		nnodes += fit.trees[t].nnodes;
-	}
-	/* a model is one bytea: node indices are int32 and its sections under 1 GB */
-	if ((Size) nnodes * 4 * sizeof(int32) > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s: the model's " INT64_FORMAT " tree nodes would be larger than 1 GB",
-						TRAINER, nnodes),
-				 errhint("Lower \"n_trees\", \"max_depth\" or \"max_leaves\".")));
-	offsets[fit.ntrees] = nnodes;
-	/* the flattened nodes, then the model's copy of them */
-	ecml_train_memory_charge(&mem, 2 * (sizeof(int32) + sizeof(float)) * 4 * (Size) nnodes,
-							 "model");
-	ints = palloc_extended(sizeof(int32) * 4 * (Size) nnodes, MCXT_ALLOC_HUGE);
-	floats = palloc_extended(sizeof(float) * 4 * (Size) nnodes, MCXT_ALLOC_HUGE);
-	for (int t = 0; t < fit.ntrees; t++)
-	{
-		GbdtTree   *tr = &fit.trees[t];
-
-		for (int k = 0; k < tr->nnodes; k++)
-		{
-			int32	   *ni = ints + 4 * (Size) (offsets[t] + k);
-
-			memcpy(ni, tr->ints + 4 * k, sizeof(int32) * 4);
-			if (ni[0] >= 0)
-				ni[1] += offsets[t];
-		}
-		memcpy(floats + 4 * (Size) offsets[t], tr->floats, sizeof(float) * 4 * tr->nnodes);
-	}
-	base[0] = fit.base_margin;
-	base[1] = f;
-
-	ecml_builder_init(&b, ECML_KIND_GBDT);
-
-	initStringInfo(&json);
-	ecml_options_to_json(&json, gbdt_option_specs, N_GBDT_OPTIONS, &o);
-	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
-
-	resetStringInfo(&json);
-	appendStringInfo(&json,
-					 "{\"features\": %d, \"trees\": %d, \"nodes\": %d, \"base_margin\": %.17g, "
-					 "\"positive_rows\": " INT64_FORMAT ", \"training_rows\": " INT64_FORMAT
-					 ", \"validation_rows\": " INT64_FORMAT ", \"max_bins_used\": %d, "
-					 "\"class_weights\": {\"false\": %.17g, \"true\": %.17g}}",
-					 f, fit.ntrees, (int) nnodes, fit.base_margin, st->npos, fit.ntrain,
-					 fit.nvalid, fit.max_bins_used, fit.w_neg, fit.w_pos);
-	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
-
-	resetStringInfo(&json);
-	appendStringInfo(&json, "{\"iterations\": %d, \"stopped_early\": %s, "
-					 "\"train_log_loss\": %.17g, ",
-					 fit.iterations, fit.stopped_early ? "true" : "false",
-					 fit.train_log_loss);
-	if (fit.nvalid > 0)
-		appendStringInfo(&json, "\"best_iteration\": %d, \"valid_log_loss\": %.17g, "
-						 "\"valid_log_loss_history\": [%s], ",
-						 fit.best_iteration, fit.valid_log_loss, fit.valid_history.data);
-	appendStringInfo(&json, "\"training_seconds\": %.3f}", ecml_elapsed_seconds(start));
-	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
-
-	ecml_builder_add(&b, GBDT_TAG_BASE, ECML_SECTION_FLOAT64, base, sizeof(base));
-	ecml_builder_add(&b, GBDT_TAG_TREES, ECML_SECTION_INT32, offsets,
-					 sizeof(int32) * (fit.ntrees + 1));
-	ecml_builder_add(&b, GBDT_TAG_NODE_INTS, ECML_SECTION_INT32, ints,
-					 sizeof(int32) * 4 * (Size) nnodes);
-	ecml_builder_add(&b, GBDT_TAG_NODE_FLOATS, ECML_SECTION_FLOAT32, floats,
-					 sizeof(float) * 4 * (Size) nnodes);
-	if (o.feature_names.n > 0)
-		ecml_builder_add_texts(&b, ECML_TAG_FEATURE_NAMES, o.feature_names.items, f);
-
-	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->rows.nrows + st->nskipped, st->nskipped));
+	PG_RETURN_BYTEA_P(gbdt_write_model(&fit, &o, f, st->npos, st->rows.nrows + st->nskipped,
+									   st->nskipped, start, &mem, NULL, NULL));
 }
+

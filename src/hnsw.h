@@ -255,6 +255,9 @@ extern int	hnsw_ef_search;
 extern int	hnsw_max_scan_tuples;
 extern bool hnsw_strict_order;
 
+/* the storage option's value by name; -1 for an unknown name */
+extern int	hnsw_storage_from_name(const char *name);
+
 /* hnsw.c */
 extern void hnsw_init(void);
 extern HnswMetric hnsw_index_metric(Relation index);

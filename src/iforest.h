@@ -2,7 +2,8 @@
  * iforest.h
  *	  Anomaly scoring without labels: an isolation forest (Liu, Ting & Zhou
  *	  2008) trained by an aggregate that keeps one reservoir sample per tree
- *	  (iforest_train.c) and scored by a plain function (iforest_score.c).
+ *	  (iforest_train.c) and scored by a plain function (iforest_score.c)
+ *	  that reads it through iforest_model.c (c(n), the parser).
  */
 #ifndef ECML_IFOREST_H
 #define ECML_IFOREST_H

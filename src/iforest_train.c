@@ -91,17 +91,6 @@ typedef struct IForestState
 	Size		bytes;			/* pool and reservoir bytes */
 } IForestState;
 
-double
-iforest_c(double n)
-{
-	/* H(i) ~ ln(i) + Euler's constant (Liu et al. 2008, eq. 1) */
-	if (n > 2.0)
-		return 2.0 * (log(n - 1.0) + 0.5772156649015329) - 2.0 * (n - 1.0) / n;
-	if (n > 1.0)
-		return 1.0;
-	return 0.0;
-}
-
 void
 iforest_parse_options(Jsonb *opts, IForestOptions *o, const char *trainer)
 {

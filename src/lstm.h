@@ -2,7 +2,8 @@
  * lstm.h
  *	  Next-action prediction: an LSTM language model over token sequences,
  *	  trained by an aggregate (lstm_train.c) and scored by plain functions
- *	  (lstm_predict.c).  Layers are in nn.h; the vocabulary in lstm_vocab.c.
+ *	  (lstm_predict.c); the parameter layout and the parser are in
+ *	  lstm_model.c.  Layers are in nn.h; the vocabulary in lstm_vocab.c.
  *
  * Parameters, one float32 block in this order:
  *	 embedding (V,E); per layer l: W_l (I_l+H,4H), b_l (4H) with I_0 = E,

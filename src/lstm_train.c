@@ -591,39 +591,6 @@ typedef struct LstmWork
 	int64	   *rows;			/* (B) sequences of the batch, sorted */
 } LstmWork;
 
-size_t
-lstm_param_count(int V, int E, int H, int L)
-{
-	size_t		n = (size_t) V * E + (size_t) V * H + V;
-
-	for (int l = 0; l < L; l++)
-		n += (size_t) ((l == 0 ? E : H) + H) * 4 * H + 4 * H;
-	return n;
-}
-
-void
-lstm_net_layout(LstmNet *net, float *params)
-{
-	float	   *p = params;
-
-	net->params = params;
-	net->nparams = lstm_param_count(net->V, net->E, net->H, net->L);
-	net->emb = p;
-	p += (size_t) net->V * net->E;
-	for (int l = 0; l < net->L; l++)
-	{
-		int			I = l == 0 ? net->E : net->H;
-
-		net->W[l] = p;
-		p += (size_t) (I + net->H) * 4 * net->H;
-		net->b[l] = p;
-		p += 4 * net->H;
-	}
-	net->Wo = p;
-	p += (size_t) net->V * net->H;
-	net->bo = p;
-}
-
 /*
  * PyTorch's initialisation, so the benchmark compares like with like:
  * embedding N(0,1); LSTM weights U(-k,k), k = 1/sqrt(H), and the bias the

@@ -2,7 +2,8 @@
  * mf.h
  *	  Recommendations by matrix factorization: the training aggregate
  *	  (mf_train.c: implicit weighted ALS with a conjugate-gradient or
- *	  Cholesky solver, explicit biased ALS) and scoring (mf_recommend.c).
+ *	  Cholesky solver, explicit biased ALS) and scoring (mf_recommend.c),
+ *	  which reads the model through mf_model.c (parser, dense solve).
  *
  * A model holds the distinct user and item ids in ascending order (their
  * positions are the dense indices), the factor matrices, biases and global

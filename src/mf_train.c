@@ -617,43 +617,6 @@ mf_cg_row_body(const MfTrainer *tr, const float *gram, const float *other, int n
 	}
 }
 
-void
-mf_cholesky_solve(double *A, double *b, int d)
-{
-	/* A = L L' in the lower triangle (Cholesky-Banachiewicz) */
-	for (int i = 0; i < d; i++)
-	{
-		for (int j = 0; j <= i; j++)
-		{
-			double		s = A[i * d + j];
-
-			for (int k = 0; k < j; k++)
-				s -= A[i * d + k] * A[j * d + k];
-			if (i == j)
-				A[i * d + i] = sqrt(s > 1e-12 ? s : 1e-12);
-			else
-				A[i * d + j] = s / A[j * d + j];
-		}
-	}
-	/* L z = b, then L' x = z */
-	for (int i = 0; i < d; i++)
-	{
-		double		s = b[i];
-
-		for (int k = 0; k < i; k++)
-			s -= A[i * d + k] * b[k];
-		b[i] = s / A[i * d + i];
-	}
-	for (int i = d - 1; i >= 0; i--)
-	{
-		double		s = b[i];
-
-		for (int k = i + 1; k < d; k++)
-			s -= A[k * d + i] * b[k];
-		b[i] = s / A[i * d + i];
-	}
-}
-
 /* The exact solve: form A and b for one row and factor A. */
 MF_INLINE void
 mf_cholesky_row_body(const MfTrainer *tr, const float *gram, const float *other, int n,

@@ -34,6 +34,7 @@
 
 #include "port/pg_crc32c.h"
 
+#include "ecml_compat.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
@@ -137,6 +138,10 @@ extern bytea *ecml_builder_finish(EcmlModelBuilder *b, int64 rows_seen,
 /* ---- reading ---- */
 
 extern const char *ecml_kind_name(int kind);
+extern const char *ecml_section_type_name(int type);
+
+/* The corrupted-model error: check says what failed, detail (or NULL) the value seen. */
+extern void ecml_model_corrupted(const char *check, const char *detail) pg_attribute_noreturn();
 
 /*
  * Validate raw (a detoasted bytea) as a model of expected_kind (0: any) and

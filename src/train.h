@@ -1,7 +1,7 @@
 /*
  * train.h
  *	  ecml.train(kind, source, options): training in bounded memory, one
- *	  SQL aggregate query over the source per pass (train.c).  A kind's
+ *	  SQL aggregate query over the source per pass (train.c, train_pass.c).  A kind's
  *	  multi-pass trainer runs its passes through the driver and returns the
  *	  model; the driver owns the source, the snapshot, progress and the
  *	  pass history.
@@ -68,5 +68,6 @@ extern void ecml_lifecycle_save(const char *name, bytea *model, Jsonb *train_opt
 extern bytea *logreg_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *mf_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *iforest_train_passes(EcmlTrainDriver *d, Jsonb *options);
+extern bytea *gbdt_train_passes(EcmlTrainDriver *d, Jsonb *options);
 
 #endif							/* ECML_TRAIN_H */

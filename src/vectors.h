@@ -2,7 +2,7 @@
  * vectors.h
  *	  Packed exact similarity search: ecml.pack_vectors() stores ids and a
  *	  contiguous float32 matrix in a model of kind "vectors"
- *	  (vectors_pack.c); ecml.search() and ecml.search_batch() scan it in
+ *	  (vectors_pack.c, parsed back by vectors_model.c); ecml.search() and ecml.search_batch() scan it in
  *	  blocks (AVX2 kernels, BLIS sgemm) with bounded heaps
  *	  (vectors_search.c).
  */

@@ -57,6 +57,8 @@ HINT='Train on a sample (TABLESAMPLE) or raise ecml.train_memory_limit.'
 HINT_LOGREG="Train with ecml.train('logreg', source), whose memory does not grow with the rows, train on a sample (TABLESAMPLE), or raise ecml.train_memory_limit."
 HINT_MF="Train with ecml.train('mf', source), whose memory grows with the users and items, not the interactions, or raise ecml.train_memory_limit."
 # the isolation forest holds its samples, not the rows
+HINT_GBDT="Train with ecml.train('gbdt', source), whose memory grows with the bins and tree nodes, not the rows, train on a sample (TABLESAMPLE), or raise ecml.train_memory_limit."
+HINT_GBDT_PASS="The sketch holds sample_size rows and each tree level the histograms of its open nodes: lower sample_size, max_bins or max_depth, or raise ecml.train_memory_limit."
 HINT_IFOREST="The samples hold n_trees x sample_size rows: lower n_trees or sample_size, or raise ecml.train_memory_limit."
 US=$'\x1f'
 # No JIT: compiling the plans of the 10^8-row parallel sources took the
@@ -164,6 +166,16 @@ INSERT INTO cancel_recipes VALUES
  NULL),
 ('ecml.mf_pass(bytea,bigint,real,double precision[])',
  $$ecml.mf_pass((SELECT ecml.mf_train(i % 7, i % 11, 1, '{"factors": 4, "iterations": 1, "implicit": false}') FROM generate_series(1, 200) i), g % 11, 1, '{0,0,0.1,0,1}')$$,
+ $$SELECT generate_series(1, 1000000000) AS g$$,
+ $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
+ NULL),
+('ecml.gbdt_sketch(real[],boolean,integer,integer,bigint)',
+ $$ecml.gbdt_sketch(ARRAY[sin(g), cos(g), g % 7]::real[], g % 3 = 0, 1000, 16, 0)$$,
+ $$SELECT generate_series(1, 1000000000) AS g$$,
+ $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
+ NULL),
+('ecml.gbdt_pass(real[],boolean,bytea)',
+ $$ecml.gbdt_pass(ARRAY[sin(g), cos(g), g % 7]::real[], g % 3 = 0, '\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f01000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea)$$,
  $$SELECT generate_series(1, 1000000000) AS g$$,
  $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
  NULL),
@@ -490,6 +502,8 @@ while IFS="$US" read -r sig state msg hint; do
         ecml.logreg_train*) want=$HINT_LOGREG ;;
         ecml.mf_train*) want=$HINT_MF ;;
         ecml.anomaly_train*) want=$HINT_IFOREST ;;
+        ecml.fraud_train*) want=$HINT_GBDT ;;
+        ecml.gbdt_sketch*|ecml.gbdt_pass*) want=$HINT_GBDT_PASS ;;
     esac
     [ "$hint" = "$want" ] || note_fail "$sig: hint '$hint', expected '$want'"
 done < <(grep '^limit ' <<<"$out")

@@ -104,6 +104,24 @@ rows=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
     SELECT (ecml.model_info(ecml.train('logreg', 'SELECT f, y FROM events WHERE id % 2 = 0'))->>'rows')")
 check "a filtered source on the distributed table trains on its rows" 20000 "$rows"
 
+# gradient boosting: the sketch pass and a histogram pass (a plan of 3
+# features, the root open) push down; the trees equal the single-node ones
+for agg in "ecml.gbdt_sketch(f, y, 1000, 256, 0)" "ecml.gbdt_pass(f, y, '\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f01000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea)"; do
+    plan=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" \
+             -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT $agg FROM events")
+    if grep -q 'worker_partial_agg' <<<"$plan" && grep -q 'coord_combine_agg' <<<"$plan"; then
+        echo "ok - ${agg%%(*} is pushed down to the shards (EXPLAIN shows the partial aggregation per task)"
+    else
+        echo "not ok - ${agg%%(*} pushdown: $plan"
+        fail=1
+    fi
+done
+gap=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
+    WITH m AS (SELECT ecml.train('gbdt', 'SELECT f, y FROM events', '{\"n_trees\": 5, \"max_depth\": 4}') AS d,
+                      ecml.train('gbdt', 'SELECT f, y FROM events_local', '{\"n_trees\": 5, \"max_depth\": 4}') AS l)
+    SELECT max(abs(ecml.fraud_score(d, f) - ecml.fraud_score(l, f))) < 1e-6 FROM m, events_local")
+check "ecml.train('gbdt') on the distributed table gives the single-node model (predictions within 1e-6)" t "$gap"
+
 # matrix factorization: each ALS half-step is one grouped aggregate; with the
 # interactions distributed by user, the user half-step runs whole on the
 # shards and the item half-step as partial aggregates merged on the coordinator

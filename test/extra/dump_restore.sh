@@ -102,6 +102,8 @@ UNION ALL SELECT 'next_item', ecml.lstm_train(s, '{"epochs": 1, "hidden_size": 6
 UNION ALL SELECT 'next_action', ecml.lstm_train(t, '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}') FROM journeys
 UNION ALL SELECT 'words', ecml.word_vectors_load(word, vector) FROM reviews
 UNION ALL SELECT 'sentiment', ecml.text_classifier_train(tokens, label, '{"dim": 4, "epochs": 1, "word_ngrams": 2}') FROM reviews;
+-- a gbdt bin-edge sketch (ecml.train('gbdt')'s first pass), kept in a user table
+CREATE TABLE my_sketches AS SELECT ecml.gbdt_sketch(f, bought, 1000, 16, 0) AS sk FROM sessions;
 SQL
 
 # Every output of every scoring function, for the registry's models (read
@@ -124,6 +126,7 @@ INSERT INTO outputs SELECT 'evaluate', src, 0, ecml.evaluate(m, 'SELECT f, bough
 INSERT INTO outputs SELECT 'evaluate', src, 0, ecml.evaluate(m, 'SELECT u, item, v FROM clicks WHERE u < 10')::text FROM models WHERE name = 'recs';
 INSERT INTO outputs SELECT 'logreg_predict', src, i, ecml.logreg_predict(m, f)::text FROM models, inputs WHERE name = 'purchase';
 INSERT INTO outputs SELECT 'logreg_coefficients', src, 0, c::text FROM models, ecml.logreg_coefficients(m) c WHERE name = 'purchase';
+INSERT INTO outputs SELECT 'gbdt_bin_edges', 'user table', j, ecml.gbdt_bin_edges(sk, j)::text FROM my_sketches, generate_series(1, 3) j;
 INSERT INTO outputs SELECT 'fraud_score', src, i, ecml.fraud_score(m, f)::text FROM models, inputs WHERE name = 'fraud';
 INSERT INTO outputs SELECT 'fraud_explain', src, i, ecml.fraud_explain(m, f)::text || ecml.fraud_explain(m, f, 2)::text FROM models, inputs WHERE name = 'fraud';
 INSERT INTO outputs SELECT 'feature_importance', src, 0, c::text FROM models, ecml.feature_importance(m) c WHERE name = 'fraud';

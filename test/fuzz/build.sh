@@ -44,7 +44,7 @@ cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu11
 
 # ecml sources the decoders and the scoring they are exercised with need;
 # the kinds' scoring files (logreg_predict.c, ...) come in through glue_*.c.
-srcs=(model vectors_pack gbdt_predict lstm_vocab lstm_train iforest_train
+srcs=(model model_cache model_info vectors_pack vectors_model gbdt_predict gbdt_model lstm_vocab lstm_train lstm_model iforest_train iforest_model mf_model
       arrays distance topk ecml nn_lstm nn_embedding text_vocab)
 
 mkdir -p "$out"

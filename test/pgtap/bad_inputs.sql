@@ -298,6 +298,12 @@ BEGIN
     ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other') THEN
         -- the bytea states of the pass aggregates, called directly
         RETURN 'NULL::bytea';
+    ELSIF argtype = 'bytea'::regtype AND argname = 'sketch' THEN
+        RETURN '(SELECT ecml.gbdt_sketch(ARRAY[sin(i), cos(i * 0.7), i % 5]::real[], sin(i * 1.3) > 0, 1000, 16, 0) FROM generate_series(1, 40) i)';
+    ELSIF argtype = 'bytea'::regtype AND argname = 'plan' THEN
+        -- a pass plan as ecml.train('gbdt') builds it: 3 features of one
+        -- bin each, no finished tree, the root open in slot 0
+        RETURN '''\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f01000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000''::bytea';
     ELSIF argtype = 'text'::regtype AND argname = 'kind' THEN
         RETURN '''logreg''::text';
     ELSIF argtype = 'text'::regtype AND argname = 'source' THEN
@@ -355,7 +361,8 @@ BEGIN
             RETURN 'true';
         END IF;
     ELSIF argtype = 'bigint'::regtype THEN
-        IF agg AND argname = 'user_id' THEN RETURN '(i % 7)::bigint';
+        IF argname = 'seed' THEN RETURN '0::bigint';
+        ELSIF agg AND argname = 'user_id' THEN RETURN '(i % 7)::bigint';
         ELSIF agg AND argname = 'item_id' THEN RETURN '(i % 11)::bigint';
         ELSIF agg AND argname = 'id' THEN RETURN 'i::bigint';
         ELSIF agg AND argname = 'other_id' THEN RETURN '(i % 11)::bigint';
@@ -365,7 +372,8 @@ BEGIN
         END IF;
     ELSIF argtype = 'integer'::regtype THEN
         RETURN CASE argname WHEN 'version' THEN '1' WHEN 'k' THEN '3' WHEN 'top' THEN '2' WHEN 'n' THEN '8'
-                            WHEN 'max_points' THEN '10' WHEN 'ngrams' THEN '2' END;
+                            WHEN 'max_points' THEN '10' WHEN 'ngrams' THEN '2' WHEN 'feature' THEN '2'
+                            WHEN 'sample_size' THEN '1000' WHEN 'max_bins' THEN '16' END;
     ELSIF argtype = 'bigint[]'::regtype THEN
         IF agg AND argname = 'sequence' THEN
             RETURN 'ARRAY[i % 3, i % 5, i % 7, (i + 1) % 3]::bigint[]';
@@ -551,13 +559,16 @@ BEGIN
             SELECT format('option %s = %s', k, v),
                    format('%s || jsonb_build_object(%L, %L::jsonb)', valid, k, v)
             FROM unnest(keys) k, unnest(bad_json) v;
-    ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other') THEN
-        -- an aggregate's state: damaged states of its own kind, and models (not states)
+    ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other', 'sketch', 'plan') THEN
+        -- an aggregate's state (or a gbdt sketch or pass plan): damaged
+        -- states of its own kind, and models (not states)
         DECLARE
             st text := CASE WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'logreg_pass%'
                             THEN 'ecml.logreg_pass_transfn(NULL, ''{1,2,3}'', true, ''{0,-1,1,1,1}'')'
                             WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'iforest_pass%'
                             THEN 'ecml.iforest_pass_transfn(NULL, ''{1,2,3}'', ''{2,4,0}'')'
+                            WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'gbdt%'
+                            THEN 'ecml.gbdt_sketch_transfn(NULL, ''{1,2,3}'', true, 1000, 16, 0)'
                             ELSE 'ecml.score_bins_transfn(NULL, 0.5, true)' END;
         BEGIN
             RETURN QUERY VALUES ('NULL', 'NULL::bytea'), ('empty', '''\x''::bytea'), ('4 bytes', '''\x01020304''::bytea'),

@@ -84,6 +84,8 @@ CREATE TABLE par_wv AS
 SELECT 'v' || i AS word, ARRAY(SELECT random() * 2 - 1 FROM generate_series(1, 8))::real[] AS vector,
        repeat('x', 300) AS pad
 FROM generate_series(1, 600) i;
+-- a bin-edge sketch for ecml.gbdt_bin_edges
+CREATE TABLE par_sketch AS SELECT ecml.gbdt_sketch(f, y, 1000, 16, 0) AS s FROM par_lr WHERE i <= 2000;
 ANALYZE par_lr, par_pay, par_pts, par_mf, par_vec, par_seq, par_sl, par_txt, par_wv;
 
 -- ------------------------------------------------------ aggregate cases
@@ -162,6 +164,14 @@ INSERT INTO agg_cases (sig, train, quality, tol, why) VALUES
  $$SELECT ecml.mf_pass((SELECT ecml.mf_train(u, i, v, '{"factors": 4, "iterations": 2, "implicit": false}') FROM par_mf), i, v, '{0,0,0.1,3,1}') AS m FROM par_mf$$,
  $$SELECT (%1$s)::float8[]::text$$,
  1e-4, 'within 1e-4 (the normal equations summed in another order; test/pgtap/train.sql: ecml.train(mf) under a parallel plan)'),
+('ecml.gbdt_sketch(real[],boolean,integer,integer,bigint)',
+ $$SELECT ecml.gbdt_sketch(f, y, 1000, 16, 0) AS m FROM par_lr$$,
+ $$SELECT (ecml.gbdt_bin_edges(%1$s, 1) || ecml.gbdt_bin_edges(%1$s, 4) || ecml.gbdt_bin_edges(%1$s, 8))::text$$,
+ NULL, 'identical edges (the sample is the 1000 smallest row hashes, however the rows are split)'),
+('ecml.gbdt_pass(real[],boolean,bytea)',
+ $$SELECT ecml.gbdt_pass(f, y, '\x4c50424708000000000000001000000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f010000000100000001000000010000000100000001000000010000000100000000000000020000000400000006000000080000000a0000000c0000000e000000000000000000000000000000000000000000000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS m FROM par_lr$$,
+ $$SELECT length(%1$s)::text$$,
+ NULL, 'a state of the same shape (a plan of 8 features, the root open; test/pgtap/train.sql: ecml.train(gbdt) under a parallel plan trains the same model)'),
 ('ecml.roc_auc(double precision,boolean)',
  $$SELECT ecml.roc_auc(s, y) AS m FROM par_sl$$, $$SELECT (%1$s)::text$$, NULL, 'exact'),
 ('ecml.average_precision(double precision,boolean)',
@@ -239,6 +249,7 @@ INSERT INTO score_cases (sig, q) VALUES
 ('ecml.search(bytea,real[],integer)', $$SELECT ROW(t.id, x.*) AS r FROM par_vec t, LATERAL ecml.search(ecml.model('ptest_vec'), t.e, 5) x WHERE t.id % 20 = 0$$),
 ('ecml.search(bytea,real[],integer,bigint[])', $$SELECT ROW(t.id, x.*) AS r FROM par_vec t, LATERAL ecml.search(ecml.model('ptest_vec'), t.e, 3, ARRAY[t.id, t.id + 1, t.id + 8, t.id + 16]) x WHERE t.id % 20 = 0$$),
 ('ecml.search_batch(bytea,real[],integer)', $$SELECT ROW(t.id, x.*) AS r FROM par_vec t, LATERAL ecml.search_batch(ecml.model('ptest_vec'), ARRAY[t.e, ecml.l2_normalize(t.e)], 3) x WHERE t.id % 20 = 0$$),
+('ecml.gbdt_bin_edges(bytea,integer)', $$SELECT ecml.gbdt_bin_edges((SELECT s FROM par_sketch), 1 + i % 8) || i::real AS r FROM par_lr$$),
 ('ecml.fraud_score(bytea,real[])', $$SELECT ecml.fraud_score(ecml.model('ptest_fraud'), f) AS r FROM par_pay$$),
 ('ecml.fraud_explain(bytea,real[])', $$SELECT ecml.fraud_explain(ecml.model('ptest_fraud'), f) || jsonb_build_object('i', i) AS r FROM par_pay WHERE i % 10 = 0$$),
 ('ecml.fraud_explain(bytea,real[],integer)', $$SELECT ecml.fraud_explain(ecml.model('ptest_fraud'), f, 3) || jsonb_build_object('i', i) AS r FROM par_pay WHERE i % 10 = 0$$),

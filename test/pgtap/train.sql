@@ -1,11 +1,12 @@
 -- ecml.train: the multi-pass trainer reaches the buffering aggregate's
 -- optimum, runs its passes as parallel partial aggregates, and trains in
--- memory bounded by the model where the aggregate would need the rows.
+-- memory bounded by the model where the aggregate would need the rows;
+-- for gbdt, on the same bins, the trees of ecml.fraud_train.
 \set ON_ERROR_STOP 1
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(22);
+SELECT plan(32);
 SET client_min_messages = warning;
 
 -- logits 0.3 + 1.2 x1 - 0.8 x2 + 0 x3 + 0.5 x4; x4 has a large offset
@@ -141,6 +142,55 @@ SELECT cmp_ok((SELECT abs(avg(s) FILTER (WHERE i <= 10000) - avg(s) FILTER (WHER
                           (SELECT ecml.train('iforest', 'SELECT f FROM tr_if_halves ORDER BY i', '{"seed": 5}') AS m) t) q),
               '<', 0.02::float8, 'the samples are uniform over the rows: both halves of an ordered table score alike');
 RESET max_parallel_workers_per_gather;
+-- gbdt: features with few distinct values (and NULLs) get fraud_train's
+-- bins from the sketch, so the passes grow fraud_train's trees
+CREATE TABLE tr_gb AS
+SELECT i, ARRAY[(i * 7 % 5)::real, (i * 13 % 9)::real,
+                CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 3 % 4)::real END, (i % 3)::real,
+                round(sin(i * 0.3) * 20)::real]::real[] AS f,
+       (i * 7 % 5) + (i * 13 % 9) * 0.5 + (hashint4(i) & 7) * 0.4 + coalesce(nullif(i % 11, 0) * 0.1, 2) > 6 AS y
+FROM generate_series(1, 20000) i;
+ANALYZE tr_gb;
+CREATE TABLE tr_gb_models AS
+SELECT (SELECT ecml.fraud_train(f, y, '{"n_trees": 6, "max_depth": 4}') FROM tr_gb) AS agg,
+       ecml.train('gbdt', 'SELECT f, y FROM tr_gb', '{"n_trees": 6, "max_depth": 4}') AS pass,
+       (SELECT ecml.fraud_train(f, y, '{"n_trees": 5, "max_depth": 5, "max_leaves": 9, "colsample": 0.6, "class_weight": "balanced", "l2": 3, "min_child_weight": 20, "seed": 7}') FROM tr_gb) AS agg2,
+       ecml.train('gbdt', 'SELECT f, y FROM tr_gb', '{"n_trees": 5, "max_depth": 5, "max_leaves": 9, "colsample": 0.6, "class_weight": "balanced", "l2": 3, "min_child_weight": 20, "seed": 7}') AS pass2;
+SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(agg, f) - ecml.fraud_score(pass, f))) FROM tr_gb_models, tr_gb),
+              '<', 1e-6::float8, 'ecml.train(gbdt) on identical bins: the predictions of ecml.fraud_train within 1e-6');
+SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(agg2, f) - ecml.fraud_score(pass2, f))) FROM tr_gb_models, tr_gb),
+              '<', 1e-6::float8, 'the same with max_leaves, colsample, balanced class weights, l2 and min_child_weight');
+SELECT is((SELECT (ecml.model_info(pass)->'info')::jsonb FROM tr_gb_models),
+          (SELECT (ecml.model_info(agg)->'info')::jsonb FROM tr_gb_models),
+          'the same trees: node count, base margin, bins and class weights');
+SELECT is((SELECT jsonb_array_length(ecml.model_info(pass)->'metrics'->'pass_history') FROM tr_gb_models),
+          1 + 6 * 4 + 1, 'the per-pass history: the sketch, one pass per tree level, the loss');
+
+-- continuous features: a sketch of 2000 of 30000 rows places the edges
+CREATE TABLE tr_gbc AS
+SELECT i, ARRAY[x1, x2, x3]::real[] AS f,
+       (hashint4(i) & 65535) / 65536.0 < 1 / (1 + exp(-(1.5 * x1 - x2 * x2 + 0.5 * x3))) AS y
+FROM (SELECT i, sin(i * 0.37) * 2 AS x1, cos(i * 0.11) * 1.5 AS x2, ((hashint4(i * 3) & 65535) / 32768.0 - 1) AS x3
+      FROM generate_series(1, 30000) i) s;
+ANALYZE tr_gbc;
+CREATE TABLE tr_gbc_sk AS
+SELECT ecml.gbdt_sketch(f, y, 2000, 17, 0) AS sk,
+       ecml.gbdt_sketch(f, y, 2000, 17, 0 ORDER BY i DESC) AS sk_desc
+FROM tr_gbc;
+-- DKW (Massart 1990): P(rank error > eps) <= 2 exp(-2 k eps^2); k = 2000, 1e-6: eps = 0.061
+SELECT cmp_ok((SELECT max(abs((SELECT count(*) FROM tr_gbc WHERE f[j] <= e.edge)::float8 / 30000 - e.q / 16.0))
+               FROM tr_gbc_sk, generate_series(1, 3) j,
+                    unnest(ecml.gbdt_bin_edges(sk, j)) WITH ORDINALITY AS e(edge, q)),
+              '<', 0.061::float8, 'every sketched edge is within the stated rank error of its quantile (k = 2000)');
+SELECT is((SELECT array_agg(ecml.gbdt_bin_edges(sk, j) = ecml.gbdt_bin_edges(sk_desc, j)) FROM tr_gbc_sk, generate_series(1, 3) j),
+          '{t,t,t}'::boolean[], 'the sketch does not depend on the order of the rows');
+CREATE TABLE tr_gbc_models AS
+SELECT (SELECT ecml.fraud_train(f, y, '{"n_trees": 10, "max_depth": 3, "max_bins": 17}') FROM tr_gbc) AS agg,
+       ecml.train('gbdt', 'SELECT f, y FROM tr_gbc', '{"n_trees": 10, "max_depth": 3, "max_bins": 17, "sample_size": 2000}') AS pass;
+SELECT cmp_ok((SELECT abs(ecml.roc_auc(ecml.fraud_score(agg, f), y) - ecml.roc_auc(ecml.fraud_score(pass, f), y))
+               FROM tr_gbc_models, tr_gbc),
+              '<', 0.01::float8, 'continuous features, sketched edges: AUC within 0.01 of ecml.fraud_train');
+
 SET LOCAL max_parallel_workers_per_gather = 2;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
@@ -153,6 +203,16 @@ SELECT ecml.train('iforest', 'SELECT f FROM tr_if_small', '{"seed": 3, "sample_s
 SELECT is((SELECT max(abs(ecml.anomaly_score(pass_all, f) - ecml.anomaly_score(m, f)))
            FROM tr_if_models, tr_if_par, tr_if_small),
           0::float8, 'ecml.train(iforest) under a parallel plan: the merged samples hold every row, the same trees');
+SELECT ok(EXISTS (SELECT 1 FROM jsonb_path_query(pg_temp.plan_json($$SELECT ecml.gbdt_sketch(f, y, 1000, 256, 0) FROM tr_gb$$),
+                                                 'strict $.** ? (@."Partial Mode" == "Partial")')),
+          'ecml.gbdt_sketch runs as a Partial Aggregate under a parallel plan');
+SELECT is((SELECT array_agg(ecml.gbdt_bin_edges(s, j) = ecml.gbdt_bin_edges(sk, j))
+           FROM (SELECT ecml.gbdt_sketch(f, y, 2000, 17, 0) AS s FROM tr_gbc) p, tr_gbc_sk, generate_series(1, 3) j),
+          '{t,t,t}'::boolean[], 'a parallel sketch gives the serial edges');
+CREATE TABLE tr_gb_par AS
+SELECT ecml.train('gbdt', 'SELECT f, y FROM tr_gb', '{"n_trees": 6, "max_depth": 4}') AS m;
+SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(pass, f) - ecml.fraud_score(m, f))) FROM tr_gb_models, tr_gb_par, tr_gb),
+              '<', 1e-6::float8, 'ecml.train(gbdt) under a parallel plan trains the same model');
 RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
