@@ -10,6 +10,9 @@
 #   bash examples/demo.sh          set up and run the tour (as root)
 #   bash examples/demo.sh stop     stop the cluster and remove its directory
 #   ECML_SHOP_SCALE=5 bash examples/demo.sh    a bigger shop (default 1)
+#   PG_CONFIG=/var/cache/ecml-pg/18/bin/pg_config bash examples/demo.sh
+#                                  another installed server (default: Debian's
+#                                  15; test/pgbuild.sh builds 18 there)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -41,7 +44,8 @@ ecml_build_install
 
 # Reuse the cluster if a complete one is there; anything else (an interrupted
 # initdb, a stray directory) is replaced.
-if ! ecml_cluster_exists "$DIR"; then
+# A cluster of another major version (PG_CONFIG changed) is replaced too.
+if ! ecml_cluster_exists "$DIR" || [ "$(cat "$DIR/data/PG_VERSION")" != "$PG_MAJOR" ]; then
     ecml_cluster_remove "$DIR"
     ecml_cluster_init "$DIR" "$PORT" "$DB"
 fi
@@ -74,14 +78,19 @@ run_sql "training" -c "CREATE EXTENSION IF NOT EXISTS ecml" -f examples/shop/tra
     -c "CALL shop.retrain()" -o /dev/null
 ecml_log "the tour"
 run_sql "examples/shop/tour.sql" -f examples/shop/tour.sql
-ecml_log "scheduling nightly retraining with pg_cron"
-run_sql "examples/shop/schedule.sql" -f examples/shop/schedule.sql
+cron="pg_cron retrains them nightly (SELECT * FROM cron.job)"
+if ecml_have_pg_cron; then
+    ecml_log "scheduling nightly retraining with pg_cron"
+    run_sql "examples/shop/schedule.sql" -f examples/shop/schedule.sql
+else
+    cron="pg_cron is not installed for PostgreSQL $PG_MAJOR, so nothing retrains them (docs/versions.md)"
+    ecml_log "skipped scheduling: $cron"
+fi
 
 cat <<EOF
 
 The demo cluster is running (data in $DIR/data, log in $DIR/server.log).
-The shop is in schema shop, the models in ecml.models; pg_cron retrains them
-nightly (SELECT * FROM cron.job).
+The shop is in schema shop, the models in ecml.models; $cron.
   connect:  psql -h $DIR -p $PORT -U postgres $DB
   stop:     bash examples/demo.sh stop    (stops the server and removes $DIR)
 EOF

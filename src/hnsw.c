@@ -312,6 +312,19 @@ ecml_hnsw_handler(PG_FUNCTION_ARGS)
 	am->amusemaintenanceworkmem = false;
 	am->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
 	am->amkeytype = InvalidOid;
+#if PG_VERSION_NUM >= 160000
+	am->amsummarizing = false;
+#endif
+#if PG_VERSION_NUM >= 170000
+	/* one backend builds the graph; no parallel build */
+	am->amcanbuildparallel = false;
+#endif
+#if PG_VERSION_NUM >= 180000
+	/* distances order nothing by equality or by a btree-like ordering */
+	am->amcanhash = false;
+	am->amconsistentequality = false;
+	am->amconsistentordering = false;
+#endif
 
 	am->ambuild = hnsw_build;
 	am->ambuildempty = hnsw_buildempty;
@@ -335,6 +348,15 @@ ecml_hnsw_handler(PG_FUNCTION_ARGS)
 	am->amestimateparallelscan = NULL;
 	am->aminitparallelscan = NULL;
 	am->amparallelrescan = NULL;
+#if PG_VERSION_NUM >= 170000
+	am->aminsertcleanup = NULL;
+#endif
+#if PG_VERSION_NUM >= 180000
+	/* the planner's btree-height term does not apply to a graph */
+	am->amgettreeheight = NULL;
+	am->amtranslatestrategy = NULL;
+	am->amtranslatecmptype = NULL;
+#endif
 
 	PG_RETURN_POINTER(am);
 }

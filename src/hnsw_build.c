@@ -16,6 +16,7 @@
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "ecml.h"
+#include "ecml_compat.h"
 #include "hnsw.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -781,7 +782,7 @@ hnsw_buildempty(Relation index)
 	info.dim = 0;
 	fill_meta(page, &info, HNSW_INVALID_ADDR, 0, InvalidBlockNumber);
 
-	log_newpage(&RelationGetSmgr(index)->smgr_rnode.node, INIT_FORKNUM,
+	log_newpage(ECML_SMGR_LOCATOR(RelationGetSmgr(index)), INIT_FORKNUM,
 				HNSW_METAPAGE_BLKNO, page, true);
 	PageSetChecksumInplace(page, HNSW_METAPAGE_BLKNO);
 	smgrextend(RelationGetSmgr(index), INIT_FORKNUM, HNSW_METAPAGE_BLKNO,

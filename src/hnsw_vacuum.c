@@ -24,6 +24,7 @@
 
 #include "access/generic_xlog.h"
 #include "commands/vacuum.h"
+#include "ecml_compat.h"
 #include "hnsw.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -317,7 +318,7 @@ lock_element_page(Relation index, BlockNumber blkno, BufferAccessStrategy strate
 	Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 	Page		page;
 
-	vacuum_delay_point();
+	ecml_vacuum_delay_point();
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	if (!PageIsNew(page) && HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT)
@@ -443,7 +444,7 @@ repair_all(VacuumState *v, HnswAddr *best, int *best_level)
 		UnlockReleaseBuffer(buf);
 		for (int i = 0; i < n; i++)
 		{
-			vacuum_delay_point();
+			ecml_vacuum_delay_point();
 			repair_element(v, addrs[i]);
 		}
 	}
@@ -510,7 +511,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			GenericXLogState *state = NULL;
 			int			removed = 0;
 
-			vacuum_delay_point();
+			ecml_vacuum_delay_point();
 			buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
 			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 			page = BufferGetPage(buf);

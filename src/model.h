@@ -34,6 +34,7 @@
 
 #include "port/pg_crc32c.h"
 
+#include "ecml_compat.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"

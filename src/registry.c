@@ -19,6 +19,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "ecml_compat.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
@@ -64,7 +65,7 @@ registry_key_matches(const RegistryKey *key)
 		return false;
 	snap = GetActiveSnapshot();
 	if (key->userid != GetUserId() ||
-		key->lxid != MyProc->lxid ||
+		key->lxid != ECML_MY_LXID() ||
 		key->subid != GetCurrentSubTransactionId() ||
 		key->xmin != snap->xmin || key->xmax != snap->xmax ||
 		key->curcid != snap->curcid ||
@@ -106,7 +107,7 @@ registry_key_remember(RegistryCache *rc, MemoryContext mcxt)
 		rc->xids_alloc = n;
 	}
 	key->userid = GetUserId();
-	key->lxid = MyProc->lxid;
+	key->lxid = ECML_MY_LXID();
 	key->subid = GetCurrentSubTransactionId();
 	key->xmin = snap->xmin;
 	key->xmax = snap->xmax;

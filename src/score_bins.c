@@ -31,6 +31,7 @@
 
 #include "common/int.h"
 #include "ecml.h"
+#include "ecml_compat.h"
 #include "miscadmin.h"
 #include "nodes/primnodes.h"
 #include "score_bins.h"

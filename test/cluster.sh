@@ -7,20 +7,30 @@
 # role over the cluster's unix socket, so the server never needs to read the
 # source tree.
 
-PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_CONFIG=$PG_BIN/pg_config
-
-# ECML_PGROOT=/some/dir (optional, for developers): run the server from a
-# private copy of the PostgreSQL 15 tree in that directory and install ecml
-# there (make install DESTDIR=...), so several work trees can be tested side
-# by side on one machine without overwriting each other's ecml.so.  The
-# server finds its share and lib directories relative to its own binary.
-# The build still uses the system pg_config and headers.
+# The server: Debian's PostgreSQL 15 unless PG_CONFIG names another
+# installed one, e.g. PG_CONFIG=/var/cache/ecml-pg/18/bin/pg_config (built by
+# test/pgbuild.sh).  Everything else (binaries, major version) follows from it.
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+ecml_pg_layout() {
+    PG_MAJOR=15
+    PG_SYSBIN=/usr/lib/postgresql/15/bin
+    if [ -x "$PG_CONFIG" ]; then
+        PG_MAJOR=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+        PG_SYSBIN=$("$PG_CONFIG" --bindir)
+    fi
+    PG_BIN=$PG_SYSBIN
+    # ECML_PGROOT=/some/dir (optional, for developers): run the server from
+    # a private copy of the server's tree in that directory and install ecml
+    # there (make install DESTDIR=...), so several work trees can be tested
+    # side by side on one machine without overwriting each other's ecml.so.
+    # The server finds its share and lib directories relative to its own
+    # binary.  The build still uses pg_config and the server's headers.
+    if [ -n "$ECML_PGROOT" ]; then
+        PG_BIN=$ECML_PGROOT$PG_SYSBIN
+    fi
+}
 ECML_PGROOT=${ECML_PGROOT:-}
-if [ -n "$ECML_PGROOT" ]; then
-    PG_BIN=$ECML_PGROOT/usr/lib/postgresql/$PG_MAJOR/bin
-fi
+ecml_pg_layout
 
 # What the build, the demo and the tests need.  Benchmarks need more
 # (python3-sklearn, ...); test/bench documents that, these scripts don't
@@ -93,7 +103,7 @@ ecml_install_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 }
 
-# Build and install the extension into the PostgreSQL 15 tree.  PG_CONFIG is
+# Build and install the extension into the server's tree.  PG_CONFIG is
 # passed explicitly because /usr/bin/pg_config may belong to another major
 # version.  The build lock keeps two concurrent runs from installing a
 # half-copied library under each other.
@@ -102,19 +112,19 @@ ecml_install_packages() {
 # ECML_WERROR (the Makefile's variable, e.g. -Werror) is passed on;
 # test/run-tests.sh sets it so that the tests and CI build warning-free.
 ecml_build_install() {
-    local log rc=0 werror="ECML_WERROR=${ECML_WERROR:-}"
+    local log rc=0
     log=$(mktemp /tmp/ecml-build.XXXXXX.log)
     if [ -n "$ECML_PGROOT" ]; then
         ecml_pgroot_prepare
-        ecml_log "building ecml and installing it into $ECML_PGROOT"
-        ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" "$werror" &&
+        ecml_log "building ecml for PostgreSQL $PG_MAJOR and installing it into $ECML_PGROOT"
+        ecml_build_for_server "$log" &&
             ecml_build_logged "$log" make install PG_CONFIG="$PG_CONFIG" DESTDIR="$ECML_PGROOT" ||
             rc=$?
     else
-        ecml_log "building and installing ecml"
+        ecml_log "building and installing ecml for PostgreSQL $PG_MAJOR"
         (
             ecml_lock /var/tmp/ecml-build.lock
-            ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" "$werror" &&
+            ecml_build_for_server "$log" &&
                 ecml_build_logged "$log" make install PG_CONFIG="$PG_CONFIG"
         ) || rc=$?
     fi
@@ -124,6 +134,19 @@ ecml_build_install() {
         return "$rc"
     fi
     rm -f "$log"
+}
+
+# The objects of one server's headers must not be linked for another:
+# .ecml-server remembers which pg_config built them, and a different one
+# starts from make clean.
+ecml_build_for_server() {
+    local log=$1 want
+    want="$PG_CONFIG $("$PG_CONFIG" --version)"
+    if [ ! -f .ecml-server ] || [ "$(cat .ecml-server)" != "$want" ]; then
+        ecml_build_logged "$log" make clean PG_CONFIG="$PG_CONFIG" || return
+        printf '%s\n' "$want" >.ecml-server
+    fi
+    ecml_build_logged "$log" make -j2 PG_CONFIG="$PG_CONFIG" "ECML_WERROR=${ECML_WERROR:-}"
 }
 
 # ecml_build_logged LOG COMMAND...: run COMMAND with its output appended to
@@ -138,15 +161,17 @@ ecml_build_logged() {
     "$@" >>"$log" 2>&1
 }
 
-# Copy the packaged PostgreSQL 15 tree (binaries, libraries with pg_cron,
-# share with pgTAP) into ECML_PGROOT once.
+# Copy the server's tree (binaries, libraries with pg_cron when it has it,
+# share with pgTAP) into ECML_PGROOT once: bindir, pkglibdir and sharedir
+# keep their paths below ECML_PGROOT, so their relative layout holds.
 ecml_pgroot_prepare() {
-    local lib=/usr/lib/postgresql/$PG_MAJOR share=/usr/share/postgresql/$PG_MAJOR
-    [ -x "$ECML_PGROOT$lib/bin/postgres" ] && return 0
+    local d
+    [ -x "$PG_BIN/postgres" ] && return 0
     ecml_log "copying the PostgreSQL $PG_MAJOR tree into $ECML_PGROOT"
-    mkdir -p "$ECML_PGROOT$lib" "$ECML_PGROOT$share"
-    cp -a "$lib/." "$ECML_PGROOT$lib/"
-    cp -a "$share/." "$ECML_PGROOT$share/"
+    for d in "$("$PG_CONFIG" --bindir)" "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)"; do
+        mkdir -p "$ECML_PGROOT$d"
+        cp -a "$d/." "$ECML_PGROOT$d/"
+    done
     chmod 0755 "$ECML_PGROOT"
 }
 
@@ -183,16 +208,24 @@ ecml_cluster_init() {
         echo "port = $port"
         echo "listen_addresses = ''"
         echo "unix_socket_directories = '$dir'"
-        echo "shared_preload_libraries = 'pg_cron'"
-        echo "cron.database_name = '$cron_db'"
-        # jobs run in background workers: the cluster takes no TCP logins
-        echo "cron.use_background_workers = on"
+        if ecml_have_pg_cron; then
+            echo "shared_preload_libraries = 'pg_cron'"
+            echo "cron.database_name = '$cron_db'"
+            # jobs run in background workers: the cluster takes no TCP logins
+            echo "cron.use_background_workers = on"
+        fi
         echo "max_worker_processes = 8"
         echo "max_parallel_workers = 8"
         echo "max_parallel_workers_per_gather = 2"
         local line
         for line in "$@"; do echo "$line"; done
     } >>"$dir/data/postgresql.conf"
+}
+
+# pg_cron is packaged for Debian's PostgreSQL 15 only; on a server built
+# from source (test/pgbuild.sh) it is absent and its tests say they skip.
+ecml_have_pg_cron() {
+    [ -f "$("$PG_CONFIG" --pkglibdir)/pg_cron.so" ]
 }
 
 ecml_cluster_exists() {

@@ -5,7 +5,8 @@
 # scan whose entry point VACUUM removes
 # (held there with gdb, skipped without it)), run with prove as
 # `make prove_installcheck` would: PostgreSQL::Test::Cluster from
-# postgresql-server-dev-15 starts its own throwaway clusters from the
+# the server's pgxs (postgresql-server-dev-15, or test/pgbuild.sh's
+# build) starts its own throwaway clusters from the
 # PostgreSQL bin directory where ecml is installed ($ECML_PGROOT's copy when
 # set, as in test/cluster.sh).  initdb refuses root, so prove runs as the
 # postgres OS user in a temporary directory it owns (also its TMPDIR, where
@@ -16,12 +17,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-pg_bin=${ECML_PGROOT:-}/usr/lib/postgresql/15/bin
-pgxs=${ECML_PGROOT:-}/usr/lib/postgresql/15/lib/pgxs
-perl_lib=/usr/lib/postgresql/15/lib/pgxs/src/test/perl
-[ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL 15 in $pg_bin" >&2; exit 1; }
+# The server PG_CONFIG names (Debian's 15 by default), as test/cluster.sh.
+pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+pgxs_sys=$(dirname "$("$pg_config" --pgxs)")/../..
+pg_bin=${ECML_PGROOT:-}$("$pg_config" --bindir)
+pgxs=${ECML_PGROOT:-}$(cd "$pgxs_sys" && pwd)
+perl_lib=$pgxs_sys/src/test/perl
+[ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL server in $pg_bin" >&2; exit 1; }
 [ -f "$perl_lib/PostgreSQL/Test/Cluster.pm" ] ||
-    { echo "PostgreSQL::Test::Cluster not found (postgresql-server-dev-15)" >&2; exit 1; }
+    { echo "PostgreSQL::Test::Cluster not found in $perl_lib (postgresql-server-dev-15, or --enable-tap-tests)" >&2; exit 1; }
 
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then

@@ -28,7 +28,10 @@ fi
 [ -n "$fuzzer_rt" ] && [ -f "$fuzzer_rt" ] ||
     { echo "ERROR: libFuzzer runtime (libclang_rt.fuzzer) missing: apt-get install libclang-rt-14-dev" >&2; exit 1; }
 
+# libpgcommon.a / libpgport.a: Debian puts them in pkglibdir, a server
+# built from source (test/pgbuild.sh) in libdir
 pglib=$("$PG_CONFIG" --pkglibdir)
+[ -f "$pglib/libpgcommon.a" ] || pglib=$("$PG_CONFIG" --libdir)
 blis_inc=/usr/include/x86_64-linux-gnu/blis-pthread
 blis_lib=/usr/lib/x86_64-linux-gnu/blis-pthread
 # No -fwrapv (the server build has it): a signed overflow in a decoder is a

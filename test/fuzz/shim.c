@@ -250,8 +250,16 @@ MemoryContextAllocHuge(MemoryContext context, Size size)
 void
 pfree(void *pointer)
 {
-	Chunk	   *c = (Chunk *) pointer - 1;
+	Chunk	   *c;
 
+	/*
+	 * libpgcommon.a is the frontend build, whose pfree accepts NULL; from 17
+	 * on its JSON parser relies on that (FREE(fname) in parse_object_field,
+	 * NULL-checked only in the backend build).
+	 */
+	if (pointer == NULL)
+		return;
+	c = (Chunk *) pointer - 1;
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
 	live_bytes -= c->size;

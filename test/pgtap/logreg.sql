@@ -54,7 +54,10 @@ SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+-- PostgreSQL 16 renamed force_parallel_mode to debug_parallel_query
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET LOCAL :force_parallel = on;
 SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Partial Mode"') AS mode
                                  FROM pg_temp.plan_json('SELECT ecml.logreg_train(f, y) FROM known WHERE i % 5 <> 0') p) s
                   WHERE mode = '"Partial"'),
@@ -73,7 +76,7 @@ SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Worker
                                  FROM pg_temp.plan_json('SELECT sum(ecml.logreg_predict((SELECT m FROM model), f)) FROM known') p) s
                   WHERE w::int > 0),
           'scoring runs in parallel workers');
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
 
 -- determinism: same rows, same order, same options -> same weights

@@ -108,7 +108,10 @@ SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+-- PostgreSQL 16 renamed force_parallel_mode to debug_parallel_query
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET LOCAL :force_parallel = on;
 SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Partial Mode"') AS mode
                                  FROM pg_temp.plan_json('SELECT ecml.lstm_train(seq, ''{"epochs": 2}'') FROM big') p) s
                   WHERE mode = '"Partial"'),
@@ -118,7 +121,7 @@ SELECT ecml.lstm_train(seq, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 4}
 SELECT is((SELECT substr(m, 65) FROM parallel_model), (SELECT substr(m, 65) FROM serial_model),
           'parallel training gives the serial model''s payload byte for byte');
 SELECT is((SELECT (ecml.model_info(m)->>'rows')::int FROM parallel_model), 3000, 'every sequence counted once');
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
 
 -- scoring a table: parallel-safe functions, one parse per query

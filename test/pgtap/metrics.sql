@@ -108,7 +108,10 @@ SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+-- PostgreSQL 16 renamed force_parallel_mode to debug_parallel_query
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET LOCAL :force_parallel = on;
 CREATE TABLE plan AS
 SELECT pg_temp.plan_json('SELECT ecml.roc_auc(s, y), ecml.average_precision(s, y), ecml.log_loss(s, y) FROM metrics_big') AS p;
 SELECT ok(EXISTS (SELECT 1 FROM plan, jsonb_path_query(p, 'strict $.**."Partial Mode"') m WHERE m = '"Partial"'),
@@ -124,7 +127,7 @@ SELECT ok(EXISTS (SELECT 1 FROM pg_temp.plan_json('SELECT g, ecml.roc_auc(s, y),
           'GROUP BY runs as a partial aggregate too');
 SELECT results_eq($$SELECT g, ecml.roc_auc(s, y), ecml.average_precision(s, y) FROM metrics_big GROUP BY g ORDER BY g$$,
                   $$SELECT g, auc, ap FROM serial_g ORDER BY g$$, 'parallel GROUP BY equals serial');
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
 
 -- the hashing trick

@@ -109,14 +109,17 @@ SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+-- PostgreSQL 16 renamed force_parallel_mode to debug_parallel_query
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET LOCAL :force_parallel = on;
 SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Partial Mode"') AS mode
                                  FROM pg_temp.plan_json('SELECT ecml.mf_train(user_id, item_id, value) FROM train') p) s
                   WHERE mode = '"Partial"'),
           'the training aggregate runs as a parallel partial aggregate');
 CREATE TABLE model_par AS
 SELECT ecml.mf_train(user_id, item_id, value, '{"factors": 16, "iterations": 10, "alpha": 5}') AS m FROM train;
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
 SELECT is((SELECT ecml.model_info(m) - 'created_at' - 'metrics' - 'size_bytes' FROM model_par),
           (SELECT ecml.model_info(m) - 'created_at' - 'metrics' - 'size_bytes' FROM model),

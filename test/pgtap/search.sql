@@ -169,7 +169,10 @@ SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+-- PostgreSQL 16 renamed force_parallel_mode to debug_parallel_query
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET LOCAL :force_parallel = on;
 SET LOCAL search_path = public, ecml;
 SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Workers Planned"') AS w
                                  FROM pg_temp.plan_json('SELECT id FROM vec ORDER BY e <=> (SELECT qe FROM q ORDER BY qid LIMIT 1), id LIMIT 10') p) s
@@ -185,7 +188,7 @@ SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Partia
           'pack_vectors runs as a parallel partial aggregate');
 SELECT is((SELECT substr(ecml.pack_vectors(id, e), 65) FROM vec), (SELECT substr(vcos, 65) FROM packs),
           'the parallel pack has the same payload as the serial one (rows sorted by id)');
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
 
 -- 22: from the registry

@@ -76,14 +76,17 @@ SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+-- PostgreSQL 16 renamed force_parallel_mode to debug_parallel_query
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET LOCAL :force_parallel = on;
 SELECT ok(EXISTS (SELECT 1 FROM (SELECT jsonb_path_query(p, 'strict $.**."Partial Mode"') AS mode
                                  FROM pg_temp.plan_json('SELECT ecml.word2vec_train(tokens, ''{"epochs": 1}'') FROM corpus') p) s
                   WHERE mode = '"Partial"'),
           'the plan aggregates in parallel workers');
 SELECT is((SELECT substr(ecml.word2vec_train(tokens, '{"dim": 32, "window": 2, "sample": 0, "epochs": 10, "min_count": 1, "maxn": 0}'), 65) FROM corpus),
           (SELECT substr(m, 65) FROM sg), 'parallel training gives the serial model byte for byte');
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
 
 -- subwords: misspelt and inflected words land next to the word they spell
@@ -99,7 +102,9 @@ SELECT is((SELECT count(*) FROM sw, corpus c WHERE ecml.word_vector(m, c.tokens[
 
 -- text embeddings: a query retrieves documents of its topic, through
 -- ecml.search over packed vectors and through an ecml_hnsw index
-CREATE TABLE emb AS SELECT id, topic, ecml.embed_text(m, tokens) AS e FROM sg, corpus;
+-- in id order: the parallel costs set above would otherwise let workers
+-- write the rows in any order, and the index below is built in row order
+CREATE TABLE emb AS SELECT id, topic, ecml.embed_text(m, tokens) AS e FROM sg, corpus ORDER BY id;
 CREATE TABLE packed AS SELECT ecml.pack_vectors(id, e) AS p FROM emb;
 CREATE TABLE queries(topic int, q text[]);
 INSERT INTO queries VALUES (0, '{warm, coat}'), (1, '{trainer, grip}'), (2, '{evening, gown}'),
@@ -142,11 +147,11 @@ SELECT is((SELECT count(*) FROM pv, pre WHERE ecml.word_vector(m, word) = vector
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
-SET LOCAL force_parallel_mode = on;
+SET LOCAL :force_parallel = on;
 SELECT is((SELECT count(*) FROM (SELECT ecml.word_vectors_load(word, vector) AS m FROM pre) p, pre
            WHERE ecml.word_vector(m, word) = vector), 3000::bigint,
           'a parallel load keeps every word with its vector');
-RESET force_parallel_mode;
+RESET :force_parallel;
 
 -- scoring a table in parallel: the functions are parallel safe
 SELECT is((SELECT count(*) FROM sg, corpus WHERE ecml.embed_text(m, tokens) IS NOT NULL), 2400::bigint,

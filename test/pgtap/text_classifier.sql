@@ -86,7 +86,10 @@ SELECT is((SELECT substr(ecml.text_classifier_train(tokens, topic, '{"dim": 16, 
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
-SET LOCAL force_parallel_mode = on;
+-- PostgreSQL 16 renamed force_parallel_mode to debug_parallel_query
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET LOCAL :force_parallel = on;
 ANALYZE topics;
 SELECT is((SELECT substr(ecml.text_classifier_train(tokens, topic, '{"dim": 16, "epochs": 10}'), 65) FROM topics WHERE id % 5 <> 0),
           (SELECT substr(m, 65) FROM tm), 'parallel training gives the serial model byte for byte');
