@@ -186,6 +186,7 @@ extern float cut_between(float a, float b);
 extern int	place_cuts(const float *v, int m, int max_value_bins, float *cuts);
 extern void find_split(Booster *bs, GrowNode *nd);
 extern int	tree_add_node(TreeBuf *tb);
+extern int	gbdt_cmp_gain_desc(const void *a, const void *b);
 extern void make_leaf(Booster *bs, TreeBuf *tb, GrowNode *nd);
 
 /*

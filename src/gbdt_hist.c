@@ -534,8 +534,12 @@ partition_rows(Booster *bs, const GrowNode *nd)
 	return nl;
 }
 
-static int
-cmp_gain_desc(const void *a, const void *b)
+/*
+ * qsort order of the nodes chosen at one level: highest gain first, ties by
+ * output slot, so that buffering and pass trainers number nodes alike.
+ */
+int
+gbdt_cmp_gain_desc(const void *a, const void *b)
 {
 	const GrowNode *x = *(GrowNode *const *) a;
 	const GrowNode *y = *(GrowNode *const *) b;
@@ -596,7 +600,7 @@ grow_tree(Booster *bs, int m, TreeBuf *tb)
 		/* a leaf budget goes to the best gains of the level */
 		if (o->max_leaves > 0)
 		{
-			qsort(chosen, nchosen, sizeof(GrowNode *), cmp_gain_desc);
+			qsort(chosen, nchosen, sizeof(GrowNode *), gbdt_cmp_gain_desc);
 			nchosen = Min(nchosen, o->max_leaves - leaves);
 		}
 		for (int i = 0; i < nlevel; i++)

@@ -617,17 +617,6 @@ left_count(const GbdtPassRun *r, const GrowNode *nd, const int64 *count)
 	return n;
 }
 
-static int
-cmp_gain_desc(const void *a, const void *b)
-{
-	const GrowNode *x = *(GrowNode *const *) a;
-	const GrowNode *y = *(GrowNode *const *) b;
-
-	if (x->gain != y->gain)
-		return x->gain > y->gain ? -1 : 1;
-	return (x->out > y->out) - (x->out < y->out);
-}
-
 /*
  * Grow one tree level by level, one pass per level, choosing and writing
  * nodes as fraud_train's grow_tree does.
@@ -659,7 +648,7 @@ gbdt_grow_tree_passes(GbdtPassRun *r, TreeBuf *tb)
 				chosen[nchosen++] = &level[i];
 		if (o->max_leaves > 0)
 		{
-			qsort(chosen, nchosen, sizeof(GrowNode *), cmp_gain_desc);
+			qsort(chosen, nchosen, sizeof(GrowNode *), gbdt_cmp_gain_desc);
 			nchosen = Min(nchosen, o->max_leaves - leaves);
 		}
 		for (int i = 0; i < nlevel; i++)
