@@ -701,14 +701,15 @@ mf_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	}
 
 	initStringInfo(&metrics);
-	appendStringInfo(&metrics, "{\"iterations\": %d, \"passes\": [%s]}", r.o.iterations, d->history.data);
+	appendStringInfo(&metrics, "{\"iterations\": %d, \"passes\": %d, \"pass_history\": [%s]}",
+					 r.o.iterations, d->passes, d->history.data);
 	model = mf_passes_model(&r, metrics.data, gram_y);
 	if (r.o.implicit)
 		return model;
 	/* explicit ratings: the training RMSE, one more pass with the model */
 	rmse = mf_passes_rmse(&r, model);
 	resetStringInfo(&metrics);
-	appendStringInfo(&metrics, "{\"iterations\": %d, \"train_rmse\": %.10g, \"passes\": [%s]}",
-					 r.o.iterations, rmse, d->history.data);
+	appendStringInfo(&metrics, "{\"iterations\": %d, \"train_rmse\": %.10g, \"passes\": %d, \"pass_history\": [%s]}",
+					 r.o.iterations, rmse, d->passes, d->history.data);
 	return mf_passes_model(&r, metrics.data, gram_y);
 }
