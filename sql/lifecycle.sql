@@ -102,6 +102,13 @@ SELECT * FROM ecml.tune('logreg', 'SELECT f, y FROM lc_rows', '{"l2": [0.1]}', '
 SELECT * FROM ecml.tune('logreg', 'SELECT f, y FROM lc_rows', '{"l2": [0.1]}', '{"tolerance": 0.1}');
 SELECT * FROM ecml.tune('logreg', 'SELECT f, y FROM lc_rows', '{"l2": [0.1]}', '{"metric": "rmse"}');
 SELECT * FROM ecml.tune('mf', 'SELECT u, item, v FROM lc_clicks', '{"factors": [2]}', '{"metric": "auc"}');
+SELECT * FROM ecml.tune('logreg', 'SELECT f, y FROM lc_rows', '{"l2": [0.1]}', '{"materialize": "yes"}');
+-- a read-only transaction cannot hold the temporary table: by default each
+-- fold then reruns the source; asking for it is an error
+BEGIN READ ONLY;
+SELECT rank, training_options FROM ecml.tune('logreg', 'SELECT f, y FROM lc_rows', '{"l2": [0.1]}', '{"folds": 2}');
+SELECT * FROM ecml.tune('logreg', 'SELECT f, y FROM lc_rows', '{"l2": [0.1]}', '{"materialize": true}');
+ROLLBACK;
 -- a grid with unknown options or no values
 SELECT * FROM ecml.tune('logreg', 'SELECT f, y FROM lc_rows', '[0.1]');
 SELECT * FROM ecml.tune('logreg', 'SELECT f, y FROM lc_rows', '{}');

@@ -452,16 +452,21 @@ collect_solved(HeapTuple tup, TupleDesc desc, void *arg)
 	int64		cnt = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 	int			k = mf_find_id(t->ids, t->n, id);
 	int			n;
+	ArrayType  *a;
 	float	   *x;
 
 	if (k < 0 || isnull)
 		unknown_id(id);
-	x = ecml_array_float4(DatumGetArrayTypeP(xd), "solved row", -1, &n, false);
+	a = DatumGetArrayTypeP(xd);
+	x = ecml_array_float4(a, "solved row", -1, &n, false);
 	if (n != r->f + (r->biases ? 1 : 0))
 		elog(ERROR, "%s: solved row of %d values", PASS_TRAINER, n);
 	memcpy(t->rows + (Size) k * r->f, x, sizeof(float) * r->f);
 	if (r->biases)
 		t->bias[k] = x[r->f];
+	/* a short row is copied out of the tuple: free it, or every pass leaks one a row */
+	if ((Pointer) a != DatumGetPointer(xd))
+		pfree(a);
 	r->seen += cnt;
 	r->solved++;
 }
@@ -511,6 +516,8 @@ mf_half_step(MfPassRun *r, MfSideRows *target, const MfSideRows *fixed, bool fix
 				 errdetail("The first pass saw " INT64_FORMAT " interactions of %d ids; this one " INT64_FORMAT " of %d.",
 						   r->nnz, target->n, r->seen, r->solved),
 				 errhint("The source must return the same rows in every pass: avoid volatile functions and LIMIT without ORDER BY.")));
+	/* this half-step's model is not passed again: free its parse too */
+	ecml_model_cache_forget((bytea *) DatumGetPointer(values[0]));
 	pfree(DatumGetPointer(values[0]));
 	pfree(DatumGetPointer(values[1]));
 	pfree(pv);
@@ -701,14 +708,15 @@ mf_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	}
 
 	initStringInfo(&metrics);
-	appendStringInfo(&metrics, "{\"iterations\": %d, \"passes\": [%s]}", r.o.iterations, d->history.data);
+	appendStringInfo(&metrics, "{\"iterations\": %d, \"passes\": %d, \"pass_history\": [%s]}",
+					 r.o.iterations, d->passes, d->history.data);
 	model = mf_passes_model(&r, metrics.data, gram_y);
 	if (r.o.implicit)
 		return model;
 	/* explicit ratings: the training RMSE, one more pass with the model */
 	rmse = mf_passes_rmse(&r, model);
 	resetStringInfo(&metrics);
-	appendStringInfo(&metrics, "{\"iterations\": %d, \"train_rmse\": %.10g, \"passes\": [%s]}",
-					 r.o.iterations, rmse, d->history.data);
+	appendStringInfo(&metrics, "{\"iterations\": %d, \"train_rmse\": %.10g, \"passes\": %d, \"pass_history\": [%s]}",
+					 r.o.iterations, rmse, d->passes, d->history.data);
 	return mf_passes_model(&r, metrics.data, gram_y);
 }

@@ -190,5 +190,7 @@ extern void *ecml_model_cached(FunctionCallInfo fcinfo, int argno,
 
 /* Forget every cached model (tests; also called when memory is tight). */
 extern void ecml_model_cache_reset(void);
+/* Forget the parse of one model (a trainer's intermediate models). */
+extern void ecml_model_cache_forget(const bytea *model);
 
 #endif							/* ECML_MODEL_H */

@@ -116,6 +116,24 @@ sha256(const char *data, Size len, uint8 *digest)
 	pg_cryptohash_free(ctx);
 }
 
+/*
+ * Forget the parse of one model.  A multi-pass trainer passes each
+ * intermediate model (ALS's factors after a half-step) to one query only;
+ * kept, they would fill the cache with parses the size of the model.
+ */
+void
+ecml_model_cache_forget(const bytea *model)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	Size		size = VARSIZE_ANY_EXHDR(model);
+
+	sha256(VARDATA_ANY(model), size, digest);
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		if (cache_slots[i].serial != 0 && cache_slots[i].size == size &&
+			memcmp(cache_slots[i].digest, digest, PG_SHA256_DIGEST_LENGTH) == 0)
+			cache_evict(i);
+}
+
 static bool
 slot_knows_toast(const CacheSlot *slot, const varatt_external *toast)
 {

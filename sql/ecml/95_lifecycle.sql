@@ -470,6 +470,8 @@ DECLARE
     save_as text;
     ver int;
     progress boolean;
+    materialize boolean;
+    rows_from text;
     r_opts jsonb[] := '{}';
     r_mean float8[] := '{}';
     r_spread float8[] := '{}';
@@ -498,10 +500,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOR key IN SELECT jsonb_object_keys(opts) LOOP
-        IF key NOT IN ('folds', 'validation_fraction', 'search', 'trials', 'seed', 'metric', 'base', 'save_as', 'promote', 'tolerance', 'holdout') THEN
+        IF key NOT IN ('folds', 'validation_fraction', 'search', 'trials', 'seed', 'metric', 'base', 'save_as', 'promote', 'tolerance', 'holdout', 'materialize') THEN
             RAISE EXCEPTION 'unknown ecml.tune option "%"', key
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Options: folds, validation_fraction, search, trials, seed, metric, base, save_as, promote, tolerance, holdout.';
+                      HINT = 'Options: folds, validation_fraction, search, trials, seed, metric, base, save_as, promote, tolerance, holdout, materialize.';
         END IF;
     END LOOP;
     IF opts ? 'folds' THEN
@@ -547,6 +549,20 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
         seed := (opts->>'seed')::int;
+    END IF;
+    -- a temporary table needs a writable transaction on a primary
+    materialize := NOT (pg_catalog.pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean);
+    IF opts ? 'materialize' THEN
+        IF jsonb_typeof(opts->'materialize') <> 'boolean' THEN
+            RAISE EXCEPTION 'ecml.tune option "materialize" must be true or false'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF (opts->>'materialize')::boolean AND NOT materialize THEN
+            RAISE EXCEPTION 'ecml.tune cannot materialize the source in a read-only transaction'
+                USING ERRCODE = 'read_only_sql_transaction',
+                      HINT = 'Give "materialize": false: each fold then reruns the source query.';
+        END IF;
+        materialize := (opts->>'materialize')::boolean;
     END IF;
     IF opts ? 'base' THEN
         IF jsonb_typeof(opts->'base') <> 'object' THEN
@@ -627,6 +643,20 @@ BEGIN
     END IF;
     collist := CASE WHEN ncols = 3 THEN 'c1, c2, c3' ELSE 'c1, c2' END;
     bucket := format('(pg_catalog.hashtext(ROW(%s)::pg_catalog.text) OPERATOR(pg_catalog.&) 2147483647) OPERATOR(pg_catalog.%%) 1000', collist);
+    rows_from := format('(%s
+                        ) AS ecml_source(%s)', tune.source, collist);
+    IF materialize THEN
+        -- the work every fold and option set shares, done once: the source
+        -- query runs once and each row's bucket is hashed once (the hash
+        -- casts the row to text, the dearest part of a fold's filter)
+        rows_from := format('pg_temp.ecml_tune_%s', pg_catalog.md5(pg_catalog.clock_timestamp()::pg_catalog.text || pg_catalog.pg_backend_pid()));
+        PERFORM pg_catalog.set_config('search_path', caller_path, true);
+        EXECUTE format('CREATE TEMPORARY TABLE %s AS SELECT %s, %s AS ecml_bucket FROM (%s
+                       ) AS ecml_source(%s)', rows_from, collist, bucket, tune.source, collist);
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        rows_from := rows_from || ' AS ecml_source';
+        bucket := 'ecml_bucket';
+    END IF;
 
     FOR i IN 1 .. cardinality(sets) LOOP
         cand := base || sets[i];
@@ -639,10 +669,8 @@ BEGIN
                 test_where := format('%s OPERATOR(pg_catalog.%%) %s OPERATOR(pg_catalog.=) %s', bucket, nfolds, f);
             END IF;
             train_where := format('NOT (%s)', test_where);
-            train_sql := format('SELECT %s FROM (%s
-                                ) AS ecml_source(%s) WHERE %s', agg, tune.source, collist, train_where);
-            test_sql := format('SELECT %s FROM (%s
-                               ) AS ecml_source(%s) WHERE %s', collist, tune.source, collist, test_where);
+            train_sql := format('SELECT %s FROM %s WHERE %s', agg, rows_from, train_where);
+            test_sql := format('SELECT %s FROM %s WHERE %s', collist, rows_from, test_where);
             PERFORM pg_catalog.set_config('search_path', caller_path, true);
             EXECUTE train_sql INTO m USING cand;
             ev := ecml.evaluate(m, test_sql);
@@ -666,20 +694,22 @@ BEGIN
     ORDER BY CASE WHEN lower_better THEN r_mean[i] ELSE -r_mean[i] END NULLS LAST, i LIMIT 1;
     IF save_as IS NOT NULL THEN
         t0 := clock_timestamp();
-        train_sql := format('SELECT %s FROM (%s
-                            ) AS ecml_source(%s)', agg, tune.source, collist);
+        train_sql := format('SELECT %s FROM %s', agg, rows_from);
         PERFORM pg_catalog.set_config('search_path', caller_path, true);
         EXECUTE train_sql INTO m USING best;
         ver := ecml.save_version(save_as, m,
                    jsonb_build_object('training_options', best,
                                       'training_seconds', extract(epoch FROM clock_timestamp() - t0))
-                   OPERATOR(pg_catalog.||) (opts OPERATOR(pg_catalog.-) ARRAY['folds', 'validation_fraction', 'search', 'trials', 'seed', 'base', 'save_as']));
+                   OPERATOR(pg_catalog.||) (opts OPERATOR(pg_catalog.-) ARRAY['folds', 'validation_fraction', 'search', 'trials', 'seed', 'base', 'save_as', 'materialize']));
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         IF progress THEN
             RAISE NOTICE 'ecml.tune(%): the best options saved as "%" version %', tune.kind, save_as, ver;
         END IF;
     END IF;
 
+    IF materialize THEN
+        EXECUTE format('DROP TABLE %s', split_part(rows_from, ' ', 1));
+    END IF;
     RETURN QUERY
     SELECT (row_number() OVER (ORDER BY CASE WHEN lower_better THEN r_mean[i] ELSE -r_mean[i] END NULLS LAST, i))::int,
            r_opts[i], metric_name, r_mean[i], r_spread[i], nfolds, r_seconds[i]
@@ -689,4 +719,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION ecml.tune(text, text, jsonb, jsonb) IS
-    'Tunes a logreg, gbdt or mf model: k-fold cross-validation (or one validation split) of every option set of grid ({"option": [values], ...}), or of a random sample of it, over the rows of source. Returns one row per option set, best first: the mean and spread (sample standard deviation) of the held-out metric over the folds, and the seconds taken. options: folds (5), validation_fraction, search ("grid" or "random"), trials, seed, metric, base (options common to all sets), save_as (train the best set on all rows and save it with ecml.save_version(), with promote and tolerance). Respects cancel and statement_timeout; ecml.progress reports each fold.';
+    'Tunes a logreg, gbdt or mf model: k-fold cross-validation (or one validation split) of every option set of grid ({"option": [values], ...}), or of a random sample of it, over the rows of source. Returns one row per option set, best first: the mean and spread (sample standard deviation) of the held-out metric over the folds, and the seconds taken. options: folds (5), validation_fraction, search ("grid" or "random"), trials, seed, metric, base (options common to all sets), save_as (train the best set on all rows and save it with ecml.save_version(), with promote and tolerance), materialize (run the source once into a temporary table that every fold reads; default true unless the transaction is read-only). Respects cancel and statement_timeout; ecml.progress reports each fold.';

@@ -9,7 +9,7 @@ CREATE EXTENSION IF NOT EXISTS ecml;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
 SET LOCAL client_min_messages = error;
-SELECT plan(31);
+SELECT plan(33);
 
 -- a logistic truth on two features; a held-out set of the same
 SELECT setseed(0.21);
@@ -140,6 +140,16 @@ SELECT ok((SELECT bool_and(folds = 3 AND spread >= 0 AND mean > 0 AND metric = '
           'with the mean and spread of the metric over 3 folds');
 SELECT is((SELECT options->>'l2' FROM ecml.models WHERE name = 'lc_tuned' AND live), '0.001',
           'save_as saves the best options as a new version');
+-- the source runs once into a temporary table that every fold reads: the
+-- same folds and the same results as rerunning it per fold, and no table
+-- is left behind
+SELECT is((SELECT array_agg(ARRAY[training_options->>'l2', mean::text, spread::text] ORDER BY rank)
+           FROM ecml.tune('logreg', 'SELECT f, y FROM lc_train', '{"l2": [100, 0.001, 10]}',
+                          '{"folds": 3, "metric": "log_loss", "materialize": false}')),
+          (SELECT array_agg(ARRAY[training_options->>'l2', mean::text, spread::text] ORDER BY rank) FROM lc_tune),
+          'tune gives the same means and spreads whether the source is materialized once or rerun per fold');
+SELECT is((SELECT count(*) FROM pg_class WHERE relname LIKE 'ecml\_tune\_%' AND relpersistence = 't'), 0::bigint,
+          'tune drops its temporary table');
 
 SELECT * FROM finish();
 ROLLBACK;

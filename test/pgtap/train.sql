@@ -101,7 +101,7 @@ SELECT cmp_ok((SELECT max(abs(ecml.mf_predict(im_agg, u, i) - ecml.mf_predict(im
               '<', 1e-4::real, 'ecml.train(mf), implicit: the predictions of ecml.mf_train (Cholesky) within 1e-4');
 SELECT is((SELECT (SELECT count(*) FROM ecml.mf_recommend(im_agg, 7, 10, exclude_seen => false) a JOIN ecml.mf_recommend(im_pass, 7, 10, exclude_seen => false) b USING (item_id)) FROM tr_mf_models),
           10::bigint, 'ecml.train(mf), implicit: the same top 10 for a user');
-SELECT is((SELECT jsonb_array_length(ecml.model_info(ex_pass)->'metrics'->'passes') FROM tr_mf_models),
+SELECT is((SELECT jsonb_array_length(ecml.model_info(ex_pass)->'metrics'->'pass_history') FROM tr_mf_models),
           4 + 2 * 5 + 1, 'the per-pass history: interactions, value check, two id passes, 2 half-steps an iteration, the RMSE pass');
 SET LOCAL max_parallel_workers_per_gather = 2;
 SET LOCAL parallel_setup_cost = 0;
