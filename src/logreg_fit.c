@@ -744,8 +744,8 @@ logreg_fit_model(LogregProblem *pb, const LogregOptions *o, const double *mean,
 		se[j] = get_float8_nan();
 
 	/*
-	 * p solves of O(p^2) each: beyond LOGREG_STDERR_MAX_FEATURES (as README
-	 * says) no covariance is formed, whichever solver ran.
+	 * p solves of O(p^2) each: beyond LOGREG_STDERR_MAX_FEATURES (docs/logreg.md,
+	 * "beyond 2000 features") no covariance is formed, whichever solver ran.
 	 */
 	if (hess && o->l1 == 0 && p <= LOGREG_STDERR_MAX_FEATURES)
 		logreg_stderrs(pb, hess, L, mean, scale, se);
