@@ -28,6 +28,7 @@
 
 #include <math.h>
 
+#include "arrays.h"
 #include "common/hashfn.h"
 #include "ecml.h"
 #include "gbdt.h"
@@ -134,21 +135,11 @@ place_cuts(const float *v, int m, int max_value_bins, float *cuts)
 	{
 		int			idx = (int) (((int64) q * m) / max_value_bins);
 		float		a = v[Max(idx - 1, 0)];
-		int			lo = idx,
-					hi = m;
+		int			lo;
 
 		if (ncuts > 0 && a <= cuts[ncuts - 1])
 			continue;
-		/* first value greater than a */
-		while (lo < hi)
-		{
-			int			mid = (lo + hi) >> 1;
-
-			if (v[mid] > a)
-				hi = mid;
-			else
-				lo = mid + 1;
-		}
+		lo = ecml_upper_bound_float(v, idx, m, a);	/* first value greater than a */
 		if (lo >= m)
 			break;
 		cuts[ncuts++] = cut_between(a, v[lo]);
@@ -783,14 +774,13 @@ report_progress(int tree, int ntrees, double valid_loss, TimestampTz start,
 	*last = now;
 	elapsed = ecml_elapsed_seconds(start);
 	if (isnan(valid_loss))
-		ereport(NOTICE,
-				(errmsg("%s: tree %d of %d, %.2f s elapsed, at most %.1f s left",
-						TRAINER, tree, ntrees, elapsed, elapsed / Max(tree, 1) * (ntrees - tree))));
+		ecml_progress_notice("%s: tree %d of %d, %.2f s elapsed, at most %.1f s left",
+							 TRAINER, tree, ntrees, elapsed,
+							 ecml_seconds_left(elapsed, tree, ntrees));
 	else
-		ereport(NOTICE,
-				(errmsg("%s: tree %d of %d, validation log loss %.6g, %.2f s elapsed, at most %.1f s left",
-						TRAINER, tree, ntrees, valid_loss, elapsed,
-						elapsed / Max(tree, 1) * (ntrees - tree))));
+		ecml_progress_notice("%s: tree %d of %d, validation log loss %.6g, %.2f s elapsed, at most %.1f s left",
+							 TRAINER, tree, ntrees, valid_loss, elapsed,
+							 ecml_seconds_left(elapsed, tree, ntrees));
 }
 
 void

@@ -230,12 +230,9 @@ report_progress(const char *trainer, const char *solver, int iter, int max_iter,
 {
 	double		elapsed = ecml_elapsed_seconds(start);
 
-	if (!ecml_progress)
-		return;
-	ereport(NOTICE,
-			(errmsg("%s (%s): iteration %d, loss %.6g, gradient %.3g, %.2f s elapsed, at most %.1f s left",
-					trainer, solver, iter, loss, gnorm, elapsed,
-					elapsed / Max(iter, 1) * (max_iter - iter))));
+	ecml_progress_notice("%s (%s): iteration %d, loss %.6g, gradient %.3g, %.2f s elapsed, at most %.1f s left",
+						 trainer, solver, iter, loss, gnorm, elapsed,
+						 ecml_seconds_left(elapsed, iter, max_iter));
 }
 
 static double

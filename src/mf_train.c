@@ -162,8 +162,7 @@ mf_train_transfn(PG_FUNCTION_ARGS)
 	MfChunk    *last;
 	float		value;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "mf_train_transfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "mf_train_transfn");
 
 	st = PG_ARGISNULL(0) ? NULL : (MfState *) PG_GETARG_POINTER(0);
 	if (st == NULL)
@@ -222,8 +221,7 @@ mf_train_combinefn(PG_FUNCTION_ARGS)
 	MfState    *s1 = PG_ARGISNULL(0) ? NULL : (MfState *) PG_GETARG_POINTER(0);
 	MfState    *s2 = PG_ARGISNULL(1) ? NULL : (MfState *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "mf_train_combinefn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "mf_train_combinefn");
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	if (s1 == NULL)
@@ -292,8 +290,7 @@ mf_train_deserialfn(PG_FUNCTION_ARGS)
 	MfState    *st;
 	int32		optlen;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "mf_train_deserialfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "mf_train_deserialfn");
 	st = mf_state_new(aggcxt);
 	p = rowbuf_frame_head(in, SERIAL_HEAD, "mf_train");
 	memcpy(&optlen, p, 4);
@@ -395,8 +392,8 @@ mf_build_csr(MfState *st, const int64 *user_ids, int nusers, const int64 *item_i
 		CHECK_FOR_INTERRUPTS();
 		for (int r = 0; r < ch->n; r++, t++)
 		{
-			uidx[t] = mf_find_id(user_ids, nusers, ch->users[r]);
-			iidx[t] = mf_find_id(item_ids, nitems, ch->items[r]);
+			uidx[t] = ecml_find_int64(user_ids, nusers, ch->users[r]);
+			iidx[t] = ecml_find_int64(item_ids, nitems, ch->items[r]);
 			val[t] = ch->values[r];
 		}
 		pfree(ch->users);
@@ -884,12 +881,11 @@ report_progress(const MfTrainer *tr, int it, int iterations, double loss,
 	if (!ecml_progress)
 		return;
 	elapsed = ecml_elapsed_seconds(start);
-	ereport(NOTICE,
-			(errmsg("%s (%s, %s): iteration %d of %d, loss %.6g, %.2f s elapsed, about %.1f s left",
-					TRAINER, tr->implicit ? "implicit" : "explicit",
-					tr->solver == MF_SOLVER_CG ? "cg" : "cholesky",
-					it, iterations, loss, elapsed,
-					elapsed / it * (iterations - it))));
+	ecml_progress_notice("%s (%s, %s): iteration %d of %d, loss %.6g, %.2f s elapsed, about %.1f s left",
+						 TRAINER, tr->implicit ? "implicit" : "explicit",
+						 tr->solver == MF_SOLVER_CG ? "cg" : "cholesky",
+						 it, iterations, loss, elapsed,
+						 ecml_seconds_left(elapsed, it, iterations));
 }
 
 /* ecml_all_finite over a buffer that may hold more than INT_MAX floats */
