@@ -17,9 +17,11 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--$(EXTVERSION).sql
 DATA = sql/$(EXTENSION)--0.1.0.sql
 
-# pg_regress: every sql/<capability>.sql with its expected/<capability>.out.
-REGRESS = $(sort $(basename $(notdir $(filter-out $(wildcard sql/$(EXTENSION)--*.sql),$(wildcard sql/*.sql)))))
-REGRESS_OPTS = --inputdir=.
+# pg_regress: every test/sql/<capability>.sql with its
+# test/expected/<capability>.out, kept apart from the install scripts in sql/
+# as pgvector keeps them; results/ and regression.diffs land in this directory.
+REGRESS = $(sort $(basename $(notdir $(wildcard test/sql/*.sql))))
+REGRESS_OPTS = --inputdir=test
 
 # BLIS, the pthread build: Debian's alternatives would otherwise pick the
 # OpenMP build whenever it is installed, and OpenMP in forked backends is a

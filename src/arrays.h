@@ -66,6 +66,99 @@ extern void ecml_check_same_width(int have, int got, const char *trainer);
 extern void ecml_sort_ids(int64 *ids, size_t n);
 
 /*
+ * Binary search, the one copy.  ecml_find_int64 / ecml_find_int32: the
+ * index of key in sorted[0..n) (ascending), or -1.
+ */
+static inline int64
+ecml_find_int32(const int32 *sorted, int64 n, int32 key)
+{
+	int64		lo = 0;
+	int64		hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] < key)
+			lo = mid + 1;
+		else if (sorted[mid] > key)
+			hi = mid - 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+static inline int
+ecml_find_int64(const int64 *sorted, int n, int64 key)
+{
+	int			lo = 0;
+	int			hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] < key)
+			lo = mid + 1;
+		else if (sorted[mid] > key)
+			hi = mid - 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/*
+ * The first i in [lo, hi) of the ascending v with v[i] > x (upper bound)
+ * or v[i] >= x (lower bound); hi when there is none.
+ */
+static inline int
+ecml_upper_bound_float(const float *v, int lo, int hi, float x)
+{
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) >> 1;
+
+		if (v[mid] > x)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+static inline int
+ecml_lower_bound_float(const float *v, int lo, int hi, float x)
+{
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) >> 1;
+
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static inline int
+ecml_upper_bound_uint32(const uint32 *v, int lo, int hi, uint32 x)
+{
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) >> 1;
+
+		if (v[mid] > x)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/*
  * memcpy / memset that check for interrupts every ECML_COPY_BLOCK bytes, for
  * the partial states of parallel aggregation (hundreds of MB): writing that
  * much fresh memory takes seconds on a busy virtual machine, where every

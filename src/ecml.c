@@ -13,6 +13,7 @@
 #include "blas.h"
 #include "common/int.h"
 #include "ecml.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -188,6 +189,70 @@ double
 ecml_elapsed_seconds(TimestampTz start)
 {
 	return (double) (GetCurrentTimestamp() - start) / 1000000.0;
+}
+
+
+/* ---- aggregate support functions ---- */
+
+/*
+ * The aggregate's memory context.  A support function called directly from
+ * SQL (not by an aggregate) is an internal error naming fn.
+ */
+MemoryContext
+ecml_agg_context(FunctionCallInfo fcinfo, const char *fn)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "%s called in non-aggregate context", fn);
+	return aggcxt;
+}
+
+/*
+ * A varlena state in argument argno that the caller may change in place:
+ * the aggregate's own state (detoasted) inside an aggregate, a copy when
+ * called directly from SQL, whose arguments must not be modified.
+ */
+struct varlena *
+ecml_agg_writable_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (AggCheckCallContext(fcinfo, NULL))
+		return PG_DETOAST_DATUM(PG_GETARG_DATUM(argno));
+	return PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(argno));
+}
+
+/* ---- progress ---- */
+
+/* A NOTICE with the formatted message when ecml.progress is on. */
+void
+ecml_progress_notice(const char *fmt, ...)
+{
+	StringInfoData buf;
+
+	if (!ecml_progress)
+		return;
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	ereport(NOTICE, (errmsg_internal("%s", buf.data)));
+	pfree(buf.data);
+}
+
+/* Seconds a loop of total steps has left after done, at the rate so far. */
+double
+ecml_seconds_left(double elapsed, double done, double total)
+{
+	return elapsed / Max(done, 1) * (total - done);
 }
 
 /* ---- random numbers: splitmix64 seeding xoshiro256** ---- */

@@ -68,6 +68,23 @@ extern void ecml_train_free(EcmlTrainMemory *m, void *p, Size nelem, Size elemsi
 extern double ecml_elapsed_seconds(TimestampTz start);
 
 /*
+ * Aggregate support functions (ecml.c).  ecml_agg_context: the aggregate's
+ * memory context, or an internal error "<fn> called in non-aggregate
+ * context" when called directly from SQL.  ecml_agg_writable_arg: a varlena
+ * state the caller may change in place (a copy outside an aggregate).
+ */
+extern MemoryContext ecml_agg_context(FunctionCallInfo fcinfo, const char *fn);
+extern struct varlena *ecml_agg_writable_arg(FunctionCallInfo fcinfo, int argno);
+
+/*
+ * Progress of a long training (ecml.progress): a NOTICE with the formatted
+ * message when the setting is on, and the seconds a loop of total steps has
+ * left after done at the rate so far.
+ */
+extern void ecml_progress_notice(const char *fmt, ...) pg_attribute_printf(1, 2);
+extern double ecml_seconds_left(double elapsed, double done, double total);
+
+/*
  * Deterministic random numbers: one seeded generator, passed explicitly
  * (splitmix64 seeding a xoshiro256** state; Blackman & Vigna 2018).
  */

@@ -28,6 +28,7 @@
 
 #include <math.h>
 
+#include "arrays.h"
 #include "common/hashfn.h"
 #include "ecml.h"
 #include "gbdt.h"
@@ -134,21 +135,11 @@ place_cuts(const float *v, int m, int max_value_bins, float *cuts)
 	{
 		int			idx = (int) (((int64) q * m) / max_value_bins);
 		float		a = v[Max(idx - 1, 0)];
-		int			lo = idx,
-					hi = m;
+		int			lo;
 
 		if (ncuts > 0 && a <= cuts[ncuts - 1])
 			continue;
-		/* first value greater than a */
-		while (lo < hi)
-		{
-			int			mid = (lo + hi) >> 1;
-
-			if (v[mid] > a)
-				hi = mid;
-			else
-				lo = mid + 1;
-		}
+		lo = ecml_upper_bound_float(v, idx, m, a);	/* first value greater than a */
 		if (lo >= m)
 			break;
 		cuts[ncuts++] = cut_between(a, v[lo]);
@@ -783,49 +774,59 @@ report_progress(int tree, int ntrees, double valid_loss, TimestampTz start,
 	*last = now;
 	elapsed = ecml_elapsed_seconds(start);
 	if (isnan(valid_loss))
-		ereport(NOTICE,
-				(errmsg("%s: tree %d of %d, %.2f s elapsed, at most %.1f s left",
-						TRAINER, tree, ntrees, elapsed, elapsed / Max(tree, 1) * (ntrees - tree))));
+		ecml_progress_notice("%s: tree %d of %d, %.2f s elapsed, at most %.1f s left",
+							 TRAINER, tree, ntrees, elapsed,
+							 ecml_seconds_left(elapsed, tree, ntrees));
 	else
-		ereport(NOTICE,
-				(errmsg("%s: tree %d of %d, validation log loss %.6g, %.2f s elapsed, at most %.1f s left",
-						TRAINER, tree, ntrees, valid_loss, elapsed,
-						elapsed / Max(tree, 1) * (ntrees - tree))));
+		ecml_progress_notice("%s: tree %d of %d, validation log loss %.6g, %.2f s elapsed, at most %.1f s left",
+							 TRAINER, tree, ntrees, valid_loss, elapsed,
+							 ecml_seconds_left(elapsed, tree, ntrees));
 }
 
-void
-gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
-		   const GbdtOptions *o, GbdtFit *fit, EcmlTrainMemory *mem)
+/*
+ * One boosting run besides its Booster: the rows and their split, the
+ * margins, the column sampler.  gbdt_boost collects it (boost_rows), fits
+ * tree after tree (boost_sample, boost_grow, boost_validate) and writes
+ * the fit (boost_finish).
+ */
+typedef struct BoostRun
 {
-	Booster		bs;
-	const float **rowp;
-	uint64	   *hashes;
-	int64	   *train;
-	int64	   *valid;
-	uint64	   *train_hash;
-	int			n = 0;
-	int			nv = 0;
-	int64		npos = 0;
-	uint8	   *y;
-	uint8	   *yv;
-	double	   *F;
-	double	   *Fv = NULL;
-	double	   *Fbest = NULL;
-	double		wsum_pos,
-				wsum_neg;
-	double		best_loss = get_float8_infinity();
-	int			best_iter = 0;
-	TimestampTz start = GetCurrentTimestamp();
-	TimestampTz last = start;
-	EcmlRng		rng;
-	int		   *perm;
-	int			ncol;
-	GbdtTree   *trees;
-	int64		r = 0;
+	const GbdtOptions *o;
+	GbdtFit    *fit;
+	int			f;
+	const float **rowp;			/* [nrows] a row: f features, then the label */
+	int64	   *train;			/* [n] rows of the training part */
+	int64	   *valid;			/* [nv] rows of the validation part */
+	uint64	   *train_hash;		/* [n] content hash of each training row */
+	uint8	   *y;				/* [n] training labels */
+	uint8	   *yv;				/* [nv] validation labels */
+	int			n;
+	int			nv;
+	int64		npos;
+	double	   *F;				/* [n] training margins */
+	double	   *Fv;				/* [nv] validation margins, or NULL */
+	double	   *Fbest;			/* [n] F at the best iteration, or NULL */
+	double		best_loss;
+	int			best_iter;
+	EcmlRng		rng;			/* column sampling */
+	int		   *perm;			/* [f] */
+	int			ncol;			/* features per tree */
+	TimestampTz start;
+	TimestampTz last;			/* the last progress message */
+} BoostRun;
 
-	memset(&bs, 0, sizeof(bs));
-	bs.o = o;
-	bs.mem = mem;
+/*
+ * Index the buffered rows, hash each by content and split them into the
+ * training and validation parts by that hash; label both parts.
+ */
+static void
+boost_rows(BoostRun *run, const RowbufChunk *chunks, int nchunks, int64 nrows,
+		   EcmlTrainMemory *mem)
+{
+	const GbdtOptions *o = run->o;
+	int			f = run->f;
+	uint64	   *hashes;
+	int64		r = 0;
 
 	/*
 	 * Per row: its pointer, content hash (twice, until the split), its place
@@ -835,42 +836,53 @@ gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 	ecml_train_memory_charge(mem, ecml_mul_size(nrows, sizeof(float *) + 3 * sizeof(uint64) +
 												sizeof(int64) + 1),
 							 "row index and validation split");
-	rowp = palloc_extended(sizeof(float *) * nrows, MCXT_ALLOC_HUGE);
+	run->rowp = palloc_extended(sizeof(float *) * nrows, MCXT_ALLOC_HUGE);
 	hashes = palloc_extended(sizeof(uint64) * nrows, MCXT_ALLOC_HUGE);
 	for (int c = 0; c < nchunks; c++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < chunks[c].nrows; i++, r++)
 		{
-			rowp[r] = (const float *) chunks[c].data + (Size) i * (f + 1);
-			hashes[r] = hash_bytes_extended((const unsigned char *) rowp[r],
+			run->rowp[r] = (const float *) chunks[c].data + (Size) i * (f + 1);
+			hashes[r] = hash_bytes_extended((const unsigned char *) run->rowp[r],
 											sizeof(float) * (f + 1), (uint64) o->seed);
 		}
 	}
 
 	/* the validation split, by content hash */
-	train = palloc_extended(sizeof(int64) * nrows, MCXT_ALLOC_HUGE);
-	valid = palloc_extended(sizeof(int64) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+	run->train = palloc_extended(sizeof(int64) * nrows, MCXT_ALLOC_HUGE);
+	run->valid = palloc_extended(sizeof(int64) * Max(nrows, 1), MCXT_ALLOC_HUGE);
 	for (r = 0; r < nrows; r++)
 	{
 		if (o->validation_fraction > 0 &&
 			to_unit(mix64(hashes[r] ^ UINT64CONST(0x2545f4914f6cdd1d))) < o->validation_fraction)
-			valid[nv++] = r;
+			run->valid[run->nv++] = r;
 		else
-			train[n++] = r;
+			run->train[run->n++] = r;
 	}
-	y = palloc(Max(n, 1));
-	yv = palloc(Max(nv, 1));
-	train_hash = palloc_extended(sizeof(uint64) * Max(n, 1), MCXT_ALLOC_HUGE);
-	for (int i = 0; i < n; i++)
+	run->y = palloc(Max(run->n, 1));
+	run->yv = palloc(Max(run->nv, 1));
+	run->train_hash = palloc_extended(sizeof(uint64) * Max(run->n, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < run->n; i++)
 	{
-		y[i] = rowp[train[i]][f] > 0.5f;
-		npos += y[i];
-		train_hash[i] = hashes[train[i]];
+		run->y[i] = run->rowp[run->train[i]][f] > 0.5f;
+		run->npos += run->y[i];
+		run->train_hash[i] = hashes[run->train[i]];
 	}
-	for (int i = 0; i < nv; i++)
-		yv[i] = rowp[valid[i]][f] > 0.5f;
+	for (int i = 0; i < run->nv; i++)
+		run->yv[i] = run->rowp[run->valid[i]][f] > 0.5f;
 	pfree(hashes);
+}
+
+/* Class weights and the starting margin; both classes must be present. */
+static void
+boost_weights(BoostRun *run)
+{
+	const GbdtOptions *o = run->o;
+	GbdtFit    *fit = run->fit;
+	int			n = run->n;
+	int64		npos = run->npos;
+
 	if (npos == 0 || npos == n)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -878,7 +890,7 @@ gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 						TRAINER, npos == 0 ? "fraud" : "legitimate"),
 				 errhint("Lower \"validation_fraction\" or train on more labelled rows.")));
 	fit->ntrain = n;
-	fit->nvalid = nv;
+	fit->nvalid = run->nv;
 
 	/* class weights: scale_pos_weight, or "balanced" n / (2 n_class) */
 	fit->w_neg = 1.0;
@@ -888,178 +900,258 @@ gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
 		fit->w_pos = (double) n / (2.0 * npos);
 		fit->w_neg = (double) n / (2.0 * (n - npos));
 	}
-	wsum_pos = fit->w_pos * npos;
-	wsum_neg = fit->w_neg * (n - npos);
 	/* start from the weighted log-odds: the best constant */
-	fit->base_margin = log(wsum_pos / wsum_neg);
+	fit->base_margin = log((fit->w_pos * npos) / (fit->w_neg * (n - npos)));
+}
 
-	bin_rows(&bs, rowp, train, n, f, train_hash);
+/* Bin the training rows; some feature must be able to split. */
+static void
+boost_bin(BoostRun *run, Booster *bs)
+{
+	bool		any = false;
+
+	bin_rows(bs, run->rowp, run->train, run->n, run->f, run->train_hash);
+	run->fit->max_bins_used = 0;
+	for (int j = 0; j < run->f; j++)
 	{
-		bool		any = false;
-
-		fit->max_bins_used = 0;
-		for (int j = 0; j < f; j++)
-		{
-			any |= bs.bd.usable[j];
-			fit->max_bins_used = Max(fit->max_bins_used, bs.bd.nbins[j] + 1);
-		}
-		if (!any)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("%s: every feature is constant over the training rows", TRAINER),
-					 errdetail("A tree needs a feature with at least two distinct values, or with both missing and present values."),
-					 errhint("Check the feature vectors; a constant feature carries no information.")));
+		any |= bs->bd.usable[j];
+		run->fit->max_bins_used = Max(run->fit->max_bins_used, bs->bd.nbins[j] + 1);
 	}
+	if (!any)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: every feature is constant over the training rows", TRAINER),
+				 errdetail("A tree needs a feature with at least two distinct values, or with both missing and present values."),
+				 errhint("Check the feature vectors; a constant feature carries no information.")));
+}
 
-	bs.n = n;
-	bs.max_hist = Max(4, (int) (HIST_BUDGET_BYTES / (sizeof(HistBin) * (Size) bs.bd.total_bins)));
+/* The per-row buffers of the trees, the column sampler and the margins. */
+static void
+boost_prepare(BoostRun *run, Booster *bs, EcmlTrainMemory *mem)
+{
+	const GbdtOptions *o = run->o;
+	int			n = run->n;
+	int			nv = run->nv;
+	int			f = run->f;
+
+	bs->n = n;
+	bs->max_hist = Max(4, (int) (HIST_BUDGET_BYTES / (sizeof(HistBin) * (Size) bs->bd.total_bins)));
 	ecml_train_memory_charge(mem, ecml_add_size(ecml_mul_size(n, 2 * sizeof(int) + 2 * sizeof(float) +
 															  (nv > 0 ? 2 : 1) * sizeof(double)),
 												sizeof(double) * (Size) nv),
 							 "per-row gradients and margins");
-	bs.rowidx = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
-	bs.scratch = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
-	bs.gh = palloc_extended(sizeof(float) * 2 * (Size) n, MCXT_ALLOC_HUGE);
-	bs.feats = palloc(sizeof(int) * f);
-	perm = palloc(sizeof(int) * f);
+	bs->rowidx = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	bs->scratch = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	bs->gh = palloc_extended(sizeof(float) * 2 * (Size) n, MCXT_ALLOC_HUGE);
+	bs->feats = palloc(sizeof(int) * f);
+	run->perm = palloc(sizeof(int) * f);
 	for (int j = 0; j < f; j++)
-		perm[j] = j;
-	ncol = Max(1, (int) floor(o->colsample * f + 0.5));
-	ncol = Min(ncol, f);
-	ecml_rng_seed(&rng, (uint64) o->seed);
+		run->perm[j] = j;
+	run->ncol = Max(1, (int) floor(o->colsample * f + 0.5));
+	run->ncol = Min(run->ncol, f);
+	ecml_rng_seed(&run->rng, (uint64) o->seed);
 
-	F = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+	run->F = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
-		F[i] = fit->base_margin;
-	bs.F = o->subsample >= 1.0 ? F : NULL;
+		run->F[i] = run->fit->base_margin;
+	bs->F = o->subsample >= 1.0 ? run->F : NULL;
+	run->best_loss = get_float8_infinity();
 	if (nv > 0)
 	{
-		Fv = palloc_extended(sizeof(double) * nv, MCXT_ALLOC_HUGE);
-		Fbest = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+		run->Fv = palloc_extended(sizeof(double) * nv, MCXT_ALLOC_HUGE);
+		run->Fbest = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
 		for (int i = 0; i < nv; i++)
-			Fv[i] = fit->base_margin;
-		memcpy(Fbest, F, sizeof(double) * n);
-		best_loss = mean_log_loss(Fv, yv, nv);
-		initStringInfo(&fit->valid_history);
+			run->Fv[i] = run->fit->base_margin;
+		memcpy(run->Fbest, run->F, sizeof(double) * n);
+		run->best_loss = mean_log_loss(run->Fv, run->yv, nv);
+		initStringInfo(&run->fit->valid_history);
 	}
+}
 
-	trees = palloc(sizeof(GbdtTree) * o->n_trees);
-	fit->stopped_early = false;
-	for (int t = 0; t < o->n_trees; t++)
+/*
+ * Tree t's gradient pairs at the margins, its rows (subsample, by content
+ * hash) and its features (colsample); returns its number of rows.
+ */
+static int
+boost_sample(BoostRun *run, Booster *bs, int t)
+{
+	const GbdtOptions *o = run->o;
+	int			n = run->n;
+	int			f = run->f;
+	int			m = 0;
+	uint64		tkey = mix64((uint64) o->seed ^ ((uint64) (t + 1) << 32));
+
+	/* gradient and Hessian of the weighted log loss at F */
+	for (int i = 0; i < n; i++)
 	{
-		TreeBuf		tb;
-		int			m = 0;
-		uint64		tkey = mix64((uint64) o->seed ^ ((uint64) (t + 1) << 32));
+		double		e = exp(-fabs(run->F[i]));
+		double		p = run->F[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+		double		w = run->y[i] ? run->fit->w_pos : run->fit->w_neg;
 
-		CHECK_FOR_INTERRUPTS();
-
-		/* gradient and Hessian of the weighted log loss at F */
-		for (int i = 0; i < n; i++)
-		{
-			double		e = exp(-fabs(F[i]));
-			double		p = F[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-			double		w = y[i] ? fit->w_pos : fit->w_neg;
-
-			bs.gh[2 * (Size) i] = (float) (w * (p - (double) y[i]));
-			bs.gh[2 * (Size) i + 1] = (float) (w * p * (1.0 - p));
-		}
-
-		/* this tree's rows and features */
-		if (o->subsample < 1.0)
-		{
-			for (int i = 0; i < n; i++)
-				if (to_unit(mix64(train_hash[i] ^ tkey)) < o->subsample)
-					bs.rowidx[m++] = i;
-		}
-		else
-			for (int i = 0; i < n; i++)
-				bs.rowidx[m++] = i;
-		if (ncol < f)
-		{
-			for (int q = 0; q < ncol; q++)
-			{
-				int			k = q + (int) ecml_rng_below(&rng, f - q);
-				int			tmp = perm[q];
-
-				perm[q] = perm[k];
-				perm[k] = tmp;
-			}
-			memcpy(bs.feats, perm, sizeof(int) * ncol);
-			/* ascending, so that ties between features break the same way */
-			qsort(bs.feats, ncol, sizeof(int), cmp_int);
-		}
-		else
-			for (int j = 0; j < f; j++)
-				bs.feats[j] = j;
-		bs.nfeats = ncol;
-
-		tb.capacity = 64;
-		tb.t.nnodes = 0;
-		tb.t.ints = palloc(sizeof(int32) * 4 * tb.capacity);
-		tb.t.floats = palloc(sizeof(float) * 4 * tb.capacity);
-		tb.split_bin = palloc(sizeof(int) * tb.capacity);
-		if (m > 0)
-			grow_tree(&bs, m, &tb);
-		else
-		{
-			tree_add_node(&tb);
-			tb.t.floats[1] = 0.0f;
-		}
-
-		/* move the margins: make_leaf did it when every row was in the tree */
-		if (bs.F == NULL)
-			for (int i = 0; i < n; i++)
-				F[i] += tree_value_binned(&bs, &tb, i);
-		else if (m == 0)
-			for (int i = 0; i < n; i++)
-				F[i] += tb.t.floats[1];
-		/* the tree's nodes (ints, floats) stay until the model is written */
-		ecml_train_memory_charge(mem, (sizeof(int32) + sizeof(float)) * 4 * (Size) tb.capacity,
-								 "trees");
-		trees[t] = tb.t;
-		pfree(tb.split_bin);
-		fit->iterations = t + 1;
-
-		if (nv > 0)
-		{
-			double		loss;
-
-			for (int i = 0; i < nv; i++)
-				Fv[i] += tree_value_raw(&trees[t], rowp[valid[i]]);
-			loss = mean_log_loss(Fv, yv, nv);
-			appendStringInfo(&fit->valid_history, "%s%.9g", t > 0 ? ", " : "", loss);
-			if (loss < best_loss)
-			{
-				best_loss = loss;
-				best_iter = t + 1;
-				memcpy(Fbest, F, sizeof(double) * n);
-			}
-			report_progress(t + 1, o->n_trees, loss, start, &last);
-			if (o->early_stopping_rounds > 0 && t + 1 - best_iter >= o->early_stopping_rounds)
-			{
-				fit->stopped_early = true;
-				break;
-			}
-		}
-		else
-			report_progress(t + 1, o->n_trees, get_float8_nan(), start, &last);
+		bs->gh[2 * (Size) i] = (float) (w * (p - (double) run->y[i]));
+		bs->gh[2 * (Size) i + 1] = (float) (w * p * (1.0 - p));
 	}
+
+	/* this tree's rows and features */
+	if (o->subsample < 1.0)
+	{
+		for (int i = 0; i < n; i++)
+			if (to_unit(mix64(run->train_hash[i] ^ tkey)) < o->subsample)
+				bs->rowidx[m++] = i;
+	}
+	else
+		for (int i = 0; i < n; i++)
+			bs->rowidx[m++] = i;
+	if (run->ncol < f)
+	{
+		for (int q = 0; q < run->ncol; q++)
+		{
+			int			k = q + (int) ecml_rng_below(&run->rng, f - q);
+			int			tmp = run->perm[q];
+
+			run->perm[q] = run->perm[k];
+			run->perm[k] = tmp;
+		}
+		memcpy(bs->feats, run->perm, sizeof(int) * run->ncol);
+		/* ascending, so that ties between features break the same way */
+		qsort(bs->feats, run->ncol, sizeof(int), cmp_int);
+	}
+	else
+		for (int j = 0; j < f; j++)
+			bs->feats[j] = j;
+	bs->nfeats = run->ncol;
+	return m;
+}
+
+/* Grow a tree over the m sampled rows and move the training margins by it. */
+static GbdtTree
+boost_grow(BoostRun *run, Booster *bs, int m, EcmlTrainMemory *mem)
+{
+	TreeBuf		tb;
+
+	tb.capacity = 64;
+	tb.t.nnodes = 0;
+	tb.t.ints = palloc(sizeof(int32) * 4 * tb.capacity);
+	tb.t.floats = palloc(sizeof(float) * 4 * tb.capacity);
+	tb.split_bin = palloc(sizeof(int) * tb.capacity);
+	if (m > 0)
+		grow_tree(bs, m, &tb);
+	else
+	{
+		tree_add_node(&tb);
+		tb.t.floats[1] = 0.0f;
+	}
+
+	/* move the margins: make_leaf did it when every row was in the tree */
+	if (bs->F == NULL)
+		for (int i = 0; i < run->n; i++)
+			run->F[i] += tree_value_binned(bs, &tb, i);
+	else if (m == 0)
+		for (int i = 0; i < run->n; i++)
+			run->F[i] += tb.t.floats[1];
+	/* the tree's nodes (ints, floats) stay until the model is written */
+	ecml_train_memory_charge(mem, (sizeof(int32) + sizeof(float)) * 4 * (Size) tb.capacity,
+							 "trees");
+	pfree(tb.split_bin);
+	return tb.t;
+}
+
+/*
+ * After tree t: the validation loss, the best iteration so far and the
+ * progress message; true when early stopping ends the run here.
+ */
+static bool
+boost_validate(BoostRun *run, const GbdtTree *tree, int t)
+{
+	double		loss;
+
+	if (run->nv == 0)
+	{
+		report_progress(t + 1, run->o->n_trees, get_float8_nan(), run->start, &run->last);
+		return false;
+	}
+	for (int i = 0; i < run->nv; i++)
+		run->Fv[i] += tree_value_raw(tree, run->rowp[run->valid[i]]);
+	loss = mean_log_loss(run->Fv, run->yv, run->nv);
+	appendStringInfo(&run->fit->valid_history, "%s%.9g", t > 0 ? ", " : "", loss);
+	if (loss < run->best_loss)
+	{
+		run->best_loss = loss;
+		run->best_iter = t + 1;
+		memcpy(run->Fbest, run->F, sizeof(double) * run->n);
+	}
+	report_progress(t + 1, run->o->n_trees, loss, run->start, &run->last);
+	return run->o->early_stopping_rounds > 0 &&
+		   t + 1 - run->best_iter >= run->o->early_stopping_rounds;
+}
+
+/* The fit's trees and losses; early stopping keeps the best iteration. */
+static void
+boost_finish(BoostRun *run, GbdtTree *trees)
+{
+	GbdtFit *fit = run->fit;
 
 	fit->trees = trees;
 	fit->ntrees = fit->iterations;
 	fit->best_iteration = -1;
-	if (nv > 0)
+	if (run->nv > 0)
 	{
-		fit->best_iteration = best_iter;
-		fit->valid_log_loss = best_loss;
+		fit->best_iteration = run->best_iter;
+		fit->valid_log_loss = run->best_loss;
 		/* early stopping keeps the best iteration (the base alone if none helped) */
-		if (o->early_stopping_rounds > 0)
+		if (run->o->early_stopping_rounds > 0)
 		{
-			fit->ntrees = best_iter;
-			memcpy(F, Fbest, sizeof(double) * n);
+			fit->ntrees = run->best_iter;
+			memcpy(run->F, run->Fbest, sizeof(double) * run->n);
 		}
 	}
 	else
 		fit->valid_log_loss = get_float8_nan();
-	fit->train_log_loss = mean_log_loss(F, y, n);
+	fit->train_log_loss = mean_log_loss(run->F, run->y, run->n);
+}
+
+void
+gbdt_boost(const RowbufChunk *chunks, int nchunks, int64 nrows, int f,
+		   const GbdtOptions *o, GbdtFit *fit, EcmlTrainMemory *mem)
+{
+	Booster		bs;
+	BoostRun	run;
+	GbdtTree   *trees;
+
+	memset(&bs, 0, sizeof(bs));
+	bs.o = o;
+	bs.mem = mem;
+	memset(&run, 0, sizeof(run));
+	run.o = o;
+	run.fit = fit;
+	run.f = f;
+	run.start = GetCurrentTimestamp();
+	run.last = run.start;
+
+	/* collect: the rows, their split and weights, the bins */
+	boost_rows(&run, chunks, nchunks, nrows, mem);
+	boost_weights(&run);
+	boost_bin(&run, &bs);
+	boost_prepare(&run, &bs, mem);
+
+	/* fit: one tree per round, until n_trees or early stopping */
+	trees = palloc(sizeof(GbdtTree) * o->n_trees);
+	fit->stopped_early = false;
+	for (int t = 0; t < o->n_trees; t++)
+	{
+		int			m;
+
+		CHECK_FOR_INTERRUPTS();
+		m = boost_sample(&run, &bs, t);
+		trees[t] = boost_grow(&run, &bs, m, mem);
+		fit->iterations = t + 1;
+		if (boost_validate(&run, &trees[t], t))
+		{
+			fit->stopped_early = true;
+			break;
+		}
+	}
+
+	/* write: the trees and losses into the fit */
+	boost_finish(&run, trees);
 }

@@ -147,6 +147,11 @@ gbdt_tree_expectation(const GbdtModel *m, int t)
 	return result;
 }
 
+/* "invalid ecml model: gbdt <what>" (data_corrupted), model.c */
+#define MODEL_CORRUPTED(what) \
+	ecml_model_kind_corrupted("gbdt", (what), \
+							  "Pass a model produced by ecml.fraud_train, unmodified.")
+
 /*
  * How a decoded model is known to be a forest of proper binary trees, so
  * that every walk over it (scoring, TreeSHAP, the expectation) visits each
@@ -163,14 +168,6 @@ gbdt_tree_expectation(const GbdtModel *m, int t)
  *	   training grows, which bounds the recursion and TreeSHAP's path
  *	   buffers ((depth + 2)^2 elements).
  */
-static void
-bad_model(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid ecml model: gbdt %s", what),
-			 errhint("Pass a model produced by ecml.fraud_train, unmodified.")));
-}
 
 /*
  * Record that the children left and left + 1 have a parent and sit at
@@ -180,9 +177,9 @@ static inline void
 gbdt_claim_children(int32 left, uint8 *parents, int *depth, int child_depth)
 {
 	if (parents[left] != 0 || parents[left + 1] != 0)
-		bad_model("tree has a node with two parents (trees must not share nodes)");
+		MODEL_CORRUPTED("tree has a node with two parents (trees must not share nodes)");
 	if (child_depth > GBDT_MAX_DEPTH_MAX)
-		bad_model(psprintf("tree is deeper than %d levels", GBDT_MAX_DEPTH_MAX));
+		MODEL_CORRUPTED(psprintf("tree is deeper than %d levels", GBDT_MAX_DEPTH_MAX));
 	parents[left] = parents[left + 1] = 1;
 	depth[left] = depth[left + 1] = child_depth;
 }
@@ -207,14 +204,14 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 	base = ecml_section_doubles(model, GBDT_TAG_BASE, 2);
 	if (!isfinite(base[0]) || !(base[1] >= 1 && base[1] <= GBDT_MAX_FEATURES) ||
 		base[1] != floor(base[1]))
-		bad_model("base margin or feature count out of range");
+		MODEL_CORRUPTED("base margin or feature count out of range");
 	m->base_margin = base[0];
 	f = m->nfeatures = (int) base[1];
 
 	s = ecml_model_section(model, GBDT_TAG_TREES, ECML_SECTION_INT32, true);
 	if (s->length < sizeof(int32) || s->length % sizeof(int32) != 0 ||
 		s->length / sizeof(int32) - 1 > GBDT_N_TREES_MAX)
-		bad_model("tree table has the wrong length");
+		MODEL_CORRUPTED("tree table has the wrong length");
 	ntrees = s->length / sizeof(int32) - 1;
 	m->ntrees = (int) ntrees;
 	m->tree_start = palloc(s->length);
@@ -222,11 +219,11 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 
 	s = ecml_model_section(model, GBDT_TAG_NODE_INTS, ECML_SECTION_INT32, true);
 	if (s->length % (4 * sizeof(int32)) != 0)
-		bad_model("node table has the wrong length");
+		MODEL_CORRUPTED("node table has the wrong length");
 	nnodes = s->length / (4 * sizeof(int32));
 	if (nnodes > (Size) GBDT_N_TREES_MAX * GBDT_MAX_NODES_PER_TREE ||
 		(Size) m->tree_start[ntrees] != nnodes || m->tree_start[0] != 0)
-		bad_model("node count does not match the tree table");
+		MODEL_CORRUPTED("node count does not match the tree table");
 	m->nnodes = (int) nnodes;
 	ints = palloc_extended(Max(s->length, 1), MCXT_ALLOC_HUGE);
 	memcpy(ints, s->data, s->length);
@@ -247,10 +244,10 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 		CHECK_FOR_INTERRUPTS();
 		/* every tree has a node, and children lie after their parent inside it */
 		if (end <= begin || end - begin > GBDT_MAX_NODES_PER_TREE)
-			bad_model("tree table is not increasing");
+			MODEL_CORRUPTED("tree table is not increasing");
 		/* the last entry is the node count, but an earlier one may exceed it */
 		if ((Size) end > nnodes)
-			bad_model("tree table runs past the node table");
+			MODEL_CORRUPTED("tree table runs past the node table");
 		for (int32 k = begin; k < end; k++)
 		{
 			GbdtNode   *nd = &m->nodes[k];
@@ -264,15 +261,15 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 			m->default_left[k] = (ni[2] & GBDT_NODE_DEFAULT_LEFT) != 0;
 			m->cover[k] = nf[2];
 			if (!isfinite(nf[1]) || !isfinite(nf[2]) || nf[2] < 0)
-				bad_model("node value or cover is not finite");
+				MODEL_CORRUPTED("node value or cover is not finite");
 			if (nd->feature == -1)
 				continue;
 			if (nd->feature < 0 || nd->feature >= f)
-				bad_model("node feature out of range");
+				MODEL_CORRUPTED("node feature out of range");
 			if (nd->left <= k || nd->left >= end - 1)
-				bad_model("node child out of range");
+				MODEL_CORRUPTED("node child out of range");
 			if (isnan(nf[0]) || !isfinite(nf[3]))
-				bad_model("node threshold or gain is not a number");
+				MODEL_CORRUPTED("node threshold or gain is not a number");
 			gbdt_claim_children(nd->left, parents, depth, depth[k] + 1);
 			m->max_depth = Max(m->max_depth, depth[k] + 1);
 			m->importance_gain[nd->feature] += nf[3];
@@ -281,7 +278,7 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 		/* the root has no parent (children come after it); all others one */
 		for (int32 k = begin + 1; k < end; k++)
 			if (parents[k] == 0)
-				bad_model("tree has a node its root does not reach");
+				MODEL_CORRUPTED("tree has a node its root does not reach");
 	}
 	pfree(parents);
 	m->group_depth = palloc0(sizeof(int) * (ntrees / GBDT_WALK_LANES + 1));
@@ -298,7 +295,7 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 
 	names = ecml_section_texts(model, ECML_TAG_FEATURE_NAMES, &nnames);
 	if (names != NULL && nnames != f)
-		bad_model("feature names do not match the feature count");
+		MODEL_CORRUPTED("feature names do not match the feature count");
 	if (names == NULL)
 	{
 		names = palloc(sizeof(char *) * f);

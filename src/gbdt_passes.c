@@ -250,9 +250,7 @@ hist_state_arg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_ARGISNULL(argno))
 		return NULL;
-	if (AggCheckCallContext(fcinfo, NULL))
-		return hist_state_check(PG_GETARG_BYTEA_P(argno));
-	return hist_state_check(PG_GETARG_BYTEA_P_COPY(argno));
+	return hist_state_check((bytea *) ecml_agg_writable_arg(fcinfo, argno));
 }
 
 /*

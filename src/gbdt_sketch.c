@@ -216,20 +216,11 @@ distinct_add(GbdtSketch *s, SketchLayout *l, int j, float x)
 {
 	int32		n = l->ndistinct[j];
 	float	   *v = l->distinct + (Size) j * s->max_distinct;
-	int			lo = 0,
-				hi = n;
+	int			lo;
 
 	if (n < 0)
 		return;
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) >> 1;
-
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = ecml_lower_bound_float(v, 0, n, x);
 	if (lo < n && v[lo] == x)
 		return;
 	if (n == s->max_distinct)
@@ -281,9 +272,7 @@ sketch_arg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_ARGISNULL(argno))
 		return NULL;
-	if (AggCheckCallContext(fcinfo, NULL))
-		return gbdt_sketch_check(PG_GETARG_BYTEA_P(argno));
-	return gbdt_sketch_check(PG_GETARG_BYTEA_P_COPY(argno));
+	return gbdt_sketch_check((bytea *) ecml_agg_writable_arg(fcinfo, argno));
 }
 
 /* The first row's state from the aggregate's arguments. */

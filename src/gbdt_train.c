@@ -97,6 +97,19 @@ gbdt_parse_options(Jsonb *opts, GbdtOptions *o, const char *trainer)
 						 errhint("Explanations key contributions by name, so names must be unique.")));
 }
 
+static void
+check_options(Jsonb *options, const char *trainer)
+{
+	GbdtOptions o;
+
+	gbdt_parse_options(options, &o, trainer);
+}
+
+static const LabelRowsAgg gbdt_agg = {
+	TRAINER, "fraud_train", GBDT_MAX_FEATURES, INT_MAX, check_options,
+	"gbdt_train_transfn", "gbdt_train_combinefn", "gbdt_train_deserialfn"
+};
+
 /* transition: buffer one row; rows with a NULL vector or label are skipped */
 PG_FUNCTION_INFO_V1(gbdt_train_transfn);
 Datum
@@ -107,37 +120,14 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 	ArrayType  *arr;
 	float	   *slot;
 	int			n;
-	bool		label;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "gbdt_train_transfn called in non-aggregate context");
-
-	st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
-	if (st == NULL)
+	if (labelrows_transfn_begin(fcinfo, &gbdt_agg, &st, &aggcxt))
 	{
-		st = labelrows_new(aggcxt, GBDT_MAX_FEATURES, INT_MAX);
-		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
-		/* parse now so that a bad option fails before the scan, not after */
-		if (st->options != NULL)
-		{
-			GbdtOptions o;
-
-			gbdt_parse_options(st->options, &o, TRAINER);
-		}
+		arr = PG_GETARG_ARRAYTYPE_P(1);
+		n = gbdt_array_length(arr);
+		slot = labelrows_append(st, n, PG_GETARG_BOOL(2), aggcxt, TRAINER);
+		gbdt_copy_features(arr, n, slot);
 	}
-
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		st->nskipped++;
-		PG_RETURN_POINTER(st);
-	}
-
-	arr = PG_GETARG_ARRAYTYPE_P(1);
-	label = PG_GETARG_BOOL(2);
-	n = gbdt_array_length(arr);
-	slot = labelrows_append(st, n, label, aggcxt, TRAINER);
-	gbdt_copy_features(arr, n, slot);
-
 	PG_RETURN_POINTER(st);
 }
 
@@ -146,38 +136,21 @@ PG_FUNCTION_INFO_V1(gbdt_train_combinefn);
 Datum
 gbdt_train_combinefn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-	LabelRows  *s1 = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
-	LabelRows  *s2 = PG_ARGISNULL(1) ? NULL : (LabelRows *) PG_GETARG_POINTER(1);
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "gbdt_train_combinefn called in non-aggregate context");
-	if (s2 == NULL)
-		PG_RETURN_POINTER(s1);
-	if (s1 == NULL)
-		PG_RETURN_POINTER(s2);
-
-	labelrows_combine(s1, s2, aggcxt, TRAINER);
-	PG_RETURN_POINTER(s1);
+	return labelrows_combinefn(fcinfo, &gbdt_agg);
 }
 
 PG_FUNCTION_INFO_V1(gbdt_train_serialfn);
 Datum
 gbdt_train_serialfn(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BYTEA_P(labelrows_serialize((LabelRows *) PG_GETARG_POINTER(0), TRAINER));
+	return labelrows_serialfn(fcinfo, &gbdt_agg);
 }
 
 PG_FUNCTION_INFO_V1(gbdt_train_deserialfn);
 Datum
 gbdt_train_deserialfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "gbdt_train_deserialfn called in non-aggregate context");
-	PG_RETURN_POINTER(labelrows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt, GBDT_MAX_FEATURES,
-											INT_MAX, "fraud_train", TRAINER));
+	return labelrows_deserialfn(fcinfo, &gbdt_agg);
 }
 
 /*

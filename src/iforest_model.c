@@ -25,13 +25,8 @@ iforest_c(double n)
 	return 0.0;
 }
 
-static void
-corrupted(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid ecml model: isolation forest %s", what)));
-}
+/* "invalid ecml model: isolation forest <what>" (data_corrupted), model.c */
+#define MODEL_CORRUPTED(what) ecml_model_kind_corrupted("isolation forest", (what), NULL)
 
 /* An int32 section of exactly n elements, pointing into the model. */
 static const int32 *
@@ -40,7 +35,7 @@ int32_section(const EcmlModel *model, uint32 tag, Size n, const char *what)
 	const EcmlSection *s = ecml_model_section(model, tag, ECML_SECTION_INT32, true);
 
 	if (s->length != n * sizeof(int32))
-		corrupted(psprintf("%s section has the wrong length", what));
+		MODEL_CORRUPTED(psprintf("%s section has the wrong length", what));
 	return (const int32 *) s->data;
 }
 
@@ -72,14 +67,14 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 		m->ntrees < IFOREST_N_TREES_MIN || m->ntrees > IFOREST_N_TREES_MAX ||
 		m->sample_size < IFOREST_SAMPLE_SIZE_MIN || m->sample_size > IFOREST_SAMPLE_SIZE_MAX ||
 		m->height_limit != (int) ceil(log2((double) m->sample_size)))
-		corrupted("parameters out of range");
+		MODEL_CORRUPTED("parameters out of range");
 	m->cpsi = iforest_c(m->sample_size);
 
 	trees = int32_section(model, IFOREST_TAG_TREES, m->ntrees + 1, "tree");
 	nnodes = trees[m->ntrees];
 	/* a tree on psi rows has at most 2 psi - 1 nodes */
 	if (nnodes < m->ntrees || (int64) nnodes > (int64) m->ntrees * (2 * m->sample_size - 1))
-		corrupted("node count out of range");
+		MODEL_CORRUPTED("node count out of range");
 	feature = int32_section(model, IFOREST_TAG_FEATURE, nnodes, "feature");
 	left = int32_section(model, IFOREST_TAG_LEFT, nnodes, "child");
 	value = ecml_section_floats(model, IFOREST_TAG_VALUE, nnodes);
@@ -95,7 +90,7 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 		int			end = trees[t + 1];
 
 		if (first < 0 || first >= end || end > nnodes)
-			corrupted("tree offsets out of order");
+			MODEL_CORRUPTED("tree offsets out of order");
 		CHECK_FOR_INTERRUPTS();
 		m->roots[t] = first;
 		for (int i = first; i < end; i++)
@@ -107,7 +102,7 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 				/* a leaf: its path length is at most l + c(psi) */
 				if (left[i] != -1 || !(value[i] >= 0.0f) ||
 					value[i] > m->height_limit + m->cpsi + 1.0)
-					corrupted(psprintf("leaf %d is invalid", i));
+					MODEL_CORRUPTED(psprintf("leaf %d is invalid", i));
 				nd->feature = 0;
 				nd->value = get_float4_infinity();
 				nd->left = i;
@@ -117,16 +112,16 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 			{
 				if (feature[i] < 0 || feature[i] >= m->nfeatures ||
 					left[i] <= i || left[i] >= end - 1 || !isfinite(value[i]))
-					corrupted(psprintf("node %d is invalid", i));
+					MODEL_CORRUPTED(psprintf("node %d is invalid", i));
 				/*
 				 * children come later, so depths fill in one pass, and a
 				 * child with a depth already has a parent: each tree must
 				 * be a proper tree (see the comment above iforest_parse)
 				 */
 				if (depth[left[i]] != 0 || depth[left[i] + 1] != 0)
-					corrupted(psprintf("node %d shares a child with another node", i));
+					MODEL_CORRUPTED(psprintf("node %d shares a child with another node", i));
 				if (depth[i] >= m->height_limit)
-					corrupted(psprintf("node %d is below the height limit", i));
+					MODEL_CORRUPTED(psprintf("node %d is below the height limit", i));
 				depth[left[i]] = depth[left[i] + 1] = depth[i] + 1;
 				nd->feature = feature[i];
 				nd->value = value[i];
@@ -137,10 +132,10 @@ iforest_parse(const EcmlModel *model, MemoryContext mcxt)
 		/* the root is at depth 0 by definition, every other node has a parent */
 		for (int i = first + 1; i < end; i++)
 			if (depth[i] == 0)
-				corrupted(psprintf("node %d is not reached from its tree's root", i));
+				MODEL_CORRUPTED(psprintf("node %d is not reached from its tree's root", i));
 	}
 	if (trees[0] != 0)
-		corrupted("tree offsets out of order");
+		MODEL_CORRUPTED("tree offsets out of order");
 	pfree(depth);
 	return m;
 }

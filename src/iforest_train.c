@@ -359,8 +359,7 @@ iforest_train_transfn(PG_FUNCTION_ARGS)
 	float	   *x;
 	int			n;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "iforest_train_transfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "iforest_train_transfn");
 
 	st = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
 	if (st == NULL)
@@ -419,8 +418,7 @@ iforest_train_combinefn(PG_FUNCTION_ARGS)
 	int32	   *map;
 	KeyedRow   *items;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "iforest_train_combinefn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "iforest_train_combinefn");
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	if (s1 == NULL)
@@ -604,8 +602,7 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 				nlive;
 	Jsonb	   *options = NULL;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "iforest_train_deserialfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "iforest_train_deserialfn");
 	p = rowbuf_frame_head(in, SERIAL_HEAD, "anomaly_train");
 	end = p + VARSIZE_ANY_EXHDR(in);
 	memcpy(&nfeatures, p, 4);
@@ -894,10 +891,9 @@ iforest_grow(const IForestSample *s, const IForestOptions *o)
 		root = build_alloc(&b, 1);
 		roots[t] = root;
 		build_node(&b, root, 0, psi, 0);
-		if (ecml_progress && (t + 1) % Max(1, ntrees / 10) == 0)
-			ereport(NOTICE,
-					(errmsg("%s: %d of %d trees grown, %.1f s elapsed",
-							s->trainer, t + 1, ntrees, ecml_elapsed_seconds(start))));
+		if ((t + 1) % Max(1, ntrees / 10) == 0)
+			ecml_progress_notice("%s: %d of %d trees grown, %.1f s elapsed",
+								 s->trainer, t + 1, ntrees, ecml_elapsed_seconds(start));
 	}
 	roots[ntrees] = b.nnodes;
 	if (b.splits == 0)

@@ -11,7 +11,9 @@
 #include <limits.h>
 
 #include "arrays.h"
+#include "ecml.h"
 #include "labelrows.h"
+#include "options.h"
 
 #define SERIAL_HEAD 32
 
@@ -119,4 +121,61 @@ labelrows_deserialize(bytea *in, MemoryContext cxt, int max_features, int64 max_
 		elog(ERROR, "ecml: %s partial state has too many rows", what);
 	rowbuf_read(&st->rows, p, nrows, cxt, trainer);
 	return st;
+}
+
+/* ---- the aggregate's support functions ---- */
+
+bool
+labelrows_transfn_begin(FunctionCallInfo fcinfo, const LabelRowsAgg *agg,
+						LabelRows **st, MemoryContext *aggcxt)
+{
+	*aggcxt = ecml_agg_context(fcinfo, agg->transfn);
+	*st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
+	if (*st == NULL)
+	{
+		*st = labelrows_new(*aggcxt, agg->max_features, agg->max_rows);
+		(*st)->options = ecml_options_arg(fcinfo, 3, *aggcxt);
+		if ((*st)->options != NULL)
+			agg->check_options((*st)->options, agg->trainer);
+	}
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		(*st)->nskipped++;
+		return false;
+	}
+	return true;
+}
+
+/* combine: move state2's chunks into state1 (both in the aggregate context) */
+Datum
+labelrows_combinefn(FunctionCallInfo fcinfo, const LabelRowsAgg *agg)
+{
+	MemoryContext aggcxt;
+	LabelRows  *s1 = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
+	LabelRows  *s2 = PG_ARGISNULL(1) ? NULL : (LabelRows *) PG_GETARG_POINTER(1);
+
+	aggcxt = ecml_agg_context(fcinfo, agg->combinefn);
+	if (s2 == NULL)
+		PG_RETURN_POINTER(s1);
+	if (s1 == NULL)
+		PG_RETURN_POINTER(s2);
+
+	labelrows_combine(s1, s2, aggcxt, agg->trainer);
+	PG_RETURN_POINTER(s1);
+}
+
+Datum
+labelrows_serialfn(FunctionCallInfo fcinfo, const LabelRowsAgg *agg)
+{
+	PG_RETURN_BYTEA_P(labelrows_serialize((LabelRows *) PG_GETARG_POINTER(0), agg->trainer));
+}
+
+Datum
+labelrows_deserialfn(FunctionCallInfo fcinfo, const LabelRowsAgg *agg)
+{
+	MemoryContext aggcxt;
+
+	aggcxt = ecml_agg_context(fcinfo, agg->deserialfn);
+	PG_RETURN_POINTER(labelrows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt, agg->max_features,
+											agg->max_rows, agg->what, agg->trainer));
 }

@@ -43,4 +43,33 @@ extern LabelRows *labelrows_deserialize(bytea *in, MemoryContext cxt, int max_fe
 										int64 max_rows, const char *what,
 										const char *trainer);
 
+/*
+ * The support functions both classifiers' aggregates share: each describes
+ * itself once and its SQL-callable wrappers call these.
+ */
+typedef struct LabelRowsAgg
+{
+	const char *trainer;		/* "ecml.logreg_train", for messages */
+	const char *what;			/* names the partial state: "logreg_train" */
+	int			max_features;
+	int64		max_rows;		/* rows must stay below this */
+	/* parse the options of the first row, so that a bad one fails early */
+	void		(*check_options)(Jsonb *options, const char *trainer);
+	/* the C support functions, for the called-outside-an-aggregate error */
+	const char *transfn;
+	const char *combinefn;
+	const char *deserialfn;
+} LabelRowsAgg;
+
+/*
+ * transition: the state (made with the first row, options from argument
+ * 3), and true when this row is to be buffered; a row whose vector
+ * (argument 1) or label (argument 2) is NULL is counted as skipped instead.
+ */
+extern bool labelrows_transfn_begin(FunctionCallInfo fcinfo, const LabelRowsAgg *agg,
+									LabelRows **st, MemoryContext *aggcxt);
+extern Datum labelrows_combinefn(FunctionCallInfo fcinfo, const LabelRowsAgg *agg);
+extern Datum labelrows_serialfn(FunctionCallInfo fcinfo, const LabelRowsAgg *agg);
+extern Datum labelrows_deserialfn(FunctionCallInfo fcinfo, const LabelRowsAgg *agg);
+
 #endif							/* ECML_LABELROWS_H */

@@ -230,12 +230,9 @@ report_progress(const char *trainer, const char *solver, int iter, int max_iter,
 {
 	double		elapsed = ecml_elapsed_seconds(start);
 
-	if (!ecml_progress)
-		return;
-	ereport(NOTICE,
-			(errmsg("%s (%s): iteration %d, loss %.6g, gradient %.3g, %.2f s elapsed, at most %.1f s left",
-					trainer, solver, iter, loss, gnorm, elapsed,
-					elapsed / Max(iter, 1) * (max_iter - iter))));
+	ecml_progress_notice("%s (%s): iteration %d, loss %.6g, gradient %.3g, %.2f s elapsed, at most %.1f s left",
+						 trainer, solver, iter, loss, gnorm, elapsed,
+						 ecml_seconds_left(elapsed, iter, max_iter));
 }
 
 static double
@@ -744,8 +741,8 @@ logreg_fit_model(LogregProblem *pb, const LogregOptions *o, const double *mean,
 		se[j] = get_float8_nan();
 
 	/*
-	 * p solves of O(p^2) each: beyond LOGREG_STDERR_MAX_FEATURES (as README
-	 * says) no covariance is formed, whichever solver ran.
+	 * p solves of O(p^2) each: beyond LOGREG_STDERR_MAX_FEATURES (docs/logreg.md,
+	 * "beyond 2000 features") no covariance is formed, whichever solver ran.
 	 */
 	if (hess && o->l1 == 0 && p <= LOGREG_STDERR_MAX_FEATURES)
 		logreg_stderrs(pb, hess, L, mean, scale, se);

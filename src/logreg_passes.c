@@ -266,10 +266,7 @@ pass_state_arg(FunctionCallInfo fcinfo, int argno)
 
 	if (PG_ARGISNULL(argno))
 		return NULL;
-	if (AggCheckCallContext(fcinfo, NULL))
-		s = (LogregPassState *) PG_GETARG_BYTEA_P(argno);
-	else
-		s = (LogregPassState *) PG_GETARG_BYTEA_P_COPY(argno);
+	s = (LogregPassState *) ecml_agg_writable_arg(fcinfo, argno);
 	logreg_pass_check(s);
 	return s;
 }

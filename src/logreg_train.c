@@ -38,6 +38,19 @@
  */
 #define HESS_PANEL_FLOPS ((Size) 1 << 27)
 
+static void
+check_options(Jsonb *options, const char *trainer)
+{
+	LogregOptions o;
+
+	logreg_parse_options(options, &o, trainer);
+}
+
+static const LabelRowsAgg logreg_agg = {
+	TRAINER, "logreg_train", LOGREG_MAX_FEATURES, PG_INT64_MAX, check_options,
+	"logreg_train_transfn", "logreg_train_combinefn", "logreg_train_deserialfn"
+};
+
 /* transition: buffer one row; NULL rows are counted and skipped */
 PG_FUNCTION_INFO_V1(logreg_train_transfn);
 Datum
@@ -45,41 +58,16 @@ logreg_train_transfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	LabelRows  *st;
-	ArrayType  *arr;
 	float	   *x;
 	float	   *slot;
 	int			n;
-	bool		label;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "logreg_train_transfn called in non-aggregate context");
-
-	st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
-	if (st == NULL)
+	if (labelrows_transfn_begin(fcinfo, &logreg_agg, &st, &aggcxt))
 	{
-		st = labelrows_new(aggcxt, LOGREG_MAX_FEATURES, PG_INT64_MAX);
-		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
-		/* parse now so a bad option fails before the scan, not after */
-		if (st->options != NULL)
-		{
-			LogregOptions o;
-
-			logreg_parse_options(st->options, &o, TRAINER);
-		}
+		x = ecml_array_float4(PG_GETARG_ARRAYTYPE_P(1), "feature vector", -1, &n, false);
+		slot = labelrows_append(st, n, PG_GETARG_BOOL(2), aggcxt, TRAINER);
+		memcpy(slot, x, sizeof(float) * n);
 	}
-
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		st->nskipped++;
-		PG_RETURN_POINTER(st);
-	}
-
-	arr = PG_GETARG_ARRAYTYPE_P(1);
-	label = PG_GETARG_BOOL(2);
-	x = ecml_array_float4(arr, "feature vector", -1, &n, false);
-	slot = labelrows_append(st, n, label, aggcxt, TRAINER);
-	memcpy(slot, x, sizeof(float) * n);
-
 	PG_RETURN_POINTER(st);
 }
 
@@ -88,38 +76,21 @@ PG_FUNCTION_INFO_V1(logreg_train_combinefn);
 Datum
 logreg_train_combinefn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-	LabelRows  *s1 = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
-	LabelRows  *s2 = PG_ARGISNULL(1) ? NULL : (LabelRows *) PG_GETARG_POINTER(1);
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "logreg_train_combinefn called in non-aggregate context");
-	if (s2 == NULL)
-		PG_RETURN_POINTER(s1);
-	if (s1 == NULL)
-		PG_RETURN_POINTER(s2);
-
-	labelrows_combine(s1, s2, aggcxt, TRAINER);
-	PG_RETURN_POINTER(s1);
+	return labelrows_combinefn(fcinfo, &logreg_agg);
 }
 
 PG_FUNCTION_INFO_V1(logreg_train_serialfn);
 Datum
 logreg_train_serialfn(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BYTEA_P(labelrows_serialize((LabelRows *) PG_GETARG_POINTER(0), TRAINER));
+	return labelrows_serialfn(fcinfo, &logreg_agg);
 }
 
 PG_FUNCTION_INFO_V1(logreg_train_deserialfn);
 Datum
 logreg_train_deserialfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "logreg_train_deserialfn called in non-aggregate context");
-	PG_RETURN_POINTER(labelrows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt, LOGREG_MAX_FEATURES,
-											PG_INT64_MAX, "logreg_train", TRAINER));
+	return labelrows_deserialfn(fcinfo, &logreg_agg);
 }
 
 /* ---------------- the pass over the buffered rows ---------------- */

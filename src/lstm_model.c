@@ -56,14 +56,10 @@ lstm_net_layout(LstmNet *net, float *params)
 	net->bo = p;
 }
 
-static void
-corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid ecml model: lstm %s", what),
-			 errhint("Pass a model produced by ecml.lstm_train, unmodified.")));
-}
+/* "invalid ecml model: lstm <what>" (data_corrupted), model.c */
+#define MODEL_CORRUPTED(what) \
+	ecml_model_kind_corrupted("lstm", (what), \
+							  "Pass a model produced by ecml.lstm_train, unmodified.")
 
 /* Parse a validated lstm model into its network and vocabulary (in mcxt). */
 void *
@@ -77,7 +73,7 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 	float	   *params;
 
 	if (s->length != sizeof(shape))
-		corrupt("shape section has the wrong length");
+		MODEL_CORRUPTED("shape section has the wrong length");
 	memcpy(shape, s->data, sizeof(shape));
 	if ((shape[0] != LSTM_TOKENS_BIGINT && shape[0] != LSTM_TOKENS_TEXT) ||
 		shape[1] < 2 || shape[1] > LSTM_MAX_VOCAB_MAX ||
@@ -85,7 +81,7 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 		shape[3] < 1 || shape[3] > LSTM_DIM_MAX ||
 		shape[4] < 1 || shape[4] > LSTM_LAYERS_MAX ||
 		shape[5] < 2 || shape[5] > LSTM_MAX_LENGTH_MAX)
-		corrupt("shape out of range");
+		MODEL_CORRUPTED("shape out of range");
 	m->token_type = shape[0];
 	m->max_length = shape[5];
 	V = shape[1];
@@ -96,7 +92,7 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 	P = lstm_param_count(V, m->net.E, m->net.H, m->net.L);
 	params = ecml_section_floats(model, LSTM_TAG_WEIGHTS, P);
 	if (!ecml_all_finite(params, (int) Min(P, (size_t) INT_MAX)))
-		corrupt("weights are not finite");
+		MODEL_CORRUPTED("weights are not finite");
 	/*
 	 * Finite weights can still overflow a gate's sum to infinity and then
 	 * NaN; with |w| <= 1e9 no sum over 2 * 4096 inputs comes near FLT_MAX,
@@ -107,7 +103,7 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 		if ((i & 0xfffff) == 0)
 			CHECK_FOR_INTERRUPTS();
 		if (fabsf(params[i]) > LSTM_MAX_ABS_WEIGHT)
-			corrupt("weights are out of range");
+			MODEL_CORRUPTED("weights are out of range");
 	}
 	lstm_net_layout(&m->net, params);
 
@@ -117,11 +113,11 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 		float		rep[3];
 
 		if (s->length != sizeof(rep))
-			corrupt("repeat section has the wrong length");
+			MODEL_CORRUPTED("repeat section has the wrong length");
 		memcpy(rep, s->data, sizeof(rep));
 		if (!(rep[0] >= 0.0f && rep[0] <= 1.0f && rep[1] > 0.0f && rep[1] <= 1.0f &&
 			  (rep[2] == 0.0f || rep[2] == 1.0f)))
-			corrupt("repeat weight, decay or mode out of range");
+			MODEL_CORRUPTED("repeat weight, decay or mode out of range");
 		m->repeat_weight = rep[0];
 		m->repeat_decay = rep[1];
 		m->repeat_explore = rep[2] == 1.0f;
@@ -137,7 +133,7 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 			if ((i & 0xffff) == 0)
 				CHECK_FOR_INTERRUPTS();
 			if (lstm_vocab_add(&m->vocab, ids[i], NULL, 0) != i)
-				corrupt("vocabulary has a repeated token");
+				MODEL_CORRUPTED("vocabulary has a repeated token");
 		}
 	}
 	else
@@ -146,13 +142,13 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 		char	  **strs = ecml_section_texts(model, LSTM_TAG_VOCAB, &n);
 
 		if (strs == NULL || n != V - 1)
-			corrupt("vocabulary has the wrong size");
+			MODEL_CORRUPTED("vocabulary has the wrong size");
 		for (int i = 0; i < n; i++)
 		{
 			if ((i & 0xffff) == 0)
 				CHECK_FOR_INTERRUPTS();
 			if (lstm_vocab_add(&m->vocab, 0, strs[i], strlen(strs[i])) != i)
-				corrupt("vocabulary has a repeated token");
+				MODEL_CORRUPTED("vocabulary has a repeated token");
 		}
 	}
 	return m;

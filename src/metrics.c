@@ -292,9 +292,7 @@ log_loss_state(ArrayType *state)
 static ArrayType *
 log_loss_writable_state(FunctionCallInfo fcinfo, int argno)
 {
-	if (AggCheckCallContext(fcinfo, NULL))
-		return PG_GETARG_ARRAYTYPE_P(argno);
-	return PG_GETARG_ARRAYTYPE_P_COPY(argno);
+	return (ArrayType *) ecml_agg_writable_arg(fcinfo, argno);
 }
 
 /*

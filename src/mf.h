@@ -137,27 +137,6 @@ typedef struct MfFit
 
 extern bytea *mf_model_write(const MfFit *fit, Size model_bytes);
 
-/* Dense index of id in ids[0..n) (ascending), or -1. */
-static inline int
-mf_find_id(const int64 *ids, int n, int64 id)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else if (ids[mid] > id)
-			hi = mid - 1;
-		else
-			return mid;
-	}
-	return -1;
-}
-
 /*
  * Solve A x = b for symmetric positive definite A (d,d) in place by
  * Cholesky (the lower triangle of A is overwritten); b becomes x.  A pivot

@@ -55,21 +55,17 @@ mf_cholesky_solve(double *A, double *b, int d)
 	}
 }
 
-static void
-bad_model(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid ecml model: mf %s", what),
-			 errhint("Pass a model produced by ecml.mf_train, unmodified.")));
-}
+/* "invalid ecml model: mf <what>" (data_corrupted), model.c */
+#define MODEL_CORRUPTED(what) \
+	ecml_model_kind_corrupted("mf", (what), \
+							  "Pass a model produced by ecml.mf_train, unmodified.")
 
 static void
 check_ascending(const int64 *ids, int n, const char *what)
 {
 	for (int i = 1; i < n; i++)
 		if (ids[i] <= ids[i - 1])
-			bad_model(what);
+			MODEL_CORRUPTED(what);
 }
 
 /* Parse a validated mf model (in mcxt): copies, checked for consistency. */
@@ -84,14 +80,14 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 
 	if (shape[0] < 1 || shape[0] > MF_MAX_IDS || shape[1] < 1 || shape[1] > MF_MAX_IDS ||
 		shape[2] < MF_FACTORS_MIN || shape[2] > MF_FACTORS_MAX || (shape[3] & ~7) != 0)
-		bad_model("shape out of range");
+		MODEL_CORRUPTED("shape out of range");
 	m->nusers = (int) shape[0];
 	m->nitems = (int) shape[1];
 	m->factors = f = (int) shape[2];
 	m->implicit = (shape[3] & MF_FLAG_IMPLICIT) != 0;
 	m->biases = (shape[3] & MF_FLAG_BIASES) != 0;
 	if (m->implicit && m->biases)
-		bad_model("flags are inconsistent");
+		MODEL_CORRUPTED("flags are inconsistent");
 
 	params = ecml_section_doubles(model, MF_TAG_PARAMS, 2);
 	m->regularization = params[0];
@@ -100,7 +96,7 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 	m->global_mean = mean[0];
 	if (!isfinite(m->regularization) || m->regularization < 0 ||
 		!isfinite(m->alpha) || m->alpha < 0 || !isfinite(m->global_mean))
-		bad_model("parameters out of range");
+		MODEL_CORRUPTED("parameters out of range");
 
 	m->user_ids = ecml_section_int64s(model, MF_TAG_USER_IDS, m->nusers);
 	m->item_ids = ecml_section_int64s(model, MF_TAG_ITEM_IDS, m->nitems);
@@ -111,18 +107,18 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 	/* both sections are in a bytea under 1 GB: n * f < 2^28 fits an int */
 	if (!ecml_all_finite(m->user_factors, (int) ((Size) m->nusers * f)) ||
 		!ecml_all_finite(m->item_factors, (int) ((Size) m->nitems * f)))
-		bad_model("factors are not finite");
+		MODEL_CORRUPTED("factors are not finite");
 	if (m->biases)
 	{
 		m->user_bias = ecml_section_floats(model, MF_TAG_USER_BIAS, m->nusers);
 		m->item_bias = ecml_section_floats(model, MF_TAG_ITEM_BIAS, m->nitems);
 		if (!ecml_all_finite(m->user_bias, m->nusers) ||
 			!ecml_all_finite(m->item_bias, m->nitems))
-			bad_model("biases are not finite");
+			MODEL_CORRUPTED("biases are not finite");
 	}
 	m->gram = ecml_section_floats(model, MF_TAG_GRAM, (Size) f * f);
 	if (!ecml_all_finite(m->gram, f * f))
-		bad_model("Gram matrix is not finite");
+		MODEL_CORRUPTED("Gram matrix is not finite");
 
 	if (shape[3] & MF_FLAG_SEEN)
 	{
@@ -132,14 +128,14 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 		m->seen_ptr = ecml_section_int64s(model, MF_TAG_SEEN_PTR, m->nusers + 1);
 		nnz = m->seen_ptr[m->nusers];
 		if (m->seen_ptr[0] != 0)
-			bad_model("interactions are inconsistent");
+			MODEL_CORRUPTED("interactions are inconsistent");
 		for (int u = 0; u < m->nusers; u++)
 			if (m->seen_ptr[u + 1] < m->seen_ptr[u])
-				bad_model("interactions are inconsistent");
+				MODEL_CORRUPTED("interactions are inconsistent");
 		s = ecml_model_section(model, MF_TAG_SEEN_IDX, ECML_SECTION_INT32, true);
 		/* divide, don't multiply: a huge nnz would wrap nnz * 4 to the length */
 		if ((Size) nnz != s->length / sizeof(int32))
-			bad_model("interaction count does not match");
+			MODEL_CORRUPTED("interaction count does not match");
 		m->seen_idx = palloc_extended(sizeof(int32) * Max(nnz, 1), MCXT_ALLOC_HUGE);
 		memcpy(m->seen_idx, s->data, s->length);
 		for (int u = 0; u < m->nusers; u++)
@@ -149,7 +145,7 @@ mf_parse(const EcmlModel *model, MemoryContext mcxt)
 			for (int64 e = m->seen_ptr[u]; e < m->seen_ptr[u + 1]; e++)
 				if (m->seen_idx[e] < 0 || m->seen_idx[e] >= m->nitems ||
 					(e > m->seen_ptr[u] && m->seen_idx[e] <= m->seen_idx[e - 1]))
-					bad_model("interactions are inconsistent");
+					MODEL_CORRUPTED("interactions are inconsistent");
 		}
 	}
 

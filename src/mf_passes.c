@@ -144,10 +144,7 @@ pass_arg(FunctionCallInfo fcinfo, int argno)
 
 	if (PG_ARGISNULL(argno))
 		return NULL;
-	if (AggCheckCallContext(fcinfo, NULL))
-		s = (MfPassState *) PG_GETARG_BYTEA_P(argno);
-	else
-		s = (MfPassState *) PG_GETARG_BYTEA_P_COPY(argno);
+	s = (MfPassState *) ecml_agg_writable_arg(fcinfo, argno);
 	pass_check(s);
 	return s;
 }
@@ -240,7 +237,7 @@ mf_pass_transfn(PG_FUNCTION_ARGS)
 	else if (s->f != x.f || s->d != x.d || s->implicit != (pv[0] != 0))
 		pass_corrupt("model: factors differ from the state's");
 
-	k = mf_find_id(x.ids, x.n, other);
+	k = ecml_find_int64(x.ids, x.n, other);
 	if (k < 0)
 		unknown_id(other);
 	y = x.rows + (Size) k * x.f;
@@ -450,7 +447,7 @@ collect_solved(HeapTuple tup, TupleDesc desc, void *arg)
 	int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	Datum		xd = SPI_getbinval(tup, desc, 2, &isnull);
 	int64		cnt = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	int			k = mf_find_id(t->ids, t->n, id);
+	int			k = ecml_find_int64(t->ids, t->n, id);
 	int			n;
 	ArrayType  *a;
 	float	   *x;

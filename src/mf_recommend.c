@@ -88,27 +88,6 @@ mf_item_scores(const MfModel *m, const float *x, float *scores)
 	}
 }
 
-/* Is item index i in sorted[0..n)? */
-static inline bool
-mf_contains(const int32 *sorted, int64 n, int32 i)
-{
-	int64		lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (sorted[mid] < i)
-			lo = mid + 1;
-		else if (sorted[mid] > i)
-			hi = mid - 1;
-		else
-			return true;
-	}
-	return false;
-}
-
 /*
  * Best k of scores, skipping the item indices in skip[0..nskip) (ascending).
  * The heap ranks by -score, ties by item id.  Most items fail the bound
@@ -126,7 +105,7 @@ mf_select(const MfModel *m, const float *scores, const int32 *skip, int64 nskip,
 
 		if (key > bound)
 			continue;
-		if (nskip > 0 && mf_contains(skip, nskip, i))
+		if (nskip > 0 && ecml_find_int32(skip, nskip, i) >= 0)
 			continue;
 		ecml_topk_push(heap, key, m->item_ids[i]);
 		bound = ecml_topk_bound(heap);
@@ -193,7 +172,7 @@ mf_recommend(PG_FUNCTION_ARGS)
 	k = check_k(k, m->nitems);
 	if (exclude_seen)
 		check_seen_stored(m);
-	u = mf_find_id(m->user_ids, m->nusers, user_id);
+	u = ecml_find_int64(m->user_ids, m->nusers, user_id);
 	if (u < 0)
 	{
 		notice_unknown_user(user_id);
@@ -286,7 +265,7 @@ mf_recommend_all(PG_FUNCTION_ARGS)
 					/* most candidates stop here, before the seen list */
 					if (key > bound)
 						continue;
-					if (nseen > 0 && mf_contains(seen, nseen, i0 + j))
+					if (nseen > 0 && ecml_find_int32(seen, nseen, i0 + j) >= 0)
 						continue;
 					ecml_topk_push(heap, key, m->item_ids[i0 + j]);
 					bound = ecml_topk_bound(heap);
@@ -331,7 +310,7 @@ mf_similar_items(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	m = get_model(fcinfo);
 	k = check_k(k, m->nitems);
-	i = mf_find_id(m->item_ids, m->nitems, item_id);
+	i = ecml_find_int64(m->item_ids, m->nitems, item_id);
 	if (i < 0)
 		return (Datum) 0;
 	scores = palloc_extended(sizeof(float) * m->nitems, MCXT_ALLOC_HUGE);
@@ -358,8 +337,8 @@ Datum
 mf_predict(PG_FUNCTION_ARGS)
 {
 	MfModel    *m = get_model(fcinfo);
-	int			u = mf_find_id(m->user_ids, m->nusers, PG_GETARG_INT64(1));
-	int			i = mf_find_id(m->item_ids, m->nitems, PG_GETARG_INT64(2));
+	int			u = ecml_find_int64(m->user_ids, m->nusers, PG_GETARG_INT64(1));
+	int			i = ecml_find_int64(m->item_ids, m->nitems, PG_GETARG_INT64(2));
 	float		s;
 
 	if (u < 0 || i < 0)
@@ -434,7 +413,7 @@ mf_fold_in(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("values element %d is negative (%g); the model is implicit", j + 1, vals[j]),
 					 errhint("Implicit feedback values must be at least 0, as in training.")));
-		i = mf_find_id(m->item_ids, m->nitems, ids[j]);
+		i = ecml_find_int64(m->item_ids, m->nitems, ids[j]);
 		if (i < 0)
 			continue;
 		ev[ne].item = i;
@@ -553,7 +532,7 @@ mf_recommend_vector(PG_FUNCTION_ARGS)
 		skip = palloc(sizeof(int32) * Max(nex, 1));
 		for (int j = 0; j < nex; j++)
 		{
-			int			i = mf_find_id(m->item_ids, m->nitems, ex[j]);
+			int			i = ecml_find_int64(m->item_ids, m->nitems, ex[j]);
 
 			if (i >= 0)
 				skip[nskip++] = i;

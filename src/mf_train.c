@@ -162,8 +162,7 @@ mf_train_transfn(PG_FUNCTION_ARGS)
 	MfChunk    *last;
 	float		value;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "mf_train_transfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "mf_train_transfn");
 
 	st = PG_ARGISNULL(0) ? NULL : (MfState *) PG_GETARG_POINTER(0);
 	if (st == NULL)
@@ -222,8 +221,7 @@ mf_train_combinefn(PG_FUNCTION_ARGS)
 	MfState    *s1 = PG_ARGISNULL(0) ? NULL : (MfState *) PG_GETARG_POINTER(0);
 	MfState    *s2 = PG_ARGISNULL(1) ? NULL : (MfState *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "mf_train_combinefn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "mf_train_combinefn");
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	if (s1 == NULL)
@@ -292,8 +290,7 @@ mf_train_deserialfn(PG_FUNCTION_ARGS)
 	MfState    *st;
 	int32		optlen;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "mf_train_deserialfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "mf_train_deserialfn");
 	st = mf_state_new(aggcxt);
 	p = rowbuf_frame_head(in, SERIAL_HEAD, "mf_train");
 	memcpy(&optlen, p, 4);
@@ -395,8 +392,8 @@ mf_build_csr(MfState *st, const int64 *user_ids, int nusers, const int64 *item_i
 		CHECK_FOR_INTERRUPTS();
 		for (int r = 0; r < ch->n; r++, t++)
 		{
-			uidx[t] = mf_find_id(user_ids, nusers, ch->users[r]);
-			iidx[t] = mf_find_id(item_ids, nitems, ch->items[r]);
+			uidx[t] = ecml_find_int64(user_ids, nusers, ch->users[r]);
+			iidx[t] = ecml_find_int64(item_ids, nitems, ch->items[r]);
 			val[t] = ch->values[r];
 		}
 		pfree(ch->users);
@@ -884,12 +881,11 @@ report_progress(const MfTrainer *tr, int it, int iterations, double loss,
 	if (!ecml_progress)
 		return;
 	elapsed = ecml_elapsed_seconds(start);
-	ereport(NOTICE,
-			(errmsg("%s (%s, %s): iteration %d of %d, loss %.6g, %.2f s elapsed, about %.1f s left",
-					TRAINER, tr->implicit ? "implicit" : "explicit",
-					tr->solver == MF_SOLVER_CG ? "cg" : "cholesky",
-					it, iterations, loss, elapsed,
-					elapsed / it * (iterations - it))));
+	ecml_progress_notice("%s (%s, %s): iteration %d of %d, loss %.6g, %.2f s elapsed, about %.1f s left",
+						 TRAINER, tr->implicit ? "implicit" : "explicit",
+						 tr->solver == MF_SOLVER_CG ? "cg" : "cholesky",
+						 it, iterations, loss, elapsed,
+						 ecml_seconds_left(elapsed, it, iterations));
 }
 
 /* ecml_all_finite over a buffer that may hold more than INT_MAX floats */
@@ -914,40 +910,39 @@ mf_init_factors(EcmlRng *rng, float *M, Size n, double scale)
 		M[i] = (float) (ecml_rng_normal(rng) * scale);
 }
 
-/* final: factorize the buffered interactions and return the model */
-PG_FUNCTION_INFO_V1(mf_train_finalfn);
-Datum
-mf_train_finalfn(PG_FUNCTION_ARGS)
+/*
+ * One factorization: mf_train_finalfn collects the interactions into a
+ * matrix both ways (mf_collect), fits the factors (mf_prepare, mf_fit) and
+ * writes the model (mf_write).
+ */
+typedef struct MfRun
 {
-	MfState    *st = PG_ARGISNULL(0) ? NULL : (MfState *) PG_GETARG_POINTER(0);
+	MfState    *st;
 	MfOptions	o;
 	MfTrainer	tr;
-	TimestampTz start = GetCurrentTimestamp();
+	EcmlTrainMemory mem;
+	TimestampTz start;
 	int64	   *user_ids;
 	int64	   *item_ids;
 	int			nusers;
 	int			nitems;
 	int64		nnz;
-	int64		maxrow = 0;
 	MfCsr		byuser;
 	MfCsr		byitem;
-	float	   *X;
-	float	   *Y;
-	float	   *ub = NULL;
-	float	   *ib = NULL;
-	float	   *gram_y;
-	EcmlRng		rng;
-	StringInfoData hist;
-	StringInfoData json;
-	MfFit		fit;
-	double		loss = 0.0;
-	double		sse = 0.0;
-	int			f;
-	Size		csr_bytes;
-	Size		factor_bytes;
-	Size		model_bytes;
-	EcmlTrainMemory mem;
+	float	   *X;				/* [nusers x f] */
+	float	   *Y;				/* [nitems x f] */
+	float	   *ub;				/* [nusers] with biases, else NULL */
+	float	   *ib;				/* [nitems] with biases, else NULL */
+	float	   *gram_y;			/* [f x f] Y'Y */
+	double		loss;
+	double		sse;
+	StringInfoData hist;		/* the loss of each iteration */
+} MfRun;
 
+/* The buffered interactions: some, and few enough for int32 indices. */
+static void
+mf_check_rows(const MfState *st)
+{
 	if (st == NULL || st->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -960,21 +955,27 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s: " INT64_FORMAT " interactions, at most %d are supported",
 						TRAINER, st->nrows, INT_MAX)));
-	mf_parse_options(st->options, &o);
-	f = o.factors;
+}
+
+/* The distinct ids and the interaction matrix by user and by item. */
+static void
+mf_collect(MfRun *run)
+{
+	MfState    *st = run->st;
+	Size		csr_bytes;
 
 	/*
 	 * Everything below is charged to one account that starts with the
 	 * buffered interactions: the id sort buffers, the interaction matrix
 	 * both ways, the factors and the solver's scratch, then the model.
 	 */
-	ecml_train_memory_init(&mem, TRAINER, st->bytes);
-	ecml_train_memory_check(&mem, sizeof(int64) * (Size) st->nrows, "user id sort buffer");
-	user_ids = mf_distinct_ids(st, true, &nusers);
-	ecml_train_memory_charge(&mem, sizeof(int64) * (Size) nusers, "user ids");
-	ecml_train_memory_check(&mem, sizeof(int64) * (Size) st->nrows, "item id sort buffer");
-	item_ids = mf_distinct_ids(st, false, &nitems);
-	ecml_train_memory_charge(&mem, sizeof(int64) * (Size) nitems, "item ids");
+	ecml_train_memory_init(&run->mem, TRAINER, st->bytes);
+	ecml_train_memory_check(&run->mem, sizeof(int64) * (Size) st->nrows, "user id sort buffer");
+	run->user_ids = mf_distinct_ids(st, true, &run->nusers);
+	ecml_train_memory_charge(&run->mem, sizeof(int64) * (Size) run->nusers, "user ids");
+	ecml_train_memory_check(&run->mem, sizeof(int64) * (Size) st->nrows, "item id sort buffer");
+	run->item_ids = mf_distinct_ids(st, false, &run->nitems);
+	ecml_train_memory_charge(&run->mem, sizeof(int64) * (Size) run->nitems, "item ids");
 
 	/*
 	 * The matrix by user and by item: 16 bytes an interaction plus the row
@@ -982,131 +983,182 @@ mf_train_finalfn(PG_FUNCTION_ARGS)
 	 * bytes an interaction cover the build's transient arrays.
 	 */
 	csr_bytes = 4 * sizeof(int32) * (Size) st->nrows +
-		sizeof(int64) * ((Size) nusers + nitems + 2 + Max(nusers, nitems));
-	ecml_train_memory_check(&mem, csr_bytes, "interaction matrix by user and by item");
-	nnz = mf_build_csr(st, user_ids, nusers, item_ids, nitems, &byuser, &byitem);
-	ecml_train_memory_release(&mem, st->bytes);
+				sizeof(int64) * ((Size) run->nusers + run->nitems + 2 + Max(run->nusers, run->nitems));
+	ecml_train_memory_check(&run->mem, csr_bytes, "interaction matrix by user and by item");
+	run->nnz = mf_build_csr(st, run->user_ids, run->nusers, run->item_ids, run->nitems,
+							&run->byuser, &run->byitem);
+	ecml_train_memory_release(&run->mem, st->bytes);
 	st->bytes = 0;
-	ecml_train_memory_charge(&mem, csr_bytes, "interaction matrix by user and by item");
+	ecml_train_memory_charge(&run->mem, csr_bytes, "interaction matrix by user and by item");
+}
 
-	memset(&tr, 0, sizeof(tr));
-	tr.f = f;
-	tr.implicit = o.implicit;
-	tr.biases = !o.implicit && o.biases;
-	tr.d = f + (tr.biases ? 1 : 0);
-	tr.lambda = o.regularization;
-	tr.alpha = o.alpha;
-	tr.solver = o.solver;
-	tr.cg_steps = o.cg_steps;
-	if (tr.biases)
+/* The solver's settings and scratch, and the starting factors. */
+static void
+mf_prepare(MfRun *run)
+{
+	MfTrainer  *tr = &run->tr;
+	int			f = run->o.factors;
+	int64		maxrow = 0;
+	Size		scratch;
+	EcmlRng		rng;
+
+	memset(tr, 0, sizeof(*tr));
+	tr->f = f;
+	tr->implicit = run->o.implicit;
+	tr->biases = !run->o.implicit && run->o.biases;
+	tr->d = f + (tr->biases ? 1 : 0);
+	tr->lambda = run->o.regularization;
+	tr->alpha = run->o.alpha;
+	tr->solver = run->o.solver;
+	tr->cg_steps = run->o.cg_steps;
+	if (tr->biases)
 	{
 		double		s = 0.0;
 
-		for (int64 e = 0; e < nnz; e++)
-			s += byuser.val[e];
-		tr.mu = s / (double) nnz;
+		for (int64 e = 0; e < run->nnz; e++)
+			s += run->byuser.val[e];
+		tr->mu = s / (double) run->nnz;
 	}
-	for (int u = 0; u < nusers; u++)
-		maxrow = Max(maxrow, byuser.ptr[u + 1] - byuser.ptr[u]);
-	for (int i = 0; i < nitems; i++)
-		maxrow = Max(maxrow, byitem.ptr[i + 1] - byitem.ptr[i]);
+	for (int u = 0; u < run->nusers; u++)
+		maxrow = Max(maxrow, run->byuser.ptr[u + 1] - run->byuser.ptr[u]);
+	for (int i = 0; i < run->nitems; i++)
+		maxrow = Max(maxrow, run->byitem.ptr[i + 1] - run->byitem.ptr[i]);
 
 	/* factors with biases; scratch: row weights and targets, A, three f x f */
-	factor_bytes = sizeof(float) * ((Size) nusers + nitems) * (f + 1);
-	ecml_train_memory_charge(&mem, factor_bytes,
+	ecml_train_memory_charge(&run->mem, sizeof(float) * ((Size) run->nusers + run->nitems) * (f + 1),
 							 psprintf("user and item factors (%d x %d and %d x %d float4)",
-									  nusers, f, nitems, f));
-	ecml_train_memory_charge(&mem, 2 * sizeof(float) * (Size) maxrow +
-							 sizeof(double) * (Size) tr.d * tr.d +
-							 3 * sizeof(float) * (Size) f * f,
+									  run->nusers, f, run->nitems, f));
+	scratch = 2 * sizeof(float) * (Size) maxrow + sizeof(double) * (Size) tr->d * tr->d;
+	scratch += 3 * sizeof(float) * (Size) f * f;
+	ecml_train_memory_charge(&run->mem, scratch,
 							 "solver scratch (normal equations and Gram matrices)");
-	tr.w = palloc_extended(sizeof(float) * maxrow, MCXT_ALLOC_HUGE);
-	tr.t = palloc_extended(sizeof(float) * maxrow, MCXT_ALLOC_HUGE);
-	tr.x = palloc(sizeof(float) * tr.d);
-	tr.r = palloc(sizeof(float) * tr.d);
-	tr.p = palloc(sizeof(float) * tr.d);
-	tr.ap = palloc(sizeof(float) * tr.d);
-	tr.A = palloc(sizeof(double) * tr.d * tr.d);
-	tr.b = palloc(sizeof(double) * tr.d);
-	tr.gram = palloc(sizeof(float) * f * f);
+	tr->w = palloc_extended(sizeof(float) * maxrow, MCXT_ALLOC_HUGE);
+	tr->t = palloc_extended(sizeof(float) * maxrow, MCXT_ALLOC_HUGE);
+	tr->x = palloc(sizeof(float) * tr->d);
+	tr->r = palloc(sizeof(float) * tr->d);
+	tr->p = palloc(sizeof(float) * tr->d);
+	tr->ap = palloc(sizeof(float) * tr->d);
+	tr->A = palloc(sizeof(double) * tr->d * tr->d);
+	tr->b = palloc(sizeof(double) * tr->d);
+	tr->gram = palloc(sizeof(float) * f * f);
 
-	X = palloc_extended(sizeof(float) * (Size) nusers * f, MCXT_ALLOC_HUGE);
-	Y = palloc_extended(sizeof(float) * (Size) nitems * f, MCXT_ALLOC_HUGE);
-	ecml_rng_seed(&rng, (uint64) o.seed);
+	run->X = palloc_extended(sizeof(float) * (Size) run->nusers * f, MCXT_ALLOC_HUGE);
+	run->Y = palloc_extended(sizeof(float) * (Size) run->nitems * f, MCXT_ALLOC_HUGE);
+	ecml_rng_seed(&rng, (uint64) run->o.seed);
 	/* small random factors; for implicit data ~0.01 as in Hu et al.'s setup */
-	mf_init_factors(&rng, X, (Size) nusers * f, o.implicit ? 0.01 : 0.1 / sqrt(f));
-	mf_init_factors(&rng, Y, (Size) nitems * f, o.implicit ? 0.01 : 0.1 / sqrt(f));
-	if (tr.biases)
+	mf_init_factors(&rng, run->X, (Size) run->nusers * f, run->o.implicit ? 0.01 : 0.1 / sqrt(f));
+	mf_init_factors(&rng, run->Y, (Size) run->nitems * f, run->o.implicit ? 0.01 : 0.1 / sqrt(f));
+	if (tr->biases)
 	{
-		ub = palloc0(sizeof(float) * nusers);
-		ib = palloc0(sizeof(float) * nitems);
+		run->ub = palloc0(sizeof(float) * run->nusers);
+		run->ib = palloc0(sizeof(float) * run->nitems);
 	}
+}
 
-	initStringInfo(&hist);
-	for (int it = 1; it <= o.iterations; it++)
+/* Alternate the two sides for the iterations; the factors must stay finite. */
+static void
+mf_fit(MfRun *run)
+{
+	MfTrainer  *tr = &run->tr;
+	int			f = run->o.factors;
+
+	initStringInfo(&run->hist);
+	for (int it = 1; it <= run->o.iterations; it++)
 	{
 		/* items given the users, then users given the items */
-		mf_solve_side(&tr, &byitem, Y, ib, X, nusers, ub);
-		mf_solve_side(&tr, &byuser, X, ub, Y, nitems, ib);
-		loss = mf_objective(&tr, &byuser, &byitem, X, Y, ub, ib, tr.gram, &sse);
-		appendStringInfo(&hist, "%s%.10g", it > 1 ? ", " : "", loss);
-		report_progress(&tr, it, o.iterations, loss, start);
+		mf_solve_side(tr, &run->byitem, run->Y, run->ib, run->X, run->nusers, run->ub);
+		mf_solve_side(tr, &run->byuser, run->X, run->ub, run->Y, run->nitems, run->ib);
+		run->loss = mf_objective(tr, &run->byuser, &run->byitem, run->X, run->Y, run->ub,
+								 run->ib, tr->gram, &run->sse);
+		appendStringInfo(&run->hist, "%s%.10g", it > 1 ? ", " : "", run->loss);
+		report_progress(tr, it, run->o.iterations, run->loss, run->start);
 	}
 	/* Y'Y for fold-in: what the last user sweep solved against */
-	gram_y = palloc(sizeof(float) * f * f);
-	mf_gram(Y, nitems, f, gram_y);
-	if (!isfinite(loss) || !isfinite(tr.mu) ||
-		!mf_all_finite(X, (Size) nusers * f) || !mf_all_finite(Y, (Size) nitems * f) ||
-		(tr.biases && (!ecml_all_finite(ub, nusers) || !ecml_all_finite(ib, nitems))))
+	run->gram_y = palloc(sizeof(float) * f * f);
+	mf_gram(run->Y, run->nitems, f, run->gram_y);
+	if (!isfinite(run->loss) || !isfinite(tr->mu) ||
+		!mf_all_finite(run->X, (Size) run->nusers * f) ||
+		!mf_all_finite(run->Y, (Size) run->nitems * f) ||
+		(tr->biases && (!ecml_all_finite(run->ub, run->nusers) ||
+						!ecml_all_finite(run->ib, run->nitems))))
 		ereport(ERROR,
 				(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
 				 errmsg("%s: the factorization diverged (non-finite factors)", TRAINER),
 				 errhint("Increase \"regularization\" or scale the values down.")));
+}
+
+/* The model: ids, factors, biases, Y'Y, the metrics and (optionally) the interactions. */
+static bytea *
+mf_write(MfRun *run)
+{
+	int			f = run->o.factors;
+	Size		model_bytes;
+	MfFit		fit;
+	StringInfoData json;
 
 	/* the item-major copy is not part of the model: free it before writing */
-	pfree(byitem.ptr);
-	pfree(byitem.idx);
-	pfree(byitem.val);
-	ecml_train_memory_release(&mem, 2 * sizeof(int32) * (Size) st->nrows +
-							  sizeof(int64) * ((Size) nitems + 1));
+	pfree(run->byitem.ptr);
+	pfree(run->byitem.idx);
+	pfree(run->byitem.val);
+	ecml_train_memory_release(&run->mem, 2 * sizeof(int32) * (Size) run->st->nrows +
+											 sizeof(int64) * ((Size) run->nitems + 1));
 
 	/* room for every section at once: no doubling of a large buffer */
-	model_bytes = 64 * 1024 + sizeof(int64) * ((Size) nusers + nitems) * 2 +
-		sizeof(float) * ((Size) nusers + nitems) * (f + 1) +
-		sizeof(float) * f * f +
-		(o.store_interactions ? sizeof(int32) * nnz : 0);
-	ecml_train_memory_charge(&mem, model_bytes, "model");
+	model_bytes = 64 * 1024 + sizeof(int64) * ((Size) run->nusers + run->nitems) * 2 +
+				  sizeof(float) * ((Size) run->nusers + run->nitems) * (f + 1) +
+				  sizeof(float) * f * f +
+				  (run->o.store_interactions ? sizeof(int32) * run->nnz : 0);
+	ecml_train_memory_charge(&run->mem, model_bytes, "model");
 
 	memset(&fit, 0, sizeof(fit));
-	fit.o = &o;
-	fit.nusers = nusers;
-	fit.nitems = nitems;
-	fit.biases = tr.biases;
-	fit.mu = tr.mu;
-	fit.user_ids = user_ids;
-	fit.item_ids = item_ids;
-	fit.X = X;
-	fit.Y = Y;
-	fit.ub = ub;
-	fit.ib = ib;
-	fit.gram_y = gram_y;
-	fit.nnz = nnz;
-	fit.nrows = st->nrows;
-	fit.nskipped = st->nskipped;
-	if (o.store_interactions)
+	fit.o = &run->o;
+	fit.nusers = run->nusers;
+	fit.nitems = run->nitems;
+	fit.biases = run->tr.biases;
+	fit.mu = run->tr.mu;
+	fit.user_ids = run->user_ids;
+	fit.item_ids = run->item_ids;
+	fit.X = run->X;
+	fit.Y = run->Y;
+	fit.ub = run->ub;
+	fit.ib = run->ib;
+	fit.gram_y = run->gram_y;
+	fit.nnz = run->nnz;
+	fit.nrows = run->st->nrows;
+	fit.nskipped = run->st->nskipped;
+	if (run->o.store_interactions)
 	{
-		fit.seen_ptr = byuser.ptr;
-		fit.seen_idx = byuser.idx;
+		fit.seen_ptr = run->byuser.ptr;
+		fit.seen_idx = run->byuser.idx;
 	}
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"iterations\": %d, \"final_loss\": %.17g, ",
-					 o.iterations, loss);
-	if (!o.implicit)
-		appendStringInfo(&json, "\"train_rmse\": %.10g, ", sqrt(sse / (double) nnz));
+					 run->o.iterations, run->loss);
+	if (!run->o.implicit)
+		appendStringInfo(&json, "\"train_rmse\": %.10g, ", sqrt(run->sse / (double) run->nnz));
 	appendStringInfo(&json, "\"training_seconds\": %.3f, \"loss_history\": [%s]}",
-					 ecml_elapsed_seconds(start), hist.data);
+					 ecml_elapsed_seconds(run->start), run->hist.data);
 	fit.metrics_json = json.data;
-	PG_RETURN_BYTEA_P(mf_model_write(&fit, model_bytes));
+	return mf_model_write(&fit, model_bytes);
+}
+
+/* final: factorize the buffered interactions and return the model */
+PG_FUNCTION_INFO_V1(mf_train_finalfn);
+Datum
+mf_train_finalfn(PG_FUNCTION_ARGS)
+{
+	MfRun		run;
+
+	memset(&run, 0, sizeof(run));
+	run.start = GetCurrentTimestamp();
+	run.st = PG_ARGISNULL(0) ? NULL : (MfState *) PG_GETARG_POINTER(0);
+	mf_check_rows(run.st);
+	mf_parse_options(run.st->options, &run.o);
+
+	mf_collect(&run);
+	mf_prepare(&run);
+	mf_fit(&run);
+	PG_RETURN_BYTEA_P(mf_write(&run));
 }
 
 /*

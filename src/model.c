@@ -237,6 +237,15 @@ ecml_model_corrupted(const char *check, const char *detail)
 			 errhint("Pass a model produced by an ecml training aggregate, unmodified.")));
 }
 
+void
+ecml_model_kind_corrupted(const char *kind, const char *what, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid ecml model: %s %s", kind, what),
+			 hint ? errhint("%s", hint) : 0));
+}
+
 /*
  * Decode and check the fixed header of data[0..size).  Shared by
  * ecml_model_open and the cache's fast path.

@@ -144,6 +144,14 @@ extern const char *ecml_section_type_name(int type);
 extern void ecml_model_corrupted(const char *check, const char *detail) pg_attribute_noreturn();
 
 /*
+ * The same error from a kind's decoder, "invalid ecml model: <kind> <what>",
+ * with a hint naming the function that writes the kind (NULL: no hint).
+ * Each decoder wraps it as MODEL_CORRUPTED(what).
+ */
+extern void ecml_model_kind_corrupted(const char *kind, const char *what,
+									  const char *hint) pg_attribute_noreturn();
+
+/*
  * Validate raw (a detoasted bytea) as a model of expected_kind (0: any) and
  * fill *model.  Any failed check is an ERROR (data_corrupted) naming it.
  */

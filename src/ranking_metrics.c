@@ -14,6 +14,7 @@
 
 #include "arrays.h"
 #include "catalog/pg_type.h"
+#include "ecml.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -33,27 +34,6 @@ cmp_int64(const void *a, const void *b)
 	int64		y = *(const int64 *) b;
 
 	return (x > y) - (x < y);
-}
-
-/* position of id in sorted[0..n), or -1 */
-static int
-find_sorted(const int64 *sorted, int n, int64 id)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (sorted[mid] < id)
-			lo = mid + 1;
-		else if (sorted[mid] > id)
-			hi = mid - 1;
-		else
-			return mid;
-	}
-	return -1;
 }
 
 static void
@@ -88,7 +68,7 @@ ranking_counts(FunctionCallInfo fcinfo, RankingCounts *rc)
 	top = Min(k, nrec);
 	for (int r = 0; r < top; r++)
 	{
-		int			pos = find_sorted(set, m, rec[r]);
+		int			pos = ecml_find_int64(set, m, rec[r]);
 
 		if (pos < 0 || used[pos])
 			continue;
@@ -185,9 +165,7 @@ rmse_state(ArrayType *state)
 static ArrayType *
 rmse_writable_state(FunctionCallInfo fcinfo)
 {
-	if (AggCheckCallContext(fcinfo, NULL))
-		return PG_GETARG_ARRAYTYPE_P(0);
-	return PG_GETARG_ARRAYTYPE_P_COPY(0);
+	return (ArrayType *) ecml_agg_writable_arg(fcinfo, 0);
 }
 
 /* compensated (Neumaier) summation: sum + comp carries the lost low bits */

@@ -33,21 +33,17 @@ typedef struct TextClf
 	float	   *out;			/* (L, dim) */
 } TextClf;
 
-static void
-corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid ecml model: text_classifier %s", what),
-			 errhint("Pass a model produced by ecml.text_classifier_train, unmodified.")));
-}
+/* "invalid ecml model: text_classifier <what>" (data_corrupted), model.c */
+#define MODEL_CORRUPTED(what) \
+	ecml_model_kind_corrupted("text_classifier", (what), \
+							  "Pass a model produced by ecml.text_classifier_train, unmodified.")
 
 static void
 check_floats(const float *x, Size n, const char *what)
 {
 	for (Size i = 0; i < n; i++)
 		if (!(fabsf(x[i]) <= CLF_MAX_ABS))
-			corrupt(what);
+			MODEL_CORRUPTED(what);
 }
 
 static void
@@ -57,13 +53,13 @@ load_vocab(const EcmlModel *model, uint32 tag, int n, TextVocab *v, const char *
 	char	  **strs = ecml_section_texts(model, tag, &got);
 
 	if (got != n || (n > 0 && strs == NULL))
-		corrupt(what);
+		MODEL_CORRUPTED(what);
 	text_vocab_init(v, Max(n, 16));
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (text_vocab_add(v, strs[i], strlen(strs[i])) != i)
-			corrupt(what);
+			MODEL_CORRUPTED(what);
 	}
 }
 
@@ -77,7 +73,7 @@ text_clf_parse(const EcmlModel *model, MemoryContext mcxt)
 	Size		nin;
 
 	if (s->length != sizeof(shape))
-		corrupt("shape section has the wrong length");
+		MODEL_CORRUPTED("shape section has the wrong length");
 	memcpy(shape, s->data, sizeof(shape));
 	if (shape[0] < 0 || shape[0] > WV_MAX_VOCAB_MAX ||
 		shape[1] < 1 || shape[1] > WV_DIM_MAX ||
@@ -86,7 +82,7 @@ text_clf_parse(const EcmlModel *model, MemoryContext mcxt)
 		(shape[4] > 1 && (shape[3] < 1 || shape[3] > WV_BUCKETS_MAX)) ||
 		(shape[4] == 1 && (shape[3] != 0 || shape[5] != 0)) ||
 		shape[5] < 0 || (shape[4] > 1 && shape[5] > shape[3]))
-		corrupt("shape out of range");
+		MODEL_CORRUPTED("shape out of range");
 	m->V = shape[0];
 	m->dim = shape[1];
 	m->L = shape[2];
@@ -101,13 +97,13 @@ text_clf_parse(const EcmlModel *model, MemoryContext mcxt)
 													ECML_SECTION_INT32, true);
 
 		if (ids->length != sizeof(int32) * (Size) m->nbuckets)
-			corrupt("n-gram section has the wrong length");
+			MODEL_CORRUPTED("n-gram section has the wrong length");
 		m->bucket_ids = palloc(ids->length);
 		memcpy(m->bucket_ids, ids->data, ids->length);
 		for (int i = 0; i < m->nbuckets; i++)
 			if (m->bucket_ids[i] < 0 || m->bucket_ids[i] >= m->buckets ||
 				(i > 0 && m->bucket_ids[i] <= m->bucket_ids[i - 1]))
-				corrupt("n-gram buckets are out of order");
+				MODEL_CORRUPTED("n-gram buckets are out of order");
 	}
 	nin = ((Size) m->V + m->nbuckets) * m->dim;
 	m->in = ecml_section_floats(model, CLF_TAG_INPUT, nin);

@@ -78,8 +78,7 @@ text_classifier_train_transfn(PG_FUNCTION_ARGS)
 	text	   *label;
 	int			labellen;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "text_classifier_train_transfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "text_classifier_train_transfn");
 	st = PG_ARGISNULL(0) ? NULL : (TextRows *) PG_GETARG_POINTER(0);
 	if (st == NULL)
 	{
@@ -427,10 +426,8 @@ text_classifier_train_finalfn(PG_FUNCTION_ARGS)
 		}
 		appendStringInfo(&history, "%s%.6f", epoch > 1 ? ", " : "",
 						 nloss > 0 ? loss / nloss : 0.0);
-		if (ecml_progress)
-			ereport(NOTICE,
-					(errmsg("%s: epoch %d/%d, loss %.4f, %.1f s", TRAINER, epoch, o.epochs,
-							nloss > 0 ? loss / nloss : 0.0, ecml_elapsed_seconds(start))));
+		ecml_progress_notice("%s: epoch %d/%d, loss %.4f, %.1f s", TRAINER, epoch, o.epochs,
+							 nloss > 0 ? loss / nloss : 0.0, ecml_elapsed_seconds(start));
 	}
 
 	ecml_builder_init(&b, ECML_KIND_TEXTCLF);

@@ -305,8 +305,7 @@ text_rows_combinefn(PG_FUNCTION_ARGS)
 	TextRows   *s1 = PG_ARGISNULL(0) ? NULL : (TextRows *) PG_GETARG_POINTER(0);
 	TextRows   *s2 = PG_ARGISNULL(1) ? NULL : (TextRows *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "text_rows_combinefn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "text_rows_combinefn");
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	if (s1 == NULL)
@@ -328,8 +327,7 @@ text_rows_deserialfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "text_rows_deserialfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "text_rows_deserialfn");
 	PG_RETURN_POINTER(text_rows_deserialize(PG_GETARG_BYTEA_PP(0), aggcxt,
 											text_rows_trainer(fcinfo, aggcxt)));
 }

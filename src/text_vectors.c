@@ -23,21 +23,17 @@
 /* the largest magnitude a stored vector element may have */
 #define WV_MAX_ABS 1e6f
 
-static void
-corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid ecml model: word_vectors %s", what),
-			 errhint("Pass a model produced by ecml.word2vec_train or ecml.word_vectors_load, unmodified.")));
-}
+/* "invalid ecml model: word_vectors <what>" (data_corrupted), model.c */
+#define MODEL_CORRUPTED(what) \
+	ecml_model_kind_corrupted("word_vectors", (what), \
+							  "Pass a model produced by ecml.word2vec_train or ecml.word_vectors_load, unmodified.")
 
 static void
 check_floats(const float *x, Size n, const char *what)
 {
 	for (Size i = 0; i < n; i++)
 		if (!(fabsf(x[i]) <= WV_MAX_ABS))
-			corrupt(what);
+			MODEL_CORRUPTED(what);
 }
 
 static void
@@ -70,7 +66,7 @@ word_vectors_parse(const EcmlModel *model, MemoryContext mcxt)
 	Size		nv;
 
 	if (s->length != sizeof(shape))
-		corrupt("shape section has the wrong length");
+		MODEL_CORRUPTED("shape section has the wrong length");
 	memcpy(shape, s->data, sizeof(shape));
 	if (shape[0] < 1 || shape[0] > WV_MAX_VOCAB_MAX ||
 		shape[1] < 1 || shape[1] > WV_DIM_MAX ||
@@ -80,7 +76,7 @@ word_vectors_parse(const EcmlModel *model, MemoryContext mcxt)
 		shape[5] < 0 || (shape[3] == 0 && shape[5] != 0) ||
 		(shape[3] > 0 && shape[5] > shape[4]) ||
 		(shape[6] != 0 && shape[6] != 1))
-		corrupt("shape out of range");
+		MODEL_CORRUPTED("shape out of range");
 	m->V = shape[0];
 	m->dim = shape[1];
 	m->minn = shape[2];
@@ -92,20 +88,20 @@ word_vectors_parse(const EcmlModel *model, MemoryContext mcxt)
 
 	words = ecml_section_texts(model, WV_TAG_VOCAB, &n);
 	if (words == NULL || n != m->V)
-		corrupt("vocabulary has the wrong size");
+		MODEL_CORRUPTED("vocabulary has the wrong size");
 	text_vocab_init(&m->vocab, m->V);
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (text_vocab_add(&m->vocab, words[i], strlen(words[i])) != i)
-			corrupt("vocabulary has a repeated word");
+			MODEL_CORRUPTED("vocabulary has a repeated word");
 	}
 	if (m->has_counts)
 	{
 		m->counts = ecml_section_int64s(model, WV_TAG_COUNTS, m->V);
 		for (int i = 0; i < m->V; i++)
 			if (m->counts[i] < 1)
-				corrupt("word counts are out of range");
+				MODEL_CORRUPTED("word counts are out of range");
 	}
 	m->vectors = ecml_section_floats(model, WV_TAG_VECTORS, nv);
 	check_floats(m->vectors, nv, "vectors are out of range");
@@ -115,13 +111,13 @@ word_vectors_parse(const EcmlModel *model, MemoryContext mcxt)
 													ECML_SECTION_INT32, true);
 
 		if (ids->length != sizeof(int32) * (Size) m->nngrams)
-			corrupt("n-gram section has the wrong length");
+			MODEL_CORRUPTED("n-gram section has the wrong length");
 		m->ngram_ids = palloc(ids->length);
 		memcpy(m->ngram_ids, ids->data, ids->length);
 		for (int i = 0; i < m->nngrams; i++)
 			if (m->ngram_ids[i] < 0 || m->ngram_ids[i] >= m->buckets ||
 				(i > 0 && m->ngram_ids[i] <= m->ngram_ids[i - 1]))
-				corrupt("n-gram buckets are out of order");
+				MODEL_CORRUPTED("n-gram buckets are out of order");
 		m->ngram_vecs = ecml_section_floats(model, WV_TAG_NGRAM_VECS,
 											(Size) m->nngrams * m->dim);
 		check_floats(m->ngram_vecs, (Size) m->nngrams * m->dim,
@@ -131,7 +127,7 @@ word_vectors_parse(const EcmlModel *model, MemoryContext mcxt)
 	m->sif_a = params[0];
 	m->total = params[1];
 	if (!(m->sif_a > 0 && m->sif_a <= 1) || !(m->total >= 1))
-		corrupt("SIF parameters are out of range");
+		MODEL_CORRUPTED("SIF parameters are out of range");
 	m->common = ecml_section_floats(model, WV_TAG_COMMON, m->dim);
 	check_floats(m->common, m->dim, "common component is out of range");
 	m->unit = palloc_extended(sizeof(float) * Max(nv, 1), MCXT_ALLOC_HUGE);

@@ -18,6 +18,7 @@
 
 #include <math.h>
 
+#include "arrays.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "text.h"
@@ -113,8 +114,7 @@ word2vec_train_transfn(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	TextRows   *st;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "word2vec_train_transfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "word2vec_train_transfn");
 	st = PG_ARGISNULL(0) ? NULL : (TextRows *) PG_GETARG_POINTER(0);
 	if (st == NULL)
 	{
@@ -424,19 +424,7 @@ w2v_negative_word(W2vNet *net)
 {
 	/* a draw in [0, NEG_DOMAIN) by multiply-shift, not a 64-bit modulo */
 	uint32		x = (uint32) (((w2v_rand(net) & 0xFFFFFFFF) * (uint64) NEG_DOMAIN) >> 32);
-	int			lo = 0;
-	int			hi = net->V - 1;
-
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) >> 1;
-
-		if (net->cum[mid] > x)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
+	return ecml_upper_bound_uint32(net->cum, 0, net->V - 1, x);
 }
 
 /*
@@ -633,11 +621,9 @@ w2v_train(W2vNet *net, const W2vData *d, const W2vOptions *o, StringInfo history
 		}
 		appendStringInfo(history, "%s%.6f", epoch > 1 ? ", " : "",
 						 net->nloss > 0 ? net->loss / net->nloss : 0.0);
-		if (ecml_progress)
-			ereport(NOTICE,
-					(errmsg("%s: epoch %d/%d, loss %.4f, %.1f s", TRAINER, epoch,
-							o->epochs, net->nloss > 0 ? net->loss / net->nloss : 0.0,
-							ecml_elapsed_seconds(start))));
+		ecml_progress_notice("%s: epoch %d/%d, loss %.4f, %.1f s", TRAINER, epoch,
+							 o->epochs, net->nloss > 0 ? net->loss / net->nloss : 0.0,
+							 ecml_elapsed_seconds(start));
 	}
 	return ecml_elapsed_seconds(start);
 }

@@ -46,8 +46,7 @@ word_vectors_load_transfn(PG_FUNCTION_ARGS)
 	char	   *strs[2];
 	int			lens[2];
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "word_vectors_load_transfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "word_vectors_load_transfn");
 	st = PG_ARGISNULL(0) ? NULL : (TextRows *) PG_GETARG_POINTER(0);
 	if (st == NULL)
 	{

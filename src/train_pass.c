@@ -24,10 +24,8 @@ train_pass_done(EcmlTrainDriver *d, const char *what, TimestampTz start)
 
 	appendStringInfo(&d->history, "%s{\"pass\": %d, \"what\": \"%s\", \"seconds\": %.3f}",
 					 d->passes > 1 ? ", " : "", d->passes, what, seconds);
-	if (ecml_progress)
-		ereport(NOTICE,
-				(errmsg("ecml.train(%s): pass %d (%s) took %.2f s, %.2f s elapsed",
-						d->kind, d->passes, what, seconds, ecml_elapsed_seconds(d->start))));
+	ecml_progress_notice("ecml.train(%s): pass %d (%s) took %.2f s, %.2f s elapsed",
+						 d->kind, d->passes, what, seconds, ecml_elapsed_seconds(d->start));
 }
 
 Datum

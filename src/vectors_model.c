@@ -19,14 +19,10 @@
 
 const char *const vectors_metric_names[] = {"cosine", "inner_product", "l2", NULL};
 
-static void
-vectors_corrupted(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid ecml model: vectors %s", what),
-			 errhint("Pass a pack produced by ecml.pack_vectors, unmodified.")));
-}
+/* "invalid ecml model: vectors <what>" (data_corrupted), model.c */
+#define MODEL_CORRUPTED(what) \
+	ecml_model_kind_corrupted("vectors", (what), \
+							  "Pass a pack produced by ecml.pack_vectors, unmodified.")
 
 /* Parse a validated vectors model: copy ids and matrix into mcxt. */
 void *
@@ -41,28 +37,28 @@ vectors_parse(const EcmlModel *model, MemoryContext mcxt)
 
 	s = ecml_model_section(model, VECTORS_TAG_PARAMS, ECML_SECTION_INT32, true);
 	if (s->length != sizeof(params))
-		vectors_corrupted("parameter section has the wrong length");
+		MODEL_CORRUPTED("parameter section has the wrong length");
 	memcpy(params, s->data, sizeof(params));
 	if (params[0] < 1 || params[0] > ECML_VECTOR_MAX_DIM)
-		vectors_corrupted("dimension out of range");
+		MODEL_CORRUPTED("dimension out of range");
 	if (params[1] < 0 || params[1] > VECTORS_METRIC_L2)
-		vectors_corrupted("metric unknown");
+		MODEL_CORRUPTED("metric unknown");
 	m->d = params[0];
 	m->metric = params[1];
 
 	s = ecml_model_section(model, VECTORS_TAG_IDS, ECML_SECTION_INT64, true);
 	n = s->length / sizeof(int64);
 	if (n < 1 || n > INT_MAX)
-		vectors_corrupted("count out of range");
+		MODEL_CORRUPTED("count out of range");
 	m->n = (int) n;
 	ids = ecml_section_int64s(model, VECTORS_TAG_IDS, n);
 	for (Size i = 1; i < n; i++)
 		if (ids[i] <= ids[i - 1])
-			vectors_corrupted("ids are not strictly ascending");
+			MODEL_CORRUPTED("ids are not strictly ascending");
 	matrix = ecml_section_floats(model, VECTORS_TAG_MATRIX, n * m->d);
 	/* a bytea is under 1 GB, so n * d < 2^28 fits an int */
 	if (!ecml_all_finite(matrix, (int) (n * m->d)))
-		vectors_corrupted("matrix holds NaN or infinite values");
+		MODEL_CORRUPTED("matrix holds NaN or infinite values");
 
 	m->norms = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
 	for (Size i = 0; i < n; i++)
@@ -70,7 +66,7 @@ vectors_parse(const EcmlModel *model, MemoryContext mcxt)
 		float		nn = ecml_norm_squared_f32(matrix + i * m->d, m->d);
 
 		if (!isfinite(nn))
-			vectors_corrupted("matrix row norm overflows");
+			MODEL_CORRUPTED("matrix row norm overflows");
 		m->norms[i] = sqrtf(nn);
 		m->max_norm = Max(m->max_norm, m->norms[i]);
 	}

@@ -81,8 +81,7 @@ vectors_pack_transfn(PG_FUNCTION_ARGS)
 	char	   *slot;
 	int			n;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "vectors_pack_transfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "vectors_pack_transfn");
 
 	st = PG_ARGISNULL(0) ? NULL : (PackState *) PG_GETARG_POINTER(0);
 	if (st == NULL)
@@ -147,8 +146,7 @@ vectors_pack_combinefn(PG_FUNCTION_ARGS)
 	PackState  *s1 = PG_ARGISNULL(0) ? NULL : (PackState *) PG_GETARG_POINTER(0);
 	PackState  *s2 = PG_ARGISNULL(1) ? NULL : (PackState *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "vectors_pack_combinefn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "vectors_pack_combinefn");
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	if (s1 == NULL)
@@ -204,8 +202,7 @@ vectors_pack_deserialfn(PG_FUNCTION_ARGS)
 	int32		optlen;
 	int64		nrows;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "vectors_pack_deserialfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "vectors_pack_deserialfn");
 
 	st = pack_state_new(aggcxt);
 	p = rowbuf_frame_head(in, SERIAL_HEAD, "pack_vectors");

@@ -255,27 +255,6 @@ search_scan(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap)
 	pfree(dots);
 }
 
-/* Row of id in the pack (ids ascending), or -1. */
-static int
-find_row(const VectorsModel *m, int64 id)
-{
-	int			lo = 0,
-				hi = m->n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (m->ids[mid] == id)
-			return mid;
-		if (m->ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 /* Only the rows whose ids are in filter (nf ids, any order, repeats allowed). */
 static void
 search_filtered(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
@@ -290,7 +269,7 @@ search_filtered(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 			CHECK_FOR_INTERRUPTS();
 		if (i > 0 && filter[i] == filter[i - 1])
 			continue;
-		r = find_row(m, filter[i]);
+		r = ecml_find_int64(m->ids, m->n, filter[i]);
 		if (r >= 0)
 			ecml_topk_push(heap, exact_key(m, sq, r), m->ids[r]);
 		if ((i & 1023) == 0)

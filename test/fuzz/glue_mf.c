@@ -22,7 +22,7 @@ recommend(const MfModel *m, int u, float *x, float *scores)
 	ecml_topk_init(&heap, Min(3, m->nitems));
 	mf_select(m, scores, skip, nskip, &heap);
 	for (int j = 0, n = ecml_topk_sort(&heap); j < n; j++)
-		fuzz_sink += heap.key[j] + mf_find_id(m->item_ids, m->nitems, heap.id[j]);
+		fuzz_sink += heap.key[j] + ecml_find_int64(m->item_ids, m->nitems, heap.id[j]);
 }
 
 void
@@ -41,7 +41,7 @@ fuzz_mf(const EcmlModel *model)
 	for (int j = 0; j < m->nitems; j++)
 		fuzz_sink += scores[j] * m->item_norm[j];
 	/* predict: the last user and item, by id */
-	fuzz_sink += mf_find_id(m->user_ids, m->nusers, m->user_ids[m->nusers - 1]);
-	fuzz_sink += mf_find_id(m->item_ids, m->nitems, m->item_ids[i]);
+	fuzz_sink += ecml_find_int64(m->user_ids, m->nusers, m->user_ids[m->nusers - 1]);
+	fuzz_sink += ecml_find_int64(m->item_ids, m->nitems, m->item_ids[i]);
 	fuzz_sink += m->gram[m->factors * m->factors - 1];
 }

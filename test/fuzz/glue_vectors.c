@@ -22,7 +22,7 @@ fuzz_vectors(const EcmlModel *model)
 	ecml_topk_init(&heap, Min(5, m->n));
 	search_scan(m, &sq, &heap);
 	for (int j = 0, n = ecml_topk_sort(&heap); j < n; j++)
-		fuzz_sink += heap.key[j] + find_row(m, heap.id[j]);
+		fuzz_sink += heap.key[j] + ecml_find_int64(m->ids, m->n, heap.id[j]);
 	filter[0] = m->ids[m->n - 1];
 	filter[1] = m->ids[0];
 	filter[2] = m->ids[0] - 1;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate sql/fuzz.sql from test/fuzz/regressions/*.bin: every input the
+# Regenerate test/sql/fuzz.sql from test/fuzz/regressions/*.bin: every input the
 # fuzzer found crashing a decoder, and the crafted models of issue 16
 # (craft_models: a gbdt tree whose nodes share children, one too deep), fed
 # byte for byte to ecml.model_info (the container is valid: its checksums
@@ -7,12 +7,12 @@
 # functions of its kind, which must end in a clear "invalid ecml model"
 # ERROR.  The kind's functions are picked by the file name's prefix.  After a new
 # regression input: run this, run the suite, check results/fuzz.out line by
-# line and copy it to expected/.
+# line and copy it to test/expected/.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-out=$root/sql/fuzz.sql
+out=$root/test/sql/fuzz.sql
 
 {
     echo "-- Inputs the model-reader fuzzer (test/fuzz) found crashing a decoder,"
