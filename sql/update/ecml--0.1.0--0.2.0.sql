@@ -104,3 +104,11 @@ COMMENT ON FUNCTION ecml.lstm_predict(bytea, bigint[], integer, boolean) IS
     'Deprecated, use ecml.lstm_top (same rows); removed in 1.0.';
 COMMENT ON FUNCTION ecml.lstm_predict(bytea, text[], integer, boolean) IS
     'Deprecated, use ecml.lstm_top (same rows); removed in 1.0.';
+
+-- search leaves out seen ids as the recommendation functions do (exclude)
+CREATE FUNCTION ecml.search(packed bytea, query real[], k integer, filter_ids bigint[], exclude bigint[])
+    RETURNS TABLE (id bigint, distance real)
+    AS 'MODULE_PATHNAME', 'vectors_search'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION ecml.search(bytea, real[], integer, bigint[], bigint[]) IS
+    'The k rows nearest to query, as the four-argument form, never returning the ids in exclude (the items a user has seen; ids absent from the pack are ignored). A NULL filter_ids means no filter, a NULL exclude excludes nothing.';

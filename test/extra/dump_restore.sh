@@ -144,6 +144,7 @@ INSERT INTO outputs SELECT 'mf_user_factors', src, 0, r::text FROM models, ecml.
 INSERT INTO outputs SELECT 'mf_item_factors', src, 0, r::text FROM models, ecml.mf_item_factors(m) r WHERE name = 'recs';
 INSERT INTO outputs SELECT 'search', src, i, r::text FROM models, inputs, ecml.search(m, q, 5) r WHERE name = 'search';
 INSERT INTO outputs SELECT 'search', src, i, r::text FROM models, inputs, ecml.search(m, q, 3, ARRAY[i, i * 2, i * 3, i * 5]::bigint[]) r WHERE name = 'search';
+INSERT INTO outputs SELECT 'search', src, i, r::text FROM models, inputs, ecml.search(m, q, 3, NULL, ARRAY[i, i * 2]::bigint[]) r WHERE name = 'search';
 INSERT INTO outputs SELECT 'search_batch', src, 0, r::text
 FROM models, ecml.search_batch(m, (SELECT array_agg(q ORDER BY i) FROM inputs), 4) r WHERE name = 'search';
 INSERT INTO outputs SELECT 'lstm_top', src, i, r::text FROM models, inputs, ecml.lstm_top(m, s, 4) r WHERE name = 'next_item';

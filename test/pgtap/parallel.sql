@@ -248,6 +248,7 @@ INSERT INTO score_cases (sig, q) VALUES
 ('ecml.l2_normalize(real[])', $$SELECT ecml.l2_normalize(e) AS r FROM par_vec$$),
 ('ecml.search(bytea,real[],integer)', $$SELECT ROW(t.id, x.*) AS r FROM par_vec t, LATERAL ecml.search(ecml.model('ptest_vec'), t.e, 5) x WHERE t.id % 20 = 0$$),
 ('ecml.search(bytea,real[],integer,bigint[])', $$SELECT ROW(t.id, x.*) AS r FROM par_vec t, LATERAL ecml.search(ecml.model('ptest_vec'), t.e, 3, ARRAY[t.id, t.id + 1, t.id + 8, t.id + 16]) x WHERE t.id % 20 = 0$$),
+('ecml.search(bytea,real[],integer,bigint[],bigint[])', $$SELECT ROW(t.id, x.*) AS r FROM par_vec t, LATERAL ecml.search(ecml.model('ptest_vec'), t.e, 3, CASE WHEN t.id % 40 = 0 THEN ARRAY[t.id, t.id + 1, t.id + 8, t.id + 16] END, ARRAY[t.id, t.id + 8]) x WHERE t.id % 20 = 0$$),
 ('ecml.search_batch(bytea,real[],integer)', $$SELECT ROW(t.id, x.*) AS r FROM par_vec t, LATERAL ecml.search_batch(ecml.model('ptest_vec'), ARRAY[t.e, ecml.l2_normalize(t.e)], 3) x WHERE t.id % 20 = 0$$),
 ('ecml.gbdt_bin_edges(bytea,integer)', $$SELECT ecml.gbdt_bin_edges((SELECT s FROM par_sketch), 1 + i % 8) || i::real AS r FROM par_lr$$),
 ('ecml.fraud_score(bytea,real[])', $$SELECT ecml.fraud_score(ecml.model('ptest_fraud'), f) AS r FROM par_pay$$),
