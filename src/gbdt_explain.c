@@ -1,6 +1,6 @@
 /*
  * gbdt_explain.c
- *	  ecml.fraud_explain(model, features [, top]): per-feature contributions
+ *	  ecml.fraud_explain(model, features [, k]): per-feature contributions
  *	  to the log-odds by exact TreeSHAP (Lundberg, Erion & Lee 2018,
  *	  "Consistent Individualized Feature Attribution for Tree Ensembles",
  *	  Algorithm 2), so that base_value + sum(contributions) = margin.
@@ -192,8 +192,8 @@ cmp_abs_desc(const void *a, const void *b)
 }
 
 /*
- * ecml.fraud_explain(model, features [, top]) → {"base_value", "margin",
- * "contributions": {feature: log-odds contribution}}; top keeps the
+ * ecml.fraud_explain(model, features [, k]) → {"base_value", "margin",
+ * "contributions": {feature: log-odds contribution}}; k keeps the k
  * largest contributions by absolute value.
  */
 PG_FUNCTION_INFO_V1(gbdt_explain);
@@ -202,7 +202,7 @@ gbdt_explain(PG_FUNCTION_ARGS)
 {
 	GbdtModel  *m = ecml_model_cached(fcinfo, 0, ECML_KIND_GBDT, gbdt_parse);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-	int			top = m->nfeatures;
+	int			k = m->nfeatures;
 	float	   *buf = palloc(sizeof(float) * m->nfeatures);
 	const float *x;
 	ShapContext cx;
@@ -211,12 +211,12 @@ gbdt_explain(PG_FUNCTION_ARGS)
 
 	if (PG_NARGS() > 2)
 	{
-		top = PG_GETARG_INT32(2);
-		if (top <= 0)
+		k = PG_GETARG_INT32(2);
+		if (k <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("top must be positive, got %d", top)));
-		top = Min(top, m->nfeatures);
+					 errmsg("k must be positive, got %d", k)));
+		k = Min(k, m->nfeatures);
 	}
 	x = gbdt_features(arr, m->nfeatures, buf);
 
@@ -242,13 +242,13 @@ gbdt_explain(PG_FUNCTION_ARGS)
 		c[j].feature = j;
 		c[j].phi = cx.phi[j];
 	}
-	if (top < m->nfeatures)
+	if (k < m->nfeatures)
 		qsort(c, m->nfeatures, sizeof(Contribution), cmp_abs_desc);
 
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"base_value\": %.17g, \"margin\": %.17g, \"contributions\": {",
 					 m->expected_margin, gbdt_margin(m, x));
-	for (int i = 0; i < top; i++)
+	for (int i = 0; i < k; i++)
 	{
 		if (i > 0)
 			appendStringInfoString(&out, ", ");

@@ -1,6 +1,7 @@
 /*
  * lstm_predict.c
- *	  Scoring with an LSTM model: ecml.lstm_predict(), ecml.lstm_next() and
+ *	  Scoring with an LSTM model: ecml.lstm_top() (and its deprecated
+ *	  0.1.0 name ecml.lstm_predict()), ecml.lstm_next() and
  *	  ecml.lstm_embed(), each with a bigint[] and a text[] form (the model
  *	  says which it was trained on).  The model is parsed once (model
  *	  cache); a sequence costs one pass of the network over its last
@@ -179,9 +180,10 @@ token_datum(const LstmModel *m, int index)
 }
 
 /*
- * ecml.lstm_predict(model, sequence, k [, exclude_seen]) → the k most
- * likely next tokens with their probabilities, best first (the unknown
- * token is never returned).
+ * ecml.lstm_top(model, sequence, k [, exclude_seen]) → the k most likely
+ * next tokens with their probabilities, best first (the unknown token is
+ * never returned).  The C name is 0.1.0's SQL name, which the 0.1.0 install
+ * script binds and the deprecated ecml.lstm_predict still uses.
  */
 PG_FUNCTION_INFO_V1(lstm_predict);
 Datum

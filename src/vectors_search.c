@@ -278,8 +278,38 @@ search_filtered(const VectorsModel *m, const SearchQuery *sq, EcmlTopK *heap,
 }
 
 /*
- * ecml.search(packed, query, k [, filter_ids]) → (id, distance) of the k
- * rows nearest to query, best first; with filter_ids, among those ids only.
+ * One flag per pack row, set for the rows of the ids in exclude (ids absent
+ * from the pack and repeats are ignored); *nex counts the rows set.
+ */
+static bool *
+exclude_rows(const VectorsModel *m, ArrayType *arr, int *nex)
+{
+	int			n;
+	const int64 *ids = ecml_array_int8(arr, "exclude", -1, &n);
+	bool	   *flag = palloc_extended(Max(m->n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+
+	*nex = 0;
+	for (int j = 0; j < n; j++)
+	{
+		int			r = find_row(m, ids[j]);
+
+		if ((j & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (r >= 0 && !flag[r])
+		{
+			flag[r] = true;
+			(*nex)++;
+		}
+	}
+	return flag;
+}
+
+/*
+ * ecml.search(packed, query, k [, filter_ids [, exclude]]) → (id, distance)
+ * of the k rows nearest to query, best first; with filter_ids, among those
+ * ids only; never the ids in exclude.  Excluded rows are searched like the
+ * others and dropped from the k + (excluded rows) best, which hold the k
+ * best that are not excluded, so the scan itself is unchanged.
  */
 PG_FUNCTION_INFO_V1(vectors_search);
 Datum
@@ -296,9 +326,12 @@ vectors_search(PG_FUNCTION_ARGS)
 	int			k;
 	int			nf = -1;
 	int64	   *filter = NULL;
+	bool	   *excluded = NULL;
+	int			nex = 0;
+	int			emitted = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
-	/* the form with filter_ids is not STRICT: a NULL filter means none */
+	/* the forms with filter_ids are not STRICT: a NULL filter means none */
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		return (Datum) 0;
 
@@ -320,19 +353,26 @@ vectors_search(PG_FUNCTION_ARGS)
 			return (Datum) 0;
 	}
 
+	/* a NULL exclude means none */
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		excluded = exclude_rows(m, PG_GETARG_ARRAYTYPE_P(4), &nex);
+
 	/* k above the pack size returns every row */
-	ecml_topk_init(&heap, Min(k, nf >= 0 ? Min(nf, m->n) : m->n));
+	ecml_topk_init(&heap, (int) Min((int64) k + nex, nf >= 0 ? Min(nf, m->n) : m->n));
 	if (filter)
 		search_filtered(m, &sq, &heap, filter, nf);
 	else
 		search_scan(m, &sq, &heap);
 
 	n = ecml_topk_sort(&heap);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n && emitted < k; i++)
 	{
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
+		if (excluded && excluded[find_row(m, heap.id[i])])
+			continue;
+		emitted++;
 		values[0] = Int64GetDatum(heap.id[i]);
 		values[1] = Float4GetDatum(key_distance(m, heap.key[i]));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

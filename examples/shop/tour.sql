@@ -124,19 +124,19 @@ FROM journey j LEFT JOIN shop.products p USING (product_id)
 WHERE j.step <= :cart_step ORDER BY j.step;
 
 \echo
-\echo '== 4a. What will the shopper do next? ecml.lstm_predict over the actions so far'
+\echo '== 4a. What will the shopper do next? ecml.lstm_top over the actions so far'
 SELECT p.token AS next_action, round(p.probability::numeric, 3) AS probability
-FROM ecml.lstm_predict(ecml.model('shop_next_action'),
-                       (SELECT array_agg(event_type ORDER BY step) FROM journey WHERE step <= :cart_step), 3) p
+FROM ecml.lstm_top(ecml.model('shop_next_action'),
+                   (SELECT array_agg(event_type ORDER BY step) FROM journey WHERE step <= :cart_step), 3) p
 ORDER BY p.probability DESC, p.token;
 SELECT (SELECT event_type FROM journey WHERE step = :cart_step + 1) AS what_they_actually_did_next;
 
 \echo
 \echo '   ... and which product they will look at next (over the products viewed or carted)'
 SELECT p.token AS product_id, pr.title, round(p.probability::numeric, 3) AS probability
-FROM ecml.lstm_predict(ecml.model('shop_next_item'),
-                       (SELECT array_agg(product_id ORDER BY step) FROM journey
-                        WHERE step <= :cart_step AND event_type IN ('view', 'cart')), 3) p
+FROM ecml.lstm_top(ecml.model('shop_next_item'),
+                   (SELECT array_agg(product_id ORDER BY step) FROM journey
+                    WHERE step <= :cart_step AND event_type IN ('view', 'cart')), 3) p
 JOIN shop.products pr ON pr.product_id = p.token
 ORDER BY p.probability DESC, p.token;
 
@@ -293,8 +293,8 @@ WITH t AS (
     UNION ALL
     SELECT 'shop_next_item', 'hit rate @10 of the next product, held-out sessions',
            (SELECT avg(ecml.hit_rate_at_k(
-                        ARRAY(SELECT token FROM ecml.lstm_predict(ecml.model('shop_next_item'),
-                                                                  i[1:cardinality(i) - 1], 10)),
+                        ARRAY(SELECT token FROM ecml.lstm_top(ecml.model('shop_next_item'),
+                                                              i[1:cardinality(i) - 1], 10)),
                         ARRAY[i[cardinality(i)]], 10))
             FROM held_items)
     UNION ALL

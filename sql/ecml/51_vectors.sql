@@ -71,6 +71,13 @@ CREATE FUNCTION ecml.search(packed bytea, query real[], k integer, filter_ids bi
 COMMENT ON FUNCTION ecml.search(bytea, real[], integer, bigint[]) IS
     'The k rows nearest to query among the ids in filter_ids (ids absent from the pack are ignored; a NULL filter_ids means no filter, an empty one returns nothing), best first, ties by id.';
 
+CREATE FUNCTION ecml.search(packed bytea, query real[], k integer, filter_ids bigint[], exclude bigint[])
+    RETURNS TABLE (id bigint, distance real)
+    AS 'MODULE_PATHNAME', 'vectors_search'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION ecml.search(bytea, real[], integer, bigint[], bigint[]) IS
+    'The k rows nearest to query, as the four-argument form, never returning the ids in exclude (the items a user has seen; ids absent from the pack are ignored). A NULL filter_ids means no filter, a NULL exclude excludes nothing.';
+
 CREATE FUNCTION ecml.search_batch(packed bytea, queries real[], k integer)
     RETURNS TABLE (query_index integer, id bigint, rank integer, distance real)
     AS 'MODULE_PATHNAME', 'vectors_search_batch'

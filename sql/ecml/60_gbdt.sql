@@ -69,15 +69,23 @@ CREATE FUNCTION ecml.fraud_explain(model bytea, features real[])
 COMMENT ON FUNCTION ecml.fraud_explain(bytea, real[]) IS
     'Explains a fraud score: {"base_value", "margin", "contributions": {feature: value}} with exact TreeSHAP contributions to the log-odds (Lundberg et al. 2018); base_value + sum of contributions = margin.';
 
-CREATE FUNCTION ecml.fraud_explain(model bytea, features real[], top integer)
+CREATE FUNCTION ecml.fraud_explain(model bytea, features real[], k integer)
     RETURNS jsonb AS 'MODULE_PATHNAME', 'gbdt_explain'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_explain(bytea, real[], integer) IS
-    'Explains a fraud score keeping only the top contributions by absolute value; see the two-argument form.';
+    'Explains a fraud score keeping only the k contributions largest by absolute value; see the two-argument form.';
 
+CREATE FUNCTION ecml.fraud_feature_importance(model bytea)
+    RETURNS TABLE(feature text, gain double precision, splits integer)
+    AS 'MODULE_PATHNAME', 'gbdt_feature_importance'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 30;
+COMMENT ON FUNCTION ecml.fraud_feature_importance(bytea) IS
+    'Feature importance of a fraud_train model: every feature with its total split gain (loss reduction) and number of splits, largest gain first.';
+
+-- 0.1.0's name, kept for one release (CHANGELOG.md)
 CREATE FUNCTION ecml.feature_importance(model bytea)
     RETURNS TABLE(feature text, gain double precision, splits integer)
     AS 'MODULE_PATHNAME', 'gbdt_feature_importance'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 30;
 COMMENT ON FUNCTION ecml.feature_importance(bytea) IS
-    'Feature importance of a fraud_train model: every feature with its total split gain (loss reduction) and number of splits, largest gain first.';
+    'Deprecated, use ecml.fraud_feature_importance (same result); removed in 1.0.';

@@ -90,18 +90,32 @@ CREATE AGGREGATE ecml.lstm_train(sequence text[]) (
 COMMENT ON AGGREGATE ecml.lstm_train(text[]) IS
     'Trains an LSTM next-token model on text sequences with default options; see the two-argument form.';
 
+CREATE FUNCTION ecml.lstm_top(model bytea, sequence bigint[], k integer,
+    exclude_seen boolean DEFAULT false)
+    RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION ecml.lstm_top(bytea, bigint[], integer, boolean) IS
+    'The k most likely next tokens after a sequence, with their probabilities, best first; exclude_seen leaves out tokens of the sequence. Unknown tokens read as the unknown token, which is never returned; an empty sequence scores from the initial state.';
+CREATE FUNCTION ecml.lstm_top(model bytea, sequence text[], k integer,
+    exclude_seen boolean DEFAULT false)
+    RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION ecml.lstm_top(bytea, text[], integer, boolean) IS
+    'The k most likely next tokens after a text sequence, with their probabilities, best first; see the bigint[] form.';
+
+-- 0.1.0's set-returning name, kept for one release (CHANGELOG.md)
 CREATE FUNCTION ecml.lstm_predict(model bytea, sequence bigint[], k integer,
     exclude_seen boolean DEFAULT false)
     RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.lstm_predict(bytea, bigint[], integer, boolean) IS
-    'The k most likely next tokens after a sequence, with their probabilities, best first; exclude_seen leaves out tokens of the sequence. Unknown tokens read as the unknown token, which is never returned; an empty sequence scores from the initial state.';
+    'Deprecated, use ecml.lstm_top (same rows); removed in 1.0.';
 CREATE FUNCTION ecml.lstm_predict(model bytea, sequence text[], k integer,
     exclude_seen boolean DEFAULT false)
     RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.lstm_predict(bytea, text[], integer, boolean) IS
-    'The k most likely next tokens after a text sequence, with their probabilities, best first; see the bigint[] form.';
+    'Deprecated, use ecml.lstm_top (same rows); removed in 1.0.';
 
 CREATE FUNCTION ecml.lstm_next(model bytea, sequence bigint[]) RETURNS bigint
     AS 'MODULE_PATHNAME', 'lstm_next'

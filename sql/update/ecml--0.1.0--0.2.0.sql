@@ -67,3 +67,48 @@ ALTER FUNCTION ecml.cosine_distance(real[], real[]) SUPPORT ecml.vector_distance
 -- 0.2.0: lstm_train's options (dropout, weight_decay, repeat; validation on by default)
 COMMENT ON AGGREGATE ecml.lstm_train(bigint[], jsonb) IS
     'Trains an LSTM next-token model on sequences (one row per sequence, tokens in time order). Options: embedding_dim (64), hidden_size (128), layers (1), epochs (20), batch_size (64), learning_rate (5e-3, Adam), max_length (200), min_count (1), max_vocab (100000), clip_norm (5), validation_fraction (0.1, with early stopping), patience (3), seed (42), softmax ("auto", "full", "sampled"), softmax_threshold (20000), num_sampled (512), bptt (0 = whole sequence), dropout (0.25), weight_decay (0), repeat ("auto": mix in the items of the sequence, RepeatNet-style, fitted on the validation sequences; "off"). NULL sequences and sequences of fewer than 2 tokens are skipped and counted.';
+
+-- 0.2.0: the SQL API conventions (docs/DESIGN.md, CHANGELOG.md).  The
+-- 0.1.0 names stay for one release as deprecated aliases of the new ones.
+-- fraud_explain's third parameter is k, as everywhere else: a parameter
+-- cannot be renamed in place, so the function is recreated.
+DROP FUNCTION ecml.fraud_explain(bytea, real[], integer);
+CREATE FUNCTION ecml.fraud_explain(model bytea, features real[], k integer)
+    RETURNS jsonb AS 'MODULE_PATHNAME', 'gbdt_explain'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ecml.fraud_explain(bytea, real[], integer) IS
+    'Explains a fraud score keeping only the k contributions largest by absolute value; see the two-argument form.';
+
+CREATE FUNCTION ecml.fraud_feature_importance(model bytea)
+    RETURNS TABLE(feature text, gain double precision, splits integer)
+    AS 'MODULE_PATHNAME', 'gbdt_feature_importance'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 30;
+COMMENT ON FUNCTION ecml.fraud_feature_importance(bytea) IS
+    'Feature importance of a fraud_train model: every feature with its total split gain (loss reduction) and number of splits, largest gain first.';
+COMMENT ON FUNCTION ecml.feature_importance(bytea) IS
+    'Deprecated, use ecml.fraud_feature_importance (same result); removed in 1.0.';
+
+CREATE FUNCTION ecml.lstm_top(model bytea, sequence bigint[], k integer,
+    exclude_seen boolean DEFAULT false)
+    RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION ecml.lstm_top(bytea, bigint[], integer, boolean) IS
+    'The k most likely next tokens after a sequence, with their probabilities, best first; exclude_seen leaves out tokens of the sequence. Unknown tokens read as the unknown token, which is never returned; an empty sequence scores from the initial state.';
+CREATE FUNCTION ecml.lstm_top(model bytea, sequence text[], k integer,
+    exclude_seen boolean DEFAULT false)
+    RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION ecml.lstm_top(bytea, text[], integer, boolean) IS
+    'The k most likely next tokens after a text sequence, with their probabilities, best first; see the bigint[] form.';
+COMMENT ON FUNCTION ecml.lstm_predict(bytea, bigint[], integer, boolean) IS
+    'Deprecated, use ecml.lstm_top (same rows); removed in 1.0.';
+COMMENT ON FUNCTION ecml.lstm_predict(bytea, text[], integer, boolean) IS
+    'Deprecated, use ecml.lstm_top (same rows); removed in 1.0.';
+
+-- search leaves out seen ids as the recommendation functions do (exclude)
+CREATE FUNCTION ecml.search(packed bytea, query real[], k integer, filter_ids bigint[], exclude bigint[])
+    RETURNS TABLE (id bigint, distance real)
+    AS 'MODULE_PATHNAME', 'vectors_search'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION ecml.search(bytea, real[], integer, bigint[], bigint[]) IS
+    'The k rows nearest to query, as the four-argument form, never returning the ids in exclude (the items a user has seen; ids absent from the pack are ignored). A NULL filter_ids means no filter, a NULL exclude excludes nothing.';

@@ -21,7 +21,7 @@ COPY and, in the same run:
  2. training throughput (target tokens per second) at vocabulary 1.7k
     (MovieLens) and 26k (Taobao items), and with sampled softmax at 26k and
     at 55k (every Taobao user with 2 or more events);
- 3. scoring: lstm_predict latency for one 20-token sequence (median of 200
+ 3. scoring: lstm_top latency for one 20-token sequence (median of 200
     statements from one psql session), and sequences scored per second over
     the MovieLens test table.
 
@@ -219,7 +219,7 @@ def ecml_train(table, name, opts):
 def ecml_rank(table, name, text, k=K):
     """Top-k per test row (best first) and the scoring time in seconds."""
     rows, times = psql(
-        f"SELECT id, ARRAY(SELECT token FROM ecml.lstm_predict(ecml.model('{name}'), prefix, {k})) "
+        f"SELECT id, ARRAY(SELECT token FROM ecml.lstm_top(ecml.model('{name}'), prefix, {k})) "
         f"FROM {table} ORDER BY id")
     out = {}
     for line in rows:
@@ -240,7 +240,7 @@ def ecml_eval(table, name, data, text):
 
 
 def ecml_latency(name, seq):
-    stmts = "".join(f"SELECT count(*) FROM ecml.lstm_predict(ecml.model('{name}'), "
+    stmts = "".join(f"SELECT count(*) FROM ecml.lstm_top(ecml.model('{name}'), "
                     f"'{pg_array(seq, False)}'::bigint[], 10);\n" for _ in range(200))
     _rows, times = psql(stmts)
     return statistics.median(times[-200:])
@@ -551,8 +551,8 @@ def main():
     lines.append(f"| Taobao items, V={r['tb_ecml']['V']}, full softmax | {r['tb_ecml']['tps']:.0f} | {r['tb_torch']['tps']:.0f} |")
     lines.append(f"| Taobao items, V={r['tb_ecml']['V']}, ecml sampled softmax vs PyTorch full | {r['tb_sampled']['tps']:.0f} | {r['tb_torch']['tps']:.0f} |")
     lines.append(f"| Taobao, 2+ events, whole sequences, V={r['tb55_sampled']['V']}: ecml sampled (1 epoch) vs PyTorch full (100 batches) | {r['tb55_sampled']['tps']:.0f} | {r['tb55_torch']['tps']:.0f} |")
-    lines.append(f"| lstm_predict latency, one 20-token sequence, k=10 (median of 200 statements, psql round trip included) | {r['latency_ms']:.2f} ms | {r['torch_latency_ms']:.2f} ms (forward + top-10 in process) |")
-    lines.append(f"| sequences scored per second over a table (lstm_predict k=10, {len(ml)} MovieLens prefixes) | {r['ml_ecml']['score_sps']:.0f} | |")
+    lines.append(f"| lstm_top latency, one 20-token sequence, k=10 (median of 200 statements, psql round trip included) | {r['latency_ms']:.2f} ms | {r['torch_latency_ms']:.2f} ms (forward + top-10 in process) |")
+    lines.append(f"| sequences scored per second over a table (lstm_top k=10, {len(ml)} MovieLens prefixes) | {r['ml_ecml']['score_sps']:.0f} | |")
     lines.append("")
     lines.append("### Goals\n")
     lines.append("| goal | ecml | reference | verdict |")
@@ -586,7 +586,7 @@ def main():
                  f"full softmax HR@10 {fmt(e['hr'])} | reported |")
     lines.append(f"| sampled softmax at V={r['tb55_sampled']['V']}: speed-up over PyTorch's full softmax | "
                  f"{r['tb55_sampled']['tps'] / r['tb55_torch']['tps']:.1f}x | {r['tb55_torch']['tps']:.0f} tokens/s | reported |")
-    lines.append(f"| lstm_predict latency, 20 tokens (median) | {r['latency_ms']:.2f} ms | | reported |")
+    lines.append(f"| lstm_top latency, 20 tokens (median) | {r['latency_ms']:.2f} ms | | reported |")
     lines.append(f"| sequences scored per second over a table | {r['ml_ecml']['score_sps']:.0f} | | reported |")
     section = "\n".join(lines) + "\n"
     write_results(args.output, section)

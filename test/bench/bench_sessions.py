@@ -253,7 +253,7 @@ def run_ecml(table, data, opts):
     psql(f"SELECT ecml.save_model('{table}_m', ecml.lstm_train(prefix, '{optj}')) FROM {table}")
     secs = time.perf_counter() - t0
     info = json.loads(psql(f"SELECT ecml.model_info(ecml.model('{table}_m'))")[0])
-    rows = psql(f"SELECT id, ARRAY(SELECT token FROM ecml.lstm_predict(ecml.model('{table}_m'), "
+    rows = psql(f"SELECT id, ARRAY(SELECT token FROM ecml.lstm_top(ecml.model('{table}_m'), "
                 f"prefix, {KMAX})) FROM {table} ORDER BY id")
     got = {}
     for line in rows:

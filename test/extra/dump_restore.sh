@@ -129,6 +129,7 @@ INSERT INTO outputs SELECT 'logreg_coefficients', src, 0, c::text FROM models, e
 INSERT INTO outputs SELECT 'gbdt_bin_edges', 'user table', j, ecml.gbdt_bin_edges(sk, j)::text FROM my_sketches, generate_series(1, 3) j;
 INSERT INTO outputs SELECT 'fraud_score', src, i, ecml.fraud_score(m, f)::text FROM models, inputs WHERE name = 'fraud';
 INSERT INTO outputs SELECT 'fraud_explain', src, i, ecml.fraud_explain(m, f)::text || ecml.fraud_explain(m, f, 2)::text FROM models, inputs WHERE name = 'fraud';
+INSERT INTO outputs SELECT 'fraud_feature_importance', src, 0, c::text FROM models, ecml.fraud_feature_importance(m) c WHERE name = 'fraud';
 INSERT INTO outputs SELECT 'feature_importance', src, 0, c::text FROM models, ecml.feature_importance(m) c WHERE name = 'fraud';
 INSERT INTO outputs SELECT 'anomaly_score', src, i, ecml.anomaly_score(m, f)::text FROM models, inputs WHERE name = 'anomaly';
 INSERT INTO outputs SELECT 'mf_recommend', src, i, r::text FROM models, inputs, ecml.mf_recommend(m, i, 5) r WHERE name = 'recs';
@@ -143,10 +144,12 @@ INSERT INTO outputs SELECT 'mf_user_factors', src, 0, r::text FROM models, ecml.
 INSERT INTO outputs SELECT 'mf_item_factors', src, 0, r::text FROM models, ecml.mf_item_factors(m) r WHERE name = 'recs';
 INSERT INTO outputs SELECT 'search', src, i, r::text FROM models, inputs, ecml.search(m, q, 5) r WHERE name = 'search';
 INSERT INTO outputs SELECT 'search', src, i, r::text FROM models, inputs, ecml.search(m, q, 3, ARRAY[i, i * 2, i * 3, i * 5]::bigint[]) r WHERE name = 'search';
+INSERT INTO outputs SELECT 'search', src, i, r::text FROM models, inputs, ecml.search(m, q, 3, NULL, ARRAY[i, i * 2]::bigint[]) r WHERE name = 'search';
 INSERT INTO outputs SELECT 'search_batch', src, 0, r::text
 FROM models, ecml.search_batch(m, (SELECT array_agg(q ORDER BY i) FROM inputs), 4) r WHERE name = 'search';
+INSERT INTO outputs SELECT 'lstm_top', src, i, r::text FROM models, inputs, ecml.lstm_top(m, s, 4) r WHERE name = 'next_item';
+INSERT INTO outputs SELECT 'lstm_top', src, i, r::text FROM models, inputs, ecml.lstm_top(m, t, 3, true) r WHERE name = 'next_action';
 INSERT INTO outputs SELECT 'lstm_predict', src, i, r::text FROM models, inputs, ecml.lstm_predict(m, s, 4) r WHERE name = 'next_item';
-INSERT INTO outputs SELECT 'lstm_predict', src, i, r::text FROM models, inputs, ecml.lstm_predict(m, t, 3, true) r WHERE name = 'next_action';
 INSERT INTO outputs SELECT 'lstm_next', src, i, ecml.lstm_next(m, s)::text FROM models, inputs WHERE name = 'next_item';
 INSERT INTO outputs SELECT 'lstm_next', src, i, ecml.lstm_next(m, t) FROM models, inputs WHERE name = 'next_action';
 INSERT INTO outputs SELECT 'lstm_embed', src, i, ecml.lstm_embed(m, s)::text FROM models, inputs WHERE name = 'next_item';

@@ -143,7 +143,7 @@ SELECT (SELECT ecml.logreg_predict(m, '{1, 0.5}') BETWEEN 0 AND 1 FROM ecml_p_us
      + (SELECT ecml.anomaly_score(m, '{1, 0.5}') BETWEEN 0 AND 1 FROM ecml_p_user.mine WHERE kind = 'iforest')::int
      + (SELECT count(*) = 3 FROM ecml_p_user.mine, ecml.mf_recommend(m, 1, 3, false) WHERE kind = 'mf')::int
      + (SELECT count(*) = 3 FROM ecml_p_user.mine, ecml.search(m, '{1, 0}', 3) WHERE kind = 'vectors')::int
-     + (SELECT count(*) = 2 FROM ecml_p_user.mine, ecml.lstm_predict(m, '{1, 2}'::bigint[], 2) WHERE kind = 'lstm')::int"
+     + (SELECT count(*) = 2 FROM ecml_p_user.mine, ecml.lstm_top(m, '{1, 2}'::bigint[], 2) WHERE kind = 'lstm')::int"
 denied ecml_p_user "$db" "ecml.model() without SELECT on the registry" \
     "42501: permission denied for table models" "SELECT ecml.model('m')"
 denied ecml_p_user "$db" "ecml.save_model() without write grants" \

@@ -1,7 +1,7 @@
 /*
  * glue_gbdt.c: gbdt_parse, then ecml.fraud_score's margin and
  * ecml.fraud_explain's TreeSHAP for a row with a missing value, and
- * ecml.feature_importance's reads; every tree's path must fit the walk.
+ * ecml.fraud_feature_importance's reads; every tree's path must fit the walk.
  */
 #include "../../src/gbdt_explain.c"
 #include "utils/float.h"

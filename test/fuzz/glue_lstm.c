@@ -1,5 +1,5 @@
 /*
- * glue_lstm.c: lstm_parse, then ecml.lstm_predict's network pass over a
+ * glue_lstm.c: lstm_parse, then ecml.lstm_top's network pass over a
  * short sequence (the first and last vocabulary entries and the unknown
  * token) and a look-up of every vocabulary entry.
  */

@@ -371,7 +371,7 @@ BEGIN
         ELSIF argname = 'item_id' THEN RETURN '5::bigint';
         END IF;
     ELSIF argtype = 'integer'::regtype THEN
-        RETURN CASE argname WHEN 'version' THEN '1' WHEN 'k' THEN '3' WHEN 'top' THEN '2' WHEN 'n' THEN '8'
+        RETURN CASE argname WHEN 'version' THEN '1' WHEN 'k' THEN '3' WHEN 'n' THEN '8'
                             WHEN 'max_points' THEN '10' WHEN 'ngrams' THEN '2' WHEN 'feature' THEN '2'
                             WHEN 'sample_size' THEN '1000' WHEN 'max_bins' THEN '16' END;
     ELSIF argtype = 'bigint[]'::regtype THEN

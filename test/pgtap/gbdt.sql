@@ -59,7 +59,7 @@ SELECT cmp_ok((SELECT auc FROM held), '>', (SELECT oracle_auc - 0.03 FROM held),
 SELECT cmp_ok((SELECT ap FROM held), '>', (SELECT lr_ap + 0.15 FROM held),
               'trees find the interactions a linear model misses (average precision)');
 SELECT ok((SELECT array_agg(feature) @> ARRAY['amount', 'device_age', 'mismatch']
-           FROM (SELECT feature FROM ecml.feature_importance((SELECT m FROM gb)) LIMIT 4) s),
+           FROM (SELECT feature FROM ecml.fraud_feature_importance((SELECT m FROM gb)) LIMIT 4) s),
           'the planted features lead the importance ranking');
 
 -- TreeSHAP: base + contributions = margin, margin = logit(score)

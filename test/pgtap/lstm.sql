@@ -35,7 +35,7 @@ FROM so_split;
 
 SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, prefix) = target)::int)::float8 FROM so_split, m2),
               '>', 0.9::float8, 'LSTM predicts the held-out token of a second-order rule (top-1 > 0.9)');
-SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_predict(m, prefix, 3) p WHERE p.token = target))::float8
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(m, prefix, 3) p WHERE p.token = target))::float8
                FROM so_split, m2),
               '>', 0.95::float8, 'hit rate at 3 above 0.95');
 -- the same data defeat a first-order Markov chain (most frequent successor)
@@ -149,10 +149,10 @@ CREATE TABLE rp_m AS
 SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 3}') AS rep,
        ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 3, "repeat": "off"}') AS off
 FROM rp;
-SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_predict(rep, seq[1:4], 4) p WHERE p.token = seq[5]))::float8
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(rep, seq[1:4], 4) p WHERE p.token = seq[5]))::float8
                FROM rp, rp_m),
               '>', 0.95::float8, 'the repeat mechanism finds the returning item (hit rate at 4 > 0.95)');
-SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_predict(off, seq[1:4], 4) p WHERE p.token = seq[5]))::float8
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(off, seq[1:4], 4) p WHERE p.token = seq[5]))::float8
                FROM rp, rp_m),
               '<', 0.3::float8, 'the plain model does not (hit rate at 4 < 0.3)');
 SELECT cmp_ok((SELECT (ecml.model_info(rep)->'metrics'->>'repeat_weight')::float8 FROM rp_m),

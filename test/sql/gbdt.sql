@@ -48,12 +48,17 @@ FROM gb;
 -- importance: every feature, largest gain first; the noise feature is last or close to it
 SELECT feature, gain > 0 AS has_gain, splits > 0 AS has_splits,
        rank() OVER (ORDER BY gain DESC) <= 3 AS top3
-FROM ecml.feature_importance((SELECT m FROM gb)) ORDER BY feature;
-SELECT array_agg(feature) AS top_two FROM (SELECT feature FROM ecml.feature_importance((SELECT m FROM gb)) LIMIT 2) s;
+FROM ecml.fraud_feature_importance((SELECT m FROM gb)) ORDER BY feature;
+SELECT array_agg(feature) AS top_two FROM (SELECT feature FROM ecml.fraud_feature_importance((SELECT m FROM gb)) LIMIT 2) s;
 SELECT sum(splits) = ((SELECT (ecml.model_info(m)->>'nodes')::int FROM gb) - 60) / 2 AS splits_count_internal_nodes
-FROM ecml.feature_importance((SELECT m FROM gb));
+FROM ecml.fraud_feature_importance((SELECT m FROM gb));
 
--- explanations: the shape, additivity and top
+-- 0.1.0's name feature_importance is a deprecated alias: the same rows
+SELECT (SELECT array_agg(x ORDER BY x::text) FROM ecml.feature_importance((SELECT m FROM gb)) x)
+     = (SELECT array_agg(x ORDER BY x::text) FROM ecml.fraud_feature_importance((SELECT m FROM gb)) x) AS same_rows,
+       obj_description('ecml.feature_importance(bytea)'::regprocedure, 'pg_proc') AS deprecated_comment;
+
+-- explanations: the shape, additivity and k
 SELECT jsonb_object_keys(ecml.fraud_explain(m, '{0.95, 0.1, 0.5, 0.5, NULL}')) AS key FROM gb ORDER BY 1;
 SELECT jsonb_object_keys(ecml.fraud_explain(m, '{0.95, 0.1, 0.5, 0.5, NULL}')->'contributions') AS feature FROM gb ORDER BY 1;
 SELECT max(abs((e->>'base_value')::float8 + c - (e->>'margin')::float8)) < 1e-9 AS additive,
@@ -63,7 +68,11 @@ FROM (SELECT e, p, (SELECT sum(value::float8) FROM jsonb_each_text(e->'contribut
 -- the high-amount night payment is explained by amount and hour
 SELECT array_agg(k ORDER BY k) AS top_two
 FROM gb, jsonb_object_keys(ecml.fraud_explain(m, '{0.95, 0.1, 0.5, 0.5, 0.5}', 2)->'contributions') k;
-SELECT (SELECT count(*) FROM jsonb_object_keys(ecml.fraud_explain(m, '{0.95, 0.1, 0.5, 0.5, 0.5}', 1000)->'contributions')) AS huge_top_keeps_all
+SELECT (SELECT count(*) FROM jsonb_object_keys(ecml.fraud_explain(m, '{0.95, 0.1, 0.5, 0.5, 0.5}', 1000)->'contributions')) AS huge_k_keeps_all
+FROM gb;
+-- the count is named k, as in every function that returns the best k
+SELECT ecml.fraud_explain(m, '{0.95, 0.1, 0.5, 0.5, 0.5}', k => 2)
+     = ecml.fraud_explain(m, '{0.95, 0.1, 0.5, 0.5, 0.5}', 2) AS k_by_name
 FROM gb;
 
 -- every option is accepted and recorded
@@ -119,7 +128,7 @@ FROM (SELECT ecml.model_info(ecml.fraud_train(CASE WHEN i % 10 = 0 THEN NULL ELS
                                               '{"n_trees": 2}')) AS i
       FROM pay) s;
 -- a constant feature is never split on, the others still are
-SELECT feature, splits FROM ecml.feature_importance(
+SELECT feature, splits FROM ecml.fraud_feature_importance(
     (SELECT ecml.fraud_train(ARRAY[1, f[1], f[2]]::real[], fraud, '{"n_trees": 5}') FROM pay))
 ORDER BY feature;
 
@@ -165,8 +174,11 @@ SELECT ecml.fraud_explain(m, '{1, 2, 3, 4}') FROM gb;
 SELECT ecml.fraud_explain(m, '{1, 2, 3, 4, 5}', 0) FROM gb;
 SELECT ecml.fraud_explain(m, '{1, 2, 3, 4, 5}', -3) FROM gb;
 SELECT ecml.fraud_explain(m, '{1, 2, 3, 4, 5}', NULL) IS NULL AS strict FROM gb;
+SELECT ecml.fraud_explain(m, '{1, 2, 3, 4, 5}', k => 0) FROM gb;
+SELECT ecml.fraud_explain(m, '{1, 2, 3, 4, 5}', top => 2) FROM gb;
 -- a model of another kind
 SELECT ecml.fraud_score(ecml.logreg_train(f[1:4], fraud), '{1, 2, 3, 4}') FROM pay;
+SELECT * FROM ecml.fraud_feature_importance((SELECT ecml.logreg_train(f[1:4], fraud) FROM pay));
 SELECT * FROM ecml.feature_importance((SELECT ecml.logreg_train(f[1:4], fraud) FROM pay));
 -- corrupted and truncated models
 SELECT ecml.fraud_score('\x0102'::bytea, '{1, 2, 3, 4, 5}');
@@ -174,7 +186,7 @@ SELECT ecml.fraud_score('\x0102'::bytea, '{1, 2, 3, 4, 5}');
 SELECT ecml.fraud_score(substring(m FROM 1 FOR 100), '{1, 2, 3, 4, 5}') FROM gb;
 SELECT ecml.fraud_score(overlay(m PLACING '\xff' FROM 40), '{1, 2, 3, 4, 5}') FROM gb;
 SELECT ecml.fraud_explain(set_byte(m, length(m) - 20, get_byte(m, length(m) - 20) # 1), '{1, 2, 3, 4, 5}') FROM gb;
-SELECT * FROM ecml.feature_importance((SELECT set_byte(m, 200, get_byte(m, 200) # 1) FROM gb));
+SELECT * FROM ecml.fraud_feature_importance((SELECT set_byte(m, 200, get_byte(m, 200) # 1) FROM gb));
 \set VERBOSITY default
 -- the session is still usable after every error
 SELECT 1 AS still_alive;

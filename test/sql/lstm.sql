@@ -36,24 +36,31 @@ FROM lm, ecml.model_info(m) AS i;
 SELECT count(*) FILTER (WHERE ecml.lstm_next(m, ARRAY[d, (d + 1) % 10]::bigint[]) = (d + 2) % 10) AS correct
 FROM lm, generate_series(0, 9) d;
 SELECT token, probability > 0.5 AS likely
-FROM lm, ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 3) LIMIT 1;
+FROM lm, ecml.lstm_top(m, '{3, 4, 5}'::bigint[], 3) LIMIT 1;
 -- probabilities best first, in (0, 1], summing to at most 1
 SELECT count(*) AS n, bool_and(probability > 0 AND probability <= 1) AS in_range,
        sum(probability) <= 1.0001 AS sum_ok
-FROM lm, ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 10);
+FROM lm, ecml.lstm_top(m, '{3, 4, 5}'::bigint[], 10);
 SELECT bool_and(p1 >= p2) AS best_first
 FROM (SELECT probability AS p1, lead(probability) OVER (ORDER BY ordinality) AS p2
-      FROM lm, ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 10) WITH ORDINALITY) s
+      FROM lm, ecml.lstm_top(m, '{3, 4, 5}'::bigint[], 10) WITH ORDINALITY) s
 WHERE p2 IS NOT NULL;
 -- exclude_seen leaves out the sequence's tokens
 SELECT count(*) AS n, bool_or(token IN (3, 4, 5)) AS has_seen
-FROM lm, ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 10, true);
+FROM lm, ecml.lstm_top(m, '{3, 4, 5}'::bigint[], 10, true);
+-- 0.1.0's set-returning lstm_predict is a deprecated alias of lstm_top: the same rows
+SELECT (SELECT array_agg(x ORDER BY ordinality) FROM ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 5) WITH ORDINALITY x)
+     = (SELECT array_agg(x ORDER BY ordinality) FROM ecml.lstm_top(m, '{3, 4, 5}'::bigint[], 5) WITH ORDINALITY x) AS same_rows,
+       (SELECT array_agg(x ORDER BY ordinality) FROM ecml.lstm_predict(m, '{3, 4, 5}'::bigint[], 5, true) WITH ORDINALITY x)
+     = (SELECT array_agg(x ORDER BY ordinality) FROM ecml.lstm_top(m, '{3, 4, 5}'::bigint[], 5, exclude_seen => true) WITH ORDINALITY x) AS same_rows_excluding_seen,
+       obj_description('ecml.lstm_predict(bytea, bigint[], integer, boolean)'::regprocedure, 'pg_proc') AS deprecated_comment
+FROM lm;
 -- huge k: every known token once (the unknown token is never returned)
 SELECT count(*) AS n, count(DISTINCT token) AS distinct_tokens
-FROM lm, ecml.lstm_predict(m, '{1}'::bigint[], 1000000);
+FROM lm, ecml.lstm_top(m, '{1}'::bigint[], 1000000);
 -- an unknown token and an empty sequence still score
-SELECT count(*) AS n FROM lm, ecml.lstm_predict(m, '{424242}'::bigint[], 3);
-SELECT count(*) AS n FROM lm, ecml.lstm_predict(m, '{}'::bigint[], 3);
+SELECT count(*) AS n FROM lm, ecml.lstm_top(m, '{424242}'::bigint[], 3);
+SELECT count(*) AS n FROM lm, ecml.lstm_top(m, '{}'::bigint[], 3);
 SELECT ecml.lstm_next(m, '{}'::bigint[]) BETWEEN 0 AND 9 AS known FROM lm;
 -- embeddings: hidden_size values, zeros for the empty sequence, bounded by 1
 SELECT array_length(ecml.lstm_embed(m, '{1, 2, 3}'::bigint[]), 1) AS len,
@@ -104,7 +111,11 @@ SELECT ecml.lstm_next(m, ARRAY['view', 'cart']) AS after_cart,
 FROM tm;
 SELECT pg_typeof(token) AS type, count(*) AS n,
        bool_or(token LIKE 'rare%') AS returns_rare
-FROM tm, ecml.lstm_predict(m, ARRAY['view'], 100) GROUP BY 1;
+FROM tm, ecml.lstm_top(m, ARRAY['view'], 100) GROUP BY 1;
+SELECT (SELECT array_agg(x ORDER BY ordinality) FROM ecml.lstm_predict(m, ARRAY['view', 'cart'], 3, true) WITH ORDINALITY x)
+     = (SELECT array_agg(x ORDER BY ordinality) FROM ecml.lstm_top(m, ARRAY['view', 'cart'], 3, true) WITH ORDINALITY x) AS text_same_rows,
+       obj_description('ecml.lstm_predict(bytea, text[], integer, boolean)'::regprocedure, 'pg_proc') AS deprecated_comment
+FROM tm;
 -- a rare (unknown) token is read as the unknown token
 SELECT ecml.lstm_embed(m, ARRAY['rare1']) = ecml.lstm_embed(m, ARRAY['never seen']) AS same_unknown
 FROM tm;
@@ -151,16 +162,18 @@ RESET ecml.train_memory_limit;
 \set VERBOSITY default
 
 -- bad input: scoring
+SELECT * FROM lm, ecml.lstm_top(m, '{1, 2}'::bigint[], 0);
+SELECT * FROM lm, ecml.lstm_top(m, '{1, 2}'::bigint[], -5);
 SELECT * FROM lm, ecml.lstm_predict(m, '{1, 2}'::bigint[], 0);
-SELECT * FROM lm, ecml.lstm_predict(m, '{1, 2}'::bigint[], -5);
-SELECT count(*) FROM lm, ecml.lstm_predict(m, NULL::bigint[], 3);
-SELECT count(*) FROM ecml.lstm_predict(NULL, '{1}'::bigint[], 3);
+SELECT * FROM tm, ecml.lstm_top(m, ARRAY['view'], 0);
+SELECT count(*) FROM lm, ecml.lstm_top(m, NULL::bigint[], 3);
+SELECT count(*) FROM ecml.lstm_top(NULL, '{1}'::bigint[], 3);
 SELECT ecml.lstm_next(m, NULL::bigint[]) IS NULL AS null_in_null_out FROM lm;
-SELECT * FROM lm, ecml.lstm_predict(m, '{1, NULL}'::bigint[], 3);
+SELECT * FROM lm, ecml.lstm_top(m, '{1, NULL}'::bigint[], 3);
 SELECT ecml.lstm_next(m, '{{1, 2}, {3, 4}}'::bigint[]) FROM lm;
 SELECT ecml.lstm_next(m, ARRAY['view', NULL]) FROM tm;
 -- a text model scored with bigint tokens, and the reverse
-SELECT * FROM tm, ecml.lstm_predict(m, '{1, 2}'::bigint[], 3);
+SELECT * FROM tm, ecml.lstm_top(m, '{1, 2}'::bigint[], 3);
 SELECT ecml.lstm_next(m, '{1, 2}'::bigint[]) FROM tm;
 SELECT ecml.lstm_embed(m, ARRAY['view']) FROM lm;
 -- a model of another kind, corrupted and truncated models
@@ -195,18 +208,18 @@ FROM rm, ecml.model_info(off) AS i;
 -- the items of the session come first, holding at least the repeat weight
 SELECT count(*) AS n, bool_and(token = ANY (seq[1:3])) AS the_session,
        sum(probability) >= 0.33 AS mass
-FROM rm, rs, ecml.lstm_predict(rep, seq[1:3], 3) WHERE s = 1;
+FROM rm, rs, ecml.lstm_top(rep, seq[1:3], 3) WHERE s = 1;
 SELECT count(*) AS n, bool_or(token = ANY (seq[1:3])) AS has_seen,
        sum(probability) <= 1.0001 AS sum_ok
-FROM rm, rs, ecml.lstm_predict(rep, seq[1:3], 10, true) WHERE s = 1;
+FROM rm, rs, ecml.lstm_top(rep, seq[1:3], 10, true) WHERE s = 1;
 -- unknown items in the session: their repeat mass goes to no item
 SELECT count(*) AS n, bool_and(probability >= 0) AS nonneg
-FROM rm, ecml.lstm_predict(rep, '{424242, 424243}'::bigint[], 5);
+FROM rm, ecml.lstm_top(rep, '{424242, 424243}'::bigint[], 5);
 -- one-event sessions score; a session of 100,000 events is read from its
 -- last max_length events when training and when scoring
-SELECT count(*) AS n FROM rm, ecml.lstm_predict(rep, '{5}'::bigint[], 3);
+SELECT count(*) AS n FROM rm, ecml.lstm_top(rep, '{5}'::bigint[], 3);
 SELECT count(*) AS n
-FROM rm, ecml.lstm_predict(rep, ARRAY(SELECT (g % 3000)::bigint FROM generate_series(1, 100000) g), 3);
+FROM rm, ecml.lstm_top(rep, ARRAY(SELECT (g % 3000)::bigint FROM generate_series(1, 100000) g), 3);
 SELECT i->'metrics'->'train_sequences' AS train, i->'metrics'->'tokens' AS tokens,
        i->'metrics'->'sequences_too_short' AS too_short
 FROM (SELECT ecml.model_info(ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,

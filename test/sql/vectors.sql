@@ -45,6 +45,18 @@ SELECT array_agg(s.id ORDER BY s.distance, s.id) =
        (SELECT array_agg(id) FROM (SELECT id FROM items WHERE id % 7 = 0
                                    ORDER BY e OPERATOR(ecml.<->) '{1,0,-1,2,0,1,-2,0}', id LIMIT 4) t) AS filtered_ok
 FROM packs, ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 4, (SELECT array_agg(id) FROM items WHERE id % 7 = 0)) s;
+-- exclude: never those ids (seen items); the rest of the ranking is unchanged
+SELECT (SELECT array_agg(id ORDER BY ord) FROM packs,
+               ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 5, NULL,
+                           (SELECT array_agg(id) FROM (SELECT id FROM packs, ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 3) WITH ORDINALITY t(id, d, o) WHERE o <> 2) e))
+                 WITH ORDINALITY s(id, distance, ord))
+     = (SELECT array_agg(id ORDER BY ord) FROM (SELECT id, ord FROM packs, ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 7) WITH ORDINALITY s(id, distance, ord)
+                                                WHERE ord NOT IN (1, 3) ORDER BY ord LIMIT 5) t) AS same_as_dropping_them;
+SELECT s.* FROM packs, ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 3, '{5,6,7,7,8,9999}', '{6,6,424242}') s;
+SELECT count(*) AS null_exclude FROM packs, ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 3, NULL, NULL) s;
+SELECT count(*) AS empty_exclude FROM packs, ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 3, NULL, '{}') s;
+SELECT count(*) AS all_excluded FROM packs, ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 3, '{5,6}', '{5,6}') s;
+SELECT count(*) AS rest FROM packs, ecml.search(l2, '{1,0,-1,2,0,1,-2,0}', 1000, filter_ids => NULL, exclude => (SELECT array_agg(id) FROM items WHERE id <= 10)) s;
 -- STRICT forms: NULL in, no rows out
 SELECT count(*) FROM ecml.search(NULL, '{1}', 3);
 SELECT count(*) FROM packs, ecml.search(cos, NULL, 3, '{1}');
@@ -93,6 +105,8 @@ SELECT count(*) FROM packs, ecml.search(cos, '{0,0,0,0,0,0,0,0}', 3);
 SELECT count(*) FROM packs, ecml.search(cos, '{1,1,1,1,1,1,1,1}', 0);
 SELECT count(*) FROM packs, ecml.search(cos, '{1,1,1,1,1,1,1,1}', -5);
 SELECT count(*) FROM packs, ecml.search(cos, '{1,1,1,1,1,1,1,1}', 3, '{1,NULL}');
+SELECT count(*) FROM packs, ecml.search(cos, '{1,1,1,1,1,1,1,1}', 3, NULL, '{1,NULL}');
+SELECT count(*) FROM packs, ecml.search(cos, '{1,1,1,1,1,1,1,1}', 0, NULL, '{1}');
 SELECT count(*) FROM packs, ecml.search(ip, '{3e38,3e38,3e38,3e38,3e38,3e38,3e38,3e38}', 3);
 SELECT count(*) FROM packs, ecml.search_batch(cos, '{1,1,1,1,1,1,1,1}', 3);
 SELECT count(*) FROM packs, ecml.search_batch(cos, '{}', 3);
