@@ -172,6 +172,8 @@ typedef struct TextRows
 	int32		width;			/* word_vectors_load: the vector length, -1
 								 * until the first row */
 	Jsonb	   *options;
+	bytea	   *init;			/* text_classifier_train: the word_vectors
+								 * model its input rows start from, or NULL */
 	const char *trainer;
 } TextRows;
 

@@ -6,7 +6,9 @@
  *	  average of the embeddings of its words and hashed word n-grams, and a
  *	  softmax over the labels reads it; trained by SGD with a linearly
  *	  decaying learning rate.  Only the n-gram buckets that occur in
- *	  training get a row (the model stores them and nothing else).
+ *	  training get a row (the model stores them and nothing else).  The
+ *	  four-argument form starts the words' input rows from a word_vectors
+ *	  model (fastText's -pretrainedVectors) instead of at random.
  *
  *	  The aggregate buffers (label, tokens) documents (text_rows.c) and
  *	  trains in one thread in an order that depends on the seed and the
@@ -18,6 +20,7 @@
 #include <limits.h>
 #include <math.h>
 
+#include "access/detoast.h"
 #include "miscadmin.h"
 #include "text.h"
 #include "utils/builtins.h"
@@ -52,10 +55,35 @@ static const EcmlOptionSpec clf_option_specs[] = {
 
 #define N_CLF_OPTIONS lengthof(clf_option_specs)
 
-static void
-clf_parse_options(Jsonb *opts, ClfOptions *o)
+/*
+ * The dimension of the word_vectors model init (a model of another kind,
+ * or a damaged one, is an ERROR).
+ */
+static int
+clf_init_dim(bytea *init)
 {
-	o->dim = CLF_DIM_DEFAULT;
+	EcmlModel	model;
+	const EcmlSection *s;
+	int32		shape[8];
+
+	ecml_model_open(init, ECML_KIND_WORDVEC, &model);
+	s = ecml_model_section(&model, WV_TAG_SHAPE, ECML_SECTION_INT32, true);
+	if (s->length != sizeof(shape))
+		ecml_model_corrupted("word_vectors shape section has the wrong length", NULL);
+	memcpy(shape, s->data, sizeof(shape));
+	if (shape[1] < 1 || shape[1] > WV_DIM_MAX)
+		ecml_model_corrupted("word_vectors dimension out of range", NULL);
+	return shape[1];
+}
+
+/*
+ * Options: with word vectors to start from (init_dim > 0), dim defaults to
+ * theirs and another dim is an ERROR.
+ */
+static void
+clf_parse_options(Jsonb *opts, int init_dim, ClfOptions *o)
+{
+	o->dim = init_dim > 0 ? init_dim : CLF_DIM_DEFAULT;
 	o->epochs = CLF_EPOCHS_DEFAULT;
 	o->learning_rate = CLF_LR_DEFAULT;
 	o->word_ngrams = CLF_WORD_NGRAMS_DEFAULT;
@@ -64,11 +92,52 @@ clf_parse_options(Jsonb *opts, ClfOptions *o)
 	o->max_vocab = WV_MAX_VOCAB_DEFAULT;
 	o->seed = WV_SEED_DEFAULT;
 	ecml_parse_options(opts, clf_option_specs, N_CLF_OPTIONS, o, TRAINER);
+	if (init_dim > 0 && o->dim != init_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: option dim is %d, the word vectors have %d dimensions",
+						TRAINER, o->dim, init_dim),
+				 errhint("Leave dim out (it follows the word vectors), or train word vectors with \"dim\": %d.",
+						 o->dim)));
 }
 
 /* ---------------- the aggregate ---------------- */
 
-/* transition: buffer one labelled document, the label as its first token */
+/*
+ * Every row must pass the first row's word vectors (or NULL like it).  A
+ * row's model is compared with the first by its size and header, which
+ * holds the payload's CRC, reading only the header of a TOASTed value; a
+ * different one is checked as a model first (kind, damage, version), so
+ * that those errors say what is wrong with it.
+ */
+static void
+clf_check_init_arg(const TextRows *st, FunctionCallInfo fcinfo)
+{
+	if (!PG_ARGISNULL(4) && st->init != NULL &&
+		toast_raw_datum_size(PG_GETARG_DATUM(4)) == VARSIZE(st->init))
+	{
+		bytea	   *head = PG_GETARG_BYTEA_P_SLICE(4, 0, ECML_HEADER_SIZE);
+		Size		n = VARSIZE(head) - VARHDRSZ;
+
+		if (n == Min(ECML_HEADER_SIZE, VARSIZE(st->init) - VARHDRSZ) &&
+			memcmp(VARDATA(head), VARDATA(st->init), n) == 0)
+			return;
+	}
+	else if (PG_ARGISNULL(4) && st->init == NULL)
+		return;
+	if (!PG_ARGISNULL(4))
+		(void) clf_init_dim(PG_GETARG_BYTEA_P(4));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: word_vectors differ between rows", TRAINER),
+			 errhint("Pass one word_vectors model for all rows, for example as a scalar subquery.")));
+}
+
+/*
+ * transition: buffer one labelled document, the label as its first token;
+ * the options are the first row's, and so are the word vectors, which the
+ * other rows must repeat
+ */
 PG_FUNCTION_INFO_V1(text_classifier_train_transfn);
 Datum
 text_classifier_train_transfn(PG_FUNCTION_ARGS)
@@ -86,8 +155,18 @@ text_classifier_train_transfn(PG_FUNCTION_ARGS)
 
 		st = text_rows_new(aggcxt, TRAINER);
 		st->options = ecml_options_arg(fcinfo, 3, aggcxt);
-		clf_parse_options(st->options, &o);
+		/* the word vectors to start from: the first row's, kept whole */
+		if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		{
+			bytea	   *init = PG_GETARG_BYTEA_P(4);
+
+			st->init = MemoryContextAlloc(aggcxt, VARSIZE(init));
+			memcpy(st->init, init, VARSIZE(init));
+		}
+		clf_parse_options(st->options, st->init ? clf_init_dim(st->init) : 0, &o);
 	}
+	else if (PG_NARGS() > 4)
+		clf_check_init_arg(st, fcinfo);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		st->nnull++;
@@ -304,6 +383,38 @@ clf_build_data(const TextRows *st, const ClfOptions *o, ClfData *d)
 /* ---------------- training ---------------- */
 
 /*
+ * Start the input rows of the words from a word_vectors model (fastText's
+ * -pretrainedVectors): each word with a vector there, its own or, for a
+ * model with subwords, its character n-grams', gets it; the others keep
+ * their random start, as do the word n-gram rows.  Returns how many words
+ * were set.
+ */
+static int
+clf_init_words(bytea *init, const TextVocab *words, float *in, int dim)
+{
+	EcmlModel	model;
+	WordVectors *wv;
+	float	   *v = palloc(sizeof(float) * dim);
+	int			n = 0;
+
+	ecml_model_open(init, ECML_KIND_WORDVEC, &model);
+	wv = (WordVectors *) word_vectors_parse(&model, CurrentMemoryContext);
+	Assert(wv->dim == dim);
+	for (int w = 0; w < words->n; w++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		/* a miss may have written zeros to v: copy hits only */
+		if (word_vectors_lookup(wv, words->strs[w], words->lens[w], v))
+		{
+			memcpy(in + (Size) w * dim, v, sizeof(float) * dim);
+			n++;
+		}
+	}
+	pfree(v);
+	return n;
+}
+
+/*
  * One SGD step on one document (fastText's supervised update): h is the
  * average of its input rows, p = softmax(W h); the output rows move by
  * lr (y - p) h, the input rows by the gradient on h divided by their
@@ -371,6 +482,7 @@ text_classifier_train_finalfn(PG_FUNCTION_ARGS)
 	EcmlRng		rng;
 	int64		ntok = 0;
 	int64		done = 0;
+	int			ninit = -1;
 	double		total;
 	StringInfoData history;
 	StringInfoData json;
@@ -385,7 +497,7 @@ text_classifier_train_finalfn(PG_FUNCTION_ARGS)
 						   st ? st->nnull + st->nempty : 0,
 						   st ? st->nnull : 0, st ? st->nempty : 0),
 				 errhint("Pass one row per document: its tokens from ecml.tokenize() and its label.")));
-	clf_parse_options(st->options, &o);
+	clf_parse_options(st->options, st->init ? clf_init_dim(st->init) : 0, &o);
 	memset(&d, 0, sizeof(d));
 	clf_build_data(st, &o, &d);
 
@@ -400,6 +512,8 @@ text_classifier_train_finalfn(PG_FUNCTION_ARGS)
 	ecml_rng_seed(&rng, (uint64) o.seed);
 	for (Size i = 0; i < nin * o.dim; i++)
 		in[i] = (float) ((2.0 * ecml_rng_uniform(&rng) - 1.0) / o.dim);
+	if (st->init)
+		ninit = clf_init_words(st->init, &d.words, in, o.dim);
 
 	for (int64 doc = 0; doc < d.ndocs; doc++)
 		ntok += d.off[doc + 1] - d.off[doc];
@@ -439,6 +553,12 @@ text_classifier_train_finalfn(PG_FUNCTION_ARGS)
 					 "{\"words\": %d, \"labels\": %d, \"dim\": %d, \"word_ngrams\": %d, "
 					 "\"ngram_buckets_stored\": %d}",
 					 d.V, d.L, o.dim, o.word_ngrams, d.nbuckets);
+	if (ninit >= 0)
+	{
+		/* inside the object: its closing brace replaced */
+		json.data[--json.len] = '\0';
+		appendStringInfo(&json, ", \"words_from_word_vectors\": %d}", ninit);
+	}
 	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
 	resetStringInfo(&json);
 	appendStringInfo(&json,

@@ -144,27 +144,31 @@ text_rows_combine(TextRows *s1, TextRows *s2, MemoryContext cxt)
 				 errhint("Pass vectors of one length.")));
 	if (s1->options == NULL)
 		s1->options = s2->options;
+	if (s1->init == NULL)
+		s1->init = s2->init;
 }
 
 /*
  * Serialized: int32 options length, width; int64 nnull, nempty, ndocs,
- * ntokens, len; the options jsonb padded; the token counts padded; the
- * token bytes.
+ * ntokens, len, init length; the options jsonb padded; the token counts
+ * padded; the token bytes padded; the init model's bytes.
  */
-#define TEXT_ROWS_HEAD 48
+#define TEXT_ROWS_HEAD 56
 
 bytea *
 text_rows_serialize(const TextRows *st)
 {
 	int32		optlen = st->options ? VARSIZE(st->options) : 0;
 	int64		len64 = (int64) st->len;
+	int64		initlen = st->init ? (int64) VARSIZE(st->init) : 0;
 	Size		countbytes = MAXALIGN(sizeof(int32) * st->ndocs);
 	bytea	   *out;
 	char	   *head;
 	char	   *p;
 
 	out = rowbuf_frame_new(st->trainer, " or train on a sample", TEXT_ROWS_HEAD,
-						   st->options, countbytes + st->len, &head, &p);
+						   st->options, countbytes + MAXALIGN(st->len) + initlen,
+						   &head, &p);
 	memcpy(head, &optlen, 4);
 	memcpy(head + 4, &st->width, 4);
 	memcpy(head + 8, &st->nnull, 8);
@@ -172,11 +176,15 @@ text_rows_serialize(const TextRows *st)
 	memcpy(head + 24, &st->ndocs, 8);
 	memcpy(head + 32, &st->ntokens, 8);
 	memcpy(head + 40, &len64, 8);
+	memcpy(head + 48, &initlen, 8);
 	if (st->ndocs > 0)
 		memcpy(p, st->ntok, sizeof(int32) * st->ndocs);
 	p += countbytes;
 	if (st->len > 0)
 		memcpy(p, st->buf, st->len);
+	p += MAXALIGN(st->len);
+	if (initlen > 0)
+		memcpy(p, st->init, initlen);
 	return out;
 }
 
@@ -188,6 +196,7 @@ text_rows_deserialize(bytea *in, MemoryContext cxt, const char *trainer)
 	int32		optlen;
 	int64		ndocs;
 	int64		len64;
+	int64		initlen;
 
 	memcpy(&optlen, p, 4);
 	memcpy(&st->width, p + 4, 4);
@@ -196,13 +205,17 @@ text_rows_deserialize(bytea *in, MemoryContext cxt, const char *trainer)
 	memcpy(&ndocs, p + 24, 8);
 	memcpy(&st->ntokens, p + 32, 8);
 	memcpy(&len64, p + 40, 8);
-	if (ndocs < 0 || len64 < 0 ||
-		ndocs > (int64) (VARSIZE_ANY_EXHDR(in) / sizeof(int32)))
+	memcpy(&initlen, p + 48, 8);
+	if (ndocs < 0 || len64 < 0 || initlen < 0 ||
+		ndocs > (int64) (VARSIZE_ANY_EXHDR(in) / sizeof(int32)) ||
+		len64 > (int64) VARSIZE_ANY_EXHDR(in) ||
+		initlen > (int64) VARSIZE_ANY_EXHDR(in))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid %s partial state", trainer)));
 	p = rowbuf_frame_body(in, TEXT_ROWS_HEAD, optlen,
-						  MAXALIGN(sizeof(int32) * ndocs) + (Size) len64,
+						  MAXALIGN(sizeof(int32) * ndocs) + MAXALIGN((Size) len64) +
+							  (Size) initlen,
 						  cxt, trainer, &st->options);
 	rows_reserve(st, cxt, ndocs, (Size) len64);
 	st->ndocs = ndocs;
@@ -212,6 +225,16 @@ text_rows_deserialize(bytea *in, MemoryContext cxt, const char *trainer)
 	if (len64 > 0)
 		memcpy(st->buf, p, len64);
 	st->len = (Size) len64;
+	p += MAXALIGN((Size) len64);
+	if (initlen > 0)
+	{
+		st->init = MemoryContextAlloc(cxt, initlen);
+		memcpy(st->init, p, initlen);
+		if (initlen < VARHDRSZ || VARSIZE(st->init) != (Size) initlen)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid %s partial state", trainer)));
+	}
 	return st;
 }
 

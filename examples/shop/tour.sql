@@ -107,12 +107,24 @@ SELECT s.item_id AS product_id, p.title, p.price, round(s.score::numeric, 3) AS 
 FROM ecml.mf_similar_items(ecml.model('shop_recs'), :viewed, 5) s
 JOIN shop.products p ON p.product_id = s.item_id
 ORDER BY s.score DESC, s.item_id;
-\echo '   and products that look alike (ecml.search by the product''s own embedding)'
-SELECT s.id AS product_id, p.title, p.price, round(s.distance::numeric, 3) AS cosine_distance
-FROM ecml.search(ecml.model('shop_search'), (SELECT embedding FROM shop.products WHERE product_id = :viewed), 6) s
-JOIN shop.products p ON p.product_id = s.id
-WHERE s.id <> :viewed
-ORDER BY s.distance, s.id;
+\echo '   next to them, products similar by their text (content-based: ecml.embed_text of title and'
+\echo '   description, ecml.search), which needs no shopper to have bought them'
+WITH liked AS (
+    SELECT row_number() OVER (ORDER BY s.score DESC, s.item_id) AS rank, s.item_id
+    FROM ecml.mf_similar_items(ecml.model('shop_recs'), :viewed, 5) s
+), by_text AS (
+    SELECT row_number() OVER (ORDER BY s.distance, s.id) AS rank, s.id, s.distance
+    FROM ecml.search(ecml.model('shop_text_search'),
+                     (SELECT text_embedding FROM shop.products WHERE product_id = :viewed), 6) s
+    WHERE s.id <> :viewed
+)
+SELECT rank, pl.title AS shoppers_also_liked, pt.title || ': ' || pt.description AS similar_by_text,
+       round((1 - t.distance)::numeric, 3) AS text_similarity
+FROM liked l FULL JOIN by_text t USING (rank)
+LEFT JOIN shop.products pl ON pl.product_id = l.item_id
+LEFT JOIN shop.products pt ON pt.product_id = t.id
+WHERE rank <= 5
+ORDER BY rank;
 
 -- The moment the shopper first puts something in the cart.
 SELECT coalesce(min(step) FILTER (WHERE event_type = 'cart'), max(step)) AS cart_step FROM journey \gset
@@ -192,6 +204,13 @@ SELECT r.body, ecml.text_label(ecml.model('shop_sentiment'), ecml.tokenize(r.bod
         FROM (SELECT * FROM ecml.text_explain(ecml.model('shop_sentiment'), ecml.tokenize(r.body, 'simple')) LIMIT 2) e)
            AS reasons
 FROM shop.reviews r
+WHERE r.review_id IN (SELECT min(review_id) FROM shop.reviews GROUP BY rating)
+ORDER BY r.rating DESC;
+\echo '   and feeds back into recommendations: every interaction of a buyer with a product they'
+\echo '   reviewed weighs 2 x liking in shop_recs, liking = P(positive) + 0.5 P(neutral) read from the text'
+SELECT r.rating, r.body, round(l.liking::numeric, 3) AS liking, round(greatest(2 * l.liking, 0.05)::numeric, 2) AS weight_factor
+FROM shop.review_liking() l
+JOIN shop.reviews r ON r.user_id = l.user_id AND r.product_id = l.product_id
 WHERE r.review_id IN (SELECT min(review_id) FROM shop.reviews GROUP BY rating)
 ORDER BY r.rating DESC;
 \echo '   a typed review the model never saw:'
@@ -326,6 +345,45 @@ SELECT q.model, m.kind, t.rows AS trained_on_rows, round(t.seconds::numeric, 3) 
 FROM q JOIN t USING (model) JOIN ecml.models m ON m.name = q.model AND m.live
 ORDER BY q.model;
 
+\echo
+\echo '   What the text adds, against the generator''s hidden truth (held-out purchases, categories):'
+\echo '   the recommender trained on the same interactions with and without the review-sentiment'
+\echo '   weights, and the products shown next to every product page'
+WITH seen AS (
+    SELECT DISTINCT user_id, product_id FROM shop.events
+    WHERE product_id IS NOT NULL AND session_id % 5 <> 0
+), bought AS (
+    SELECT e.user_id, array_agg(DISTINCT e.product_id) AS items
+    FROM shop.events e
+    WHERE e.session_id % 5 = 0 AND e.event_type = 'purchase'
+      AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.user_id = e.user_id AND s.product_id = e.product_id)
+      AND EXISTS (SELECT 1 FROM seen s WHERE s.user_id = e.user_id)
+    GROUP BY e.user_id
+), recs AS (
+    SELECT false AS weighted, ecml.mf_train(user_id, product_id, weight, shop.recs_options()) AS m
+    FROM shop.recs_interactions(false)
+    UNION ALL
+    SELECT true, ecml.mf_train(user_id, product_id, weight, shop.recs_options())
+    FROM shop.recs_interactions(true)
+)
+SELECT 'home page: recommendations ' || CASE WHEN r.weighted THEN 'weighted by review sentiment' ELSE 'unweighted' END AS shown,
+       'hit rate @10, items bought in held-out sessions' AS figure,
+       round(avg(ecml.hit_rate_at_k(ARRAY(SELECT item_id FROM ecml.mf_recommend(r.m, b.user_id, 10)
+                                          ORDER BY score DESC, item_id), b.items, 10))::numeric, 3) AS value
+FROM recs r, bought b
+GROUP BY r.weighted
+UNION ALL
+SELECT 'product page: shoppers who liked this also liked', 'share of the 5 shown in the product''s category',
+       round(avg((SELECT count(*) FROM ecml.mf_similar_items(ecml.model('shop_recs'), p.product_id, 5) s
+                  JOIN shop.products q ON q.product_id = s.item_id
+                  WHERE q.category_id = p.category_id) / 5.0)::numeric, 3)
+FROM shop.products p
+UNION ALL
+SELECT 'product page: similar by text', 'share of the 5 shown in the product''s category',
+       round(avg((SELECT count(*) FROM ecml.search(ecml.model('shop_text_search'), p.text_embedding, 6) s
+                  JOIN shop.products q ON q.product_id = s.id
+                  WHERE s.id <> p.product_id AND q.category_id = p.category_id) / 5.0)::numeric, 3)
+FROM shop.products p WHERE p.text_embedding IS NOT NULL;
 \echo
 \echo '   Versions: the live one, the last candidate and whether it went live'
 SELECT n.name AS model, l.version AS live_version, c.version AS last_candidate,

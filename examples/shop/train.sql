@@ -54,23 +54,57 @@ BEGIN
 END
 $$;
 
--- Recommendations: implicit matrix factorization over views (1), carts (3)
--- and purchases (5), summed per user and product.
+-- How much a buyer liked a product, read from the text of their reviews of
+-- it by the sentiment classifier (shop.train_text): the expected sentiment
+-- P(positive) + 0.5 P(neutral), in [0, 1], averaged over their reviews.
+CREATE OR REPLACE FUNCTION shop.review_liking()
+RETURNS TABLE(user_id bigint, product_id bigint, liking float8)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT r.user_id, r.product_id,
+           avg((SELECT sum(c.probability * CASE c.label WHEN 'positive' THEN 1 WHEN 'neutral' THEN 0.5 ELSE 0 END)
+                FROM ecml.text_classify(ecml.model('shop_sentiment'), ecml.tokenize(r.body, 'simple')) c))
+    FROM shop.reviews r
+    GROUP BY r.user_id, r.product_id;
+END;
+
+-- The recommender's training interactions: views (1), carts (3) and
+-- purchases (5) outside the held-out sessions; with_sentiment scales every
+-- interaction of a user with a product they reviewed by 2 x liking, so a
+-- product its buyer praised counts double and one they panned hardly at
+-- all (review sentiment feeding back into recommendations).
+CREATE OR REPLACE FUNCTION shop.recs_interactions(with_sentiment boolean)
+RETURNS TABLE(user_id bigint, product_id bigint, weight real)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT e.user_id, e.product_id,
+           (CASE e.event_type WHEN 'view' THEN 1 WHEN 'cart' THEN 3 ELSE 5 END
+            * CASE WHEN with_sentiment THEN coalesce(greatest(2 * l.liking, 0.05), 1) ELSE 1 END)::real
+    FROM shop.events e
+    LEFT JOIN (SELECT * FROM shop.review_liking() WHERE with_sentiment) l
+           ON l.user_id = e.user_id AND l.product_id = e.product_id
+    WHERE e.event_type IN ('view', 'cart', 'purchase')
+      AND (e.session_id IS NULL OR e.session_id % 5 <> 0);
+END;
+
+-- Recommendations: implicit matrix factorization over the interactions,
+-- weighted by review sentiment (shop.train_text trains the classifier
+-- first; without it, unweighted).  The tour's summary trains the same
+-- options without the weights to compare.
+CREATE OR REPLACE FUNCTION shop.recs_options() RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+RETURN '{"factors": 32, "iterations": 10, "alpha": 2, "regularization": 1.0, "seed": 7}'::jsonb;
+
 CREATE OR REPLACE PROCEDURE shop.train_recs()
 LANGUAGE plpgsql
 AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
+    sentiment boolean := EXISTS (SELECT 1 FROM ecml.models WHERE name = 'shop_sentiment');
 BEGIN
     PERFORM ecml.save_model('shop_recs',
-                            ecml.mf_train(user_id, product_id, weight,
-                                          '{"factors": 32, "iterations": 10, "alpha": 2,
-                                            "regularization": 1.0, "seed": 7}'))
-    FROM (SELECT e.user_id, e.product_id,
-                 CASE e.event_type WHEN 'view' THEN 1 WHEN 'cart' THEN 3 ELSE 5 END::real AS weight
-          FROM shop.events e
-          WHERE e.event_type IN ('view', 'cart', 'purchase')
-            AND (e.session_id IS NULL OR e.session_id % 5 <> 0)) i;
+                            ecml.mf_train(user_id, product_id, weight, shop.recs_options()))
+    FROM shop.recs_interactions(sentiment);
     CALL shop.log_training('shop_recs', t0);
 END
 $$;
@@ -238,10 +272,11 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     CALL shop.train_purchase();
+    -- text first: the recommender weighs interactions by review sentiment
+    CALL shop.train_text();
     CALL shop.train_recs();
     CALL shop.train_search();
     CALL shop.train_next();
     CALL shop.train_fraud();
-    CALL shop.train_text();
 END
 $$;

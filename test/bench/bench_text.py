@@ -31,8 +31,17 @@ word-similarity sets match).  gensim and fastText get exactly these tokens.
     accuracy, training time, and scoring rows per second (ecml.text_label
     over the test table; `fasttext predict` over the test file).
 
+`--part init` runs only a fourth measurement, in a minute or two:
+
+ 4. the classifier started from word vectors: ecml.word2vec_train on the
+    training reviews (skip-gram, dim 100, min_count 5, no subwords, the
+    --epochs given), then every task's classifier with and without those
+    vectors (`ecml.text_classifier_train(tokens, label, options, vectors)`)
+    at 1 and 5 epochs: test accuracy and training time.
+
 The results go to RESULTS.md beside this file, between the markers
-<!-- bench:text begin --> and <!-- bench:text end -->.  The data sets are
+<!-- bench:text begin --> and <!-- bench:text end --> (<!-- bench:text-init
+begin --> and its end for --part init).  The data sets are
 read from ../shared/data (never copied into the repository).
 """
 import os
@@ -275,6 +284,60 @@ def classifier(docs, res, tmp):
                                 rps_e=ntest / ts, rps_f=len(test) / ts_f)
 
 
+TASKS = {"recommends": "'rec' || recommended", "stars": "'s' || rating",
+         "class": "replace(class, ' ', '_')"}
+
+
+def classifier_init(epochs, res):
+    """the classifier from a random start and from word2vec vectors of the training reviews"""
+    opts = ('{"method": "skipgram", "dim": 100, "window": 5, "negative": 5, "min_count": 5, '
+            f'"sample": 1e-3, "learning_rate": 0.025, "epochs": {epochs}, "maxn": 0, "seed": 1}}')
+    log("word vectors of the training reviews")
+    t, _ = timed(f"DROP TABLE IF EXISTS wvt; CREATE TABLE wvt AS SELECT ecml.word2vec_train(tokens, '{opts}') AS m "
+                 "FROM docs WHERE idx % 5 <> 0")
+    res["init_w2v_s"] = t
+    res["init_vocab"] = int(psql("SELECT ecml.model_info(m)->>'words' FROM wvt")[0][0])
+    res["init"] = {}
+    for name, col in TASKS.items():
+        where = "AND coalesce(class, '') <> ''" if name == "class" else ""
+        psql(f"DROP TABLE IF EXISTS tr, te; "
+             f"CREATE TABLE tr AS SELECT tokens, {col} AS label FROM docs WHERE idx % 5 <> 0 {where}; "
+             f"CREATE TABLE te AS SELECT tokens, {col} AS label FROM docs WHERE idx % 5 = 0 {where}; "
+             "ANALYZE tr; ANALYZE te")
+        rows = {}
+        for ep in (1, 5):
+            for start in ("random", "word2vec"):
+                log(f"classifier {name}, {ep} epochs, {start} start")
+                extra = ", (SELECT m FROM wvt)" if start == "word2vec" else ""
+                t, _ = timed(f"DROP TABLE IF EXISTS cm; CREATE TABLE cm AS SELECT "
+                             f"ecml.text_classifier_train(tokens, label, '{{\"epochs\": {ep}}}'{extra}) AS m FROM tr")
+                acc = float(psql("SELECT avg((ecml.text_label(m, tokens) = label)::int) FROM cm, te")[0][0])
+                known = psql("SELECT ecml.model_info(m)->>'words', ecml.model_info(m)->>'words_from_word_vectors' FROM cm")[0]
+                rows[(ep, start)] = (acc, t, known)
+        res["init"][name] = rows
+
+
+def init_section(res, command, started, mach, epochs):
+    L = [f"## Text: the classifier started from word vectors ({started:%Y-%m-%d})", "",
+         f"Command: `{benchlib.pgroot_prefix()}{command}` ({started:%Y-%m-%d %H:%M} UTC).  ",
+         f"Machine: {mach}.", "",
+         f"Word vectors: `ecml.word2vec_train` on the training reviews only (index % 5 <> 0; skip-gram, dim 100, "
+         f"window 5, min_count 5, {epochs} epochs, no subwords): {res['init_vocab']} words in "
+         f"{res['init_w2v_s']:.1f} s. Classifier: `ecml.text_classifier_train` at fastText's defaults "
+         "(dim 100, lr 0.1, word unigrams) with the epochs shown, from its random start and from those "
+         "vectors (the four-argument form); the same split as above, test = review index % 5 = 0.", "",
+         "| task | epochs | accuracy, random start | accuracy, from word2vec | difference | "
+         "words from the vectors | training s (random / word2vec) |",
+         "|---|---|---|---|---|---|---|"]
+    for name, rows in res["init"].items():
+        for ep in (1, 5):
+            a, ta, _ = rows[(ep, "random")]
+            b, tb, known = rows[(ep, "word2vec")]
+            L.append(f"| {name} | {ep} | {f3(a)} | {f3(b)} | {b - a:+.3f} | {known[1]} of {known[0]} | "
+                     f"{ta:.2f} / {tb:.2f} |")
+    return "\n".join(L) + "\n"
+
+
 def machine():
     import gensim
     import numpy
@@ -296,6 +359,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--part", choices=("all", "init"), default="all")
     args = ap.parse_args()
     benchlib.require_root()
     if not os.path.exists(REVIEWS):
@@ -313,6 +377,12 @@ def main():
     try:
         docs = load_reviews()
         mach = machine()
+        if args.part == "init":
+            classifier_init(args.epochs, res)
+            section = init_section(res, command, started, mach, args.epochs)
+            results_md.write_section(args.output, "text-init", section)
+            print(section)
+            return
         word_vectors(docs, args.epochs, res)
         glove(res)
         with tempfile.TemporaryDirectory() as tmp:

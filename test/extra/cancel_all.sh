@@ -79,14 +79,14 @@ cleanup() {
     rm -f "$log"
     # a statement that ignored its cancel would otherwise keep running
     psql -X -q -d "$DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$APP'" >/dev/null 2>&1 || true
-    psql -X -q -d "$DB" -c "DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv" >/dev/null 2>&1 || true
+    psql -X -q -d "$DB" -c "DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
 psql_q <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ecml;
-DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv;
+DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv;
 -- 1000 distinct rows of 400 features; repeated 200 times, 200k rows whose
 -- Newton Hessian costs about 16 GFLOP per iteration
 CREATE UNLOGGED TABLE cancel_lr AS
@@ -118,10 +118,13 @@ FROM generate_series(1, 20000) s;
 CREATE UNLOGGED TABLE cancel_wv AS
 SELECT 'w' || g AS word, ARRAY(SELECT sin(g * j * 0.37) FROM generate_series(1, 50) j)::real[] AS vector
 FROM generate_series(1, 20000) g;
+-- 16-dimensional vectors of the documents' words, for the classifier to start from
+CREATE UNLOGGED TABLE cancel_clf_wv AS
+SELECT ecml.word_vectors_load(word, vector[1:16]) AS m FROM cancel_wv WHERE substr(word, 2)::int < 5000;
 -- the outer side of the parallel sources: a parallel scan of it, each row
 -- joined to a generate_series (materialized once, read again per row)
 CREATE UNLOGGED TABLE cancel_ids AS SELECT k FROM generate_series(1, 100000) k;
-ANALYZE cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv;
+ANALYZE cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv;
 
 -- One recipe per aggregate overload:
 --   call     the aggregate call over the columns of the source queries;
@@ -298,6 +301,11 @@ INSERT INTO cancel_recipes VALUES
  $$SELECT word, vector, 0 AS g FROM cancel_wv$$),
 ('ecml.text_classifier_train(text[],text,jsonb)',
  $$ecml.text_classifier_train(tokens, label, '{"epochs": 1000, "dim": 200}')$$,
+ $$SELECT tokens, label FROM cancel_docs$$,
+ $$SELECT tokens, label FROM cancel_docs$$,
+ $$SELECT tokens, label FROM cancel_docs$$),
+('ecml.text_classifier_train(text[],text,jsonb,bytea)',
+ $$ecml.text_classifier_train(tokens, label, '{"epochs": 1000}', (SELECT m FROM cancel_clf_wv))$$,
  $$SELECT tokens, label FROM cancel_docs$$,
  $$SELECT tokens, label FROM cancel_docs$$,
  $$SELECT tokens, label FROM cancel_docs$$),

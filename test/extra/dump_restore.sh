@@ -101,7 +101,9 @@ UNION ALL SELECT 'search', ecml.pack_vectors(id, e, '{"metric": "l2"}') FROM pro
 UNION ALL SELECT 'next_item', ecml.lstm_train(s, '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}') FROM journeys
 UNION ALL SELECT 'next_action', ecml.lstm_train(t, '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}') FROM journeys
 UNION ALL SELECT 'words', ecml.word_vectors_load(word, vector) FROM reviews
-UNION ALL SELECT 'sentiment', ecml.text_classifier_train(tokens, label, '{"dim": 4, "epochs": 1, "word_ngrams": 2}') FROM reviews;
+-- (started from the loaded word vectors)
+UNION ALL SELECT 'sentiment', ecml.text_classifier_train(tokens, label, '{"epochs": 1, "word_ngrams": 2}',
+                                                         (SELECT ecml.word_vectors_load(word, vector) FROM reviews)) FROM reviews;
 -- a gbdt bin-edge sketch (ecml.train('gbdt')'s first pass), kept in a user table
 CREATE TABLE my_sketches AS SELECT ecml.gbdt_sketch(f, bought, 1000, 16, 0) AS sk FROM sessions;
 SQL

@@ -292,7 +292,10 @@ DECLARE
     kind text := pg_temp.bi_kind(fn);
     pname name := (SELECT proname FROM pg_proc WHERE oid = fn);
 BEGIN
-    IF argtype = 'bytea'::regtype AND argname IN ('model', 'packed') THEN
+    IF argtype = 'bytea'::regtype AND argname = 'word_vectors' THEN
+        -- text_classifier_train starts from word vectors of the options' dim (4)
+        RETURN '(SELECT m FROM bi_fx WHERE kind = ''wordvec'')';
+    ELSIF argtype = 'bytea'::regtype AND argname IN ('model', 'packed') THEN
         RETURN format('(SELECT m FROM bi_fx WHERE kind = %L)',
                       CASE kind WHEN 'any' THEN 'logreg' ELSE kind END);
     ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other') THEN
@@ -581,7 +584,7 @@ BEGIN
                 ('state padded', format('%s || ''\x00''::bytea', st));
         END;
     ELSIF argtype = 'bytea'::regtype THEN
-        fkind := pg_temp.bi_kind(fn);
+        fkind := CASE WHEN argname = 'word_vectors' THEN 'wordvec' ELSE pg_temp.bi_kind(fn) END;
         RETURN QUERY VALUES ('NULL', 'NULL::bytea');
         -- damaged variants of the function's own kind (model_info: of every kind)
         RETURN QUERY

@@ -84,6 +84,10 @@ CREATE TABLE par_wv AS
 SELECT 'v' || i AS word, ARRAY(SELECT random() * 2 - 1 FROM generate_series(1, 8))::real[] AS vector,
        repeat('x', 300) AS pad
 FROM generate_series(1, 600) i;
+-- word vectors for par_txt's words, for text_classifier_train to start from
+CREATE TABLE par_txt_wv AS
+SELECT ecml.word_vectors_load('w' || i, ARRAY(SELECT sin(i * j) FROM generate_series(1, 8) j)::real[]) AS m
+FROM generate_series(0, 249) i;
 -- a bin-edge sketch for ecml.gbdt_bin_edges
 CREATE TABLE par_sketch AS SELECT ecml.gbdt_sketch(f, y, 1000, 16, 0) AS s FROM par_lr WHERE i <= 2000;
 ANALYZE par_lr, par_pay, par_pts, par_mf, par_vec, par_seq, par_sl, par_txt, par_wv;
@@ -211,7 +215,11 @@ INSERT INTO agg_cases (sig, train, quality, tol, why) VALUES
 ('ecml.text_classifier_train(text[],text)',
  $$SELECT ecml.text_classifier_train(tokens, label) AS m FROM par_txt$$,
  $$SELECT md5(substr(%1$s, 65))$$,
- NULL, 'identical payload');
+ NULL, 'identical payload'),
+('ecml.text_classifier_train(text[],text,jsonb,bytea)',
+ $$SELECT ecml.text_classifier_train(tokens, label, '{"epochs": 3, "word_ngrams": 2}', (SELECT m FROM par_txt_wv)) AS m FROM par_txt$$,
+ $$SELECT md5(substr(%1$s, 65))$$,
+ NULL, 'identical payload (the word vectors travel in every partial state)');
 
 -- -------------------------------------------------------- scoring cases
 -- q: a query with one output column r, calling the function on the rows of
