@@ -52,7 +52,9 @@ static const EcmlTrainKind train_kinds[] = {
 	{FLOAT4ARRAYOID}, "features real[]"},
 	{"mf", "ecml.mf_train", mf_train_passes, 3,
 	{INT8OID, INT8OID, FLOAT4OID}, "user_id bigint, item_id bigint, value real"},
-	{"lstm", "ecml.lstm_train", NULL},
+	/* bigint[] or text[]: lstm_train_passes checks which */
+	{"lstm", "ecml.lstm_train", lstm_train_passes, 1,
+	{ANYARRAYOID}, "sequence bigint[] or text[]"},
 	{"vectors", "ecml.pack_vectors", NULL},
 };
 
@@ -125,6 +127,8 @@ train_check_source(EcmlTrainDriver *d, const EcmlTrainKind *k)
 	{
 		Oid			have = TupleDescAttr(desc, i)->atttypid;
 		Oid			want = k->types[i];
+
+		d->coltypes[i] = have;
 
 		if (!can_coerce_type(1, &have, &want, COERCION_IMPLICIT))
 			ereport(ERROR,
