@@ -213,6 +213,7 @@ pass_options(const LstmPassState *s, LstmOptions *o)
 typedef struct PassCache
 {
 	MemoryContext mcxt;
+	LstmPassState key;			/* the header it was built for */
 	LstmNet		grads;
 	LstmWork	w;
 	LstmData	d;				/* a view of the buffered sequences */
@@ -228,7 +229,11 @@ pass_cache(FunctionCallInfo fcinfo, const LstmPassState *s, bool fresh)
 	MemoryContext old;
 	PassLayout	l;
 
-	if (c != NULL && !fresh)
+	if (c != NULL && !fresh && c->key.V == s->V && c->key.E == s->E && c->key.H == s->H &&
+		c->key.L == s->L && c->key.batch_size == s->batch_size &&
+		c->key.max_length == s->max_length && c->key.sampled == s->sampled &&
+		c->key.num_sampled == s->num_sampled && c->key.dropout == s->dropout &&
+		c->key.token_type == s->token_type)
 		return c;
 	if (c == NULL)
 	{
@@ -239,6 +244,7 @@ pass_cache(FunctionCallInfo fcinfo, const LstmPassState *s, bool fresh)
 	}
 	MemoryContextReset(c->mcxt);
 	c->has_vocab = false;
+	memcpy(&c->key, s, sizeof(LstmPassState));
 	old = MemoryContextSwitchTo(c->mcxt);
 	c->grads.V = s->V;
 	c->grads.E = s->E;
@@ -433,16 +439,31 @@ lstm_pass_transfn(PG_FUNCTION_ARGS)
 	LstmSeqTokens t;
 	uint64		h;
 	bool		val;
+	bool		agg;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "lstm_pass_transfn called in non-aggregate context");
+	/* called directly (not as an aggregate): on a copy */
+	agg = AggCheckCallContext(fcinfo, &aggcxt);
+	if (!agg)
+		aggcxt = CurrentMemoryContext;
 	if (PG_ARGISNULL(0))
 		s = pass_start(fcinfo, aggcxt);
 	else
-		s = (LstmPassState *) PG_GETARG_BYTEA_P(0);
+	{
+		s = (LstmPassState *) (agg ? PG_GETARG_BYTEA_P(0) : PG_GETARG_BYTEA_P_COPY(0));
+		if (!agg)
+			pass_check(s);
+		else if (s->magic != LSTM_PASS_MAGIC)
+			pass_corrupt("state");
+	}
 	c = pass_cache(fcinfo, s, false);
-	if (s->magic != LSTM_PASS_MAGIC || !c->has_vocab)
-		pass_corrupt("state");
+	if (!c->has_vocab || !agg)
+	{
+		if (PG_ARGISNULL(2))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s: vocabulary must not be NULL", PASS_AGG)));
+		pass_build_vocab(c, s, PG_GETARG_ARRAYTYPE_P(2));
+	}
 	if (PG_ARGISNULL(1))
 	{
 		s->nnull++;
@@ -487,7 +508,11 @@ lstm_pass_combinefn(PG_FUNCTION_ARGS)
 	PassLayout	l2;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "lstm_pass_combinefn called in non-aggregate context");
+	{
+		/* called directly: on a copy */
+		aggcxt = CurrentMemoryContext;
+		s1 = PG_ARGISNULL(0) ? NULL : (LstmPassState *) PG_GETARG_BYTEA_P_COPY(0);
+	}
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	pass_check(s2);
@@ -549,7 +574,11 @@ lstm_pass_finalfn(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = (LstmPassState *) PG_GETARG_BYTEA_P(0);
+	/* in place in an aggregate (FINALFUNC_MODIFY = READ_WRITE), else on a copy */
+	if (AggCheckCallContext(fcinfo, NULL))
+		s = (LstmPassState *) PG_GETARG_BYTEA_P(0);
+	else
+		s = (LstmPassState *) PG_GETARG_BYTEA_P_COPY(0);
 	pass_check(s);
 	if (s->nbuf > 0)
 		pass_flush(s, pass_cache(fcinfo, s, false));

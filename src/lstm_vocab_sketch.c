@@ -357,9 +357,10 @@ lstm_vocab_pass_transfn(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	LstmSketch *s;
 	LstmSeqTokens t;
+	bool		agg = AggCheckCallContext(fcinfo, &aggcxt);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "lstm_vocab_pass_transfn called in non-aggregate context");
+	if (!agg)
+		aggcxt = CurrentMemoryContext;
 	if (PG_ARGISNULL(0))
 	{
 		int			max_length;
@@ -371,6 +372,13 @@ lstm_vocab_pass_transfn(PG_FUNCTION_ARGS)
 					 errmsg("%s: params must not be NULL", SKETCH_AGG)));
 		sketch_params(PG_GETARG_ARRAYTYPE_P(2), &max_length, &capacity);
 		s = sketch_new(max_length, capacity, aggcxt);
+	}
+	else if (!agg)
+	{
+		/* called directly: a checked copy, hashed in this process */
+		s = (LstmSketch *) PG_GETARG_BYTEA_P(0);
+		lstm_sketch_check(s);
+		s = sketch_rebuild(s, s->cap, s->arena_cap, aggcxt);
 	}
 	else
 	{
@@ -429,8 +437,10 @@ lstm_vocab_pass_combinefn(PG_FUNCTION_ARGS)
 	LstmSketch *s2 = PG_ARGISNULL(1) ? NULL : (LstmSketch *) PG_GETARG_BYTEA_P(1);
 	const LstmSketchEntry *e2;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "lstm_vocab_pass_combinefn called in non-aggregate context");
+	bool		agg = AggCheckCallContext(fcinfo, &aggcxt);
+
+	if (!agg)
+		aggcxt = CurrentMemoryContext;
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	lstm_sketch_check(s2);
@@ -438,6 +448,8 @@ lstm_vocab_pass_combinefn(PG_FUNCTION_ARGS)
 		/* a copy in this process's hash and memory */
 		PG_RETURN_BYTEA_P(sketch_rebuild(s2, s2->cap, s2->arena_cap, aggcxt));
 	lstm_sketch_check(s1);
+	if (!agg)
+		s1 = sketch_rebuild(s1, s1->cap, s1->arena_cap, aggcxt);
 	if (s2->token_type >= 0 && s1->token_type >= 0 && s1->token_type != s2->token_type)
 		sketch_corrupt();
 	if (s1->max_length != s2->max_length || s1->capacity != s2->capacity)
