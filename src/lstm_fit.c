@@ -528,65 +528,76 @@ lstm_mixture_em(const double *r, const double *q, int64 N, int stride, double *l
 	return a;
 }
 
-/*
- * Fit the repeat mechanism (lstm_repeat.c) by maximum likelihood over the
- * next-token predictions of the sequences seqs[0..n): for each mode
- * (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weight by EM,
- * then the triple of the best likelihood.  At most about 2e10 / (V H)
- * targets are used (the softmax pass is the cost).  rep: weight, decay,
- * mode.
- */
 void
-lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
-				float rep[3])
+lstm_repeat_prepare(LstmWork *w, int V)
 {
-	static const double decays[] = LSTM_REPEAT_DECAYS;
-	int			ND = lengthof(decays);
-	int64		cap = (int64) Min(200000.0, Max(1000.0, 2e10 / ((double) net->V * net->H)));
-	size_t		room = cap + (size_t) w->T * w->B;
-	double	   *ps = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
-	double	   *pe = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
-	double	   *rv = palloc_extended(sizeof(double) * room * ND, MCXT_ALLOC_HUGE);
-	int64		N = 0;
-	int			T;
-	double		best_ll = -INFINITY;
-
 	w->py = palloc(sizeof(float) * (size_t) w->T * w->B);
 	w->pseen = palloc(sizeof(float) * (size_t) w->T * w->B);
-	w->mark = palloc0(sizeof(int32) * net->V);
+	w->mark = palloc0(sizeof(int32) * V);
 	w->stamp = 0;
-	for (int64 i = 0; i < n && N < cap; i += w->B)
+}
+
+int64
+lstm_repeat_cap(int V, int H)
+{
+	return (int64) Min(200000.0, Max(1000.0, 2e10 / ((double) V * H)));
+}
+
+int64
+lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int n,
+					LstmRepeatTarget *out, int64 room)
+{
+	static const double decays[] = LSTM_REPEAT_DECAYS;
+	int64		N = 0;
+	int64		nt;
+	int			T;
+
+	StaticAssertStmt(lengthof(decays) == LSTM_REPEAT_NDECAYS, "LSTM_REPEAT_NDECAYS");
+	lstm_batch(net, NULL, w, d, seqs, n, NULL, false, 0, &nt);
+	/* rows sorted longest first: the first sets the batch's steps */
+	T = (int) (d->off[w->rows[0] + 1] - d->off[w->rows[0]]) - 1;
+	for (int t = 0; t < T; t++)
+		for (int r = 0; r < w->nact[t] && N < room; r++)
+		{
+			const int32 *tok = d->tok + d->off[w->rows[r]];
+			LstmRepeatTarget *x = out + N++;
+			bool		seen = false;
+
+			for (int j = 0; j <= t && !seen; j++)
+				seen = tok[j] == tok[t + 1];
+			x->ps = w->py[t * w->B + r];
+			/* the explore mode's probability of the target (0 if seen) */
+			x->pe = seen ? 0.0 : x->ps / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
+			for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
+				x->rv[k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
+		}
+	return N;
+}
+
+void
+lstm_repeat_select(const LstmRepeatTarget *x, int64 N, float rep[3])
+{
+	static const double decays[] = LSTM_REPEAT_DECAYS;
+	double	   *ps = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
+	double	   *pe = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
+	double	   *rv = palloc_extended(sizeof(double) * Max(N, 1) * LSTM_REPEAT_NDECAYS,
+									 MCXT_ALLOC_HUGE);
+	double		best_ll = -INFINITY;
+
+	for (int64 i = 0; i < N; i++)
 	{
-		int64		nt;
-
-		lstm_batch(net, NULL, w, d, seqs + i, (int) Min(w->B, n - i), NULL, false, 0, &nt);
-		/* rows sorted longest first: the first sets the batch's steps */
-		T = (int) (d->off[w->rows[0] + 1] - d->off[w->rows[0]]) - 1;
-		for (int t = 0; t < T; t++)
-			for (int r = 0; r < w->nact[t]; r++)
-			{
-				const int32 *tok = d->tok + d->off[w->rows[r]];
-				bool		seen = false;
-
-				for (int j = 0; j <= t && !seen; j++)
-					seen = tok[j] == tok[t + 1];
-				ps[N] = w->py[t * w->B + r];
-				/* the explore mode's probability of the target (0 if seen) */
-				pe[N] = seen ? 0.0 : ps[N] / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
-				for (int k = 0; k < ND; k++)
-					rv[N * ND + k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
-				N++;
-			}
+		ps[i] = x[i].ps;
+		pe[i] = x[i].pe;
+		memcpy(rv + i * LSTM_REPEAT_NDECAYS, x[i].rv, sizeof(x[i].rv));
 	}
-	w->py = NULL;
 	rep[0] = 0.0f;
 	rep[1] = 1.0f;
 	rep[2] = 0.0f;
 	for (int mode = 0; mode < 2 && N > 0; mode++)
-		for (int k = 0; k < ND; k++)
+		for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
 		{
 			double		ll;
-			double		a = lstm_mixture_em(rv + k, mode ? pe : ps, N, ND, &ll);
+			double		a = lstm_mixture_em(rv + k, mode ? pe : ps, N, LSTM_REPEAT_NDECAYS, &ll);
 
 			if (ll > best_ll)
 			{
@@ -599,6 +610,31 @@ lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 	pfree(ps);
 	pfree(pe);
 	pfree(rv);
+}
+
+/*
+ * Fit the repeat mechanism (lstm_repeat.c) by maximum likelihood over the
+ * next-token predictions of the sequences seqs[0..n): for each mode
+ * (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weight by EM,
+ * then the triple of the best likelihood.  At most lstm_repeat_cap
+ * targets are used (the softmax pass is the cost).  rep: weight, decay,
+ * mode.
+ */
+void
+lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
+				float rep[3])
+{
+	int64		cap = lstm_repeat_cap(net->V, net->H);
+	size_t		room = cap + (size_t) w->T * w->B;
+	LstmRepeatTarget *x = palloc_extended(sizeof(LstmRepeatTarget) * room, MCXT_ALLOC_HUGE);
+	int64		N = 0;
+
+	lstm_repeat_prepare(w, net->V);
+	for (int64 i = 0; i < n && N < cap; i += w->B)
+		N += lstm_repeat_targets(net, w, d, seqs + i, (int) Min(w->B, n - i), x + N, room - N);
+	w->py = NULL;
+	lstm_repeat_select(x, N, rep);
+	pfree(x);
 }
 
 /* json number that is valid JSON even when not finite */

@@ -101,6 +101,24 @@ extern double lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, in
 							EcmlRng *rng, bool sampled, const LstmOptions *o,
 							int64 *ntargets);
 
+/* The repeat mechanism's fit, also in parts (ecml.train collects in a pass). */
+#define LSTM_REPEAT_NDECAYS 5	/* lengthof(LSTM_REPEAT_DECAYS) */
+typedef struct LstmRepeatTarget
+{
+	double		ps;				/* the softmax's probability of the target */
+	double		pe;				/* the explore mode's (0 if seen before) */
+	double		rv[LSTM_REPEAT_NDECAYS];	/* the repeat mode's, per decay */
+} LstmRepeatTarget;
+
+/* targets to collect at most, for V tokens and hidden size H */
+extern int64 lstm_repeat_cap(int V, int H);
+/* the buffers lstm_repeat_targets fills (w->py: set until the fit is done) */
+extern void lstm_repeat_prepare(LstmWork *w, int V);
+/* score a batch and append at most room of its targets to out; returns how many */
+extern int64 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d,
+								 const int64 *seqs, int n, LstmRepeatTarget *out, int64 room);
+/* the weight, decay and mode of the best likelihood over N targets */
+extern void lstm_repeat_select(const LstmRepeatTarget *x, int64 N, float rep[3]);
 extern void lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 							int64 n, float rep[3]);
 extern void lstm_append_loss(StringInfo buf, double x);

@@ -160,6 +160,8 @@ lstm_sketch_check(const LstmSketch *s)
 	if (VARSIZE_ANY(s) < sizeof(LstmSketch) || s->magic != LSTM_SKETCH_MAGIC ||
 		s->token_type < -1 || s->token_type > LSTM_TOKENS_TEXT ||
 		s->cap < 0 || s->n < 0 || s->n > s->cap || s->capacity < 2 ||
+		s->capacity > LSTM_SKETCH_CAPACITY_MAX || (s->token_type < 0 && s->n > 0) ||
+		s->max_length < 2 || s->max_length > LSTM_MAX_LENGTH_MAX ||
 		s->nslots < 2 * s->cap || (s->nslots & (s->nslots - 1)) != 0 ||
 		s->arena_len < 0 || s->arena_len > s->arena_cap ||
 		s->nseq < 0 || s->nnull < 0 || s->nshort < 0 || s->ntokens < 0 || s->error < 0 ||
