@@ -27,30 +27,30 @@
 #include "nn.h"
 #include "utils/jsonb.h"
 
-static const char *const softmax_choices[] = {"auto", "full", "sampled", NULL};
-static const char *const repeat_choices[] = {"auto", "off", NULL};
+static const char *const softmax_choices[] = { "auto", "full", "sampled", NULL };
+static const char *const repeat_choices[] = { "auto", "off", NULL };
 
 const EcmlOptionSpec lstm_option_specs[] = {
-	{"embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX},
-	{"hidden_size", ECML_OPT_INT, offsetof(LstmOptions, hidden_size), 1, LSTM_DIM_MAX},
-	{"layers", ECML_OPT_INT, offsetof(LstmOptions, layers), 1, LSTM_LAYERS_MAX},
-	{"epochs", ECML_OPT_INT, offsetof(LstmOptions, epochs), 1, LSTM_EPOCHS_MAX},
-	{"batch_size", ECML_OPT_INT, offsetof(LstmOptions, batch_size), 1, LSTM_BATCH_SIZE_MAX},
-	{"learning_rate", ECML_OPT_REAL, offsetof(LstmOptions, learning_rate), 0, 10, true},
-	{"max_length", ECML_OPT_INT, offsetof(LstmOptions, max_length), 2, LSTM_MAX_LENGTH_MAX},
-	{"min_count", ECML_OPT_INT, offsetof(LstmOptions, min_count), 1, INT_MAX},
-	{"max_vocab", ECML_OPT_INT, offsetof(LstmOptions, max_vocab), 2, LSTM_MAX_VOCAB_MAX},
-	{"clip_norm", ECML_OPT_REAL, offsetof(LstmOptions, clip_norm), 0, 1e6},
-	{"validation_fraction", ECML_OPT_REAL, offsetof(LstmOptions, validation_fraction), 0, 0.5},
-	{"patience", ECML_OPT_INT, offsetof(LstmOptions, patience), 1, 1000},
-	{"seed", ECML_OPT_INT64, offsetof(LstmOptions, seed), 0, (double) PG_INT64_MAX},
-	{"softmax", ECML_OPT_CHOICE, offsetof(LstmOptions, softmax), 0, 0, false, softmax_choices},
-	{"softmax_threshold", ECML_OPT_INT, offsetof(LstmOptions, softmax_threshold), 2, LSTM_MAX_VOCAB_MAX},
-	{"num_sampled", ECML_OPT_INT, offsetof(LstmOptions, num_sampled), 1, 100000},
-	{"bptt", ECML_OPT_INT, offsetof(LstmOptions, bptt), 0, LSTM_MAX_LENGTH_MAX},
-	{"repeat", ECML_OPT_CHOICE, offsetof(LstmOptions, repeat), 0, 0, false, repeat_choices},
-	{"dropout", ECML_OPT_REAL, offsetof(LstmOptions, dropout), 0, LSTM_DROPOUT_MAX},
-	{"weight_decay", ECML_OPT_REAL, offsetof(LstmOptions, weight_decay), 0, LSTM_WEIGHT_DECAY_MAX},
+	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
+	{ "hidden_size", ECML_OPT_INT, offsetof(LstmOptions, hidden_size), 1, LSTM_DIM_MAX },
+	{ "layers", ECML_OPT_INT, offsetof(LstmOptions, layers), 1, LSTM_LAYERS_MAX },
+	{ "epochs", ECML_OPT_INT, offsetof(LstmOptions, epochs), 1, LSTM_EPOCHS_MAX },
+	{ "batch_size", ECML_OPT_INT, offsetof(LstmOptions, batch_size), 1, LSTM_BATCH_SIZE_MAX },
+	{ "learning_rate", ECML_OPT_REAL, offsetof(LstmOptions, learning_rate), 0, 10, true },
+	{ "max_length", ECML_OPT_INT, offsetof(LstmOptions, max_length), 2, LSTM_MAX_LENGTH_MAX },
+	{ "min_count", ECML_OPT_INT, offsetof(LstmOptions, min_count), 1, INT_MAX },
+	{ "max_vocab", ECML_OPT_INT, offsetof(LstmOptions, max_vocab), 2, LSTM_MAX_VOCAB_MAX },
+	{ "clip_norm", ECML_OPT_REAL, offsetof(LstmOptions, clip_norm), 0, 1e6 },
+	{ "validation_fraction", ECML_OPT_REAL, offsetof(LstmOptions, validation_fraction), 0, 0.5 },
+	{ "patience", ECML_OPT_INT, offsetof(LstmOptions, patience), 1, 1000 },
+	{ "seed", ECML_OPT_INT64, offsetof(LstmOptions, seed), 0, (double) PG_INT64_MAX },
+	{ "softmax", ECML_OPT_CHOICE, offsetof(LstmOptions, softmax), 0, 0, false, softmax_choices },
+	{ "softmax_threshold", ECML_OPT_INT, offsetof(LstmOptions, softmax_threshold), 2, LSTM_MAX_VOCAB_MAX },
+	{ "num_sampled", ECML_OPT_INT, offsetof(LstmOptions, num_sampled), 1, 100000 },
+	{ "bptt", ECML_OPT_INT, offsetof(LstmOptions, bptt), 0, LSTM_MAX_LENGTH_MAX },
+	{ "repeat", ECML_OPT_CHOICE, offsetof(LstmOptions, repeat), 0, 0, false, repeat_choices },
+	{ "dropout", ECML_OPT_REAL, offsetof(LstmOptions, dropout), 0, LSTM_DROPOUT_MAX },
+	{ "weight_decay", ECML_OPT_REAL, offsetof(LstmOptions, weight_decay), 0, LSTM_WEIGHT_DECAY_MAX },
 };
 
 StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
@@ -179,7 +179,7 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double d
 	n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (net->V + 2 * net->H + 1);
 	if (sampled)
 		n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (S + 2) + 2 * (size_t) S * net->H +
-			(size_t) net->V * 3;
+			 (size_t) net->V * 3;
 	return n;
 }
 
@@ -197,9 +197,9 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 	w->dx0 = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
 	for (int l = 0; l < net->L; l++)
 	{
-		int			I = l == 0 ? net->E : net->H;
-		float	   *block = palloc_extended(sizeof(float) * lstm_acts_floats(T, B, I, net->H),
-											MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		int I = l == 0 ? net->E : net->H;
+		float *block = palloc_extended(sizeof(float) * lstm_acts_floats(T, B, I, net->H),
+									   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 		lstm_acts_layout(&w->acts[l], block, T, B, I, net->H);
 		w->acts[l].on_step = lstm_check_interrupts;
@@ -264,13 +264,13 @@ lstm_draw_samples(LstmWork *w, EcmlRng *rng, int V)
 {
 	for (int j = 0; j < w->S; j++)
 	{
-		double		u = ecml_rng_uniform(rng);
-		int			lo = 0,
-					hi = V - 1;
+		double u = ecml_rng_uniform(rng);
+		int lo = 0,
+			hi = V - 1;
 
 		while (lo < hi)
 		{
-			int			mid = (lo + hi) / 2;
+			int mid = (lo + hi) / 2;
 
 			if (w->cdf[mid] > u)
 				hi = mid;
@@ -578,11 +578,11 @@ void
 lstm_repeat_select(const LstmRepeatTarget *x, int64 N, float rep[3])
 {
 	static const double decays[] = LSTM_REPEAT_DECAYS;
-	double	   *ps = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
-	double	   *pe = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
-	double	   *rv = palloc_extended(sizeof(double) * Max(N, 1) * LSTM_REPEAT_NDECAYS,
-									 MCXT_ALLOC_HUGE);
-	double		best_ll = -INFINITY;
+	double *ps = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
+	double *pe = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
+	double *rv = palloc_extended(sizeof(double) * Max(N, 1) * LSTM_REPEAT_NDECAYS,
+								 MCXT_ALLOC_HUGE);
+	double best_ll = -INFINITY;
 
 	for (int64 i = 0; i < N; i++)
 	{
@@ -687,7 +687,7 @@ lstm_metrics_json(StringInfo json, const LstmOptions *o, const LstmFitReport *r)
 	lstm_append_loss(json, r->nval > 0 ? r->val_loss : NAN);
 	if (o->repeat == LSTM_REPEAT_AUTO)
 		appendStringInfo(json, ", \"repeat_weight\": %.6g, \"repeat_decay\": %.6g"
-						 ", \"repeat_mode\": \"%s\"",
+							   ", \"repeat_mode\": \"%s\"",
 						 r->repeat[0], r->repeat[1], r->repeat[2] == 1.0f ? "explore" : "softmax");
 	if (r->extra)
 		appendStringInfoString(json, r->extra);

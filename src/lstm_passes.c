@@ -122,17 +122,17 @@ pass_nparams(const LstmPassState *s)
 static Size
 pass_size(const LstmPassState *s)
 {
-	Size		P = pass_nparams(s);
+	Size P = pass_nparams(s);
 
 	return MAXALIGN(sizeof(LstmPassState)) + MAXALIGN(sizeof(float) * P * 3) +
-		sizeof(int64) * (Size) s->V + MAXALIGN(sizeof(int32) * (Size) s->batch_size) +
-		sizeof(int32) * (Size) s->batch_size * s->max_length;
+		   sizeof(int64) * (Size) s->V + MAXALIGN(sizeof(int32) * (Size) s->batch_size) +
+		   sizeof(int32) * (Size) s->batch_size * s->max_length;
 }
 
 static void
 pass_layout(const LstmPassState *s, PassLayout *l)
 {
-	char	   *p = (char *) s + MAXALIGN(sizeof(LstmPassState));
+	char *p = (char *) s + MAXALIGN(sizeof(LstmPassState));
 
 	l->P = pass_nparams(s);
 	l->params = (float *) p;
@@ -311,13 +311,13 @@ pass_flush(LstmPassState *s, PassCache *c)
 	}
 	else
 	{
-		int			step = s->step;
+		int step = s->step;
 
 		if (!s->rng_seeded)
 		{
 			ecml_rng_seed(&s->rng, (uint64) s->seed ^ ((uint64) s->epoch << 32) ^
-						  hash_bytes_extended((const unsigned char *) l.buftok,
-											  sizeof(int32) * l.buflen[0], 0));
+									   hash_bytes_extended((const unsigned char *) l.buftok,
+														   sizeof(int32) * l.buflen[0], 0));
 			s->rng_seeded = 1;
 		}
 		pass_options(s, &o);
@@ -701,9 +701,9 @@ run_vocabulary(LstmPassRun *r)
 	/* with a summary the kept counts are low: the unknown count is high by as much */
 	r->nunknown = counts[LSTM_UNKNOWN];
 	r->vocab_array = PointerGetDatum(s->token_type == LSTM_TOKENS_TEXT
-									 ? construct_array(elems, kept, TEXTOID, -1, false, TYPALIGN_INT)
-									 : construct_array(elems, kept, INT8OID, 8, FLOAT8PASSBYVAL,
-													   TYPALIGN_DOUBLE));
+										 ? construct_array(elems, kept, TEXTOID, -1, false, TYPALIGN_INT)
+										 : construct_array(elems, kept, INT8OID, 8, FLOAT8PASSBYVAL,
+														   TYPALIGN_DOUBLE));
 	return counts;
 }
 
@@ -766,8 +766,7 @@ run_check_same_source(const LstmPassRun *r, const LstmPassState *s)
 						PASS_TRAINER, r->d->passes),
 				 errdetail("Pass 1: " INT64_FORMAT " sequences (" INT64_FORMAT " NULL, " INT64_FORMAT
 						   " too short), " INT64_FORMAT " tokens; pass %d: " INT64_FORMAT
-						   " sequences (" INT64_FORMAT " NULL, " INT64_FORMAT " too short), "
-						   INT64_FORMAT " tokens%s.",
+						   " sequences (" INT64_FORMAT " NULL, " INT64_FORMAT " too short), " INT64_FORMAT " tokens%s.",
 						   k->nseq, k->nnull, k->nshort, k->ntokens, r->d->passes, s->nseq,
 						   s->nnull, s->nshort, s->ntokens,
 						   s->ntokens == k->ntokens ? ", other tokens" : ""),
@@ -918,17 +917,17 @@ lstm_train_passes(EcmlTrainDriver *d, Jsonb *options)
 {
 	LstmPassRun r;
 	LstmFitReport rep;
-	int64	   *counts;
-	float	   *best;
-	PassLayout	l;
-	LstmNet		net;
+	int64 *counts;
+	float *best;
+	PassLayout l;
+	LstmNet net;
 	StringInfoData extra;
 
 	run_init(&r, d, options);
 	counts = run_vocabulary(&r);
 	memset(&rep, 0, sizeof(rep));
 	rep.sampled = r.o.softmax == LSTM_SOFTMAX_SAMPLED ||
-		(r.o.softmax == LSTM_SOFTMAX_AUTO && r.vocab.n + 1 > r.o.softmax_threshold);
+				  (r.o.softmax == LSTM_SOFTMAX_AUTO && r.vocab.n + 1 > r.o.softmax_threshold);
 	r.ck = run_first_checkpoint(&r, counts, rep.sampled);
 	run_epochs(&r, &rep, &best);
 
@@ -940,14 +939,13 @@ lstm_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	net.H = r.ck->H;
 	net.L = r.ck->L;
 	lstm_net_layout(&net, l.params);
-	rep.repeat[1] = 1.0f;		/* not fitted: weight 0, the softmax alone */
+	rep.repeat[1] = 1.0f; /* not fitted: weight 0, the softmax alone */
 	rep.nshort = r.sketch->nshort;
 	rep.nnull = r.sketch->nnull;
 	rep.ntokens = r.sketch->ntokens;
 	rep.nunknown = r.nunknown;
 	initStringInfo(&extra);
-	appendStringInfo(&extra, ", \"vocabulary_exact\": %s, \"vocabulary_count_error\": " INT64_FORMAT
-					 ", \"passes\": %d, \"pass_history\": [%s]",
+	appendStringInfo(&extra, ", \"vocabulary_exact\": %s, \"vocabulary_count_error\": " INT64_FORMAT ", \"passes\": %d, \"pass_history\": [%s]",
 					 r.sketch->error == 0 ? "true" : "false", r.sketch->error, d->passes,
 					 d->history.data);
 	rep.extra = extra.data;

@@ -557,8 +557,7 @@ lstm_fit_alloc(LstmFitBuffers *fb, const LstmOptions *o, int V, int nvocab, bool
 										   2 * sizeof(int32) * (Size) Tmax * o->batch_size),
 							 psprintf("mini-batch activations (%d sequences x %d steps)",
 									  o->batch_size, Tmax));
-	ecml_train_memory_charge(mem, ecml_add_size(ecml_mul_size(P, sizeof(float)),
-												sizeof(int64) * (Size) nvocab),
+	ecml_train_memory_charge(mem, ecml_add_size(ecml_mul_size(P, sizeof(float)), sizeof(int64) * (Size) nvocab),
 							 "model");
 	lstm_net_layout(&fb->net, palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE));
 	lstm_net_layout(&fb->grads, palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE));
@@ -698,7 +697,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	V = d.vocab.n + 1;
 	memset(&r, 0, sizeof(r));
 	r.sampled = o.softmax == LSTM_SOFTMAX_SAMPLED ||
-		(o.softmax == LSTM_SOFTMAX_AUTO && V > o.softmax_threshold);
+				(o.softmax == LSTM_SOFTMAX_AUTO && V > o.softmax_threshold);
 	lstm_fit_alloc(&fb, &o, V, d.vocab.n, r.sampled, sp.nval > 0, &mem);
 	lstm_init_params(&fb.net, &rng);
 	lstm_work_init(&fb.w, &fb.net, o.batch_size, o.max_length - 1, r.sampled, o.num_sampled,

@@ -121,7 +121,7 @@ static Size
 sketch_size(int cap, int nslots, int64 arena_cap)
 {
 	return MAXALIGN(sizeof(LstmSketch)) + sizeof(LstmSketchEntry) * (Size) cap +
-		MAXALIGN(sizeof(int32) * (Size) nslots) + (Size) arena_cap;
+		   MAXALIGN(sizeof(int32) * (Size) nslots) + (Size) arena_cap;
 }
 
 LstmSketchEntry *
@@ -181,18 +181,18 @@ sketch_find(const LstmSketch *s, int64 id, const char *str, int len, uint32 *slo
 	const LstmSketchEntry *e = lstm_sketch_entries(s);
 	const int32 *slots = sketch_slots(s);
 	const char *arena = lstm_sketch_arena(s);
-	uint32		mask = (uint32) s->nslots - 1;
-	uint32		i = (uint32) lstm_token_hash(s->token_type, id, str, len) & mask;
+	uint32 mask = (uint32) s->nslots - 1;
+	uint32 i = (uint32) lstm_token_hash(s->token_type, id, str, len) & mask;
 
 	for (;; i = (i + 1) & mask)
 	{
-		int32		k = slots[i];
+		int32 k = slots[i];
 
 		if (k < 0)
 			break;
 		if (s->token_type == LSTM_TOKENS_TEXT
-			? (e[k].len == len && memcmp(arena + e[k].key, str, len) == 0)
-			: e[k].key == id)
+				? (e[k].len == len && memcmp(arena + e[k].key, str, len) == 0)
+				: e[k].key == id)
 			return k;
 	}
 	*slot = i;
