@@ -514,7 +514,11 @@ lstm_pass_combinefn(PG_FUNCTION_ARGS)
 		s1 = PG_ARGISNULL(0) ? NULL : (LstmPassState *) PG_GETARG_BYTEA_P_COPY(0);
 	}
 	if (s2 == NULL)
+	{
+		if (s1 == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(s1);
+	}
 	pass_check(s2);
 	if (s1 == NULL)
 	{

@@ -444,7 +444,11 @@ lstm_vocab_pass_combinefn(PG_FUNCTION_ARGS)
 	if (!agg)
 		aggcxt = CurrentMemoryContext;
 	if (s2 == NULL)
+	{
+		if (s1 == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(s1);
+	}
 	lstm_sketch_check(s2);
 	if (s1 == NULL)
 		/* a copy in this process's hash and memory */
