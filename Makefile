@@ -11,7 +11,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # concatenated in name order, so each capability owns its own SQL.
 # The update script from 0.1.0 is its ALTERs (sql/update/) followed by the
 # files of objects new or redefined since 0.1.0 that a fresh install also
-# runs (ranking metrics, mf_pass, gbdt passes, iforest_pass, the text
+# runs (ranking metrics, mf_pass, gbdt passes, iforest_pass, lstm passes, the text
 # classifier from word vectors, lifecycle); sql/ecml--0.1.0.sql is the
 # released 0.1.0 install script, kept so that ALTER EXTENSION UPDATE from
 # it can be tested (test/extra/update.sh).
@@ -48,7 +48,7 @@ CONTRIB_TESTDB = ecml_regression
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/ecml/*.sql))
 	cat $^ > $@
 
-$(EXTENSION)--0.1.0--$(EXTVERSION).sql: sql/update/$(EXTENSION)--0.1.0--$(EXTVERSION).sql sql/ecml/40_metrics.sql sql/ecml/62_pr_curve.sql sql/ecml/86_mf_pass.sql sql/ecml/87_gbdt_pass.sql sql/ecml/88_iforest_pass.sql sql/ecml/91_text_init.sql sql/ecml/95_lifecycle.sql
+$(EXTENSION)--0.1.0--$(EXTVERSION).sql: sql/update/$(EXTENSION)--0.1.0--$(EXTVERSION).sql sql/ecml/40_metrics.sql sql/ecml/62_pr_curve.sql sql/ecml/86_mf_pass.sql sql/ecml/87_gbdt_pass.sql sql/ecml/88_iforest_pass.sql sql/ecml/89_lstm_pass.sql sql/ecml/91_text_init.sql sql/ecml/95_lifecycle.sql
 	cat $^ > $@
 
 $(OBJS): $(wildcard src/*.h)

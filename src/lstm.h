@@ -151,6 +151,11 @@ typedef struct LstmVocab
 extern void lstm_vocab_init(LstmVocab *v, int token_type, int expected);
 /* Entry index of a token, adding it (count 0) when absent. */
 extern int	lstm_vocab_add(LstmVocab *v, int64 id, const char *s, int len);
+/*
+ * A token's hash under this process's random SipHash key: for tables that
+ * live in one process only (another process's hashes differ).
+ */
+extern uint64 lstm_token_hash(int token_type, int64 id, const char *s, int len);
 /* Entry index of a token, or -1. */
 extern int	lstm_vocab_find(const LstmVocab *v, int64 id, const char *s, int len);
 

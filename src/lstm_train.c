@@ -1,17 +1,9 @@
 /*
  * lstm_train.c
  *	  ecml.lstm_train(sequence bigint[] | text[] [, options jsonb]): the
- *	  aggregate that buffers sequences, and the mini-batch trainer.
- *
- * The network (lstm.h) reads a sequence's tokens x_1..x_{n-1} and predicts
- * x_2..x_n: the loss of a mini-batch is the mean next-token cross-entropy
- * over every position of every sequence in it.  Sequences are cut to their
- * last max_length tokens; a batch is padded to its longest sequence and
- * masked, its rows sorted longest first so that step t runs the gate sgemm
- * over exactly the rows still active.  Adam (Kingma & Ba 2015), global
- * gradient-norm clipping (Pascanu et al. 2013), truncated BPTT.  The
- * output layer is a full softmax, or a sampled softmax with the log-Q
- * correction above a vocabulary threshold (Jean et al. 2015).
+ *	  aggregate that buffers sequences, builds the vocabulary and trains on
+ *	  them in one statement.  The training step is in lstm_fit.c, which
+ *	  ecml.train('lstm') (lstm_passes.c) shares.
  *
  * Determinism: sequences are put in a canonical order (by length, then by
  * vocabulary indices) before the seeded shuffle, so the same sequences give
@@ -29,6 +21,7 @@
 #include "catalog/pg_type.h"
 #include "ecml.h"
 #include "lstm.h"
+#include "lstm_fit.h"
 #include "miscadmin.h"
 #include "nn.h"
 #include "rowbuf.h"
@@ -40,59 +33,6 @@
 
 #define TRAINER "ecml.lstm_train"
 
-static const char *const softmax_choices[] = {"auto", "full", "sampled", NULL};
-static const char *const repeat_choices[] = {"auto", "off", NULL};
-
-static const EcmlOptionSpec lstm_option_specs[] = {
-	{"embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX},
-	{"hidden_size", ECML_OPT_INT, offsetof(LstmOptions, hidden_size), 1, LSTM_DIM_MAX},
-	{"layers", ECML_OPT_INT, offsetof(LstmOptions, layers), 1, LSTM_LAYERS_MAX},
-	{"epochs", ECML_OPT_INT, offsetof(LstmOptions, epochs), 1, LSTM_EPOCHS_MAX},
-	{"batch_size", ECML_OPT_INT, offsetof(LstmOptions, batch_size), 1, LSTM_BATCH_SIZE_MAX},
-	{"learning_rate", ECML_OPT_REAL, offsetof(LstmOptions, learning_rate), 0, 10, true},
-	{"max_length", ECML_OPT_INT, offsetof(LstmOptions, max_length), 2, LSTM_MAX_LENGTH_MAX},
-	{"min_count", ECML_OPT_INT, offsetof(LstmOptions, min_count), 1, INT_MAX},
-	{"max_vocab", ECML_OPT_INT, offsetof(LstmOptions, max_vocab), 2, LSTM_MAX_VOCAB_MAX},
-	{"clip_norm", ECML_OPT_REAL, offsetof(LstmOptions, clip_norm), 0, 1e6},
-	{"validation_fraction", ECML_OPT_REAL, offsetof(LstmOptions, validation_fraction), 0, 0.5},
-	{"patience", ECML_OPT_INT, offsetof(LstmOptions, patience), 1, 1000},
-	{"seed", ECML_OPT_INT64, offsetof(LstmOptions, seed), 0, (double) PG_INT64_MAX},
-	{"softmax", ECML_OPT_CHOICE, offsetof(LstmOptions, softmax), 0, 0, false, softmax_choices},
-	{"softmax_threshold", ECML_OPT_INT, offsetof(LstmOptions, softmax_threshold), 2, LSTM_MAX_VOCAB_MAX},
-	{"num_sampled", ECML_OPT_INT, offsetof(LstmOptions, num_sampled), 1, 100000},
-	{"bptt", ECML_OPT_INT, offsetof(LstmOptions, bptt), 0, LSTM_MAX_LENGTH_MAX},
-	{"repeat", ECML_OPT_CHOICE, offsetof(LstmOptions, repeat), 0, 0, false, repeat_choices},
-	{"dropout", ECML_OPT_REAL, offsetof(LstmOptions, dropout), 0, LSTM_DROPOUT_MAX},
-	{"weight_decay", ECML_OPT_REAL, offsetof(LstmOptions, weight_decay), 0, LSTM_WEIGHT_DECAY_MAX},
-};
-
-#define N_LSTM_OPTIONS lengthof(lstm_option_specs)
-
-static void
-lstm_parse_options(Jsonb *opts, LstmOptions *o)
-{
-	o->embedding_dim = LSTM_EMBEDDING_DIM_DEFAULT;
-	o->hidden_size = LSTM_HIDDEN_SIZE_DEFAULT;
-	o->layers = LSTM_LAYERS_DEFAULT;
-	o->epochs = LSTM_EPOCHS_DEFAULT;
-	o->batch_size = LSTM_BATCH_SIZE_DEFAULT;
-	o->learning_rate = LSTM_LEARNING_RATE_DEFAULT;
-	o->max_length = LSTM_MAX_LENGTH_DEFAULT;
-	o->min_count = LSTM_MIN_COUNT_DEFAULT;
-	o->max_vocab = LSTM_MAX_VOCAB_DEFAULT;
-	o->clip_norm = LSTM_CLIP_NORM_DEFAULT;
-	o->validation_fraction = LSTM_VALIDATION_FRACTION_DEFAULT;
-	o->patience = LSTM_PATIENCE_DEFAULT;
-	o->seed = LSTM_SEED_DEFAULT;
-	o->softmax = LSTM_SOFTMAX_AUTO;
-	o->softmax_threshold = LSTM_SOFTMAX_THRESHOLD_DEFAULT;
-	o->num_sampled = LSTM_NUM_SAMPLED_DEFAULT;
-	o->bptt = 0;
-	o->repeat = LSTM_REPEAT_AUTO;
-	o->dropout = LSTM_DROPOUT_DEFAULT;
-	o->weight_decay = LSTM_WEIGHT_DECAY_DEFAULT;
-	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, TRAINER);
-}
 
 /* ---------------- the aggregate state ---------------- */
 
@@ -183,7 +123,7 @@ lstm_transition(FunctionCallInfo fcinfo, int token_type)
 		st->token_type = token_type;
 		st->options = ecml_options_arg(fcinfo, 2, aggcxt);
 		/* parse now so a bad option fails before the scan, not after */
-		lstm_parse_options(st->options, &o);
+		lstm_parse_options(st->options, &o, TRAINER);
 		st->max_length = o.max_length;
 	}
 
@@ -389,16 +329,6 @@ lstm_train_deserialfn(PG_FUNCTION_ARGS)
 
 /* ---------------- vocabulary and sequences ---------------- */
 
-/* The training data after the vocabulary: indices per sequence. */
-typedef struct LstmData
-{
-	int64		nseq;
-	int64	   *off;			/* [nseq + 1] into tok */
-	int32	   *tok;			/* vocabulary indices, 0 = unknown */
-	LstmVocab	vocab;			/* kept tokens; entry i is index i + 1 */
-	int64	   *counts;			/* [V] occurrences by vocabulary index */
-	int64		nunknown;		/* token occurrences mapped to the unknown token */
-} LstmData;
 
 static int
 vocab_order_cmp(const void *a, const void *b, void *arg)
@@ -540,618 +470,217 @@ lstm_build_data(LstmState *st, const LstmOptions *o, LstmData *d, EcmlTrainMemor
 	}
 }
 
-/* canonical order of sequences: by length, then by their indices */
-static int
-seq_order_cmp(const void *a, const void *b, void *arg)
+
+/* ---------------- collect, fit, write ---------------- */
+
+/* The sequences in training order: validation first, then training. */
+typedef struct LstmSplit
 {
-	const LstmData *d = (const LstmData *) arg;
-	int64		sa = *(const int64 *) a;
-	int64		sb = *(const int64 *) b;
-	int64		la = d->off[sa + 1] - d->off[sa];
-	int64		lb = d->off[sb + 1] - d->off[sb];
-
-	if (la != lb)
-		return la < lb ? -1 : 1;
-	for (int64 i = 0; i < la; i++)
-	{
-		int32		x = d->tok[d->off[sa] + i];
-		int32		y = d->tok[d->off[sb] + i];
-
-		if (x != y)
-			return x < y ? -1 : 1;
-	}
-	return 0;
-}
-
-/* ---------------- training ---------------- */
-
-/* Work buffers for one mini-batch of at most B rows and T steps. */
-typedef struct LstmWork
-{
-	int			B;
-	int			T;
-	int32	   *x;				/* (T,B) inputs */
-	int32	   *y;				/* (T,B) targets */
-	int		   *nact;			/* (T) */
-	float	   *x0;				/* (T,B,E) embedded inputs */
-	LstmActs	acts[LSTM_LAYERS_MAX];
-	float	   *dh[LSTM_LAYERS_MAX];	/* (T,B,H) gradient w.r.t. layer outputs */
-	float	   *dx0;			/* (T,B,E) */
-	float	   *scratch;
-	/* the output layer runs on chunks of up to R target rows gathered across steps */
-	int			R;
-	float	   *hg;				/* (R,H) gathered top-layer states */
-	float	   *dhg;			/* (R,H) their gradients */
-	int32	   *yg;				/* (R) their targets */
-	float	   *probs;			/* (R,V) full softmax */
-	/* sampled softmax */
-	bool		sampled;
-	int			S;
-	double	   *cdf;			/* (V) cumulative proposal */
-	float	   *logq;			/* (V) log(S Q(c)) */
-	int32	   *samples;		/* (S) */
-	float	   *logq_s;			/* (S) */
-	float	   *logq_y;			/* (R) */
-	float	   *work;			/* (R,S+1) */
-	float	   *wsamp;			/* (S,H) */
-	float	   *dwsamp;			/* (S,H) */
-	int64	   *rows;			/* (B) sequences of the batch, sorted */
-	/* when py is not NULL, a full-softmax pass records for row r at step t: */
-	float	   *py;				/* (T,B) p(target) */
-	float	   *pseen;			/* (T,B) p of the distinct tokens up to step t */
-	int32	   *mark;			/* (V) for lstm_seen_mass */
-	int32		stamp;
-	/* dropout masks of a training batch (NULL without dropout) */
-	float		dropout;
-	float	   *mask_x;			/* (T,B,E) on the embedded inputs */
-	float	   *mask_h;			/* (R,H) on a chunk's top-layer states */
-} LstmWork;
+	int64	   *order;
+	int64	   *val;
+	int64		nval;
+	int64	   *train;
+	int64		ntrain;
+} LstmSplit;
 
 /*
- * PyTorch's initialisation, so the benchmark compares like with like:
- * embedding N(0,1); LSTM weights U(-k,k), k = 1/sqrt(H), and the bias the
- * sum of two such draws (PyTorch keeps b_ih and b_hh); output layer
- * U(-k,k) with k = 1/sqrt(H).
+ * Collect: the vocabulary and the sequences as indices, in the canonical
+ * order, then a seeded shuffle; the first validation_fraction of them are
+ * held out.
  */
 static void
-lstm_init_params(LstmNet *net, EcmlRng *rng)
+lstm_collect(LstmState *st, const LstmOptions *o, LstmData *d, LstmSplit *sp,
+			 EcmlRng *rng, EcmlTrainMemory *mem)
 {
-	float		k = (float) (1.0 / sqrt((double) net->H));
-	int			G = 4 * net->H;
-
-	for (size_t i = 0; i < (size_t) net->V * net->E; i++)
-		net->emb[i] = (float) ecml_rng_normal(rng);
-	for (int l = 0; l < net->L; l++)
+	lstm_build_data(st, o, d, mem);
+	sp->order = ecml_train_alloc(mem, d->nseq, sizeof(int64), 0, "sequence order");
+	for (int64 s = 0; s < d->nseq; s++)
+		sp->order[s] = s;
+	qsort_arg(sp->order, d->nseq, sizeof(int64), lstm_seq_order_cmp, d);
+	ecml_rng_seed(rng, (uint64) o->seed);
+	for (int64 i = d->nseq - 1; i > 0; i--)
 	{
-		int			I = l == 0 ? net->E : net->H;
+		int64		j = (int64) ecml_rng_below(rng, (uint64) (i + 1));
+		int64		tmp = sp->order[i];
 
-		for (size_t i = 0; i < (size_t) (I + net->H) * G; i++)
-			net->W[l][i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
-		for (int i = 0; i < G; i++)
-			net->b[l][i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k +
-									(2 * ecml_rng_uniform(rng) - 1) * k);
+		sp->order[i] = sp->order[j];
+		sp->order[j] = tmp;
 	}
-	for (size_t i = 0; i < (size_t) net->V * net->H; i++)
-		net->Wo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
-	for (int i = 0; i < net->V; i++)
-		net->bo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
+	sp->nval = (int64) floor(o->validation_fraction * d->nseq + 0.5);
+	if (o->validation_fraction > 0 && sp->nval == 0 && d->nseq >= 2)
+		sp->nval = 1;
+	sp->nval = Min(sp->nval, d->nseq - 1);
+	sp->val = sp->order;
+	sp->train = sp->order + sp->nval;
+	sp->ntrain = d->nseq - sp->nval;
 }
 
-/* LstmActs.on_step: cancel and statement_timeout reach a layer's time steps */
-static void
-lstm_check_interrupts(void)
+/* The network, its gradients, the Adam moments and the work buffers. */
+typedef struct LstmFitBuffers
 {
-	CHECK_FOR_INTERRUPTS();
-}
+	LstmNet		net;
+	LstmNet		grads;
+	LstmWork	w;
+	float	   *adam_m;
+	float	   *adam_v;
+	float	   *best;			/* the best epoch's parameters, with validation */
+	size_t		P;
+} LstmFitBuffers;
 
 /*
- * Target rows per output-layer chunk: at least a batch (one step's rows),
- * up to 1024 while the (rows,V) probabilities stay within 8M floats and a
- * chunk's rows x V x H stays within 2^30 (a few GFLOP, so interrupts are
- * still checked about every 0.1 s).  Large chunks make the output layer's
- * gradient one sgemm over many rows instead of one per step, which matters
- * for short sequences and large V.
+ * Parameters, gradients, two Adam moments and the best epoch's copy; then
+ * the activations of a mini-batch of batch_size x (max_length - 1) steps,
+ * and the model that copies the parameters.  All counts are bounded by the
+ * options (V < 10^7, E, H <= 4096), so the float counts fit a 64-bit Size;
+ * the byte counts are checked.
  */
-static int
-lstm_chunk_rows(int B, int V, int H)
-{
-	size_t		r = Min((size_t) 1024, ((size_t) 8 * 1024 * 1024) / (size_t) V);
-
-	r = Min(r, ((size_t) 1 << 30) / ((size_t) V * H));
-	return Max(B, (int) r);
-}
-
-static size_t
-lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double dropout)
-{
-	size_t		n = (size_t) T * B * net->E * 2;
-
-	if (dropout > 0)
-		n += (size_t) T * B * net->E + (size_t) lstm_chunk_rows(B, net->V, net->H) * net->H;
-
-	for (int l = 0; l < net->L; l++)
-	{
-		int			I = l == 0 ? net->E : net->H;
-
-		n += lstm_acts_floats(T, B, I, net->H) + (size_t) T * B * net->H;
-	}
-	n += lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H);
-	/* probabilities of the full softmax: training, or validation when sampled */
-	n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (net->V + 2 * net->H + 1);
-	if (sampled)
-		n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (S + 2) + 2 * (size_t) S * net->H +
-			(size_t) net->V * 3;
-	return n;
-}
-
 static void
-lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int S,
-			   double dropout)
+lstm_fit_alloc(LstmFitBuffers *fb, const LstmOptions *o, int V, int nvocab, bool sampled,
+			   bool validate, EcmlTrainMemory *mem)
 {
-	w->B = B;
-	w->T = T;
-	w->x = palloc_extended(sizeof(int32) * T * B, MCXT_ALLOC_HUGE);
-	w->y = palloc_extended(sizeof(int32) * T * B, MCXT_ALLOC_HUGE);
-	w->nact = palloc(sizeof(int) * T);
-	w->rows = palloc(sizeof(int64) * B);
-	w->x0 = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
-	w->dx0 = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
-	for (int l = 0; l < net->L; l++)
-	{
-		int			I = l == 0 ? net->E : net->H;
-		float	   *block = palloc_extended(sizeof(float) * lstm_acts_floats(T, B, I, net->H),
-											MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	size_t		P = lstm_param_count(V, o->embedding_dim, o->hidden_size, o->layers);
+	int			Tmax = o->max_length - 1;
 
-		lstm_acts_layout(&w->acts[l], block, T, B, I, net->H);
-		w->acts[l].on_step = lstm_check_interrupts;
-		w->dh[l] = palloc_extended(sizeof(float) * T * B * net->H, MCXT_ALLOC_HUGE);
-	}
-	w->scratch = palloc_extended(sizeof(float) * lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H),
-								 MCXT_ALLOC_HUGE);
-	w->sampled = sampled;
-	w->S = S;
-	w->py = NULL;
-	w->dropout = (float) dropout;
-	w->mask_x = w->mask_h = NULL;
-	/* validation always scores the full softmax */
-	w->R = lstm_chunk_rows(B, net->V, net->H);
-	w->hg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
-	w->dhg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
-	w->yg = palloc_extended(sizeof(int32) * w->R, MCXT_ALLOC_HUGE);
-	w->probs = palloc_extended(sizeof(float) * w->R * net->V, MCXT_ALLOC_HUGE);
-	if (dropout > 0)
-	{
-		w->mask_x = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
-		w->mask_h = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
-	}
-	if (sampled)
-	{
-		w->cdf = palloc_extended(sizeof(double) * net->V, MCXT_ALLOC_HUGE);
-		w->logq = palloc_extended(sizeof(float) * net->V, MCXT_ALLOC_HUGE);
-		w->samples = palloc(sizeof(int32) * S);
-		w->logq_s = palloc(sizeof(float) * S);
-		w->logq_y = palloc(sizeof(float) * w->R);
-		w->work = palloc_extended(sizeof(float) * w->R * (S + 1), MCXT_ALLOC_HUGE);
-		w->wsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
-		w->dwsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
-	}
+	fb->net.V = fb->grads.V = V;
+	fb->net.E = fb->grads.E = o->embedding_dim;
+	fb->net.H = fb->grads.H = o->hidden_size;
+	fb->net.L = fb->grads.L = o->layers;
+	fb->P = P;
+	ecml_train_memory_charge(mem, ecml_mul_size(P, sizeof(float) * (validate ? 5 : 4)),
+							 psprintf("network parameters, gradients and Adam moments (%zu parameters)",
+									  P));
+	ecml_train_memory_charge(mem,
+							 ecml_add_size(ecml_mul_size(lstm_work_floats(&fb->net, o->batch_size, Tmax,
+																		  sampled, o->num_sampled,
+																		  o->dropout),
+														 sizeof(float)),
+										   2 * sizeof(int32) * (Size) Tmax * o->batch_size),
+							 psprintf("mini-batch activations (%d sequences x %d steps)",
+									  o->batch_size, Tmax));
+	ecml_train_memory_charge(mem, ecml_add_size(ecml_mul_size(P, sizeof(float)), sizeof(int64) * (Size) nvocab),
+							 "model");
+	lstm_net_layout(&fb->net, palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE));
+	lstm_net_layout(&fb->grads, palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE));
+	fb->adam_m = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	fb->adam_v = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	fb->best = validate ? palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE) : NULL;
+}
+
+/* One epoch's history entry and progress message. */
+static void
+lstm_epoch_done(StringInfo history, const LstmOptions *o, int epoch, double loss,
+				double val, bool validate, int64 targets, TimestampTz start)
+{
+	double		elapsed = ecml_elapsed_seconds(start);
+
+	appendStringInfo(history, "%s{\"epoch\": %d, \"loss\": ", epoch > 1 ? ", " : "", epoch);
+	lstm_append_loss(history, loss);
+	appendStringInfoString(history, ", \"validation_loss\": ");
+	lstm_append_loss(history, val);
+	appendStringInfo(history, ", \"target_tokens\": " INT64_FORMAT "}", targets);
+	if (ecml_progress)
+		ereport(NOTICE,
+				(errmsg("%s: epoch %d/%d, loss %.4f, validation loss %s, %.0f tokens/s, %.2f s elapsed, at most %.1f s left",
+						TRAINER, epoch, o->epochs, loss,
+						validate ? psprintf("%.4f", val) : "n/a",
+						targets * epoch / Max(elapsed, 1e-6), elapsed,
+						elapsed / epoch * (o->epochs - epoch))));
 }
 
 /*
- * The sampled softmax's proposal: the smoothed unigram distribution of the
- * tokens, Q(c) = (count(c) + 1) / (total + V), so every class can be drawn.
+ * Fit: epochs of shuffled mini-batches with early stopping on the
+ * validation loss; net ends with the best epoch's parameters.
  */
 static void
-lstm_proposal(LstmWork *w, const LstmData *d, int V)
+lstm_fit(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d, LstmSplit *sp,
+		 EcmlRng *rng, bool sampled, LstmFitReport *r)
 {
-	double		total = 0.0;
-	double		acc = 0.0;
+	TimestampTz start = GetCurrentTimestamp();
+	StringInfoData history;
+	int			step = 0;
+	int			bad_epochs = 0;
+	int			epoch;
+	double		best_val = INFINITY;
+	double		last_loss = NAN;
+	double		last_val = NAN;
 
-	for (int c = 0; c < V; c++)
-		total += d->counts[c] + 1.0;
-	for (int c = 0; c < V; c++)
+	initStringInfo(&history);
+	for (epoch = 1; epoch <= o->epochs; epoch++)
 	{
-		double		q = (d->counts[c] + 1.0) / total;
+		double		loss = 0.0;
+		int64		targets = 0;
 
-		acc += q;
-		w->cdf[c] = acc;
-		w->logq[c] = (float) log(w->S * q);
-	}
-	w->cdf[V - 1] = 1.0;
-}
-
-static void
-lstm_draw_samples(LstmWork *w, EcmlRng *rng, int V)
-{
-	for (int j = 0; j < w->S; j++)
-	{
-		double		u = ecml_rng_uniform(rng);
-		int			lo = 0,
-					hi = V - 1;
-
-		while (lo < hi)
+		/* a fresh seeded order of the training sequences each epoch */
+		for (int64 i = sp->ntrain - 1; i > 0; i--)
 		{
-			int			mid = (lo + hi) / 2;
+			int64		j = (int64) ecml_rng_below(rng, (uint64) (i + 1));
+			int64		tmp = sp->train[i];
 
-			if (w->cdf[mid] > u)
-				hi = mid;
-			else
-				lo = mid + 1;
+			sp->train[i] = sp->train[j];
+			sp->train[j] = tmp;
 		}
-		w->samples[j] = lo;
-		w->logq_s[j] = w->logq[lo];
-	}
-}
-
-static int
-batch_row_cmp(const void *a, const void *b, void *arg)
-{
-	const LstmData *d = (const LstmData *) arg;
-	int64		sa = *(const int64 *) a;
-	int64		sb = *(const int64 *) b;
-	int64		la = d->off[sa + 1] - d->off[sa];
-	int64		lb = d->off[sb + 1] - d->off[sb];
-
-	if (la != lb)
-		return la > lb ? -1 : 1;
-	/* by content, not by index: the scan order must not matter */
-	return seq_order_cmp(a, b, arg);
-}
-
-/* a dropout mask (n): 0 with probability p, else 1 / (1 - p) */
-static void
-lstm_dropout_mask(float *mask, size_t n, float p, EcmlRng *rng)
-{
-	float		keep = 1.0f / (1.0f - p);
-
-	for (size_t i = 0; i < n; i++)
-		mask[i] = ecml_rng_uniform(rng) < p ? 0.0f : keep;
-}
-
-/*
- * One mini-batch of the sequences seqs[0..n): forward, and when grads is
- * not NULL backward into grads (mean loss over the batch's targets).
- * Returns the summed cross-entropy; *ntargets gets the target count.
- */
-static double
-lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
-		   const int64 *seqs, int n, EcmlRng *rng, bool use_sampled,
-		   int bptt, int64 *ntargets)
-{
-	int			B = w->B;
-	int			E = net->E;
-	int			H = net->H;
-	int			V = net->V;
-	int			L = net->L;
-	int			T;
-	int64		N = 0;
-	double		loss = 0.0;
-	float		scale;
-	const float *in;
-
-	memcpy(w->rows, seqs, sizeof(int64) * n);
-	qsort_arg(w->rows, n, sizeof(int64), batch_row_cmp, (void *) d);
-	T = (int) (d->off[w->rows[0] + 1] - d->off[w->rows[0]]) - 1;
-	Assert(T <= w->T);
-	for (int t = 0; t < T; t++)
-	{
-		int			a = 0;
-
-		for (int r = 0; r < n; r++)
+		for (int64 i = 0; i < sp->ntrain; i += o->batch_size)
 		{
-			int64		s = w->rows[r];
-			int64		len = d->off[s + 1] - d->off[s];
+			int64		nt;
 
-			if (len - 1 <= t)
+			loss += lstm_sgd_step(&fb->net, &fb->grads, fb->adam_m, fb->adam_v, &step, &fb->w,
+								  d, sp->train + i, (int) Min(o->batch_size, sp->ntrain - i),
+								  rng, sampled, o, &nt);
+			targets += nt;
+		}
+		last_loss = loss / Max(targets, 1);
+		if (!isfinite(last_loss))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s: the training loss diverged in epoch %d", TRAINER, epoch),
+					 errhint("Lower \"learning_rate\" or set \"clip_norm\".")));
+		if (sp->nval > 0)
+			last_val = lstm_eval(&fb->net, &fb->w, d, sp->val, sp->nval);
+		lstm_epoch_done(&history, o, epoch, last_loss, last_val, sp->nval > 0, targets, start);
+
+		if (sp->nval > 0)
+		{
+			if (last_val < best_val)
+			{
+				best_val = last_val;
+				r->train_loss = last_loss;
+				r->best_epoch = epoch;
+				bad_epochs = 0;
+				memcpy(fb->best, fb->net.params, sizeof(float) * fb->P);
+			}
+			else if (++bad_epochs >= o->patience)
+			{
+				r->stopped_early = epoch < o->epochs;
 				break;
-			w->x[t * B + r] = d->tok[d->off[s] + t];
-			w->y[t * B + r] = d->tok[d->off[s] + t + 1];
-			a++;
-		}
-		w->nact[t] = a;
-		N += a;
-	}
-	*ntargets = N;
-	scale = (float) (1.0 / (double) N);
-
-	/* forward */
-	for (int t = 0; t < T; t++)
-		embedding_forward(w->x0 + (size_t) t * B * E, w->x + (size_t) t * B, w->nact[t],
-						  net->emb, E);
-	if (grads && w->mask_x)
-		for (int t = 0; t < T; t++)
-		{
-			float	   *mask = w->mask_x + (size_t) t * B * E;
-
-			lstm_dropout_mask(mask, (size_t) w->nact[t] * E, w->dropout, rng);
-			dropout_forward(w->x0 + (size_t) t * B * E, mask, (size_t) w->nact[t] * E);
-		}
-	in = w->x0;
-	for (int l = 0; l < L; l++)
-	{
-		int			I = l == 0 ? E : H;
-
-		memset(w->acts[l].h, 0, sizeof(float) * B * H);
-		memset(w->acts[l].c, 0, sizeof(float) * B * H);
-		lstm_forward(&w->acts[l], in, w->nact, T, B, I, H, net->W[l], net->b[l]);
-		in = w->acts[l].h + (size_t) B * H;
-	}
-	if (grads)
-	{
-		for (int l = 0; l < L; l++)
-			memset(w->dh[l], 0, sizeof(float) * T * B * H);
-		memset(w->dx0, 0, sizeof(float) * T * B * E);
-	}
-
-	/* output layer over chunks of steps: rows gathered, scored, scattered back */
-	for (int t0 = 0, t1; t0 < T; t0 = t1)
-	{
-		int			rows = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		for (t1 = t0; t1 < T && (t1 == t0 || rows + w->nact[t1] <= w->R); t1++)
-		{
-			int			a = w->nact[t1];
-
-			memcpy(w->hg + (size_t) rows * H, w->acts[L - 1].h + (size_t) (t1 + 1) * B * H,
-				   sizeof(float) * a * H);
-			memcpy(w->yg + rows, w->y + (size_t) t1 * B, sizeof(int32) * a);
-			rows += a;
-		}
-		if (grads && w->mask_h)
-		{
-			lstm_dropout_mask(w->mask_h, (size_t) rows * H, w->dropout, rng);
-			dropout_forward(w->hg, w->mask_h, (size_t) rows * H);
-		}
-		if (grads)
-			memset(w->dhg, 0, sizeof(float) * rows * H);
-		if (use_sampled)
-		{
-			lstm_draw_samples(w, rng, V);
-			for (int r = 0; r < rows; r++)
-				w->logq_y[r] = w->logq[w->yg[r]];
-			loss += sampled_softmax_forward(w->work, w->wsamp, w->hg, rows, H, net->Wo, net->bo,
-											w->yg, w->logq_y, w->samples, w->S, w->logq_s);
-			if (grads)
-				sampled_softmax_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
-										 w->samples, w->S, scale, grads->Wo, grads->bo,
-										 w->dhg, w->dwsamp);
-		}
-		else
-		{
-			loss += softmax_xent_forward(w->probs, w->hg, rows, H, V, net->Wo, net->bo, w->yg);
-			if (w->py)
-			{
-				int			row = 0;
-
-				for (int t = t0; t < t1; t++)
-					for (int r = 0; r < w->nact[t]; r++, row++)
-					{
-						const float *pr = w->probs + (size_t) row * V;
-
-						w->py[t * B + r] = pr[w->yg[row]];
-						w->pseen[t * B + r] = (float)
-							lstm_seen_mass(pr, d->tok + d->off[w->rows[r]], t + 1, w->mark,
-										   ++w->stamp);
-					}
-			}
-			if (grads)
-				softmax_xent_backward(w->probs, w->hg, rows, H, V, net->Wo, w->yg, scale,
-									  grads->Wo, grads->bo, w->dhg);
-		}
-		if (grads)
-		{
-			if (w->mask_h)
-				dropout_backward(w->dhg, w->mask_h, (size_t) rows * H);
-			rows = 0;
-			for (int t = t0; t < t1; t++)
-			{
-				memcpy(w->dh[L - 1] + (size_t) t * B * H, w->dhg + (size_t) rows * H,
-					   sizeof(float) * w->nact[t] * H);
-				rows += w->nact[t];
 			}
 		}
 	}
-	if (!grads)
-		return loss;
-
-	/* backward through the layers, then the embedding */
-	for (int l = L - 1; l >= 0; l--)
-	{
-		int			I = l == 0 ? E : H;
-
-		CHECK_FOR_INTERRUPTS();
-		lstm_backward(&w->acts[l], w->dh[l], w->nact, T, B, I, H, net->W[l],
-					  grads->W[l], grads->b[l], l == 0 ? w->dx0 : w->dh[l - 1],
-					  bptt, w->scratch);
-	}
-	for (int t = 0; t < T && w->mask_x; t++)
-		dropout_backward(w->dx0 + (size_t) t * B * E, w->mask_x + (size_t) t * B * E,
-						 (size_t) w->nact[t] * E);
-	for (int t = 0; t < T; t++)
-		embedding_backward(grads->emb, w->dx0 + (size_t) t * B * E, w->x + (size_t) t * B,
-						   w->nact[t], E);
-	return loss;
-}
-
-/* Mean cross-entropy (full softmax) over the sequences seqs[0..n). */
-static double
-lstm_eval(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n)
-{
-	double		loss = 0.0;
-	int64		targets = 0;
-
-	for (int64 i = 0; i < n; i += w->B)
-	{
-		int64		nt;
-
-		loss += lstm_batch(net, NULL, w, d, seqs + i, (int) Min(w->B, n - i), NULL,
-						   false, 0, &nt);
-		targets += nt;
-	}
-	return targets > 0 ? loss / targets : 0.0;
-}
-
-/*
- * The weight w maximising sum_i log(w r_i + (1 - w) q_i), by EM (Dempster,
- * Laird & Rubin 1977: w <- the repeat component's mean responsibility);
- * *ll gets the log-likelihood.  r and q have stride `stride`.
- */
-static double
-lstm_mixture_em(const double *r, const double *q, int64 N, int stride, double *ll)
-{
-	double		a = 0.5;
-
-	for (int it = 0; it < 200; it++)
-	{
-		double		resp = 0.0;
-
-		CHECK_FOR_INTERRUPTS();
-		for (int64 i = 0; i < N; i++)
-		{
-			double		rep = a * r[i * stride];
-			double		mix = rep + (1.0 - a) * q[i];
-
-			if (mix > 0.0)
-				resp += rep / mix;
-		}
-		resp /= N;
-		if (fabs(resp - a) < 1e-7)
-		{
-			a = resp;
-			break;
-		}
-		a = resp;
-	}
-	*ll = 0.0;
-	for (int64 i = 0; i < N; i++)
-		*ll += log(a * r[i * stride] + (1.0 - a) * q[i] + 1e-30);
-	return a;
-}
-
-/*
- * Fit the repeat mechanism (lstm_repeat.c) by maximum likelihood over the
- * next-token predictions of the sequences seqs[0..n): for each mode
- * (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weight by EM,
- * then the triple of the best likelihood.  At most about 2e10 / (V H)
- * targets are used (the softmax pass is the cost).  rep: weight, decay,
- * mode.
- */
-static void
-lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
-				float rep[3])
-{
-	static const double decays[] = LSTM_REPEAT_DECAYS;
-	int			ND = lengthof(decays);
-	int64		cap = (int64) Min(200000.0, Max(1000.0, 2e10 / ((double) net->V * net->H)));
-	size_t		room = cap + (size_t) w->T * w->B;
-	double	   *ps = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
-	double	   *pe = palloc_extended(sizeof(double) * room, MCXT_ALLOC_HUGE);
-	double	   *rv = palloc_extended(sizeof(double) * room * ND, MCXT_ALLOC_HUGE);
-	int64		N = 0;
-	int			T;
-	double		best_ll = -INFINITY;
-
-	w->py = palloc(sizeof(float) * (size_t) w->T * w->B);
-	w->pseen = palloc(sizeof(float) * (size_t) w->T * w->B);
-	w->mark = palloc0(sizeof(int32) * net->V);
-	w->stamp = 0;
-	for (int64 i = 0; i < n && N < cap; i += w->B)
-	{
-		int64		nt;
-
-		lstm_batch(net, NULL, w, d, seqs + i, (int) Min(w->B, n - i), NULL, false, 0, &nt);
-		/* rows sorted longest first: the first sets the batch's steps */
-		T = (int) (d->off[w->rows[0] + 1] - d->off[w->rows[0]]) - 1;
-		for (int t = 0; t < T; t++)
-			for (int r = 0; r < w->nact[t]; r++)
-			{
-				const int32 *tok = d->tok + d->off[w->rows[r]];
-				bool		seen = false;
-
-				for (int j = 0; j <= t && !seen; j++)
-					seen = tok[j] == tok[t + 1];
-				ps[N] = w->py[t * w->B + r];
-				/* the explore mode's probability of the target (0 if seen) */
-				pe[N] = seen ? 0.0 : ps[N] / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
-				for (int k = 0; k < ND; k++)
-					rv[N * ND + k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
-				N++;
-			}
-	}
-	w->py = NULL;
-	rep[0] = 0.0f;
-	rep[1] = 1.0f;
-	rep[2] = 0.0f;
-	for (int mode = 0; mode < 2 && N > 0; mode++)
-		for (int k = 0; k < ND; k++)
-		{
-			double		ll;
-			double		a = lstm_mixture_em(rv + k, mode ? pe : ps, N, ND, &ll);
-
-			if (ll > best_ll)
-			{
-				best_ll = ll;
-				rep[0] = (float) a;
-				rep[1] = (float) decays[k];
-				rep[2] = (float) mode;
-			}
-		}
-	pfree(ps);
-	pfree(pe);
-	pfree(rv);
-}
-
-/* json number that is valid JSON even when not finite */
-static void
-append_loss(StringInfo buf, double x)
-{
-	if (isfinite(x))
-		appendStringInfo(buf, "%.6g", x);
+	r->epochs_run = Min(epoch, o->epochs);
+	if (sp->nval > 0)
+		memcpy(fb->net.params, fb->best, sizeof(float) * fb->P);
 	else
-		appendStringInfoString(buf, "null");
+	{
+		r->best_epoch = r->epochs_run;
+		r->train_loss = last_loss;
+	}
+	r->val_loss = best_val;
+	r->history = history.data;
 }
 
-/* final: train on the buffered sequences and return the model */
+/* final: collect, fit and write the model */
 PG_FUNCTION_INFO_V1(lstm_train_finalfn);
 Datum
 lstm_train_finalfn(PG_FUNCTION_ARGS)
 {
 	LstmState  *st = PG_ARGISNULL(0) ? NULL : (LstmState *) PG_GETARG_POINTER(0);
-	TimestampTz start = GetCurrentTimestamp();
 	LstmOptions o;
 	LstmData	d;
-	LstmNet		net;
-	LstmNet		grads;
-	LstmWork	w;
+	LstmSplit	sp;
+	LstmFitBuffers fb;
+	LstmFitReport r;
 	EcmlRng		rng;
-	int64	   *order;
-	int64		nval;
-	int64		ntrain;
-	int64	   *train;
-	int64	   *val;
-	float	   *best = NULL;
-	float	   *adam_m;
-	float	   *adam_v;
-	size_t		P;
-	int			V;
-	int			Tmax;
-	bool		sampled;
-	int			step = 0;
-	int			epoch;
-	int			best_epoch = 0;
-	double		best_val = INFINITY;
-	double		last_loss = NAN;
-	double		last_val = NAN;
-	double		best_loss = NAN;
-	int			bad_epochs = 0;
-	bool		stopped_early = false;
-	StringInfoData history;
-	StringInfoData json;
-	EcmlModelBuilder b;
 	EcmlTrainMemory mem;
-	int32		shape[6];
-	float		repeat[3] = {0.0f, 1.0f, 0.0f};
+	int			V;
 
 	if (st == NULL || st->nseq == 0)
 		ereport(ERROR,
@@ -1161,217 +690,36 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 						   st ? st->nseq + st->nnull + st->nshort : 0,
 						   st ? st->nnull : 0, st ? st->nshort : 0),
 				 errhint("Pass one row per sequence with at least 2 tokens each, e.g. array_agg(item ORDER BY ts) grouped by session.")));
-	lstm_parse_options(st->options, &o);
+	lstm_parse_options(st->options, &o, TRAINER);
 
 	ecml_train_memory_init(&mem, TRAINER, state_bytes(st));
-	lstm_build_data(st, &o, &d, &mem);
+	lstm_collect(st, &o, &d, &sp, &rng, &mem);
 	V = d.vocab.n + 1;
-	sampled = o.softmax == LSTM_SOFTMAX_SAMPLED ||
-		(o.softmax == LSTM_SOFTMAX_AUTO && V > o.softmax_threshold);
-
-	/* the canonical order, then a seeded shuffle; validation comes first */
-	order = ecml_train_alloc(&mem, d.nseq, sizeof(int64), 0, "sequence order");
-	for (int64 s = 0; s < d.nseq; s++)
-		order[s] = s;
-	qsort_arg(order, d.nseq, sizeof(int64), seq_order_cmp, &d);
-	ecml_rng_seed(&rng, (uint64) o.seed);
-	for (int64 i = d.nseq - 1; i > 0; i--)
-	{
-		int64		j = (int64) ecml_rng_below(&rng, (uint64) (i + 1));
-		int64		tmp = order[i];
-
-		order[i] = order[j];
-		order[j] = tmp;
-	}
-	nval = (int64) floor(o.validation_fraction * d.nseq + 0.5);
-	if (o.validation_fraction > 0 && nval == 0 && d.nseq >= 2)
-		nval = 1;
-	nval = Min(nval, d.nseq - 1);
-	val = order;
-	train = order + nval;
-	ntrain = d.nseq - nval;
-
-	/* network, gradients, Adam moments */
-	net.V = grads.V = V;
-	net.E = grads.E = o.embedding_dim;
-	net.H = grads.H = o.hidden_size;
-	net.L = grads.L = o.layers;
-	P = lstm_param_count(V, o.embedding_dim, o.hidden_size, o.layers);
-	Tmax = o.max_length - 1;
-	/*
-	 * Parameters, gradients, two Adam moments and the best epoch's copy;
-	 * then the activations of a mini-batch of batch_size x (max_length - 1)
-	 * steps, and the model that copies the parameters.  All counts are
-	 * bounded by the options (V < 10^7, E, H <= 4096), so the float counts
-	 * fit a 64-bit Size; the byte counts are checked.
-	 */
-	ecml_train_memory_charge(&mem, ecml_mul_size(P, sizeof(float) * (nval > 0 ? 5 : 4)),
-							 psprintf("network parameters, gradients and Adam moments (%zu parameters)",
-									  P));
-	ecml_train_memory_charge(&mem,
-							 ecml_add_size(ecml_mul_size(lstm_work_floats(&net, o.batch_size, Tmax, sampled,
-																		  o.num_sampled, o.dropout),
-														 sizeof(float)),
-										   2 * sizeof(int32) * (Size) Tmax * o.batch_size),
-							 psprintf("mini-batch activations (%d sequences x %d steps)",
-									  o.batch_size, Tmax));
-	ecml_train_memory_charge(&mem, ecml_add_size(ecml_mul_size(P, sizeof(float)),
-												 sizeof(int64) * (Size) d.vocab.n),
-							 "model");
-	lstm_net_layout(&net, palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE));
-	lstm_net_layout(&grads, palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE));
-	adam_m = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	adam_v = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	if (nval > 0)
-		best = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE);
-	lstm_init_params(&net, &rng);
-	lstm_work_init(&w, &net, o.batch_size, Tmax, sampled, o.num_sampled, o.dropout);
-	if (sampled)
-		lstm_proposal(&w, &d, V);
-
+	memset(&r, 0, sizeof(r));
+	r.sampled = o.softmax == LSTM_SOFTMAX_SAMPLED ||
+				(o.softmax == LSTM_SOFTMAX_AUTO && V > o.softmax_threshold);
+	lstm_fit_alloc(&fb, &o, V, d.vocab.n, r.sampled, sp.nval > 0, &mem);
+	lstm_init_params(&fb.net, &rng);
+	lstm_work_init(&fb.w, &fb.net, o.batch_size, o.max_length - 1, r.sampled, o.num_sampled,
+				   o.dropout);
+	if (r.sampled)
+		lstm_proposal(&fb.w, &d, V);
 	ecml_blas_prepare();
-	initStringInfo(&history);
-	for (epoch = 1; epoch <= o.epochs; epoch++)
-	{
-		double		loss = 0.0;
-		int64		targets = 0;
-		double		elapsed;
 
-		/* a fresh seeded order of the training sequences each epoch */
-		for (int64 i = ntrain - 1; i > 0; i--)
-		{
-			int64		j = (int64) ecml_rng_below(&rng, (uint64) (i + 1));
-			int64		tmp = train[i];
-
-			train[i] = train[j];
-			train[j] = tmp;
-		}
-		for (int64 i = 0; i < ntrain; i += o.batch_size)
-		{
-			int			n = (int) Min(o.batch_size, ntrain - i);
-			int64		nt;
-			double		norm;
-
-			CHECK_FOR_INTERRUPTS();
-			memset(grads.params, 0, sizeof(float) * P);
-			loss += lstm_batch(&net, &grads, &w, &d, train + i, n, &rng, sampled,
-							   o.bptt, &nt);
-			targets += nt;
-			norm = sqrt(nn_sum_squares(grads.params, P));
-			if (o.clip_norm > 0 && norm > o.clip_norm)
-				nn_scale(grads.params, P, (float) (o.clip_norm / (norm + 1e-6)));
-			/* decoupled weight decay, AdamW (Loshchilov & Hutter, ICLR 2019) */
-			if (o.weight_decay > 0)
-				nn_scale(net.params, P, (float) (1.0 - o.learning_rate * o.weight_decay));
-			adam_update(net.params, grads.params, adam_m, adam_v, P,
-						(float) o.learning_rate, 0.9f, 0.999f, 1e-8f, ++step);
-		}
-		last_loss = loss / Max(targets, 1);
-		if (!isfinite(last_loss))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("%s: the training loss diverged in epoch %d", TRAINER, epoch),
-					 errhint("Lower \"learning_rate\" or set \"clip_norm\".")));
-		if (nval > 0)
-			last_val = lstm_eval(&net, &w, &d, val, nval);
-
-		appendStringInfo(&history, "%s{\"epoch\": %d, \"loss\": ", epoch > 1 ? ", " : "", epoch);
-		append_loss(&history, last_loss);
-		appendStringInfoString(&history, ", \"validation_loss\": ");
-		append_loss(&history, last_val);
-		appendStringInfo(&history, ", \"target_tokens\": " INT64_FORMAT "}", targets);
-
-		elapsed = ecml_elapsed_seconds(start);
-		if (ecml_progress)
-			ereport(NOTICE,
-					(errmsg("%s: epoch %d/%d, loss %.4f, validation loss %s, %.0f tokens/s, %.2f s elapsed, at most %.1f s left",
-							TRAINER, epoch, o.epochs, last_loss,
-							nval > 0 ? psprintf("%.4f", last_val) : "n/a",
-							targets * epoch / Max(elapsed, 1e-6), elapsed,
-							elapsed / epoch * (o.epochs - epoch))));
-
-		if (nval > 0)
-		{
-			if (last_val < best_val)
-			{
-				best_val = last_val;
-				best_loss = last_loss;
-				best_epoch = epoch;
-				bad_epochs = 0;
-				memcpy(best, net.params, sizeof(float) * P);
-			}
-			else if (++bad_epochs >= o.patience)
-			{
-				stopped_early = epoch < o.epochs;
-				break;
-			}
-		}
-	}
-	if (epoch > o.epochs)
-		epoch = o.epochs;
-	if (nval > 0)
-		memcpy(net.params, best, sizeof(float) * P);
-	else
-	{
-		best_epoch = epoch;
-		best_loss = last_loss;
-	}
+	lstm_fit(&fb, &o, &d, &sp, &rng, r.sampled, &r);
 	/* held-out sequences when there are any: training ones flatter the softmax */
+	r.repeat[1] = 1.0f;
 	if (o.repeat == LSTM_REPEAT_AUTO)
-		lstm_fit_repeat(&net, &w, &d, nval > 0 ? val : train, nval > 0 ? nval : ntrain,
-						repeat);
+		lstm_fit_repeat(&fb.net, &fb.w, &d, sp.nval > 0 ? sp.val : sp.train,
+						sp.nval > 0 ? sp.nval : sp.ntrain, r.repeat);
 
-	/* the model */
-	ecml_builder_init(&b, ECML_KIND_LSTM);
-	initStringInfo(&json);
-	ecml_options_to_json(&json, lstm_option_specs, N_LSTM_OPTIONS, &o);
-	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
-
-	resetStringInfo(&json);
-	appendStringInfo(&json,
-					 "{\"token_type\": \"%s\", \"vocabulary\": %d, \"embedding_dim\": %d, "
-					 "\"hidden_size\": %d, \"layers\": %d, \"parameters\": %zu, "
-					 "\"softmax\": \"%s\", \"max_length\": %d}",
-					 st->token_type == LSTM_TOKENS_TEXT ? "text" : "bigint", V,
-					 o.embedding_dim, o.hidden_size, o.layers, P,
-					 sampled ? "sampled" : "full", o.max_length);
-	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
-
-	resetStringInfo(&json);
-	appendStringInfo(&json,
-					 "{\"epochs_run\": %d, \"best_epoch\": %d, \"stopped_early\": %s, "
-					 "\"train_sequences\": " INT64_FORMAT ", \"validation_sequences\": " INT64_FORMAT
-					 ", \"sequences_too_short\": " INT64_FORMAT ", \"null_sequences\": " INT64_FORMAT
-					 ", \"tokens\": " INT64_FORMAT ", \"unknown_tokens\": " INT64_FORMAT
-					 ", \"train_loss\": ",
-					 epoch, best_epoch, stopped_early ? "true" : "false", ntrain, nval,
-					 st->nshort, st->nnull, st->ntokens, d.nunknown);
-	append_loss(&json, best_loss);
-	appendStringInfoString(&json, ", \"validation_loss\": ");
-	append_loss(&json, nval > 0 ? best_val : NAN);
-	if (o.repeat == LSTM_REPEAT_AUTO)
-		appendStringInfo(&json, ", \"repeat_weight\": %.6g, \"repeat_decay\": %.6g"
-						 ", \"repeat_mode\": \"%s\"",
-						 repeat[0], repeat[1], repeat[2] == 1.0f ? "explore" : "softmax");
-	appendStringInfo(&json, ", \"history\": [%s]}", history.data);
-	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
-
-	shape[0] = st->token_type;
-	shape[1] = V;
-	shape[2] = o.embedding_dim;
-	shape[3] = o.hidden_size;
-	shape[4] = o.layers;
-	shape[5] = o.max_length;
-	ecml_builder_add(&b, LSTM_TAG_SHAPE, ECML_SECTION_INT32, shape, sizeof(shape));
-	if (st->token_type == LSTM_TOKENS_TEXT)
-		ecml_builder_add_texts(&b, LSTM_TAG_VOCAB, d.vocab.strs, d.vocab.n);
-	else
-		ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_INT64, d.vocab.ids,
-						 sizeof(int64) * d.vocab.n);
-	ecml_builder_add(&b, LSTM_TAG_WEIGHTS, ECML_SECTION_FLOAT32, net.params, sizeof(float) * P);
-	if (o.repeat == LSTM_REPEAT_AUTO)
-		ecml_builder_add(&b, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, repeat, sizeof(repeat));
-
-	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->nseq + st->nnull + st->nshort,
-										  st->nnull + st->nshort));
+	r.ntrain = sp.ntrain;
+	r.nval = sp.nval;
+	r.nshort = st->nshort;
+	r.nnull = st->nnull;
+	r.ntokens = st->ntokens;
+	r.nunknown = d.nunknown;
+	PG_RETURN_BYTEA_P(lstm_write_model(&o, st->token_type, &d.vocab, &fb.net, &r,
+									   st->nseq + st->nnull + st->nshort,
+									   st->nnull + st->nshort));
 }

@@ -127,6 +127,15 @@ lstm_vocab_init(LstmVocab *v, int token_type, int expected)
 	vocab_alloc(v, Max(expected, 16));
 }
 
+uint64
+lstm_token_hash(int token_type, int64 id, const char *s, int len)
+{
+	sip_key_init();
+	if (token_type == LSTM_TOKENS_TEXT)
+		return siphash24(sip_key, (const unsigned char *) s, len);
+	return siphash24(sip_key, (const unsigned char *) &id, sizeof(id));
+}
+
 int
 lstm_vocab_find(const LstmVocab *v, int64 id, const char *s, int len)
 {

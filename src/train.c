@@ -44,16 +44,13 @@ typedef struct EcmlTrainKind
 } EcmlTrainKind;
 
 static const EcmlTrainKind train_kinds[] = {
-	{"logreg", "ecml.logreg_train", logreg_train_passes, 2,
-	{FLOAT4ARRAYOID, BOOLOID}, "features real[], label boolean"},
-	{"gbdt", "ecml.fraud_train", gbdt_train_passes, 2,
-	{FLOAT4ARRAYOID, BOOLOID}, "features real[], is_fraud boolean"},
-	{"iforest", "ecml.anomaly_train", iforest_train_passes, 1,
-	{FLOAT4ARRAYOID}, "features real[]"},
-	{"mf", "ecml.mf_train", mf_train_passes, 3,
-	{INT8OID, INT8OID, FLOAT4OID}, "user_id bigint, item_id bigint, value real"},
-	{"lstm", "ecml.lstm_train", NULL},
-	{"vectors", "ecml.pack_vectors", NULL},
+	{ "logreg", "ecml.logreg_train", logreg_train_passes, 2, { FLOAT4ARRAYOID, BOOLOID }, "features real[], label boolean" },
+	{ "gbdt", "ecml.fraud_train", gbdt_train_passes, 2, { FLOAT4ARRAYOID, BOOLOID }, "features real[], is_fraud boolean" },
+	{ "iforest", "ecml.anomaly_train", iforest_train_passes, 1, { FLOAT4ARRAYOID }, "features real[]" },
+	{ "mf", "ecml.mf_train", mf_train_passes, 3, { INT8OID, INT8OID, FLOAT4OID }, "user_id bigint, item_id bigint, value real" },
+	/* bigint[] or text[]: lstm_train_passes checks which */
+	{ "lstm", "ecml.lstm_train", lstm_train_passes, 1, { ANYARRAYOID }, "sequence bigint[] or text[]" },
+	{ "vectors", "ecml.pack_vectors", NULL },
 };
 
 static const EcmlTrainKind *
@@ -125,6 +122,8 @@ train_check_source(EcmlTrainDriver *d, const EcmlTrainKind *k)
 	{
 		Oid			have = TupleDescAttr(desc, i)->atttypid;
 		Oid			want = k->types[i];
+
+		d->coltypes[i] = have;
 
 		if (!can_coerce_type(1, &have, &want, COERCION_IMPLICIT))
 			ereport(ERROR,

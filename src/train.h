@@ -21,6 +21,7 @@ typedef struct EcmlTrainDriver
 	const char *kind;
 	const char *source;			/* the user's query */
 	int			ncols;
+	Oid			coltypes[3];	/* the source's column types */
 	char	   *from;			/* "(source) AS ecml_source(c1, ...)" */
 	int			passes;			/* run so far */
 	TimestampTz start;
@@ -69,5 +70,6 @@ extern bytea *logreg_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *mf_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *iforest_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *gbdt_train_passes(EcmlTrainDriver *d, Jsonb *options);
+extern bytea *lstm_train_passes(EcmlTrainDriver *d, Jsonb *options);
 
 #endif							/* ECML_TRAIN_H */

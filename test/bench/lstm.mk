@@ -15,3 +15,11 @@ BENCH_SESSIONS_ARGS ?= --torch-epochs 5
 bench-sessions:
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only ml $(BENCH_SESSIONS_ARGS)
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only tb --torch-epochs 3
+
+# ecml.train('lstm') (model averaging) against ecml.lstm_train with the same
+# options, serial and with 2 parallel workers (bench_lstm_passes.py); one
+# data set per run, each within about 3 minutes
+BENCH_LSTM_PASSES_ARGS ?= --options '{"epochs": 5}'
+.PHONY: bench-lstm-passes
+bench-lstm-passes:
+	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_lstm_passes.py --only ml $(BENCH_LSTM_PASSES_ARGS)

@@ -79,7 +79,7 @@ cleanup() {
     rm -f "$log"
     # a statement that ignored its cancel would otherwise keep running
     psql -X -q -d "$DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$APP'" >/dev/null 2>&1 || true
-    psql -X -q -d "$DB" -c "DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv" >/dev/null 2>&1 || true
+    psql -X -q -d "$DB" -c "DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv; DROP FUNCTION IF EXISTS cancel_lstm_checkpoint(int)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -87,6 +87,19 @@ psql_q <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ecml;
 DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv;
+-- an ecml.lstm_pass checkpoint as ecml.train('lstm') builds it (one token,
+-- V = 2, E = H = L = 1, max_length 2, batch_size 1; token type 0 bigint, 1
+-- text); folded to a constant when planned
+CREATE OR REPLACE FUNCTION cancel_lstm_checkpoint(tt int) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $CK$
+    SELECT decode('5054534c' || lpad(to_hex(tt), 2, '0') || '000000'
+                  || '02000000' || '01000000' || '01000000' || '01000000' || '02000000' || '01000000'
+                  || '01000000' || '00000000' || '01000000' || '00000000' || '01000000' || '00000000'
+                  || '00000000' || '00000000' || '00000000' || '01000000' || '00000000'
+                  || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
+                  || repeat('00', 128)
+                  || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
+                  || repeat('00', 16), 'hex')
+$CK$;
 -- 1000 distinct rows of 400 features; repeated 200 times, 200k rows whose
 -- Newton Hessian costs about 16 GFLOP per iteration
 CREATE UNLOGGED TABLE cancel_lr AS
@@ -159,6 +172,26 @@ INSERT INTO cancel_recipes VALUES
  $$SELECT u, (u * 7919 + j * 104729) % 5000 AS i FROM generate_series(1, 10000) u, generate_series(1, 20) j$$),
 ('ecml.logreg_pass(real[],boolean,double precision[])',
  $$ecml.logreg_pass(ARRAY[sin(g), cos(g), g % 7]::real[], g % 3 = 0, '{0,-1,1,1,1}')$$,
+ $$SELECT generate_series(1, 1000000000) AS g$$,
+ $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
+ NULL),
+('ecml.lstm_vocab_pass(bigint[],double precision[])',
+ $$ecml.lstm_vocab_pass(ARRAY[g, g + 1, g % 7]::bigint[], '{10,1000000}')$$,
+ $$SELECT generate_series(1, 1000000000) AS g$$,
+ $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
+ NULL),
+('ecml.lstm_vocab_pass(text[],double precision[])',
+ $$ecml.lstm_vocab_pass(ARRAY['t' || g, 't' || g % 7], '{10,1000000}')$$,
+ $$SELECT generate_series(1, 1000000000) AS g$$,
+ $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
+ NULL),
+('ecml.lstm_pass(bigint[],bigint[],bytea)',
+ $$ecml.lstm_pass(ARRAY[g % 5, g % 3, g % 2]::bigint[], '{1}'::bigint[], cancel_lstm_checkpoint(0))$$,
+ $$SELECT generate_series(1, 1000000000) AS g$$,
+ $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
+ NULL),
+('ecml.lstm_pass(text[],text[],bytea)',
+ $$ecml.lstm_pass(ARRAY['a' || g % 5, 'b'], '{a1}'::text[], cancel_lstm_checkpoint(1))$$,
  $$SELECT generate_series(1, 1000000000) AS g$$,
  $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
  NULL),

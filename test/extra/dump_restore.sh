@@ -98,7 +98,8 @@ UNION ALL SELECT 'fraud', ecml.fraud_train(f, bought, '{"n_trees": 10, "max_dept
 UNION ALL SELECT 'anomaly', ecml.anomaly_train(f, '{"n_trees": 10, "sample_size": 64}') FROM sessions
 UNION ALL SELECT 'recs', ecml.mf_train(u, item, v, '{"factors": 6, "iterations": 3, "implicit": false}') FROM clicks
 UNION ALL SELECT 'search', ecml.pack_vectors(id, e, '{"metric": "l2"}') FROM products
-UNION ALL SELECT 'next_item', ecml.lstm_train(s, '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}') FROM journeys
+-- (trained in passes by model averaging: the same model format)
+UNION ALL SELECT 'next_item', ecml.train('lstm', 'SELECT s FROM journeys', '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}')
 UNION ALL SELECT 'next_action', ecml.lstm_train(t, '{"epochs": 1, "hidden_size": 6, "embedding_dim": 4}') FROM journeys
 UNION ALL SELECT 'words', ecml.word_vectors_load(word, vector) FROM reviews
 -- (started from the loaded word vectors)

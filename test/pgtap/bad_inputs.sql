@@ -283,6 +283,20 @@ LANGUAGE sql AS $$
     FROM pg_proc p WHERE p.oid = fn
 $$;
 
+-- An ecml.lstm_pass checkpoint as ecml.train('lstm') builds it: one token
+-- (V = 2), E = H = L = 1, max_length 2, batch_size 1, weights 0.1,
+-- learning rate 0.01, seed 42; token_type 0 (bigint) or 1 (text).
+CREATE FUNCTION pg_temp.bi_lstm_checkpoint(token_type int) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+    SELECT decode('5054534c' || lpad(to_hex(token_type), 2, '0') || '000000'
+                  || '02000000' || '01000000' || '01000000' || '01000000' || '02000000' || '01000000'
+                  || '01000000' || '00000000' || '01000000' || '00000000' || '01000000' || '00000000'
+                  || '00000000' || '00000000' || '00000000' || '01000000' || '00000000'
+                  || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
+                  || repeat('00', 128)
+                  || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
+                  || repeat('00', 16), 'hex')
+$$;
+
 -- A valid value for one argument, as an SQL expression; in aggregates it
 -- may use the row number i (rows come from generate_series(1, 40) i).
 -- NULL: no rule, which fails the test.
@@ -301,6 +315,8 @@ BEGIN
     ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other') THEN
         -- the bytea states of the pass aggregates, called directly
         RETURN 'NULL::bytea';
+    ELSIF argtype = 'bytea'::regtype AND argname = 'checkpoint' THEN
+        RETURN format('pg_temp.bi_lstm_checkpoint(%s)', CASE kind WHEN 'lstm_text' THEN 1 ELSE 0 END);
     ELSIF argtype = 'bytea'::regtype AND argname = 'sketch' THEN
         RETURN '(SELECT ecml.gbdt_sketch(ARRAY[sin(i), cos(i * 0.7), i % 5]::real[], sin(i * 1.3) > 0, 1000, 16, 0) FROM generate_series(1, 40) i)';
     ELSIF argtype = 'bytea'::regtype AND argname = 'plan' THEN
@@ -381,6 +397,7 @@ BEGIN
         IF agg AND argname = 'sequence' THEN
             RETURN 'ARRAY[i % 3, i % 5, i % 7, (i + 1) % 3]::bigint[]';
         ELSIF argname = 'sequence' THEN RETURN '''{1,2,0}''::bigint[]';
+        ELSIF argname = 'vocabulary' THEN RETURN '''{1}''::bigint[]';
         ELSIF argname = 'item_ids' THEN RETURN '''{1,2}''::bigint[]';
         ELSIF argname = 'recommended' THEN RETURN '''{1,2,3,4}''::bigint[]';
         ELSIF argname = 'relevant' THEN RETURN '''{2,9}''::bigint[]';
@@ -391,6 +408,7 @@ BEGIN
         IF agg AND argname = 'sequence' THEN
             RETURN 'ARRAY[''view'', CASE WHEN i % 2 = 0 THEN ''cart'' ELSE ''view'' END, ''purchase'']';
         ELSIF argname = 'sequence' THEN RETURN '''{view,cart}''::text[]';
+        ELSIF argname = 'vocabulary' THEN RETURN '''{view}''::text[]';
         ELSIF agg AND argname = 'tokens' THEN
             RETURN 'ARRAY[''coat'', ''coat'', ''warm'', ''coat'', ''w'' || i % 2, ''coat'', ''coat'']';
         ELSIF argname = 'tokens' THEN RETURN '''{a,b,c}''::text[]';
@@ -415,6 +433,9 @@ BEGIN
     ELSIF argtype = 'double precision[]'::regtype AND argname = 'params' AND pname LIKE 'mf\_pass%' THEN
         -- an explicit half-step with the items' side fixed
         RETURN '''{0,0,0.1,3,1}''::float8[]';
+    ELSIF argtype = 'double precision[]'::regtype AND argname = 'params' AND pname LIKE 'lstm\_vocab\_pass%' THEN
+        -- a vocabulary pass: sequences cut to 10 tokens, 100 counters
+        RETURN '''{10,100}''::float8[]';
     ELSIF argtype = 'double precision[]'::regtype AND argname = 'params' AND pname LIKE 'iforest\_pass%' THEN
         -- a sampling pass: 2 trees of 4 rows, seed 0
         RETURN '''{2,4,0}''::float8[]';
@@ -562,7 +583,7 @@ BEGIN
             SELECT format('option %s = %s', k, v),
                    format('%s || jsonb_build_object(%L, %L::jsonb)', valid, k, v)
             FROM unnest(keys) k, unnest(bad_json) v;
-    ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other', 'sketch', 'plan') THEN
+    ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other', 'sketch', 'plan', 'checkpoint') THEN
         -- an aggregate's state (or a gbdt sketch or pass plan): damaged
         -- states of its own kind, and models (not states)
         DECLARE
@@ -572,6 +593,10 @@ BEGIN
                             THEN 'ecml.iforest_pass_transfn(NULL, ''{1,2,3}'', ''{2,4,0}'')'
                             WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'gbdt%'
                             THEN 'ecml.gbdt_sketch_transfn(NULL, ''{1,2,3}'', true, 1000, 16, 0)'
+                            WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'lstm\_vocab\_pass%'
+                            THEN 'ecml.lstm_vocab_pass_transfn(NULL, ''{1,2,3}''::bigint[], ''{10,100}'')'
+                            WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'lstm\_pass%'
+                            THEN 'ecml.lstm_pass_transfn(NULL, ''{1,2,1}''::bigint[], ''{1}''::bigint[], pg_temp.bi_lstm_checkpoint(0))'
                             ELSE 'ecml.score_bins_transfn(NULL, 0.5, true)' END;
         BEGIN
             RETURN QUERY VALUES ('NULL', 'NULL::bytea'), ('empty', '''\x''::bytea'), ('4 bytes', '''\x01020304''::bytea'),
@@ -745,7 +770,10 @@ WHERE c.label = 'valid' AND NOT f.agg
   -- ecml.train is a trainer like the aggregates: its models carry their training times;
   -- save_version saves a new version each time, tune reports its seconds,
   -- rollback of the one version there is refuses
-  AND f.proname NOT IN ('train', 'save_version', 'tune', 'rollback');
+  AND f.proname NOT IN ('train', 'save_version', 'tune', 'rollback')
+  -- the vocabulary pass's state holds a hash table keyed per backend
+  -- (SipHash, lstm_vocab.c): the same counts, other bytes in another backend
+  AND f.proname NOT LIKE 'lstm\_vocab\_pass%';
 DO $$
 DECLARE
     c record;

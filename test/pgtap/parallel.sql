@@ -92,6 +92,20 @@ FROM generate_series(0, 249) i;
 CREATE TABLE par_sketch AS SELECT ecml.gbdt_sketch(f, y, 1000, 16, 0) AS s FROM par_lr WHERE i <= 2000;
 ANALYZE par_lr, par_pay, par_pts, par_mf, par_vec, par_seq, par_sl, par_txt, par_wv;
 
+-- an ecml.lstm_pass checkpoint as ecml.train('lstm') builds it (one token,
+-- V = 2, E = H = L = 1, max_length 2, batch_size 1; token type 0 bigint,
+-- 1 text); folded to a constant when planned, so the workers never call it
+CREATE FUNCTION pg_temp.lstm_checkpoint(tt int) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT decode('5054534c' || lpad(to_hex(tt), 2, '0') || '000000'
+                  || '02000000' || '01000000' || '01000000' || '01000000' || '02000000' || '01000000'
+                  || '01000000' || '00000000' || '01000000' || '00000000' || '01000000' || '00000000'
+                  || '00000000' || '00000000' || '00000000' || '01000000' || '00000000'
+                  || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
+                  || repeat('00', 128)
+                  || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
+                  || repeat('00', 16), 'hex')
+$$;
+
 -- ------------------------------------------------------ aggregate cases
 -- train: the aggregate call over a table, result column m; quality: a query
 -- of that result (%1$s; a format() string, so mod() instead of %) returning text; tol NULL: the texts must be equal,
@@ -160,6 +174,22 @@ INSERT INTO agg_cases (sig, train, quality, tol, why) VALUES
  $$SELECT ecml.logreg_pass(f, y, '{0,-1,1,1,1}') AS m FROM par_lr$$,
  $$SELECT length(%1$s)::text$$,
  NULL, 'a state of the same shape (test/pgtap/train.sql: ecml.train under a parallel plan trains the same model)'),
+('ecml.lstm_vocab_pass(bigint[],double precision[])',
+ $$SELECT ecml.lstm_vocab_pass(seq, '{10,100}') AS m FROM par_seq$$,
+ $$SELECT length(%1$s)::text$$,
+ NULL, 'a state of the same shape (the same distinct tokens; test/pgtap/lstm_pass.sql: ecml.train(lstm) keeps lstm_train''s vocabulary)'),
+('ecml.lstm_vocab_pass(text[],double precision[])',
+ $$SELECT ecml.lstm_vocab_pass(seqt, '{10,100}') AS m FROM par_seq$$,
+ $$SELECT length(%1$s)::text$$,
+ NULL, 'a state of the same shape'),
+('ecml.lstm_pass(bigint[],bigint[],bytea)',
+ $$SELECT ecml.lstm_pass(seq, '{1}'::bigint[], pg_temp.lstm_checkpoint(0)) AS m FROM par_seq$$,
+ $$SELECT length(%1$s)::text$$,
+ NULL, 'a checkpoint of the same shape (the weights differ: the partitions'' weights are averaged; test/pgtap/lstm_pass.sql: the averaged model learns)'),
+('ecml.lstm_pass(text[],text[],bytea)',
+ $$SELECT ecml.lstm_pass(seqt, '{a1}'::text[], pg_temp.lstm_checkpoint(1)) AS m FROM par_seq$$,
+ $$SELECT length(%1$s)::text$$,
+ NULL, 'a checkpoint of the same shape'),
 ('ecml.iforest_pass(real[],double precision[])',
  $$SELECT ecml.iforest_pass(f, '{3,256,0}') AS m FROM par_pts$$,
  $$SELECT length(%1$s)::text$$,

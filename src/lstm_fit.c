@@ -1,0 +1,743 @@
+/*
+ * lstm_fit.c
+ *	  The LSTM's training step, shared by ecml.lstm_train (lstm_train.c)
+ *	  and ecml.train('lstm') (lstm_passes.c).
+ *
+ * The network (lstm.h) reads a sequence's tokens x_1..x_{n-1} and predicts
+ * x_2..x_n: the loss of a mini-batch is the mean next-token cross-entropy
+ * over every position of every sequence in it.  Sequences are cut to their
+ * last max_length tokens; a batch is padded to its longest sequence and
+ * masked, its rows sorted longest first so that step t runs the gate sgemm
+ * over exactly the rows still active.  Adam (Kingma & Ba 2015), global
+ * gradient-norm clipping (Pascanu et al. 2013), truncated BPTT.  The
+ * output layer is a full softmax, or a sampled softmax with the log-Q
+ * correction above a vocabulary threshold (Jean et al. 2015).
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "blas.h"
+#include "ecml.h"
+#include "lstm.h"
+#include "lstm_fit.h"
+#include "miscadmin.h"
+#include "model.h"
+#include "nn.h"
+#include "utils/jsonb.h"
+
+static const char *const softmax_choices[] = { "auto", "full", "sampled", NULL };
+static const char *const repeat_choices[] = { "auto", "off", NULL };
+
+const EcmlOptionSpec lstm_option_specs[] = {
+	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
+	{ "hidden_size", ECML_OPT_INT, offsetof(LstmOptions, hidden_size), 1, LSTM_DIM_MAX },
+	{ "layers", ECML_OPT_INT, offsetof(LstmOptions, layers), 1, LSTM_LAYERS_MAX },
+	{ "epochs", ECML_OPT_INT, offsetof(LstmOptions, epochs), 1, LSTM_EPOCHS_MAX },
+	{ "batch_size", ECML_OPT_INT, offsetof(LstmOptions, batch_size), 1, LSTM_BATCH_SIZE_MAX },
+	{ "learning_rate", ECML_OPT_REAL, offsetof(LstmOptions, learning_rate), 0, 10, true },
+	{ "max_length", ECML_OPT_INT, offsetof(LstmOptions, max_length), 2, LSTM_MAX_LENGTH_MAX },
+	{ "min_count", ECML_OPT_INT, offsetof(LstmOptions, min_count), 1, INT_MAX },
+	{ "max_vocab", ECML_OPT_INT, offsetof(LstmOptions, max_vocab), 2, LSTM_MAX_VOCAB_MAX },
+	{ "clip_norm", ECML_OPT_REAL, offsetof(LstmOptions, clip_norm), 0, 1e6 },
+	{ "validation_fraction", ECML_OPT_REAL, offsetof(LstmOptions, validation_fraction), 0, 0.5 },
+	{ "patience", ECML_OPT_INT, offsetof(LstmOptions, patience), 1, 1000 },
+	{ "seed", ECML_OPT_INT64, offsetof(LstmOptions, seed), 0, (double) PG_INT64_MAX },
+	{ "softmax", ECML_OPT_CHOICE, offsetof(LstmOptions, softmax), 0, 0, false, softmax_choices },
+	{ "softmax_threshold", ECML_OPT_INT, offsetof(LstmOptions, softmax_threshold), 2, LSTM_MAX_VOCAB_MAX },
+	{ "num_sampled", ECML_OPT_INT, offsetof(LstmOptions, num_sampled), 1, 100000 },
+	{ "bptt", ECML_OPT_INT, offsetof(LstmOptions, bptt), 0, LSTM_MAX_LENGTH_MAX },
+	{ "repeat", ECML_OPT_CHOICE, offsetof(LstmOptions, repeat), 0, 0, false, repeat_choices },
+	{ "dropout", ECML_OPT_REAL, offsetof(LstmOptions, dropout), 0, LSTM_DROPOUT_MAX },
+	{ "weight_decay", ECML_OPT_REAL, offsetof(LstmOptions, weight_decay), 0, LSTM_WEIGHT_DECAY_MAX },
+};
+
+StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
+				 "N_LSTM_OPTIONS in lstm_fit.h counts the options");
+
+void
+lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
+{
+	o->embedding_dim = LSTM_EMBEDDING_DIM_DEFAULT;
+	o->hidden_size = LSTM_HIDDEN_SIZE_DEFAULT;
+	o->layers = LSTM_LAYERS_DEFAULT;
+	o->epochs = LSTM_EPOCHS_DEFAULT;
+	o->batch_size = LSTM_BATCH_SIZE_DEFAULT;
+	o->learning_rate = LSTM_LEARNING_RATE_DEFAULT;
+	o->max_length = LSTM_MAX_LENGTH_DEFAULT;
+	o->min_count = LSTM_MIN_COUNT_DEFAULT;
+	o->max_vocab = LSTM_MAX_VOCAB_DEFAULT;
+	o->clip_norm = LSTM_CLIP_NORM_DEFAULT;
+	o->validation_fraction = LSTM_VALIDATION_FRACTION_DEFAULT;
+	o->patience = LSTM_PATIENCE_DEFAULT;
+	o->seed = LSTM_SEED_DEFAULT;
+	o->softmax = LSTM_SOFTMAX_AUTO;
+	o->softmax_threshold = LSTM_SOFTMAX_THRESHOLD_DEFAULT;
+	o->num_sampled = LSTM_NUM_SAMPLED_DEFAULT;
+	o->bptt = 0;
+	o->repeat = LSTM_REPEAT_AUTO;
+	o->dropout = LSTM_DROPOUT_DEFAULT;
+	o->weight_decay = LSTM_WEIGHT_DECAY_DEFAULT;
+	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
+}
+
+/* canonical order of sequences: by length, then by their indices */
+int
+lstm_seq_order_cmp(const void *a, const void *b, void *arg)
+{
+	const LstmData *d = (const LstmData *) arg;
+	int64		sa = *(const int64 *) a;
+	int64		sb = *(const int64 *) b;
+	int64		la = d->off[sa + 1] - d->off[sa];
+	int64		lb = d->off[sb + 1] - d->off[sb];
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	for (int64 i = 0; i < la; i++)
+	{
+		int32		x = d->tok[d->off[sa] + i];
+		int32		y = d->tok[d->off[sb] + i];
+
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
+
+/*
+ * PyTorch's initialisation, so the benchmark compares like with like:
+ * embedding N(0,1); LSTM weights U(-k,k), k = 1/sqrt(H), and the bias the
+ * sum of two such draws (PyTorch keeps b_ih and b_hh); output layer
+ * U(-k,k) with k = 1/sqrt(H).
+ */
+void
+lstm_init_params(LstmNet *net, EcmlRng *rng)
+{
+	float		k = (float) (1.0 / sqrt((double) net->H));
+	int			G = 4 * net->H;
+
+	for (size_t i = 0; i < (size_t) net->V * net->E; i++)
+		net->emb[i] = (float) ecml_rng_normal(rng);
+	for (int l = 0; l < net->L; l++)
+	{
+		int			I = l == 0 ? net->E : net->H;
+
+		for (size_t i = 0; i < (size_t) (I + net->H) * G; i++)
+			net->W[l][i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
+		for (int i = 0; i < G; i++)
+			net->b[l][i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k +
+									(2 * ecml_rng_uniform(rng) - 1) * k);
+	}
+	for (size_t i = 0; i < (size_t) net->V * net->H; i++)
+		net->Wo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
+	for (int i = 0; i < net->V; i++)
+		net->bo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
+}
+
+/* LstmActs.on_step: cancel and statement_timeout reach a layer's time steps */
+static void
+lstm_check_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Target rows per output-layer chunk: at least a batch (one step's rows),
+ * up to 1024 while the (rows,V) probabilities stay within 8M floats and a
+ * chunk's rows x V x H stays within 2^30 (a few GFLOP, so interrupts are
+ * still checked about every 0.1 s).  Large chunks make the output layer's
+ * gradient one sgemm over many rows instead of one per step, which matters
+ * for short sequences and large V.
+ */
+static int
+lstm_chunk_rows(int B, int V, int H)
+{
+	size_t		r = Min((size_t) 1024, ((size_t) 8 * 1024 * 1024) / (size_t) V);
+
+	r = Min(r, ((size_t) 1 << 30) / ((size_t) V * H));
+	return Max(B, (int) r);
+}
+
+size_t
+lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double dropout)
+{
+	size_t		n = (size_t) T * B * net->E * 2;
+
+	if (dropout > 0)
+		n += (size_t) T * B * net->E + (size_t) lstm_chunk_rows(B, net->V, net->H) * net->H;
+
+	for (int l = 0; l < net->L; l++)
+	{
+		int			I = l == 0 ? net->E : net->H;
+
+		n += lstm_acts_floats(T, B, I, net->H) + (size_t) T * B * net->H;
+	}
+	n += lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H);
+	/* probabilities of the full softmax: training, or validation when sampled */
+	n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (net->V + 2 * net->H + 1);
+	if (sampled)
+		n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (S + 2) + 2 * (size_t) S * net->H +
+			 (size_t) net->V * 3;
+	return n;
+}
+
+void
+lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int S,
+			   double dropout)
+{
+	w->B = B;
+	w->T = T;
+	w->x = palloc_extended(sizeof(int32) * T * B, MCXT_ALLOC_HUGE);
+	w->y = palloc_extended(sizeof(int32) * T * B, MCXT_ALLOC_HUGE);
+	w->nact = palloc(sizeof(int) * T);
+	w->rows = palloc(sizeof(int64) * B);
+	w->x0 = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
+	w->dx0 = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
+	for (int l = 0; l < net->L; l++)
+	{
+		int I = l == 0 ? net->E : net->H;
+		float *block = palloc_extended(sizeof(float) * lstm_acts_floats(T, B, I, net->H),
+									   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+
+		lstm_acts_layout(&w->acts[l], block, T, B, I, net->H);
+		w->acts[l].on_step = lstm_check_interrupts;
+		w->dh[l] = palloc_extended(sizeof(float) * T * B * net->H, MCXT_ALLOC_HUGE);
+	}
+	w->scratch = palloc_extended(sizeof(float) * lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H),
+								 MCXT_ALLOC_HUGE);
+	w->sampled = sampled;
+	w->S = S;
+	w->py = NULL;
+	w->dropout = (float) dropout;
+	w->mask_x = w->mask_h = NULL;
+	/* validation always scores the full softmax */
+	w->R = lstm_chunk_rows(B, net->V, net->H);
+	w->hg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
+	w->dhg = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
+	w->yg = palloc_extended(sizeof(int32) * w->R, MCXT_ALLOC_HUGE);
+	w->probs = palloc_extended(sizeof(float) * w->R * net->V, MCXT_ALLOC_HUGE);
+	if (dropout > 0)
+	{
+		w->mask_x = palloc_extended(sizeof(float) * T * B * net->E, MCXT_ALLOC_HUGE);
+		w->mask_h = palloc_extended(sizeof(float) * w->R * net->H, MCXT_ALLOC_HUGE);
+	}
+	if (sampled)
+	{
+		w->cdf = palloc_extended(sizeof(double) * net->V, MCXT_ALLOC_HUGE);
+		w->logq = palloc_extended(sizeof(float) * net->V, MCXT_ALLOC_HUGE);
+		w->samples = palloc(sizeof(int32) * S);
+		w->logq_s = palloc(sizeof(float) * S);
+		w->logq_y = palloc(sizeof(float) * w->R);
+		w->work = palloc_extended(sizeof(float) * w->R * (S + 1), MCXT_ALLOC_HUGE);
+		w->wsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
+		w->dwsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
+	}
+}
+
+/*
+ * The sampled softmax's proposal: the smoothed unigram distribution of the
+ * tokens, Q(c) = (count(c) + 1) / (total + V), so every class can be drawn.
+ */
+void
+lstm_proposal(LstmWork *w, const LstmData *d, int V)
+{
+	double		total = 0.0;
+	double		acc = 0.0;
+
+	for (int c = 0; c < V; c++)
+		total += d->counts[c] + 1.0;
+	for (int c = 0; c < V; c++)
+	{
+		double		q = (d->counts[c] + 1.0) / total;
+
+		acc += q;
+		w->cdf[c] = acc;
+		w->logq[c] = (float) log(w->S * q);
+	}
+	w->cdf[V - 1] = 1.0;
+}
+
+static void
+lstm_draw_samples(LstmWork *w, EcmlRng *rng, int V)
+{
+	for (int j = 0; j < w->S; j++)
+	{
+		double u = ecml_rng_uniform(rng);
+		int lo = 0,
+			hi = V - 1;
+
+		while (lo < hi)
+		{
+			int mid = (lo + hi) / 2;
+
+			if (w->cdf[mid] > u)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		w->samples[j] = lo;
+		w->logq_s[j] = w->logq[lo];
+	}
+}
+
+static int
+batch_row_cmp(const void *a, const void *b, void *arg)
+{
+	const LstmData *d = (const LstmData *) arg;
+	int64		sa = *(const int64 *) a;
+	int64		sb = *(const int64 *) b;
+	int64		la = d->off[sa + 1] - d->off[sa];
+	int64		lb = d->off[sb + 1] - d->off[sb];
+
+	if (la != lb)
+		return la > lb ? -1 : 1;
+	/* by content, not by index: the scan order must not matter */
+	return lstm_seq_order_cmp(a, b, arg);
+}
+
+/* a dropout mask (n): 0 with probability p, else 1 / (1 - p) */
+static void
+lstm_dropout_mask(float *mask, size_t n, float p, EcmlRng *rng)
+{
+	float		keep = 1.0f / (1.0f - p);
+
+	for (size_t i = 0; i < n; i++)
+		mask[i] = ecml_rng_uniform(rng) < p ? 0.0f : keep;
+}
+
+/*
+ * One mini-batch of the sequences seqs[0..n): forward, and when grads is
+ * not NULL backward into grads (mean loss over the batch's targets).
+ * Returns the summed cross-entropy; *ntargets gets the target count.
+ */
+double
+lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
+		   const int64 *seqs, int n, EcmlRng *rng, bool use_sampled,
+		   int bptt, int64 *ntargets)
+{
+	int			B = w->B;
+	int			E = net->E;
+	int			H = net->H;
+	int			V = net->V;
+	int			L = net->L;
+	int			T;
+	int64		N = 0;
+	double		loss = 0.0;
+	float		scale;
+	const float *in;
+
+	memcpy(w->rows, seqs, sizeof(int64) * n);
+	qsort_arg(w->rows, n, sizeof(int64), batch_row_cmp, (void *) d);
+	T = (int) (d->off[w->rows[0] + 1] - d->off[w->rows[0]]) - 1;
+	Assert(T <= w->T);
+	for (int t = 0; t < T; t++)
+	{
+		int			a = 0;
+
+		for (int r = 0; r < n; r++)
+		{
+			int64		s = w->rows[r];
+			int64		len = d->off[s + 1] - d->off[s];
+
+			if (len - 1 <= t)
+				break;
+			w->x[t * B + r] = d->tok[d->off[s] + t];
+			w->y[t * B + r] = d->tok[d->off[s] + t + 1];
+			a++;
+		}
+		w->nact[t] = a;
+		N += a;
+	}
+	*ntargets = N;
+	scale = (float) (1.0 / (double) N);
+
+	/* forward */
+	for (int t = 0; t < T; t++)
+		embedding_forward(w->x0 + (size_t) t * B * E, w->x + (size_t) t * B, w->nact[t],
+						  net->emb, E);
+	if (grads && w->mask_x)
+		for (int t = 0; t < T; t++)
+		{
+			float	   *mask = w->mask_x + (size_t) t * B * E;
+
+			lstm_dropout_mask(mask, (size_t) w->nact[t] * E, w->dropout, rng);
+			dropout_forward(w->x0 + (size_t) t * B * E, mask, (size_t) w->nact[t] * E);
+		}
+	in = w->x0;
+	for (int l = 0; l < L; l++)
+	{
+		int			I = l == 0 ? E : H;
+
+		memset(w->acts[l].h, 0, sizeof(float) * B * H);
+		memset(w->acts[l].c, 0, sizeof(float) * B * H);
+		lstm_forward(&w->acts[l], in, w->nact, T, B, I, H, net->W[l], net->b[l]);
+		in = w->acts[l].h + (size_t) B * H;
+	}
+	if (grads)
+	{
+		for (int l = 0; l < L; l++)
+			memset(w->dh[l], 0, sizeof(float) * T * B * H);
+		memset(w->dx0, 0, sizeof(float) * T * B * E);
+	}
+
+	/* output layer over chunks of steps: rows gathered, scored, scattered back */
+	for (int t0 = 0, t1; t0 < T; t0 = t1)
+	{
+		int			rows = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (t1 = t0; t1 < T && (t1 == t0 || rows + w->nact[t1] <= w->R); t1++)
+		{
+			int			a = w->nact[t1];
+
+			memcpy(w->hg + (size_t) rows * H, w->acts[L - 1].h + (size_t) (t1 + 1) * B * H,
+				   sizeof(float) * a * H);
+			memcpy(w->yg + rows, w->y + (size_t) t1 * B, sizeof(int32) * a);
+			rows += a;
+		}
+		if (grads && w->mask_h)
+		{
+			lstm_dropout_mask(w->mask_h, (size_t) rows * H, w->dropout, rng);
+			dropout_forward(w->hg, w->mask_h, (size_t) rows * H);
+		}
+		if (grads)
+			memset(w->dhg, 0, sizeof(float) * rows * H);
+		if (use_sampled)
+		{
+			lstm_draw_samples(w, rng, V);
+			for (int r = 0; r < rows; r++)
+				w->logq_y[r] = w->logq[w->yg[r]];
+			loss += sampled_softmax_forward(w->work, w->wsamp, w->hg, rows, H, net->Wo, net->bo,
+											w->yg, w->logq_y, w->samples, w->S, w->logq_s);
+			if (grads)
+				sampled_softmax_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
+										 w->samples, w->S, scale, grads->Wo, grads->bo,
+										 w->dhg, w->dwsamp);
+		}
+		else
+		{
+			loss += softmax_xent_forward(w->probs, w->hg, rows, H, V, net->Wo, net->bo, w->yg);
+			if (w->py)
+			{
+				int			row = 0;
+
+				for (int t = t0; t < t1; t++)
+					for (int r = 0; r < w->nact[t]; r++, row++)
+					{
+						const float *pr = w->probs + (size_t) row * V;
+
+						w->py[t * B + r] = pr[w->yg[row]];
+						w->pseen[t * B + r] = (float)
+							lstm_seen_mass(pr, d->tok + d->off[w->rows[r]], t + 1, w->mark,
+										   ++w->stamp);
+					}
+			}
+			if (grads)
+				softmax_xent_backward(w->probs, w->hg, rows, H, V, net->Wo, w->yg, scale,
+									  grads->Wo, grads->bo, w->dhg);
+		}
+		if (grads)
+		{
+			if (w->mask_h)
+				dropout_backward(w->dhg, w->mask_h, (size_t) rows * H);
+			rows = 0;
+			for (int t = t0; t < t1; t++)
+			{
+				memcpy(w->dh[L - 1] + (size_t) t * B * H, w->dhg + (size_t) rows * H,
+					   sizeof(float) * w->nact[t] * H);
+				rows += w->nact[t];
+			}
+		}
+	}
+	if (!grads)
+		return loss;
+
+	/* backward through the layers, then the embedding */
+	for (int l = L - 1; l >= 0; l--)
+	{
+		int			I = l == 0 ? E : H;
+
+		CHECK_FOR_INTERRUPTS();
+		lstm_backward(&w->acts[l], w->dh[l], w->nact, T, B, I, H, net->W[l],
+					  grads->W[l], grads->b[l], l == 0 ? w->dx0 : w->dh[l - 1],
+					  bptt, w->scratch);
+	}
+	for (int t = 0; t < T && w->mask_x; t++)
+		dropout_backward(w->dx0 + (size_t) t * B * E, w->mask_x + (size_t) t * B * E,
+						 (size_t) w->nact[t] * E);
+	for (int t = 0; t < T; t++)
+		embedding_backward(grads->emb, w->dx0 + (size_t) t * B * E, w->x + (size_t) t * B,
+						   w->nact[t], E);
+	return loss;
+}
+
+/* Mean cross-entropy (full softmax) over the sequences seqs[0..n). */
+double
+lstm_eval(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n)
+{
+	double		loss = 0.0;
+	int64		targets = 0;
+
+	for (int64 i = 0; i < n; i += w->B)
+	{
+		int64		nt;
+
+		loss += lstm_batch(net, NULL, w, d, seqs + i, (int) Min(w->B, n - i), NULL,
+						   false, 0, &nt);
+		targets += nt;
+	}
+	return targets > 0 ? loss / targets : 0.0;
+}
+
+/*
+ * The weight w maximising sum_i log(w r_i + (1 - w) q_i), by EM (Dempster,
+ * Laird & Rubin 1977: w <- the repeat component's mean responsibility);
+ * *ll gets the log-likelihood.  r and q have stride `stride`.
+ */
+static double
+lstm_mixture_em(const double *r, const double *q, int64 N, int stride, double *ll)
+{
+	double		a = 0.5;
+
+	for (int it = 0; it < 200; it++)
+	{
+		double		resp = 0.0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < N; i++)
+		{
+			double		rep = a * r[i * stride];
+			double		mix = rep + (1.0 - a) * q[i];
+
+			if (mix > 0.0)
+				resp += rep / mix;
+		}
+		resp /= N;
+		if (fabs(resp - a) < 1e-7)
+		{
+			a = resp;
+			break;
+		}
+		a = resp;
+	}
+	*ll = 0.0;
+	for (int64 i = 0; i < N; i++)
+		*ll += log(a * r[i * stride] + (1.0 - a) * q[i] + 1e-30);
+	return a;
+}
+
+void
+lstm_repeat_prepare(LstmWork *w, int V)
+{
+	w->py = palloc(sizeof(float) * (size_t) w->T * w->B);
+	w->pseen = palloc(sizeof(float) * (size_t) w->T * w->B);
+	w->mark = palloc0(sizeof(int32) * V);
+	w->stamp = 0;
+}
+
+int64
+lstm_repeat_cap(int V, int H)
+{
+	return (int64) Min(200000.0, Max(1000.0, 2e10 / ((double) V * H)));
+}
+
+int64
+lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int n,
+					LstmRepeatTarget *out, int64 room)
+{
+	static const double decays[] = LSTM_REPEAT_DECAYS;
+	int64		N = 0;
+	int64		nt;
+	int			T;
+
+	StaticAssertStmt(lengthof(decays) == LSTM_REPEAT_NDECAYS, "LSTM_REPEAT_NDECAYS");
+	lstm_batch(net, NULL, w, d, seqs, n, NULL, false, 0, &nt);
+	/* rows sorted longest first: the first sets the batch's steps */
+	T = (int) (d->off[w->rows[0] + 1] - d->off[w->rows[0]]) - 1;
+	for (int t = 0; t < T; t++)
+		for (int r = 0; r < w->nact[t] && N < room; r++)
+		{
+			const int32 *tok = d->tok + d->off[w->rows[r]];
+			LstmRepeatTarget *x = out + N++;
+			bool		seen = false;
+
+			for (int j = 0; j <= t && !seen; j++)
+				seen = tok[j] == tok[t + 1];
+			x->ps = w->py[t * w->B + r];
+			/* the explore mode's probability of the target (0 if seen) */
+			x->pe = seen ? 0.0 : x->ps / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
+			for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
+				x->rv[k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
+		}
+	return N;
+}
+
+void
+lstm_repeat_select(const LstmRepeatTarget *x, int64 N, float rep[3])
+{
+	static const double decays[] = LSTM_REPEAT_DECAYS;
+	double *ps = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
+	double *pe = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
+	double *rv = palloc_extended(sizeof(double) * Max(N, 1) * LSTM_REPEAT_NDECAYS,
+								 MCXT_ALLOC_HUGE);
+	double best_ll = -INFINITY;
+
+	for (int64 i = 0; i < N; i++)
+	{
+		ps[i] = x[i].ps;
+		pe[i] = x[i].pe;
+		memcpy(rv + i * LSTM_REPEAT_NDECAYS, x[i].rv, sizeof(x[i].rv));
+	}
+	rep[0] = 0.0f;
+	rep[1] = 1.0f;
+	rep[2] = 0.0f;
+	for (int mode = 0; mode < 2 && N > 0; mode++)
+		for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
+		{
+			double		ll;
+			double		a = lstm_mixture_em(rv + k, mode ? pe : ps, N, LSTM_REPEAT_NDECAYS, &ll);
+
+			if (ll > best_ll)
+			{
+				best_ll = ll;
+				rep[0] = (float) a;
+				rep[1] = (float) decays[k];
+				rep[2] = (float) mode;
+			}
+		}
+	pfree(ps);
+	pfree(pe);
+	pfree(rv);
+}
+
+/*
+ * Fit the repeat mechanism (lstm_repeat.c) by maximum likelihood over the
+ * next-token predictions of the sequences seqs[0..n): for each mode
+ * (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weight by EM,
+ * then the triple of the best likelihood.  At most lstm_repeat_cap
+ * targets are used (the softmax pass is the cost).  rep: weight, decay,
+ * mode.
+ */
+void
+lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
+				float rep[3])
+{
+	int64		cap = lstm_repeat_cap(net->V, net->H);
+	size_t		room = cap + (size_t) w->T * w->B;
+	LstmRepeatTarget *x = palloc_extended(sizeof(LstmRepeatTarget) * room, MCXT_ALLOC_HUGE);
+	int64		N = 0;
+
+	lstm_repeat_prepare(w, net->V);
+	for (int64 i = 0; i < n && N < cap; i += w->B)
+		N += lstm_repeat_targets(net, w, d, seqs + i, (int) Min(w->B, n - i), x + N, room - N);
+	w->py = NULL;
+	lstm_repeat_select(x, N, rep);
+	pfree(x);
+}
+
+/* json number that is valid JSON even when not finite */
+void
+lstm_append_loss(StringInfo buf, double x)
+{
+	if (isfinite(x))
+		appendStringInfo(buf, "%.6g", x);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+double
+lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
+			  LstmWork *w, const LstmData *d, const int64 *seqs, int n,
+			  EcmlRng *rng, bool sampled, const LstmOptions *o, int64 *ntargets)
+{
+	size_t		P = lstm_param_count(net->V, net->E, net->H, net->L);
+	double		loss;
+	double		norm;
+
+	CHECK_FOR_INTERRUPTS();
+	memset(grads->params, 0, sizeof(float) * P);
+	loss = lstm_batch(net, grads, w, d, seqs, n, rng, sampled, o->bptt, ntargets);
+	norm = sqrt(nn_sum_squares(grads->params, P));
+	if (o->clip_norm > 0 && norm > o->clip_norm)
+		nn_scale(grads->params, P, (float) (o->clip_norm / (norm + 1e-6)));
+	/* decoupled weight decay, AdamW (Loshchilov & Hutter, ICLR 2019) */
+	if (o->weight_decay > 0)
+		nn_scale(net->params, P, (float) (1.0 - o->learning_rate * o->weight_decay));
+	adam_update(net->params, grads->params, m, v, P,
+				(float) o->learning_rate, 0.9f, 0.999f, 1e-8f, ++*step);
+	return loss;
+}
+
+/* the metrics section: how the training went */
+static void
+lstm_metrics_json(StringInfo json, const LstmOptions *o, const LstmFitReport *r)
+{
+	appendStringInfo(json,
+					 "{\"epochs_run\": %d, \"best_epoch\": %d, \"stopped_early\": %s, "
+					 "\"train_sequences\": " INT64_FORMAT ", \"validation_sequences\": " INT64_FORMAT
+					 ", \"sequences_too_short\": " INT64_FORMAT ", \"null_sequences\": " INT64_FORMAT
+					 ", \"tokens\": " INT64_FORMAT ", \"unknown_tokens\": " INT64_FORMAT
+					 ", \"train_loss\": ",
+					 r->epochs_run, r->best_epoch, r->stopped_early ? "true" : "false", r->ntrain,
+					 r->nval, r->nshort, r->nnull, r->ntokens, r->nunknown);
+	lstm_append_loss(json, r->train_loss);
+	appendStringInfoString(json, ", \"validation_loss\": ");
+	lstm_append_loss(json, r->nval > 0 ? r->val_loss : NAN);
+	if (o->repeat == LSTM_REPEAT_AUTO)
+		appendStringInfo(json, ", \"repeat_weight\": %.6g, \"repeat_decay\": %.6g"
+							   ", \"repeat_mode\": \"%s\"",
+						 r->repeat[0], r->repeat[1], r->repeat[2] == 1.0f ? "explore" : "softmax");
+	if (r->extra)
+		appendStringInfoString(json, r->extra);
+	appendStringInfo(json, ", \"history\": [%s]}", r->history);
+}
+
+bytea *
+lstm_write_model(const LstmOptions *o, int token_type, const LstmVocab *vocab,
+				 const LstmNet *net, const LstmFitReport *r, int64 rows_seen,
+				 int64 rows_skipped)
+{
+	EcmlModelBuilder b;
+	StringInfoData json;
+	int32		shape[6];
+	size_t		P = lstm_param_count(net->V, net->E, net->H, net->L);
+
+	ecml_builder_init(&b, ECML_KIND_LSTM);
+	initStringInfo(&json);
+	ecml_options_to_json(&json, lstm_option_specs, N_LSTM_OPTIONS, o);
+	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"token_type\": \"%s\", \"vocabulary\": %d, \"embedding_dim\": %d, "
+					 "\"hidden_size\": %d, \"layers\": %d, \"parameters\": %zu, "
+					 "\"softmax\": \"%s\", \"max_length\": %d}",
+					 token_type == LSTM_TOKENS_TEXT ? "text" : "bigint", net->V,
+					 o->embedding_dim, o->hidden_size, o->layers, P,
+					 r->sampled ? "sampled" : "full", o->max_length);
+	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
+
+	resetStringInfo(&json);
+	lstm_metrics_json(&json, o, r);
+	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
+
+	shape[0] = token_type;
+	shape[1] = net->V;
+	shape[2] = o->embedding_dim;
+	shape[3] = o->hidden_size;
+	shape[4] = o->layers;
+	shape[5] = o->max_length;
+	ecml_builder_add(&b, LSTM_TAG_SHAPE, ECML_SECTION_INT32, shape, sizeof(shape));
+	if (token_type == LSTM_TOKENS_TEXT)
+		ecml_builder_add_texts(&b, LSTM_TAG_VOCAB, vocab->strs, vocab->n);
+	else
+		ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_INT64, vocab->ids,
+						 sizeof(int64) * vocab->n);
+	ecml_builder_add(&b, LSTM_TAG_WEIGHTS, ECML_SECTION_FLOAT32, net->params, sizeof(float) * P);
+	if (o->repeat == LSTM_REPEAT_AUTO)
+		ecml_builder_add(&b, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, r->repeat,
+						 sizeof(r->repeat));
+	return ecml_builder_finish(&b, rows_seen, rows_skipped);
+}

@@ -1,0 +1,128 @@
+-- ecml.train('lstm'): the LSTM trained in passes by model averaging.  It
+-- learns a rule the one-statement trainer learns, keeps that trainer's
+-- vocabulary, runs its epochs as parallel partial aggregates whose averaged
+-- weights still learn the rule, and rejects bad sources and options.
+\set ON_ERROR_STOP 1
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS ecml;
+BEGIN;
+SELECT plan(21);
+SET client_min_messages = warning;
+
+-- x_t = (x_{t-1} + x_{t-2}) mod 7 from varied starts, 10 to 15 tokens; the
+-- last token of each sequence is held out
+CREATE TABLE lp_so AS
+WITH RECURSIVE g(s, t, a, b) AS (
+    SELECT s, 1, (s * 3) % 7, (s * 5 + s / 7) % 7 FROM generate_series(1, 600) s
+    UNION ALL
+    SELECT s, t + 1, b, (a + b) % 7 FROM g WHERE t < 10 + s % 6)
+SELECT s, array_agg(a::bigint ORDER BY t) AS seq FROM g GROUP BY s;
+CREATE TABLE lp_split AS
+SELECT s, seq[1:array_length(seq, 1) - 1] AS prefix, seq[array_length(seq, 1)] AS target FROM lp_so;
+ANALYZE lp_split;
+
+CREATE TABLE lp_models AS
+SELECT 'passes' AS how, ecml.train('lstm', 'SELECT prefix FROM lp_split',
+       '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16, "learning_rate": 0.02, "dropout": 0}') AS m
+UNION ALL
+SELECT 'aggregate', ecml.lstm_train(prefix,
+       '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16, "learning_rate": 0.02, "dropout": 0}')
+FROM lp_split;
+
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, prefix) = target)::int)::float8
+               FROM lp_split, lp_models WHERE how = 'passes'),
+              '>', 0.9::float8, 'ecml.train(lstm) predicts the held-out token of a second-order rule (top-1 > 0.9)');
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(m, prefix, 3) p WHERE p.token = target))::float8
+               FROM lp_split, lp_models WHERE how = 'passes'),
+              '>', 0.95::float8, 'its hit rate at 3 is above 0.95');
+SELECT is((SELECT ecml.model_info(m)->>'kind' FROM lp_models WHERE how = 'passes'), 'lstm',
+          'the model is an lstm model that every LSTM scoring function reads');
+SELECT is((SELECT ecml.model_info(m)->'info' FROM lp_models WHERE how = 'passes'),
+          (SELECT ecml.model_info(m)->'info' FROM lp_models WHERE how = 'aggregate'),
+          'the same shape as ecml.lstm_train''s model: vocabulary, sizes, softmax');
+SELECT is((SELECT (ecml.model_info(m)->'metrics'->>'passes')::int FROM lp_models WHERE how = 'passes'),
+          1 + 2 * 15, 'a vocabulary pass, then per epoch a training pass and a validation pass');
+SELECT is((SELECT ecml.model_info(m)->'metrics'->>'vocabulary_exact' FROM lp_models WHERE how = 'passes'),
+          'true', 'the vocabulary counts are exact: the distinct tokens fit');
+SELECT cmp_ok((SELECT (ecml.model_info(m)->'metrics'->>'validation_sequences')::int FROM lp_models WHERE how = 'passes'),
+              '>', 0, 'sequences are held out for validation by default');
+
+-- max_vocab keeps the most frequent tokens, as ecml.lstm_train keeps them
+CREATE TABLE lp_small AS
+SELECT 'passes' AS how, ecml.train('lstm', 'SELECT prefix FROM lp_split',
+       '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "max_vocab": 4}') AS m
+UNION ALL
+SELECT 'aggregate', ecml.lstm_train(prefix, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "max_vocab": 4}')
+FROM lp_split;
+SELECT is((SELECT array_agg(token ORDER BY token) FROM lp_small, ecml.lstm_top(m, '{1,2}'::bigint[], 10) WHERE how = 'passes'),
+          (SELECT array_agg(token ORDER BY token) FROM lp_small, ecml.lstm_top(m, '{1,2}'::bigint[], 10) WHERE how = 'aggregate'),
+          'with max_vocab the same tokens as ecml.lstm_train''s vocabulary');
+SELECT is((SELECT (ecml.model_info(m)->'metrics'->>'unknown_tokens')::bigint FROM lp_small WHERE how = 'passes'),
+          (SELECT (ecml.model_info(m)->'metrics'->>'unknown_tokens')::bigint FROM lp_small WHERE how = 'aggregate'),
+          'and the same count of tokens out of the vocabulary');
+
+-- text tokens: the rule spelt as words
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, tp) = tt)::int)::float8
+               FROM (SELECT ecml.train('lstm', 'SELECT ARRAY(SELECT ''w'' || x FROM unnest(prefix) x) FROM lp_split',
+                            '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16, "learning_rate": 0.02, "dropout": 0}') AS m) t,
+                    (SELECT ARRAY(SELECT 'w' || x FROM unnest(prefix) x) AS tp, 'w' || target AS tt FROM lp_split) d),
+              '>', 0.9::float8, 'text[] sequences learn the rule too');
+
+-- the vocabulary pass's state is bounded: at most capacity counters
+SELECT cmp_ok((SELECT length(ecml.lstm_vocab_pass(ARRAY[i, i + 1, i % 7]::bigint[], '{10,4}')) FROM generate_series(1, 5000) i),
+              '<', (SELECT length(ecml.lstm_vocab_pass(ARRAY[i, i + 1, i % 7]::bigint[], '{10,10000}')) FROM generate_series(1, 5000) i) / 10,
+              'a vocabulary pass with 4 counters over 5000 distinct tokens stays small (Misra-Gries)');
+
+-- parallel: each worker trains on its rows, the leader averages the weights
+CREATE TABLE lp_big AS
+WITH RECURSIVE g(s, t, a, b) AS (
+    SELECT s, 1, (s * 3) % 7, (s * 5 + s / 7) % 7 FROM generate_series(1, 8000) s
+    UNION ALL
+    SELECT s, t + 1, b, (a + b) % 7 FROM g WHERE t < 10 + s % 6)
+SELECT s, array_agg(a::bigint ORDER BY t) AS seq FROM g GROUP BY s;
+ANALYZE lp_big;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_leader_participation = off;
+CREATE FUNCTION pg_temp.plan_text(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    r text;
+    t text := '';
+BEGIN
+    FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        t := t || r || E'\n';
+    END LOOP;
+    RETURN t;
+END $$;
+SELECT matches(pg_temp.plan_text($$SELECT ecml.lstm_pass(seq, '{1}'::bigint[], NULL::bytea) FROM lp_big$$),
+               'Partial Aggregate', 'the epoch pass runs as a parallel partial aggregate');
+SELECT matches(pg_temp.plan_text($$SELECT ecml.lstm_vocab_pass(seq, '{10,100}') FROM lp_big$$),
+               'Partial Aggregate', 'so does the vocabulary pass');
+CREATE TABLE lp_par AS
+SELECT ecml.train('lstm', 'SELECT seq FROM lp_big',
+       '{"embedding_dim": 8, "hidden_size": 16, "epochs": 3, "batch_size": 16, "learning_rate": 0.02, "dropout": 0}') AS m;
+SELECT cmp_ok((SELECT min((h->>'partitions')::int) FROM lp_par, jsonb_array_elements(ecml.model_info(m)->'metrics'->'history') h),
+              '>=', 2, 'every epoch averaged the weights of at least two partitions');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, seq[1:8]) = seq[9])::int)::float8 FROM lp_big, lp_par),
+              '>', 0.9::float8, 'the averaged model learns the rule (top-1 > 0.9)');
+RESET parallel_leader_participation;
+RESET max_parallel_workers_per_gather;
+
+-- bad sources and options: SQLSTATE-coded errors
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix, s FROM lp_split')$$, '42804', NULL,
+                 'a source of two columns is a datatype mismatch');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT s FROM lp_split')$$, '42804', NULL,
+                 'a source of integers, not sequences, is a datatype mismatch');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"l2": 0.1}')$$, '22023', NULL,
+                 'an option of another kind is an invalid parameter');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split WHERE false')$$, '22000', NULL,
+                 'an empty source: no training sequences');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix[1:1] FROM lp_split')$$, '22000', NULL,
+                 'sequences of one token only: no training sequences');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split WHERE random() < 0.5', '{"epochs": 1, "hidden_size": 4, "embedding_dim": 4}')$$,
+                 '55000', NULL, 'a source that returns other rows in another pass');
+
+SELECT * FROM finish();
+ROLLBACK;
