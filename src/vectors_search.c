@@ -291,7 +291,7 @@ exclude_rows(const VectorsModel *m, ArrayType *arr, int *nex)
 	*nex = 0;
 	for (int j = 0; j < n; j++)
 	{
-		int			r = find_row(m, ids[j]);
+		int			r = ecml_find_int64(m->ids, m->n, ids[j]);
 
 		if ((j & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -370,7 +370,7 @@ vectors_search(PG_FUNCTION_ARGS)
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		if (excluded && excluded[find_row(m, heap.id[i])])
+		if (excluded && excluded[ecml_find_int64(m->ids, m->n, heap.id[i])])
 			continue;
 		emitted++;
 		values[0] = Int64GetDatum(heap.id[i]);
