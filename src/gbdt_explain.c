@@ -196,9 +196,9 @@ cmp_abs_desc(const void *a, const void *b)
  * "contributions": {feature: log-odds contribution}}; k keeps the k
  * largest contributions by absolute value.
  */
-PG_FUNCTION_INFO_V1(gbdt_explain);
+PG_FUNCTION_INFO_V1(fraud_explain);
 Datum
-gbdt_explain(PG_FUNCTION_ARGS)
+fraud_explain(PG_FUNCTION_ARGS)
 {
 	GbdtModel  *m = ecml_model_cached(fcinfo, 0, ECML_KIND_GBDT, gbdt_parse);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);

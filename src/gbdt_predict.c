@@ -17,9 +17,9 @@
 #include "utils/float.h"
 
 /* ecml.fraud_score(model, features) → probability of fraud in [0, 1] */
-PG_FUNCTION_INFO_V1(gbdt_score);
+PG_FUNCTION_INFO_V1(fraud_score);
 Datum
-gbdt_score(PG_FUNCTION_ARGS)
+fraud_score(PG_FUNCTION_ARGS)
 {
 	GbdtModel  *m = ecml_model_cached(fcinfo, 0, ECML_KIND_GBDT, gbdt_parse);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
@@ -53,9 +53,9 @@ cmp_importance(const void *a, const void *b)
  * (the loss reduction of Chen & Guestrin eq. 7) and split count, largest
  * gain first.
  */
-PG_FUNCTION_INFO_V1(gbdt_feature_importance);
+PG_FUNCTION_INFO_V1(fraud_feature_importance);
 Datum
-gbdt_feature_importance(PG_FUNCTION_ARGS)
+fraud_feature_importance(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	GbdtModel  *m;

@@ -107,13 +107,13 @@ check_options(Jsonb *options, const char *trainer)
 
 static const LabelRowsAgg gbdt_agg = {
 	TRAINER, "fraud_train", GBDT_MAX_FEATURES, INT_MAX, check_options,
-	"gbdt_train_transfn", "gbdt_train_combinefn", "gbdt_train_deserialfn"
+	"fraud_train_transfn", "fraud_train_combinefn", "fraud_train_deserialfn"
 };
 
 /* transition: buffer one row; rows with a NULL vector or label are skipped */
-PG_FUNCTION_INFO_V1(gbdt_train_transfn);
+PG_FUNCTION_INFO_V1(fraud_train_transfn);
 Datum
-gbdt_train_transfn(PG_FUNCTION_ARGS)
+fraud_train_transfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	LabelRows  *st;
@@ -132,23 +132,23 @@ gbdt_train_transfn(PG_FUNCTION_ARGS)
 }
 
 /* combine: move state2's chunks into state1 (both in the aggregate context) */
-PG_FUNCTION_INFO_V1(gbdt_train_combinefn);
+PG_FUNCTION_INFO_V1(fraud_train_combinefn);
 Datum
-gbdt_train_combinefn(PG_FUNCTION_ARGS)
+fraud_train_combinefn(PG_FUNCTION_ARGS)
 {
 	return labelrows_combinefn(fcinfo, &gbdt_agg);
 }
 
-PG_FUNCTION_INFO_V1(gbdt_train_serialfn);
+PG_FUNCTION_INFO_V1(fraud_train_serialfn);
 Datum
-gbdt_train_serialfn(PG_FUNCTION_ARGS)
+fraud_train_serialfn(PG_FUNCTION_ARGS)
 {
 	return labelrows_serialfn(fcinfo, &gbdt_agg);
 }
 
-PG_FUNCTION_INFO_V1(gbdt_train_deserialfn);
+PG_FUNCTION_INFO_V1(fraud_train_deserialfn);
 Datum
-gbdt_train_deserialfn(PG_FUNCTION_ARGS)
+fraud_train_deserialfn(PG_FUNCTION_ARGS)
 {
 	return labelrows_deserialfn(fcinfo, &gbdt_agg);
 }
@@ -254,9 +254,9 @@ gbdt_write_model(const GbdtFit *fit, const GbdtOptions *o, int f, int64 npos,
 }
 
 /* final: boost trees over the buffered rows and return the model */
-PG_FUNCTION_INFO_V1(gbdt_train_finalfn);
+PG_FUNCTION_INFO_V1(fraud_train_finalfn);
 Datum
-gbdt_train_finalfn(PG_FUNCTION_ARGS)
+fraud_train_finalfn(PG_FUNCTION_ARGS)
 {
 	LabelRows  *st = PG_ARGISNULL(0) ? NULL : (LabelRows *) PG_GETARG_POINTER(0);
 	GbdtOptions o;

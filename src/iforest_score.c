@@ -45,9 +45,9 @@ iforest_mean_path(const IForestModel *m, const float *x)
 }
 
 /* ecml.anomaly_score(model, features) → s in (0, 1]: near 1 is an anomaly */
-PG_FUNCTION_INFO_V1(iforest_score);
+PG_FUNCTION_INFO_V1(anomaly_score);
 Datum
-iforest_score(PG_FUNCTION_ARGS)
+anomaly_score(PG_FUNCTION_ARGS)
 {
 	IForestModel *m = ecml_model_cached(fcinfo, 0, ECML_KIND_IFOREST, iforest_parse);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);

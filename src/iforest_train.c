@@ -350,16 +350,16 @@ iforest_offer(IForestState *st, const float *x, MemoryContext aggcxt)
 }
 
 /* transition: offer one row to the reservoirs; NULL rows are counted and skipped */
-PG_FUNCTION_INFO_V1(iforest_train_transfn);
+PG_FUNCTION_INFO_V1(anomaly_train_transfn);
 Datum
-iforest_train_transfn(PG_FUNCTION_ARGS)
+anomaly_train_transfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	IForestState *st;
 	float	   *x;
 	int			n;
 
-	aggcxt = ecml_agg_context(fcinfo, "iforest_train_transfn");
+	aggcxt = ecml_agg_context(fcinfo, "anomaly_train_transfn");
 
 	st = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
 	if (st == NULL)
@@ -407,9 +407,9 @@ keyed_row_cmp(const void *a, const void *b)
  * combine: the psi smallest keys of both parts, per tree.  Rows of s2 that
  * survive are copied into s1's pool, once however many trees keep them.
  */
-PG_FUNCTION_INFO_V1(iforest_train_combinefn);
+PG_FUNCTION_INFO_V1(anomaly_train_combinefn);
 Datum
-iforest_train_combinefn(PG_FUNCTION_ARGS)
+anomaly_train_combinefn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	IForestState *s1 = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
@@ -418,7 +418,7 @@ iforest_train_combinefn(PG_FUNCTION_ARGS)
 	int32	   *map;
 	KeyedRow   *items;
 
-	aggcxt = ecml_agg_context(fcinfo, "iforest_train_combinefn");
+	aggcxt = ecml_agg_context(fcinfo, "anomaly_train_combinefn");
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	if (s1 == NULL)
@@ -512,9 +512,9 @@ iforest_train_combinefn(PG_FUNCTION_ARGS)
 #define SERIAL_HEAD (6 * sizeof(int32) + 2 * sizeof(int64) + 4 * sizeof(uint64))
 #define PAD8(n) TYPEALIGN(8, (n))
 
-PG_FUNCTION_INFO_V1(iforest_train_serialfn);
+PG_FUNCTION_INFO_V1(anomaly_train_serialfn);
 Datum
-iforest_train_serialfn(PG_FUNCTION_ARGS)
+anomaly_train_serialfn(PG_FUNCTION_ARGS)
 {
 	IForestState *st = (IForestState *) PG_GETARG_POINTER(0);
 	int32		optlen = st->options ? VARSIZE(st->options) : 0;
@@ -586,9 +586,9 @@ bad_partial_state(void)
 	elog(ERROR, "ecml: invalid anomaly_train partial state");
 }
 
-PG_FUNCTION_INFO_V1(iforest_train_deserialfn);
+PG_FUNCTION_INFO_V1(anomaly_train_deserialfn);
 Datum
-iforest_train_deserialfn(PG_FUNCTION_ARGS)
+anomaly_train_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	const char *p;
@@ -602,7 +602,7 @@ iforest_train_deserialfn(PG_FUNCTION_ARGS)
 				nlive;
 	Jsonb	   *options = NULL;
 
-	aggcxt = ecml_agg_context(fcinfo, "iforest_train_deserialfn");
+	aggcxt = ecml_agg_context(fcinfo, "anomaly_train_deserialfn");
 	p = rowbuf_frame_head(in, SERIAL_HEAD, "anomaly_train");
 	end = p + VARSIZE_ANY_EXHDR(in);
 	memcpy(&nfeatures, p, 4);
@@ -958,9 +958,9 @@ reservoir_rows(void *arg, int t, int psi, int32 *idx)
 }
 
 /* final: grow one tree per reservoir and return the model */
-PG_FUNCTION_INFO_V1(iforest_train_finalfn);
+PG_FUNCTION_INFO_V1(anomaly_train_finalfn);
 Datum
-iforest_train_finalfn(PG_FUNCTION_ARGS)
+anomaly_train_finalfn(PG_FUNCTION_ARGS)
 {
 	IForestState *st = PG_ARGISNULL(0) ? NULL : (IForestState *) PG_GETARG_POINTER(0);
 	IForestSample s;

@@ -182,12 +182,12 @@ token_datum(const LstmModel *m, int index)
 /*
  * ecml.lstm_top(model, sequence, k [, exclude_seen]) → the k most likely
  * next tokens with their probabilities, best first (the unknown token is
- * never returned).  The C name is 0.1.0's SQL name, which the 0.1.0 install
- * script binds and the deprecated ecml.lstm_predict still uses.
+ * never returned).  The deprecated ecml.lstm_predict binds the same entry
+ * point; 0.1.0's symbol lstm_predict is in compat.c.
  */
-PG_FUNCTION_INFO_V1(lstm_predict);
+PG_FUNCTION_INFO_V1(lstm_top);
 Datum
-lstm_predict(PG_FUNCTION_ARGS)
+lstm_top(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	LstmModel  *m;

@@ -228,17 +228,17 @@ registry_lookup(FunctionCallInfo fcinfo, text *name, int32 version)
 }
 
 /* ecml.model(name) → the live version of the model saved under name */
-PG_FUNCTION_INFO_V1(ecml_model_lookup);
+PG_FUNCTION_INFO_V1(ecml_model);
 Datum
-ecml_model_lookup(PG_FUNCTION_ARGS)
+ecml_model(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BYTEA_P(registry_lookup(fcinfo, PG_GETARG_TEXT_PP(0), 0));
 }
 
 /* ecml.model(name, version) → that version, live or not */
-PG_FUNCTION_INFO_V1(ecml_model_lookup_version);
+PG_FUNCTION_INFO_V1(ecml_model_version);
 Datum
-ecml_model_lookup_version(PG_FUNCTION_ARGS)
+ecml_model_version(PG_FUNCTION_ARGS)
 {
 	int32		version = PG_GETARG_INT32(1);
 

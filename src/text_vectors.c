@@ -364,9 +364,9 @@ embed_tokens(FunctionCallInfo fcinfo, const WordVectors *m, char **strs,
 }
 
 /* ecml.embed_text(model, tokens text[]) → real[] */
-PG_FUNCTION_INFO_V1(ecml_embed_tokens);
+PG_FUNCTION_INFO_V1(ecml_embed_text_tokens);
 Datum
-ecml_embed_tokens(PG_FUNCTION_ARGS)
+ecml_embed_text_tokens(PG_FUNCTION_ARGS)
 {
 	WordVectors *m = get_model(fcinfo);
 	char	  **strs;
@@ -378,9 +378,9 @@ ecml_embed_tokens(PG_FUNCTION_ARGS)
 }
 
 /* ecml.embed_text(model, document text [, config]) → real[] */
-PG_FUNCTION_INFO_V1(ecml_embed_document);
+PG_FUNCTION_INFO_V1(ecml_embed_text_document);
 Datum
-ecml_embed_document(PG_FUNCTION_ARGS)
+ecml_embed_text_document(PG_FUNCTION_ARGS)
 {
 	WordVectors *m = get_model(fcinfo);
 	text	   *doc = PG_GETARG_TEXT_PP(1);

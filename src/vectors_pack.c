@@ -70,9 +70,9 @@ check_same_dims(int have, int got, const char *who)
 }
 
 /* transition: buffer one row; rows with a NULL id or embedding are counted and skipped */
-PG_FUNCTION_INFO_V1(vectors_pack_transfn);
+PG_FUNCTION_INFO_V1(pack_vectors_transfn);
 Datum
-vectors_pack_transfn(PG_FUNCTION_ARGS)
+pack_vectors_transfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	PackState  *st;
@@ -81,7 +81,7 @@ vectors_pack_transfn(PG_FUNCTION_ARGS)
 	char	   *slot;
 	int			n;
 
-	aggcxt = ecml_agg_context(fcinfo, "vectors_pack_transfn");
+	aggcxt = ecml_agg_context(fcinfo, "pack_vectors_transfn");
 
 	st = PG_ARGISNULL(0) ? NULL : (PackState *) PG_GETARG_POINTER(0);
 	if (st == NULL)
@@ -138,15 +138,15 @@ vectors_pack_transfn(PG_FUNCTION_ARGS)
 }
 
 /* combine: move state2's chunks into state1 (both live in the aggregate context) */
-PG_FUNCTION_INFO_V1(vectors_pack_combinefn);
+PG_FUNCTION_INFO_V1(pack_vectors_combinefn);
 Datum
-vectors_pack_combinefn(PG_FUNCTION_ARGS)
+pack_vectors_combinefn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	PackState  *s1 = PG_ARGISNULL(0) ? NULL : (PackState *) PG_GETARG_POINTER(0);
 	PackState  *s2 = PG_ARGISNULL(1) ? NULL : (PackState *) PG_GETARG_POINTER(1);
 
-	aggcxt = ecml_agg_context(fcinfo, "vectors_pack_combinefn");
+	aggcxt = ecml_agg_context(fcinfo, "pack_vectors_combinefn");
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	if (s1 == NULL)
@@ -171,9 +171,9 @@ vectors_pack_combinefn(PG_FUNCTION_ARGS)
  */
 #define SERIAL_HEAD 32
 
-PG_FUNCTION_INFO_V1(vectors_pack_serialfn);
+PG_FUNCTION_INFO_V1(pack_vectors_serialfn);
 Datum
-vectors_pack_serialfn(PG_FUNCTION_ARGS)
+pack_vectors_serialfn(PG_FUNCTION_ARGS)
 {
 	PackState  *st = (PackState *) PG_GETARG_POINTER(0);
 	int32		optlen = st->options ? VARSIZE(st->options) : 0;
@@ -191,9 +191,9 @@ vectors_pack_serialfn(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(out);
 }
 
-PG_FUNCTION_INFO_V1(vectors_pack_deserialfn);
+PG_FUNCTION_INFO_V1(pack_vectors_deserialfn);
 Datum
-vectors_pack_deserialfn(PG_FUNCTION_ARGS)
+pack_vectors_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	const char *p;
@@ -202,7 +202,7 @@ vectors_pack_deserialfn(PG_FUNCTION_ARGS)
 	int32		optlen;
 	int64		nrows;
 
-	aggcxt = ecml_agg_context(fcinfo, "vectors_pack_deserialfn");
+	aggcxt = ecml_agg_context(fcinfo, "pack_vectors_deserialfn");
 
 	st = pack_state_new(aggcxt);
 	p = rowbuf_frame_head(in, SERIAL_HEAD, "pack_vectors");
@@ -240,9 +240,9 @@ typedef struct PackRow
 #include "lib/sort_template.h"
 
 /* final: sort by id, refuse duplicates, normalize for cosine, write the model */
-PG_FUNCTION_INFO_V1(vectors_pack_finalfn);
+PG_FUNCTION_INFO_V1(pack_vectors_finalfn);
 Datum
-vectors_pack_finalfn(PG_FUNCTION_ARGS)
+pack_vectors_finalfn(PG_FUNCTION_ARGS)
 {
 	PackState  *st = PG_ARGISNULL(0) ? NULL : (PackState *) PG_GETARG_POINTER(0);
 	VectorsOptions o;

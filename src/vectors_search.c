@@ -311,9 +311,9 @@ exclude_rows(const VectorsModel *m, ArrayType *arr, int *nex)
  * others and dropped from the k + (excluded rows) best, which hold the k
  * best that are not excluded, so the scan itself is unchanged.
  */
-PG_FUNCTION_INFO_V1(vectors_search);
+PG_FUNCTION_INFO_V1(ecml_search);
 Datum
-vectors_search(PG_FUNCTION_ARGS)
+ecml_search(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	VectorsModel *m;
@@ -385,9 +385,9 @@ vectors_search(PG_FUNCTION_ARGS)
  * distance): the k nearest rows of every query (one per row of queries,
  * numbered from 1), each best first.
  */
-PG_FUNCTION_INFO_V1(vectors_search_batch);
+PG_FUNCTION_INFO_V1(ecml_search_batch);
 Datum
-vectors_search_batch(PG_FUNCTION_ARGS)
+ecml_search_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	VectorsModel *m;

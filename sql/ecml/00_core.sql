@@ -105,7 +105,7 @@ CREATE POLICY models_owner ON ecml.models
 -- ecml.save_model() is in 95_lifecycle.sql: it saves versions.
 
 CREATE FUNCTION ecml.model(name text) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'ecml_model_lookup'
+    AS 'MODULE_PATHNAME', 'ecml_model'
     LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.model(text) IS
     'The live version of the model stored in ecml.models under name, as the caller''s snapshot and row security see it; an error if there is none. Read once per query and snapshot, not once per row.';

@@ -1,32 +1,32 @@
 -- Fraud scoring: gradient-boosted decision trees.
 
 CREATE FUNCTION ecml.fraud_train_transfn(internal, real[], boolean, jsonb)
-    RETURNS internal AS 'MODULE_PATHNAME', 'gbdt_train_transfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'fraud_train_transfn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_train_transfn(internal, real[], boolean, jsonb) IS
     'Support function of ecml.fraud_train: buffers one row.';
 CREATE FUNCTION ecml.fraud_train_transfn(internal, real[], boolean)
-    RETURNS internal AS 'MODULE_PATHNAME', 'gbdt_train_transfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'fraud_train_transfn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_train_transfn(internal, real[], boolean) IS
     'Support function of ecml.fraud_train: buffers one row.';
 CREATE FUNCTION ecml.fraud_train_combinefn(internal, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'gbdt_train_combinefn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'fraud_train_combinefn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_train_combinefn(internal, internal) IS
     'Support function of ecml.fraud_train: merges partial states of parallel workers.';
 CREATE FUNCTION ecml.fraud_train_serialfn(internal)
-    RETURNS bytea AS 'MODULE_PATHNAME', 'gbdt_train_serialfn'
+    RETURNS bytea AS 'MODULE_PATHNAME', 'fraud_train_serialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_train_serialfn(internal) IS
     'Support function of ecml.fraud_train: serializes a partial state.';
 CREATE FUNCTION ecml.fraud_train_deserialfn(bytea, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'gbdt_train_deserialfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'fraud_train_deserialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_train_deserialfn(bytea, internal) IS
     'Support function of ecml.fraud_train: deserializes a partial state.';
 CREATE FUNCTION ecml.fraud_train_finalfn(internal)
-    RETURNS bytea AS 'MODULE_PATHNAME', 'gbdt_train_finalfn'
+    RETURNS bytea AS 'MODULE_PATHNAME', 'fraud_train_finalfn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_train_finalfn(internal) IS
     'Support function of ecml.fraud_train: boosts trees over the buffered rows and returns the model.';
@@ -58,26 +58,26 @@ COMMENT ON AGGREGATE ecml.fraud_train(real[], boolean) IS
     'Trains gradient-boosted decision trees for fraud scoring with default options; see the three-argument form.';
 
 CREATE FUNCTION ecml.fraud_score(model bytea, features real[])
-    RETURNS double precision AS 'MODULE_PATHNAME', 'gbdt_score'
+    RETURNS double precision AS 'MODULE_PATHNAME', 'fraud_score'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_score(bytea, real[]) IS
     'Probability of fraud in [0, 1] from a model of ecml.fraud_train. NaN and NULL elements are missing values and follow each split''s learned default direction. The model is parsed once per query, not per row.';
 
 CREATE FUNCTION ecml.fraud_explain(model bytea, features real[])
-    RETURNS jsonb AS 'MODULE_PATHNAME', 'gbdt_explain'
+    RETURNS jsonb AS 'MODULE_PATHNAME', 'fraud_explain'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_explain(bytea, real[]) IS
     'Explains a fraud score: {"base_value", "margin", "contributions": {feature: value}} with exact TreeSHAP contributions to the log-odds (Lundberg et al. 2018); base_value + sum of contributions = margin.';
 
 CREATE FUNCTION ecml.fraud_explain(model bytea, features real[], k integer)
-    RETURNS jsonb AS 'MODULE_PATHNAME', 'gbdt_explain'
+    RETURNS jsonb AS 'MODULE_PATHNAME', 'fraud_explain'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_explain(bytea, real[], integer) IS
     'Explains a fraud score keeping only the k contributions largest by absolute value; see the two-argument form.';
 
 CREATE FUNCTION ecml.fraud_feature_importance(model bytea)
     RETURNS TABLE(feature text, gain double precision, splits integer)
-    AS 'MODULE_PATHNAME', 'gbdt_feature_importance'
+    AS 'MODULE_PATHNAME', 'fraud_feature_importance'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 30;
 COMMENT ON FUNCTION ecml.fraud_feature_importance(bytea) IS
     'Feature importance of a fraud_train model: every feature with its total split gain (loss reduction) and number of splits, largest gain first.';
@@ -85,7 +85,7 @@ COMMENT ON FUNCTION ecml.fraud_feature_importance(bytea) IS
 -- 0.1.0's name, kept for one release (CHANGELOG.md)
 CREATE FUNCTION ecml.feature_importance(model bytea)
     RETURNS TABLE(feature text, gain double precision, splits integer)
-    AS 'MODULE_PATHNAME', 'gbdt_feature_importance'
+    AS 'MODULE_PATHNAME', 'fraud_feature_importance'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 30;
 COMMENT ON FUNCTION ecml.feature_importance(bytea) IS
     'Deprecated, use ecml.fraud_feature_importance (same result); removed in 1.0.';

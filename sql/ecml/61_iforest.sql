@@ -1,32 +1,32 @@
 -- Anomaly scoring without labels: an isolation forest (Liu, Ting & Zhou 2008).
 
 CREATE FUNCTION ecml.anomaly_train_transfn(internal, real[], jsonb)
-    RETURNS internal AS 'MODULE_PATHNAME', 'iforest_train_transfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'anomaly_train_transfn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.anomaly_train_transfn(internal, real[], jsonb) IS
     'Support function of ecml.anomaly_train: offers one row to the per-tree reservoir samples.';
 CREATE FUNCTION ecml.anomaly_train_transfn(internal, real[])
-    RETURNS internal AS 'MODULE_PATHNAME', 'iforest_train_transfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'anomaly_train_transfn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.anomaly_train_transfn(internal, real[]) IS
     'Support function of ecml.anomaly_train: offers one row to the per-tree reservoir samples.';
 CREATE FUNCTION ecml.anomaly_train_combinefn(internal, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'iforest_train_combinefn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'anomaly_train_combinefn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.anomaly_train_combinefn(internal, internal) IS
     'Support function of ecml.anomaly_train: merges the reservoir samples of parallel workers (smallest keys win).';
 CREATE FUNCTION ecml.anomaly_train_serialfn(internal)
-    RETURNS bytea AS 'MODULE_PATHNAME', 'iforest_train_serialfn'
+    RETURNS bytea AS 'MODULE_PATHNAME', 'anomaly_train_serialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.anomaly_train_serialfn(internal) IS
     'Support function of ecml.anomaly_train: serializes a partial state.';
 CREATE FUNCTION ecml.anomaly_train_deserialfn(bytea, internal)
-    RETURNS internal AS 'MODULE_PATHNAME', 'iforest_train_deserialfn'
+    RETURNS internal AS 'MODULE_PATHNAME', 'anomaly_train_deserialfn'
     LANGUAGE C STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.anomaly_train_deserialfn(bytea, internal) IS
     'Support function of ecml.anomaly_train: deserializes a partial state.';
 CREATE FUNCTION ecml.anomaly_train_finalfn(internal)
-    RETURNS bytea AS 'MODULE_PATHNAME', 'iforest_train_finalfn'
+    RETURNS bytea AS 'MODULE_PATHNAME', 'anomaly_train_finalfn'
     LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.anomaly_train_finalfn(internal) IS
     'Support function of ecml.anomaly_train: grows one isolation tree per sample and returns the model.';
@@ -58,7 +58,7 @@ COMMENT ON AGGREGATE ecml.anomaly_train(real[]) IS
     'Trains an isolation forest with default options; see the two-argument form.';
 
 CREATE FUNCTION ecml.anomaly_score(model bytea, features real[])
-    RETURNS double precision AS 'MODULE_PATHNAME', 'iforest_score'
+    RETURNS double precision AS 'MODULE_PATHNAME', 'anomaly_score'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.anomaly_score(bytea, real[]) IS
     'Isolation forest anomaly score s = 2^(-E[h(x)] / c(sample_size)) in (0, 1]: near 1 an anomaly, 0.5 or less a normal row (the score of scikit-learn''s IsolationForest, which returns -s from score_samples). NULL elements, NaN or infinite features are errors, as is a vector of the wrong length. The model is parsed once per query, not per row.';

@@ -92,13 +92,13 @@ COMMENT ON AGGREGATE ecml.lstm_train(text[]) IS
 
 CREATE FUNCTION ecml.lstm_top(model bytea, sequence bigint[], k integer,
     exclude_seen boolean DEFAULT false)
-    RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_top'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.lstm_top(bytea, bigint[], integer, boolean) IS
     'The k most likely next tokens after a sequence, with their probabilities, best first; exclude_seen leaves out tokens of the sequence. Unknown tokens read as the unknown token, which is never returned; an empty sequence scores from the initial state.';
 CREATE FUNCTION ecml.lstm_top(model bytea, sequence text[], k integer,
     exclude_seen boolean DEFAULT false)
-    RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_top'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.lstm_top(bytea, text[], integer, boolean) IS
     'The k most likely next tokens after a text sequence, with their probabilities, best first; see the bigint[] form.';
@@ -106,13 +106,13 @@ COMMENT ON FUNCTION ecml.lstm_top(bytea, text[], integer, boolean) IS
 -- 0.1.0's set-returning name, kept for one release (CHANGELOG.md)
 CREATE FUNCTION ecml.lstm_predict(model bytea, sequence bigint[], k integer,
     exclude_seen boolean DEFAULT false)
-    RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_top'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.lstm_predict(bytea, bigint[], integer, boolean) IS
     'Deprecated, use ecml.lstm_top (same rows); removed in 1.0.';
 CREATE FUNCTION ecml.lstm_predict(model bytea, sequence text[], k integer,
     exclude_seen boolean DEFAULT false)
-    RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_top'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.lstm_predict(bytea, text[], integer, boolean) IS
     'Deprecated, use ecml.lstm_top (same rows); removed in 1.0.';

@@ -143,17 +143,17 @@ CREATE FUNCTION ecml.similar_words(model bytea, vector real[], k integer)
 COMMENT ON FUNCTION ecml.similar_words(bytea, real[], integer) IS
     'The k vocabulary words nearest a vector (of the model''s dimension) by cosine similarity, best first (for analogies: vector arithmetic on word_vector results).';
 CREATE FUNCTION ecml.embed_text(model bytea, tokens text[])
-    RETURNS real[] AS 'MODULE_PATHNAME', 'ecml_embed_tokens'
+    RETURNS real[] AS 'MODULE_PATHNAME', 'ecml_embed_text_tokens'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.embed_text(bytea, text[]) IS
     'A text embedding of tokens: the SIF weighted average a/(a + p(w)) of their word vectors with the training corpus'' common component removed (Arora et al. 2017), at unit length, for ecml.search, pack_vectors and ecml_hnsw; NULL when no token has a vector.';
 CREATE FUNCTION ecml.embed_text(model bytea, document text)
-    RETURNS real[] AS 'MODULE_PATHNAME', 'ecml_embed_document'
+    RETURNS real[] AS 'MODULE_PATHNAME', 'ecml_embed_text_document'
     LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.embed_text(bytea, text) IS
     'embed_text of ecml.tokenize(document) under default_text_search_config.';
 CREATE FUNCTION ecml.embed_text(model bytea, document text, config regconfig)
-    RETURNS real[] AS 'MODULE_PATHNAME', 'ecml_embed_document'
+    RETURNS real[] AS 'MODULE_PATHNAME', 'ecml_embed_text_document'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.embed_text(bytea, text, regconfig) IS
     'embed_text of ecml.tokenize(document, config); tokenize the training documents with the same configuration.';

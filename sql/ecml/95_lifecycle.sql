@@ -328,7 +328,7 @@ COMMENT ON FUNCTION ecml.save_model(text, bytea) IS
     'Validates a model and stores it in ecml.models as the next version of name, promoted to live at once (ecml.save_version() with promote "always"). A new name belongs to the current role, a new version keeps the name''s owner; row security refuses to save under a name whose owner role the caller does not belong to.';
 
 CREATE FUNCTION ecml.model(name text, version integer) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'ecml_model_lookup_version'
+    AS 'MODULE_PATHNAME', 'ecml_model_version'
     LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.model(text, integer) IS
     'Version version of the model stored in ecml.models under name, live or not, as the caller''s snapshot and row security see it; an error if there is none. Read once per query and snapshot, not once per row.';

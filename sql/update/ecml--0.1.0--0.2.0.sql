@@ -74,14 +74,14 @@ COMMENT ON AGGREGATE ecml.lstm_train(bigint[], jsonb) IS
 -- cannot be renamed in place, so the function is recreated.
 DROP FUNCTION ecml.fraud_explain(bytea, real[], integer);
 CREATE FUNCTION ecml.fraud_explain(model bytea, features real[], k integer)
-    RETURNS jsonb AS 'MODULE_PATHNAME', 'gbdt_explain'
+    RETURNS jsonb AS 'MODULE_PATHNAME', 'fraud_explain'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.fraud_explain(bytea, real[], integer) IS
     'Explains a fraud score keeping only the k contributions largest by absolute value; see the two-argument form.';
 
 CREATE FUNCTION ecml.fraud_feature_importance(model bytea)
     RETURNS TABLE(feature text, gain double precision, splits integer)
-    AS 'MODULE_PATHNAME', 'gbdt_feature_importance'
+    AS 'MODULE_PATHNAME', 'fraud_feature_importance'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 30;
 COMMENT ON FUNCTION ecml.fraud_feature_importance(bytea) IS
     'Feature importance of a fraud_train model: every feature with its total split gain (loss reduction) and number of splits, largest gain first.';
@@ -90,13 +90,13 @@ COMMENT ON FUNCTION ecml.feature_importance(bytea) IS
 
 CREATE FUNCTION ecml.lstm_top(model bytea, sequence bigint[], k integer,
     exclude_seen boolean DEFAULT false)
-    RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    RETURNS TABLE(token bigint, probability real) AS 'MODULE_PATHNAME', 'lstm_top'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.lstm_top(bytea, bigint[], integer, boolean) IS
     'The k most likely next tokens after a sequence, with their probabilities, best first; exclude_seen leaves out tokens of the sequence. Unknown tokens read as the unknown token, which is never returned; an empty sequence scores from the initial state.';
 CREATE FUNCTION ecml.lstm_top(model bytea, sequence text[], k integer,
     exclude_seen boolean DEFAULT false)
-    RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_predict'
+    RETURNS TABLE(token text, probability real) AS 'MODULE_PATHNAME', 'lstm_top'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.lstm_top(bytea, text[], integer, boolean) IS
     'The k most likely next tokens after a text sequence, with their probabilities, best first; see the bigint[] form.';
@@ -108,7 +108,7 @@ COMMENT ON FUNCTION ecml.lstm_predict(bytea, text[], integer, boolean) IS
 -- search leaves out seen ids as the recommendation functions do (exclude)
 CREATE FUNCTION ecml.search(packed bytea, query real[], k integer, filter_ids bigint[], exclude bigint[])
     RETURNS TABLE (id bigint, distance real)
-    AS 'MODULE_PATHNAME', 'vectors_search'
+    AS 'MODULE_PATHNAME', 'ecml_search'
     LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION ecml.search(bytea, real[], integer, bigint[], bigint[]) IS
     'The k rows nearest to query, as the four-argument form, never returning the ids in exclude (the items a user has seen; ids absent from the pack are ignored). A NULL filter_ids means no filter, a NULL exclude excludes nothing.';
