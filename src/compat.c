@@ -211,4 +211,3 @@ vectors_search_batch(PG_FUNCTION_ARGS)
 {
 	return ecml_search_batch(fcinfo);
 }
-

@@ -221,6 +221,26 @@ ecml_agg_writable_arg(FunctionCallInfo fcinfo, int argno)
 	return PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(argno));
 }
 
+/* See ecml.h: a worker's serialized internal state that does not parse. */
+void
+ecml_partial_state_invalid(const char *agg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg_internal("ecml: invalid %s partial state", agg)));
+}
+
+/* See ecml.h: one error for every pass aggregate's broken state. */
+void
+ecml_pass_state_invalid(const char *agg, const char *kind, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: invalid %s", agg, what),
+			 errhint("%s is a step of ecml.train('%s', ...); call that instead.",
+					 agg, kind)));
+}
+
 /* ---- progress ---- */
 
 /* A NOTICE with the formatted message when ecml.progress is on. */

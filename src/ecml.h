@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "ecml_compat.h"
 #include "fmgr.h"
 
 #define ECML_VERSION "0.2.0"
@@ -75,6 +76,18 @@ extern double ecml_elapsed_seconds(TimestampTz start);
  */
 extern MemoryContext ecml_agg_context(FunctionCallInfo fcinfo, const char *fn);
 extern struct varlena *ecml_agg_writable_arg(FunctionCallInfo fcinfo, int argno);
+
+/*
+ * A pass aggregate's bytea state (ecml.train's steps, ecml.<kind>_pass and
+ * the sketches) that does not hold together, whether a user crafted it or
+ * another version wrote it: "<agg>: invalid <what>", 22023, with a hint to
+ * call ecml.train('<kind>', ...).  Internal states never reach SQL and stay
+ * internal errors.
+ */
+/* An internal partial state from a worker that does not parse: XX001. */
+extern void ecml_partial_state_invalid(const char *agg) pg_attribute_noreturn();
+extern void ecml_pass_state_invalid(const char *agg, const char *kind,
+									const char *what) pg_attribute_noreturn();
 
 /*
  * Progress of a long training (ecml.progress): a NOTICE with the formatted

@@ -109,14 +109,7 @@ typedef struct HistView
 	int64	   *count;
 } HistView;
 
-static void
-pass_corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: invalid %s", PASS_AGG, what),
-			 errhint("ecml.gbdt_pass is the pass aggregate of ecml.train('gbdt', ...); call that instead.")));
-}
+#define pass_corrupt(what) ecml_pass_state_invalid(PASS_AGG, "gbdt", (what))
 
 static Size
 plan_size(int f, int ncuts, int ntrees, int nnodes, int cur)

@@ -91,14 +91,7 @@ sketch_layout(const GbdtSketch *s)
 	return l;
 }
 
-static void
-sketch_corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: invalid %s", SKETCH_AGG, what),
-			 errhint("Pass a state returned by ecml.gbdt_sketch.")));
-}
+#define sketch_corrupt(what) ecml_pass_state_invalid(SKETCH_AGG, "gbdt", (what))
 
 /* A state that came from elsewhere (a worker, a Citus node, a user) is whole. */
 GbdtSketch *

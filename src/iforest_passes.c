@@ -100,14 +100,7 @@ pass_layout(IForestPassState *s, PassLayout *l)
 	l->rows = (float *) (l->slots + cells);
 }
 
-static void
-pass_corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: invalid %s", PASS_AGG, what),
-			 errhint("ecml.iforest_pass is the sampling pass of ecml.train('iforest', ...); call that instead.")));
-}
+#define pass_corrupt(what) ecml_pass_state_invalid(PASS_AGG, "iforest", (what))
 
 static void
 pass_check(IForestPassState *s)

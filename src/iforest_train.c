@@ -580,12 +580,6 @@ anomaly_train_serialfn(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(out);
 }
 
-static void
-bad_partial_state(void)
-{
-	elog(ERROR, "ecml: invalid anomaly_train partial state");
-}
-
 PG_FUNCTION_INFO_V1(anomaly_train_deserialfn);
 Datum
 anomaly_train_deserialfn(PG_FUNCTION_ARGS)
@@ -613,13 +607,13 @@ anomaly_train_deserialfn(PG_FUNCTION_ARGS)
 	if (optlen < 0 || nlive < 0 || nfeatures < -1 || nfeatures == 0 ||
 		nfeatures > IFOREST_MAX_FEATURES ||
 		end - p < (long) (SERIAL_HEAD + MAXALIGN(optlen)))
-		bad_partial_state();
+		ecml_partial_state_invalid("anomaly_train");
 	if (optlen > 0)
 		options = (Jsonb *) (p + SERIAL_HEAD);
 
 	st = iforest_state_new(aggcxt, options);
 	if (st->o.n_trees != ntrees || st->o.sample_size != psi)
-		bad_partial_state();
+		ecml_partial_state_invalid("anomaly_train");
 	memcpy(&st->nrows, p + 24, 8);
 	memcpy(&st->nskipped, p + 32, 8);
 	memcpy(st->rng.s, p + 40, 32);
@@ -627,14 +621,14 @@ anomaly_train_deserialfn(PG_FUNCTION_ARGS)
 	if (nfeatures < 0)
 	{
 		if (st->nrows != 0 || nlive != 0)
-			bad_partial_state();
+			ecml_partial_state_invalid("anomaly_train");
 		PG_RETURN_POINTER(st);
 	}
 
 	iforest_state_start(st, aggcxt, nfeatures);
 	if ((Size) (end - p) < PAD8(sizeof(float) * (Size) nlive * nfeatures) ||
 		(int64) nlive > (int64) ntrees * psi)
-		bad_partial_state();
+		ecml_partial_state_invalid("anomaly_train");
 	for (int k = 0; k < nlive; k++)
 	{
 		if ((k & (IFOREST_ROWS_PER_CHECK - 1)) == 0)
@@ -649,12 +643,12 @@ anomaly_train_deserialfn(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		if (end - p < 8)
-			bad_partial_state();
+			ecml_partial_state_invalid("anomaly_train");
 		memcpy(&m, p, 4);
 		p += 8;
 		if (m < 0 || m > psi || (int64) m != Min(st->nrows, (int64) psi) ||
 			(Size) (end - p) < PAD8((Size) m * (sizeof(double) + sizeof(int32))))
-			bad_partial_state();
+			ecml_partial_state_invalid("anomaly_train");
 		reservoir_reserve(st, r, Max(m, 1), aggcxt);
 		memcpy(r->keys, p, sizeof(double) * m);
 		memcpy(r->slots, p + sizeof(double) * m, sizeof(int32) * m);
@@ -662,7 +656,7 @@ anomaly_train_deserialfn(PG_FUNCTION_ARGS)
 		for (int k = 0; k < m; k++)
 		{
 			if (r->slots[k] < 0 || r->slots[k] >= nlive)
-				bad_partial_state();
+				ecml_partial_state_invalid("anomaly_train");
 			st->refs[r->slots[k]]++;
 		}
 		p += PAD8((Size) m * (sizeof(double) + sizeof(int32)));
@@ -673,10 +667,10 @@ anomaly_train_deserialfn(PG_FUNCTION_ARGS)
 		}
 	}
 	if (p != end)
-		bad_partial_state();
+		ecml_partial_state_invalid("anomaly_train");
 	for (int k = 0; k < nlive; k++)
 		if (st->refs[k] == 0)
-			bad_partial_state();
+			ecml_partial_state_invalid("anomaly_train");
 	due_heapify(st);
 	PG_RETURN_POINTER(st);
 }

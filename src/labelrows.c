@@ -113,7 +113,7 @@ labelrows_deserialize(bytea *in, MemoryContext cxt, int max_features, int64 max_
 	memcpy(&st->npos, p + 24, 8);
 	if (st->nfeatures < -1 || st->nfeatures > max_features ||
 		(st->nfeatures < 0 && nrows != 0) || nrows < 0 || nrows >= max_rows)
-		elog(ERROR, "ecml: invalid %s partial state", what);
+		ecml_partial_state_invalid(what);
 	st->rows.record_size = sizeof(float) * (st->nfeatures + 1);
 	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen, (Size) nrows * st->rows.record_size,
 						  cxt, what, &st->options);

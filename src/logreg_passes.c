@@ -93,14 +93,7 @@ pass_state_size(int kind, int f, bool fit_intercept)
 	return offsetof(LogregPassState, data) + sizeof(double) * pass_ndoubles(kind, f, fit_intercept);
 }
 
-static void
-pass_corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: invalid %s", PASS_AGG, what),
-			 errhint("ecml.logreg_pass is the pass aggregate of ecml.train('logreg', ...); call that instead.")));
-}
+#define pass_corrupt(what) ecml_pass_state_invalid(PASS_AGG, "logreg", (what))
 
 /* A state of the given shape, zeroed, in CurrentMemoryContext. */
 static LogregPassState *

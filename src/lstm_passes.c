@@ -144,14 +144,7 @@ pass_layout(const LstmPassState *s, PassLayout *l)
 	l->buftok = (int32 *) ((char *) l->buflen + MAXALIGN(sizeof(int32) * (Size) s->batch_size));
 }
 
-static void
-pass_corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: invalid %s", PASS_AGG, what),
-			 errhint("ecml.lstm_pass is the epoch pass of ecml.train('lstm', ...); call that instead.")));
-}
+#define pass_corrupt(what) ecml_pass_state_invalid(PASS_AGG, "lstm", (what))
 
 /* the header's sizes, then the total size; the buffer's contents */
 static void

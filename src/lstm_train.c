@@ -111,8 +111,7 @@ lstm_transition(FunctionCallInfo fcinfo, int token_type)
 	int			n;
 	int			first;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "lstm_train_transfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "lstm_train_transfn");
 
 	st = PG_ARGISNULL(0) ? NULL : (LstmState *) PG_GETARG_POINTER(0);
 	if (st == NULL)
@@ -216,8 +215,7 @@ lstm_train_combinefn(PG_FUNCTION_ARGS)
 	LstmState  *s1 = PG_ARGISNULL(0) ? NULL : (LstmState *) PG_GETARG_POINTER(0);
 	LstmState  *s2 = PG_ARGISNULL(1) ? NULL : (LstmState *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "lstm_train_combinefn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "lstm_train_combinefn");
 	if (s2 == NULL)
 		PG_RETURN_POINTER(s1);
 	if (s1 == NULL)
@@ -293,8 +291,7 @@ lstm_train_deserialfn(PG_FUNCTION_ARGS)
 	int32		optlen;
 	int64		len64;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "lstm_train_deserialfn called in non-aggregate context");
+	aggcxt = ecml_agg_context(fcinfo, "lstm_train_deserialfn");
 	p = rowbuf_frame_head(in, SERIAL_HEAD, "lstm_train");
 	st = MemoryContextAllocZero(aggcxt, sizeof(LstmState));
 	memcpy(&st->token_type, p, 4);
@@ -307,7 +304,7 @@ lstm_train_deserialfn(PG_FUNCTION_ARGS)
 	memcpy(&len64, p + 48, 8);
 	if (st->nseq < 0 || len64 < 0 ||
 		st->nseq > (int64) (VARSIZE_ANY_EXHDR(in) / sizeof(int32)))
-		elog(ERROR, "ecml: invalid lstm_train partial state");
+		ecml_partial_state_invalid("lstm_train");
 	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen,
 						  MAXALIGN(sizeof(int32) * st->nseq) + (Size) len64,
 						  aggcxt, "lstm_train", &st->options);
@@ -578,13 +575,11 @@ lstm_epoch_done(StringInfo history, const LstmOptions *o, int epoch, double loss
 	appendStringInfoString(history, ", \"validation_loss\": ");
 	lstm_append_loss(history, val);
 	appendStringInfo(history, ", \"target_tokens\": " INT64_FORMAT "}", targets);
-	if (ecml_progress)
-		ereport(NOTICE,
-				(errmsg("%s: epoch %d/%d, loss %.4f, validation loss %s, %.0f tokens/s, %.2f s elapsed, at most %.1f s left",
-						TRAINER, epoch, o->epochs, loss,
-						validate ? psprintf("%.4f", val) : "n/a",
-						targets * epoch / Max(elapsed, 1e-6), elapsed,
-						elapsed / epoch * (o->epochs - epoch))));
+	ecml_progress_notice("%s: epoch %d/%d, loss %.4f, validation loss %s, %.0f tokens/s, %.2f s elapsed, at most %.1f s left",
+						 TRAINER, epoch, o->epochs, loss,
+						 validate ? psprintf("%.4f", val) : "n/a",
+						 targets * epoch / Max(elapsed, 1e-6), elapsed,
+						 ecml_seconds_left(elapsed, epoch, o->epochs));
 }
 
 /*

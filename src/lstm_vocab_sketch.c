@@ -142,14 +142,7 @@ lstm_sketch_arena(const LstmSketch *s)
 	return (const char *) (sketch_slots(s)) + MAXALIGN(sizeof(int32) * (Size) s->nslots);
 }
 
-static void
-sketch_corrupt(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: invalid partial state", SKETCH_AGG),
-			 errhint("ecml.lstm_vocab_pass is the vocabulary pass of ecml.train('lstm', ...); call that instead.")));
-}
+#define sketch_corrupt() ecml_pass_state_invalid(SKETCH_AGG, "lstm", "partial state")
 
 /* the header and the entries; the slots are rebuilt, never trusted */
 void

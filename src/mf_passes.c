@@ -83,14 +83,7 @@ pass_size(int f, int d, bool implicit)
 		sizeof(double) * ((Size) d * (d + 1) / 2 + d + (implicit ? (Size) f * f : 0));
 }
 
-static void
-pass_corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: invalid %s", PASS_AGG, what),
-			 errhint("ecml.mf_pass is the half-step aggregate of ecml.train('mf', ...); call that instead.")));
-}
+#define pass_corrupt(what) ecml_pass_state_invalid(PASS_AGG, "mf", (what))
 
 /* The fixed side of the model in argument argno, as params name it. */
 typedef struct MfFixed

@@ -297,7 +297,7 @@ mf_train_deserialfn(PG_FUNCTION_ARGS)
 	memcpy(&st->nrows, p + 8, 8);
 	memcpy(&st->nskipped, p + 16, 8);
 	if (st->nrows < 0 || st->nrows > INT_MAX)
-		elog(ERROR, "ecml: invalid mf_train partial state");
+		ecml_partial_state_invalid("mf_train");
 	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen, (Size) st->nrows * ROW_BYTES,
 						  aggcxt, "mf_train", &st->options);
 	if (st->options != NULL)

@@ -134,7 +134,7 @@ const char *
 rowbuf_frame_head(bytea *in, Size headlen, const char *what)
 {
 	if (VARSIZE_ANY_EXHDR(in) < headlen)
-		elog(ERROR, "ecml: invalid %s partial state", what);
+		ecml_partial_state_invalid(what);
 	return VARDATA_ANY(in);
 }
 
@@ -146,7 +146,7 @@ rowbuf_frame_body(bytea *in, Size headlen, int32 optlen, Size payload_len,
 
 	if (optlen < 0 ||
 		VARSIZE_ANY_EXHDR(in) != headlen + MAXALIGN(optlen) + payload_len)
-		elog(ERROR, "ecml: invalid %s partial state", what);
+		ecml_partial_state_invalid(what);
 	*options = NULL;
 	if (optlen > 0)
 	{

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "ecml.h"
 #include "miscadmin.h"
 #include "rowbuf.h"
 #include "text.h"
@@ -210,9 +211,7 @@ text_rows_deserialize(bytea *in, MemoryContext cxt, const char *trainer)
 		ndocs > (int64) (VARSIZE_ANY_EXHDR(in) / sizeof(int32)) ||
 		len64 > (int64) VARSIZE_ANY_EXHDR(in) ||
 		initlen > (int64) VARSIZE_ANY_EXHDR(in))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid %s partial state", trainer)));
+		ecml_partial_state_invalid(trainer);
 	p = rowbuf_frame_body(in, TEXT_ROWS_HEAD, optlen,
 						  MAXALIGN(sizeof(int32) * ndocs) + MAXALIGN((Size) len64) +
 							  (Size) initlen,
@@ -231,9 +230,7 @@ text_rows_deserialize(bytea *in, MemoryContext cxt, const char *trainer)
 		st->init = MemoryContextAlloc(cxt, initlen);
 		memcpy(st->init, p, initlen);
 		if (initlen < VARHDRSZ || VARSIZE(st->init) != (Size) initlen)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid %s partial state", trainer)));
+			ecml_partial_state_invalid(trainer);
 	}
 	return st;
 }

@@ -212,7 +212,7 @@ pack_vectors_deserialfn(PG_FUNCTION_ARGS)
 	memcpy(&st->nskipped, p + 16, 8);
 	if (nrows < 0 || st->d > ECML_VECTOR_MAX_DIM ||
 		(nrows > 0 && st->d <= 0) || nrows > INT_MAX)
-		elog(ERROR, "ecml: invalid pack_vectors partial state");
+		ecml_partial_state_invalid("pack_vectors");
 	st->rows.record_size = sizeof(int64) + sizeof(float) * Max(st->d, 0);
 	p = rowbuf_frame_body(in, SERIAL_HEAD, optlen, (Size) nrows * st->rows.record_size,
 						  aggcxt, "pack_vectors", &st->options);
