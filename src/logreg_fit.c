@@ -380,16 +380,155 @@ l1_term(const LogregProblem *pb, const double *theta)
 	return pb->l1 * s;
 }
 
+/* The last LBFGS_M curvature pairs (s, y), a ring in S and Y: (LBFGS_M,p). */
+typedef struct LbfgsMemory
+{
+	double	   *S;
+	double	   *Y;
+	double		rho[LBFGS_M];	/* 1 / s'y */
+	double		alpha[LBFGS_M];	/* the two-loop recursion's scratch */
+	int			mem;			/* pairs held */
+	int			head;			/* where the next pair goes */
+} LbfgsMemory;
+
+static double
+dot(const double *a, const double *b, int p)
+{
+	double		s = 0.0;
+
+	for (int j = 0; j < p; j++)
+		s += a[j] * b[j];
+	return s;
+}
+
+/* dir = -H pg by the two-loop recursion (Nocedal & Wright, alg. 7.4). */
+static void
+lbfgs_two_loop(LbfgsMemory *lm, const double *pg, double *dir, int p)
+{
+	for (int j = 0; j < p; j++)
+		dir[j] = -pg[j];
+	for (int k = 0; k < lm->mem; k++)
+	{
+		int			i = (lm->head - 1 - k + LBFGS_M) % LBFGS_M;
+		double		a = lm->rho[i] * dot(lm->S + i * p, dir, p);
+
+		lm->alpha[i] = a;
+		for (int j = 0; j < p; j++)
+			dir[j] -= a * lm->Y[i * p + j];
+	}
+	if (lm->mem > 0)
+	{
+		int			i = (lm->head - 1 + LBFGS_M) % LBFGS_M;
+		double		scale = dot(lm->S + i * p, lm->Y + i * p, p) /
+			dot(lm->Y + i * p, lm->Y + i * p, p);
+
+		for (int j = 0; j < p; j++)
+			dir[j] *= scale;
+	}
+	for (int k = lm->mem - 1; k >= 0; k--)
+	{
+		int			i = (lm->head - 1 - k + LBFGS_M) % LBFGS_M;
+		double		bcoef = lm->rho[i] * dot(lm->Y + i * p, dir, p);
+
+		for (int j = 0; j < p; j++)
+			dir[j] += lm->S[i * p + j] * (lm->alpha[i] - bcoef);
+	}
+}
+
+/*
+ * The search direction and its slope pg'dir.  OWL-QN keeps only the
+ * components that agree with -pg; a direction that is not a descent one
+ * forgets the curvature pairs and falls back to -pg.
+ */
+static double
+lbfgs_direction(const LogregProblem *pb, LbfgsMemory *lm, const double *pg, double *dir)
+{
+	int			p = pb->p;
+	double		slope;
+
+	lbfgs_two_loop(lm, pg, dir, p);
+	if (pb->l1 > 0)
+		for (int j = 0; j < pb->f; j++)
+			if (dir[j] * pg[j] >= 0)
+				dir[j] = 0.0;
+	slope = dot(pg, dir, p);
+	if (!(slope < 0))
+	{
+		lm->mem = 0;
+		for (int j = 0; j < p; j++)
+			dir[j] = -pg[j];
+		slope = dot(pg, dir, p);
+	}
+	return slope;
+}
+
+/*
+ * Backtracking (Armijo) along dir from theta, projected onto theta's
+ * orthant (or -pg's at zero) when l1 > 0.  True when a step was accepted:
+ * tnew, gnew and *newloss then hold it.
+ */
+static bool
+lbfgs_line_search(LogregProblem *pb, const LbfgsMemory *lm, const double *theta,
+				  double loss, const double *pg, const double *dir, double slope,
+				  double *tnew, double *gnew, double *newloss)
+{
+	int			p = pb->p;
+	double		alpha = (lm->mem == 0) ? Min(1.0, 1.0 / sqrt(-slope)) : 1.0;
+
+	for (int tries = 0; tries < 50; tries++)
+	{
+		double		decrease = 0.0;
+
+		for (int j = 0; j < p; j++)
+		{
+			tnew[j] = theta[j] + alpha * dir[j];
+			if (pb->l1 > 0 && j < pb->f)
+			{
+				double		orth = theta[j] != 0 ? theta[j] : -pg[j];
+
+				if (tnew[j] * orth <= 0)
+					tnew[j] = 0.0;
+			}
+			decrease += pg[j] * (tnew[j] - theta[j]);
+		}
+		*newloss = logreg_objective(pb, tnew, gnew, NULL) + l1_term(pb, tnew);
+		if (*newloss <= loss + 1e-4 * decrease)
+			return true;
+		alpha *= 0.5;
+	}
+	return false;
+}
+
+/* Remember the step's curvature pair (from the smooth gradient) if s'y > 0. */
+static void
+lbfgs_push(LbfgsMemory *lm, const double *theta, const double *tnew,
+		   const double *grad, const double *gnew, int p)
+{
+	double	   *s = lm->S + lm->head * p;
+	double	   *y = lm->Y + lm->head * p;
+	double		sy;
+
+	for (int j = 0; j < p; j++)
+	{
+		s[j] = tnew[j] - theta[j];
+		y[j] = gnew[j] - grad[j];
+	}
+	sy = dot(s, y, p);
+	if (sy > 1e-16)
+	{
+		lm->rho[lm->head] = 1.0 / sy;
+		lm->head = (lm->head + 1) % LBFGS_M;
+		lm->mem = Min(lm->mem + 1, LBFGS_M);
+	}
+}
+
 /* L-BFGS, orthant-wise when l1 > 0 (OWL-QN).  S and Y: (LBFGS_M,p) history. */
 static void
 logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 			 double *S, double *Y, LogregFit *fit, TimestampTz start)
 {
 	int			p = pb->p;
-	double		rho[LBFGS_M];
-	double		alpha_hist[LBFGS_M];
-	int			mem = 0;
-	int			head = 0;
+	LbfgsMemory lm = {.S = S,.Y = Y};
 	double	   *grad = palloc(sizeof(double) * p);
 	double	   *gnew = palloc(sizeof(double) * p);
 	double	   *pg = palloc(sizeof(double) * p);
@@ -402,10 +541,9 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 	for (fit->iterations = 0; fit->iterations < o->max_iter;)
 	{
 		double		gnorm;
-		double		alpha;
-		double		newloss = loss;
 		double		slope;
-		bool		accepted = false;
+		double		newloss = loss;
+		bool		accepted;
 
 		pseudo_gradient(pb, theta, grad, pg);
 		gnorm = max_abs(pg, p);
@@ -414,92 +552,9 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 			fit->converged = true;
 			break;
 		}
-
-		/* two-loop recursion: dir = -H pg */
-		for (int j = 0; j < p; j++)
-			dir[j] = -pg[j];
-		for (int k = 0; k < mem; k++)
-		{
-			int			i = (head - 1 - k + LBFGS_M) % LBFGS_M;
-			double		a = 0.0;
-
-			for (int j = 0; j < p; j++)
-				a += S[i * p + j] * dir[j];
-			a *= rho[i];
-			alpha_hist[i] = a;
-			for (int j = 0; j < p; j++)
-				dir[j] -= a * Y[i * p + j];
-		}
-		if (mem > 0)
-		{
-			int			i = (head - 1 + LBFGS_M) % LBFGS_M;
-			double		sy = 0.0,
-						yy = 0.0;
-
-			for (int j = 0; j < p; j++)
-			{
-				sy += S[i * p + j] * Y[i * p + j];
-				yy += Y[i * p + j] * Y[i * p + j];
-			}
-			for (int j = 0; j < p; j++)
-				dir[j] *= sy / yy;
-		}
-		for (int k = mem - 1; k >= 0; k--)
-		{
-			int			i = (head - 1 - k + LBFGS_M) % LBFGS_M;
-			double		bcoef = 0.0;
-
-			for (int j = 0; j < p; j++)
-				bcoef += Y[i * p + j] * dir[j];
-			bcoef *= rho[i];
-			for (int j = 0; j < p; j++)
-				dir[j] += S[i * p + j] * (alpha_hist[i] - bcoef);
-		}
-		/* OWL-QN: keep only the components that agree with -pg */
-		if (pb->l1 > 0)
-			for (int j = 0; j < pb->f; j++)
-				if (dir[j] * pg[j] >= 0)
-					dir[j] = 0.0;
-		slope = 0.0;
-		for (int j = 0; j < p; j++)
-			slope += pg[j] * dir[j];
-		if (!(slope < 0))
-		{
-			/* not a descent direction: forget the curvature pairs */
-			mem = 0;
-			for (int j = 0; j < p; j++)
-				dir[j] = -pg[j];
-			slope = 0.0;
-			for (int j = 0; j < p; j++)
-				slope += pg[j] * dir[j];
-		}
-
-		alpha = (mem == 0) ? Min(1.0, 1.0 / sqrt(-slope)) : 1.0;
-		for (int tries = 0; tries < 50; tries++)
-		{
-			double		decrease = 0.0;
-
-			for (int j = 0; j < p; j++)
-			{
-				tnew[j] = theta[j] + alpha * dir[j];
-				/* project onto the orthant of theta (or of -pg at zero) */
-				if (pb->l1 > 0 && j < pb->f)
-				{
-					double		orth = theta[j] != 0 ? theta[j] : -pg[j];
-
-					if (tnew[j] * orth <= 0)
-						tnew[j] = 0.0;
-				}
-				decrease += pg[j] * (tnew[j] - theta[j]);
-			}
-			newloss = logreg_objective(pb, tnew, gnew, NULL) + l1_term(pb, tnew);
-			if (newloss <= loss + 1e-4 * decrease)
-			{
-				accepted = true;
-				break;
-			}
-			alpha *= 0.5;
-		}
+		slope = lbfgs_direction(pb, &lm, pg, dir);
+		accepted = lbfgs_line_search(pb, &lm, theta, loss, pg, dir, slope,
+									 tnew, gnew, &newloss);
 		fit->iterations++;
 		if (!accepted || loss - newloss <= LOGREG_FTOL * Max(1.0, fabs(loss)))
 		{
@@ -516,24 +571,7 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 			}
 			break;
 		}
-
-		/* new curvature pair from the smooth gradient */
-		{
-			double		sy = 0.0;
-
-			for (int j = 0; j < p; j++)
-			{
-				S[head * p + j] = tnew[j] - theta[j];
-				Y[head * p + j] = gnew[j] - grad[j];
-				sy += S[head * p + j] * Y[head * p + j];
-			}
-			if (sy > 1e-16)
-			{
-				rho[head] = 1.0 / sy;
-				head = (head + 1) % LBFGS_M;
-				mem = Min(mem + 1, LBFGS_M);
-			}
-		}
+		lbfgs_push(&lm, theta, tnew, grad, gnew, p);
 		memcpy(theta, tnew, sizeof(double) * p);
 		memcpy(grad, gnew, sizeof(double) * p);
 		loss = newloss;
