@@ -548,68 +548,163 @@ splittable(const Booster *bs, const GrowNode *nd)
 		nd->H >= 2 * Max(bs->o->min_child_weight, HESS_EPS);
 }
 
+/* The root over rowidx[0 .. m), with its split found if it has one. */
+static void
+grow_root(Booster *bs, int m, TreeBuf *tb, GrowNode *root)
+{
+	memset(root, 0, sizeof(GrowNode));
+	root->begin = 0;
+	root->end = m;
+	root->out = tree_add_node(tb);
+	for (int k = 0; k < m; k++)
+	{
+		root->G += bs->gh[2 * (Size) bs->rowidx[k]];
+		root->H += bs->gh[2 * (Size) bs->rowidx[k] + 1];
+	}
+	root->feature = -1;
+	if (splittable(bs, root))
+	{
+		root->hist = hist_get(bs);
+		build_hist(bs, root, root->hist);
+		find_split(bs, root);
+	}
+}
+
+/*
+ * Mark the nodes of a level that split (depth >= 0) and those that become
+ * leaves (depth stored as -depth - 1).  A leaf budget (max_leaves) goes to
+ * the largest gains of the level.
+ */
+static void
+choose_splits(Booster *bs, GrowNode *level, int nlevel, int leaves)
+{
+	const GbdtOptions *o = bs->o;
+	GrowNode  **chosen = palloc(sizeof(GrowNode *) * nlevel);
+	int			nchosen = 0;
+
+	for (int i = 0; i < nlevel; i++)
+		if (level[i].feature >= 0 && level[i].depth < o->max_depth)
+			chosen[nchosen++] = &level[i];
+	if (o->max_leaves > 0)
+	{
+		qsort(chosen, nchosen, sizeof(GrowNode *), gbdt_cmp_gain_desc);
+		nchosen = Min(nchosen, o->max_leaves - leaves);
+	}
+	for (int i = 0; i < nlevel; i++)
+		level[i].depth = -level[i].depth - 1;
+	for (int i = 0; i < nchosen; i++)
+		chosen[i]->depth = -chosen[i]->depth - 1;
+	pfree(chosen);
+}
+
+/* Split nd's rows into children L and R and write nd as an inner node. */
+static void
+split_node(Booster *bs, TreeBuf *tb, GrowNode *nd, GrowNode *L, GrowNode *R)
+{
+	const GbdtOptions *o = bs->o;
+	int			nl = partition_rows(bs, nd);
+	int32	   *ni;
+	float	   *nf;
+
+	memset(L, 0, sizeof(GrowNode));
+	memset(R, 0, sizeof(GrowNode));
+	L->begin = nd->begin;
+	L->end = nd->begin + nl;
+	R->begin = L->end;
+	R->end = nd->end;
+	L->G = nd->GL;
+	L->H = nd->HL;
+	R->G = nd->G - nd->GL;
+	R->H = nd->H - nd->HL;
+	L->depth = R->depth = nd->depth + 1;
+	L->feature = R->feature = -1;
+	L->out = tree_add_node(tb);
+	R->out = tree_add_node(tb);
+
+	ni = tb->t.ints + 4 * nd->out;
+	nf = tb->t.floats + 4 * nd->out;
+	ni[0] = nd->feature;
+	ni[1] = L->out;
+	ni[2] = nd->default_left ? GBDT_NODE_DEFAULT_LEFT : 0;
+	nf[0] = nd->bin < bs->bd.nbins[nd->feature] - 1 ?
+		bs->bd.cuts[nd->feature][nd->bin] : get_float4_infinity();
+	nf[1] = (float) (-o->learning_rate * nd->G / (nd->H + o->l2));
+	nf[2] = (float) (nd->end - nd->begin);
+	nf[3] = (float) nd->gain;
+	tb->split_bin[nd->out] = nd->bin;
+}
+
+/*
+ * The children's histograms and splits: sum the smaller child, subtract it
+ * from the parent's for the larger.  nd's histogram is given away or freed.
+ */
+static void
+children_splits(Booster *bs, GrowNode *nd, GrowNode *L, GrowNode *R)
+{
+	GrowNode   *small = (L->end - L->begin <= R->end - R->begin) ? L : R;
+	GrowNode   *big = small == L ? R : L;
+
+	if (splittable(bs, small) || splittable(bs, big))
+	{
+		small->hist = hist_get(bs);
+		build_hist(bs, small, small->hist);
+		if (splittable(bs, big))
+		{
+			if (nd->hist != NULL)
+			{
+				subtract_hist(bs, nd->hist, small->hist);
+				big->hist = nd->hist;
+				nd->hist = NULL;
+			}
+			else
+			{
+				big->hist = hist_get(bs);
+				build_hist(bs, big, big->hist);
+			}
+			find_split(bs, big);
+		}
+		if (splittable(bs, small))
+			find_split(bs, small);
+		else
+		{
+			hist_put(bs, small->hist);
+			small->hist = NULL;
+		}
+	}
+	hist_put(bs, nd->hist);
+	nd->hist = NULL;
+
+	/*
+	 * Deep trees on many rows: past the histogram budget the children drop
+	 * theirs, and their own children are summed directly.
+	 */
+	if (bs->nhist - bs->npool > bs->max_hist)
+	{
+		hist_put(bs, L->hist);
+		hist_put(bs, R->hist);
+		L->hist = R->hist = NULL;
+	}
+}
+
 /* Grow one tree depth-wise over the rows rowidx[0 .. m). */
 static void
 grow_tree(Booster *bs, int m, TreeBuf *tb)
 {
-	const GbdtOptions *o = bs->o;
-	GrowNode   *level;
-	GrowNode   *next;
-	GrowNode  **chosen;
+	GrowNode   *level = palloc(sizeof(GrowNode));
 	int			nlevel = 1;
 	int			leaves = 1;
-	int			maxlevel = 2;
 
-	level = palloc(sizeof(GrowNode) * maxlevel);
-	memset(&level[0], 0, sizeof(GrowNode));
-	level[0].begin = 0;
-	level[0].end = m;
-	level[0].out = tree_add_node(tb);
-	for (int k = 0; k < m; k++)
-	{
-		level[0].G += bs->gh[2 * (Size) bs->rowidx[k]];
-		level[0].H += bs->gh[2 * (Size) bs->rowidx[k] + 1];
-	}
-	level[0].feature = -1;
-	if (splittable(bs, &level[0]))
-	{
-		level[0].hist = hist_get(bs);
-		build_hist(bs, &level[0], level[0].hist);
-		find_split(bs, &level[0]);
-	}
-
+	grow_root(bs, m, tb, &level[0]);
 	while (nlevel > 0)
 	{
-		int			nchosen = 0;
+		GrowNode   *next = palloc(sizeof(GrowNode) * 2 * Max(nlevel, 1));
 		int			nnext = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		chosen = palloc(sizeof(GrowNode *) * nlevel);
-		for (int i = 0; i < nlevel; i++)
-			if (level[i].feature >= 0 && level[i].depth < o->max_depth)
-				chosen[nchosen++] = &level[i];
-		/* a leaf budget goes to the best gains of the level */
-		if (o->max_leaves > 0)
-		{
-			qsort(chosen, nchosen, sizeof(GrowNode *), gbdt_cmp_gain_desc);
-			nchosen = Min(nchosen, o->max_leaves - leaves);
-		}
-		for (int i = 0; i < nlevel; i++)
-			level[i].depth = -level[i].depth - 1;	/* mark: not chosen */
-		for (int i = 0; i < nchosen; i++)
-			chosen[i]->depth = -chosen[i]->depth - 1;	/* unmark */
-
-		next = palloc(sizeof(GrowNode) * 2 * Max(nchosen, 1));
+		choose_splits(bs, level, nlevel, leaves);
 		for (int i = 0; i < nlevel; i++)
 		{
 			GrowNode   *nd = &level[i];
-			GrowNode   *L,
-					   *R,
-					   *small,
-					   *big;
-			int			nl;
-			int32	   *ni;
-			float	   *nf;
 
 			if (nd->depth < 0)
 			{
@@ -618,86 +713,15 @@ grow_tree(Booster *bs, int m, TreeBuf *tb)
 				continue;
 			}
 			CHECK_FOR_INTERRUPTS();
-			nl = partition_rows(bs, nd);
-			L = &next[nnext++];
-			R = &next[nnext++];
-			memset(L, 0, sizeof(GrowNode));
-			memset(R, 0, sizeof(GrowNode));
-			L->begin = nd->begin;
-			L->end = nd->begin + nl;
-			R->begin = L->end;
-			R->end = nd->end;
-			L->G = nd->GL;
-			L->H = nd->HL;
-			R->G = nd->G - nd->GL;
-			R->H = nd->H - nd->HL;
-			L->depth = R->depth = nd->depth + 1;
-			L->feature = R->feature = -1;
-			L->out = tree_add_node(tb);
-			R->out = tree_add_node(tb);
+			split_node(bs, tb, nd, &next[nnext], &next[nnext + 1]);
+			children_splits(bs, nd, &next[nnext], &next[nnext + 1]);
+			nnext += 2;
 			leaves++;
-
-			ni = tb->t.ints + 4 * nd->out;
-			nf = tb->t.floats + 4 * nd->out;
-			ni[0] = nd->feature;
-			ni[1] = L->out;
-			ni[2] = nd->default_left ? GBDT_NODE_DEFAULT_LEFT : 0;
-			nf[0] = nd->bin < bs->bd.nbins[nd->feature] - 1 ?
-				bs->bd.cuts[nd->feature][nd->bin] : get_float4_infinity();
-			nf[1] = (float) (-o->learning_rate * nd->G / (nd->H + o->l2));
-			nf[2] = (float) (nd->end - nd->begin);
-			nf[3] = (float) nd->gain;
-			tb->split_bin[nd->out] = nd->bin;
-
-			/* histograms: sum the smaller child, subtract for the larger */
-			small = (L->end - L->begin <= R->end - R->begin) ? L : R;
-			big = small == L ? R : L;
-			if (splittable(bs, small) || splittable(bs, big))
-			{
-				small->hist = hist_get(bs);
-				build_hist(bs, small, small->hist);
-				if (splittable(bs, big))
-				{
-					if (nd->hist != NULL)
-					{
-						subtract_hist(bs, nd->hist, small->hist);
-						big->hist = nd->hist;
-						nd->hist = NULL;
-					}
-					else
-					{
-						big->hist = hist_get(bs);
-						build_hist(bs, big, big->hist);
-					}
-					find_split(bs, big);
-				}
-				if (splittable(bs, small))
-					find_split(bs, small);
-				else
-				{
-					hist_put(bs, small->hist);
-					small->hist = NULL;
-				}
-			}
-			hist_put(bs, nd->hist);
-			nd->hist = NULL;
-
-			/*
-			 * Deep trees on many rows: past the histogram budget the children
-			 * drop theirs, and their own children are summed directly.
-			 */
-			if (bs->nhist - bs->npool > bs->max_hist)
-			{
-				hist_put(bs, L->hist);
-				hist_put(bs, R->hist);
-				L->hist = R->hist = NULL;
-			}
 		}
-		pfree(chosen);
 		pfree(level);
 		level = next;
 		nlevel = nnext;
-		if (o->max_leaves > 0 && leaves >= o->max_leaves)
+		if (bs->o->max_leaves > 0 && leaves >= bs->o->max_leaves)
 		{
 			for (int i = 0; i < nlevel; i++)
 				make_leaf(bs, tb, &level[i]);
