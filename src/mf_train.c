@@ -362,28 +362,12 @@ mf_distinct_ids(MfState *st, bool users, int *n_out)
 	return repalloc_huge(ids, sizeof(int64) * Max(m, 1));
 }
 
-/*
- * Map the buffered rows to dense indices and build the interaction matrix
- * by user (items ascending within a row, duplicates summed) and by item
- * (users ascending).  The buffered chunks are freed on the way.
- */
-static int64
-mf_build_csr(MfState *st, const int64 *user_ids, int nusers, const int64 *item_ids,
-			 int nitems, MfCsr *byuser, MfCsr *byitem)
+/* The buffered rows as dense (user, item, value) triples; chunks freed. */
+static void
+mf_dense_triples(MfState *st, const int64 *user_ids, int nusers, const int64 *item_ids,
+				 int nitems, int32 *uidx, int32 *iidx, float *val)
 {
-	int64		n = st->nrows;
-	int32	   *uidx = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
-	int32	   *iidx = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
-	float	   *val = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
-	int64	   *iptr = palloc_extended(sizeof(int64) * (nitems + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	int64	   *uptr = palloc_extended(sizeof(int64) * (nusers + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	int64	   *pos;
-	int32	   *tu;
-	float	   *tv;
-	int32	   *ui;
-	float	   *uv;
 	int64		t = 0;
-	int64		nnz;
 
 	for (int c = 0; c < st->nchunks; c++)
 	{
@@ -402,59 +386,60 @@ mf_build_csr(MfState *st, const int64 *user_ids, int nusers, const int64 *item_i
 		ch->n = 0;
 	}
 	st->nchunks = 0;
+}
 
-	/* counting sort by item (stable: arrival order within an item) */
+/* Prefix sums of the counts of idx[0 .. n) into ptr[0 .. nrows] (zeroed). */
+static void
+csr_offsets(int64 *ptr, int nrows, const int32 *idx, int64 n)
+{
+	memset(ptr, 0, sizeof(int64) * (nrows + 1));
 	for (int64 e = 0; e < n; e++)
-		iptr[iidx[e] + 1]++;
-	for (int i = 0; i < nitems; i++)
-		iptr[i + 1] += iptr[i];
-	pos = palloc_extended(sizeof(int64) * Max(nusers, nitems), MCXT_ALLOC_HUGE);
-	memcpy(pos, iptr, sizeof(int64) * nitems);
-	tu = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
-	tv = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
-	for (int64 e = 0; e < n; e++)
-	{
-		int64		d = pos[iidx[e]]++;
+		ptr[idx[e] + 1]++;
+	for (int i = 0; i < nrows; i++)
+		ptr[i + 1] += ptr[i];
+}
 
-		tu[d] = uidx[e];
-		tv[d] = val[e];
-	}
-	CHECK_FOR_INTERRUPTS();
-
-	/* then by user, walking items in order: each user's items ascend */
-	for (int64 e = 0; e < n; e++)
-		uptr[uidx[e] + 1]++;
-	for (int u = 0; u < nusers; u++)
-		uptr[u + 1] += uptr[u];
-	memcpy(pos, uptr, sizeof(int64) * nusers);
-	ui = iidx;					/* reuse: same size, no longer needed */
-	uv = val;
-	for (int i = 0; i < nitems; i++)
-		for (int64 e = iptr[i]; e < iptr[i + 1]; e++)
+/*
+ * The transpose of a (nrows x ncols) CSR matrix by counting sort: rows of
+ * the result are the columns, and within each the old rows ascend.
+ * pos: scratch of ncols.
+ */
+static void
+csr_transpose(const int64 *ptr, const int32 *idx, const float *val, int nrows,
+			  int ncols, int64 *tptr, int32 *tidx, float *tval, int64 *pos)
+{
+	csr_offsets(tptr, ncols, idx, ptr[nrows]);
+	memcpy(pos, tptr, sizeof(int64) * ncols);
+	for (int r = 0; r < nrows; r++)
+		for (int64 e = ptr[r]; e < ptr[r + 1]; e++)
 		{
-			int64		d = pos[tu[e]]++;
+			int64		d = pos[idx[e]]++;
 
-			ui[d] = i;
-			uv[d] = tv[e];
+			tidx[d] = r;
+			tval[d] = val[e];
 		}
-	pfree(uidx);
 	CHECK_FOR_INTERRUPTS();
+}
 
-	/* sum duplicates (adjacent now), compacting in place */
-	nnz = 0;
-	for (int u = 0; u < nusers; u++)
+/* Sum the duplicates of each row (adjacent), compacting in place; nnz. */
+static int64
+csr_sum_duplicates(int64 *ptr, int32 *idx, float *val, int nrows)
+{
+	int64		nnz = 0;
+
+	for (int u = 0; u < nrows; u++)
 	{
-		int64		start = uptr[u];
-		int64		end = uptr[u + 1];
+		int64		start = ptr[u];
+		int64		end = ptr[u + 1];
 
-		uptr[u] = nnz;
+		ptr[u] = nnz;
 		for (int64 e = start; e < end;)
 		{
-			int32		item = ui[e];
+			int32		item = idx[e];
 			double		sum = 0.0;
 
-			for (; e < end && ui[e] == item; e++)
-				sum += uv[e];
+			for (; e < end && idx[e] == item; e++)
+				sum += val[e];
 			/* each value is finite, but their sum may not fit a real */
 			if (!isfinite((float) sum))
 				ereport(ERROR,
@@ -462,34 +447,62 @@ mf_build_csr(MfState *st, const int64 *user_ids, int nusers, const int64 *item_i
 						 errmsg("%s: the summed values of a duplicated (user, item) pair are out of range for type real",
 								TRAINER),
 						 errhint("Scale the values down.")));
-			ui[nnz] = item;
-			uv[nnz] = (float) sum;
+			idx[nnz] = item;
+			val[nnz] = (float) sum;
 			nnz++;
 		}
 	}
-	uptr[nusers] = nnz;
+	ptr[nrows] = nnz;
+	return nnz;
+}
+
+/*
+ * Map the buffered rows to dense indices and build the interaction matrix
+ * by user (items ascending within a row, duplicates summed) and by item
+ * (users ascending).  The buffered chunks are freed on the way.
+ */
+static int64
+mf_build_csr(MfState *st, const int64 *user_ids, int nusers, const int64 *item_ids,
+			 int nitems, MfCsr *byuser, MfCsr *byitem)
+{
+	int64		n = st->nrows;
+	int32	   *uidx = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	int32	   *iidx = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	float	   *val = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
+	int64	   *iptr = palloc_extended(sizeof(int64) * (nitems + 1), MCXT_ALLOC_HUGE);
+	int64	   *uptr = palloc_extended(sizeof(int64) * (nusers + 1), MCXT_ALLOC_HUGE);
+	int64	   *pos = palloc_extended(sizeof(int64) * Max(nusers, nitems), MCXT_ALLOC_HUGE);
+	int32	   *tu = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	float	   *tv = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
+	int64		nnz;
+
+	mf_dense_triples(st, user_ids, nusers, item_ids, nitems, uidx, iidx, val);
+
+	/* counting sort by item (stable: arrival order within an item) */
+	csr_offsets(iptr, nitems, iidx, n);
+	memcpy(pos, iptr, sizeof(int64) * nitems);
+	for (int64 e = 0; e < n; e++)
+	{
+		int64		d = pos[iidx[e]]++;
+
+		tu[d] = uidx[e];
+		tv[d] = val[e];
+	}
+	pfree(uidx);
+	CHECK_FOR_INTERRUPTS();
+
+	/* then by user, walking items in order: each user's items ascend */
+	csr_transpose(iptr, tu, tv, nitems, nusers, uptr, iidx, val, pos);
+	nnz = csr_sum_duplicates(uptr, iidx, val, nusers);
 
 	/* the item-major copy of the merged matrix (users ascend per item) */
-	memset(iptr, 0, sizeof(int64) * (nitems + 1));
-	for (int64 e = 0; e < nnz; e++)
-		iptr[ui[e] + 1]++;
-	for (int i = 0; i < nitems; i++)
-		iptr[i + 1] += iptr[i];
-	memcpy(pos, iptr, sizeof(int64) * nitems);
-	for (int u = 0; u < nusers; u++)
-		for (int64 e = uptr[u]; e < uptr[u + 1]; e++)
-		{
-			int64		d = pos[ui[e]]++;
-
-			tu[d] = u;
-			tv[d] = uv[e];
-		}
+	csr_transpose(uptr, iidx, val, nusers, nitems, iptr, tu, tv, pos);
 	pfree(pos);
 
 	byuser->nrows = nusers;
 	byuser->ptr = uptr;
-	byuser->idx = ui;
-	byuser->val = uv;
+	byuser->idx = iidx;
+	byuser->val = val;
 	byitem->nrows = nitems;
 	byitem->ptr = iptr;
 	byitem->idx = tu;

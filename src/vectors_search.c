@@ -380,37 +380,10 @@ ecml_search(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/*
- * ecml.search_batch(packed, queries real[][], k) → (query_index, id, rank,
- * distance): the k nearest rows of every query (one per row of queries,
- * numbered from 1), each best first.
- */
-PG_FUNCTION_INFO_V1(ecml_search_batch);
-Datum
-ecml_search_batch(PG_FUNCTION_ARGS)
+/* queries must be (nq, d) without NULLs, d the pack's, nq * k bounded. */
+static void
+batch_check(const VectorsModel *m, ArrayType *arr, int k, int *nq, int *d)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	VectorsModel *m;
-	ArrayType  *arr;
-	const float *data;
-	float	   *normalized = NULL;
-	const float *Q;
-	SearchQuery *sqs;
-	EcmlTopK   *heaps;
-	float	   *C;
-	int			nq;
-	int			d;
-	int			k;
-	int			rb;
-	int			chunk;
-
-	InitMaterializedSRF(fcinfo, 0);
-	m = ecml_model_cached(fcinfo, 0, ECML_KIND_VECTORS, vectors_parse);
-	k = PG_GETARG_INT32(2);
-	check_k(k);
-	k = Min(k, m->n);
-
-	arr = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(arr) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -424,24 +397,30 @@ ecml_search_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("queries must not contain NULL elements")));
-	nq = ARR_DIMS(arr)[0];
-	d = ARR_DIMS(arr)[1];
-	if (d != m->d)
+	*nq = ARR_DIMS(arr)[0];
+	*d = ARR_DIMS(arr)[1];
+	if (*d != m->d)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("queries have %d elements each, the pack has %d dimensions", d, m->d),
+				 errmsg("queries have %d elements each, the pack has %d dimensions", *d, m->d),
 				 errhint("Query with vectors from the embedding model the pack was built from.")));
-	if ((int64) nq * k > BATCH_MAX_RESULTS)
+	if ((int64) *nq * k > BATCH_MAX_RESULTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("search_batch would return %lld rows (%d queries x k = %d), at most %lld are supported",
-						(long long) nq * k, nq, k, (long long) BATCH_MAX_RESULTS),
+						(long long) *nq * k, *nq, k, (long long) BATCH_MAX_RESULTS),
 				 errhint("Split the queries into smaller batches or lower k.")));
+}
 
-	data = (const float *) ARR_DATA_PTR(arr);
-	if (m->metric == VECTORS_METRIC_COSINE)
-		normalized = palloc_extended(sizeof(float) * d * (Size) nq, MCXT_ALLOC_HUGE);
-	sqs = palloc(sizeof(SearchQuery) * nq);
+/*
+ * Each query checked and prepared (norms; normalized into normalized[] for
+ * cosine, which the caller then multiplies instead of data).
+ */
+static SearchQuery *
+batch_prepare(const VectorsModel *m, const float *data, int nq, int d, float *normalized)
+{
+	SearchQuery *sqs = palloc(sizeof(SearchQuery) * nq);
+
 	for (int j = 0; j < nq; j++)
 	{
 		const float *x = data + (Size) j * d;
@@ -460,20 +439,106 @@ ecml_search_batch(PG_FUNCTION_ARGS)
 		prepare_query(m, x, d, normalized ? normalized + (Size) j * d : NULL, what, &sqs[j]);
 		pfree(what);
 	}
-	Q = normalized ? normalized : data;
+	return sqs;
+}
+
+/*
+ * The heaps of queries c0 .. c0+nc over every row: rows outside and query
+ * groups inside, so each block of the matrix is read once per chunk.
+ * C: scratch of (QUERY_GROUP, rb) floats.
+ */
+static void
+batch_scan_chunk(const VectorsModel *m, const float *Q, SearchQuery *sqs,
+				 EcmlTopK *heaps, int c0, int nc, int rb, float *C)
+{
+	int			d = m->d;
+
+	for (int j = 0; j < nc; j++)
+		ecml_topk_reset(&heaps[j]);
+	for (int r0 = 0; r0 < m->n; r0 += rb)
+	{
+		int			nb = Min(rb, m->n - r0);
+
+		for (int g0 = c0; g0 < c0 + nc; g0 += QUERY_GROUP)
+		{
+			int			ng = Min(QUERY_GROUP, c0 + nc - g0);
+
+			/* C (ng,nb) = Q[g0 .. g0+ng) (ng,d) . X[r0 .. r0+nb)^T (d,nb) */
+			ecml_sgemm(false, true, ng, nb, d, 1.0f, Q + (Size) g0 * d, d,
+					   m->matrix + (Size) r0 * d, d, 0.0f, C, rb);
+			for (int j = 0; j < ng; j++)
+				offer_block(m, &sqs[g0 + j], &heaps[g0 - c0 + j],
+							C + (Size) j * rb, r0, nb);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* A chunk's results, best first per query, into the tuplestore. */
+static void
+batch_emit(ReturnSetInfo *rsinfo, const VectorsModel *m, EcmlTopK *heaps, int c0, int nc)
+{
+	for (int j = 0; j < nc; j++)
+	{
+		EcmlTopK   *h = &heaps[j];
+		int			n = ecml_topk_sort(h);
+
+		for (int i = 0; i < n; i++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			values[0] = Int32GetDatum(c0 + j + 1);
+			values[1] = Int64GetDatum(h->id[i]);
+			values[2] = Int32GetDatum(i + 1);
+			values[3] = Float4GetDatum(key_distance(m, h->key[i]));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+}
+
+/*
+ * ecml.search_batch(packed, queries real[][], k) → (query_index, id, rank,
+ * distance): the k nearest rows of every query (one per row of queries,
+ * numbered from 1), each best first.
+ */
+PG_FUNCTION_INFO_V1(ecml_search_batch);
+Datum
+ecml_search_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	VectorsModel *m;
+	ArrayType  *arr;
+	float	   *normalized = NULL;
+	SearchQuery *sqs;
+	EcmlTopK   *heaps;
+	float	   *C;
+	int			nq;
+	int			d;
+	int			k;
+	int			rb;
+	int			chunk;
+
+	InitMaterializedSRF(fcinfo, 0);
+	m = ecml_model_cached(fcinfo, 0, ECML_KIND_VECTORS, vectors_parse);
+	k = PG_GETARG_INT32(2);
+	check_k(k);
+	k = Min(k, m->n);
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	batch_check(m, arr, k, &nq, &d);
+	if (m->metric == VECTORS_METRIC_COSINE)
+		normalized = palloc_extended(sizeof(float) * d * (Size) nq, MCXT_ALLOC_HUGE);
+	sqs = batch_prepare(m, (const float *) ARR_DATA_PTR(arr), nq, d, normalized);
 
 	/*
-	 * Queries go in chunks whose heaps fit in work_mem (the results of a
-	 * chunk go to the tuplestore, which spills to disk, before the next);
-	 * within a chunk, rows outside and queries inside, so each block of the
-	 * matrix is read once per chunk.
+	 * Queries go in chunks whose heaps fit in work_mem; the results of a
+	 * chunk go to the tuplestore, which spills to disk, before the next.
 	 */
 	chunk = (int) Max(1, Min((int64) nq, (int64) work_mem * 1024 /
 							 ((int64) k * (sizeof(float) + sizeof(int64)))));
 	heaps = palloc(sizeof(EcmlTopK) * chunk);
 	for (int j = 0; j < chunk; j++)
 		ecml_topk_init(&heaps[j], k);
-
 	rb = block_rows(d);
 	C = palloc(sizeof(float) * rb * Min(chunk, QUERY_GROUP));
 	ecml_blas_prepare();
@@ -482,43 +547,9 @@ ecml_search_batch(PG_FUNCTION_ARGS)
 	{
 		int			nc = Min(chunk, nq - c0);
 
-		for (int j = 0; j < nc; j++)
-			ecml_topk_reset(&heaps[j]);
-		for (int r0 = 0; r0 < m->n; r0 += rb)
-		{
-			int			nb = Min(rb, m->n - r0);
-
-			for (int g0 = c0; g0 < c0 + nc; g0 += QUERY_GROUP)
-			{
-				int			ng = Min(QUERY_GROUP, c0 + nc - g0);
-
-				/* C (ng,nb) = Q[g0 .. g0+ng) (ng,d) . X[r0 .. r0+nb)^T (d,nb) */
-				ecml_sgemm(false, true, ng, nb, d, 1.0f, Q + (Size) g0 * d, d,
-						   m->matrix + (Size) r0 * d, d, 0.0f, C, rb);
-				for (int j = 0; j < ng; j++)
-					offer_block(m, &sqs[g0 + j], &heaps[g0 - c0 + j],
-								C + (Size) j * rb, r0, nb);
-			}
-			CHECK_FOR_INTERRUPTS();
-		}
-
-		for (int j = 0; j < nc; j++)
-		{
-			EcmlTopK   *h = &heaps[j];
-			int			n = ecml_topk_sort(h);
-
-			for (int i = 0; i < n; i++)
-			{
-				Datum		values[4];
-				bool		nulls[4] = {false, false, false, false};
-
-				values[0] = Int32GetDatum(c0 + j + 1);
-				values[1] = Int64GetDatum(h->id[i]);
-				values[2] = Int32GetDatum(i + 1);
-				values[3] = Float4GetDatum(key_distance(m, h->key[i]));
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
-		}
+		batch_scan_chunk(m, normalized ? normalized : (const float *) ARR_DATA_PTR(arr),
+						 sqs, heaps, c0, nc, rb, C);
+		batch_emit(rsinfo, m, heaps, c0, nc);
 		CHECK_FOR_INTERRUPTS();
 	}
 	return (Datum) 0;
