@@ -184,20 +184,15 @@ gbdt_claim_children(int32 left, uint8 *parents, int *depth, int child_depth)
 	depth[left] = depth[left + 1] = child_depth;
 }
 
-/* Parse and check a validated gbdt model into its scoring form (in mcxt). */
-void *
-gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
+/*
+ * The base margin, the feature count and the tree table, checked against
+ * the node table's length; the number of nodes.
+ */
+static Size
+gbdt_parse_tables(const EcmlModel *model, GbdtModel *m)
 {
-	GbdtModel  *m = palloc0(sizeof(GbdtModel));
 	const EcmlSection *s;
 	double	   *base;
-	int32	   *ints;
-	float	   *floats;
-	int		   *depth;
-	uint8	   *parents;
-	char	  **names;
-	int			nnames;
-	int			f;
 	Size		ntrees;
 	Size		nnodes;
 
@@ -206,7 +201,7 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 		base[1] != floor(base[1]))
 		MODEL_CORRUPTED("base margin or feature count out of range");
 	m->base_margin = base[0];
-	f = m->nfeatures = (int) base[1];
+	m->nfeatures = (int) base[1];
 
 	s = ecml_model_section(model, GBDT_TAG_TREES, ECML_SECTION_INT32, true);
 	if (s->length < sizeof(int32) || s->length % sizeof(int32) != 0 ||
@@ -225,6 +220,93 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 		(Size) m->tree_start[ntrees] != nnodes || m->tree_start[0] != 0)
 		MODEL_CORRUPTED("node count does not match the tree table");
 	m->nnodes = (int) nnodes;
+	return nnodes;
+}
+
+/*
+ * Tree t's nodes from the int and float tables, checked: features and
+ * children in range, every node reached from the root once; depths and
+ * feature importance accumulate.
+ */
+static void
+gbdt_parse_tree(GbdtModel *m, Size t, const int32 *ints, const float *floats,
+				uint8 *parents, int *depth)
+{
+	int32		begin = m->tree_start[t];
+	int32		end = m->tree_start[t + 1];
+
+	/* every tree has a node, and children lie after their parent inside it */
+	if (end <= begin || end - begin > GBDT_MAX_NODES_PER_TREE)
+		MODEL_CORRUPTED("tree table is not increasing");
+	/* the last entry is the node count, but an earlier one may exceed it */
+	if ((Size) end > (Size) m->nnodes)
+		MODEL_CORRUPTED("tree table runs past the node table");
+	for (int32 k = begin; k < end; k++)
+	{
+		GbdtNode   *nd = &m->nodes[k];
+		const int32 *ni = ints + 4 * (Size) k;
+		const float *nf = floats + 4 * (Size) k;
+
+		nd->feature = ni[0];
+		nd->left = ni[1];
+		nd->threshold = nf[0];
+		nd->value = nf[1];
+		m->default_left[k] = (ni[2] & GBDT_NODE_DEFAULT_LEFT) != 0;
+		m->cover[k] = nf[2];
+		if (!isfinite(nf[1]) || !isfinite(nf[2]) || nf[2] < 0)
+			MODEL_CORRUPTED("node value or cover is not finite");
+		if (nd->feature == -1)
+			continue;
+		if (nd->feature < 0 || nd->feature >= m->nfeatures)
+			MODEL_CORRUPTED("node feature out of range");
+		if (nd->left <= k || nd->left >= end - 1)
+			MODEL_CORRUPTED("node child out of range");
+		if (isnan(nf[0]) || !isfinite(nf[3]))
+			MODEL_CORRUPTED("node threshold or gain is not a number");
+		gbdt_claim_children(nd->left, parents, depth, depth[k] + 1);
+		m->max_depth = Max(m->max_depth, depth[k] + 1);
+		m->importance_gain[nd->feature] += nf[3];
+		m->importance_splits[nd->feature]++;
+	}
+	/* the root has no parent (children come after it); all others one */
+	for (int32 k = begin + 1; k < end; k++)
+		if (parents[k] == 0)
+			MODEL_CORRUPTED("tree has a node its root does not reach");
+}
+
+/* The stored feature names, or x1 .. xf. */
+static char **
+gbdt_parse_names(const EcmlModel *model, int f)
+{
+	int			nnames;
+	char	  **names = ecml_section_texts(model, ECML_TAG_FEATURE_NAMES, &nnames);
+
+	if (names != NULL && nnames != f)
+		MODEL_CORRUPTED("feature names do not match the feature count");
+	if (names == NULL)
+	{
+		names = palloc(sizeof(char *) * f);
+		for (int j = 0; j < f; j++)
+			names[j] = psprintf("x%d", j + 1);
+	}
+	return names;
+}
+
+/* Parse and check a validated gbdt model into its scoring form (in mcxt). */
+void *
+gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
+{
+	GbdtModel  *m = palloc0(sizeof(GbdtModel));
+	const EcmlSection *s;
+	int32	   *ints;
+	float	   *floats;
+	int		   *depth;
+	uint8	   *parents;
+	Size		nnodes = gbdt_parse_tables(model, m);
+	Size		ntrees = m->ntrees;
+	int			f = m->nfeatures;
+
+	s = ecml_model_section(model, GBDT_TAG_NODE_INTS, ECML_SECTION_INT32, true);
 	ints = palloc_extended(Max(s->length, 1), MCXT_ALLOC_HUGE);
 	memcpy(ints, s->data, s->length);
 	floats = ecml_section_floats(model, GBDT_TAG_NODE_FLOATS, 4 * nnodes);
@@ -238,47 +320,8 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 	parents = palloc_extended(Max(nnodes, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (Size t = 0; t < ntrees; t++)
 	{
-		int32		begin = m->tree_start[t];
-		int32		end = m->tree_start[t + 1];
-
 		CHECK_FOR_INTERRUPTS();
-		/* every tree has a node, and children lie after their parent inside it */
-		if (end <= begin || end - begin > GBDT_MAX_NODES_PER_TREE)
-			MODEL_CORRUPTED("tree table is not increasing");
-		/* the last entry is the node count, but an earlier one may exceed it */
-		if ((Size) end > nnodes)
-			MODEL_CORRUPTED("tree table runs past the node table");
-		for (int32 k = begin; k < end; k++)
-		{
-			GbdtNode   *nd = &m->nodes[k];
-			const int32 *ni = ints + 4 * (Size) k;
-			const float *nf = floats + 4 * (Size) k;
-
-			nd->feature = ni[0];
-			nd->left = ni[1];
-			nd->threshold = nf[0];
-			nd->value = nf[1];
-			m->default_left[k] = (ni[2] & GBDT_NODE_DEFAULT_LEFT) != 0;
-			m->cover[k] = nf[2];
-			if (!isfinite(nf[1]) || !isfinite(nf[2]) || nf[2] < 0)
-				MODEL_CORRUPTED("node value or cover is not finite");
-			if (nd->feature == -1)
-				continue;
-			if (nd->feature < 0 || nd->feature >= f)
-				MODEL_CORRUPTED("node feature out of range");
-			if (nd->left <= k || nd->left >= end - 1)
-				MODEL_CORRUPTED("node child out of range");
-			if (isnan(nf[0]) || !isfinite(nf[3]))
-				MODEL_CORRUPTED("node threshold or gain is not a number");
-			gbdt_claim_children(nd->left, parents, depth, depth[k] + 1);
-			m->max_depth = Max(m->max_depth, depth[k] + 1);
-			m->importance_gain[nd->feature] += nf[3];
-			m->importance_splits[nd->feature]++;
-		}
-		/* the root has no parent (children come after it); all others one */
-		for (int32 k = begin + 1; k < end; k++)
-			if (parents[k] == 0)
-				MODEL_CORRUPTED("tree has a node its root does not reach");
+		gbdt_parse_tree(m, t, ints, floats, parents, depth);
 	}
 	pfree(parents);
 	m->group_depth = palloc0(sizeof(int) * (ntrees / GBDT_WALK_LANES + 1));
@@ -292,17 +335,7 @@ gbdt_parse(const EcmlModel *model, MemoryContext mcxt)
 	for (int t = 0; t < m->ntrees; t++)
 		m->expected_margin += gbdt_tree_expectation(m, t);
 	pfree(floats);
-
-	names = ecml_section_texts(model, ECML_TAG_FEATURE_NAMES, &nnames);
-	if (names != NULL && nnames != f)
-		MODEL_CORRUPTED("feature names do not match the feature count");
-	if (names == NULL)
-	{
-		names = palloc(sizeof(char *) * f);
-		for (int j = 0; j < f; j++)
-			names[j] = psprintf("x%d", j + 1);
-	}
-	m->feature_names = names;
+	m->feature_names = gbdt_parse_names(model, f);
 	return m;
 }
 

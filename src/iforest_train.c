@@ -807,25 +807,10 @@ build_node(IForestBuild *b, int node, int lo, int hi, int depth)
 	}
 }
 
-/*
- * Grow one isolation tree per sample and return the model: the part of
- * training after sampling, shared by ecml.anomaly_train and
- * ecml.train('iforest') (iforest_passes.c).
- */
-bytea *
-iforest_grow(const IForestSample *s, const IForestOptions *o)
+/* At least two rows to isolate. */
+static void
+iforest_check_rows(const IForestSample *s)
 {
-	TimestampTz start = GetCurrentTimestamp();
-	IForestBuild b;
-	int			f = s->nfeatures;
-	int			psi;
-	int			ntrees;
-	int			nsub;
-	int32	   *roots;
-	int32		params[4];
-	EcmlModelBuilder mb;
-	StringInfoData json;
-
 	if (s->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -837,54 +822,133 @@ iforest_grow(const IForestSample *s, const IForestOptions *o)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s: an isolation forest needs at least 2 training rows, got 1", s->trainer)));
+}
 
+/* The build's scratch for samples of psi rows, charged to the budget. */
+static void
+iforest_build_init(IForestBuild *b, const IForestSample *s, const IForestOptions *o, int psi)
+{
+	int			f = s->nfeatures;
+
+	memset(b, 0, sizeof(*b));
+	b->s = s;
+	ecml_train_memory_init(&b->mem, s->trainer, s->held);
+	ecml_train_memory_charge(&b->mem, (sizeof(int32) + sizeof(float)) * (Size) psi +
+							 sizeof(int32) * ((Size) f + o->n_trees + 1) + (Size) 1024 * 12,
+							 "tree scratch");
+	/* l = ceiling(log2 psi), the average tree height (Liu et al. 2008, 4.1) */
+	b->height_limit = (int) ceil(log2((double) psi));
+	ecml_rng_seed(&b->rng, (uint64) o->seed ^ TREE_STREAM);
+	b->idx = palloc(sizeof(int32) * psi);
+	b->vals = palloc(sizeof(float) * psi);
+	b->cand = palloc(sizeof(int32) * f);
+	b->capacity = 1024;
+	b->feature = palloc_extended(sizeof(int32) * b->capacity, MCXT_ALLOC_HUGE);
+	b->value = palloc_extended(sizeof(float) * b->capacity, MCXT_ALLOC_HUGE);
+	b->left = palloc_extended(sizeof(int32) * b->capacity, MCXT_ALLOC_HUGE);
+}
+
+/* The tree's features: a partial Fisher-Yates shuffle picks nsub of f. */
+static void
+iforest_pick_features(IForestBuild *b, int f, int nsub)
+{
+	for (int j = 0; j < f; j++)
+		b->cand[j] = j;
+	for (int j = 0; j < nsub; j++)
+	{
+		int			k = j + (int) ecml_rng_below(&b->rng, f - j);
+		int32		tmp = b->cand[j];
+
+		b->cand[j] = b->cand[k];
+		b->cand[k] = tmp;
+	}
+	b->ncand = nsub;
+}
+
+/* The model: options, shape, metrics, then the trees' roots and nodes. */
+static bytea *
+iforest_write(const IForestBuild *b, const IForestOptions *o, int psi, int nsub,
+			  const int32 *roots, TimestampTz start)
+{
+	const IForestSample *s = b->s;
+	int			f = s->nfeatures;
+	int			ntrees = o->n_trees;
+	int32		params[4];
+	EcmlModelBuilder mb;
+	StringInfoData json;
+
+	ecml_builder_init(&mb, ECML_KIND_IFOREST);
+	initStringInfo(&json);
+	ecml_options_to_json(&json, iforest_option_specs, N_IFOREST_OPTIONS, o);
+	ecml_builder_add_json(&mb, ECML_TAG_HYPERPARAMS, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"features\": %d, \"trees\": %d, \"sample_size\": %d, "
+					 "\"features_per_tree\": %d, \"height_limit\": %d, \"nodes\": %d, "
+					 "\"normalizer\": %.17g}",
+					 f, ntrees, psi, nsub, b->height_limit, b->nnodes, iforest_c(psi));
+	ecml_builder_add_json(&mb, ECML_TAG_INFO, json.data);
+
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"splits\": " INT64_FORMAT ", \"training_seconds\": %.3f",
+					 b->splits, ecml_elapsed_seconds(start));
+	if (s->metrics)
+		s->metrics(&json, s->metrics_arg);
+	appendStringInfoChar(&json, '}');
+	ecml_builder_add_json(&mb, ECML_TAG_METRICS, json.data);
+
+	params[0] = f;
+	params[1] = ntrees;
+	params[2] = psi;
+	params[3] = b->height_limit;
+	ecml_builder_add(&mb, IFOREST_TAG_PARAMS, ECML_SECTION_INT32, params, sizeof(params));
+	ecml_builder_add(&mb, IFOREST_TAG_TREES, ECML_SECTION_INT32, roots,
+					 sizeof(int32) * (ntrees + 1));
+	ecml_builder_add(&mb, IFOREST_TAG_FEATURE, ECML_SECTION_INT32, b->feature,
+					 sizeof(int32) * b->nnodes);
+	ecml_builder_add(&mb, IFOREST_TAG_VALUE, ECML_SECTION_FLOAT32, b->value,
+					 sizeof(float) * b->nnodes);
+	ecml_builder_add(&mb, IFOREST_TAG_LEFT, ECML_SECTION_INT32, b->left,
+					 sizeof(int32) * b->nnodes);
+	return ecml_builder_finish(&mb, s->nrows + s->nskipped, s->nskipped);
+}
+
+/*
+ * Grow one isolation tree per sample and return the model: the part of
+ * training after sampling, shared by ecml.anomaly_train and
+ * ecml.train('iforest') (iforest_passes.c).
+ */
+bytea *
+iforest_grow(const IForestSample *s, const IForestOptions *o)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	IForestBuild b;
+	int			f = s->nfeatures;
+	int			ntrees;
+	int			psi;
+	int			nsub;
+	int32	   *roots;
+
+	/* before reading o: with no rows there may be no options either */
+	iforest_check_rows(s);
 	ntrees = o->n_trees;
 	psi = (int) Min((int64) o->sample_size, s->nrows);
 	/* each tree may split on a random subset of the features (as scikit-learn) */
 	nsub = Max(1, (int) floor(o->max_features * f + 1e-9));
 	nsub = Min(nsub, f);
-
-	memset(&b, 0, sizeof(b));
-	b.s = s;
-	ecml_train_memory_init(&b.mem, s->trainer, s->held);
-	ecml_train_memory_charge(&b.mem, (sizeof(int32) + sizeof(float)) * (Size) psi +
-							 sizeof(int32) * ((Size) f + ntrees + 1) + (Size) 1024 * 12,
-							 "tree scratch");
-	/* l = ceiling(log2 psi), the average tree height (Liu et al. 2008, 4.1) */
-	b.height_limit = (int) ceil(log2((double) psi));
-	ecml_rng_seed(&b.rng, (uint64) o->seed ^ TREE_STREAM);
-	b.idx = palloc(sizeof(int32) * psi);
-	b.vals = palloc(sizeof(float) * psi);
-	b.cand = palloc(sizeof(int32) * f);
-	b.capacity = 1024;
-	b.feature = palloc_extended(sizeof(int32) * b.capacity, MCXT_ALLOC_HUGE);
-	b.value = palloc_extended(sizeof(float) * b.capacity, MCXT_ALLOC_HUGE);
-	b.left = palloc_extended(sizeof(int32) * b.capacity, MCXT_ALLOC_HUGE);
+	iforest_build_init(&b, s, o, psi);
 	roots = palloc(sizeof(int32) * (ntrees + 1));
 
 	for (int t = 0; t < ntrees; t++)
 	{
-		int			root;
-
 		CHECK_FOR_INTERRUPTS();
 		/* the sample's order: a function of the rows, their order and the seed */
 		s->tree_rows(s->arg, t, psi, b.idx);
-		/* the tree's features: a partial Fisher-Yates shuffle picks nsub of f */
-		for (int j = 0; j < f; j++)
-			b.cand[j] = j;
-		for (int j = 0; j < nsub; j++)
-		{
-			int			k = j + (int) ecml_rng_below(&b.rng, f - j);
-			int32		tmp = b.cand[j];
-
-			b.cand[j] = b.cand[k];
-			b.cand[k] = tmp;
-		}
-		b.ncand = nsub;
-
-		root = build_alloc(&b, 1);
-		roots[t] = root;
-		build_node(&b, root, 0, psi, 0);
+		iforest_pick_features(&b, f, nsub);
+		roots[t] = build_alloc(&b, 1);
+		build_node(&b, roots[t], 0, psi, 0);
 		if ((t + 1) % Max(1, ntrees / 10) == 0)
 			ecml_progress_notice("%s: %d of %d trees grown, %.1f s elapsed",
 								 s->trainer, t + 1, ntrees, ecml_elapsed_seconds(start));
@@ -900,43 +964,7 @@ iforest_grow(const IForestSample *s, const IForestOptions *o)
 	/* the model copies the nodes */
 	ecml_train_memory_charge(&b.mem, (Size) b.nnodes * 12 + sizeof(int32) * (Size) (ntrees + 1),
 							 "model");
-	ecml_builder_init(&mb, ECML_KIND_IFOREST);
-	initStringInfo(&json);
-	ecml_options_to_json(&json, iforest_option_specs, N_IFOREST_OPTIONS, o);
-	ecml_builder_add_json(&mb, ECML_TAG_HYPERPARAMS, json.data);
-
-	resetStringInfo(&json);
-	appendStringInfo(&json,
-					 "{\"features\": %d, \"trees\": %d, \"sample_size\": %d, "
-					 "\"features_per_tree\": %d, \"height_limit\": %d, \"nodes\": %d, "
-					 "\"normalizer\": %.17g}",
-					 f, ntrees, psi, nsub, b.height_limit, b.nnodes, iforest_c(psi));
-	ecml_builder_add_json(&mb, ECML_TAG_INFO, json.data);
-
-	resetStringInfo(&json);
-	appendStringInfo(&json,
-					 "{\"splits\": " INT64_FORMAT ", \"training_seconds\": %.3f",
-					 b.splits, ecml_elapsed_seconds(start));
-	if (s->metrics)
-		s->metrics(&json, s->metrics_arg);
-	appendStringInfoChar(&json, '}');
-	ecml_builder_add_json(&mb, ECML_TAG_METRICS, json.data);
-
-	params[0] = f;
-	params[1] = ntrees;
-	params[2] = psi;
-	params[3] = b.height_limit;
-	ecml_builder_add(&mb, IFOREST_TAG_PARAMS, ECML_SECTION_INT32, params, sizeof(params));
-	ecml_builder_add(&mb, IFOREST_TAG_TREES, ECML_SECTION_INT32, roots,
-					 sizeof(int32) * (ntrees + 1));
-	ecml_builder_add(&mb, IFOREST_TAG_FEATURE, ECML_SECTION_INT32, b.feature,
-					 sizeof(int32) * b.nnodes);
-	ecml_builder_add(&mb, IFOREST_TAG_VALUE, ECML_SECTION_FLOAT32, b.value,
-					 sizeof(float) * b.nnodes);
-	ecml_builder_add(&mb, IFOREST_TAG_LEFT, ECML_SECTION_INT32, b.left,
-					 sizeof(int32) * b.nnodes);
-
-	return ecml_builder_finish(&mb, s->nrows + s->nskipped, s->nskipped);
+	return iforest_write(&b, o, psi, nsub, roots, start);
 }
 
 /* A reservoir's rows as pool slots, checked to be full. */
