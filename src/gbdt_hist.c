@@ -626,8 +626,9 @@ split_node(Booster *bs, TreeBuf *tb, GrowNode *nd, GrowNode *L, GrowNode *R)
 	ni[0] = nd->feature;
 	ni[1] = L->out;
 	ni[2] = nd->default_left ? GBDT_NODE_DEFAULT_LEFT : 0;
-	nf[0] = nd->bin < bs->bd.nbins[nd->feature] - 1 ?
-		bs->bd.cuts[nd->feature][nd->bin] : get_float4_infinity();
+	nf[0] = get_float4_infinity();
+	if (nd->bin < bs->bd.nbins[nd->feature] - 1)
+		nf[0] = bs->bd.cuts[nd->feature][nd->bin];
 	nf[1] = (float) (-o->learning_rate * nd->G / (nd->H + o->l2));
 	nf[2] = (float) (nd->end - nd->begin);
 	nf[3] = (float) nd->gain;

@@ -829,13 +829,14 @@ static void
 iforest_build_init(IForestBuild *b, const IForestSample *s, const IForestOptions *o, int psi)
 {
 	int			f = s->nfeatures;
+	Size		scratch = (sizeof(int32) + sizeof(float)) * (Size) psi;
 
+	/* the sample, the features, the roots and the first 1024 nodes */
+	scratch += sizeof(int32) * ((Size) f + o->n_trees + 1) + (Size) 1024 * 12;
 	memset(b, 0, sizeof(*b));
 	b->s = s;
 	ecml_train_memory_init(&b->mem, s->trainer, s->held);
-	ecml_train_memory_charge(&b->mem, (sizeof(int32) + sizeof(float)) * (Size) psi +
-							 sizeof(int32) * ((Size) f + o->n_trees + 1) + (Size) 1024 * 12,
-							 "tree scratch");
+	ecml_train_memory_charge(&b->mem, scratch, "tree scratch");
 	/* l = ceiling(log2 psi), the average tree height (Liu et al. 2008, 4.1) */
 	b->height_limit = (int) ceil(log2((double) psi));
 	ecml_rng_seed(&b->rng, (uint64) o->seed ^ TREE_STREAM);
@@ -931,7 +932,6 @@ iforest_grow(const IForestSample *s, const IForestOptions *o)
 	int			nsub;
 	int32	   *roots;
 
-	/* before reading o: with no rows there may be no options either */
 	iforest_check_rows(s);
 	ntrees = o->n_trees;
 	psi = (int) Min((int64) o->sample_size, s->nrows);
@@ -993,7 +993,10 @@ anomaly_train_finalfn(PG_FUNCTION_ARGS)
 	s.nrows = st ? st->nrows : 0;
 	s.nskipped = st ? st->nskipped : 0;
 	if (st == NULL || st->nrows == 0)
-		return PointerGetDatum(iforest_grow(&s, st ? &st->o : NULL));
+	{
+		iforest_check_rows(&s); /* raises "no training rows" */
+		pg_unreachable();
+	}
 	s.rows = st->rows;
 	s.held = st->bytes;
 	s.tree_rows = reservoir_rows;

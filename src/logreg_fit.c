@@ -419,8 +419,8 @@ lbfgs_two_loop(LbfgsMemory *lm, const double *pg, double *dir, int p)
 	if (lm->mem > 0)
 	{
 		int			i = (lm->head - 1 + LBFGS_M) % LBFGS_M;
-		double		scale = dot(lm->S + i * p, lm->Y + i * p, p) /
-			dot(lm->Y + i * p, lm->Y + i * p, p);
+		double		sy = dot(lm->S + i * p, lm->Y + i * p, p);
+		double		scale = sy / dot(lm->Y + i * p, lm->Y + i * p, p);
 
 		for (int j = 0; j < p; j++)
 			dir[j] *= scale;
@@ -528,7 +528,7 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 			 double *S, double *Y, LogregFit *fit, TimestampTz start)
 {
 	int			p = pb->p;
-	LbfgsMemory lm = {.S = S,.Y = Y};
+	LbfgsMemory lm;
 	double	   *grad = palloc(sizeof(double) * p);
 	double	   *gnew = palloc(sizeof(double) * p);
 	double	   *pg = palloc(sizeof(double) * p);
@@ -537,6 +537,9 @@ logreg_lbfgs(LogregProblem *pb, const LogregOptions *o, double *theta,
 	double		loss = logreg_objective(pb, theta, grad, NULL) + l1_term(pb, theta);
 	const char *name = pb->l1 > 0 ? "owlqn" : "lbfgs";
 
+	memset(&lm, 0, sizeof(lm));
+	lm.S = S;
+	lm.Y = Y;
 	fit->converged = false;
 	for (fit->iterations = 0; fit->iterations < o->max_iter;)
 	{

@@ -366,44 +366,15 @@ cmp_fold_event(const void *a, const void *b)
 }
 
 /*
- * ecml.mf_fold_in(model, item_ids, values) → a user vector from a few
- * events: the one least-squares solve a training sweep does for a user,
- * against the model's fixed item factors (Hu et al. 2008, eq. 4 for
- * implicit feedback; the biased ALS-WR step for ratings).  Unknown items
- * are ignored; duplicates add up; NULL when no item is known.
+ * The known items of the events as (item index, value), sorted, duplicates
+ * summed as in training; their number (0 when no item is known).
  */
-PG_FUNCTION_INFO_V1(mf_fold_in);
-Datum
-mf_fold_in(PG_FUNCTION_ARGS)
+static int
+fold_events(const MfModel *m, const int64 *ids, const float *vals, int n, FoldEvent *ev)
 {
-	MfModel    *m = get_model(fcinfo);
-	ArrayType  *ids_arr = PG_GETARG_ARRAYTYPE_P(1);
-	ArrayType  *vals_arr = PG_GETARG_ARRAYTYPE_P(2);
-	int			n;
-	int			nv;
-	int64	   *ids = ecml_array_int8(ids_arr, "item_ids", -1, &n);
-	float	   *vals = ecml_array_float4(vals_arr, "values", -1, &nv, false);
-	int			f = m->factors;
-	int			d = user_dims(m);
-	FoldEvent  *ev;
 	int			ne = 0;
-	int			nk;
-	double	   *A;
-	double	   *b;
-	float	   *x;
-	double		lambda;
+	int			nk = 0;
 
-	if (n != nv)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("item_ids has %d elements but values has %d", n, nv),
-				 errhint("Pass one value per item id.")));
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("fold-in needs at least one event"),
-				 errhint("For a visitor without events, recommend popular items instead.")));
-	ev = palloc(sizeof(FoldEvent) * n);
 	for (int j = 0; j < n; j++)
 	{
 		int			i;
@@ -420,11 +391,7 @@ mf_fold_in(PG_FUNCTION_ARGS)
 		ev[ne].value = vals[j];
 		ne++;
 	}
-	if (ne == 0)
-		PG_RETURN_NULL();
-	/* duplicates add up, as in training */
 	qsort(ev, ne, sizeof(FoldEvent), cmp_fold_event);
-	nk = 0;
 	for (int j = 0; j < ne;)
 	{
 		int32		item = ev[j].item;
@@ -436,10 +403,20 @@ mf_fold_in(PG_FUNCTION_ARGS)
 		ev[nk].value = (float) sum;
 		nk++;
 	}
+	return nk;
+}
 
-	A = palloc0(sizeof(double) * (Size) d * d);
-	b = palloc0(sizeof(double) * d);
-	lambda = m->implicit ? m->regularization : m->regularization * nk;
+/*
+ * The user's normal equations A x = b (lower triangle of A, d x d) over nk
+ * events, as one training sweep builds them.
+ */
+static void
+fold_normal_equations(const MfModel *m, const FoldEvent *ev, int nk, int d,
+					  double *A, double *b)
+{
+	int			f = m->factors;
+	double		lambda = m->implicit ? m->regularization : m->regularization * nk;
+
 	for (int a = 0; a < d; a++)
 		A[a * d + a] = lambda;
 	if (m->implicit)
@@ -479,6 +456,50 @@ mf_fold_in(PG_FUNCTION_ARGS)
 			b[f] += t;
 		}
 	}
+}
+
+/*
+ * ecml.mf_fold_in(model, item_ids, values) → a user vector from a few
+ * events: the one least-squares solve a training sweep does for a user,
+ * against the model's fixed item factors (Hu et al. 2008, eq. 4 for
+ * implicit feedback; the biased ALS-WR step for ratings).  Unknown items
+ * are ignored; duplicates add up; NULL when no item is known.
+ */
+PG_FUNCTION_INFO_V1(mf_fold_in);
+Datum
+mf_fold_in(PG_FUNCTION_ARGS)
+{
+	MfModel    *m = get_model(fcinfo);
+	ArrayType  *ids_arr = PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *vals_arr = PG_GETARG_ARRAYTYPE_P(2);
+	int			n;
+	int			nv;
+	int64	   *ids = ecml_array_int8(ids_arr, "item_ids", -1, &n);
+	float	   *vals = ecml_array_float4(vals_arr, "values", -1, &nv, false);
+	int			d = user_dims(m);
+	FoldEvent  *ev;
+	int			nk;
+	double	   *A;
+	double	   *b;
+	float	   *x;
+
+	if (n != nv)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("item_ids has %d elements but values has %d", n, nv),
+				 errhint("Pass one value per item id.")));
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("fold-in needs at least one event"),
+				 errhint("For a visitor without events, recommend popular items instead.")));
+	ev = palloc(sizeof(FoldEvent) * n);
+	nk = fold_events(m, ids, vals, n, ev);
+	if (nk == 0)
+		PG_RETURN_NULL();
+	A = palloc0(sizeof(double) * (Size) d * d);
+	b = palloc0(sizeof(double) * d);
+	fold_normal_equations(m, ev, nk, d, A, b);
 	mf_cholesky_solve(A, b, d);
 	x = palloc(sizeof(float) * d);
 	for (int a = 0; a < d; a++)

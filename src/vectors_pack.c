@@ -239,6 +239,83 @@ typedef struct PackRow
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
+/* The buffered rows, pointed to in id order. */
+static PackRow *
+pack_sorted_rows(const PackState *st, int n)
+{
+	PackRow    *rows = palloc_extended(sizeof(PackRow) * n, MCXT_ALLOC_HUGE);
+	int64		r = 0;
+
+	for (int c = 0; c < st->rows.nchunks; c++)
+		for (int i = 0; i < st->rows.chunks[c].nrows; i++)
+		{
+			const char *rec = st->rows.chunks[c].data + (Size) i * st->rows.record_size;
+
+			/* records are packed: an id may be only 4-byte aligned */
+			memcpy(&rows[r].id, rec, sizeof(int64));
+			rows[r].vec = (const float *) (rec + sizeof(int64));
+			r++;
+		}
+	sort_pack_rows(rows, n);
+	return rows;
+}
+
+/* Row i of the sorted rows into the matrix: unique id, normalized or checked. */
+static void
+pack_copy_row(const VectorsOptions *o, const PackRow *rows, int i, int d, float *row)
+{
+	if (i > 0 && rows[i].id == rows[i - 1].id)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("%s: duplicate id " INT64_FORMAT, PACKER, rows[i].id),
+				 errhint("Pass each id once, for example with SELECT DISTINCT ON (id).")));
+	if (o->metric == VECTORS_METRIC_COSINE)
+	{
+		if (!ecml_l2_normalize_f32(rows[i].vec, row, d))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s: embedding of id " INT64_FORMAT " is all zeros, its cosine distance is undefined",
+							PACKER, rows[i].id),
+					 errhint("Leave zero vectors out of the pack, or use \"metric\": \"l2\" or \"inner_product\".")));
+		return;
+	}
+	memcpy(row, rows[i].vec, sizeof(float) * d);
+	/* the search's error bounds need |x|^2 to be a float32 */
+	if (!isfinite(ecml_norm_squared_f32(row, d)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: embedding of id " INT64_FORMAT " is too large, its squared norm overflows real",
+						PACKER, rows[i].id)));
+}
+
+/* The model from the packed ids and matrix, which it frees once copied. */
+static bytea *
+pack_write(const VectorsOptions *o, int64 *ids, float *matrix, int n, int d,
+		   int64 nskipped)
+{
+	int32		params[2];
+	EcmlModelBuilder b;
+	StringInfoData json;
+
+	params[0] = d;
+	params[1] = o->metric;
+	ecml_builder_init(&b, ECML_KIND_VECTORS);
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\"dimensions\": %d, \"vectors\": %d, \"metric\": \"%s\"}",
+					 d, n, vectors_metric_names[o->metric]);
+	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
+	resetStringInfo(&json);
+	ecml_options_to_json(&json, vectors_option_specs, N_VECTORS_OPTIONS, o);
+	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
+	ecml_builder_add(&b, VECTORS_TAG_PARAMS, ECML_SECTION_INT32, params, sizeof(params));
+	ecml_builder_add(&b, VECTORS_TAG_IDS, ECML_SECTION_INT64, ids, sizeof(int64) * n);
+	pfree(ids);
+	ecml_builder_add(&b, VECTORS_TAG_MATRIX, ECML_SECTION_FLOAT32, matrix,
+					 sizeof(float) * d * (Size) n);
+	pfree(matrix);
+	return ecml_builder_finish(&b, n + nskipped, nskipped);
+}
+
 /* final: sort by id, refuse duplicates, normalize for cosine, write the model */
 PG_FUNCTION_INFO_V1(pack_vectors_finalfn);
 Datum
@@ -251,11 +328,6 @@ pack_vectors_finalfn(PG_FUNCTION_ARGS)
 	float	   *matrix;
 	int			n;
 	int			d;
-	int64		r = 0;
-	int32		params[2];
-	EcmlModelBuilder b;
-	StringInfoData json;
-	bytea	   *result;
 	EcmlTrainMemory mem;
 	Size		packed;
 
@@ -285,50 +357,13 @@ pack_vectors_finalfn(PG_FUNCTION_ARGS)
 	ecml_train_memory_charge(&mem, sizeof(PackRow) * (Size) n, "sorted row index");
 	ecml_train_memory_charge(&mem, packed,
 							 psprintf("packed matrix (%d x %d float4) and ids", n, d));
-	rows = palloc_extended(sizeof(PackRow) * n, MCXT_ALLOC_HUGE);
-	for (int c = 0; c < st->rows.nchunks; c++)
-		for (int i = 0; i < st->rows.chunks[c].nrows; i++)
-		{
-			const char *rec = st->rows.chunks[c].data + (Size) i * st->rows.record_size;
-
-			/* records are packed: an id may be only 4-byte aligned */
-			memcpy(&rows[r].id, rec, sizeof(int64));
-			rows[r].vec = (const float *) (rec + sizeof(int64));
-			r++;
-		}
-	sort_pack_rows(rows, n);
-
+	rows = pack_sorted_rows(st, n);
 	ids = palloc_extended(sizeof(int64) * n, MCXT_ALLOC_HUGE);
 	matrix = palloc_extended(sizeof(float) * d * (Size) n, MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 	{
-		float	   *row = matrix + (Size) i * d;
-
-		if (i > 0 && rows[i].id == rows[i - 1].id)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("%s: duplicate id " INT64_FORMAT, PACKER, rows[i].id),
-					 errhint("Pass each id once, for example with SELECT DISTINCT ON (id).")));
+		pack_copy_row(&o, rows, i, d, matrix + (Size) i * d);
 		ids[i] = rows[i].id;
-		if (o.metric == VECTORS_METRIC_COSINE)
-		{
-			if (!ecml_l2_normalize_f32(rows[i].vec, row, d))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("%s: embedding of id " INT64_FORMAT " is all zeros, its cosine distance is undefined",
-								PACKER, rows[i].id),
-						 errhint("Leave zero vectors out of the pack, or use \"metric\": \"l2\" or \"inner_product\".")));
-		}
-		else
-		{
-			memcpy(row, rows[i].vec, sizeof(float) * d);
-			/* the search's error bounds need |x|^2 to be a float32 */
-			if (!isfinite(ecml_norm_squared_f32(row, d)))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("%s: embedding of id " INT64_FORMAT " is too large, its squared norm overflows real",
-								PACKER, rows[i].id)));
-		}
 		if ((i & 4095) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
@@ -341,23 +376,5 @@ pack_vectors_finalfn(PG_FUNCTION_ARGS)
 	ecml_train_memory_release(&mem, st->rows.bytes + sizeof(PackRow) * (Size) n);
 	st->rows.bytes = 0;
 	ecml_train_memory_charge(&mem, packed, "model");
-
-	params[0] = d;
-	params[1] = o.metric;
-	ecml_builder_init(&b, ECML_KIND_VECTORS);
-	initStringInfo(&json);
-	appendStringInfo(&json, "{\"dimensions\": %d, \"vectors\": %d, \"metric\": \"%s\"}",
-					 d, n, vectors_metric_names[o.metric]);
-	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
-	resetStringInfo(&json);
-	ecml_options_to_json(&json, vectors_option_specs, N_VECTORS_OPTIONS, &o);
-	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
-	ecml_builder_add(&b, VECTORS_TAG_PARAMS, ECML_SECTION_INT32, params, sizeof(params));
-	ecml_builder_add(&b, VECTORS_TAG_IDS, ECML_SECTION_INT64, ids, sizeof(int64) * n);
-	pfree(ids);
-	ecml_builder_add(&b, VECTORS_TAG_MATRIX, ECML_SECTION_FLOAT32, matrix,
-					 sizeof(float) * d * (Size) n);
-	pfree(matrix);
-	result = ecml_builder_finish(&b, n + st->nskipped, st->nskipped);
-	PG_RETURN_BYTEA_P(result);
+	PG_RETURN_BYTEA_P(pack_write(&o, ids, matrix, n, d, st->nskipped));
 }

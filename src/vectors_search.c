@@ -486,8 +486,9 @@ batch_emit(ReturnSetInfo *rsinfo, const VectorsModel *m, EcmlTopK *heaps, int c0
 		for (int i = 0; i < n; i++)
 		{
 			Datum		values[4];
-			bool		nulls[4] = {false, false, false, false};
+			bool		nulls[4];
 
+			memset(nulls, 0, sizeof(nulls));
 			values[0] = Int32GetDatum(c0 + j + 1);
 			values[1] = Int64GetDatum(h->id[i]);
 			values[2] = Int32GetDatum(i + 1);
