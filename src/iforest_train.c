@@ -404,6 +404,63 @@ keyed_row_cmp(const void *a, const void *b)
 }
 
 /*
+ * Tree t's reservoir of s1 becomes the psi smallest keys of both parts.
+ * items: scratch of 2 psi; map: s2's pool slots already copied into s1's.
+ */
+static void
+merge_reservoir(IForestState *s1, const IForestState *s2, int t, KeyedRow *items,
+				int32 *map, MemoryContext aggcxt)
+{
+	IForestReservoir *r1 = &s1->res[t];
+	const IForestReservoir *r2 = &s2->res[t];
+	int			psi = s1->o.sample_size;
+	int			n = 0;
+	int			keep;
+
+	for (int part = 0; part < 2; part++)
+	{
+		const IForestReservoir *r = part == 0 ? r1 : r2;
+
+		for (int k = 0; k < r->m; k++, n++)
+		{
+			items[n].key = r->keys[k];
+			items[n].slot = r->slots[k];
+			items[n].from2 = part == 1;
+		}
+	}
+	/* when both fit, all are kept: the order within a reservoir is free */
+	if (n > psi)
+		qsort(items, n, sizeof(KeyedRow), keyed_row_cmp);
+	keep = Min(n, psi);
+
+	/* release the rows s1 drops first, so that their slots can be reused */
+	reservoir_reserve(s1, r1, keep, aggcxt);
+	for (int k = keep; k < n; k++)
+		if (!items[k].from2)
+			pool_release(s1, items[k].slot);
+	for (int k = 0; k < keep; k++)
+	{
+		int32		slot = items[k].slot;
+
+		if (items[k].from2)
+		{
+			if (map[slot] < 0)
+				map[slot] = pool_store(s1, s2->rows + (Size) slot * s2->nfeatures, aggcxt);
+			slot = map[slot];
+			s1->refs[slot]++;
+		}
+		r1->keys[k] = items[k].key;
+		r1->slots[k] = slot;
+	}
+	r1->m = keep;
+	if (keep == psi)
+	{
+		heapify(r1);
+		reservoir_schedule(r1, &s1->rng, s1->nrows + s2->nrows - 1);
+	}
+}
+
+/*
  * combine: the psi smallest keys of both parts, per tree.  Rows of s2 that
  * survive are copied into s1's pool, once however many trees keep them.
  */
@@ -451,48 +508,8 @@ anomaly_train_combinefn(PG_FUNCTION_ARGS)
 
 	for (int t = 0; t < s1->o.n_trees; t++)
 	{
-		IForestReservoir *r1 = &s1->res[t];
-		IForestReservoir *r2 = &s2->res[t];
-		int			n = 0;
-		int			keep;
-
 		CHECK_FOR_INTERRUPTS();
-		for (int k = 0; k < r1->m; k++)
-			items[n++] = (KeyedRow) {r1->keys[k], r1->slots[k], false};
-		for (int k = 0; k < r2->m; k++)
-			items[n++] = (KeyedRow) {r2->keys[k], r2->slots[k], true};
-		/* when both fit, all are kept: the order within a reservoir is free */
-		if (n > psi)
-			qsort(items, n, sizeof(KeyedRow), keyed_row_cmp);
-		keep = Min(n, psi);
-
-		/* release the rows s1 drops first, so that their slots can be reused */
-		reservoir_reserve(s1, r1, keep, aggcxt);
-		for (int k = keep; k < n; k++)
-			if (!items[k].from2)
-				pool_release(s1, items[k].slot);
-		for (int k = 0; k < keep; k++)
-		{
-			int32		slot = items[k].slot;
-
-			if (items[k].from2)
-			{
-				if (map[slot] < 0)
-				{
-					map[slot] = pool_store(s1, s2->rows + (Size) slot * s2->nfeatures, aggcxt);
-				}
-				slot = map[slot];
-				s1->refs[slot]++;
-			}
-			r1->keys[k] = items[k].key;
-			r1->slots[k] = slot;
-		}
-		r1->m = keep;
-		if (keep == psi)
-		{
-			heapify(r1);
-			reservoir_schedule(r1, &s1->rng, s1->nrows + s2->nrows - 1);
-		}
+		merge_reservoir(s1, s2, t, items, map, aggcxt);
 	}
 	s1->nrows += s2->nrows;
 	s1->nskipped += s2->nskipped;
