@@ -109,6 +109,27 @@ check_hash_width(int32 n)
 }
 
 /*
+ * A token's signed 32-bit MurmurHash3: scikit-learn hashes the UTF-8
+ * encoding of each string, so other server encodings convert first.
+ */
+static int32
+hash_token(const text *t, bool convert)
+{
+	const char *bytes = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int32		h;
+	char	   *utf8;
+
+	if (!convert)
+		return (int32) murmurhash3_x86_32((const unsigned char *) bytes, len, 0);
+	utf8 = pg_server_to_any(bytes, len, PG_UTF8);
+	h = (int32) murmurhash3_x86_32((const unsigned char *) utf8, strlen(utf8), 0);
+	if (utf8 != bytes)
+		pfree(utf8);
+	return h;
+}
+
+/*
  * ecml.hash_features(tokens text[], n integer) → real[]: the signed hashing
  * trick over the non-NULL tokens, like scikit-learn's FeatureHasher.
  */
@@ -161,9 +182,6 @@ ecml_hash_features(PG_FUNCTION_ARGS)
 					  &elems, &nulls, &nelems);
 	for (int i = 0; i < nelems; i++)
 	{
-		text	   *t;
-		const char *bytes;
-		int			len;
 		int32		h;
 		uint64		index;
 		int32		c;
@@ -173,23 +191,7 @@ ecml_hash_features(PG_FUNCTION_ARGS)
 		/* a NULL element is a missing category: it adds nothing */
 		if (nulls[i])
 			continue;
-
-		t = DatumGetTextPP(elems[i]);
-		bytes = VARDATA_ANY(t);
-		len = VARSIZE_ANY_EXHDR(t);
-		/* scikit-learn hashes the UTF-8 encoding of each string */
-		if (convert)
-		{
-			char	   *utf8 = pg_server_to_any(bytes, len, PG_UTF8);
-
-			h = (int32) murmurhash3_x86_32((const unsigned char *) utf8,
-										   strlen(utf8), 0);
-			if (utf8 != bytes)
-				pfree(utf8);
-		}
-		else
-			h = (int32) murmurhash3_x86_32((const unsigned char *) bytes, len, 0);
-
+		h = hash_token(DatumGetTextPP(elems[i]), convert);
 		/* |h| in 64 bits, so |-2^31| is 2^31 rather than an overflow */
 		index = (uint64) (h < 0 ? -(int64) h : (int64) h) % (uint64) n;
 		memcpy(&c, data + index * sizeof(int32), sizeof(int32));

@@ -192,6 +192,70 @@ mf_recommend(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* S (bu,bi) = X[u0..] (bu,f) . Y[i0..]' (f,bi), plus the biases if any. */
+static void
+score_block(const MfModel *m, int u0, int bu, int i0, int bi, float *S)
+{
+	int			f = m->factors;
+
+	ecml_sgemm(false, true, bu, bi, f, 1.0f,
+			   m->user_factors + (Size) u0 * f, f,
+			   m->item_factors + (Size) i0 * f, f, 0.0f, S, bi);
+	if (!m->biases)
+		return;
+	for (int b = 0; b < bu; b++)
+	{
+		float	   *row = S + (Size) b * bi;
+		float		base = (float) (m->global_mean + m->user_bias[u0 + b]);
+
+		for (int j = 0; j < bi; j++)
+			row[j] += base + m->item_bias[i0 + j];
+	}
+}
+
+/* User u's scores of items i0 .. i0+bi into its heap, seen items left out. */
+static void
+offer_block(const MfModel *m, int u, const float *row, int i0, int bi,
+			bool exclude_seen, EcmlTopK *heap)
+{
+	const int32 *seen = exclude_seen ? m->seen_idx + m->seen_ptr[u] : NULL;
+	int64		nseen = exclude_seen ? m->seen_ptr[u + 1] - m->seen_ptr[u] : 0;
+	float		bound = ecml_topk_bound(heap);
+
+	for (int j = 0; j < bi; j++)
+	{
+		float		key = -row[j];
+
+		/* most candidates stop here, before the seen list */
+		if (key > bound)
+			continue;
+		if (nseen > 0 && ecml_find_int32(seen, nseen, i0 + j) >= 0)
+			continue;
+		ecml_topk_push(heap, key, m->item_ids[i0 + j]);
+		bound = ecml_topk_bound(heap);
+	}
+}
+
+/* One user's top k as (user_id, item_id, rank, score) rows, best first. */
+static void
+emit_user_topk(ReturnSetInfo *rsinfo, int64 user_id, EcmlTopK *heap)
+{
+	int			n = ecml_topk_sort(heap);
+
+	for (int j = 0; j < n; j++)
+	{
+		Datum		values[4];
+		bool		nulls[4];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int64GetDatum(user_id);
+		values[1] = Int64GetDatum(heap->id[j]);
+		values[2] = Int32GetDatum(j + 1);
+		values[3] = Float4GetDatum(-heap->key[j]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
 /*
  * ecml.mf_recommend_all(model, k, exclude_seen) → the top k items of every
  * user: scores of a block of users against a block of items by one sgemm,
@@ -205,7 +269,6 @@ mf_recommend_all(PG_FUNCTION_ARGS)
 	MfModel    *m;
 	int			k = PG_GETARG_INT32(1);
 	bool		exclude_seen = PG_NARGS() > 2 ? PG_GETARG_BOOL(2) : true;
-	int			f;
 	int			ublock;
 	int			iblock;
 	float	   *S;
@@ -213,7 +276,6 @@ mf_recommend_all(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	m = get_model(fcinfo);
-	f = m->factors;
 	k = check_k(k, m->nitems);
 	if (exclude_seen)
 		check_seen_stored(m);
@@ -236,58 +298,12 @@ mf_recommend_all(PG_FUNCTION_ARGS)
 			int			bi = Min(iblock, m->nitems - i0);
 
 			CHECK_FOR_INTERRUPTS();
-			/* S (bu,bi) = X[u0..] (bu,f) . Y[i0..]' (f,bi) */
-			ecml_sgemm(false, true, bu, bi, f, 1.0f,
-					   m->user_factors + (Size) u0 * f, f,
-					   m->item_factors + (Size) i0 * f, f, 0.0f, S, bi);
-			if (m->biases)
-				for (int b = 0; b < bu; b++)
-				{
-					float	   *row = S + (Size) b * bi;
-					float		base = (float) (m->global_mean + m->user_bias[u0 + b]);
-
-					for (int j = 0; j < bi; j++)
-						row[j] += base + m->item_bias[i0 + j];
-				}
+			score_block(m, u0, bu, i0, bi, S);
 			for (int b = 0; b < bu; b++)
-			{
-				int			u = u0 + b;
-				const float *row = S + (Size) b * bi;
-				EcmlTopK   *heap = &heaps[b];
-				const int32 *seen = exclude_seen ? m->seen_idx + m->seen_ptr[u] : NULL;
-				int64		nseen = exclude_seen ? m->seen_ptr[u + 1] - m->seen_ptr[u] : 0;
-				float		bound = ecml_topk_bound(heap);
-
-				for (int j = 0; j < bi; j++)
-				{
-					float		key = -row[j];
-
-					/* most candidates stop here, before the seen list */
-					if (key > bound)
-						continue;
-					if (nseen > 0 && ecml_find_int32(seen, nseen, i0 + j) >= 0)
-						continue;
-					ecml_topk_push(heap, key, m->item_ids[i0 + j]);
-					bound = ecml_topk_bound(heap);
-				}
-			}
+				offer_block(m, u0 + b, S + (Size) b * bi, i0, bi, exclude_seen, &heaps[b]);
 		}
 		for (int b = 0; b < bu; b++)
-		{
-			int			n = ecml_topk_sort(&heaps[b]);
-
-			for (int j = 0; j < n; j++)
-			{
-				Datum		values[4];
-				bool		nulls[4] = {false, false, false, false};
-
-				values[0] = Int64GetDatum(m->user_ids[u0 + b]);
-				values[1] = Int64GetDatum(heaps[b].id[j]);
-				values[2] = Int32GetDatum(j + 1);
-				values[3] = Float4GetDatum(-heaps[b].key[j]);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
-		}
+			emit_user_topk(rsinfo, m->user_ids[u0 + b], &heaps[b]);
 	}
 	return (Datum) 0;
 }
