@@ -12,3 +12,14 @@ HNSW_BENCH_ARGS ?=
 .PHONY: bench-hnsw
 bench-hnsw:
 	nice $(PYTHON) bench_hnsw.py $(HNSW_BENCH_ARGS)
+
+# make bench-hnsw-shapes: ecml_hnsw against pgvector 0.8.1 and hnswlib at
+# 100k x 128, 100k x 768 and 50k x 1536, cosine and L2, with recall-q/s
+# curves as PNG (bench_hnsw_shapes.py; the "hnsw-shapes" section of
+# RESULTS.md).  Needs pgvector in the same tree (../shared/vendor/pgvector/build.sh).
+#   make -C test/bench -f hnsw.mk bench-hnsw-shapes HNSW_SHAPES_ARGS=--quick
+HNSW_SHAPES_ARGS ?=
+
+.PHONY: bench-hnsw-shapes
+bench-hnsw-shapes:
+	nice $(PYTHON) bench_hnsw_shapes.py $(HNSW_SHAPES_ARGS)
