@@ -5,6 +5,8 @@
 #     server headers (with them one file takes minutes); test/lint/
 #     postgres.cfg tells it that ereport(ERROR) and PG_RETURN_* leave.
 #   clang-tidy: the checks in .clang-tidy, against the PostgreSQL headers.
+#   function_length.py: no function over 100 lines but those listed, with
+#     a reason, in test/lint/long_functions.txt.
 # About 30 s on one core.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -30,6 +32,9 @@ if grep -qE '^[^ ]+: error: ' "$out/tidy"; then
     grep -E ': error: ' "$out/tidy" | head -n 20
     exit 1
 fi
+
+lengths=0
+python3 test/lint/function_length.py || lengths=1
 
 python3 - "$out/findings" test/lint/suppressions.txt <<'PY'
 import fnmatch, sys
@@ -58,3 +63,4 @@ for b in bad:
 print(f'lint: {len(bad)} finding(s), {len(found) - len(bad)} suppressed ({len(rules)} suppression lines)')
 sys.exit(1 if bad else 0)
 PY
+exit $lengths
