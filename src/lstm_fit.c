@@ -308,25 +308,16 @@ lstm_dropout_mask(float *mask, size_t n, float p, EcmlRng *rng)
 }
 
 /*
- * One mini-batch of the sequences seqs[0..n): forward, and when grads is
- * not NULL backward into grads (mean loss over the batch's targets).
- * Returns the summed cross-entropy; *ntargets gets the target count.
+ * The batch's sequences, longest first, as inputs x and targets y per step
+ * (w->nact[t] rows active at step t); returns the step count T and sets
+ * *ntargets.
  */
-double
-lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
-		   const int64 *seqs, int n, EcmlRng *rng, bool use_sampled,
-		   int bptt, int64 *ntargets)
+static int
+batch_gather(LstmWork *w, const LstmData *d, const int64 *seqs, int n, int64 *ntargets)
 {
 	int			B = w->B;
-	int			E = net->E;
-	int			H = net->H;
-	int			V = net->V;
-	int			L = net->L;
 	int			T;
 	int64		N = 0;
-	double		loss = 0.0;
-	float		scale;
-	const float *in;
 
 	memcpy(w->rows, seqs, sizeof(int64) * n);
 	qsort_arg(w->rows, n, sizeof(int64), batch_row_cmp, (void *) d);
@@ -351,13 +342,22 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 		N += a;
 	}
 	*ntargets = N;
-	scale = (float) (1.0 / (double) N);
+	return T;
+}
 
-	/* forward */
+/* Embeddings (with dropout when training) and the LSTM layers, forward. */
+static void
+batch_forward(LstmNet *net, bool training, LstmWork *w, int T, EcmlRng *rng)
+{
+	int			B = w->B;
+	int			E = net->E;
+	int			H = net->H;
+	const float *in;
+
 	for (int t = 0; t < T; t++)
 		embedding_forward(w->x0 + (size_t) t * B * E, w->x + (size_t) t * B, w->nact[t],
 						  net->emb, E);
-	if (grads && w->mask_x)
+	if (training && w->mask_x)
 		for (int t = 0; t < T; t++)
 		{
 			float	   *mask = w->mask_x + (size_t) t * B * E;
@@ -366,7 +366,7 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 			dropout_forward(w->x0 + (size_t) t * B * E, mask, (size_t) w->nact[t] * E);
 		}
 	in = w->x0;
-	for (int l = 0; l < L; l++)
+	for (int l = 0; l < net->L; l++)
 	{
 		int			I = l == 0 ? E : H;
 
@@ -375,87 +375,96 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 		lstm_forward(&w->acts[l], in, w->nact, T, B, I, H, net->W[l], net->b[l]);
 		in = w->acts[l].h + (size_t) B * H;
 	}
-	if (grads)
+	if (training)
 	{
-		for (int l = 0; l < L; l++)
+		for (int l = 0; l < net->L; l++)
 			memset(w->dh[l], 0, sizeof(float) * T * B * H);
 		memset(w->dx0, 0, sizeof(float) * T * B * E);
 	}
+}
 
-	/* output layer over chunks of steps: rows gathered, scored, scattered back */
-	for (int t0 = 0, t1; t0 < T; t0 = t1)
+/* For the repeat fit: each target's probability and the seen tokens' mass. */
+static void
+batch_note_probs(LstmWork *w, const LstmData *d, int V, int t0, int t1)
+{
+	int			row = 0;
+
+	for (int t = t0; t < t1; t++)
+		for (int r = 0; r < w->nact[t]; r++, row++)
+		{
+			const float *pr = w->probs + (size_t) row * V;
+
+			w->py[t * w->B + r] = pr[w->yg[row]];
+			w->pseen[t * w->B + r] = (float)
+				lstm_seen_mass(pr, d->tok + d->off[w->rows[r]], t + 1, w->mark, ++w->stamp);
+		}
+}
+
+/*
+ * The output layer over steps t0 .. t1, whose top hidden rows (rows of
+ * them) are gathered in w->hg: the loss, and when training the output
+ * gradients and dh of the top layer scattered back per step.
+ */
+static double
+batch_output(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d, int t0,
+			 int t1, int rows, EcmlRng *rng, bool use_sampled, float scale)
+{
+	int			B = w->B;
+	int			H = net->H;
+	int			V = net->V;
+	double		loss;
+
+	if (grads && w->mask_h)
 	{
-		int			rows = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		for (t1 = t0; t1 < T && (t1 == t0 || rows + w->nact[t1] <= w->R); t1++)
-		{
-			int			a = w->nact[t1];
-
-			memcpy(w->hg + (size_t) rows * H, w->acts[L - 1].h + (size_t) (t1 + 1) * B * H,
-				   sizeof(float) * a * H);
-			memcpy(w->yg + rows, w->y + (size_t) t1 * B, sizeof(int32) * a);
-			rows += a;
-		}
-		if (grads && w->mask_h)
-		{
-			lstm_dropout_mask(w->mask_h, (size_t) rows * H, w->dropout, rng);
-			dropout_forward(w->hg, w->mask_h, (size_t) rows * H);
-		}
+		lstm_dropout_mask(w->mask_h, (size_t) rows * H, w->dropout, rng);
+		dropout_forward(w->hg, w->mask_h, (size_t) rows * H);
+	}
+	if (grads)
+		memset(w->dhg, 0, sizeof(float) * rows * H);
+	if (use_sampled)
+	{
+		lstm_draw_samples(w, rng, V);
+		for (int r = 0; r < rows; r++)
+			w->logq_y[r] = w->logq[w->yg[r]];
+		loss = sampled_softmax_forward(w->work, w->wsamp, w->hg, rows, H, net->Wo, net->bo,
+									   w->yg, w->logq_y, w->samples, w->S, w->logq_s);
 		if (grads)
-			memset(w->dhg, 0, sizeof(float) * rows * H);
-		if (use_sampled)
-		{
-			lstm_draw_samples(w, rng, V);
-			for (int r = 0; r < rows; r++)
-				w->logq_y[r] = w->logq[w->yg[r]];
-			loss += sampled_softmax_forward(w->work, w->wsamp, w->hg, rows, H, net->Wo, net->bo,
-											w->yg, w->logq_y, w->samples, w->S, w->logq_s);
-			if (grads)
-				sampled_softmax_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
-										 w->samples, w->S, scale, grads->Wo, grads->bo,
-										 w->dhg, w->dwsamp);
-		}
-		else
-		{
-			loss += softmax_xent_forward(w->probs, w->hg, rows, H, V, net->Wo, net->bo, w->yg);
-			if (w->py)
-			{
-				int			row = 0;
-
-				for (int t = t0; t < t1; t++)
-					for (int r = 0; r < w->nact[t]; r++, row++)
-					{
-						const float *pr = w->probs + (size_t) row * V;
-
-						w->py[t * B + r] = pr[w->yg[row]];
-						w->pseen[t * B + r] = (float)
-							lstm_seen_mass(pr, d->tok + d->off[w->rows[r]], t + 1, w->mark,
-										   ++w->stamp);
-					}
-			}
-			if (grads)
-				softmax_xent_backward(w->probs, w->hg, rows, H, V, net->Wo, w->yg, scale,
-									  grads->Wo, grads->bo, w->dhg);
-		}
+			sampled_softmax_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
+									 w->samples, w->S, scale, grads->Wo, grads->bo,
+									 w->dhg, w->dwsamp);
+	}
+	else
+	{
+		loss = softmax_xent_forward(w->probs, w->hg, rows, H, V, net->Wo, net->bo, w->yg);
+		if (w->py)
+			batch_note_probs(w, d, V, t0, t1);
 		if (grads)
-		{
-			if (w->mask_h)
-				dropout_backward(w->dhg, w->mask_h, (size_t) rows * H);
-			rows = 0;
-			for (int t = t0; t < t1; t++)
-			{
-				memcpy(w->dh[L - 1] + (size_t) t * B * H, w->dhg + (size_t) rows * H,
-					   sizeof(float) * w->nact[t] * H);
-				rows += w->nact[t];
-			}
-		}
+			softmax_xent_backward(w->probs, w->hg, rows, H, V, net->Wo, w->yg, scale,
+								  grads->Wo, grads->bo, w->dhg);
 	}
 	if (!grads)
 		return loss;
+	if (w->mask_h)
+		dropout_backward(w->dhg, w->mask_h, (size_t) rows * H);
+	rows = 0;
+	for (int t = t0; t < t1; t++)
+	{
+		memcpy(w->dh[net->L - 1] + (size_t) t * B * H, w->dhg + (size_t) rows * H,
+			   sizeof(float) * w->nact[t] * H);
+		rows += w->nact[t];
+	}
+	return loss;
+}
 
-	/* backward through the layers, then the embedding */
-	for (int l = L - 1; l >= 0; l--)
+/* Backward through the LSTM layers, the embedding dropout and the embedding. */
+static void
+batch_backward(LstmNet *net, LstmNet *grads, LstmWork *w, int T, int bptt)
+{
+	int			B = w->B;
+	int			E = net->E;
+	int			H = net->H;
+
+	for (int l = net->L - 1; l >= 0; l--)
 	{
 		int			I = l == 0 ? E : H;
 
@@ -470,6 +479,44 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 	for (int t = 0; t < T; t++)
 		embedding_backward(grads->emb, w->dx0 + (size_t) t * B * E, w->x + (size_t) t * B,
 						   w->nact[t], E);
+}
+
+/*
+ * One mini-batch of the sequences seqs[0..n): forward, and when grads is
+ * not NULL backward into grads (mean loss over the batch's targets).
+ * Returns the summed cross-entropy; *ntargets gets the target count.
+ */
+double
+lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
+		   const int64 *seqs, int n, EcmlRng *rng, bool use_sampled,
+		   int bptt, int64 *ntargets)
+{
+	int			B = w->B;
+	int			H = net->H;
+	int			T = batch_gather(w, d, seqs, n, ntargets);
+	float		scale = (float) (1.0 / (double) *ntargets);
+	double		loss = 0.0;
+
+	batch_forward(net, grads != NULL, w, T, rng);
+	/* output layer over chunks of steps: rows gathered, scored, scattered back */
+	for (int t0 = 0, t1; t0 < T; t0 = t1)
+	{
+		int			rows = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (t1 = t0; t1 < T && (t1 == t0 || rows + w->nact[t1] <= w->R); t1++)
+		{
+			int			a = w->nact[t1];
+
+			memcpy(w->hg + (size_t) rows * H,
+				   w->acts[net->L - 1].h + (size_t) (t1 + 1) * B * H, sizeof(float) * a * H);
+			memcpy(w->yg + rows, w->y + (size_t) t1 * B, sizeof(int32) * a);
+			rows += a;
+		}
+		loss += batch_output(net, grads, w, d, t0, t1, rows, rng, use_sampled, scale);
+	}
+	if (grads)
+		batch_backward(net, grads, w, T, bptt);
 	return loss;
 }
 
