@@ -21,6 +21,7 @@
 #include <math.h>
 
 #include "access/detoast.h"
+#include "arrays.h"
 #include "miscadmin.h"
 #include "text.h"
 #include "utils/builtins.h"
@@ -253,6 +254,108 @@ vocab_keep(const TextVocab *all, int min_count, int max, TextVocab *kept)
 	pfree(order);
 }
 
+/* Count the words and labels of every document; the longest document. */
+static int
+clf_count(const TextRows *st, TextVocab *allw, TextVocab *alll)
+{
+	TextRowsCursor cur;
+	int			maxtok = 0;
+
+	text_vocab_init(allw, 1024);
+	text_vocab_init(alll, 16);
+	text_rows_cursor(st, &cur);
+	for (int64 doc = 0; doc < st->ndocs; doc++)
+	{
+		int			len;
+		const char *s = text_rows_token(&cur, &len);
+		int			e;
+
+		CHECK_FOR_INTERRUPTS();
+		/* add first: text_vocab_add may move the counts array */
+		e = text_vocab_add(alll, s, len);
+		alll->counts[e]++;
+		if (alll->n > CLF_MAX_LABELS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("%s: more than %d distinct labels", TRAINER, CLF_MAX_LABELS),
+					 errhint("Group rare labels into one, or train one classifier per label group.")));
+		maxtok = Max(maxtok, st->ntok[doc] - 1);
+		for (int t = 1; t < st->ntok[doc]; t++)
+		{
+			s = text_rows_token(&cur, &len);
+			e = text_vocab_add(allw, s, len);
+			allw->counts[e]++;
+		}
+		if ((doc & 1023) == 0)
+			ecml_check_train_memory(st->cap + (Size) allw->cap * 48, TRAINER);
+	}
+	if (alll->n < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: every document has the label \"%s\"; a classifier needs at least two labels",
+						TRAINER, alll->strs[0]),
+				 errhint("Train on documents of at least two labels.")));
+	return maxtok;
+}
+
+/*
+ * One document's input rows from k on: its kept words, then its n-gram
+ * buckets as -1 - bucket (made row numbers once every bucket is known),
+ * also appended to all_buckets[*nall ..].  Returns the new k.
+ */
+static int64
+clf_doc_rows(const ClfOptions *o, ClfData *d, TextRowsCursor *cur, const TextDocKey *key,
+			 int64 doc, int64 k, uint32 *hashes, int32 *all_buckets, int64 *nall)
+{
+	int			len;
+	const char *s;
+	int			ntok = 0;
+	int			n;
+
+	cur->off = key->off;
+	s = text_rows_token(cur, &len);
+	d->label[doc] = text_vocab_find(&d->labels, s, len);
+	d->off[doc] = k;
+	while (cur->off < key->off + key->len)
+	{
+		int			w;
+
+		s = text_rows_token(cur, &len);
+		hashes[ntok++] = text_hash(s, len);
+		w = text_vocab_find(&d->words, s, len);
+		if (w >= 0)
+			d->rows[k++] = w;
+	}
+	if (o->word_ngrams == 1)
+		return k;
+	n = text_clf_ngrams(hashes, ntok, o->word_ngrams, o->buckets, d->rows + k);
+	memcpy(all_buckets + *nall, d->rows + k, sizeof(int32) * n);
+	for (int i = 0; i < n; i++)
+		d->rows[k + i] = -1 - d->rows[k + i];
+	*nall += n;
+	return k + n;
+}
+
+/* The buckets in use, ascending, get the rows after the words'. */
+static void
+clf_bucket_rows(ClfData *d, int32 *all_buckets, int64 nall, int64 nrows)
+{
+	int			n = 0;
+
+	if (nall > 0)
+	{
+		pg_qsort(all_buckets, nall, sizeof(int32), int32_cmp);
+		for (int64 i = 0; i < nall; i++)
+			if (n == 0 || all_buckets[i] != all_buckets[n - 1])
+				all_buckets[n++] = all_buckets[i];
+	}
+	d->nbuckets = n;
+	d->bucket_ids = all_buckets;
+	for (int64 i = 0; i < nrows; i++)
+		if (d->rows[i] < 0)
+			d->rows[i] = d->V + (int32) ecml_find_int32(all_buckets, n, -1 - d->rows[i]);
+}
+
 static void
 clf_build_data(const TextRows *st, const ClfOptions *o, ClfData *d)
 {
@@ -264,45 +367,9 @@ clf_build_data(const TextRows *st, const ClfOptions *o, ClfData *d)
 	int64		nall = 0;
 	int64		maxrows = 0;
 	int64		k = 0;
-	int			maxtok = 0;
+	int			maxtok = clf_count(st, &allw, &alll);
 	uint32	   *hashes;
-	int			n;
 
-	/* count words and labels */
-	text_vocab_init(&allw, 1024);
-	text_vocab_init(&alll, 16);
-	text_rows_cursor(st, &cur);
-	for (int64 doc = 0; doc < st->ndocs; doc++)
-	{
-		int			len;
-		const char *s = text_rows_token(&cur, &len);
-		int			e;
-
-		CHECK_FOR_INTERRUPTS();
-		/* add first: text_vocab_add may move the counts array */
-		e = text_vocab_add(&alll, s, len);
-		alll.counts[e]++;
-		if (alll.n > CLF_MAX_LABELS)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("%s: more than %d distinct labels", TRAINER, CLF_MAX_LABELS),
-					 errhint("Group rare labels into one, or train one classifier per label group.")));
-		maxtok = Max(maxtok, st->ntok[doc] - 1);
-		for (int t = 1; t < st->ntok[doc]; t++)
-		{
-			s = text_rows_token(&cur, &len);
-			e = text_vocab_add(&allw, s, len);
-			allw.counts[e]++;
-		}
-		if ((doc & 1023) == 0)
-			ecml_check_train_memory(st->cap + (Size) allw.cap * 48, TRAINER);
-	}
-	if (alll.n < 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("%s: every document has the label \"%s\"; a classifier needs at least two labels",
-						TRAINER, alll.strs[0]),
-				 errhint("Train on documents of at least two labels.")));
 	vocab_keep(&allw, o->min_count, o->max_vocab, &d->words);
 	vocab_keep(&alll, 1, CLF_MAX_LABELS, &d->labels);
 	d->V = d->words.n;
@@ -325,59 +392,14 @@ clf_build_data(const TextRows *st, const ClfOptions *o, ClfData *d)
 	d->off = palloc_extended(sizeof(int64) * (st->ndocs + 1), MCXT_ALLOC_HUGE);
 	d->rows = palloc_extended(sizeof(int32) * Max(maxrows, 1), MCXT_ALLOC_HUGE);
 	all_buckets = palloc_extended(sizeof(int32) * Max(maxrows, 1), MCXT_ALLOC_HUGE);
+	text_rows_cursor(st, &cur);
 	for (int64 doc = 0; doc < st->ndocs; doc++)
 	{
-		int			len;
-		const char *s;
-		int			ntok = 0;
-
 		CHECK_FOR_INTERRUPTS();
-		cur.off = order[doc].off;
-		s = text_rows_token(&cur, &len);
-		d->label[doc] = text_vocab_find(&d->labels, s, len);
-		d->off[doc] = k;
-		while (cur.off < order[doc].off + order[doc].len)
-		{
-			int			w;
-
-			s = text_rows_token(&cur, &len);
-			hashes[ntok++] = text_hash(s, len);
-			w = text_vocab_find(&d->words, s, len);
-			if (w >= 0)
-				d->rows[k++] = w;
-		}
-		if (o->word_ngrams > 1)
-		{
-			/* bucket ids for now; made row numbers below */
-			n = text_clf_ngrams(hashes, ntok, o->word_ngrams, o->buckets, d->rows + k);
-			memcpy(all_buckets + nall, d->rows + k, sizeof(int32) * n);
-			for (int i = 0; i < n; i++)
-				d->rows[k + i] = -1 - d->rows[k + i];
-			nall += n;
-			k += n;
-		}
+		k = clf_doc_rows(o, d, &cur, &order[doc], doc, k, hashes, all_buckets, &nall);
 	}
 	d->off[st->ndocs] = k;
-
-	/* the buckets in use, ascending; their rows follow the words' */
-	n = 0;
-	if (nall > 0)
-	{
-		pg_qsort(all_buckets, nall, sizeof(int32), int32_cmp);
-		for (int64 i = 0; i < nall; i++)
-			if (n == 0 || all_buckets[i] != all_buckets[n - 1])
-				all_buckets[n++] = all_buckets[i];
-	}
-	d->nbuckets = n;
-	d->bucket_ids = all_buckets;
-	for (int64 i = 0; i < k; i++)
-		if (d->rows[i] < 0)
-		{
-			int32		b = -1 - d->rows[i];
-			int32	   *hit = bsearch(&b, all_buckets, n, sizeof(int32), int32_cmp);
-
-			d->rows[i] = d->V + (int32) (hit - all_buckets);
-		}
+	clf_bucket_rows(d, all_buckets, nall, k);
 }
 
 /* ---------------- training ---------------- */
@@ -465,6 +487,119 @@ clf_step(float *in, float *out, int dim, int L, const int32 *rows, int64 n,
 	return loss;
 }
 
+/*
+ * Fit: epochs of SGD over the documents in their seeded order, the
+ * learning rate decaying linearly over every token of every epoch
+ * (fastText).  The mean loss of each epoch goes to history.
+ */
+static void
+clf_fit(const ClfOptions *o, const ClfData *d, float *in, float *out,
+		StringInfo history, TimestampTz start)
+{
+	float	   *h = palloc(sizeof(float) * o->dim);
+	float	   *grad = palloc(sizeof(float) * o->dim);
+	float	   *p = palloc(sizeof(float) * d->L);
+	int64		ntok = 0;
+	int64		done = 0;
+	double		total;
+
+	for (int64 doc = 0; doc < d->ndocs; doc++)
+		ntok += d->off[doc + 1] - d->off[doc];
+	total = (double) o->epochs * ntok + 1;
+	for (int epoch = 1; epoch <= o->epochs; epoch++)
+	{
+		double		loss = 0.0;
+		int64		nloss = 0;
+
+		for (int64 doc = 0; doc < d->ndocs; doc++)
+		{
+			int64		n = d->off[doc + 1] - d->off[doc];
+			float		lr;
+
+			CHECK_FOR_INTERRUPTS();
+			done += n;
+			if (n == 0)
+				continue;
+			lr = (float) (o->learning_rate * Max(1.0 - done / total, 0.0));
+			loss += clf_step(in, out, o->dim, d->L, d->rows + d->off[doc], n,
+							 d->label[doc], lr, h, grad, p);
+			nloss++;
+		}
+		appendStringInfo(history, "%s%.6f", epoch > 1 ? ", " : "",
+						 nloss > 0 ? loss / nloss : 0.0);
+		ecml_progress_notice("%s: epoch %d/%d, loss %.4f, %.1f s", TRAINER, epoch, o->epochs,
+							 nloss > 0 ? loss / nloss : 0.0, ecml_elapsed_seconds(start));
+	}
+}
+
+/* The model's info and metrics sections (JSON). */
+static void
+clf_write_json(EcmlModelBuilder *b, const TextRows *st, const ClfOptions *o,
+			   const ClfData *d, int ninit, const char *history)
+{
+	StringInfoData json;
+
+	initStringInfo(&json);
+	ecml_options_to_json(&json, clf_option_specs, N_CLF_OPTIONS, o);
+	ecml_builder_add_json(b, ECML_TAG_HYPERPARAMS, json.data);
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"words\": %d, \"labels\": %d, \"dim\": %d, \"word_ngrams\": %d, "
+					 "\"ngram_buckets_stored\": %d",
+					 d->V, d->L, o->dim, o->word_ngrams, d->nbuckets);
+	if (ninit >= 0)
+		appendStringInfo(&json, ", \"words_from_word_vectors\": %d", ninit);
+	appendStringInfoChar(&json, '}');
+	ecml_builder_add_json(b, ECML_TAG_INFO, json.data);
+	resetStringInfo(&json);
+	appendStringInfo(&json,
+					 "{\"documents\": " INT64_FORMAT ", \"skipped_null\": " INT64_FORMAT
+					 ", \"skipped_empty\": " INT64_FORMAT ", \"tokens\": " INT64_FORMAT
+					 ", \"words_dropped\": " INT64_FORMAT ", \"label_counts\": {",
+					 st->ndocs, st->nnull, st->nempty, st->ntokens, d->words_dropped);
+	for (int l = 0; l < d->L; l++)
+	{
+		if (l > 0)
+			appendStringInfoString(&json, ", ");
+		escape_json(&json, d->labels.strs[l]);
+		appendStringInfo(&json, ": " INT64_FORMAT, d->labels.counts[l]);
+	}
+	appendStringInfo(&json, "}, \"loss\": [%s]}", history);
+	ecml_builder_add_json(b, ECML_TAG_METRICS, json.data);
+}
+
+/* The model: JSON sections, shape, vocabulary, labels, buckets, weights. */
+static bytea *
+clf_write(const TextRows *st, const ClfOptions *o, const ClfData *d, const float *in,
+		  const float *out, int ninit, const char *history)
+{
+	Size		nin = (Size) d->V + d->nbuckets;
+	EcmlModelBuilder b;
+	int32		shape[8];
+
+	ecml_builder_init(&b, ECML_KIND_TEXTCLF);
+	clf_write_json(&b, st, o, d, ninit, history);
+	shape[0] = d->V;
+	shape[1] = o->dim;
+	shape[2] = d->L;
+	shape[3] = o->word_ngrams > 1 ? o->buckets : 0;
+	shape[4] = o->word_ngrams;
+	shape[5] = d->nbuckets;
+	shape[6] = 0;
+	shape[7] = 0;
+	ecml_builder_add(&b, CLF_TAG_SHAPE, ECML_SECTION_INT32, shape, sizeof(shape));
+	ecml_builder_add_texts(&b, WV_TAG_VOCAB, d->words.strs, d->V);
+	ecml_builder_add_texts(&b, CLF_TAG_LABELS, d->labels.strs, d->L);
+	if (d->nbuckets > 0)
+		ecml_builder_add(&b, WV_TAG_NGRAM_IDS, ECML_SECTION_INT32, d->bucket_ids,
+						 sizeof(int32) * d->nbuckets);
+	ecml_builder_add(&b, CLF_TAG_INPUT, ECML_SECTION_FLOAT32, in, sizeof(float) * nin * o->dim);
+	ecml_builder_add(&b, CLF_TAG_OUTPUT, ECML_SECTION_FLOAT32, out,
+					 sizeof(float) * (Size) d->L * o->dim);
+	return ecml_builder_finish(&b, st->ndocs + st->nnull + st->nempty,
+							   st->nnull + st->nempty);
+}
+
 PG_FUNCTION_INFO_V1(text_classifier_train_finalfn);
 Datum
 text_classifier_train_finalfn(PG_FUNCTION_ARGS)
@@ -476,18 +611,9 @@ text_classifier_train_finalfn(PG_FUNCTION_ARGS)
 	Size		nin;
 	float	   *in;
 	float	   *out;
-	float	   *h;
-	float	   *grad;
-	float	   *p;
 	EcmlRng		rng;
-	int64		ntok = 0;
-	int64		done = 0;
 	int			ninit = -1;
-	double		total;
 	StringInfoData history;
-	StringInfoData json;
-	EcmlModelBuilder b;
-	int32		shape[8];
 
 	if (st == NULL || st->ndocs == 0)
 		ereport(ERROR,
@@ -505,9 +631,6 @@ text_classifier_train_finalfn(PG_FUNCTION_ARGS)
 	ecml_check_train_memory(st->cap + sizeof(float) * (nin + d.L) * o.dim, TRAINER);
 	in = palloc_extended(sizeof(float) * Max(nin, 1) * o.dim, MCXT_ALLOC_HUGE);
 	out = palloc_extended(sizeof(float) * (Size) d.L * o.dim, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	h = palloc(sizeof(float) * o.dim);
-	grad = palloc(sizeof(float) * o.dim);
-	p = palloc(sizeof(float) * d.L);
 	/* fastText: input rows uniform in [-1/dim, 1/dim], output rows zero */
 	ecml_rng_seed(&rng, (uint64) o.seed);
 	for (Size i = 0; i < nin * o.dim; i++)
@@ -515,84 +638,7 @@ text_classifier_train_finalfn(PG_FUNCTION_ARGS)
 	if (st->init)
 		ninit = clf_init_words(st->init, &d.words, in, o.dim);
 
-	for (int64 doc = 0; doc < d.ndocs; doc++)
-		ntok += d.off[doc + 1] - d.off[doc];
-	total = (double) o.epochs * ntok + 1;
 	initStringInfo(&history);
-	for (int epoch = 1; epoch <= o.epochs; epoch++)
-	{
-		double		loss = 0.0;
-		int64		nloss = 0;
-
-		for (int64 doc = 0; doc < d.ndocs; doc++)
-		{
-			int64		n = d.off[doc + 1] - d.off[doc];
-			float		lr;
-
-			CHECK_FOR_INTERRUPTS();
-			done += n;
-			if (n == 0)
-				continue;
-			lr = (float) (o.learning_rate * Max(1.0 - done / total, 0.0));
-			loss += clf_step(in, out, o.dim, d.L, d.rows + d.off[doc], n,
-							 d.label[doc], lr, h, grad, p);
-			nloss++;
-		}
-		appendStringInfo(&history, "%s%.6f", epoch > 1 ? ", " : "",
-						 nloss > 0 ? loss / nloss : 0.0);
-		ecml_progress_notice("%s: epoch %d/%d, loss %.4f, %.1f s", TRAINER, epoch, o.epochs,
-							 nloss > 0 ? loss / nloss : 0.0, ecml_elapsed_seconds(start));
-	}
-
-	ecml_builder_init(&b, ECML_KIND_TEXTCLF);
-	initStringInfo(&json);
-	ecml_options_to_json(&json, clf_option_specs, N_CLF_OPTIONS, &o);
-	ecml_builder_add_json(&b, ECML_TAG_HYPERPARAMS, json.data);
-	resetStringInfo(&json);
-	appendStringInfo(&json,
-					 "{\"words\": %d, \"labels\": %d, \"dim\": %d, \"word_ngrams\": %d, "
-					 "\"ngram_buckets_stored\": %d}",
-					 d.V, d.L, o.dim, o.word_ngrams, d.nbuckets);
-	if (ninit >= 0)
-	{
-		/* inside the object: its closing brace replaced */
-		json.data[--json.len] = '\0';
-		appendStringInfo(&json, ", \"words_from_word_vectors\": %d}", ninit);
-	}
-	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
-	resetStringInfo(&json);
-	appendStringInfo(&json,
-					 "{\"documents\": " INT64_FORMAT ", \"skipped_null\": " INT64_FORMAT
-					 ", \"skipped_empty\": " INT64_FORMAT ", \"tokens\": " INT64_FORMAT
-					 ", \"words_dropped\": " INT64_FORMAT ", \"label_counts\": {",
-					 st->ndocs, st->nnull, st->nempty, st->ntokens, d.words_dropped);
-	for (int l = 0; l < d.L; l++)
-	{
-		if (l > 0)
-			appendStringInfoString(&json, ", ");
-		escape_json(&json, d.labels.strs[l]);
-		appendStringInfo(&json, ": " INT64_FORMAT, d.labels.counts[l]);
-	}
-	appendStringInfo(&json, "}, \"loss\": [%s]}", history.data);
-	ecml_builder_add_json(&b, ECML_TAG_METRICS, json.data);
-
-	shape[0] = d.V;
-	shape[1] = o.dim;
-	shape[2] = d.L;
-	shape[3] = o.word_ngrams > 1 ? o.buckets : 0;
-	shape[4] = o.word_ngrams;
-	shape[5] = d.nbuckets;
-	shape[6] = 0;
-	shape[7] = 0;
-	ecml_builder_add(&b, CLF_TAG_SHAPE, ECML_SECTION_INT32, shape, sizeof(shape));
-	ecml_builder_add_texts(&b, WV_TAG_VOCAB, d.words.strs, d.V);
-	ecml_builder_add_texts(&b, CLF_TAG_LABELS, d.labels.strs, d.L);
-	if (d.nbuckets > 0)
-		ecml_builder_add(&b, WV_TAG_NGRAM_IDS, ECML_SECTION_INT32, d.bucket_ids,
-						 sizeof(int32) * d.nbuckets);
-	ecml_builder_add(&b, CLF_TAG_INPUT, ECML_SECTION_FLOAT32, in, sizeof(float) * nin * o.dim);
-	ecml_builder_add(&b, CLF_TAG_OUTPUT, ECML_SECTION_FLOAT32, out,
-					 sizeof(float) * (Size) d.L * o.dim);
-	PG_RETURN_BYTEA_P(ecml_builder_finish(&b, st->ndocs + st->nnull + st->nempty,
-										  st->nnull + st->nempty));
+	clf_fit(&o, &d, in, out, &history, start);
+	PG_RETURN_BYTEA_P(clf_write(st, &o, &d, in, out, ninit, history.data));
 }
