@@ -190,181 +190,232 @@ write_neighbours(Relation index, const HnswIndexInfo *info, HnswAddr addr,
 	UnlockReleaseBuffer(buf);
 }
 
+/* Scratch of hnsw_link_back, for a list of cap entries plus the new one. */
+typedef struct LinkBack
+{
+	int			cap;
+	HnswAddr   *orig;			/* the list as read */
+	HnswAddr   *list;			/* candidates */
+	HnswAddr   *newlist;		/* the list to write */
+	float	   *e_vec;			/* the neighbour's vector */
+	float	   *vecs;			/* candidates' vectors */
+	float	   *dists;			/* candidates' distances to e */
+	int		   *order;
+	int		   *keep;
+	bool	   *deleted;		/* candidates VACUUM is removing */
+} LinkBack;
+
+static void
+link_back_init(LinkBack *lb, const HnswIndexInfo *info, int level)
+{
+	int			cap = hnsw_level_capacity(info->m, level);
+
+	lb->cap = cap;
+	lb->orig = palloc(sizeof(HnswAddr) * cap);
+	lb->list = palloc(sizeof(HnswAddr) * (cap + 1));
+	lb->newlist = palloc(sizeof(HnswAddr) * cap);
+	lb->e_vec = palloc(sizeof(float) * info->dim);
+	lb->vecs = palloc(sizeof(float) * info->dim * (cap + 1));
+	lb->dists = palloc(sizeof(float) * (cap + 1));
+	lb->order = palloc(sizeof(int) * (cap + 1));
+	lb->keep = palloc(sizeof(int) * cap);
+	lb->deleted = palloc(sizeof(bool) * (cap + 1));
+}
+
+/*
+ * The candidates of a full list: the current neighbours that still exist,
+ * and the new one last (a neighbour VACUUM is deleting stays a candidate:
+ * the repair of this list refills its slot from its neighbours), ordered
+ * by distance to e.  Returns their number.
+ */
+static int
+link_back_candidates(LinkBack *lb, Relation index, const HnswIndexInfo *info,
+					 Buffer *rbuf, int n, HnswAddr new_addr, const float *new_vec)
+{
+	int			ncand = 0;
+	HnswAddr	dummy;
+
+	for (int i = 0; i < n; i++)
+	{
+		int			lv;
+		float	   *v = lb->vecs + (Size) ncand * info->dim;
+
+		if (hnsw_read_neighbours(index, info, rbuf, lb->list[i], HNSW_MAX_LEVEL + 1,
+								 &dummy, v, &lv, &lb->deleted[ncand]) < 0)
+			continue;
+		lb->list[ncand] = lb->list[i];
+		lb->dists[ncand] = hnsw_distance(info->metric, v, lb->e_vec, info->dim);
+		ncand++;
+	}
+	memcpy(lb->vecs + (Size) ncand * info->dim, new_vec, sizeof(float) * info->dim);
+	lb->deleted[ncand] = false;
+	lb->list[ncand] = new_addr;
+	lb->dists[ncand] = hnsw_distance(info->metric, new_vec, lb->e_vec, info->dim);
+	ncand++;
+	for (int i = 0; i < ncand; i++)
+		lb->order[i] = i;
+	/* insertion sort: ncand is at most 2m + 1 */
+	for (int i = 1; i < ncand; i++)
+	{
+		int			o = lb->order[i];
+		int			j = i;
+
+		while (j > 0 && lb->dists[lb->order[j - 1]] > lb->dists[o])
+		{
+			lb->order[j] = lb->order[j - 1];
+			j--;
+		}
+		lb->order[j] = o;
+	}
+	return ncand;
+}
+
+/*
+ * The pruned list of a full list of n entries into lb->newlist; its
+ * length, or -1 when it is the list already there (nothing to write).
+ */
+static int
+link_back_prune(LinkBack *lb, Relation index, const HnswIndexInfo *info, Buffer *rbuf,
+				int n, HnswAddr new_addr, const float *new_vec)
+{
+	int			ncand = link_back_candidates(lb, index, info, rbuf, n, new_addr, new_vec);
+	int			nnew;
+	bool		kept_new = false;
+
+	nnew = hnsw_select_neighbours(info->metric, info->dim, lb->e_vec, lb->vecs, lb->dists,
+								  lb->order, ncand, lb->cap, true, lb->keep);
+	for (int i = 0; i < nnew; i++)
+	{
+		lb->newlist[i] = lb->list[lb->keep[i]];
+		if (lb->keep[i] == ncand - 1)
+			kept_new = true;
+	}
+
+	/*
+	 * Pruned, the new element would lose this way in to a neighbour that
+	 * VACUUM is removing: it takes the farthest such one's slot instead (an
+	 * insert that runs while VACUUM repairs the graph is not linked to
+	 * deleted elements, so those may be its only ways in otherwise).
+	 */
+	if (!kept_new)
+	{
+		int			victim = -1;
+
+		for (int i = 0; i < nnew; i++)
+			if (lb->deleted[lb->keep[i]] &&
+				(victim < 0 || lb->dists[lb->keep[i]] > lb->dists[lb->keep[victim]]))
+				victim = i;
+		if (victim >= 0)
+		{
+			lb->newlist[victim] = new_addr;
+			kept_new = true;
+		}
+	}
+	if (!kept_new && nnew == n)
+	{
+		bool		unchanged = true;
+
+		for (int i = 0; i < n; i++)
+			if (lb->newlist[i] != lb->orig[i])
+				unchanged = false;
+		if (unchanged)
+			return -1;
+	}
+	return nnew;
+}
+
+typedef enum
+{
+	LINK_WRITTEN,				/* done */
+	LINK_GONE,					/* e no longer exists: nothing to do */
+	LINK_CHANGED				/* the list changed since it was read: retry */
+} LinkWrite;
+
+/* Write newlist[0..nnew) over e's list at level if it is still orig[0..n). */
+static LinkWrite
+link_back_write(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int level,
+				const LinkBack *lb, int n, int nnew)
+{
+	Buffer		buf = ReadBuffer(index, HnswAddrBlock(e_addr));
+	Page		page;
+	HnswElementTuple e;
+	HnswSlot   *slots;
+	GenericXLogState *state;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	if (HnswAddrOffset(e_addr) > PageGetMaxOffsetNumber(page) ||
+		!ItemIdIsNormal(PageGetItemId(page, HnswAddrOffset(e_addr))))
+	{
+		UnlockReleaseBuffer(buf);
+		return LINK_GONE;
+	}
+	e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(e_addr)));
+	slots = HnswElementSlots(e, info->storage, info->dim) + hnsw_level_start(info->m, level);
+	for (int i = 0; i < lb->cap; i++)
+		if (hnsw_slot_addr(&slots[i]) != (i < n ? lb->orig[i] : HNSW_INVALID_ADDR))
+		{
+			UnlockReleaseBuffer(buf);
+			return LINK_CHANGED;
+		}
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(e_addr)));
+	slots = HnswElementSlots(e, info->storage, info->dim) + hnsw_level_start(info->m, level);
+	for (int i = 0; i < lb->cap; i++)
+		hnsw_slot_set(&slots[i], i < nnew ? lb->newlist[i] : HNSW_INVALID_ADDR);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	return LINK_WRITTEN;
+}
+
 /*
  * Add the new element to the level-list of neighbour e, pruning with the
- * heuristic when the list is full (see the locking protocol above).
+ * heuristic when the list is full (see the locking protocol above): read
+ * the list, compute the new one, write it if the list is still the one
+ * read, else try again (three times).
  */
 void
 hnsw_link_back(Relation index, const HnswIndexInfo *info, HnswAddr e_addr, int level,
 			   HnswAddr new_addr, const float *new_vec)
 {
-	int			cap = hnsw_level_capacity(info->m, level);
-	HnswAddr   *orig = palloc(sizeof(HnswAddr) * cap);
-	HnswAddr   *list = palloc(sizeof(HnswAddr) * (cap + 1));
-	HnswAddr   *newlist = palloc(sizeof(HnswAddr) * cap);
-	float	   *e_vec = palloc(sizeof(float) * info->dim);
-	float	   *vecs = palloc(sizeof(float) * info->dim * (cap + 1));
-	float	   *dists = palloc(sizeof(float) * (cap + 1));
-	int		   *order = palloc(sizeof(int) * (cap + 1));
-	int		   *keep = palloc(sizeof(int) * cap);
-	bool	   *deleted = palloc(sizeof(bool) * (cap + 1));
+	LinkBack	lb;
 	Buffer		rbuf = InvalidBuffer;
 
+	link_back_init(&lb, info, level);
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
-		int			n,
-					e_level,
-					nnew = 0;
-		bool		same = true;
-		Buffer		buf;
-		Page		page;
-		HnswElementTuple e;
-		HnswSlot   *slots;
-		GenericXLogState *state;
+		int			n;
+		int			e_level;
+		int			nnew;
+		bool		present = false;
 
-		n = hnsw_read_neighbours(index, info, &rbuf, e_addr, level, orig, e_vec, &e_level,
-								 NULL);
+		n = hnsw_read_neighbours(index, info, &rbuf, e_addr, level, lb.orig, lb.e_vec,
+								 &e_level, NULL);
 		if (n < 0 || level > e_level)
 			break;
 		for (int i = 0; i < n; i++)
-			if (orig[i] == new_addr)
-				goto done;
-		memcpy(list, orig, sizeof(HnswAddr) * n);
-		if (n < cap)
+			if (lb.orig[i] == new_addr)
+				present = true;
+		if (present)
+			break;
+		memcpy(lb.list, lb.orig, sizeof(HnswAddr) * n);
+		if (n < lb.cap)
 		{
-			memcpy(newlist, list, sizeof(HnswAddr) * n);
-			newlist[n] = new_addr;
+			memcpy(lb.newlist, lb.list, sizeof(HnswAddr) * n);
+			lb.newlist[n] = new_addr;
 			nnew = n + 1;
 		}
-		else
-		{
-			int			ncand = 0;
-			HnswAddr	dummy;
-			bool		kept_new = false;
-
-			/*
-			 * candidates: the current neighbours that still exist, and the
-			 * new one (a neighbour VACUUM is deleting stays a candidate: the
-			 * repair of this list refills its slot from its neighbours)
-			 */
-			for (int i = 0; i < n; i++)
-			{
-				int			lv;
-
-				if (hnsw_read_neighbours(index, info, &rbuf, list[i], HNSW_MAX_LEVEL + 1,
-										 &dummy, vecs + (Size) ncand * info->dim, &lv,
-										 &deleted[ncand]) < 0)
-					continue;
-				list[ncand] = list[i];
-				dists[ncand] = hnsw_distance(info->metric, vecs + (Size) ncand * info->dim,
-											 e_vec, info->dim);
-				ncand++;
-			}
-			memcpy(vecs + (Size) ncand * info->dim, new_vec, sizeof(float) * info->dim);
-			deleted[ncand] = false;
-			list[ncand] = new_addr;
-			dists[ncand] = hnsw_distance(info->metric, new_vec, e_vec, info->dim);
-			ncand++;
-			for (int i = 0; i < ncand; i++)
-				order[i] = i;
-			/* insertion sort: ncand is at most 2m + 1 */
-			for (int i = 1; i < ncand; i++)
-			{
-				int			o = order[i],
-							j = i;
-
-				while (j > 0 && dists[order[j - 1]] > dists[o])
-				{
-					order[j] = order[j - 1];
-					j--;
-				}
-				order[j] = o;
-			}
-			nnew = hnsw_select_neighbours(info->metric, info->dim, e_vec, vecs, dists,
-										  order, ncand, cap, true, keep);
-			for (int i = 0; i < nnew; i++)
-			{
-				newlist[i] = list[keep[i]];
-				if (keep[i] == ncand - 1)
-					kept_new = true;
-			}
-
-			/*
-			 * Pruned, the new element would lose this way in to a neighbour
-			 * that VACUUM is removing: it takes the farthest such one's slot
-			 * instead (an insert that runs while VACUUM repairs the graph is
-			 * not linked to deleted elements, so those may be its only ways
-			 * in otherwise).
-			 */
-			if (!kept_new)
-			{
-				int			victim = -1;
-
-				for (int i = 0; i < nnew; i++)
-					if (deleted[keep[i]] &&
-						(victim < 0 || dists[keep[i]] > dists[keep[victim]]))
-						victim = i;
-				if (victim >= 0)
-				{
-					newlist[victim] = new_addr;
-					kept_new = true;
-				}
-			}
-			if (!kept_new && nnew == n)
-			{
-				bool		unchanged = true;
-
-				for (int i = 0; i < n; i++)
-					if (newlist[i] != orig[i])
-						unchanged = false;
-				if (unchanged)
-					break;
-			}
-		}
-
-		/* write it if the list is still the one read */
+		else if ((nnew = link_back_prune(&lb, index, info, &rbuf, n, new_addr, new_vec)) < 0)
+			break;
 		if (BufferIsValid(rbuf))
 		{
 			ReleaseBuffer(rbuf);
 			rbuf = InvalidBuffer;
 		}
-		buf = ReadBuffer(index, HnswAddrBlock(e_addr));
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		if (HnswAddrOffset(e_addr) > PageGetMaxOffsetNumber(page) ||
-			!ItemIdIsNormal(PageGetItemId(page, HnswAddrOffset(e_addr))))
-		{
-			UnlockReleaseBuffer(buf);
+		if (link_back_write(index, info, e_addr, level, &lb, n, nnew) != LINK_CHANGED)
 			break;
-		}
-		e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(e_addr)));
-		slots = HnswElementSlots(e, info->storage, info->dim) + hnsw_level_start(info->m, level);
-		for (int i = 0; i < cap; i++)
-		{
-			HnswAddr	a = hnsw_slot_addr(&slots[i]);
-
-			if (a != (i < n ? orig[i] : HNSW_INVALID_ADDR))
-			{
-				same = false;
-				break;
-			}
-		}
-		if (!same)
-		{
-			UnlockReleaseBuffer(buf);
-			continue;
-		}
-		state = GenericXLogStart(index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		e = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, HnswAddrOffset(e_addr)));
-		slots = HnswElementSlots(e, info->storage, info->dim) + hnsw_level_start(info->m, level);
-		for (int i = 0; i < cap; i++)
-			hnsw_slot_set(&slots[i], i < nnew ? newlist[i] : HNSW_INVALID_ADDR);
-		GenericXLogFinish(state);
-		UnlockReleaseBuffer(buf);
-		break;
 	}
-done:
 	if (BufferIsValid(rbuf))
 		ReleaseBuffer(rbuf);
 }
@@ -433,6 +484,127 @@ maybe_set_entry(Relation index, HnswAddr addr, int level, HnswMetaPageData *meta
 	return set;
 }
 
+/* The element's tuple (vector, empty neighbour lists) added to the index. */
+static HnswAddr
+insert_element(Relation index, const HnswIndexInfo *info, const float *vec,
+			   ItemPointer heaptid, int level)
+{
+	Size		size = hnsw_element_size(info->storage, info->dim, info->m, level);
+	HnswElementTuple tup = palloc0(size);
+
+	tup->heaptid = *heaptid;
+	tup->level = level;
+	hnsw_encode_vector(info->storage, vec, info->dim, HnswElementVector(tup));
+	for (int i = 0; i < 2 * info->m + level * info->m; i++)
+		hnsw_slot_set(&HnswElementSlots(tup, info->storage, info->dim)[i], HNSW_INVALID_ADDR);
+	return add_element(index, tup, size);
+}
+
+/* Candidate lists of one level's search, for ef_construction + 1 entries. */
+typedef struct InsertLevel
+{
+	HnswAddr   *eps;			/* entry points, then the level's result W */
+	int			neps;
+	HnswAddr   *nb;				/* the candidates still there */
+	float	   *vecs;
+	float	   *dists;
+	int		   *order;
+	int		   *keep;
+} InsertLevel;
+
+static void
+insert_level_init(InsertLevel *il, const HnswIndexInfo *info)
+{
+	int			maxcand = info->ef_construction + 1;
+
+	il->eps = palloc(sizeof(HnswAddr) * maxcand);
+	il->neps = 0;
+	il->nb = palloc(sizeof(HnswAddr) * maxcand);
+	il->vecs = palloc(sizeof(float) * info->dim * maxcand);
+	il->dists = palloc(sizeof(float) * maxcand);
+	il->order = palloc(sizeof(int) * maxcand);
+	il->keep = palloc(sizeof(int) * maxcand);
+}
+
+/* Search level lc from the entry points; W into eps/dists, nearest first. */
+static void
+insert_search_level(HnswSearch *s, InsertLevel *il, HnswAddr addr, int ef, int lc)
+{
+	hnsw_search_reset(s);
+	for (int i = 0; i < il->neps; i++)
+	{
+		int			j;
+
+		if (!hnsw_addrset_add(&s->visited, il->eps[i]))
+			continue;
+		j = hnsw_search_add(s, il->eps[i]);
+		if (j >= 0)
+		{
+			hnsw_addrset_add(&s->visited, il->eps[i]);
+			hnsw_search_seed(s, j);
+		}
+	}
+	/* never link to itself */
+	hnsw_addrset_add(&s->visited, addr);
+	hnsw_search_layer(s, ef, lc);
+	il->neps = 0;
+	while (s->W.n > 0)
+	{
+		int			i = hnsw_heap_pop(&s->W, s->cands);
+
+		il->eps[s->W.n] = s->cands[i].addr;
+		il->dists[s->W.n] = s->cands[i].dist;
+		il->neps++;
+	}
+}
+
+/*
+ * Link the element at level lc: the heuristic picks its neighbours among
+ * W's elements that still exist, its list is written and each neighbour
+ * links back.  W's survivors become the next level's entry points.
+ * Returns the number of neighbours linked.
+ */
+static int
+insert_link_level(Relation index, const HnswIndexInfo *info, InsertLevel *il,
+				  HnswAddr addr, const float *vec, int lc)
+{
+	HnswAddr	chosen[2 * HNSW_M_MAX];
+	Buffer		rbuf = InvalidBuffer;
+	int			ncand = 0;
+	int			nkeep;
+
+	for (int i = 0; i < il->neps; i++)
+	{
+		int			lv;
+		HnswAddr	dummy;
+
+		if (hnsw_read_neighbours(index, info, &rbuf, il->eps[i], HNSW_MAX_LEVEL + 1,
+								 &dummy, il->vecs + (Size) ncand * info->dim, &lv,
+								 NULL) < 0)
+			continue;
+		il->nb[ncand] = il->eps[i];
+		il->dists[ncand] = il->dists[i];
+		il->order[ncand] = ncand;
+		ncand++;
+	}
+	if (BufferIsValid(rbuf))
+		ReleaseBuffer(rbuf);
+	nkeep = hnsw_select_neighbours(info->metric, info->dim, vec, il->vecs, il->dists,
+								   il->order, ncand, hnsw_level_capacity(info->m, lc),
+								   false, il->keep);
+	for (int i = 0; i < nkeep; i++)
+		chosen[i] = il->nb[il->keep[i]];
+	write_neighbours(index, info, addr, lc, chosen, nkeep);
+	for (int i = 0; i < nkeep; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		hnsw_link_back(index, info, chosen[i], lc, addr, vec);
+	}
+	memcpy(il->eps, il->nb, sizeof(HnswAddr) * ncand);
+	il->neps = ncand;
+	return nkeep;
+}
+
 /*
  * Algorithm 1 of the paper on disk: add the element, find its neighbours
  * level by level from the entry point (greedy above its level, a search
@@ -443,33 +615,17 @@ void
 hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 				   ItemPointer heaptid, int level)
 {
-	Size		size;
-	HnswElementTuple tup;
 	HnswAddr	addr;
 	HnswMetaPageData meta;
 	HnswSearch	s;
-	HnswAddr   *eps;
-	int			neps;
+	InsertLevel il;
 	int			ep_level;
-	float	   *vecs;
-	float	   *dists;
-	int		   *order;
-	int		   *keep;
-	HnswAddr   *nb;
+	int			cur;
 	HnswAddr	entry;
 	int			nlinked = 0;
-	int			maxcand = info->ef_construction + 1;
 
 	level = fitting_level(info->storage, info->dim, info->m, level);
-	size = hnsw_element_size(info->storage, info->dim, info->m, level);
-	tup = palloc0(size);
-	tup->heaptid = *heaptid;
-	tup->level = level;
-	hnsw_encode_vector(info->storage, vec, info->dim, HnswElementVector(tup));
-	for (int i = 0; i < 2 * info->m + level * info->m; i++)
-		hnsw_slot_set(&HnswElementSlots(tup, info->storage, info->dim)[i], HNSW_INVALID_ADDR);
-	addr = add_element(index, tup, size);
-
+	addr = insert_element(index, info, vec, heaptid, level);
 	hnsw_read_meta(index, &meta);
 	if (meta.entry_blkno == InvalidBlockNumber)
 	{
@@ -478,12 +634,7 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 	}
 
 	hnsw_search_init(&s, index, info, vec);
-	eps = palloc(sizeof(HnswAddr) * maxcand);
-	vecs = palloc(sizeof(float) * info->dim * maxcand);
-	dists = palloc(sizeof(float) * maxcand);
-	order = palloc(sizeof(int) * maxcand);
-	keep = palloc(sizeof(int) * maxcand);
-	nb = palloc(sizeof(HnswAddr) * maxcand);
+	insert_level_init(&il, info);
 
 	/*
 	 * Elements VACUUM marked deleted lead the search on, but are never
@@ -491,99 +642,30 @@ hnsw_insert_vector(Relation index, const HnswIndexInfo *info, const float *vec,
 	 * marked them are done (HNSW_UPDATE_LOCK).
 	 */
 	s.skip_deleted = true;
+	cur = hnsw_search_entry(&s, &meta);
+	if (cur < 0)
 	{
-		int			cur = hnsw_search_entry(&s, &meta);
-
-		if (cur < 0)
-		{
-			maybe_set_entry(index, addr, level, &meta, HNSW_INVALID_ADDR);
-			hnsw_search_end(&s);
-			return;
-		}
-		entry = s.cands[cur].addr;
-		eps[0] = entry;
-		neps = 1;
-		ep_level = meta.entry_level;
-
-		/* greedy descent through the levels above the element's */
-		for (int lc = ep_level; lc > level; lc--)
-			cur = hnsw_search_greedy(&s, cur, lc);
-		eps[0] = s.cands[cur].addr;
+		maybe_set_entry(index, addr, level, &meta, HNSW_INVALID_ADDR);
+		hnsw_search_end(&s);
+		return;
 	}
+	entry = s.cands[cur].addr;
+	ep_level = meta.entry_level;
+	/* greedy descent through the levels above the element's */
+	for (int lc = ep_level; lc > level; lc--)
+		cur = hnsw_search_greedy(&s, cur, lc);
+	il.eps[0] = s.cands[cur].addr;
+	il.neps = 1;
 
 	for (int lc = Min(level, ep_level); lc >= 0; lc--)
 	{
-		int			ncand = 0,
-					nkeep;
-		Buffer		rbuf = InvalidBuffer;
-
-		hnsw_search_reset(&s);
-		for (int i = 0; i < neps; i++)
-		{
-			int			j;
-
-			if (!hnsw_addrset_add(&s.visited, eps[i]))
-				continue;
-			j = hnsw_search_add(&s, eps[i]);
-			if (j >= 0)
-			{
-				hnsw_addrset_add(&s.visited, eps[i]);
-				hnsw_search_seed(&s, j);
-			}
-		}
-		/* never link to itself */
-		hnsw_addrset_add(&s.visited, addr);
-		hnsw_search_layer(&s, info->ef_construction, lc);
-
-		/* W, nearest first, with the vectors the heuristic needs */
-		neps = 0;
-		while (s.W.n > 0)
-		{
-			int			i = hnsw_heap_pop(&s.W, s.cands);
-
-			eps[s.W.n] = s.cands[i].addr;
-			dists[s.W.n] = s.cands[i].dist;
-			neps++;
-		}
-		for (int i = 0; i < neps; i++)
-		{
-			int			lv;
-			HnswAddr	dummy;
-
-			if (hnsw_read_neighbours(index, info, &rbuf, eps[i], HNSW_MAX_LEVEL + 1,
-									 &dummy, vecs + (Size) ncand * info->dim, &lv,
-									 NULL) < 0)
-				continue;
-			nb[ncand] = eps[i];
-			dists[ncand] = dists[i];
-			order[ncand] = ncand;
-			ncand++;
-		}
-		if (BufferIsValid(rbuf))
-			ReleaseBuffer(rbuf);
-		nkeep = hnsw_select_neighbours(info->metric, info->dim, vec, vecs, dists,
-									   order, ncand, hnsw_level_capacity(info->m, lc),
-									   false, keep);
-		{
-			HnswAddr	chosen[2 * HNSW_M_MAX];
-
-			for (int i = 0; i < nkeep; i++)
-				chosen[i] = nb[keep[i]];
-			write_neighbours(index, info, addr, lc, chosen, nkeep);
-			nlinked = nkeep;
-			for (int i = 0; i < nkeep; i++)
-			{
-				CHECK_FOR_INTERRUPTS();
-				hnsw_link_back(index, info, chosen[i], lc, addr, vec);
-			}
-		}
+		insert_search_level(&s, &il, addr, info->ef_construction, lc);
+		nlinked = insert_link_level(index, info, &il, addr, vec, lc);
 		/* the next level down starts from everything found here */
-		memcpy(eps, nb, sizeof(HnswAddr) * ncand);
-		neps = ncand;
-		if (neps == 0)
+		if (il.neps == 0)
 		{
-			eps[0] = HnswMakeAddr(meta.entry_blkno, meta.entry_offno);
-			neps = 1;
+			il.eps[0] = HnswMakeAddr(meta.entry_blkno, meta.entry_offno);
+			il.neps = 1;
 		}
 	}
 	hnsw_search_end(&s);
