@@ -47,7 +47,7 @@ typedef enum W2vPassMode
 /*
  * The checkpoint and the pass state.  After the header: counts int64[V],
  * ngram_ids int32[nngrams], in float[(V + nngrams) * dim], out
- * float[V * dim], moments double[dim * dim].
+ * float[V * dim], moments double[dim * dim], each MAXALIGNed.
  */
 typedef struct W2vPassState
 {
@@ -71,6 +71,9 @@ typedef struct W2vPassState
 	int64		nloss;
 } W2vPassState;
 
+/* test/pgtap/{bad_inputs,parallel}.sql and cancel_all.sh spell one out */
+StaticAssertDecl(sizeof(W2vPassState) == 192, "W2vPassState layout changed");
+
 typedef struct PassLayout
 {
 	int64	   *counts;
@@ -87,7 +90,7 @@ pass_size(int V, int nngrams, int dim)
 
 	s = ecml_add_size(s, ecml_mul_size(sizeof(int64), V));
 	s = ecml_add_size(s, MAXALIGN(ecml_mul_size(sizeof(int32), nngrams)));
-	s = ecml_add_size(s, ecml_mul_size(ecml_mul_size(sizeof(float), (Size) V + nngrams), dim));
+	s = ecml_add_size(s, MAXALIGN(ecml_mul_size(ecml_mul_size(sizeof(float), (Size) V + nngrams), dim)));
 	s = ecml_add_size(s, MAXALIGN(ecml_mul_size(ecml_mul_size(sizeof(float), V), dim)));
 	return ecml_add_size(s, ecml_mul_size(ecml_mul_size(sizeof(double), dim), dim));
 }
@@ -103,7 +106,7 @@ pass_layout(const W2vPassState *s, PassLayout *l)
 	l->ngram_ids = (int32 *) p;
 	p += MAXALIGN(sizeof(int32) * s->nngrams);
 	l->in = (float *) p;
-	p += sizeof(float) * ((Size) s->V + s->nngrams) * dim;
+	p += MAXALIGN(sizeof(float) * ((Size) s->V + s->nngrams) * dim);
 	l->out = (float *) p;
 	p += MAXALIGN(sizeof(float) * (Size) s->V * dim);
 	l->moments = (double *) p;
