@@ -47,7 +47,9 @@ typedef enum W2vPassMode
 /*
  * The checkpoint and the pass state.  After the header: counts int64[V],
  * ngram_ids int32[nngrams], in float[(V + nngrams) * dim], out
- * float[V * dim], moments double[dim * dim], each MAXALIGNed.
+ * float[V * dim], moments double[dim * dim], then the rows' weights in
+ * this pass (the documents' occurrences of the word they belong to):
+ * in_weight float[V + nngrams], out_weight float[V]; each MAXALIGNed.
  */
 typedef struct W2vPassState
 {
@@ -81,6 +83,8 @@ typedef struct PassLayout
 	float	   *in;
 	float	   *out;
 	double	   *moments;
+	float	   *in_weight;
+	float	   *out_weight;
 } PassLayout;
 
 static Size
@@ -92,7 +96,9 @@ pass_size(int V, int nngrams, int dim)
 	s = ecml_add_size(s, MAXALIGN(ecml_mul_size(sizeof(int32), nngrams)));
 	s = ecml_add_size(s, MAXALIGN(ecml_mul_size(ecml_mul_size(sizeof(float), (Size) V + nngrams), dim)));
 	s = ecml_add_size(s, MAXALIGN(ecml_mul_size(ecml_mul_size(sizeof(float), V), dim)));
-	return ecml_add_size(s, ecml_mul_size(ecml_mul_size(sizeof(double), dim), dim));
+	s = ecml_add_size(s, ecml_mul_size(ecml_mul_size(sizeof(double), dim), dim));
+	s = ecml_add_size(s, MAXALIGN(ecml_mul_size(sizeof(float), (Size) V + nngrams)));
+	return ecml_add_size(s, MAXALIGN(ecml_mul_size(sizeof(float), V)));
 }
 
 static void
@@ -110,6 +116,10 @@ pass_layout(const W2vPassState *s, PassLayout *l)
 	l->out = (float *) p;
 	p += MAXALIGN(sizeof(float) * (Size) s->V * dim);
 	l->moments = (double *) p;
+	p += sizeof(double) * dim * dim;
+	l->in_weight = (float *) p;
+	p += MAXALIGN(sizeof(float) * ((Size) s->V + s->nngrams));
+	l->out_weight = (float *) p;
 }
 
 static void
@@ -201,8 +211,8 @@ cache_rows(PassCache *c, const W2vPassState *s, const PassLayout *l)
 								 s->o.buckets, d->in_rows + k);
 		for (int i = 0; i < m; i++)
 		{
-			int32	   *hit = bsearch(&d->in_rows[k + i], l->ngram_ids, s->nngrams,
-									  sizeof(int32), int32_cmp);
+			int32 *hit = bsearch(&d->in_rows[k + i], l->ngram_ids, s->nngrams,
+								 sizeof(int32), int32_cmp);
 
 			if (hit == NULL)
 				pass_corrupt("checkpoint's n-gram list");
@@ -349,6 +359,7 @@ pass_start(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 {
 	W2vPassState *in;
 	W2vPassState *s;
+	PassLayout	l;
 
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -362,6 +373,9 @@ pass_start(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	s->nparts = 1;
 	s->loss = 0.0;
 	s->nloss = 0;
+	pass_layout(s, &l);
+	memset(l.in_weight, 0, sizeof(float) * ((Size) s->V + s->nngrams));
+	memset(l.out_weight, 0, sizeof(float) * s->V);
 	return s;
 }
 
@@ -422,13 +436,46 @@ word2vec_pass_transfn(PG_FUNCTION_ARGS)
 		s->loss += c->net.loss;
 		s->nloss += c->net.nloss;
 		s->words += n;
+		for (int t = 0; t < n; t++)
+		{
+			int			w = c->ids[t];
+
+			l.out_weight[w] += 1.0f;
+			for (int64 r = c->d.in_off[w]; r < c->d.in_off[w + 1]; r++)
+				l.in_weight[c->d.in_rows[r]] += 1.0f;
+		}
 	}
 	PG_RETURN_BYTEA_P(s);
 }
 
 /*
- * combine: the weights averaged, weighted by the words each side trained
- * on (model averaging); the counters and the moments added.
+ * Average two partitions' copies of n rows row by row, each weighted by how
+ * often that side's documents used it: a word one partition never saw
+ * keeps the other's update instead of half of it.  Rows neither side's
+ * documents used (output rows moved only as negatives) take the sides'
+ * shares of the words.
+ */
+static void
+average_rows(float *rows1, float *w1, const float *rows2, const float *w2, Size n, int dim,
+			 float fallback)
+{
+	for (Size r = 0; r < n; r++)
+	{
+		float		f = w1[r] + w2[r] > 0 ? w2[r] / (w1[r] + w2[r]) : fallback;
+		float	   *a = rows1 + r * dim;
+		const float *b = rows2 + r * dim;
+
+		if ((r & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < dim; i++)
+			a[i] += f * (b[i] - a[i]);
+		w1[r] += w2[r];
+	}
+}
+
+/*
+ * combine: the weights averaged row by row (model averaging); the counters
+ * and the moments added.
  */
 PG_FUNCTION_INFO_V1(word2vec_pass_combinefn);
 Datum
@@ -468,14 +515,11 @@ word2vec_pass_combinefn(PG_FUNCTION_ARGS)
 	pass_layout(s2, &l2);
 	if (s1->mode == W2V_PASS_TRAIN && s2->words > 0)
 	{
-		float		w2 = (float) ((double) s2->words / (double) (s1->words + s2->words));
-		Size		nin = ((Size) s1->V + s1->nngrams) * s1->o.dim;
-		Size		nout = (Size) s1->V * s1->o.dim;
+		float		fallback = (float) ((double) s2->words / (double) (s1->words + s2->words));
 
-		for (Size i = 0; i < nin; i++)
-			l1.in[i] += w2 * (l2.in[i] - l1.in[i]);
-		for (Size i = 0; i < nout; i++)
-			l1.out[i] += w2 * (l2.out[i] - l1.out[i]);
+		average_rows(l1.in, l1.in_weight, l2.in, l2.in_weight, (Size) s1->V + s1->nngrams,
+					 s1->o.dim, fallback);
+		average_rows(l1.out, l1.out_weight, l2.out, l2.out_weight, s1->V, s1->o.dim, fallback);
 	}
 	if (s1->mode == W2V_PASS_COMPONENT)
 		for (Size i = 0; i < (Size) s1->o.dim * s1->o.dim; i++)
@@ -525,10 +569,10 @@ run_take_word(HeapTuple tuple, TupleDesc desc, void *arg)
 static void
 run_vocabulary(W2vPassRun *r)
 {
-	char	   *sql;
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2];
-	Datum	   *elems;
+	char *sql;
+	Oid types[2] = { INT8OID, INT8OID };
+	Datum values[2];
+	Datum *elems;
 
 	sql = psprintf("SELECT w, n, total, ndistinct FROM "
 				   "(SELECT w, n, sum(n) OVER ()::bigint AS total, count(*) OVER () AS ndistinct FROM "
@@ -599,10 +643,10 @@ run_take_result(HeapTuple tuple, TupleDesc desc, void *arg)
 static void
 run_pass(W2vPassRun *r, const char *what)
 {
-	Oid			types[2] = {TEXTARRAYOID, BYTEAOID};
-	Datum		values[2];
-	Datum		res = (Datum) 0;
-	char	   *sql;
+	Oid types[2] = { TEXTARRAYOID, BYTEAOID };
+	Datum values[2];
+	Datum res = (Datum) 0;
+	char *sql;
 	W2vPassState *s;
 
 	values[0] = r->vocab_array;

@@ -95,7 +95,7 @@ CREATE OR REPLACE FUNCTION cancel_w2v_checkpoint() RETURNS bytea LANGUAGE sql IM
                   || '0000000000000000' || '9a9999999999993f' || '03000000' || '00000000' || '01000000' || '00000000'
                   || 'fca9f1d24d62503f' || '2a00000000000000'
                   || '0100000000000000' || repeat('00', 80)
-                  || '0100000000000000' || 'cdcccc3d00000000' || repeat('00', 16), 'hex')
+                  || '0100000000000000' || 'cdcccc3d00000000' || repeat('00', 32), 'hex')
 $CK$;
 -- an ecml.lstm_pass checkpoint as ecml.train('lstm') builds it (one token,
 -- V = 2, E = H = L = 1, max_length 2, batch_size 1; token type 0 bigint, 1

@@ -300,7 +300,8 @@ $$;
 
 -- An ecml.word2vec_pass checkpoint as ecml.train('word2vec') builds it: one
 -- word (V = 1) of count 1, no n-grams, dim = window = negative = epochs = 1,
--- learning rate 0.025, sif_a 0.001, seed 42, input weight 0.1
+-- learning rate 0.025, sif_a 0.001, seed 42, input weight 0.1, then zero
+-- output weight, moments and row weights
 -- (text_w2v_passes.c: W2vPassState, 192 bytes, then the arrays).
 CREATE FUNCTION pg_temp.bi_w2v_checkpoint() RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
     SELECT decode('50563257' || '00000000' || '01000000' || '00000000' || '00000000'
@@ -308,7 +309,7 @@ CREATE FUNCTION pg_temp.bi_w2v_checkpoint() RETURNS bytea LANGUAGE sql IMMUTABLE
                   || '0000000000000000' || '9a9999999999993f' || '03000000' || '00000000' || '01000000' || '00000000'
                   || 'fca9f1d24d62503f' || '2a00000000000000'
                   || '0100000000000000' || repeat('00', 80)
-                  || '0100000000000000' || 'cdcccc3d00000000' || repeat('00', 16), 'hex')
+                  || '0100000000000000' || 'cdcccc3d00000000' || repeat('00', 32), 'hex')
 $$;
 
 -- A valid value for one argument, as an SQL expression; in aggregates it
