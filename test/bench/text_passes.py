@@ -6,7 +6,9 @@ each set's Spearman over the pairs the vocabulary covers, and the training
 time.  ecml.train runs serially, then with two parallel workers (model
 averaging).  One short run (a few minutes on the shared 2-core machine):
 
-    ECML_PGROOT=... nice -n 10 /usr/bin/python3 test/bench/text_passes.py [epochs]
+    ECML_PGROOT=... nice -n 10 /usr/bin/python3 test/bench/text_passes.py [epochs [run ...]]
+
+(run: "word2vec_train", "serial" or "workers"; all three by default.)
 
 Starts bench_text.py's private cluster, loads and tokenizes the reviews as
 it does, and removes the cluster.  One JSON line per model; recorded by
@@ -39,6 +41,8 @@ def main():
             ("train 2 workers", "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; "
              "SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;",
              f"SELECT ecml.train('word2vec', 'SELECT tokens FROM docs', '{opts}') AS m")]
+    if len(sys.argv) > 2:
+        runs = [r for r in runs if any(a in r[0] for a in sys.argv[2:])]
     bt.CLUSTER.create()
     try:
         bt.load_reviews()
