@@ -13,7 +13,8 @@
  *	  trains on its own documents with word2vec_train's steps, its learning
  *	  rate decaying linearly by the corpus-wide count of words trained on
  *	  (previous passes) plus its own, and partial states average their
- *	  weights, weighted by the words each trained on (model averaging).  A
+ *	  weights row by row, each row weighted by how often each side's
+ *	  documents used it (model averaging).  A
  *	  last pass sums the second moments of the documents' SIF embeddings,
  *	  whose leading eigenvector is the common component embed_text removes.
  */
