@@ -48,7 +48,7 @@ CONTRIB_TESTDB = ecml_regression
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/ecml/*.sql))
 	cat $^ > $@
 
-$(EXTENSION)--0.1.0--$(EXTVERSION).sql: sql/update/$(EXTENSION)--0.1.0--$(EXTVERSION).sql sql/update/$(EXTENSION)--0.1.0--$(EXTVERSION)-entries.sql sql/ecml/40_metrics.sql sql/ecml/62_pr_curve.sql sql/ecml/86_mf_pass.sql sql/ecml/87_gbdt_pass.sql sql/ecml/88_iforest_pass.sql sql/ecml/89_lstm_pass.sql sql/ecml/91_text_init.sql sql/ecml/95_lifecycle.sql
+$(EXTENSION)--0.1.0--$(EXTVERSION).sql: sql/update/$(EXTENSION)--0.1.0--$(EXTVERSION).sql sql/update/$(EXTENSION)--0.1.0--$(EXTVERSION)-entries.sql sql/ecml/40_metrics.sql sql/ecml/62_pr_curve.sql sql/ecml/86_mf_pass.sql sql/ecml/87_gbdt_pass.sql sql/ecml/88_iforest_pass.sql sql/ecml/89_lstm_pass.sql sql/ecml/91_text_init.sql sql/ecml/92_text_pass.sql sql/ecml/95_lifecycle.sql
 	cat $^ > $@
 
 $(OBJS): $(wildcard src/*.h)

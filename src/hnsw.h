@@ -271,6 +271,7 @@ extern float hnsw_vector_error(int storage, const char *in);
 extern float *hnsw_prepare_vector(Datum value, HnswMetric metric, int dim,
 								  const char *what, int *dim_out, float *buf);
 extern void hnsw_check_dim(int have, int got, const char *what);
+extern bool hnsw_vector_usable(Datum value, const HnswIndexInfo *info, int dim);
 extern double hnsw_reported_distance(HnswMetric metric, float internal);
 extern void hnsw_init_page(Page page, uint16 kind);
 extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);

@@ -40,6 +40,13 @@ typedef struct BuildHeap
 	bool		max;
 } BuildHeap;
 
+/* a recently-dead tuple's vector, kept until the dimension is known */
+typedef struct DeferredTuple
+{
+	ItemPointerData tid;
+	Datum		value;
+} DeferredTuple;
+
 typedef struct BuildState
 {
 	Relation	heap;
@@ -77,6 +84,9 @@ typedef struct BuildState
 
 	bool		on_disk;
 	MemoryContext ctx;
+	List	   *deferred;		/* DeferredTuple: old versions seen before
+								 * the dimension was known */
+	MemoryContext deferred_ctx;
 } BuildState;
 
 /* ---- pair heaps ---- */
@@ -643,21 +653,16 @@ switch_to_disk(BuildState *b)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_DISK);
 }
 
+/* Add one heap tuple's vector to the graph; the first fixes the dimension. */
 static void
-build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
-			   bool tupleIsAlive, void *state)
+add_tuple(BuildState *b, ItemPointer tid, Datum value)
 {
-	BuildState *b = (BuildState *) state;
 	int			n;
 	int			level;
 
-	b->reltuples++;
-	if (isnull[0])
-		return;
-
 	if (b->info.dim == 0)
 	{
-		float	   *first = hnsw_prepare_vector(values[0], b->info.metric, 0, "vector", &n, NULL);
+		float	   *first = hnsw_prepare_vector(value, b->info.metric, 0, "vector", &n, NULL);
 
 		hnsw_check_fits(&b->info, n);
 		b->info.dim = n;
@@ -676,17 +681,17 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	if (b->on_disk)
 	{
 		MemoryContext old = MemoryContextSwitchTo(b->ctx);
-		float	   *v = hnsw_prepare_vector(values[0], b->info.metric, b->info.dim,
-											"vector", &n, NULL);
+		float *v = hnsw_prepare_vector(value, b->info.metric, b->info.dim,
+									   "vector", &n, NULL);
 
-		hnsw_insert_vector(index, &b->info, v, tid, level);
+		hnsw_insert_vector(b->index, &b->info, v, tid, level);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(b->ctx);
 	}
 	else
 	{
 		if (b->n > 0)
-			hnsw_prepare_vector(values[0], b->info.metric, b->info.dim, "vector", &n,
+			hnsw_prepare_vector(value, b->info.metric, b->info.dim, "vector", &n,
 								vec_of(b, b->n));
 		b->tids[b->n] = *tid;
 		b->levels[b->n] = level;
@@ -700,6 +705,70 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	b->indtuples++;
 	if ((int64) b->indtuples % 1000 == 0)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) b->indtuples);
+}
+
+/*
+ * Old versions held back until a live tuple fixes the dimension: index
+ * those of that dimension, skip the others.  With no live tuple at all, the
+ * first old version fixes it.
+ */
+static void
+add_deferred(BuildState *b)
+{
+	ListCell *lc;
+
+	foreach (lc, b->deferred)
+	{
+		DeferredTuple *d = (DeferredTuple *) lfirst(lc);
+
+		if (hnsw_vector_usable(d->value, &b->info, b->info.dim))
+			add_tuple(b, &d->tid, d->value);
+	}
+	b->deferred = NIL;
+	MemoryContextReset(b->deferred_ctx);
+}
+
+static void
+build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	BuildState *b = (BuildState *) state;
+
+	b->reltuples++;
+	if (isnull[0])
+		return;
+
+	/*
+	 * A recently-dead tuple (deleted or updated, but an older snapshot may
+	 * still see it) is indexed like a live one, so that a transaction older
+	 * than the build still finds it through the new index.  But its vector
+	 * is history: a row inserted empty and filled by an UPDATE, or embedded
+	 * with an earlier model.  One the index could not hold is skipped (no
+	 * snapshot taken from now on sees it; an older one may miss it in the
+	 * index, where a sequential scan would fail on it anyway), and it does
+	 * not get to fix the dimension the live rows must have.
+	 */
+	if (!tupleIsAlive)
+	{
+		if (!hnsw_vector_usable(values[0], &b->info, b->info.dim))
+			return;
+		if (b->info.dim == 0)
+		{
+			MemoryContext old;
+			DeferredTuple *d;
+
+			old = MemoryContextSwitchTo(b->deferred_ctx);
+			d = palloc(sizeof(DeferredTuple));
+			d->tid = *tid;
+			d->value = PointerGetDatum(PG_DETOAST_DATUM_COPY(values[0]));
+			b->deferred = lappend(b->deferred, d);
+			MemoryContextSwitchTo(old);
+			return;
+		}
+	}
+	add_tuple(b, tid, values[0]);
+	if (b->deferred != NIL)
+		add_deferred(b);
 }
 
 IndexBuildResult *
@@ -731,6 +800,8 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	ecml_rng_seed(&b.rng, UINT64CONST(0x45434d4c484e5357));	/* "ECMLHNSW" */
 	b.ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw build",
 								  ALLOCSET_DEFAULT_SIZES);
+	b.deferred_ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw build deferred",
+										   ALLOCSET_SMALL_SIZES);
 	maxcand = Max(b.info.ef_construction, 2 * b.info.m) + 2;
 	b.C.cap = 4 * maxcand;
 	b.C.p = palloc(sizeof(BuildPair) * b.C.cap);
@@ -749,10 +820,13 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 								 (int64) Max(heap->rd_rel->reltuples, 0));
 	b.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 										 build_callback, &b, NULL);
+	if (b.deferred != NIL)
+		add_deferred(&b);
 	if (!b.on_disk)
 		write_graph(&b);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) b.indtuples);
 	MemoryContextDelete(b.ctx);
+	MemoryContextDelete(b.deferred_ctx);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = b.reltuples;

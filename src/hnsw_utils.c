@@ -346,6 +346,36 @@ hnsw_prepare_vector(Datum value, HnswMetric metric, int dim, const char *what,
 	return buf;
 }
 
+/*
+ * Would hnsw_prepare_vector accept this value (dim > 0: of dim elements)?
+ * The same checks without the error, for the tuples a build may skip.
+ */
+bool
+hnsw_vector_usable(Datum value, const HnswIndexInfo *info, int dim)
+{
+	ArrayType *arr = DatumGetArrayTypeP(value);
+	int n = ARR_NDIM(arr) == 1 ? ARR_DIMS(arr)[0] : 0;
+	const float *x = (const float *) ARR_DATA_PTR(arr);
+	bool ok;
+
+	ok = ARR_ELEMTYPE(arr) == FLOAT4OID && ARR_NDIM(arr) == 1 &&
+		 !(ARR_HASNULL(arr) && array_contains_nulls(arr)) &&
+		 n > 0 && n <= ECML_VECTOR_MAX_DIM && (dim == 0 || n == dim) &&
+		 hnsw_element_size(info->storage, n, info->m, 0) <= HNSW_MAX_ELEMENT_SIZE &&
+		 ecml_all_finite(x, n);
+	if (ok && info->metric == HNSW_METRIC_COSINE)
+	{
+		bool nonzero = false;
+
+		for (int i = 0; i < n && !nonzero; i++)
+			nonzero = x[i] != 0.0f;
+		ok = nonzero;
+	}
+	if ((Pointer) arr != DatumGetPointer(value))
+		pfree(arr);
+	return ok;
+}
+
 /* The operator's value from the index's internal distance. */
 double
 hnsw_reported_distance(HnswMetric metric, float internal)

@@ -276,5 +276,7 @@ extern bytea *word_vectors_build(char **words, int V, int dim, const int64 *coun
 
 /* the first principal component (uncentered) of n rows x (n, dim) into u */
 extern void text_first_component(const float *x, int64 n, int dim, float *u);
+/* the leading eigenvector of a symmetric (dim, dim) matrix c into u */
+extern void text_leading_eigenvector(const double *c, int dim, float *u);
 
 #endif							/* ECML_TEXT_H */

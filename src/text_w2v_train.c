@@ -22,40 +22,12 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "text.h"
+#include "text_w2v.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "vecops.h"
 
 #define TRAINER "word2vec_train"
-
-#define SIGMOID_TABLE 1024
-#define SIGMOID_MAX 6.0f
-/* the cumulative negative-sampling table spans [0, NEG_DOMAIN) */
-#define NEG_DOMAIN 2147483647.0
-
-typedef enum W2vMethod
-{
-	W2V_SKIPGRAM = 0,
-	W2V_CBOW = 1
-} W2vMethod;
-
-typedef struct W2vOptions
-{
-	int			method;
-	int			dim;
-	int			window;
-	int			negative;
-	int			epochs;
-	int			min_count;
-	int			max_vocab;
-	double		sample;
-	double		learning_rate;
-	int			minn;
-	int			maxn;
-	int			buckets;
-	double		sif_a;
-	int64		seed;
-} W2vOptions;
 
 static const char *const method_choices[] = {"skipgram", "cbow", NULL};
 
@@ -78,8 +50,8 @@ static const EcmlOptionSpec w2v_option_specs[] = {
 
 #define N_W2V_OPTIONS lengthof(w2v_option_specs)
 
-static void
-w2v_parse_options(Jsonb *opts, W2vOptions *o)
+void
+w2v_parse_options(Jsonb *opts, W2vOptions *o, const char *trainer)
 {
 	o->method = W2V_SKIPGRAM;
 	o->dim = WV_DIM_DEFAULT;
@@ -95,13 +67,19 @@ w2v_parse_options(Jsonb *opts, W2vOptions *o)
 	o->buckets = WV_BUCKETS_DEFAULT;
 	o->sif_a = WV_SIF_A_DEFAULT;
 	o->seed = WV_SEED_DEFAULT;
-	ecml_parse_options(opts, w2v_option_specs, N_W2V_OPTIONS, o, TRAINER);
+	ecml_parse_options(opts, w2v_option_specs, N_W2V_OPTIONS, o, trainer);
 	if (o->maxn > 0 && o->minn > o->maxn)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s option \"minn\" (%d) is larger than \"maxn\" (%d)",
-						TRAINER, o->minn, o->maxn),
+						trainer, o->minn, o->maxn),
 				 errhint("Pass minn <= maxn, or maxn 0 for no subwords.")));
+}
+
+void
+w2v_options_json(StringInfo out, const W2vOptions *o)
+{
+	ecml_options_to_json(out, w2v_option_specs, N_W2V_OPTIONS, o);
 }
 
 /* ---------------- the aggregate ---------------- */
@@ -123,7 +101,7 @@ word2vec_train_transfn(PG_FUNCTION_ARGS)
 		st = text_rows_new(aggcxt, TRAINER);
 		st->options = ecml_options_arg(fcinfo, 2, aggcxt);
 		/* a bad option fails before the scan, not after it */
-		w2v_parse_options(st->options, &o);
+		w2v_parse_options(st->options, &o, TRAINER);
 	}
 	if (PG_ARGISNULL(1))
 		st->nnull++;
@@ -133,24 +111,6 @@ word2vec_train_transfn(PG_FUNCTION_ARGS)
 }
 
 /* ---------------- vocabulary and corpus ---------------- */
-
-typedef struct W2vData
-{
-	int			V;
-	char	  **words;			/* [V], most frequent first */
-	int64	   *counts;			/* [V] */
-	int64		ndocs;
-	int64	   *doc_off;		/* [ndocs + 1] into ids */
-	int32	   *ids;			/* kept tokens as word indices */
-	int64		ntrain;			/* kept tokens */
-	int64		tokens_dropped;
-	int64		words_dropped;	/* distinct words below min_count or past max_vocab */
-	int			nngrams;
-	int32	   *ngram_ids;		/* [nngrams] buckets, ascending */
-	int64	   *in_off;			/* [V + 1] into in_rows: word w's input rows */
-	int32	   *in_rows;		/* the word's own row, then its n-gram rows
-								 * (V + position in ngram_ids) */
-} W2vData;
 
 static int
 count_order_cmp(const void *a, const void *b, void *arg)
@@ -283,7 +243,7 @@ w2v_build_vocab(const TextRows *st, const W2vOptions *o, W2vData *d)
  * character n-grams.  Only buckets some word uses get a row, so the model
  * stores the n-grams that were trained and nothing else.
  */
-static void
+void
 w2v_build_subwords(const W2vOptions *o, W2vData *d)
 {
 	int64		total = 0;
@@ -340,22 +300,6 @@ w2v_build_subwords(const W2vOptions *o, W2vData *d)
 
 /* ---------------- training ---------------- */
 
-typedef struct W2vNet
-{
-	int			dim;
-	float	   *in;				/* (V + nngrams, dim) */
-	float	   *out;			/* (V, dim) */
-	uint32	   *cum;			/* [V] cumulative unigram^0.75, scaled to
-								 * NEG_DOMAIN */
-	int			V;
-	float	   *keep;			/* [V] subsampling: keep probability */
-	float		sigmoid[SIGMOID_TABLE + 1];
-	float		logsig[SIGMOID_TABLE + 1];
-	uint64		rnd;
-	double		loss;
-	int64		nloss;
-} W2vNet;
-
 static inline uint64
 w2v_rand(W2vNet *net)
 {
@@ -364,47 +308,49 @@ w2v_rand(W2vNet *net)
 	return net->rnd >> 16;
 }
 
-static void
-w2v_init_net(W2vNet *net, const W2vOptions *o, const W2vData *d)
+/* initial input rows uniform in [-0.5, 0.5) / dim, output rows zero */
+void
+w2v_init_weights(W2vNet *net, const W2vOptions *o, Size nrows)
 {
 	int			dim = o->dim;
-	Size		nrows = (Size) d->V + d->nngrams;
-	double		z = 0.0;
-	double		acc = 0.0;
 	EcmlRng		rng;
-	double		thresh = o->sample * (double) d->ntrain;
 
-	net->dim = dim;
-	net->V = d->V;
-	ecml_check_train_memory(sizeof(float) * (nrows + d->V) * dim +
-							sizeof(int32) * (d->V + d->ntrain), TRAINER);
-	net->in = palloc_extended(sizeof(float) * nrows * dim, MCXT_ALLOC_HUGE);
-	net->out = palloc_extended(sizeof(float) * (Size) d->V * dim, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	ecml_rng_seed(&rng, (uint64) o->seed);
 	net->rnd = ecml_rng_next(&rng);
 	for (Size r = 0; r < nrows * dim; r++)
 		net->in[r] = (float) ((ecml_rng_uniform(&rng) - 0.5) / dim);
+}
+
+void
+w2v_init_tables(W2vNet *net, const W2vOptions *o, const int64 *counts, int V, int64 ntrain)
+{
+	double		z = 0.0;
+	double		acc = 0.0;
+	double		thresh = o->sample * (double) ntrain;
+
+	net->dim = o->dim;
+	net->V = V;
 
 	/*
 	 * Negatives are drawn from the unigram distribution to the 3/4 power by
 	 * a binary search of its cumulative table, as gensim does: V entries stay
 	 * in cache, where word2vec.c's 1e8-slot table costs a cache miss a draw.
 	 */
-	net->cum = palloc_extended(sizeof(uint32) * d->V, MCXT_ALLOC_HUGE);
-	for (int w = 0; w < d->V; w++)
-		z += pow((double) d->counts[w], 0.75);
-	for (int w = 0; w < d->V; w++)
+	net->cum = palloc_extended(sizeof(uint32) * V, MCXT_ALLOC_HUGE);
+	for (int w = 0; w < V; w++)
+		z += pow((double) counts[w], 0.75);
+	for (int w = 0; w < V; w++)
 	{
-		acc += pow((double) d->counts[w], 0.75) / z;
+		acc += pow((double) counts[w], 0.75) / z;
 		net->cum[w] = (uint32) Min(NEG_DOMAIN, rint(acc * NEG_DOMAIN));
 	}
-	net->cum[d->V - 1] = (uint32) NEG_DOMAIN;
+	net->cum[V - 1] = (uint32) NEG_DOMAIN;
 
 	/* Mikolov et al. 2013's subsampling, in word2vec.c's form */
-	net->keep = palloc(sizeof(float) * d->V);
-	for (int w = 0; w < d->V; w++)
+	net->keep = palloc_extended(sizeof(float) * V, MCXT_ALLOC_HUGE);
+	for (int w = 0; w < V; w++)
 	{
-		double		f = (double) d->counts[w];
+		double		f = (double) counts[w];
 
 		net->keep[w] = o->sample > 0 ?
 			(float) Min(1.0, (sqrt(f / thresh) + 1) * thresh / f) : 1.0f;
@@ -416,6 +362,20 @@ w2v_init_net(W2vNet *net, const W2vOptions *o, const W2vData *d)
 		net->sigmoid[t] = (float) (1.0 / (1.0 + exp(-x)));
 		net->logsig[t] = (float) log(1.0 / (1.0 + exp(-x)));
 	}
+}
+
+static void
+w2v_init_net(W2vNet *net, const W2vOptions *o, const W2vData *d)
+{
+	Size nrows = (Size) d->V + d->nngrams;
+
+	ecml_check_train_memory(sizeof(float) * (nrows + d->V) * o->dim +
+								sizeof(int32) * (d->V + d->ntrain),
+							TRAINER);
+	net->in = palloc_extended(sizeof(float) * nrows * o->dim, MCXT_ALLOC_HUGE);
+	net->out = palloc_extended(sizeof(float) * (Size) d->V * o->dim, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	w2v_init_weights(net, o, nrows);
+	w2v_init_tables(net, o, d->counts, d->V, d->ntrain);
 }
 
 /* the first word whose cumulative weight exceeds a uniform draw */
@@ -568,28 +528,61 @@ w2v_cbow(W2vNet *net, const W2vData *d, const W2vOptions *o,
 	}
 }
 
+void
+w2v_scratch_init(W2vScratch *s, const W2vOptions *o, const W2vData *d, int maxlen)
+{
+	int64		maxrows = 1;
+
+	for (int w = 0; w < d->V; w++)
+		maxrows = Max(maxrows, d->in_off[w + 1] - d->in_off[w]);
+	s->maxlen = Max(maxlen, 1);
+	s->sen = palloc_extended(sizeof(int32) * s->maxlen, MCXT_ALLOC_HUGE);
+	s->ctx = palloc_extended(sizeof(int32) * maxrows * 2 * o->window, MCXT_ALLOC_HUGE);
+	s->h = palloc(sizeof(float) * o->dim);
+	s->grad = palloc(sizeof(float) * o->dim);
+}
+
+void
+w2v_train_doc(W2vNet *net, const W2vData *d, const W2vOptions *o,
+			  const int32 *ids, int n, float lr, W2vScratch *s)
+{
+	int			m = 0;
+
+	if (n > s->maxlen)
+	{
+		pfree(s->sen);
+		s->maxlen = n;
+		s->sen = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	}
+	for (int t = 0; t < n; t++)
+	{
+		int32		w = ids[t];
+
+		if (net->keep[w] < 1.0f &&
+			net->keep[w] < (float) (w2v_rand(net) & 0xFFFF) / 65536.0f)
+			continue;
+		s->sen[m++] = w;
+	}
+	if (o->method == W2V_SKIPGRAM)
+		w2v_skipgram(net, d, o, s->sen, m, lr, s->h, s->grad);
+	else
+		w2v_cbow(net, d, o, s->sen, m, lr, s->h, s->grad, s->ctx);
+}
+
 static double
 w2v_train(W2vNet *net, const W2vData *d, const W2vOptions *o, StringInfo history)
 {
-	int			dim = o->dim;
 	int			maxlen = 0;
-	int32	   *sen;
-	int32	   *ctx;
-	float	   *h = palloc(sizeof(float) * dim);
-	float	   *grad = palloc(sizeof(float) * dim);
+	W2vScratch	scratch;
 	double		total = (double) o->epochs * d->ntrain + 1;
 	int64		done = 0;
-	int64		maxrows = 1;
 	float		lr = (float) o->learning_rate;
 	float		min_lr = (float) (o->learning_rate * 1e-4);
 	TimestampTz start = GetCurrentTimestamp();
 
 	for (int64 doc = 0; doc < d->ndocs; doc++)
 		maxlen = Max(maxlen, (int) (d->doc_off[doc + 1] - d->doc_off[doc]));
-	for (int w = 0; w < d->V; w++)
-		maxrows = Max(maxrows, d->in_off[w + 1] - d->in_off[w]);
-	sen = palloc_extended(sizeof(int32) * Max(maxlen, 1), MCXT_ALLOC_HUGE);
-	ctx = palloc_extended(sizeof(int32) * maxrows * 2 * o->window, MCXT_ALLOC_HUGE);
+	w2v_scratch_init(&scratch, o, d, maxlen);
 
 	for (int epoch = 1; epoch <= o->epochs; epoch++)
 	{
@@ -597,27 +590,14 @@ w2v_train(W2vNet *net, const W2vData *d, const W2vOptions *o, StringInfo history
 		net->nloss = 0;
 		for (int64 doc = 0; doc < d->ndocs; doc++)
 		{
-			int			n = 0;
-
 			CHECK_FOR_INTERRUPTS();
-			for (int64 t = d->doc_off[doc]; t < d->doc_off[doc + 1]; t++)
-			{
-				int32		w = d->ids[t];
-
-				if (net->keep[w] < 1.0f &&
-					net->keep[w] < (float) (w2v_rand(net) & 0xFFFF) / 65536.0f)
-					continue;
-				sen[n++] = w;
-			}
 			/* linear decay to 1e-4 of the start, as word2vec.c */
 			done += d->doc_off[doc + 1] - d->doc_off[doc];
 			lr = (float) (o->learning_rate * (1.0 - done / total));
 			if (lr < min_lr)
 				lr = min_lr;
-			if (o->method == W2V_SKIPGRAM)
-				w2v_skipgram(net, d, o, sen, n, lr, h, grad);
-			else
-				w2v_cbow(net, d, o, sen, n, lr, h, grad, ctx);
+			w2v_train_doc(net, d, o, d->ids + d->doc_off[doc],
+						  (int) (d->doc_off[doc + 1] - d->doc_off[doc]), lr, &scratch);
 		}
 		appendStringInfo(history, "%s%.6f", epoch > 1 ? ", " : "",
 						 net->nloss > 0 ? net->loss / net->nloss : 0.0);
@@ -631,7 +611,7 @@ w2v_train(W2vNet *net, const W2vData *d, const W2vOptions *o, StringInfo history
 /* ---------------- the model ---------------- */
 
 /* each word's vector: the average of its input rows (fastText) */
-static float *
+float *
 w2v_word_vectors(const W2vNet *net, const W2vData *d)
 {
 	float	   *vec = palloc_extended(sizeof(float) * (Size) d->V * net->dim, MCXT_ALLOC_HUGE);
@@ -700,7 +680,7 @@ word2vec_train_finalfn(PG_FUNCTION_ARGS)
 						   st ? st->nnull + st->nempty : 0,
 						   st ? st->nnull : 0, st ? st->nempty : 0),
 				 errhint("Pass one row per document, its tokens from ecml.tokenize().")));
-	w2v_parse_options(st->options, &o);
+	w2v_parse_options(st->options, &o, TRAINER);
 	memset(&d, 0, sizeof(d));
 	memset(&net, 0, sizeof(net));
 	w2v_build_vocab(st, &o, &d);
@@ -716,7 +696,7 @@ word2vec_train_finalfn(PG_FUNCTION_ARGS)
 	w2v_common_component(&d, vec, o.dim, o.sif_a, common);
 
 	initStringInfo(&hyper);
-	ecml_options_to_json(&hyper, w2v_option_specs, N_W2V_OPTIONS, &o);
+	w2v_options_json(&hyper, &o);
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics,
 					 "{\"documents\": " INT64_FORMAT ", \"null_documents\": " INT64_FORMAT

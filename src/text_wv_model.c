@@ -17,37 +17,19 @@
 #define COMPONENT_ROWS 50000
 
 /*
- * u (dim) = the leading eigenvector of X^T X for x (n, dim), by power
- * iteration on the (dim, dim) matrix accumulated in double.  A fixed start
- * (all ones) keeps it deterministic; the sign is chosen so that the largest
- * coordinate is positive.  Zero rows leave u at zero.  Past
- * COMPONENT_ROWS rows every step-th row is used.
+ * u (dim) = the leading eigenvector of the symmetric (dim, dim) matrix c,
+ * by power iteration.  A fixed start (all ones) keeps it deterministic; the
+ * sign is chosen so that the largest coordinate is positive.  A zero matrix
+ * leaves u at zero.
  */
 void
-text_first_component(const float *x, int64 n, int dim, float *u)
+text_leading_eigenvector(const double *c, int dim, float *u)
 {
-	double	   *c = palloc0(sizeof(double) * dim * dim);
 	double	   *v = palloc(sizeof(double) * dim);
 	double	   *w = palloc(sizeof(double) * dim);
 	double		norm = 0.0;
 	int			imax = 0;
-	int64		step = (n + COMPONENT_ROWS - 1) / COMPONENT_ROWS;
 
-	for (int64 r = 0; r < n; r += Max(step, 1))
-	{
-		const float *xr = x + (size_t) r * dim;
-
-		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < dim; i++)
-		{
-			double		xi = xr[i];
-
-			if (xi == 0.0)
-				continue;
-			for (int j = 0; j < dim; j++)
-				c[(size_t) i * dim + j] += xi * xr[j];
-		}
-	}
 	for (int i = 0; i < dim; i++)
 		v[i] = 1.0 / sqrt((double) dim);
 	for (int it = 0; it < POWER_ITERATIONS; it++)
@@ -79,9 +61,38 @@ text_first_component(const float *x, int64 n, int dim, float *u)
 			imax = i;
 	for (int i = 0; i < dim; i++)
 		u[i] = (float) (v[imax] < 0 ? -v[i] : v[i]);
-	pfree(c);
 	pfree(v);
 	pfree(w);
+}
+
+/*
+ * u (dim) = the leading eigenvector of X^T X for x (n, dim), accumulated in
+ * double.  Zero rows leave u at zero.  Past COMPONENT_ROWS rows every
+ * step-th row is used.
+ */
+void
+text_first_component(const float *x, int64 n, int dim, float *u)
+{
+	double	   *c = palloc0(sizeof(double) * dim * dim);
+	int64		step = (n + COMPONENT_ROWS - 1) / COMPONENT_ROWS;
+
+	for (int64 r = 0; r < n; r += Max(step, 1))
+	{
+		const float *xr = x + (size_t) r * dim;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < dim; i++)
+		{
+			double		xi = xr[i];
+
+			if (xi == 0.0)
+				continue;
+			for (int j = 0; j < dim; j++)
+				c[(size_t) i * dim + j] += xi * xr[j];
+		}
+	}
+	text_leading_eigenvector(c, dim, u);
+	pfree(c);
 }
 
 bytea *

@@ -50,6 +50,7 @@ static const EcmlTrainKind train_kinds[] = {
 	{ "mf", "ecml.mf_train", mf_train_passes, 3, { INT8OID, INT8OID, FLOAT4OID }, "user_id bigint, item_id bigint, value real" },
 	/* bigint[] or text[]: lstm_train_passes checks which */
 	{ "lstm", "ecml.lstm_train", lstm_train_passes, 1, { ANYARRAYOID }, "sequence bigint[] or text[]" },
+	{ "word2vec", "ecml.word2vec_train", word2vec_train_passes, 1, { TEXTARRAYOID }, "tokens text[]" },
 	{ "vectors", "ecml.pack_vectors", NULL },
 };
 

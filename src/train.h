@@ -71,5 +71,6 @@ extern bytea *mf_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *iforest_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *gbdt_train_passes(EcmlTrainDriver *d, Jsonb *options);
 extern bytea *lstm_train_passes(EcmlTrainDriver *d, Jsonb *options);
+extern bytea *word2vec_train_passes(EcmlTrainDriver *d, Jsonb *options);
 
 #endif							/* ECML_TRAIN_H */

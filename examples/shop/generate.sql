@@ -87,12 +87,21 @@ CREATE TABLE shop.products (
     popularity float8 NOT NULL,     -- relative, power law within a department
     embedding real[] NOT NULL       -- 64-d content embedding, unit length
 );
+-- Embedding: the category's direction, plus the brand's, plus the item's own
+-- noise, normalized: products of a category and brand cluster together.
+-- Written by the INSERT itself: rows inserted empty and updated afterwards
+-- leave dead versions with empty vectors behind, which an index build
+-- while an older snapshot is open has to step over.
 INSERT INTO shop.products (product_id, category_id, brand_id, title, price, popularity, embedding)
 SELECT p, c.category_id, b.brand_id,
        b.name || ' ' || c.name || ' ' || (100 + p % 900)::text,
        round((exp(ln(base.price) + 0.5 * shop.gauss(p, 3)))::numeric, 2),
        1.0 / power(1 + floor(shop.u01(p, 4) * 200), 0.9),
-       '{}'
+       (SELECT array_agg((x / norm)::real ORDER BY j)
+        FROM (SELECT j, x, sqrt(sum(x * x) OVER ()) AS norm
+              FROM (SELECT j, shop.gauss(c.category_id, 1000 + j) + 0.6 * shop.gauss(b.brand_id, 2000 + j)
+                              + 0.35 * shop.gauss(p, 3000 + j) AS x
+                    FROM generate_series(1, 64) j) s) n)
 FROM generate_series(1000, 999 + (SELECT n_products FROM shop.params)) p
 CROSS JOIN LATERAL (SELECT 9 + floor(shop.u01(p, 1) * 32)::int AS category_id) pick
 JOIN shop.categories c USING (category_id)
@@ -100,18 +109,6 @@ JOIN shop.brands b ON b.department_id = c.parent_id
                   AND b.brand_id = c.parent_id + 8 * floor(shop.u01(p, 2) * 5)::int
 JOIN (VALUES (1, 350), (2, 90), (3, 70), (4, 80), (5, 30), (6, 35), (7, 18), (8, 9)) base(dept, price)
   ON base.dept = c.parent_id;
-
--- Embedding: the category's direction, plus the brand's, plus the item's own
--- noise, normalized: products of a category and brand cluster together.
-UPDATE shop.products p SET embedding = e.v
-FROM (SELECT product_id, array_agg((x / norm)::real ORDER BY j) AS v
-      FROM (SELECT product_id, j, x, sqrt(sum(x * x) OVER (PARTITION BY product_id)) AS norm
-            FROM (SELECT p.product_id, j,
-                         shop.gauss(p.category_id, 1000 + j) + 0.6 * shop.gauss(p.brand_id, 2000 + j)
-                         + 0.35 * shop.gauss(p.product_id, 3000 + j) AS x
-                  FROM shop.products p, generate_series(1, 64) j) s) n
-      GROUP BY product_id) e
-WHERE e.product_id = p.product_id;
 
 CREATE VIEW shop.product_departments AS
 SELECT p.product_id, c.parent_id AS department_id, p.brand_id, p.price,

@@ -79,7 +79,7 @@ cleanup() {
     rm -f "$log"
     # a statement that ignored its cancel would otherwise keep running
     psql -X -q -d "$DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$APP'" >/dev/null 2>&1 || true
-    psql -X -q -d "$DB" -c "DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv; DROP FUNCTION IF EXISTS cancel_lstm_checkpoint(int)" >/dev/null 2>&1 || true
+    psql -X -q -d "$DB" -c "DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv; DROP FUNCTION IF EXISTS cancel_lstm_checkpoint(int); DROP FUNCTION IF EXISTS cancel_w2v_checkpoint()" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -87,6 +87,16 @@ psql_q <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ecml;
 DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv;
+-- an ecml.word2vec_pass checkpoint as ecml.train('word2vec') builds it (one
+-- word, V = 1, dim 1, no n-grams; text_w2v_passes.c: W2vPassState)
+CREATE OR REPLACE FUNCTION cancel_w2v_checkpoint() RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $CK$
+    SELECT decode('50563257' || '00000000' || '01000000' || '00000000' || '00000000'
+                  || '00000000' || '01000000' || '01000000' || '01000000' || '01000000' || '01000000' || '01000000' || '00000000'
+                  || '0000000000000000' || '9a9999999999993f' || '03000000' || '00000000' || '01000000' || '00000000'
+                  || 'fca9f1d24d62503f' || '2a00000000000000'
+                  || '0100000000000000' || repeat('00', 80)
+                  || '0100000000000000' || 'cdcccc3d00000000' || repeat('00', 32), 'hex')
+$CK$;
 -- an ecml.lstm_pass checkpoint as ecml.train('lstm') builds it (one token,
 -- V = 2, E = H = L = 1, max_length 2, batch_size 1; token type 0 bigint, 1
 -- text); folded to a constant when planned
@@ -192,6 +202,11 @@ INSERT INTO cancel_recipes VALUES
  NULL),
 ('ecml.lstm_pass(text[],text[],bytea)',
  $$ecml.lstm_pass(ARRAY['a' || g % 5, 'b'], '{a1}'::text[], cancel_lstm_checkpoint(1))$$,
+ $$SELECT generate_series(1, 1000000000) AS g$$,
+ $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
+ NULL),
+('ecml.word2vec_pass(text[],text[],bytea)',
+ $$ecml.word2vec_pass(ARRAY['a', 'b' || g % 5, 'a'], '{a}'::text[], cancel_w2v_checkpoint())$$,
  $$SELECT generate_series(1, 1000000000) AS g$$,
  $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
  NULL),

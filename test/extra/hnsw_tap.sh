@@ -2,8 +2,9 @@
 # The ecml_hnsw index's TAP tests (test/tap/t/*.pl: crash recovery during
 # inserts, a streaming replica, recall, unlogged indexes after a crash and a
 # promotion, inserts during VACUUM, an int8-storage index after a crash, a
-# scan whose entry point VACUUM removes
-# (held there with gdb, skipped without it)), run with prove as
+# scan whose entry point VACUUM removes (held there with gdb, skipped
+# without it), a build while an older snapshot still sees rows inserted
+# empty and updated), run with prove as
 # `make prove_installcheck` would: PostgreSQL::Test::Cluster from
 # the server's pgxs (postgresql-server-dev-15, or test/pgbuild.sh's
 # build) starts its own throwaway clusters from the

@@ -276,6 +276,7 @@ LANGUAGE sql AS $$
         WHEN p.proname LIKE 'anomaly\_%' THEN 'iforest'
         WHEN p.proname LIKE 'lstm\_%' AND 'text[]'::regtype = ANY (p.proargtypes) THEN 'lstm_text'
         WHEN p.proname LIKE 'lstm\_%' THEN 'lstm_int'
+        WHEN p.proname LIKE 'word2vec\_pass%' THEN 'w2vpass'
         WHEN p.proname IN ('word2vec_train', 'word_vectors_load', 'word_vector', 'similar_words', 'embed_text') THEN 'wordvec'
         WHEN p.proname LIKE 'text\_%' THEN 'textclf'
         WHEN p.proname IN ('model_info', 'save_model', 'save_version', 'evaluate') THEN 'any'
@@ -297,6 +298,20 @@ CREATE FUNCTION pg_temp.bi_lstm_checkpoint(token_type int) RETURNS bytea LANGUAG
                   || repeat('00', 16), 'hex')
 $$;
 
+-- An ecml.word2vec_pass checkpoint as ecml.train('word2vec') builds it: one
+-- word (V = 1) of count 1, no n-grams, dim = window = negative = epochs = 1,
+-- learning rate 0.025, sif_a 0.001, seed 42, input weight 0.1, then zero
+-- output weight, moments and row weights
+-- (text_w2v_passes.c: W2vPassState, 192 bytes, then the arrays).
+CREATE FUNCTION pg_temp.bi_w2v_checkpoint() RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+    SELECT decode('50563257' || '00000000' || '01000000' || '00000000' || '00000000'
+                  || '00000000' || '01000000' || '01000000' || '01000000' || '01000000' || '01000000' || '01000000' || '00000000'
+                  || '0000000000000000' || '9a9999999999993f' || '03000000' || '00000000' || '01000000' || '00000000'
+                  || 'fca9f1d24d62503f' || '2a00000000000000'
+                  || '0100000000000000' || repeat('00', 80)
+                  || '0100000000000000' || 'cdcccc3d00000000' || repeat('00', 32), 'hex')
+$$;
+
 -- A valid value for one argument, as an SQL expression; in aggregates it
 -- may use the row number i (rows come from generate_series(1, 40) i).
 -- NULL: no rule, which fails the test.
@@ -315,6 +330,8 @@ BEGIN
     ELSIF argtype = 'bytea'::regtype AND argname IN ('state', 'other') THEN
         -- the bytea states of the pass aggregates, called directly
         RETURN 'NULL::bytea';
+    ELSIF argtype = 'bytea'::regtype AND argname = 'checkpoint' AND kind = 'w2vpass' THEN
+        RETURN 'pg_temp.bi_w2v_checkpoint()';
     ELSIF argtype = 'bytea'::regtype AND argname = 'checkpoint' THEN
         RETURN format('pg_temp.bi_lstm_checkpoint(%s)', CASE kind WHEN 'lstm_text' THEN 1 ELSE 0 END);
     ELSIF argtype = 'bytea'::regtype AND argname = 'sketch' THEN
@@ -597,6 +614,8 @@ BEGIN
                             THEN 'ecml.lstm_vocab_pass_transfn(NULL, ''{1,2,3}''::bigint[], ''{10,100}'')'
                             WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'lstm\_pass%'
                             THEN 'ecml.lstm_pass_transfn(NULL, ''{1,2,1}''::bigint[], ''{1}''::bigint[], pg_temp.bi_lstm_checkpoint(0))'
+                            WHEN (SELECT proname FROM pg_proc WHERE oid = fn) LIKE 'word2vec\_pass%'
+                            THEN 'ecml.word2vec_pass_transfn(NULL, ''{a,a}''::text[], ''{a}''::text[], pg_temp.bi_w2v_checkpoint())'
                             ELSE 'ecml.score_bins_transfn(NULL, 0.5, true)' END;
         BEGIN
             RETURN QUERY VALUES ('NULL', 'NULL::bytea'), ('empty', '''\x''::bytea'), ('4 bytes', '''\x01020304''::bytea'),

@@ -106,6 +106,17 @@ CREATE FUNCTION pg_temp.lstm_checkpoint(tt int) RETURNS bytea LANGUAGE sql IMMUT
                   || repeat('00', 16), 'hex')
 $$;
 
+-- an ecml.word2vec_pass checkpoint as ecml.train('word2vec') builds it (one
+-- word, V = 1, dim 1, no n-grams; text_w2v_passes.c: W2vPassState)
+CREATE FUNCTION pg_temp.w2v_checkpoint() RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT decode('50563257' || '00000000' || '01000000' || '00000000' || '00000000'
+                  || '00000000' || '01000000' || '01000000' || '01000000' || '01000000' || '01000000' || '01000000' || '00000000'
+                  || '0000000000000000' || '9a9999999999993f' || '03000000' || '00000000' || '01000000' || '00000000'
+                  || 'fca9f1d24d62503f' || '2a00000000000000'
+                  || '0100000000000000' || repeat('00', 80)
+                  || '0100000000000000' || 'cdcccc3d00000000' || repeat('00', 32), 'hex')
+$$;
+
 -- ------------------------------------------------------ aggregate cases
 -- train: the aggregate call over a table, result column m; quality: a query
 -- of that result (%1$s; a format() string, so mod() instead of %) returning text; tol NULL: the texts must be equal,
@@ -190,6 +201,10 @@ INSERT INTO agg_cases (sig, train, quality, tol, why) VALUES
  $$SELECT ecml.lstm_pass(seqt, '{a1}'::text[], pg_temp.lstm_checkpoint(1)) AS m FROM par_seq$$,
  $$SELECT length(%1$s)::text$$,
  NULL, 'a checkpoint of the same shape'),
+('ecml.word2vec_pass(text[],text[],bytea)',
+ $$SELECT ecml.word2vec_pass(tokens, '{w1}'::text[], pg_temp.w2v_checkpoint()) AS m FROM par_txt$$,
+ $$SELECT length(%1$s)::text$$,
+ NULL, 'a checkpoint of the same shape (the weights differ: the partitions'' weights are averaged; test/pgtap/text_pass.sql: the averaged vectors still separate topics)'),
 ('ecml.iforest_pass(real[],double precision[])',
  $$SELECT ecml.iforest_pass(f, '{3,256,0}') AS m FROM par_pts$$,
  $$SELECT length(%1$s)::text$$,
