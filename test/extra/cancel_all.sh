@@ -88,13 +88,14 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ecml;
 DROP TABLE IF EXISTS cancel_recipes, cancel_lr, cancel_pay, cancel_pts, cancel_seq, cancel_seqt, cancel_ids, cancel_docs, cancel_wv, cancel_clf_wv;
 -- an ecml.lstm_pass checkpoint as ecml.train('lstm') builds it (one token,
--- V = 2, E = H = L = 1, max_length 2, batch_size 1; token type 0 bigint, 1
+-- V = 2, E = H = L = 1, max_length 2, batch_size 1, a shuffle buffer of 1; token type 0 bigint, 1
 -- text); folded to a constant when planned
 CREATE OR REPLACE FUNCTION cancel_lstm_checkpoint(tt int) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $CK$
     SELECT decode('5054534c' || lpad(to_hex(tt), 2, '0') || '000000'
                   || '02000000' || '01000000' || '01000000' || '01000000' || '02000000' || '01000000'
                   || '01000000' || '00000000' || '01000000' || '00000000' || '01000000' || '00000000'
-                  || '00000000' || '00000000' || '00000000' || '01000000' || '00000000'
+                  || '00000000' || '00000000' || '00000000' || '01000000' || '01000000' || '01000000'
+                  || '00000000' || '00000000' || '00000000' || repeat('00', 16)
                   || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
                   || repeat('00', 128)
                   || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
