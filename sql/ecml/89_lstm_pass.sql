@@ -64,7 +64,7 @@ CREATE AGGREGATE ecml.lstm_pass(sequence bigint[], vocabulary bigint[], checkpoi
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE ecml.lstm_pass(bigint[], bigint[], bytea) IS
-    'One epoch (or one slice of an epoch) of ecml.train(''lstm'', source) by model averaging: from the weights and Adam moments in checkpoint, trains on the sequences in mini-batches drawn at random from a shuffle buffer (the step of ecml.lstm_train), each partition (parallel worker, Citus shard) on its own rows; partial states average their weights, weighted by the sequences each trained on. vocabulary: the tokens of indices 1, 2, ... Returns the next checkpoint. The same aggregate scores the validation sequences and collects the targets of the repeat mechanism's fit. ecml.train calls it; its state merges, so parallel and Citus workers compute it in parts.';
+    'One epoch (or one slice of an epoch) of ecml.train(''lstm'', source) by model averaging: from the weights and Adam moments in checkpoint, trains on the sequences in mini-batches drawn at random from a shuffle buffer (the step of ecml.lstm_train), each partition (parallel worker, Citus shard) on its own rows; partial states average their weights, weighted by the sequences each trained on. vocabulary: the tokens of indices 1, 2, ... Returns the next checkpoint. The same aggregate scores the validation sequences and collects the targets of the repeat mechanism''s fit. ecml.train calls it; its state merges, so parallel and Citus workers compute it in parts.';
 CREATE AGGREGATE ecml.lstm_pass(sequence text[], vocabulary text[], checkpoint bytea) (
     SFUNC = ecml.lstm_pass_transfn,
     STYPE = bytea,
