@@ -954,9 +954,9 @@ run_take_passes_per_epoch(Jsonb **options)
 		getKeyJsonValueFromContainer(&(*options)->root, "passes_per_epoch", 16, &v) == NULL ||
 		v.type == jbvNull)
 		return 1;
-	k = v.type == jbvNumeric ? DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-																  NumericGetDatum(v.val.numeric)))
-		: NAN;
+	k = NAN;
+	if (v.type == jbvNumeric)
+		k = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
 	if (!(k >= 1 && k <= LSTM_PASSES_PER_EPOCH_MAX) || k != floor(k))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1053,9 +1053,11 @@ run_epochs(LstmPassRun *r, LstmFitReport *rep, float **best_out)
 		/* one pass per slice: the partitions average their weights after each */
 		for (int slice = 0; slice < r->slices; slice++)
 		{
-			s = run_pass(r, PASS_TRAIN, epoch, slice,
-						 r->slices == 1 ? psprintf("epoch %d", epoch)
-						 : psprintf("epoch %d, slice %d/%d", epoch, slice + 1, r->slices));
+			char	   *what = psprintf("epoch %d", epoch);
+
+			if (r->slices > 1)
+				what = psprintf("epoch %d, slice %d/%d", epoch, slice + 1, r->slices);
+			s = run_pass(r, PASS_TRAIN, epoch, slice, what);
 			loss_sum += s->train_loss;
 			targets += s->train_targets;
 			ntrain += s->ntrain;
