@@ -121,6 +121,15 @@ gap=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
                       ecml.train('gbdt', 'SELECT f, y FROM events_local', '{\"n_trees\": 5, \"max_depth\": 4}') AS l)
     SELECT max(abs(ecml.fraud_score(d, f) - ecml.fraud_score(l, f))) < 1e-6 FROM m, events_local")
 check "ecml.train('gbdt') on the distributed table gives the single-node model (predictions within 1e-6)" t "$gap"
+# subsample: each row's draw is a hash of its content, so every shard draws
+# the rows one node draws
+gap=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
+    WITH m AS (SELECT ecml.train('gbdt', 'SELECT f, y FROM events', '{\"n_trees\": 5, \"max_depth\": 4, \"subsample\": 0.6}') AS d,
+                      ecml.train('gbdt', 'SELECT f, y FROM events_local', '{\"n_trees\": 5, \"max_depth\": 4, \"subsample\": 0.6}') AS l,
+                      ecml.train('gbdt', 'SELECT f, y FROM events_local', '{\"n_trees\": 5, \"max_depth\": 4}') AS fs)
+    SELECT max(abs(ecml.fraud_score(d, f) - ecml.fraud_score(l, f))) < 1e-6
+           AND max(abs(ecml.fraud_score(d, f) - ecml.fraud_score(fs, f))) > 1e-4 FROM m, events_local")
+check "ecml.train('gbdt') with subsample on the distributed table: the single-node model (within 1e-6), not the full-sample one" t "$gap"
 
 # matrix factorization: each ALS half-step is one grouped aggregate; with the
 # interactions distributed by user, the user half-step runs whole on the
