@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "ecml.h"
 #include "model.h"
 #include "options.h"
@@ -278,5 +279,38 @@ extern double gbdt_tree_expectation(const GbdtModel *m, int t);
 
 /* Raw margin (log-odds) of one row. */
 extern double gbdt_margin(const GbdtModel *m, const float *x);
+
+/*
+ * Row subsampling (the "subsample" option), shared by ecml.fraud_train and
+ * ecml.train('gbdt') so that both draw the same rows: a row is in tree t's
+ * sample by a hash of its content (its f features and its label as 1 or 0,
+ * as floats) and the seed, not by a generator's sequence, so the draw is
+ * the same in any order and in any partition of the rows.
+ */
+static inline uint64
+gbdt_mix64(uint64 z)
+{
+	/* the splitmix64 finalizer */
+	z += UINT64CONST(0x9e3779b97f4a7c15);
+	z = (z ^ (z >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* row (f features, then the label): f + 1 floats */
+static inline uint64
+gbdt_row_hash(const float *row, int f, int64 seed)
+{
+	return hash_bytes_extended((const unsigned char *) row, sizeof(float) * (f + 1),
+							   (uint64) seed);
+}
+
+static inline bool
+gbdt_row_in_tree(uint64 rowhash, int64 seed, int t, double subsample)
+{
+	uint64		z = gbdt_mix64(rowhash ^ gbdt_mix64((uint64) seed ^ ((uint64) (t + 1) << 32)));
+
+	return subsample >= 1.0 || (double) (z >> 11) * (1.0 / 9007199254740992.0) < subsample;
+}
 
 #endif							/* ECML_GBDT_H */

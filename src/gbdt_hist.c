@@ -44,16 +44,6 @@
 #define HIST_PREFETCH 16		/* rows ahead to prefetch in a histogram pass */
 #define HIST_BUDGET_BYTES ((Size) 256 * 1024 * 1024)	/* histograms kept at once */
 
-/* splitmix64 finalizer: a well-mixed 64-bit value from any key */
-static inline uint64
-mix64(uint64 z)
-{
-	z += UINT64CONST(0x9e3779b97f4a7c15);
-	z = (z ^ (z >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 static inline double
 to_unit(uint64 z)
 {
@@ -190,7 +180,7 @@ bin_rows(Booster *bs, const float **rowp, const int64 *train, int n, int f,
 
 	/* the rows that place the edges: a content hash below keep */
 	for (int i = 0; i < n && nsampled < 2 * GBDT_QUANTILE_SAMPLE + 16; i++)
-		if (keep >= 1.0 || to_unit(mix64(rowhash[i] ^ UINT64CONST(0x5bd1e995))) < keep)
+		if (keep >= 1.0 || to_unit(gbdt_mix64(rowhash[i] ^ UINT64CONST(0x5bd1e995))) < keep)
 			sampled[nsampled++] = i;
 
 	for (int j = 0; j < f; j++)
@@ -869,8 +859,7 @@ boost_rows(BoostRun *run, const RowbufChunk *chunks, int nchunks, int64 nrows,
 		for (int i = 0; i < chunks[c].nrows; i++, r++)
 		{
 			run->rowp[r] = (const float *) chunks[c].data + (Size) i * (f + 1);
-			hashes[r] = hash_bytes_extended((const unsigned char *) run->rowp[r],
-											sizeof(float) * (f + 1), (uint64) o->seed);
+			hashes[r] = gbdt_row_hash(run->rowp[r], f, o->seed);
 		}
 	}
 
@@ -880,7 +869,7 @@ boost_rows(BoostRun *run, const RowbufChunk *chunks, int nchunks, int64 nrows,
 	for (r = 0; r < nrows; r++)
 	{
 		if (o->validation_fraction > 0 &&
-			to_unit(mix64(hashes[r] ^ UINT64CONST(0x2545f4914f6cdd1d))) < o->validation_fraction)
+			to_unit(gbdt_mix64(hashes[r] ^ UINT64CONST(0x2545f4914f6cdd1d))) < o->validation_fraction)
 			run->valid[run->nv++] = r;
 		else
 			run->train[run->n++] = r;
@@ -1004,7 +993,6 @@ boost_sample(BoostRun *run, Booster *bs, int t)
 	int			n = run->n;
 	int			f = run->f;
 	int			m = 0;
-	uint64		tkey = mix64((uint64) o->seed ^ ((uint64) (t + 1) << 32));
 
 	/* gradient and Hessian of the weighted log loss at F */
 	for (int i = 0; i < n; i++)
@@ -1021,7 +1009,7 @@ boost_sample(BoostRun *run, Booster *bs, int t)
 	if (o->subsample < 1.0)
 	{
 		for (int i = 0; i < n; i++)
-			if (to_unit(mix64(run->train_hash[i] ^ tkey)) < o->subsample)
+			if (gbdt_row_in_tree(run->train_hash[i], o->seed, t, o->subsample))
 				bs->rowidx[m++] = i;
 	}
 	else

@@ -63,6 +63,8 @@ typedef struct GbdtPlan
 	double		base_margin;
 	double		w_neg;
 	double		w_pos;
+	double		subsample;		/* the tree's rows: gbdt_row_in_tree */
+	int64		seed;
 } GbdtPlan;
 
 typedef struct PlanView
@@ -163,6 +165,7 @@ plan_check(bytea *b)
 	if (VARSIZE(p) < sizeof(GbdtPlan) || p->magic != GBDT_PLAN_MAGIC ||
 		p->f < 1 || p->f > GBDT_MAX_FEATURES || p->ncuts < 0 || p->ntrees < 0 ||
 		p->nnodes < 0 || p->cur_nnodes < 1 || p->nslots < 0 || p->total_bins < 0 ||
+		!(p->subsample > 0 && p->subsample <= 1) ||
 		VARSIZE(p) != plan_size(p->f, p->ncuts, p->ntrees, p->nnodes, p->cur_nnodes))
 		pass_corrupt("plan");
 	v = plan_view(p);
@@ -312,8 +315,10 @@ gbdt_pass_transfn(PG_FUNCTION_ARGS)
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	y = PG_GETARG_BOOL(2) ? 1 : 0;
 	ecml_check_same_width(p->f, gbdt_array_length(arr), GBDT_PASS_TRAINER);
-	x = palloc(sizeof(float) * p->f);
+	/* the features, then the label as fraud_train buffers it (the row's hash) */
+	x = palloc(sizeof(float) * (p->f + 1));
 	gbdt_copy_features(arr, p->f, x);
+	x[p->f] = y ? 1.0f : 0.0f;
 	s->nrows++;
 	s->npos += y;
 	for (int j = 0; j < p->f; j++)
@@ -332,6 +337,9 @@ gbdt_pass_transfn(PG_FUNCTION_ARGS)
 	s->loss += log1p(exp(-fabs(F))) + Max(y ? -F : F, 0.0);
 
 	slot = v.slot[tree_walk(v.cur_ints, v.cur_floats, x)];
+	if (slot >= 0 && p->subsample < 1.0 &&
+		!gbdt_row_in_tree(gbdt_row_hash(x, p->f, p->seed), p->seed, p->ntrees, p->subsample))
+		slot = -1;
 	if (slot >= 0)
 	{
 		double		e = exp(-fabs(F));
@@ -491,6 +499,8 @@ gbdt_hist_pass(GbdtPassRun *r, const char *what, const TreeBuf *tb, const int32 
 	p->base_margin = r->base_margin;
 	p->w_neg = r->w_neg;
 	p->w_pos = r->w_pos;
+	p->subsample = r->o.subsample;
+	p->seed = r->o.seed;
 
 	c = (char *) p + MAXALIGN(sizeof(GbdtPlan));
 	nbins = (int32 *) c;
@@ -738,15 +748,10 @@ gbdt_take_sample_size(Jsonb **options)
 
 /* Options that need the rows in memory: refused, with what to do instead. */
 static void
-gbdt_refuse_options(Jsonb *options, const GbdtOptions *o)
+gbdt_refuse_options(Jsonb *options)
 {
 	JsonbValue	v;
 
-	if (o->subsample < 1.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s does not support option \"subsample\"", GBDT_PASS_TRAINER),
-				 errhint("Leave \"subsample\" at 1, or sample in the source query (for example WHERE hashtext(id::text) %% 10 < 8), or train with ecml.fraud_train.")));
 	if (options != NULL && JB_ROOT_IS_OBJECT(options) &&
 		getKeyJsonValueFromContainer(&options->root, "early_stopping_rounds", 21, &v) != NULL)
 		ereport(ERROR,
@@ -892,7 +897,7 @@ gbdt_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	memset(&fit, 0, sizeof(fit));
 	r.d = d;
 	gbdt_parse_options(options, &r.o, GBDT_PASS_TRAINER);
-	gbdt_refuse_options(options, &r.o);
+	gbdt_refuse_options(options);
 
 	sketch = gbdt_sketch_pass(&r, sample_size);
 	if (r.o.feature_names.n > 0 && r.o.feature_names.n != r.f)

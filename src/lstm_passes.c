@@ -5,23 +5,30 @@
  *	  ecml.lstm_pass.
  *
  * The vocabulary comes from one pass of ecml.lstm_vocab_pass
- * (lstm_vocab_sketch.c).  Then each epoch is one pass whose state is a
- * checkpoint: the weights, the Adam moments and a buffer of at most one
- * mini-batch of sequences.  The transition function buffers its rows and,
- * whenever a mini-batch is full, takes the same step as ecml.lstm_train
- * (lstm_sgd_step, lstm_fit.c) on the state's weights, in place.  So every
- * partition (a parallel worker's rows, a Citus shard) trains from the same
- * weights on its own rows, and the combine function averages two partial
- * states' weights and moments weighted by the sequences each trained on
- * (McMahan et al. 2017, "federated averaging"; Lin et al. 2020, "local
- * SGD").  A serial plan is one partition: plain mini-batch Adam over the
- * rows in scan order.
+ * (lstm_vocab_sketch.c).  Then each epoch is one pass (or passes_per_epoch
+ * passes, each over a hash slice of the rows) whose state is a checkpoint:
+ * the weights, the Adam moments and a shuffle buffer of up to 16
+ * mini-batches of sequences.  The transition function buffers its rows and,
+ * whenever the buffer is full, draws a mini-batch from it at random and
+ * takes the same step as ecml.lstm_train (lstm_sgd_step, lstm_fit.c) on the
+ * state's weights, in place.  So every partition (a parallel worker's rows,
+ * a Citus shard) trains from the same weights on its own rows, and the
+ * combine function averages two partial states' weights and moments
+ * weighted by the sequences each trained on (McMahan et al. 2017,
+ * "federated averaging"; Lin et al. 2020, "local SGD").  A serial plan is
+ * one partition: mini-batch Adam over the rows, shuffled within the buffer
+ * by a generator seeded per epoch.  After the epochs one more pass collects
+ * the held-out sequences' next-token probabilities at the end of the
+ * checkpoint, from which the repeat mechanism is fitted as ecml.lstm_train
+ * fits it (lstm_repeat_select).
  *
- * What differs from ecml.lstm_train: the rows are not shuffled between
- * epochs (each partition reads them in scan order); the validation split is
- * by a hash of each sequence (the same share, another draw), scored by an
- * evaluation pass after each training pass; the repeat mechanism is not
- * fitted (its weight is 0: scoring is the softmax alone).
+ * What differs from ecml.lstm_train: the shuffle is within the buffer, not
+ * over all rows (on a table of at most 16 mini-batches per partition it is
+ * a full shuffle); the sequences a partition still buffers when its scan
+ * ends are trained on where the partial states are combined (the leader,
+ * the coordinator); the validation split is by a hash of each sequence
+ * (the same share, another draw), scored by an evaluation pass after each
+ * epoch.  Measured on MovieLens in test/bench/RESULTS.md.
  */
 #include "postgres.h"
 
@@ -42,7 +49,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #define PASS_TRAINER "ecml.train(lstm)"
@@ -52,12 +61,27 @@
 /* What a pass does with its rows. */
 #define PASS_EVALUATE 0			/* score the validation sequences */
 #define PASS_TRAIN 1			/* train on the others */
+#define PASS_REPEAT 2			/* collect the repeat mechanism's targets */
+
+/*
+ * The shuffle buffer of a training pass: at most this many bytes of
+ * buffered tokens, and between 1 and 16 mini-batches of sequences.  Each
+ * mini-batch is drawn at random from the buffer, so the batches differ
+ * from epoch to epoch although the scan order does not.
+ */
+#define PASS_SHUFFLE_BYTES (4 * 1024 * 1024)
+#define PASS_SHUFFLE_BATCHES 16
+/* lstm_repeat_cap's largest value */
+#define LSTM_PASS_REPEAT_CAP_MAX 200000
+#define LSTM_PASSES_PER_EPOCH_MAX 1000
 
 /*
  * The checkpoint and the pass state: this header, then the parameters, the
  * two Adam moments (float[P] each), the token counts by vocabulary index
  * (int64[V], the sampled softmax's proposal), the buffered sequences'
- * lengths (int32[batch_size]) and tokens (int32[batch_size * max_length]).
+ * lengths (int32[nslots]) and tokens (int32[nslots * max_length], one slot
+ * of max_length per sequence) and last the repeat targets
+ * (LstmRepeatTarget[repcap]), so that a checkpoint grows by appending them.
  */
 typedef struct LstmPassState
 {
@@ -80,6 +104,12 @@ typedef struct LstmPassState
 	int32		nbuftok;		/* their tokens */
 	int32		rng_seeded;
 	int32		nparts;			/* partial states averaged into this one */
+	int32		nslots;			/* the buffer's capacity in sequences (>= batch_size) */
+	int32		nslices;		/* a training pass trains on one hash slice of its rows */
+	int32		slice;
+	int32		repeat_on_val;	/* PASS_REPEAT: on the validation sequences (else the others) */
+	int64		repcap;			/* PASS_REPEAT: targets kept at most */
+	int64		nrep;			/* targets kept */
 	double		learning_rate;
 	double		clip_norm;
 	double		weight_decay;
@@ -111,6 +141,7 @@ typedef struct PassLayout
 	int64	   *counts;
 	int32	   *buflen;
 	int32	   *buftok;
+	LstmRepeatTarget *rep;
 } PassLayout;
 
 static size_t
@@ -125,8 +156,9 @@ pass_size(const LstmPassState *s)
 	Size P = pass_nparams(s);
 
 	return MAXALIGN(sizeof(LstmPassState)) + MAXALIGN(sizeof(float) * P * 3) +
-		   sizeof(int64) * (Size) s->V + MAXALIGN(sizeof(int32) * (Size) s->batch_size) +
-		   sizeof(int32) * (Size) s->batch_size * s->max_length;
+		   sizeof(int64) * (Size) s->V + MAXALIGN(sizeof(int32) * (Size) s->nslots) +
+		   MAXALIGN(sizeof(int32) * (Size) s->nslots * s->max_length) +
+		   sizeof(LstmRepeatTarget) * (Size) s->repcap;
 }
 
 static void
@@ -141,7 +173,9 @@ pass_layout(const LstmPassState *s, PassLayout *l)
 	p += MAXALIGN(sizeof(float) * l->P * 3);
 	l->counts = (int64 *) p;
 	l->buflen = (int32 *) (l->counts + s->V);
-	l->buftok = (int32 *) ((char *) l->buflen + MAXALIGN(sizeof(int32) * (Size) s->batch_size));
+	l->buftok = (int32 *) ((char *) l->buflen + MAXALIGN(sizeof(int32) * (Size) s->nslots));
+	l->rep = (LstmRepeatTarget *) ((char *) l->buftok +
+								   MAXALIGN(sizeof(int32) * (Size) s->nslots * s->max_length));
 }
 
 #define pass_corrupt(what) ecml_pass_state_invalid(PASS_AGG, "lstm", (what))
@@ -159,8 +193,12 @@ pass_check(const LstmPassState *s)
 		s->H < 1 || s->H > LSTM_DIM_MAX || s->L < 1 || s->L > LSTM_LAYERS_MAX ||
 		s->max_length < 2 || s->max_length > LSTM_MAX_LENGTH_MAX ||
 		s->batch_size < 1 || s->batch_size > LSTM_BATCH_SIZE_MAX ||
-		(s->mode != PASS_TRAIN && s->mode != PASS_EVALUATE) || s->step < 0 || s->nparts < 0 ||
-		s->num_sampled < 1 || s->bptt < 0 || s->nbuf < 0 || s->nbuf > s->batch_size ||
+		(s->mode != PASS_TRAIN && s->mode != PASS_EVALUATE && s->mode != PASS_REPEAT) ||
+		s->step < 0 || s->nparts < 0 || s->num_sampled < 1 || s->bptt < 0 ||
+		s->nslots < s->batch_size || s->nslots > PASS_SHUFFLE_BATCHES * s->batch_size ||
+		s->nbuf < 0 || s->nbuf > s->nslots || s->nslices < 1 || s->slice < 0 ||
+		s->slice >= s->nslices || s->repcap < 0 || s->repcap > LSTM_PASS_REPEAT_CAP_MAX ||
+		s->nrep < 0 || s->nrep > s->repcap ||
 		!(s->learning_rate >= 0) || !(s->clip_norm >= 0) || !(s->weight_decay >= 0) ||
 		!(s->dropout >= 0 && s->dropout <= LSTM_DROPOUT_MAX) ||
 		!(s->validation_fraction >= 0 && s->validation_fraction <= 0.5) ||
@@ -172,12 +210,13 @@ pass_check(const LstmPassState *s)
 		if (l.buflen[i] < 2 || l.buflen[i] > s->max_length)
 			pass_corrupt("checkpoint: buffered sequence");
 		tok += l.buflen[i];
+		for (int j = 0; j < l.buflen[i]; j++)
+			if (l.buftok[(Size) i * s->max_length + j] < 0 ||
+				l.buftok[(Size) i * s->max_length + j] >= s->V)
+				pass_corrupt("checkpoint: buffered token");
 	}
 	if (tok != s->nbuftok)
 		pass_corrupt("checkpoint: buffered tokens");
-	for (int64 i = 0; i < tok; i++)
-		if (l.buftok[i] < 0 || l.buftok[i] >= s->V)
-			pass_corrupt("checkpoint: buffered token");
 }
 
 /* the options the step reads, from the checkpoint */
@@ -209,7 +248,8 @@ typedef struct PassCache
 	LstmPassState key;			/* the header it was built for */
 	LstmNet		grads;
 	LstmWork	w;
-	LstmData	d;				/* a view of the buffered sequences */
+	LstmData	d;				/* a mini-batch gathered from the buffer */
+	int32	   *btok;			/* its tokens (batch_size * max_length) */
 	int64	   *seqs;			/* 0 .. batch_size - 1 */
 	LstmVocab	vocab;
 	bool		has_vocab;
@@ -226,7 +266,7 @@ pass_cache(FunctionCallInfo fcinfo, const LstmPassState *s, bool fresh)
 		c->key.L == s->L && c->key.batch_size == s->batch_size &&
 		c->key.max_length == s->max_length && c->key.sampled == s->sampled &&
 		c->key.num_sampled == s->num_sampled && c->key.dropout == s->dropout &&
-		c->key.token_type == s->token_type)
+		c->key.token_type == s->token_type && c->key.mode == s->mode)
 		return c;
 	if (c == NULL)
 	{
@@ -257,6 +297,9 @@ pass_cache(FunctionCallInfo fcinfo, const LstmPassState *s, bool fresh)
 	pass_layout(s, &l);
 	memset(&c->d, 0, sizeof(c->d));
 	c->d.off = palloc(sizeof(int64) * (s->batch_size + 1));
+	c->btok = palloc(sizeof(int32) * (Size) s->batch_size * s->max_length);
+	if (s->mode == PASS_REPEAT)
+		lstm_repeat_prepare(&c->w, s->V);
 	c->d.counts = palloc(sizeof(int64) * s->V);
 	memcpy(c->d.counts, l.counts, sizeof(int64) * s->V);
 	if (s->sampled)
@@ -270,12 +313,57 @@ pass_cache(FunctionCallInfo fcinfo, const LstmPassState *s, bool fresh)
 }
 
 /*
- * Train on (or score) the buffered sequences and empty the buffer.  The
- * generator is seeded by the first batch a partition trains on, so that
- * partitions draw differently and a serial plan is deterministic.
+ * Move n buffered sequences into the cache's mini-batch: at random in a
+ * training pass (the shuffle buffer), else the last ones.
  */
 static void
-pass_flush(LstmPassState *s, PassCache *c)
+pass_gather(LstmPassState *s, PassCache *c, int n)
+{
+	PassLayout	l;
+	int32	   *out = c->btok;
+
+	pass_layout(s, &l);
+	c->d.nseq = n;
+	c->d.tok = c->btok;
+	c->d.off[0] = 0;
+	for (int i = 0; i < n; i++)
+	{
+		int			last = s->nbuf - 1;
+		int32	   *slot = l.buftok + (Size) last * s->max_length;
+
+		if (s->mode == PASS_TRAIN)
+		{
+			int			j = (int) ecml_rng_below(&s->rng, (uint64) s->nbuf);
+			int32	   *other = l.buftok + (Size) j * s->max_length;
+			int32		len = l.buflen[j];
+
+			/* the drawn sequence to the end: swap slot j with the last */
+			for (int k = 0; j != last && k < Max(len, l.buflen[last]); k++)
+			{
+				int32		tmp = other[k];
+
+				other[k] = slot[k];
+				slot[k] = tmp;
+			}
+			l.buflen[j] = l.buflen[last];
+			l.buflen[last] = len;
+		}
+		memcpy(out, slot, sizeof(int32) * l.buflen[last]);
+		out += l.buflen[last];
+		c->d.off[i + 1] = c->d.off[i] + l.buflen[last];
+		s->nbuftok -= l.buflen[last];
+		s->nbuf--;
+	}
+}
+
+/*
+ * Train on (or score, or collect the repeat targets of) n sequences of the
+ * buffer.  The generator is seeded by the first sequence a partition
+ * trains on (pass_seed), so that partitions draw differently and a serial
+ * plan is deterministic.
+ */
+static void
+pass_batch(LstmPassState *s, PassCache *c, int n)
 {
 	PassLayout	l;
 	LstmNet		net;
@@ -283,46 +371,69 @@ pass_flush(LstmPassState *s, PassCache *c)
 	int64		nt;
 	double		loss;
 
-	if (s->nbuf == 0)
-		return;
+	pass_gather(s, c, n);
 	pass_layout(s, &l);
 	net.V = s->V;
 	net.E = s->E;
 	net.H = s->H;
 	net.L = s->L;
 	lstm_net_layout(&net, l.params);
-	c->d.nseq = s->nbuf;
-	c->d.tok = l.buftok;
-	c->d.off[0] = 0;
-	for (int i = 0; i < s->nbuf; i++)
-		c->d.off[i + 1] = c->d.off[i] + l.buflen[i];
 	if (s->mode == PASS_EVALUATE)
 	{
-		loss = lstm_batch(&net, NULL, &c->w, &c->d, c->seqs, s->nbuf, NULL, false, 0, &nt);
+		loss = lstm_batch(&net, NULL, &c->w, &c->d, c->seqs, n, NULL, false, 0, &nt);
 		s->val_loss += loss;
 		s->val_targets += nt;
 	}
+	else if (s->mode == PASS_REPEAT)
+		s->nrep += lstm_repeat_targets(&net, &c->w, &c->d, c->seqs, n, l.rep + s->nrep,
+									   s->repcap - s->nrep);
 	else
 	{
-		int step = s->step;
+		int			step = s->step;
 
-		if (!s->rng_seeded)
-		{
-			ecml_rng_seed(&s->rng, (uint64) s->seed ^ ((uint64) s->epoch << 32) ^
-									   hash_bytes_extended((const unsigned char *) l.buftok,
-														   sizeof(int32) * l.buflen[0], 0));
-			s->rng_seeded = 1;
-		}
 		pass_options(s, &o);
 		loss = lstm_sgd_step(&net, &c->grads, l.adam_m, l.adam_v, &step, &c->w, &c->d,
-							 c->seqs, s->nbuf, &s->rng, s->sampled, &o, &nt);
+							 c->seqs, n, &s->rng, s->sampled, &o, &nt);
 		s->step = step;
-		s->ntrain += s->nbuf;
+		s->ntrain += n;
 		s->train_loss += loss;
 		s->train_targets += nt;
 	}
-	s->nbuf = 0;
-	s->nbuftok = 0;
+}
+
+/* every buffered sequence, in mini-batches */
+static void
+pass_drain(LstmPassState *s, PassCache *c)
+{
+	while (s->nbuf > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		pass_batch(s, c, Min(s->nbuf, s->batch_size));
+	}
+}
+
+/* a partition's generator, from the seed, the epoch, the slice and its first sequence */
+static void
+pass_seed(LstmPassState *s, uint64 h)
+{
+	if (s->rng_seeded)
+		return;
+	ecml_rng_seed(&s->rng, (uint64) s->seed ^ ((uint64) s->epoch << 32) ^
+							   ((uint64) s->slice << 48) ^ h);
+	s->rng_seeded = 1;
+}
+
+/* is this sequence in this training pass's slice? (another draw each epoch) */
+static bool
+pass_in_slice(const LstmPassState *s, uint64 h)
+{
+	uint64		x;
+
+	if (s->nslices == 1)
+		return true;
+	x = hash_bytes_extended((const unsigned char *) &h, sizeof(h),
+							(uint64) s->seed ^ ((uint64) s->epoch * 0x9e3779b97f4a7c15ULL));
+	return (int) (x % (uint64) s->nslices) == s->slice;
 }
 
 /* is this sequence held out for validation? (by its hash, the same each pass) */
@@ -388,6 +499,7 @@ pass_start(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	s->checksum = 0;
 	s->ntrain = s->nval = s->nunknown = s->train_targets = s->val_targets = 0;
 	s->train_loss = s->val_loss = 0.0;
+	s->nrep = 0;
 	pass_build_vocab(pass_cache(fcinfo, s, true), s, PG_GETARG_ARRAYTYPE_P(2));
 	return s;
 }
@@ -400,7 +512,7 @@ pass_buffer(LstmPassState *s, PassCache *c, const LstmSeqTokens *t)
 	int32	   *out;
 
 	pass_layout(s, &l);
-	out = l.buftok + s->nbuftok;
+	out = l.buftok + (Size) s->nbuf * s->max_length;
 	for (int i = 0; i < t->n; i++)
 	{
 		int64		id;
@@ -477,11 +589,19 @@ lstm_pass_transfn(PG_FUNCTION_ARGS)
 	s->checksum += h;
 	val = pass_is_validation(s, h);
 	s->nval += val;
-	if (val != (s->mode == PASS_EVALUATE))
+	if (s->mode == PASS_REPEAT ? val != (bool) s->repeat_on_val : val != (s->mode == PASS_EVALUATE))
+		PG_RETURN_BYTEA_P(s);
+	if (s->mode == PASS_TRAIN)
+	{
+		if (!pass_in_slice(s, h))
+			PG_RETURN_BYTEA_P(s);
+		pass_seed(s, h);
+	}
+	else if (s->mode == PASS_REPEAT && s->nrep >= s->repcap)
 		PG_RETURN_BYTEA_P(s);
 	pass_buffer(s, c, &t);
-	if (s->nbuf == s->batch_size)
-		pass_flush(s, c);
+	if (s->nbuf == (s->mode == PASS_TRAIN ? s->nslots : s->batch_size))
+		pass_batch(s, c, s->batch_size);
 	PG_RETURN_BYTEA_P(s);
 }
 
@@ -529,9 +649,9 @@ lstm_pass_combinefn(PG_FUNCTION_ARGS)
 
 		memcpy(copy, s2, VARSIZE(s2));
 		s2 = copy;
-		pass_flush(s2, pass_cache(fcinfo, s2, false));
+		pass_drain(s2, pass_cache(fcinfo, s2, false));
 	}
-	pass_flush(s1, pass_cache(fcinfo, s1, false));
+	pass_drain(s1, pass_cache(fcinfo, s1, false));
 	pass_layout(s1, &l1);
 	pass_layout(s2, &l2);
 	if (s1->mode == PASS_TRAIN && s2->ntrain > 0)
@@ -545,6 +665,13 @@ lstm_pass_combinefn(PG_FUNCTION_ARGS)
 			l1.params[i] += w2 * (l2.params[i] - l1.params[i]);
 		}
 		s1->step = Max(s1->step, s2->step);
+	}
+	if (s1->mode == PASS_REPEAT && s2->nrep > 0)
+	{
+		int64		n = Min(s2->nrep, s1->repcap - s1->nrep);
+
+		memcpy(l1.rep + s1->nrep, l2.rep, sizeof(LstmRepeatTarget) * n);
+		s1->nrep += n;
 	}
 	s1->nparts += s2->nparts;
 	s1->nseq += s2->nseq;
@@ -578,7 +705,7 @@ lstm_pass_finalfn(PG_FUNCTION_ARGS)
 		s = (LstmPassState *) PG_GETARG_BYTEA_P_COPY(0);
 	pass_check(s);
 	if (s->nbuf > 0)
-		pass_flush(s, pass_cache(fcinfo, s, false));
+		pass_drain(s, pass_cache(fcinfo, s, false));
 	PG_RETURN_BYTEA_P(s);
 }
 
@@ -594,6 +721,7 @@ typedef struct LstmPassRun
 	LstmVocab	vocab;
 	int64		nunknown;
 	LstmPassState *ck;			/* the current checkpoint */
+	int			slices;			/* training passes per epoch */
 } LstmPassRun;
 
 /* the driver's copy of a pass's one result */
@@ -733,6 +861,10 @@ run_first_checkpoint(LstmPassRun *r, const int64 *counts, bool sampled)
 	head.dropout = r->o.dropout;
 	head.validation_fraction = r->o.validation_fraction;
 	head.seed = r->o.seed;
+	head.nslots = (int32) Min(Max(PASS_SHUFFLE_BYTES / ((Size) sizeof(int32) * head.max_length),
+								  (Size) head.batch_size),
+							  (Size) PASS_SHUFFLE_BATCHES * head.batch_size);
+	head.nslices = r->slices;
 	ecml_check_train_memory(ecml_mul_size(pass_size(&head), 3), PASS_TRAINER);
 	ck = palloc_extended(pass_size(&head), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	memcpy(ck, &head, sizeof(head));
@@ -772,7 +904,7 @@ run_check_same_source(const LstmPassRun *r, const LstmPassState *s)
 
 /* one pass over the source from the current checkpoint; returns the new one */
 static LstmPassState *
-run_pass(LstmPassRun *r, int mode, int epoch, const char *what)
+run_pass(LstmPassRun *r, int mode, int epoch, int slice, const char *what)
 {
 	Oid			types[2];
 	Datum		values[2];
@@ -782,6 +914,7 @@ run_pass(LstmPassRun *r, int mode, int epoch, const char *what)
 
 	r->ck->mode = mode;
 	r->ck->epoch = epoch;
+	r->ck->slice = slice;
 	types[0] = r->sketch->token_type == LSTM_TOKENS_TEXT ? TEXTARRAYOID : INT8ARRAYOID;
 	types[1] = BYTEAOID;
 	values[0] = r->vocab_array;
@@ -799,6 +932,35 @@ run_pass(LstmPassRun *r, int mode, int epoch, const char *what)
 	return s;
 }
 
+/*
+ * The "passes_per_epoch" option, ecml.train's own (removed from *options):
+ * each epoch trains in that many passes over hash slices of the rows, so
+ * that the partitions average their weights as often.
+ */
+static int
+run_take_passes_per_epoch(Jsonb **options)
+{
+	JsonbValue	v;
+	double		k;
+
+	if (*options == NULL ||
+		getKeyJsonValueFromContainer(&(*options)->root, "passes_per_epoch", 16, &v) == NULL ||
+		v.type == jbvNull)
+		return 1;
+	k = NAN;
+	if (v.type == jbvNumeric)
+		k = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
+	if (!(k >= 1 && k <= LSTM_PASSES_PER_EPOCH_MAX) || k != floor(k))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s option \"passes_per_epoch\" must be an integer between 1 and %d",
+						PASS_TRAINER, LSTM_PASSES_PER_EPOCH_MAX),
+				 errhint("Each pass trains on a slice of the rows and averages the partitions' weights; 1 averages once per epoch.")));
+	*options = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(*options),
+												  CStringGetTextDatum("passes_per_epoch")));
+	return (int) k;
+}
+
 /* options that belong to another kind are errors; the source's token type */
 static void
 run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
@@ -808,6 +970,7 @@ run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
 
 	memset(r, 0, sizeof(*r));
 	r->d = d;
+	r->slices = run_take_passes_per_epoch(&options);
 	lstm_parse_options(options, &r->o, PASS_TRAINER);
 	want = INT8ARRAYOID;
 	if (can_coerce_type(1, &have, &want, COERCION_IMPLICIT))
@@ -825,6 +988,38 @@ run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
 	}
 }
 
+/*
+ * The repeat mechanism, fitted as ecml.lstm_train fits it: one pass that
+ * collects the next-token probabilities of the held-out sequences (or,
+ * without any, the training ones), at most lstm_repeat_cap targets, at the
+ * end of the checkpoint; then the same selection.
+ */
+static void
+run_repeat(LstmPassRun *r, LstmFitReport *rep)
+{
+	LstmPassState head;
+	LstmPassState *ck;
+	LstmPassState *s;
+	PassLayout	l;
+
+	memcpy(&head, r->ck, sizeof(head));
+	head.repcap = lstm_repeat_cap(head.V, head.H);
+	head.nrep = 0;
+	head.repeat_on_val = rep->nval > 0;
+	ecml_check_train_memory(ecml_mul_size(pass_size(&head), 3), PASS_TRAINER);
+	/* the targets come last: the checkpoint grows by appending them */
+	ck = palloc_extended(pass_size(&head), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	memcpy(ck, r->ck, VARSIZE(r->ck));
+	memcpy(ck, &head, sizeof(head));
+	SET_VARSIZE(ck, pass_size(&head));
+	pfree(r->ck);
+	r->ck = ck;
+	s = run_pass(r, PASS_REPEAT, rep->epochs_run, 0, "repeat");
+	pass_layout(s, &l);
+	lstm_repeat_select(l.rep, s->nrep, rep->repeat);
+	pfree(s);
+}
+
 /* epochs of a training pass and, with validation, a scoring pass */
 static void
 run_epochs(LstmPassRun *r, LstmFitReport *rep, float **best_out)
@@ -840,11 +1035,31 @@ run_epochs(LstmPassRun *r, LstmFitReport *rep, float **best_out)
 	initStringInfo(&history);
 	for (epoch = 1; epoch <= r->o.epochs; epoch++)
 	{
-		LstmPassState *s = run_pass(r, PASS_TRAIN, epoch, psprintf("epoch %d", epoch));
-		double		loss = s->train_loss / Max(s->train_targets, 1);
+		LstmPassState *s = NULL;
+		double		loss_sum = 0.0;
+		int64		targets = 0;
+		int64		ntrain = 0;
+		int			nparts = 0;
+		double		loss;
 		double		val = NAN;
 
-		if (s->ntrain == 0)
+		/* one pass per slice: the partitions average their weights after each */
+		for (int slice = 0; slice < r->slices; slice++)
+		{
+			char	   *what = psprintf("epoch %d", epoch);
+
+			if (r->slices > 1)
+				what = psprintf("epoch %d, slice %d/%d", epoch, slice + 1, r->slices);
+			s = run_pass(r, PASS_TRAIN, epoch, slice, what);
+			loss_sum += s->train_loss;
+			targets += s->train_targets;
+			ntrain += s->ntrain;
+			nparts = Max(nparts, s->nparts);
+			pfree(r->ck);
+			r->ck = s;
+		}
+		loss = loss_sum / Max(targets, 1);
+		if (ntrain == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("%s: every sequence fell into the validation split", PASS_TRAINER),
@@ -854,14 +1069,12 @@ run_epochs(LstmPassRun *r, LstmFitReport *rep, float **best_out)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("%s: the training loss diverged in epoch %d", PASS_TRAINER, epoch),
 					 errhint("Lower \"learning_rate\" or set \"clip_norm\".")));
-		rep->ntrain = s->ntrain;
+		rep->ntrain = ntrain;
 		rep->nval = s->nval;
 		validate = validate && s->nval > 0;
-		pfree(r->ck);
-		r->ck = s;
 		if (validate)
 		{
-			LstmPassState *e = run_pass(r, PASS_EVALUATE, epoch,
+			LstmPassState *e = run_pass(r, PASS_EVALUATE, epoch, 0,
 										psprintf("validation %d", epoch));
 
 			val = e->val_loss / Max(e->val_targets, 1);
@@ -872,7 +1085,7 @@ run_epochs(LstmPassRun *r, LstmFitReport *rep, float **best_out)
 		appendStringInfoString(&history, ", \"validation_loss\": ");
 		lstm_append_loss(&history, val);
 		appendStringInfo(&history, ", \"target_tokens\": " INT64_FORMAT ", \"partitions\": %d}",
-						 s->train_targets, s->nparts);
+						 targets, nparts);
 		if (!validate)
 		{
 			rep->train_loss = loss;
@@ -936,7 +1149,13 @@ lstm_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	net.H = r.ck->H;
 	net.L = r.ck->L;
 	lstm_net_layout(&net, l.params);
-	rep.repeat[1] = 1.0f; /* not fitted: weight 0, the softmax alone */
+	rep.repeat[1] = 1.0f;
+	if (r.o.repeat == LSTM_REPEAT_AUTO)
+	{
+		run_repeat(&r, &rep);
+		pass_layout(r.ck, &l);
+		lstm_net_layout(&net, l.params);
+	}
 	rep.nshort = r.sketch->nshort;
 	rep.nnull = r.sketch->nnull;
 	rep.ntokens = r.sketch->ntokens;

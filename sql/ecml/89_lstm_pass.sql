@@ -39,22 +39,22 @@ CREATE FUNCTION ecml.lstm_pass_transfn(state bytea, sequence bigint[], vocabular
     RETURNS bytea AS 'MODULE_PATHNAME', 'lstm_pass_transfn'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.lstm_pass_transfn(bytea, bigint[], bigint[], bytea) IS
-    'Support function of ecml.lstm_pass: buffers one sequence and, when a mini-batch is full, trains the state''s weights on it (or scores it, in a validation pass).';
+    'Support function of ecml.lstm_pass: buffers one sequence and, when the shuffle buffer is full, trains the state''s weights on a mini-batch drawn from it (or scores a mini-batch, in a validation or repeat pass).';
 CREATE FUNCTION ecml.lstm_pass_transfn(state bytea, sequence text[], vocabulary text[], checkpoint bytea)
     RETURNS bytea AS 'MODULE_PATHNAME', 'lstm_pass_transfn'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.lstm_pass_transfn(bytea, text[], text[], bytea) IS
-    'Support function of ecml.lstm_pass: buffers one sequence and, when a mini-batch is full, trains the state''s weights on it (or scores it, in a validation pass).';
+    'Support function of ecml.lstm_pass: buffers one sequence and, when the shuffle buffer is full, trains the state''s weights on a mini-batch drawn from it (or scores a mini-batch, in a validation or repeat pass).';
 CREATE FUNCTION ecml.lstm_pass_combinefn(state bytea, other bytea)
     RETURNS bytea AS 'MODULE_PATHNAME', 'lstm_pass_combinefn'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.lstm_pass_combinefn(bytea, bytea) IS
-    'Support function of ecml.lstm_pass: trains each side''s last partial mini-batch, then averages the two sides'' weights and Adam moments, weighted by the sequences each trained on.';
+    'Support function of ecml.lstm_pass: trains on what each side still buffers, then averages the two sides'' weights and Adam moments, weighted by the sequences each trained on.';
 CREATE FUNCTION ecml.lstm_pass_finalfn(state bytea)
     RETURNS bytea AS 'MODULE_PATHNAME', 'lstm_pass_finalfn'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION ecml.lstm_pass_finalfn(bytea) IS
-    'Support function of ecml.lstm_pass: trains the last partial mini-batch and returns the checkpoint.';
+    'Support function of ecml.lstm_pass: trains on the sequences still buffered and returns the checkpoint.';
 CREATE AGGREGATE ecml.lstm_pass(sequence bigint[], vocabulary bigint[], checkpoint bytea) (
     SFUNC = ecml.lstm_pass_transfn,
     STYPE = bytea,
@@ -64,7 +64,7 @@ CREATE AGGREGATE ecml.lstm_pass(sequence bigint[], vocabulary bigint[], checkpoi
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE ecml.lstm_pass(bigint[], bigint[], bytea) IS
-    'One epoch of ecml.train(''lstm'', source) by model averaging: from the weights and Adam moments in checkpoint, trains on the sequences in mini-batches (the step of ecml.lstm_train), each partition (parallel worker, Citus shard) on its own rows; partial states average their weights, weighted by the sequences each trained on. vocabulary: the tokens of indices 1, 2, ... Returns the next checkpoint. ecml.train calls it; its state merges, so parallel and Citus workers compute it in parts.';
+    'One epoch (or one slice of an epoch) of ecml.train(''lstm'', source) by model averaging: from the weights and Adam moments in checkpoint, trains on the sequences in mini-batches drawn at random from a shuffle buffer (the step of ecml.lstm_train), each partition (parallel worker, Citus shard) on its own rows; partial states average their weights, weighted by the sequences each trained on. vocabulary: the tokens of indices 1, 2, ... Returns the next checkpoint. The same aggregate scores the validation sequences and collects the targets of the repeat mechanism''s fit. ecml.train calls it; its state merges, so parallel and Citus workers compute it in parts.';
 CREATE AGGREGATE ecml.lstm_pass(sequence text[], vocabulary text[], checkpoint bytea) (
     SFUNC = ecml.lstm_pass_transfn,
     STYPE = bytea,
@@ -77,4 +77,4 @@ COMMENT ON AGGREGATE ecml.lstm_pass(text[], text[], bytea) IS
     'One epoch of ecml.train(''lstm'', source) for text tokens: as ecml.lstm_pass(bigint[], bigint[], bytea).';
 
 COMMENT ON FUNCTION ecml.train(text, text, jsonb) IS
-    'Trains a model of the given kind (logreg, gbdt, mf, iforest, lstm) on the rows of source, a SELECT whose columns are the kind''s aggregate arguments in order, in passes whose memory is O(model), not O(rows): each pass is one aggregate query (for mf, one grouped aggregate per ALS half-step; for gbdt, a bin-edge sketch then one histogram pass per tree level; for lstm, a vocabulary pass then one model-averaging pass per epoch) that parallel query and Citus push down. All passes read the calling statement''s snapshot. options: the kind''s training options, save_as (a name: the model is also stored as a new version in ecml.models) and the lifecycle options (holdout, validation_fraction, promote, tolerance, metric; docs/lifecycle.md). Returns the model.';
+    'Trains a model of the given kind (logreg, gbdt, mf, iforest, lstm) on the rows of source, a SELECT whose columns are the kind''s aggregate arguments in order, in passes whose memory is O(model), not O(rows): each pass is one aggregate query (for mf, one grouped aggregate per ALS half-step; for gbdt, a bin-edge sketch then one histogram pass per tree level; for lstm, a vocabulary pass, one model-averaging pass per epoch or per slice of it, a validation pass per epoch and a repeat-fit pass) that parallel query and Citus push down. All passes read the calling statement''s snapshot. options: the kind''s training options, save_as (a name: the model is also stored as a new version in ecml.models) and the lifecycle options (holdout, validation_fraction, promote, tolerance, metric; docs/lifecycle.md). Returns the model.';

@@ -98,13 +98,14 @@ CREATE OR REPLACE FUNCTION cancel_w2v_checkpoint() RETURNS bytea LANGUAGE sql IM
                   || '0100000000000000' || 'cdcccc3d00000000' || repeat('00', 32), 'hex')
 $CK$;
 -- an ecml.lstm_pass checkpoint as ecml.train('lstm') builds it (one token,
--- V = 2, E = H = L = 1, max_length 2, batch_size 1; token type 0 bigint, 1
+-- V = 2, E = H = L = 1, max_length 2, batch_size 1, a shuffle buffer of 1; token type 0 bigint, 1
 -- text); folded to a constant when planned
 CREATE OR REPLACE FUNCTION cancel_lstm_checkpoint(tt int) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $CK$
     SELECT decode('5054534c' || lpad(to_hex(tt), 2, '0') || '000000'
                   || '02000000' || '01000000' || '01000000' || '01000000' || '02000000' || '01000000'
                   || '01000000' || '00000000' || '01000000' || '00000000' || '01000000' || '00000000'
-                  || '00000000' || '00000000' || '00000000' || '01000000' || '00000000'
+                  || '00000000' || '00000000' || '00000000' || '01000000' || '01000000' || '01000000'
+                  || '00000000' || '00000000' || '00000000' || repeat('00', 16)
                   || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
                   || repeat('00', 128)
                   || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
@@ -226,7 +227,7 @@ INSERT INTO cancel_recipes VALUES
  $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
  NULL),
 ('ecml.gbdt_pass(real[],boolean,bytea)',
- $$ecml.gbdt_pass(ARRAY[sin(g), cos(g), g % 7]::real[], g % 3 = 0, '\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f01000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea)$$,
+ $$ecml.gbdt_pass(ARRAY[sin(g), cos(g), g % 7]::real[], g % 3 = 0, '\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f000000000000f03f000000000000000001000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea)$$,
  $$SELECT generate_series(1, 1000000000) AS g$$,
  $$SELECT k * 1000 + s AS g FROM cancel_ids, generate_series(1, 1000) s$$,
  NULL),

@@ -106,7 +106,7 @@ check "a filtered source on the distributed table trains on its rows" 20000 "$ro
 
 # gradient boosting: the sketch pass and a histogram pass (a plan of 3
 # features, the root open) push down; the trees equal the single-node ones
-for agg in "ecml.gbdt_sketch(f, y, 1000, 256, 0)" "ecml.gbdt_pass(f, y, '\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f01000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea)"; do
+for agg in "ecml.gbdt_sketch(f, y, 1000, 256, 0)" "ecml.gbdt_pass(f, y, '\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f000000000000f03f000000000000000001000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea)"; do
     plan=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" \
              -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT $agg FROM events")
     if grep -q 'worker_partial_agg' <<<"$plan" && grep -q 'coord_combine_agg' <<<"$plan"; then
@@ -121,6 +121,15 @@ gap=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
                       ecml.train('gbdt', 'SELECT f, y FROM events_local', '{\"n_trees\": 5, \"max_depth\": 4}') AS l)
     SELECT max(abs(ecml.fraud_score(d, f) - ecml.fraud_score(l, f))) < 1e-6 FROM m, events_local")
 check "ecml.train('gbdt') on the distributed table gives the single-node model (predictions within 1e-6)" t "$gap"
+# subsample: each row's draw is a hash of its content, so every shard draws
+# the rows one node draws
+gap=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
+    WITH m AS (SELECT ecml.train('gbdt', 'SELECT f, y FROM events', '{\"n_trees\": 5, \"max_depth\": 4, \"subsample\": 0.6}') AS d,
+                      ecml.train('gbdt', 'SELECT f, y FROM events_local', '{\"n_trees\": 5, \"max_depth\": 4, \"subsample\": 0.6}') AS l,
+                      ecml.train('gbdt', 'SELECT f, y FROM events_local', '{\"n_trees\": 5, \"max_depth\": 4}') AS fs)
+    SELECT max(abs(ecml.fraud_score(d, f) - ecml.fraud_score(l, f))) < 1e-6
+           AND max(abs(ecml.fraud_score(d, f) - ecml.fraud_score(fs, f))) > 1e-4 FROM m, events_local")
+check "ecml.train('gbdt') with subsample on the distributed table: the single-node model (within 1e-6), not the full-sample one" t "$gap"
 
 # matrix factorization: each ALS half-step is one grouped aggregate; with the
 # interactions distributed by user, the user half-step runs whole on the
@@ -171,6 +180,33 @@ gap=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
     FROM m, events_local GROUP BY d")
 # (two seeds on one node differ by 0.010 on average on these rows)
 check "ecml.train('iforest') on the distributed table, sampled: every shard's rows counted, mean score gap to the single-node model < 0.025" t "$gap"
+
+# LSTM: the vocabulary pass and the epoch passes push down; each shard
+# trains from the same weights on its own sequences and the coordinator
+# averages them; the model loads and predicts an arithmetic rule mod 7
+c <<'SQL'
+CREATE TABLE seqs (id bigint, seq bigint[]);
+SELECT create_distributed_table('seqs', 'id', shard_count => 4);
+INSERT INTO seqs SELECT s, ARRAY(SELECT ((s % 7 + t * (1 + (s / 7) % 3)) % 7)::bigint FROM generate_series(0, 9) t)
+FROM generate_series(1, 2000) s;
+CREATE TABLE seqs_local AS SELECT * FROM seqs;
+SQL
+for agg in "ecml.lstm_vocab_pass(seq, '{10,100}')" "ecml.lstm_pass(seq, '{1}'::bigint[], NULL::bytea)"; do
+    plan=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" \
+             -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT $agg FROM seqs")
+    if grep -q 'worker_partial_agg' <<<"$plan" && grep -q 'coord_combine_agg' <<<"$plan"; then
+        echo "ok - ${agg%%(*} is pushed down to the shards (EXPLAIN shows the partial aggregation per task)"
+    else
+        echo "not ok - ${agg%%(*} pushdown: $plan"
+        fail=1
+    fi
+done
+lstm=$(c -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "
+    WITH m AS (SELECT ecml.train('lstm', 'SELECT seq FROM seqs', '{\"embedding_dim\": 8, \"hidden_size\": 16, \"epochs\": 4, \"batch_size\": 16, \"learning_rate\": 0.02, \"dropout\": 0}') AS m)
+    SELECT (SELECT min((h->>'partitions')::int) FROM jsonb_array_elements(ecml.model_info(m)->'metrics'->'history') h) >= 2
+           AND avg((ecml.lstm_next(m, seq[1:8]) = seq[9])::int) > 0.9
+    FROM m, seqs_local GROUP BY m")
+check "ecml.train('lstm') on the distributed table: every epoch averages the shards' weights, and the model predicts the rule (top-1 > 0.9)" t "$lstm"
 
 # every metric aggregate has a mergeable state: pushed down, and equal to
 # the single-node answer (the score histogram's bins do not depend on how

@@ -285,13 +285,14 @@ LANGUAGE sql AS $$
 $$;
 
 -- An ecml.lstm_pass checkpoint as ecml.train('lstm') builds it: one token
--- (V = 2), E = H = L = 1, max_length 2, batch_size 1, weights 0.1,
+-- (V = 2), E = H = L = 1, max_length 2, batch_size 1, a shuffle buffer of 1, weights 0.1,
 -- learning rate 0.01, seed 42; token_type 0 (bigint) or 1 (text).
 CREATE FUNCTION pg_temp.bi_lstm_checkpoint(token_type int) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
     SELECT decode('5054534c' || lpad(to_hex(token_type), 2, '0') || '000000'
                   || '02000000' || '01000000' || '01000000' || '01000000' || '02000000' || '01000000'
                   || '01000000' || '00000000' || '01000000' || '00000000' || '01000000' || '00000000'
-                  || '00000000' || '00000000' || '00000000' || '01000000' || '00000000'
+                  || '00000000' || '00000000' || '00000000' || '01000000' || '01000000' || '01000000'
+                  || '00000000' || '00000000' || '00000000' || repeat('00', 16)
                   || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
                   || repeat('00', 128)
                   || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
@@ -339,7 +340,7 @@ BEGIN
     ELSIF argtype = 'bytea'::regtype AND argname = 'plan' THEN
         -- a pass plan as ecml.train('gbdt') builds it: 3 features of one
         -- bin each, no finished tree, the root open in slot 0
-        RETURN '''\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f01000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000''::bytea';
+        RETURN '''\x4c50424703000000000000000600000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f000000000000f03f000000000000000001000000010000000100000000000000020000000400000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000''::bytea';
     ELSIF argtype = 'text'::regtype AND argname = 'kind' THEN
         RETURN '''logreg''::text';
     ELSIF argtype = 'text'::regtype AND argname = 'source' THEN

@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(21);
+SELECT plan(31);
 SET client_min_messages = warning;
 
 -- x_t = (x_{t-1} + x_{t-2}) mod 7 from varied starts, 10 to 15 tokens; the
@@ -41,11 +41,52 @@ SELECT is((SELECT ecml.model_info(m)->'info' FROM lp_models WHERE how = 'passes'
           (SELECT ecml.model_info(m)->'info' FROM lp_models WHERE how = 'aggregate'),
           'the same shape as ecml.lstm_train''s model: vocabulary, sizes, softmax');
 SELECT is((SELECT (ecml.model_info(m)->'metrics'->>'passes')::int FROM lp_models WHERE how = 'passes'),
-          1 + 2 * 15, 'a vocabulary pass, then per epoch a training pass and a validation pass');
+          1 + 2 * 15 + 1, 'a vocabulary pass, per epoch a training pass and a validation pass, then the repeat pass');
 SELECT is((SELECT ecml.model_info(m)->'metrics'->>'vocabulary_exact' FROM lp_models WHERE how = 'passes'),
           'true', 'the vocabulary counts are exact: the distinct tokens fit');
 SELECT cmp_ok((SELECT (ecml.model_info(m)->'metrics'->>'validation_sequences')::int FROM lp_models WHERE how = 'passes'),
               '>', 0, 'sequences are held out for validation by default');
+
+-- passes_per_epoch: each epoch trains in passes over hash slices of the
+-- rows (the partitions average after each); a serial plan is deterministic
+CREATE TABLE lp_sliced AS
+SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split',
+       '{"embedding_dim": 8, "hidden_size": 16, "epochs": 12, "batch_size": 16, "learning_rate": 0.02, "dropout": 0, "passes_per_epoch": 3}') AS m,
+       ecml.train('lstm', 'SELECT prefix FROM lp_split',
+       '{"embedding_dim": 8, "hidden_size": 16, "epochs": 12, "batch_size": 16, "learning_rate": 0.02, "dropout": 0, "passes_per_epoch": 3}') AS m2;
+SELECT is((SELECT (ecml.model_info(m)->'metrics'->>'passes')::int FROM lp_sliced),
+          1 + (3 + 1) * 12 + 1, 'passes_per_epoch 3: three training passes and a validation pass per epoch');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, prefix) = target)::int)::float8 FROM lp_split, lp_sliced),
+              '>', 0.9::float8, 'and the model still learns the rule (top-1 > 0.9)');
+SELECT is((SELECT ecml.model_info(m)->'metrics'->'history' FROM lp_sliced),
+          (SELECT ecml.model_info(m2)->'metrics'->'history' FROM lp_sliced),
+          'a serial plan trains the same epochs twice (the shuffle is seeded)');
+
+-- the repeat mechanism is fitted in a pass, as ecml.lstm_train fits it:
+-- each sequence cycles through 4 random tokens of 300, which only copying
+-- the prefix predicts
+CREATE TABLE lp_rep AS
+SELECT s, seq[1:11] AS prefix, seq[12] AS target
+FROM (SELECT s, ARRAY(SELECT 1 + (hashint4(s * 4 + (t % 4)) & 2147483647) % 300
+                      FROM generate_series(0, 11) t)::bigint[] AS seq
+      FROM generate_series(1, 400) s) q;
+CREATE TABLE lp_rep_models AS
+SELECT ecml.train('lstm', 'SELECT prefix FROM lp_rep', '{"embedding_dim": 8, "hidden_size": 16, "epochs": 2}') AS auto,
+       ecml.train('lstm', 'SELECT prefix FROM lp_rep', '{"embedding_dim": 8, "hidden_size": 16, "epochs": 2, "repeat": "off"}') AS off,
+       (SELECT ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 2}') FROM lp_rep) AS agg;
+SELECT cmp_ok((SELECT (ecml.model_info(auto)->'metrics'->>'repeat_weight')::float8 FROM lp_rep_models),
+              '>', 0.5::float8, 'the repeat weight is fitted: above 0.5 where only the prefix predicts');
+SELECT is((SELECT ecml.model_info(auto)->'metrics'->>'repeat_mode' FROM lp_rep_models),
+          (SELECT ecml.model_info(agg)->'metrics'->>'repeat_mode' FROM lp_rep_models),
+          'the same repeat mode as ecml.lstm_train picks');
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(auto, prefix, 4) p WHERE p.token = target))::float8
+               FROM lp_rep, lp_rep_models),
+              '>', 0.9::float8, 'with it the target is in the top 4 (hit rate above 0.9)');
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(off, prefix, 4) p WHERE p.token = target))::float8
+               FROM lp_rep, lp_rep_models),
+              '<', 0.5::float8, 'without it ("repeat": "off") the softmax alone misses most');
+SELECT is((SELECT (ecml.model_info(off)->'metrics'->>'passes')::int FROM lp_rep_models),
+          1 + 2 * 2, '"repeat": "off" skips the repeat pass');
 
 -- max_vocab keeps the most frequent tokens, as ecml.lstm_train keeps them
 CREATE TABLE lp_small AS
@@ -117,6 +158,10 @@ SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT s FROM lp_split')$$, '42804
                  'a source of integers, not sequences, is a datatype mismatch');
 SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"l2": 0.1}')$$, '22023', NULL,
                  'an option of another kind is an invalid parameter');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"passes_per_epoch": 0}')$$, '22023', NULL,
+                 'passes_per_epoch below 1 is an invalid parameter');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"passes_per_epoch": "two"}')$$, '22023', NULL,
+                 'so is a passes_per_epoch that is not a number');
 SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split WHERE false')$$, '22000', NULL,
                  'an empty source: no training sequences');
 SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix[1:1] FROM lp_split')$$, '22000', NULL,

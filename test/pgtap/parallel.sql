@@ -93,13 +93,14 @@ CREATE TABLE par_sketch AS SELECT ecml.gbdt_sketch(f, y, 1000, 16, 0) AS s FROM 
 ANALYZE par_lr, par_pay, par_pts, par_mf, par_vec, par_seq, par_sl, par_txt, par_wv;
 
 -- an ecml.lstm_pass checkpoint as ecml.train('lstm') builds it (one token,
--- V = 2, E = H = L = 1, max_length 2, batch_size 1; token type 0 bigint,
+-- V = 2, E = H = L = 1, max_length 2, batch_size 1, a shuffle buffer of 1; token type 0 bigint,
 -- 1 text); folded to a constant when planned, so the workers never call it
 CREATE FUNCTION pg_temp.lstm_checkpoint(tt int) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT decode('5054534c' || lpad(to_hex(tt), 2, '0') || '000000'
                   || '02000000' || '01000000' || '01000000' || '01000000' || '02000000' || '01000000'
                   || '01000000' || '00000000' || '01000000' || '00000000' || '01000000' || '00000000'
-                  || '00000000' || '00000000' || '00000000' || '01000000' || '00000000'
+                  || '00000000' || '00000000' || '00000000' || '01000000' || '01000000' || '01000000'
+                  || '00000000' || '00000000' || '00000000' || repeat('00', 16)
                   || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
                   || repeat('00', 128)
                   || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
@@ -218,7 +219,7 @@ INSERT INTO agg_cases (sig, train, quality, tol, why) VALUES
  $$SELECT (ecml.gbdt_bin_edges(%1$s, 1) || ecml.gbdt_bin_edges(%1$s, 4) || ecml.gbdt_bin_edges(%1$s, 8))::text$$,
  NULL, 'identical edges (the sample is the 1000 smallest row hashes, however the rows are split)'),
 ('ecml.gbdt_pass(real[],boolean,bytea)',
- $$SELECT ecml.gbdt_pass(f, y, '\x4c50424708000000000000001000000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f010000000100000001000000010000000100000001000000010000000100000000000000020000000400000006000000080000000a0000000c0000000e000000000000000000000000000000000000000000000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS m FROM par_lr$$,
+ $$SELECT ecml.gbdt_pass(f, y, '\x4c50424708000000000000001000000000000000000000000100000001000000000000000000000000000000000000000000f03f000000000000f03f000000000000f03f0000000000000000010000000100000001000000010000000100000001000000010000000100000000000000020000000400000006000000080000000a0000000c0000000e000000000000000000000000000000000000000000000000000000000000000000000000000000ffffffff0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS m FROM par_lr$$,
  $$SELECT length(%1$s)::text$$,
  NULL, 'a state of the same shape (a plan of 8 features, the root open; test/pgtap/train.sql: ecml.train(gbdt) under a parallel plan trains the same model)'),
 ('ecml.roc_auc(double precision,boolean)',

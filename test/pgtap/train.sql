@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(32);
+SELECT plan(38);
 SET client_min_messages = warning;
 
 -- logits 0.3 + 1.2 x1 - 0.8 x2 + 0 x3 + 0.5 x4; x4 has a large offset
@@ -166,6 +166,25 @@ SELECT is((SELECT (ecml.model_info(pass)->'info')::jsonb FROM tr_gb_models),
 SELECT is((SELECT jsonb_array_length(ecml.model_info(pass)->'metrics'->'pass_history') FROM tr_gb_models),
           1 + 6 * 4 + 1, 'the per-pass history: the sketch, one pass per tree level, the loss');
 
+-- subsample: a row is in tree t's sample by a hash of its content and the
+-- seed, in the passes as in fraud_train, so the same rows and the same trees
+CREATE TABLE tr_gb_sub AS
+SELECT (SELECT ecml.fraud_train(f, y, '{"n_trees": 6, "max_depth": 4, "subsample": 0.6, "seed": 11}') FROM tr_gb) AS agg,
+       ecml.train('gbdt', 'SELECT f, y FROM tr_gb', '{"n_trees": 6, "max_depth": 4, "subsample": 0.6, "seed": 11}') AS pass,
+       ecml.train('gbdt', 'SELECT f, y FROM tr_gb ORDER BY i DESC', '{"n_trees": 6, "max_depth": 4, "subsample": 0.6, "seed": 11}') AS pass_desc,
+       ecml.train('gbdt', 'SELECT f, y FROM tr_gb', '{"n_trees": 6, "max_depth": 4, "subsample": 0.6, "seed": 12}') AS pass_seed;
+SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(s.agg, f) - ecml.fraud_score(s.pass, f))) FROM tr_gb_sub s, tr_gb),
+              '<', 1e-6::float8, 'ecml.train(gbdt) with subsample: the predictions of ecml.fraud_train with the same subsample and seed');
+SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(s.pass, f) - ecml.fraud_score(s.pass_desc, f))) FROM tr_gb_sub s, tr_gb),
+              '<', 1e-6::float8, 'the sample does not depend on the order of the rows: the same model read backwards');
+SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(s.pass, f) - ecml.fraud_score(m.pass, f))) FROM tr_gb_sub s, tr_gb_models m, tr_gb),
+              '>', 1e-3::float8, 'subsample changes the model');
+SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(s.pass, f) - ecml.fraud_score(s.pass_seed, f))) FROM tr_gb_sub s, tr_gb),
+              '>', 1e-3::float8, 'another seed draws other rows');
+SELECT cmp_ok((SELECT ecml.roc_auc(ecml.fraud_score(s.pass, f), y) - ecml.roc_auc(ecml.fraud_score(m.pass, f), y)
+               FROM tr_gb_sub s, tr_gb_models m, tr_gb),
+              '>', -0.01::float8, 'and keeps the AUC of the full-sample model within 0.01');
+
 -- continuous features: a sketch of 2000 of 30000 rows places the edges
 CREATE TABLE tr_gbc AS
 SELECT i, ARRAY[x1, x2, x3]::real[] AS f,
@@ -213,6 +232,10 @@ CREATE TABLE tr_gb_par AS
 SELECT ecml.train('gbdt', 'SELECT f, y FROM tr_gb', '{"n_trees": 6, "max_depth": 4}') AS m;
 SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(pass, f) - ecml.fraud_score(m, f))) FROM tr_gb_models, tr_gb_par, tr_gb),
               '<', 1e-6::float8, 'ecml.train(gbdt) under a parallel plan trains the same model');
+CREATE TABLE tr_gb_sub_par AS
+SELECT ecml.train('gbdt', 'SELECT f, y FROM tr_gb', '{"n_trees": 6, "max_depth": 4, "subsample": 0.6, "seed": 11}') AS m;
+SELECT cmp_ok((SELECT max(abs(ecml.fraud_score(s.pass, f) - ecml.fraud_score(p.m, f))) FROM tr_gb_sub s, tr_gb_sub_par p, tr_gb),
+              '<', 1e-6::float8, 'with subsample too: each worker draws its rows as the serial plan does');
 RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;

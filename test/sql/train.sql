@@ -134,7 +134,7 @@ SELECT ecml.train('gbdt', 'SELECT f, false FROM trg');
 SELECT ecml.train('gbdt', 'SELECT ARRAY[1, 1]::real[], y FROM trg');
 SELECT ecml.train('gbdt', 'SELECT CASE WHEN y THEN ARRAY[1]::real[] ELSE f END, y FROM trg');
 SELECT ecml.train('gbdt', 'SELECT ARRAY[''Infinity'']::real[], y FROM trg');
-SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"subsample": 0.5}');
+SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"subsample": 0}');
 SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"early_stopping_rounds": 5}');
 SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"sample_size": 10}');
 SELECT ecml.train('gbdt', 'SELECT f, y FROM trg', '{"sample_size": "many"}');
