@@ -123,14 +123,7 @@ pass_layout(const W2vPassState *s, PassLayout *l)
 	l->out_weight = (float *) p;
 }
 
-static void
-pass_corrupt(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("%s: the %s is not a word2vec training checkpoint", PASS_AGG, what),
-			 errhint("Pass the checkpoint ecml.train('word2vec') made; it is not meant to be built by hand.")));
-}
+#define pass_corrupt(what) ecml_pass_state_invalid(PASS_AGG, "word2vec", (what))
 
 /* a checkpoint from anywhere (it is a bytea argument) must be well-formed */
 static void

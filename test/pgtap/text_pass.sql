@@ -128,7 +128,7 @@ SELECT throws_ok($$SELECT ecml.train('word2vec', 'SELECT tokens FROM tp_docs WHE
                  'an empty source: no word occurs min_count times');
 SELECT throws_ok($$SELECT ecml.train('word2vec', 'SELECT ARRAY[''the'', NULL] FROM tp_docs', '{"min_count": 1}')$$, '22004', NULL,
                  'a NULL token is an error, as for ecml.word2vec_train');
-SELECT throws_ok($$SELECT ecml.word2vec_pass(tokens, '{apple}', '\x00112233'::bytea) FROM tp_docs$$, 'XX001', NULL,
+SELECT throws_ok($$SELECT ecml.word2vec_pass(tokens, '{apple}', '\x00112233'::bytea) FROM tp_docs$$, '22023', NULL,
                  'a checkpoint not made by ecml.train is refused');
 SELECT throws_ok($$SELECT ecml.train('word2vec', 'SELECT tokens FROM tp_docs WHERE random() < 0.5', '{"dim": 4, "epochs": 2, "min_count": 1}')$$,
                  '55000', NULL, 'a source that returns other rows in another pass');
