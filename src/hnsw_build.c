@@ -18,66 +18,13 @@
 #include "ecml.h"
 #include "ecml_compat.h"
 #include "hnsw.h"
+#include "hnsw_build.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-
-/* a (distance, element) pair of the in-memory searches */
-typedef struct BuildPair
-{
-	float		d;
-	int32		id;
-} BuildPair;
-
-typedef struct BuildHeap
-{
-	BuildPair  *p;
-	int			n;
-	int			cap;
-	bool		max;
-} BuildHeap;
-
-typedef struct BuildState
-{
-	Relation	heap;
-	Relation	index;
-	HnswIndexInfo info;
-	double		reltuples;		/* rows scanned */
-	double		indtuples;		/* rows indexed */
-	EcmlRng		rng;
-
-	/* the graph in memory: element i */
-	int64		n;
-	int64		cap;
-	int64		maxn;			/* most elements that fit maintenance_work_mem */
-	Size		memlimit;
-	Size		upper_bytes;	/* neighbour lists above level 0 */
-	float	   *vecs;			/* i * dim */
-	ItemPointerData *tids;
-	uint8	   *levels;
-	int32	   *nb0;			/* i * (2m + 1): count, then ids */
-	int32	  **nbup;			/* level l > 0 at (l - 1) * (m + 1) */
-	int32		entry;
-	int			maxlevel;
-
-	/* search scratch */
-	uint32	   *visited;
-	uint32		gen;
-	BuildHeap	C,
-				W;
-	BuildPair  *found;
-	int32	   *cand_ids;
-	float	   *cand_d;
-	int		   *order;
-	int		   *keep;
-	int32	   *pruned;
-
-	bool		on_disk;
-	MemoryContext ctx;
-} BuildState;
 
 /* ---- pair heaps ---- */
 
@@ -151,7 +98,26 @@ list_of(BuildState *b, int32 i, int level)
 {
 	if (level == 0)
 		return b->nb0 + (Size) i * (2 * b->info.m + 1);
+	if (b->shared)
+		return b->upool + b->upoff[i] + (level - 1) * (b->info.m + 1);
 	return b->nbup[i] + (level - 1) * (b->info.m + 1);
+}
+
+/*
+ * The list of i at level to search from: in a parallel build a copy taken
+ * under i's lock, since another process may be rewriting it.
+ */
+static inline int32 *
+read_list(BuildState *b, int32 i, int level)
+{
+	int32	   *list = list_of(b, i, level);
+
+	if (!b->shared)
+		return list;
+	LWLockAcquire(&b->locks[i], LW_SHARED);
+	memcpy(b->listcopy, list, sizeof(int32) * (list[0] + 1));
+	LWLockRelease(&b->locks[i]);
+	return b->listcopy;
 }
 
 static inline void
@@ -261,7 +227,7 @@ search_layer_mem(BuildState *b, int32 q, const BuildPair *eps, int neps, int ef,
 		if (b->W.n >= ef && c.d > b->W.p[0].d)
 			break;
 		pair_pop(&b->C);
-		list = list_of(b, c.id, level);
+		list = read_list(b, c.id, level);
 		/* the vectors are scattered: ask for all of them before using any */
 		for (int k = 1; k <= list[0]; k++)
 			if (b->visited[list[k]] != b->gen)
@@ -333,7 +299,7 @@ select_mem(BuildState *b, int32 *ids, const float *d, int n, int mmax, bool keep
 
 /* Add new to e's list on level, pruned with the heuristic when full. */
 static void
-link_back_mem(BuildState *b, int32 e, int level, int32 new, float dnew)
+link_back_locked(BuildState *b, int32 e, int level, int32 new, float dnew)
 {
 	int32	   *list = list_of(b, e, level);
 	int			cap = hnsw_level_capacity(b->info.m, level);
@@ -368,40 +334,141 @@ link_back_mem(BuildState *b, int32 e, int level, int32 new, float dnew)
 	list[0] = n;
 }
 
-/* Algorithm 1 in memory for element q, whose vector and level are set. */
 static void
-insert_mem(BuildState *b, int32 q)
+link_back_mem(BuildState *b, int32 e, int level, int32 new, float dnew)
+{
+	if (!b->shared)
+	{
+		link_back_locked(b, e, level, new, dnew);
+		return;
+	}
+	LWLockAcquire(&b->locks[e], LW_EXCLUSIVE);
+	link_back_locked(b, e, level, new, dnew);
+	LWLockRelease(&b->locks[e]);
+}
+
+/*
+ * Room for q's lists above level 0, emptied: in a parallel build from the
+ * shared pool, false when that is used up.
+ */
+static bool
+alloc_upper(BuildState *b, int32 q, int level)
+{
+	Size		ints = (Size) level * (b->info.m + 1);
+
+	if (b->shared)
+	{
+		uint64		off = 0;
+
+		if (level > 0)
+		{
+			off = pg_atomic_fetch_add_u64(&b->shared->upool_used, ints);
+			if (off + ints > b->shared->upool_cap)
+				return false;
+		}
+		b->upoff[q] = (uint32) off;
+	}
+	else
+	{
+		b->nbup[q] = NULL;
+		if (level > 0)
+			b->nbup[q] = MemoryContextAlloc(b->ctx, sizeof(int32) * ints);
+		b->upper_bytes += sizeof(int32) * ints;
+	}
+	for (int l = 1; l <= level; l++)
+		list_of(b, q, l)[0] = 0;
+	return true;
+}
+
+/*
+ * The entry point and its level to insert q from; false when the graph is
+ * empty and q becomes the entry point.  With raise, make q the entry point
+ * when its level is above the graph's.
+ */
+static bool
+graph_entry(BuildState *b, int32 q, int level, bool raise, int32 *entry, int *maxlevel)
+{
+	HnswBuildShared *sh = b->shared;
+	int32	   *ent = sh ? &sh->entry : &b->entry;
+	int		   *top = sh ? &sh->maxlevel : &b->maxlevel;
+	bool		found = true;
+
+	if (sh)
+		SpinLockAcquire(&sh->mutex);
+	if (*ent < 0 || (raise && level > *top))
+	{
+		*ent = q;
+		*top = level;
+		found = false;
+	}
+	else if (!raise)
+	{
+		*entry = *ent;
+		*maxlevel = *top;
+	}
+	if (sh)
+		SpinLockRelease(&sh->mutex);
+	return found;
+}
+
+/*
+ * q's own list on level from the kept candidates.  In a parallel build
+ * another process may have linked to q already (it found q on the level
+ * above): those links stay after the chosen ones while there is room.
+ */
+static void
+set_own_list(BuildState *b, int32 q, int level, const int32 *ids, int n)
+{
+	int32	   *mine = list_of(b, q, level);
+	int			cap = hnsw_level_capacity(b->info.m, level);
+	int			nold;
+
+	if (b->shared)
+		LWLockAcquire(&b->locks[q], LW_EXCLUSIVE);
+	nold = mine[0];
+	memcpy(b->listcopy, mine + 1, sizeof(int32) * nold);
+	memcpy(mine + 1, ids, sizeof(int32) * n);
+	for (int k = 0; k < nold && n < cap; k++)
+	{
+		bool		dup = false;
+
+		for (int j = 0; j < n && !dup; j++)
+			dup = mine[j + 1] == b->listcopy[k];
+		if (!dup)
+			mine[++n] = b->listcopy[k];
+	}
+	mine[0] = n;
+	if (b->shared)
+		LWLockRelease(&b->locks[q]);
+}
+
+/*
+ * Algorithm 1 in memory for element q, whose vector and level are set;
+ * false when a parallel build ran out of shared memory for it.
+ */
+bool
+hnsw_build_insert_mem(BuildState *b, int32 q)
 {
 	int			level = b->levels[q];
 	const float *qv = vec_of(b, q);
 	BuildPair	ep;
 	int			neps;
+	int			maxlevel = 0;
 
 	list_of(b, q, 0)[0] = 0;
-	b->nbup[q] = NULL;
-	if (level > 0)
-	{
-		b->nbup[q] = MemoryContextAlloc(b->ctx, sizeof(int32) * level * (b->info.m + 1));
-		b->upper_bytes += sizeof(int32) * level * (b->info.m + 1);
-		for (int l = 1; l <= level; l++)
-			list_of(b, q, l)[0] = 0;
-	}
-	if (b->entry < 0)
-	{
-		b->entry = q;
-		b->maxlevel = level;
-		return;
-	}
+	if (!alloc_upper(b, q, level))
+		return false;
+	if (!graph_entry(b, q, level, false, &ep.id, &maxlevel))
+		return true;
 
-	ep.id = b->entry;
 	ep.d = hnsw_distance(b->info.metric, vec_of(b, ep.id), qv, b->info.dim);
-	for (int lc = b->maxlevel; lc > level; lc--)
+	for (int lc = maxlevel; lc > level; lc--)
 	{
 		bool		moved = true;
 
 		while (moved)
 		{
-			int32	   *list = list_of(b, ep.id, lc);
+			int32	   *list = read_list(b, ep.id, lc);
 
 			moved = false;
 			for (int k = 1; k <= list[0]; k++)
@@ -420,10 +487,9 @@ insert_mem(BuildState *b, int32 q)
 
 	b->found[0] = ep;
 	neps = 1;
-	for (int lc = Min(level, b->maxlevel); lc >= 0; lc--)
+	for (int lc = Min(level, maxlevel); lc >= 0; lc--)
 	{
 		int			nfound = search_layer_mem(b, q, b->found, neps, b->info.ef_construction, lc);
-		int32	   *mine = list_of(b, q, lc);
 		int			nkeep;
 
 		for (int i = 0; i < nfound; i++)
@@ -434,22 +500,16 @@ insert_mem(BuildState *b, int32 q)
 		nkeep = select_mem(b, b->cand_ids, b->cand_d, nfound,
 						   hnsw_level_capacity(b->info.m, lc), false);
 		/* select_mem compacts ids only: keep each one's distance */
-		for (int i = 0; i < nkeep; i++)
-		{
-			mine[i + 1] = b->cand_ids[i];
-			b->keep[i] = b->cand_ids[i];
-		}
-		mine[0] = nkeep;
+		memcpy(b->keep, b->cand_ids, sizeof(int32) * nkeep);
+		set_own_list(b, q, lc, b->keep, nkeep);
 		for (int i = 0; i < nkeep; i++)
 			link_back_mem(b, b->keep[i], lc,
 						  q, hnsw_distance(b->info.metric, vec_of(b, b->keep[i]), qv, b->info.dim));
 		neps = nfound;
 	}
-	if (level > b->maxlevel)
-	{
-		b->entry = q;
-		b->maxlevel = level;
-	}
+	if (level > maxlevel)
+		graph_entry(b, q, level, true, NULL, NULL);
+	return true;
 }
 
 /* ---- writing pages ---- */
@@ -540,8 +600,8 @@ bfs_order(BuildState *b)
  * become the addresses computed in a first pass.  Then one full-page WAL
  * image per page.
  */
-static void
-write_graph(BuildState *b)
+void
+hnsw_build_write_graph(BuildState *b)
 {
 	HnswAddr   *addr = palloc_extended(sizeof(HnswAddr) * Max(b->n, 1), MCXT_ALLOC_HUGE);
 	int32	   *order = bfs_order(b);
@@ -635,12 +695,23 @@ switch_to_disk(BuildState *b)
 			(errmsg("ecml_hnsw graph no longer fits maintenance_work_mem after %lld rows, building the rest on disk",
 					(long long) b->n),
 			 errhint("Raise maintenance_work_mem to build faster.")));
-	write_graph(b);
+	hnsw_build_write_graph(b);
 	b->on_disk = true;
 	MemoryContextReset(b->ctx);
 	b->vecs = NULL;
 	b->cap = 0;
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_DISK);
+}
+
+/* a new element's level, capped so that its tuple fits a page */
+int
+hnsw_build_level(BuildState *b)
+{
+	int			level = hnsw_random_level(1.0 - ecml_rng_uniform(&b->rng), b->info.m);
+
+	while (level > 0 && hnsw_element_size(b->info.storage, b->info.dim, b->info.m, level) > HNSW_MAX_ELEMENT_SIZE)
+		level--;
+	return level;
 }
 
 static void
@@ -669,9 +740,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	else if (!b->on_disk && !reserve_element(b))
 		switch_to_disk(b);
 
-	level = hnsw_random_level(1.0 - ecml_rng_uniform(&b->rng), b->info.m);
-	while (level > 0 && hnsw_element_size(b->info.storage, b->info.dim, b->info.m, level) > HNSW_MAX_ELEMENT_SIZE)
-		level--;
+	level = hnsw_build_level(b);
 
 	if (b->on_disk)
 	{
@@ -690,7 +759,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 								vec_of(b, b->n));
 		b->tids[b->n] = *tid;
 		b->levels[b->n] = level;
-		insert_mem(b, b->n);
+		hnsw_build_insert_mem(b, b->n);
 		b->n++;
 		/* the upper lists count against the memory too */
 		if (b->upper_bytes > 0 && b->maxn > b->n &&
@@ -702,12 +771,43 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) b->indtuples);
 }
 
+void
+hnsw_build_check_options(const HnswIndexInfo *info)
+{
+	if (info->ef_construction < 2 * info->m)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ef_construction (%d) must be at least twice m (%d)",
+						info->ef_construction, info->m),
+				 errhint("Raise ef_construction or lower m.")));
+}
+
+/* the search scratch of one process's insertions, sized by the options */
+void
+hnsw_build_scratch(BuildState *b)
+{
+	int			maxcand = Max(b->info.ef_construction, 2 * b->info.m) + 2;
+
+	b->C.cap = 4 * maxcand;
+	b->C.p = palloc(sizeof(BuildPair) * b->C.cap);
+	b->C.max = false;
+	b->W.cap = maxcand + 1;
+	b->W.p = palloc(sizeof(BuildPair) * b->W.cap);
+	b->W.max = true;
+	b->found = palloc(sizeof(BuildPair) * maxcand);
+	b->cand_ids = palloc(sizeof(int32) * maxcand);
+	b->cand_d = palloc(sizeof(float) * maxcand);
+	b->order = palloc(sizeof(int) * maxcand);
+	b->keep = palloc(sizeof(int32) * maxcand);
+	b->pruned = palloc(sizeof(int32) * maxcand);
+	b->listcopy = palloc(sizeof(int32) * (2 * b->info.m + 1));
+}
+
 IndexBuildResult *
 hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	IndexBuildResult *result;
 	BuildState	b;
-	int			maxcand;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -718,12 +818,7 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	b.info.metric = hnsw_index_metric(index);
 	hnsw_index_options(index, &b.info.m, &b.info.ef_construction);
 	b.info.storage = hnsw_index_storage(index);
-	if (b.info.ef_construction < 2 * b.info.m)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ef_construction (%d) must be at least twice m (%d)",
-						b.info.ef_construction, b.info.m),
-				 errhint("Raise ef_construction or lower m.")));
+	hnsw_build_check_options(&b.info);
 	b.info.dim = 0;
 	b.entry = -1;
 	b.gen = 0;
@@ -731,26 +826,18 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	ecml_rng_seed(&b.rng, UINT64CONST(0x45434d4c484e5357));	/* "ECMLHNSW" */
 	b.ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw build",
 								  ALLOCSET_DEFAULT_SIZES);
-	maxcand = Max(b.info.ef_construction, 2 * b.info.m) + 2;
-	b.C.cap = 4 * maxcand;
-	b.C.p = palloc(sizeof(BuildPair) * b.C.cap);
-	b.W.cap = maxcand + 1;
-	b.W.p = palloc(sizeof(BuildPair) * b.W.cap);
-	b.W.max = true;
-	b.found = palloc(sizeof(BuildPair) * maxcand);
-	b.cand_ids = palloc(sizeof(int32) * maxcand);
-	b.cand_d = palloc(sizeof(float) * maxcand);
-	b.order = palloc(sizeof(int) * maxcand);
-	b.keep = palloc(sizeof(int) * maxcand);
-	b.pruned = palloc(sizeof(int32) * maxcand);
+	hnsw_build_scratch(&b);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_MEMORY);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
-	b.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
-										 build_callback, &b, NULL);
-	if (!b.on_disk)
-		write_graph(&b);
+	if (!hnsw_build_parallel(&b, indexInfo))
+	{
+		b.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+											 build_callback, &b, NULL);
+		if (!b.on_disk)
+			hnsw_build_write_graph(&b);
+	}
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) b.indtuples);
 	MemoryContextDelete(b.ctx);
 
