@@ -1,7 +1,8 @@
 /*
  * hnsw_build.h
- *	  The in-memory graph of an ecml_hnsw build, shared by the serial build
- *	  (hnsw_build.c) and the parallel one (hnsw_build_parallel.c).  Elements
+ *	  The in-memory graph of an ecml_hnsw build (hnsw_build_graph.c), used
+ *	  by the serial build (hnsw_build.c) and the parallel one
+ *	  (hnsw_build_parallel.c).  Elements
  *	  are numbered, and neighbour lists hold numbers, not pointers, so the
  *	  same arrays work in a process's own memory and in a dynamic shared
  *	  memory segment mapped at a different address in every process.
@@ -121,12 +122,19 @@ typedef struct BuildState
 	MemoryContext ctx;
 } BuildState;
 
-/* hnsw_build.c */
+static inline float *
+hnsw_build_vec(BuildState *b, int64 i)
+{
+	return b->vecs + (Size) i * b->info.dim;
+}
+
+/* hnsw_build_graph.c */
 extern void hnsw_build_scratch(BuildState *b);
 extern bool hnsw_build_insert_mem(BuildState *b, int32 q);
-extern void hnsw_build_write_graph(BuildState *b);
-extern void hnsw_build_check_options(const HnswIndexInfo *info);
 extern int	hnsw_build_level(BuildState *b);
+extern void hnsw_build_write_graph(BuildState *b);
+extern void hnsw_build_fill_meta(Page page, const HnswIndexInfo *info, HnswAddr entry,
+								 int entry_level, BlockNumber insert_blkno);
 
 /* hnsw_build_parallel.c */
 extern bool hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo);

@@ -9,9 +9,9 @@
  *	  under a spinlock.  The leader then writes the graph out as the serial
  *	  build does.
  *
- *	  The segment is maintenance_work_mem bytes.  When the graph does not
- *	  fit in it, or no worker could be started, the index is built serially
- *	  instead (which may then continue on disk).
+ *	  The segment is sized from the table, at most maintenance_work_mem.
+ *	  When the graph does not fit in it, or no worker could be started, the
+ *	  index is built serially instead (which may then continue on disk).
  */
 #include "postgres.h"
 
@@ -215,10 +215,43 @@ end_parallel(ParallelContext *pcxt, Snapshot snapshot)
 	ExitParallelMode();
 }
 
+/*
+ * The graph chunk's size: maintenance_work_mem, or less for a smaller
+ * table.  The graph keeps each vector as float4 like the heap (or its TOAST
+ * table) does, plus the element's lists and bookkeeping; a quarter more
+ * covers the rest.  A graph that does not fit after all is built serially.
+ */
+static Size
+graph_bytes(BuildState *b)
+{
+	Relation	heap = b->heap;
+	int			m = b->info.m;
+	double		pages = RelationGetNumberOfBlocks(heap);
+	double		tuples;
+	double		per = sizeof(LWLock) + sizeof(int32) * (2 * m + 1) + 64 +
+		sizeof(int32) * 2.0 * (m + 1) / (m - 1);
+	double		need;
+
+	/* rows per page as last counted, else at most one per 32 bytes */
+	if (heap->rd_rel->relpages > 0 && heap->rd_rel->reltuples >= 0)
+		tuples = heap->rd_rel->reltuples / heap->rd_rel->relpages * pages;
+	else
+		tuples = pages * BLCKSZ / 32;
+	if (OidIsValid(heap->rd_rel->reltoastrelid))
+	{
+		Relation	toast = table_open(heap->rd_rel->reltoastrelid, AccessShareLock);
+
+		pages += RelationGetNumberOfBlocks(toast);
+		table_close(toast, AccessShareLock);
+	}
+	need = 1.25 * (pages * BLCKSZ + tuples * per) + 1024 * 1024;
+	return need < (double) b->memlimit ? (Size) need : b->memlimit;
+}
+
 /* the shared state, the graph chunk and the query text in a new segment */
 static HnswBuildShared *
 setup_shared(ParallelContext *pcxt, BuildState *b, IndexInfo *indexInfo,
-			 Snapshot snapshot, Size estshared, char **graph)
+			 Snapshot snapshot, Size estshared, Size gbytes, char **graph)
 {
 	HnswBuildShared *sh = shm_toc_allocate(pcxt->toc, estshared);
 
@@ -231,7 +264,7 @@ setup_shared(ParallelContext *pcxt, BuildState *b, IndexInfo *indexInfo,
 	LWLockRegisterTranche(build_tranche, "ecml_hnsw_build");
 	sh->tranche = build_tranche;
 	sh->info = b->info;
-	sh->graph_bytes = b->memlimit;
+	sh->graph_bytes = gbytes;
 	SpinLockInit(&sh->mutex);
 	sh->entry = -1;
 	pg_atomic_init_u64(&sh->next, 0);
@@ -240,7 +273,7 @@ setup_shared(ParallelContext *pcxt, BuildState *b, IndexInfo *indexInfo,
 	table_parallelscan_initialize(b->heap, SharedScan(sh), snapshot);
 	shm_toc_insert(pcxt->toc, HNSW_KEY_SHARED, sh);
 
-	*graph = shm_toc_allocate(pcxt->toc, b->memlimit);
+	*graph = shm_toc_allocate(pcxt->toc, gbytes);
 	shm_toc_insert(pcxt->toc, HNSW_KEY_GRAPH, *graph);
 
 	if (debug_query_string)
@@ -286,6 +319,7 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 	ParallelContext *pcxt;
 	Snapshot	snapshot;
 	Size		estshared;
+	Size		gbytes;
 	HnswBuildShared *sh;
 	char	   *graph;
 	bool		done;
@@ -302,7 +336,8 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 	estshared = add_size(HNSW_SHARED_SCAN_OFFSET,
 						 table_parallelscan_estimate(b->heap, snapshot));
 	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
-	shm_toc_estimate_chunk(&pcxt->estimator, b->memlimit);
+	gbytes = graph_bytes(b);
+	shm_toc_estimate_chunk(&pcxt->estimator, gbytes);
 	shm_toc_estimate_keys(&pcxt->estimator, 2);
 	if (debug_query_string)
 	{
@@ -315,7 +350,7 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 		end_parallel(pcxt, snapshot);
 		return false;
 	}
-	sh = setup_shared(pcxt, b, indexInfo, snapshot, estshared, &graph);
+	sh = setup_shared(pcxt, b, indexInfo, snapshot, estshared, gbytes, &graph);
 
 	LaunchParallelWorkers(pcxt);
 	if (pcxt->nworkers_launched == 0)
@@ -324,8 +359,8 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 		return false;
 	}
 	ereport(DEBUG1,
-			(errmsg_internal("ecml_hnsw build: %d parallel workers launched (%d requested)",
-							 pcxt->nworkers_launched, request)));
+			(errmsg_internal("ecml_hnsw build: %d parallel workers launched (%d requested), %zu bytes of shared memory for the graph",
+							 pcxt->nworkers_launched, request, gbytes)));
 
 	old = MemoryContextSwitchTo(b->ctx);
 	participate(sh, graph, b->heap, b->index, indexInfo, true);
@@ -337,7 +372,7 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 	else
 		ereport(DEBUG1,
 				(errmsg_internal("ecml_hnsw build: the graph does not fit %zu bytes of shared memory, building serially",
-								 b->memlimit)));
+								 gbytes)));
 	MemoryContextSwitchTo(old);
 	end_parallel(pcxt, snapshot);
 	return done;
