@@ -39,61 +39,61 @@ typedef struct BuildHeap
 typedef struct HnswBuildShared
 {
 	/* set by the leader before the workers start */
-	Oid			heaprelid;
-	Oid			indexrelid;
-	bool		isconcurrent;
-	int			tranche;		/* of the element locks */
-	HnswIndexInfo info;			/* dim 0: see below */
-	Size		graph_bytes;	/* size of the graph chunk */
+	Oid heaprelid;
+	Oid indexrelid;
+	bool isconcurrent;
+	int tranche;		/* of the element locks */
+	HnswIndexInfo info; /* dim 0: see below */
+	Size graph_bytes;	/* size of the graph chunk */
 
-	slock_t		mutex;
+	slock_t mutex;
 	/* under mutex */
-	int			dim;			/* 0 until the layout is set */
-	int64		maxn;			/* elements that fit */
-	Size		off_vecs,
-				off_nb0,
-				off_upoff,
-				off_tids,
-				off_levels,
-				off_upool;		/* offsets into the graph chunk; locks at 0 */
-	uint64		upool_cap;		/* int32s in the pool */
-	int32		entry;
-	int			maxlevel;
-	double		reltuples;		/* sums over the participants */
-	double		indtuples;
-	int			nworkers_done;
+	int dim;	/* 0 until the layout is set */
+	int64 maxn; /* elements that fit */
+	Size off_vecs,
+		off_nb0,
+		off_upoff,
+		off_tids,
+		off_levels,
+		off_upool;	  /* offsets into the graph chunk; locks at 0 */
+	uint64 upool_cap; /* int32s in the pool */
+	int32 entry;
+	int maxlevel;
+	double reltuples; /* sums over the participants */
+	double indtuples;
+	int nworkers_done;
 
-	pg_atomic_uint64 next;		/* element numbers handed out */
+	pg_atomic_uint64 next; /* element numbers handed out */
 	pg_atomic_uint64 upool_used;
-	pg_atomic_uint32 overflow;	/* the graph did not fit: build serially */
+	pg_atomic_uint32 overflow; /* the graph did not fit: build serially */
 
 	/* a ParallelTableScanDescData follows at HNSW_SHARED_SCAN_OFFSET */
 } HnswBuildShared;
 
-#define HNSW_SHARED_SCAN_OFFSET	BUFFERALIGN(sizeof(HnswBuildShared))
+#define HNSW_SHARED_SCAN_OFFSET BUFFERALIGN(sizeof(HnswBuildShared))
 
 typedef struct BuildState
 {
-	Relation	heap;
-	Relation	index;
+	Relation heap;
+	Relation index;
 	HnswIndexInfo info;
-	double		reltuples;		/* rows scanned */
-	double		indtuples;		/* rows indexed */
-	EcmlRng		rng;
+	double reltuples; /* rows scanned */
+	double indtuples; /* rows indexed */
+	EcmlRng rng;
 
 	/* the graph in memory: element i */
-	int64		n;
-	int64		cap;
-	int64		maxn;			/* most elements that fit maintenance_work_mem */
-	Size		memlimit;
-	Size		upper_bytes;	/* neighbour lists above level 0 */
-	float	   *vecs;			/* i * dim */
+	int64 n;
+	int64 cap;
+	int64 maxn; /* most elements that fit maintenance_work_mem */
+	Size memlimit;
+	Size upper_bytes; /* neighbour lists above level 0 */
+	float *vecs;	  /* i * dim */
 	ItemPointerData *tids;
-	uint8	   *levels;
-	int32	   *nb0;			/* i * (2m + 1): count, then ids */
-	int32	  **nbup;			/* level l > 0 at (l - 1) * (m + 1) */
-	int32		entry;
-	int			maxlevel;
+	uint8 *levels;
+	int32 *nb0;	  /* i * (2m + 1): count, then ids */
+	int32 **nbup; /* level l > 0 at (l - 1) * (m + 1) */
+	int32 entry;
+	int maxlevel;
 
 	/*
 	 * A parallel build: the arrays above (but nbup) live in shared memory,
@@ -101,24 +101,24 @@ typedef struct BuildState
 	 * are read and written under locks[i].
 	 */
 	struct HnswBuildShared *shared;
-	LWLock	   *locks;
-	uint32	   *upoff;
-	int32	   *upool;
-	int32	   *listcopy;		/* a list read under its lock */
+	LWLock *locks;
+	uint32 *upoff;
+	int32 *upool;
+	int32 *listcopy; /* a list read under its lock */
 
 	/* search scratch */
-	uint32	   *visited;
-	uint32		gen;
-	BuildHeap	C,
-				W;
-	BuildPair  *found;
-	int32	   *cand_ids;
-	float	   *cand_d;
-	int		   *order;
-	int32	   *keep;
-	int32	   *pruned;
+	uint32 *visited;
+	uint32 gen;
+	BuildHeap C,
+		W;
+	BuildPair *found;
+	int32 *cand_ids;
+	float *cand_d;
+	int *order;
+	int32 *keep;
+	int32 *pruned;
 
-	bool		on_disk;
+	bool on_disk;
 	MemoryContext ctx;
 } BuildState;
 

@@ -34,8 +34,8 @@ pair_before(const BuildHeap *h, const BuildPair *a, const BuildPair *b)
 static inline void
 pair_push(BuildHeap *h, float d, int32 id)
 {
-	int			pos;
-	BuildPair	x = {d, id};
+	int pos;
+	BuildPair x = { d, id };
 
 	if (h->n == h->cap)
 	{
@@ -224,12 +224,12 @@ search_layer_mem(BuildState *b, int32 q, const BuildPair *eps, int neps, int ef,
 static int
 select_mem(BuildState *b, int32 *ids, const float *d, int n, int mmax, bool keep_pruned)
 {
-	int			nout = 0,
-				npruned = 0;
+	int nout = 0,
+		npruned = 0;
 
 	for (int i = 0; i < n && nout < mmax; i++)
 	{
-		bool		good = true;
+		bool good = true;
 
 		for (int r = 0; r < nout; r++)
 		{
@@ -469,7 +469,7 @@ hnsw_build_insert_mem(BuildState *b, int32 q)
 
 void
 hnsw_build_fill_meta(Page page, const HnswIndexInfo *info, HnswAddr entry, int entry_level,
-		  BlockNumber insert_blkno)
+					 BlockNumber insert_blkno)
 {
 	HnswMetaPage meta;
 
@@ -512,10 +512,10 @@ write_page(Relation index, Page page, ForkNumber fork)
 static int32 *
 bfs_order(BuildState *b)
 {
-	int32	   *order = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	int64		head = 0,
-				tail = 0;
-	int32		next = 0;		/* no element before it is unvisited */
+	int32 *order = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	int64 head = 0,
+		  tail = 0;
+	int32 next = 0; /* no element before it is unvisited */
 
 	if (b->n == 0)
 		return order;
@@ -556,25 +556,25 @@ bfs_order(BuildState *b)
 void
 hnsw_build_write_graph(BuildState *b)
 {
-	HnswAddr   *addr = palloc_extended(sizeof(HnswAddr) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	int32	   *order = bfs_order(b);
-	Size		maxsize = hnsw_element_size(b->info.storage, b->info.dim, b->info.m, HNSW_MAX_LEVEL);
+	HnswAddr *addr = palloc_extended(sizeof(HnswAddr) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	int32 *order = bfs_order(b);
+	Size maxsize = hnsw_element_size(b->info.storage, b->info.dim, b->info.m, HNSW_MAX_LEVEL);
 	HnswElementTuple tup = palloc0(maxsize);
 	PGAlignedBlock block;
-	Page		page = block.data;
+	Page page = block.data;
 	BlockNumber blkno = 1;
-	Size		lower = SizeOfPageHeaderData,
-				upper = BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData));
+	Size lower = SizeOfPageHeaderData,
+		 upper = BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData));
 	OffsetNumber off = 0;
-	int64		start;
+	int64 start;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 
 	/* pass 1: where each element goes */
 	for (int64 k = 0; k < b->n; k++)
 	{
-		int32		i = order[k];
-		Size		size = MAXALIGN(hnsw_element_size(b->info.storage, b->info.dim, b->info.m, b->levels[i]));
+		int32 i = order[k];
+		Size size = MAXALIGN(hnsw_element_size(b->info.storage, b->info.dim, b->info.m, b->levels[i]));
 
 		if (lower + sizeof(ItemIdData) + size > upper)
 		{
@@ -589,7 +589,7 @@ hnsw_build_write_graph(BuildState *b)
 	}
 
 	hnsw_build_fill_meta(page, &b->info, b->n > 0 ? addr[b->entry] : HNSW_INVALID_ADDR,
-			  b->n > 0 ? b->maxlevel : 0, b->n > 0 ? blkno : InvalidBlockNumber);
+						 b->n > 0 ? b->maxlevel : 0, b->n > 0 ? blkno : InvalidBlockNumber);
 	write_page(b->index, page, MAIN_FORKNUM);
 
 	/* pass 2: the pages */

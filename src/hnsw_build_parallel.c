@@ -63,12 +63,12 @@ static int	build_tranche = 0;
 static void
 set_layout(HnswBuildShared *sh, int dim)
 {
-	int			m = sh->info.m;
-	double		upper = 2.0 * (m + 1) / (m - 1);
-	Size		per = sizeof(LWLock) + sizeof(float) * dim +
-		sizeof(int32) * (2 * m + 1) + sizeof(uint32) + sizeof(ItemPointerData) + 1;
-	Size		usable = sh->graph_bytes > 8192 ? sh->graph_bytes - 8192 : 0;
-	double		maxn = floor(usable / (per + sizeof(int32) * upper));
+	int m = sh->info.m;
+	double upper = 2.0 * (m + 1) / (m - 1);
+	Size per = sizeof(LWLock) + sizeof(float) * dim +
+			   sizeof(int32) * (2 * m + 1) + sizeof(uint32) + sizeof(ItemPointerData) + 1;
+	Size usable = sh->graph_bytes > 8192 ? sh->graph_bytes - 8192 : 0;
+	double maxn = floor(usable / (per + sizeof(int32) * upper));
 
 	/* element numbers are int32, pool offsets uint32 */
 	maxn = Min(maxn, (double) PG_INT32_MAX / (upper + 1));
@@ -80,8 +80,7 @@ set_layout(HnswBuildShared *sh, int dim)
 	sh->off_tids = MAXALIGN(sh->off_upoff + sizeof(uint32) * sh->maxn);
 	sh->off_levels = MAXALIGN(sh->off_tids + sizeof(ItemPointerData) * sh->maxn);
 	sh->off_upool = MAXALIGN(sh->off_levels + sh->maxn);
-	sh->upool_cap = sh->graph_bytes > sh->off_upool ?
-		(sh->graph_bytes - sh->off_upool) / sizeof(int32) : 0;
+	sh->upool_cap = sh->graph_bytes > sh->off_upool ? (sh->graph_bytes - sh->off_upool) / sizeof(int32) : 0;
 }
 
 /* Point b's arrays into the graph chunk, as laid out in sh. */
@@ -224,13 +223,13 @@ end_parallel(ParallelContext *pcxt, Snapshot snapshot)
 static Size
 graph_bytes(BuildState *b)
 {
-	Relation	heap = b->heap;
-	int			m = b->info.m;
-	double		pages = RelationGetNumberOfBlocks(heap);
-	double		tuples;
-	double		per = sizeof(LWLock) + sizeof(int32) * (2 * m + 1) + 64 +
-		sizeof(int32) * 2.0 * (m + 1) / (m - 1);
-	double		need;
+	Relation heap = b->heap;
+	int m = b->info.m;
+	double pages = RelationGetNumberOfBlocks(heap);
+	double tuples;
+	double per = sizeof(LWLock) + sizeof(int32) * (2 * m + 1) + 64 +
+				 sizeof(int32) * 2.0 * (m + 1) / (m - 1);
+	double need;
 
 	/* rows per page as last counted, else at most one per 32 bytes */
 	if (heap->rd_rel->relpages > 0 && heap->rd_rel->reltuples >= 0)
@@ -331,8 +330,7 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 	EnterParallelMode();
 	pcxt = CreateParallelContext("ecml", "ecml_hnsw_build_main", request);
 	/* as nbtree: every tuple for a plain build, an MVCC snapshot for CIC */
-	snapshot = indexInfo->ii_Concurrent ?
-		RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+	snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
 	estshared = add_size(HNSW_SHARED_SCAN_OFFSET,
 						 table_parallelscan_estimate(b->heap, snapshot));
 	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
