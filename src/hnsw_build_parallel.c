@@ -373,6 +373,9 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 								 gbytes)));
 	MemoryContextSwitchTo(old);
 	end_parallel(pcxt, snapshot);
+	/* the serial build starts from scratch, in an empty context */
+	if (!done)
+		MemoryContextReset(b->ctx);
 	return done;
 }
 
