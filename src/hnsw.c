@@ -316,8 +316,8 @@ ecml_hnsw_handler(PG_FUNCTION_ARGS)
 	am->amsummarizing = false;
 #endif
 #if PG_VERSION_NUM >= 170000
-	/* one backend builds the graph; no parallel build */
-	am->amcanbuildparallel = false;
+	/* hnsw_build_parallel.c; on 15 the build asks the planner itself */
+	am->amcanbuildparallel = true;
 #endif
 #if PG_VERSION_NUM >= 180000
 	/* distances order nothing by equality or by a btree-like ordering */

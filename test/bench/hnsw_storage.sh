@@ -3,12 +3,15 @@
 # halfvec HNSW, m = 16, ef_construction = 64) on one data set (issue 17):
 # N x d points around 50 Gaussian centres (seeded, SQL random()), L2,
 # NQ queries from the same mixture; exact top 10 by Seq Scan; for each
-# index: build time (one process, max_parallel_maintenance_workers = 0),
-# size, and recall@10 and queries/s at ef_search 10 ... 160, measured as one
-# statement with one index scan per query row (lateral join, best of 2).
+# index: build time (one process, max_parallel_maintenance_workers = 0;
+# the "2 workers" row: the same float index built by the leader and 2
+# parallel workers), size, and recall@10 and queries/s at ef_search
+# 10 ... 160, measured as one statement with one index scan per query row
+# (lateral join, best of 2).
 #   PGHOST=... PGPORT=... PGUSER=postgres nice bash test/bench/hnsw_storage.sh PSQL [N] [D] [NQ]
 # Needs ecml and (optionally) pgvector installed in the server's tree;
-# creates and drops tables hs_*.  Prints a Markdown table.
+# creates and drops tables hs_*.  Prints a Markdown table.  ONLY_FLOAT=1:
+# just the float index, serial and with 2 workers (the parallel build).
 set -euo pipefail
 P=${1:-psql}
 N=${2:-20000}
@@ -16,7 +19,7 @@ D=${3:-768}
 NQ=${4:-200}
 q() { nice "$P" -X -qAt -v ON_ERROR_STOP=1 postgres "$@"; }
 have_pgv=$(q -c "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
-[ -n "${NO_PGVECTOR:-}" ] && have_pgv=0   # NO_PGVECTOR=1: ecml's indexes only
+[ -n "${NO_PGVECTOR:-}${ONLY_FLOAT:-}" ] && have_pgv=0   # NO_PGVECTOR=1: ecml's indexes only
 [ "$have_pgv" = 1 ] && q -c "CREATE EXTENSION IF NOT EXISTS vector" >/dev/null
 q <<SQL >/dev/null
 SET client_min_messages = warning;
@@ -40,11 +43,11 @@ echo "N = $N, d = $D, $NQ queries, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "| index | build s | size MB | ef 10 recall / q/s | ef 20 | ef 40 | ef 80 | ef 160 |"
 echo "|---|---|---|---|---|---|---|---|"
-run() {   # name, create sql, guc, order expr, query column
-    local name=$1 create=$2 guc=$3 expr=$4 row
+run() {   # name, create sql, guc, order expr[, parallel maintenance workers]
+    local name=$1 create=$2 guc=$3 expr=$4 workers=${5:-0} row
     local t0 t1
     t0=$(date +%s.%N)
-    q -c "SET maintenance_work_mem = '1GB'; SET max_parallel_maintenance_workers = 0; $create" >/dev/null
+    q -c "SET maintenance_work_mem = '1GB'; SET max_parallel_maintenance_workers = $workers; $create" >/dev/null
     t1=$(date +%s.%N)
     row="| $name | $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') | $(q -c "SELECT round(pg_relation_size('hs_idx') / 1048576.0, 1)")"
     for ef in 10 20 40 80 160; do
@@ -61,8 +64,9 @@ run() {   # name, create sql, guc, order expr, query column
     q -c "DROP INDEX hs_idx" >/dev/null
 }
 run "ecml float" "CREATE INDEX hs_idx ON hs_items USING ecml_hnsw (v ecml.real_l2_ops)" ecml.hnsw_ef_search "v OPERATOR(ecml.<->) q"
-run "ecml half" "CREATE INDEX hs_idx ON hs_items USING ecml_hnsw (v ecml.real_l2_ops) WITH (storage = 'half')" ecml.hnsw_ef_search "v OPERATOR(ecml.<->) q"
-run "ecml int8" "CREATE INDEX hs_idx ON hs_items USING ecml_hnsw (v ecml.real_l2_ops) WITH (storage = 'int8')" ecml.hnsw_ef_search "v OPERATOR(ecml.<->) q"
+run "ecml float, 2 workers" "CREATE INDEX hs_idx ON hs_items USING ecml_hnsw (v ecml.real_l2_ops)" ecml.hnsw_ef_search "v OPERATOR(ecml.<->) q" 2
+[ -z "${ONLY_FLOAT:-}" ] && run "ecml half" "CREATE INDEX hs_idx ON hs_items USING ecml_hnsw (v ecml.real_l2_ops) WITH (storage = 'half')" ecml.hnsw_ef_search "v OPERATOR(ecml.<->) q"
+[ -z "${ONLY_FLOAT:-}" ] && run "ecml int8" "CREATE INDEX hs_idx ON hs_items USING ecml_hnsw (v ecml.real_l2_ops) WITH (storage = 'int8')" ecml.hnsw_ef_search "v OPERATOR(ecml.<->) q"
 if [ "$have_pgv" = 1 ]; then
     run "pgvector vector" "CREATE INDEX hs_idx ON hs_items USING hnsw (pv vector_l2_ops) WITH (m = 16, ef_construction = 64)" hnsw.ef_search "pv OPERATOR(public.<->) pq"
     run "pgvector halfvec" "CREATE INDEX hs_idx ON hs_items USING hnsw (ph halfvec_l2_ops) WITH (m = 16, ef_construction = 64)" hnsw.ef_search "ph OPERATOR(public.<->) phq"
