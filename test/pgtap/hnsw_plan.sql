@@ -11,7 +11,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(36);
+SELECT plan(40);
 SET LOCAL search_path = public, ecml;
 SET LOCAL client_min_messages = warning;
 SET LOCAL maintenance_work_mem = '256MB';
@@ -37,9 +37,9 @@ BEGIN
     RETURN QUERY EXECUTE 'EXPLAIN ' || q;
 END $$;
 
--- a table of n vectors of d dimensions around 10 centres, its index, and
--- 5 queries (table <name>_q)
-CREATE FUNCTION pg_temp.make(name text, n int, d int) RETURNS void LANGUAGE plpgsql AS $$
+-- a table of n vectors of d dimensions around 10 centres, its index (of
+-- the given storage), and 5 queries (table <name>_q)
+CREATE FUNCTION pg_temp.make(name text, n int, d int, storage text DEFAULT 'float') RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format('CREATE TABLE %I (id int, v real[])', name);
     EXECUTE format($q$INSERT INTO %I SELECT i, ARRAY(SELECT ((i %% 10) * 0.3 + random() * 2 - 1)::real
@@ -48,7 +48,8 @@ BEGIN
     EXECUTE format($q$CREATE TABLE %I AS SELECT i AS qid, ARRAY(SELECT ((i %% 10) * 0.3 + random() * 2 - 1)::real
                                                  FROM generate_series(1, %s) WHERE i > 0) AS q
                        FROM generate_series(1, 5) i$q$, name || '_q', d);
-    EXECUTE format('CREATE INDEX %I ON %I USING ecml_hnsw (v real_l2_ops)', name || '_idx', name);
+    EXECUTE format('CREATE INDEX %I ON %I USING ecml_hnsw (v real_l2_ops) WITH (storage = %L)',
+                   name || '_idx', name, storage);
     EXECUTE format('ANALYZE %I', name);
     EXECUTE format('ANALYZE %I', name || '_q');
 END $$;
@@ -87,6 +88,9 @@ SELECT pg_temp.make('p_1k_8', 1000, 8);
 SELECT pg_temp.make('p_1k_128', 1000, 128);
 SELECT pg_temp.make('p_1k_784', 1000, 784);
 SELECT pg_temp.make('p_1k_1536', 1000, 1536);
+-- 3,072 floats do not fit a page: the largest embedding models' vectors
+-- are indexed at half precision
+SELECT pg_temp.make('p_1k_3072', 1000, 3072, 'half');
 SELECT pg_temp.make('p_9k_784', 9000, 784);
 SELECT pg_temp.make('p_10k_8', 10000, 8);
 SELECT pg_temp.make('p_10k_128', 10000, 128);
@@ -96,6 +100,7 @@ SELECT pg_temp.check_shape('p_1k_8', 1000, 8);
 SELECT pg_temp.check_shape('p_1k_128', 1000, 128);
 SELECT pg_temp.check_shape('p_1k_784', 1000, 784);
 SELECT pg_temp.check_shape('p_1k_1536', 1000, 1536);
+SELECT pg_temp.check_shape('p_1k_3072', 1000, 3072);
 SELECT pg_temp.check_shape('p_9k_784', 9000, 784);
 SELECT pg_temp.check_shape('p_10k_8', 10000, 8);
 SELECT pg_temp.check_shape('p_10k_128', 10000, 128);
