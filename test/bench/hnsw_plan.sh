@@ -25,7 +25,7 @@ CREATE TABLE $t (id int, v real[]);
 INSERT INTO $t SELECT i, ARRAY(SELECT ((i % 10) * 0.3 + random() * 2 - 1)::real FROM generate_series(1, $d) WHERE i > 0) FROM generate_series(1, $n) i;
 CREATE TABLE ${t}_q AS SELECT i AS qid, ARRAY(SELECT ((i % 10) * 0.3 + random() * 2 - 1)::real FROM generate_series(1, $d) WHERE i > 0) AS v FROM generate_series(1, 20) i;
 SET maintenance_work_mem = '512MB';
-CREATE INDEX ON $t USING ecml_hnsw (v ecml.real_l2_ops) WITH (storage = $storage);
+CREATE INDEX ON $t USING ecml_hnsw (v ecml.real_l2_ops) WITH (storage = '$storage');
 ANALYZE $t; ANALYZE ${t}_q;
 SQL
     lat="EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON) SELECT count(*) FROM ${t}_q q, LATERAL (SELECT id FROM $t t ORDER BY t.v OPERATOR(ecml.<->) q.v LIMIT 10) s"
