@@ -35,12 +35,15 @@ reuse() {
 }
 
 reuse && exit 0
+# The caller reads the pg_config path from stdout: everything the build
+# runs (apt, configure, make) writes to stderr, the path to fd 3.
+exec 3>&1 1>&2
 [ "$(id -u)" -eq 0 ] || die "run as root (apt and the install into $cache need it)"
 mkdir -p "$cache"
 # One build at a time; whoever waited reuses what the other one built.
 exec {lockfd}>"$cache/$major.lock"
 flock "$lockfd"
-reuse && exit 0
+reuse >&3 && exit 0
 
 # A private apt state: only these deb-src suites, nothing of the system's
 # sources.list touched.  forky has 18; trixie has 17.
@@ -134,4 +137,4 @@ echo "$("$prefix/bin/pg_config" --version) from Debian source $pkgver, built in 
 echo "$(cat "$prefix/.ecml-server"); $tapver; pg_cron: not built; finished $(date -u +%FT%TZ)" \
     >"$prefix/.ecml-complete"
 log "built $pkgver in ${built}s; $(cat "$prefix/.ecml-complete")"
-echo "$prefix/bin/pg_config"
+echo "$prefix/bin/pg_config" >&3
