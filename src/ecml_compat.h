@@ -22,6 +22,13 @@
 #define ECML_SMGR_LOCATOR(smgr)		(&(smgr)->smgr_rnode.node)
 #endif
 
+/* the relation's file, as ReadRecentBuffer takes it (RelFileLocator in 16) */
+#if PG_VERSION_NUM >= 160000
+#define ECML_REL_LOCATOR(rel)		((rel)->rd_locator)
+#else
+#define ECML_REL_LOCATOR(rel)		((rel)->rd_node)
+#endif
+
 /* 17 grouped the backend's virtual transaction id into PGPROC.vxid */
 #if PG_VERSION_NUM >= 170000
 #define ECML_MY_LXID()				(MyProc->vxid.lxid)

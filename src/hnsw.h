@@ -368,6 +368,7 @@ hnsw_heap_top(const HnswHeap *h)
 	return h->items[0];
 }
 
+extern Buffer hnsw_read_buffer(Relation index, BlockNumber blkno);
 extern void hnsw_addrset_init(HnswAddrSet *s, uint32 cap);
 extern bool hnsw_addrset_add(HnswAddrSet *s, HnswAddr a);
 extern bool hnsw_addrset_contains(const HnswAddrSet *s, HnswAddr a);
