@@ -7,6 +7,7 @@
 #   clang-tidy: the checks in .clang-tidy, against the PostgreSQL headers.
 #   function_length.py: no function over 100 lines but those listed, with
 #     a reason, in test/lint/long_functions.txt.
+#   design_map.py: every file of src/ is named in docs/DESIGN.md.
 # About 30 s on one core.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -63,4 +64,5 @@ for b in bad:
 print(f'lint: {len(bad)} finding(s), {len(found) - len(bad)} suppressed ({len(rules)} suppression lines)')
 sys.exit(1 if bad else 0)
 PY
+python3 test/lint/design_map.py || lengths=1
 exit $lengths
