@@ -56,6 +56,7 @@ import collections  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
+import shlex  # noqa: E402
 import time  # noqa: E402
 
 import bench_lstm as bl  # noqa: E402  (data loading and the split)
@@ -520,7 +521,7 @@ def main():
     args = ap.parse_args()
     benchlib.require_root()
     command = benchlib.pgroot_prefix() + "nice -n 10 /usr/bin/python3 test/bench/bench_sessions.py " \
-        + " ".join(sys.argv[1:])
+        + shlex.join(sys.argv[1:])
     started = datetime.datetime.now(datetime.timezone.utc)
     CLUSTER.create()
     res = {}
