@@ -10,11 +10,13 @@ bench-lstm:
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_lstm.py $(BENCH_LSTM_ARGS)
 
 # against session-recommender baselines (bench_sessions.py), one data set
-# per run so that each stays within about 3 minutes
+# per run so that each stays within about 3 minutes (ac, every next click of
+# synthetic shop sessions with two extra ecml option rows: about 10 minutes)
 BENCH_SESSIONS_ARGS ?= --torch-epochs 5
 bench-sessions:
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only ml $(BENCH_SESSIONS_ARGS)
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only tb --torch-epochs 3
+	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only ac --torch-epochs 0 --ecml-extra '[{"repeat": "off"}, {"dropout": 0.1}]'
 
 # ecml.train('lstm') (model averaging) against ecml.lstm_train with the same
 # options, serial and with 2 parallel workers (bench_lstm_passes.py); one
