@@ -453,6 +453,15 @@ def evaluate(name, about, train, data, table, train_table, args, res, self_ids, 
                  "share": 1 - sum(1 for t, p in zip(targets, prefixes) if t not in p) / len(targets)}
 
 
+def evaluate_sessions(title, about, train, rows, table, args, res, torch_epochs):
+    """every next click: training sessions in TABLE_train (one row each, for
+    ecml.lstm_train), the ranked prefixes in TABLE; no GRU4Rec unless asked"""
+    load_table(table + "_train", [(n, p, 0) for n, p in enumerate(train)])
+    load_table(table, rows)
+    evaluate(title, about, train, rows, table, table + "_train", args, res, False,
+             0 if torch_epochs is None else torch_epochs)
+
+
 def section(res, started, finished, command, machine):
     L = ["## Sessions: ecml.lstm_train against session-recommender baselines (issue 18)\n",
          f"- date: {started:%Y-%m-%d %H:%M} UTC (run took {(finished - started).total_seconds() / 60:.1f} min)",
@@ -544,8 +553,6 @@ def main():
             train, test, rows = all_clicks_split(sessions, int(len(sessions) * AC["test_fraction"]))
             log(f"ac: {len(train)} training sessions, {len(test)} test sessions, {len(rows)} next clicks "
                 f"({time.perf_counter() - t0:.1f} s)")
-            load_table("ac_train", [(n, p, 0) for n, p in enumerate(train)])
-            load_table("ac", rows)
             about = (f"Synthetic click sessions, every next click (issue 18's hidden protocol): "
                      f"`ac_sessions({', '.join(f'{k}={v}' for k, v in AC.items())})` "
                      f"(see its docstring: Zipf popularity, {AC['related']} related successors per item, "
@@ -558,20 +565,18 @@ def main():
                      f"session i1..in, i(t+1) is ranked from i1..it for t = 1..n-1). Every model learns "
                      f"from the training sessions only (VSKNN: they are its neighbours; ecml.lstm_train: "
                      f"one row per training session).")
-            evaluate("All next clicks of synthetic shop sessions (ac)", about, train, rows, "ac", "ac_train",
-                     args, res, False, 0 if te is None else te)
+            evaluate_sessions("All next clicks of synthetic shop sessions (ac)", about, train, rows, "ac",
+                              args, res, te)
         if "tbs" in only:
             train, test, rows, cut = taobao_sessions()
-            load_table("tbs_train", [(n, p, 0) for n, p in enumerate(train)])
-            load_table("tbs", rows)
             about = (f"Taobao UserBehavior slice as sessions, every next click: pv events only, one "
                      f"session per user ordered by (time, item), sessions starting in the last 30 min "
                      f"(at or after {cut}) are test, the others (2+ clicks) training; test items unseen "
                      f"in training removed, test sessions of 2+ clicks kept: {len(train)} training "
                      f"sessions ({sum(map(len, train))} clicks), {len(test)} test sessions, {len(rows)} "
                      f"next clicks ranked. Every model learns from the training sessions only.")
-            evaluate("All next clicks of Taobao sessions (tbs)", about, train, rows, "tbs", "tbs_train",
-                     args, res, False, 0 if te is None else te)
+            evaluate_sessions("All next clicks of Taobao sessions (tbs)", about, train, rows, "tbs",
+                              args, res, te)
         ev = psql("SELECT ecml.version()")[0]
     finally:
         CLUSTER.stop()
