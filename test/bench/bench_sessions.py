@@ -368,7 +368,13 @@ def all_clicks_split(sessions, n_test):
     """the last n_test sessions are the test sessions; their items unseen in
     training are removed and sessions left with fewer than 2 clicks dropped;
     rows (id, prefix, target) for every next click of every test session"""
-    train, test = sessions[:-n_test], sessions[-n_test:]
+    train = sessions[:-n_test]
+    return (train,) + next_clicks(train, sessions[-n_test:])
+
+
+def next_clicks(train, test):
+    """test sessions without their items unseen in train, those of 2+ clicks,
+    and rows (id, prefix, target) for every next click of them"""
     seen = set(t for p in train for t in p)
     test = [[t for t in p if t in seen] for p in test]
     test = [p for p in test if len(p) >= 2]
@@ -376,7 +382,7 @@ def all_clicks_split(sessions, n_test):
     for p in test:
         for t in range(1, len(p)):
             rows.append((len(rows), p[:t], p[t]))
-    return train, test, rows
+    return test, rows
 
 
 LAST_ABOUT = ("Split as in bench_lstm.py: the last event of each user's sequence is held out and ranked "
@@ -397,13 +403,7 @@ def taobao_sessions(test_minutes=30):
     cut = last - test_minutes * 60
     sess = sorted((sorted(v) for v in by_user.values()), key=lambda v: (v[0], v))
     train = [[i for _t, i in v] for v in sess if v[0][0] < cut and len(v) >= 2]
-    seen = set(t for p in train for t in p)
-    test = [[i for _t, i in v if i in seen] for v in sess if v[0][0] >= cut]
-    test = [p for p in test if len(p) >= 2]
-    rows = []
-    for p in test:
-        for t in range(1, len(p)):
-            rows.append((len(rows), p[:t], p[t]))
+    test, rows = next_clicks(train, [[i for _t, i in v] for v in sess if v[0][0] >= cut])
     return train, test, rows, datetime.datetime.fromtimestamp(cut, datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")
 

@@ -11,7 +11,7 @@ bench-lstm:
 
 # against session-recommender baselines (bench_sessions.py), one data set
 # per run so that each stays within about 3 minutes (ac, every next click of
-# synthetic shop sessions with two extra ecml option rows: about 10 minutes)
+# synthetic shop sessions with two extra ecml option rows: about 5 minutes)
 BENCH_SESSIONS_ARGS ?= --torch-epochs 5
 bench-sessions:
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only ml $(BENCH_SESSIONS_ARGS)

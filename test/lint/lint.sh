@@ -34,8 +34,8 @@ if grep -qE '^[^ ]+: error: ' "$out/tidy"; then
     exit 1
 fi
 
-lengths=0
-python3 test/lint/function_length.py || lengths=1
+extra=0
+python3 test/lint/function_length.py || extra=1
 
 python3 - "$out/findings" test/lint/suppressions.txt <<'PY'
 import fnmatch, sys
@@ -64,5 +64,5 @@ for b in bad:
 print(f'lint: {len(bad)} finding(s), {len(found) - len(bad)} suppressed ({len(rules)} suppression lines)')
 sys.exit(1 if bad else 0)
 PY
-python3 test/lint/design_map.py || lengths=1
-exit $lengths
+python3 test/lint/design_map.py || extra=1
+exit $extra
