@@ -23,3 +23,12 @@ HNSW_SHAPES_ARGS ?=
 .PHONY: bench-hnsw-shapes
 bench-hnsw-shapes:
 	nice $(PYTHON) bench_hnsw_shapes.py $(HNSW_SHAPES_ARGS)
+
+# make bench-hnsw-reach: rows an index built or filled by inserts can no
+# longer reach, by m, for ecml_hnsw and pgvector (hnsw_reach.sh; figures
+# into the "hnsw-reach" section of RESULTS.md by hand).  Needs the dev
+# server of PGHOST/PGPORT with ecml (and pgvector, if wanted) installed.
+#   make -C test/bench -f hnsw.mk bench-hnsw-reach
+.PHONY: bench-hnsw-reach
+bench-hnsw-reach:
+	nice bash hnsw_reach.sh psql
