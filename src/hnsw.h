@@ -429,5 +429,6 @@ extern IndexBulkDeleteResult *hnsw_bulkdelete(IndexVacuumInfo *info,
 											  void *callback_state);
 extern IndexBulkDeleteResult *hnsw_vacuumcleanup(IndexVacuumInfo *info,
 												 IndexBulkDeleteResult *stats);
+extern int64 hnsw_relink_unreached(Relation index, BufferAccessStrategy strategy);
 
 #endif							/* ECML_HNSW_H */

@@ -259,6 +259,8 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 			hnsw_build_write_graph(&b);
 	}
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) b.indtuples);
+	/* the heuristic's prunes left some elements without a way in */
+	hnsw_relink_unreached(index, NULL);
 	MemoryContextDelete(b.ctx);
 	MemoryContextDelete(b.deferred_ctx);
 

@@ -19,6 +19,8 @@
  *	3. remove the dead elements from their pages (their line pointers
  *	   become unused; nothing links to them any more but the lists of
  *	   other dead ones) and record the free space for inserts.
+ * Cleanup, after every VACUUM, links the elements no scan can reach back
+ * into the graph (hnsw_reach.c).
  */
 #include "postgres.h"
 
@@ -579,5 +581,6 @@ hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		}
 	}
 	FreeSpaceMapVacuum(index);
+	hnsw_relink_unreached(index, info->strategy);
 	return stats;
 }
