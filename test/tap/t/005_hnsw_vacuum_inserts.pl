@@ -9,9 +9,16 @@
 #    Such a row must not end up linked only to elements the same VACUUM
 #    removes (it used to: VACUUM repaired only the elements it had seen in
 #    its first pass, and the row was unreachable afterwards).
-# After every round, an index scan with the widest search must reach every
-# live row.  Each delete moves to the next point, so the rows inserted
-# next to one stay live for the check.
+# After every round, an index scan with the widest search must reach all
+# live rows but at most 1%, and every one after a VACUUM.  Each delete
+# moves to the next point, so the rows inserted next to one stay live for
+# the check.  Not every one before the VACUUM: HNSW itself does not keep
+# every element reachable (a neighbour's full list, pruned with the
+# heuristic, can drop an element's last way in), and crowded inserts into
+# a region VACUUM is emptying make it likelier: an insert there may find a
+# single live neighbour (CI once lost such a row in round 3).  VACUUM links
+# such elements back in (hnsw_reach.c); a row linked only to removed
+# elements, the defect the VACUUM rounds were written for, it cannot.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -122,7 +129,14 @@ sub round
 	  or diag($err);
 	($n, $distinct, $all) =
 	  full_scan_count($node, 'items', "SELECT v FROM points WHERE qid = $point", op => '<->');
-	is($n, $all, "$label: a full index scan returns every one of the $all live rows");
+	cmp_ok($all - $n, '<=', $all / 100,
+		"$label: a full index scan returns all but at most 1% of the $all live rows")
+	  or diag("the scan returned $n");
+	is($distinct, $n, "$label: ... each once");
+	$node->safe_psql('postgres', 'VACUUM items');
+	($n, $distinct, $all) =
+	  full_scan_count($node, 'items', "SELECT v FROM points WHERE qid = $point", op => '<->');
+	is($n, $all, "$label: after a VACUUM, every one of the $all live rows");
 	is($distinct, $n, "$label: ... each once");
 }
 
