@@ -18,7 +18,8 @@
  * reached through the tree, so nothing the walk reached is lost.  The walk
  * then goes on from the element.  An element none of whose neighbours is
  * reachable waits for a later round, once others are linked; what still
- * stays unreached (its neighbours all gone) is counted at DEBUG1.
+ * stays unreached (no reached neighbour has a slot the walk did not need,
+ * or its neighbours are all gone) is counted at DEBUG1.
  * Inserts and scans run meanwhile; an insert that prunes a tree link only
  * makes this pass less complete, as any prune could.
  *
@@ -214,7 +215,7 @@ link_from(Reach *r, HnswAddr e_addr, HnswAddr a)
 	Page		page;
 	ItemId		iid = NULL;
 	HnswElementTuple e = NULL;
-	HnswSlot   *slots;
+	HnswSlot   *slots = NULL;
 	int			slot = -1;
 	GenericXLogState *state;
 
@@ -229,8 +230,8 @@ link_from(Reach *r, HnswAddr e_addr, HnswAddr a)
 	{
 		slots = HnswElementSlots(e, r->info.storage, r->info.dim);
 		/*
-		 * a free slot (or a there already), else the last link to a reached
-		 * element that is not the tree's
+		 * the first free slot (or a's, when e links to it already), else
+		 * the last link to a reached element that is not the tree's
 		 */
 		for (int i = 0; i < cap && slot < 0; i++)
 			if (hnsw_slot_addr(&slots[i]) == HNSW_INVALID_ADDR ||
@@ -244,10 +245,10 @@ link_from(Reach *r, HnswAddr e_addr, HnswAddr a)
 				slot = i;
 		}
 	}
-	if (slot < 0)
+	if (slot < 0 || hnsw_slot_addr(&slots[slot]) == a)
 	{
 		UnlockReleaseBuffer(buf);
-		return false;
+		return slot >= 0;
 	}
 	state = GenericXLogStart(r->index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
@@ -258,13 +259,19 @@ link_from(Reach *r, HnswAddr e_addr, HnswAddr a)
 	return true;
 }
 
+typedef enum
+{
+	RELINK_LINKED,				/* linked from a neighbour, walked on from */
+	RELINK_DONE,				/* reached meanwhile, or gone */
+	RELINK_NOT_YET				/* no reached neighbour could take it */
+} Relink;
+
 /*
  * Link the unreached element at a from a reached neighbour of its own and
- * walk on from it; false when none of its neighbours is reached (or can
- * take it).  An element reached meanwhile, through one linked before, is
- * done.
+ * walk on from it.  An element reached meanwhile, through one linked
+ * before, is done.
  */
-static bool
+static Relink
 reach_relink(Reach *r, HnswAddr a)
 {
 	HnswAddr	own[2 * HNSW_M_MAX];
@@ -273,10 +280,10 @@ reach_relink(Reach *r, HnswAddr a)
 	int			n;
 
 	if (reached(r, a))
-		return true;
+		return RELINK_DONE;
 	n = hnsw_read_neighbours(r->index, &r->info, &r->rbuf, a, 0, own, NULL, &lv, &deleted);
 	if (n < 0 || deleted)
-		return true;
+		return RELINK_DONE;
 	for (int j = 0; j < n; j++)
 	{
 		int64		from = r->nqueue;
@@ -285,9 +292,9 @@ reach_relink(Reach *r, HnswAddr a)
 			continue;
 		reach_push(r, a, own[j]);
 		reach_walk(r, from);
-		return true;
+		return RELINK_LINKED;
 	}
-	return false;
+	return RELINK_NOT_YET;
 }
 
 /*
@@ -357,9 +364,11 @@ hnsw_relink_unreached(Relation index, BufferAccessStrategy strategy)
 
 		for (int64 i = 0; i < nmissed; i++)
 		{
-			if (reach_relink(&r, missed[i]))
+			Relink		res = reach_relink(&r, missed[i]);
+
+			if (res == RELINK_LINKED)
 				linked++;
-			else
+			else if (res == RELINK_NOT_YET)
 				missed[left++] = missed[i];
 		}
 		if (left == nmissed)
