@@ -128,6 +128,7 @@ lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *off, const i
 	int64		m;
 	int64	   *keys = successor_keys(V, off, tok, seqs, n, &m, mem);
 	SuccPair   *row;
+	int64		widest;
 	int64		nnz = 0;
 	int64		i = 0;
 
@@ -135,8 +136,8 @@ lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *off, const i
 	s->V = V;
 	s->off = ecml_train_alloc(mem, (Size) V + 1, sizeof(int32), MCXT_ALLOC_ZERO,
 							  "successor table");
-	row = palloc_extended(sizeof(SuccPair) * Max(successor_row_sizes(s, keys, m), 1),
-						  MCXT_ALLOC_HUGE);
+	widest = successor_row_sizes(s, keys, m);
+	row = palloc_extended(sizeof(SuccPair) * Max(widest, 1), MCXT_ALLOC_HUGE);
 	for (int a = 0; a < V; a++)
 		nnz += Min(s->off[a + 1], K);
 	s->next = ecml_train_alloc(mem, Max(nnz, 1), sizeof(int32) * 2, 0, "successor table");
