@@ -416,7 +416,9 @@ def ecml_note(info):
     return (f"{met['epochs_run']} epochs, best {met['best_epoch']}; "
             + (f"repeat weight {met['repeat_weight']:.3f}, decay {met['repeat_decay']}, "
                f"mode {met.get('repeat_mode', '?')}"
-               if "repeat_weight" in met else "no repeat mechanism"))
+               if "repeat_weight" in met else "no repeat mechanism")
+            + (f"; successor weight {met['successor_weight']:.3f}, {met['successor_pairs']} pairs"
+               if "successor_weight" in met else "; no successor table"))
 
 
 def evaluate(name, about, train, data, table, train_table, args, res, self_ids, torch_epochs):
