@@ -35,7 +35,8 @@
  * successor table, int32[V + 1 + 2 nnz]: row offsets off[0..V] (off[0] = 0,
  * off[V] = nnz), then the successors' vocabulary indices and then their
  * transition counts, each row most frequent first (ties by index); and its
- * weight, float32[1] in [0, 1].  Models without them score as before.
+ * weight in [0, 1] and smoothing >= 0, float32[2].  Models without them
+ * score as before.
  */
 #define LSTM_TAG_SUCC_TABLE	ECML_TAG('S', 'U', 'C', 'T')
 #define LSTM_TAG_SUCC_WEIGHT ECML_TAG('S', 'U', 'C', 'W')
@@ -83,8 +84,14 @@
  * so the table's offsets are int32.  The default was chosen on
  * bench_sessions.py's ac data (test/bench/RESULTS.md).
  */
-#define LSTM_MAX_SUCCESSORS_DEFAULT	30
+#define LSTM_MAX_SUCCESSORS_DEFAULT 30
 #define LSTM_MAX_SUCCESSORS_MAX		200
+
+/* the successor table's smoothings tried (lstm_successors_mix), best by likelihood */
+#define LSTM_SUCC_SMOOTHS   \
+	{                       \
+		0.0, 1.0, 4.0, 16.0 \
+	}
 
 /* the recency decays tried when fitting the repeat mechanism, best by likelihood */
 #define LSTM_REPEAT_DECAYS	{1.0, 0.8, 0.6, 0.4, 0.2}
@@ -207,7 +214,7 @@ typedef struct LstmModel
 	float		repeat_decay;
 	bool		repeat_explore; /* mix with the explore mode, not the softmax */
 	LstmSuccessors succ;		/* nnz 0: none (older models, "successors": "off") */
-	float		succ_weight;
+	float		succ_params[2]; /* weight, smoothing */
 } LstmModel;
 
 extern void *lstm_parse(const EcmlModel *model, MemoryContext mcxt);
@@ -224,12 +231,13 @@ extern void lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *
 								  const int32 *tok, const int64 *seqs, int64 n,
 								  EcmlTrainMemory *mem);
 extern void lstm_successors_free(LstmSuccessors *s, EcmlTrainMemory *mem);
-extern double lstm_successor_prob(const LstmSuccessors *s, int32 last, int32 y,
-								  const int32 *mark, int32 stamp);
+extern double lstm_successor_counts(const LstmSuccessors *s, int32 last, int32 y,
+									const int32 *mark, int32 stamp, double *num);
 extern void lstm_successors_mix(float *p, int V, const LstmSuccessors *s, const int32 *ids,
-								int n, float weight, bool explore);
+								int n, float weight, float smooth, bool explore);
 extern void lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s,
-								  float *weight);
-extern void lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s, float weight);
+								  float params[2]);
+extern void lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s,
+								  const float params[2]);
 
 #endif							/* ECML_LSTM_H */

@@ -633,75 +633,91 @@ lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *s
 			x->pe = seen ? 0.0 : x->ps / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
 			for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
 				x->rv[k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
-			x->sb = x->su = -1.0;
+			x->sbt = x->sut = 0.0;
 			if (succ == NULL)
 				continue;
-			x->sb = lstm_successor_prob(succ, tok[t], tok[t + 1], NULL, 0);
+			x->sbt = lstm_successor_counts(succ, tok[t], tok[t + 1], NULL, 0, &x->sbn);
 			++w->stamp;
 			for (int j = 0; j <= t; j++)
 				w->mark[tok[j]] = w->stamp;
-			x->su = lstm_successor_prob(succ, tok[t], tok[t + 1], w->mark, w->stamp);
+			x->sut = lstm_successor_counts(succ, tok[t], tok[t + 1], w->mark, w->stamp, &x->sun);
 		}
 	return N;
 }
 
 /*
  * Each target's probabilities under the base distribution of each mode
- * (q: softmax, then explore) and under the successors of each mode (sv,
- * when not NULL: the base where the last token has no successor left, as
- * lstm_successors_mix leaves it), and the repeat mode's per decay (rv).
+ * (q: softmax, then explore) and the repeat mode's per decay (rv).
  */
 static void
-lstm_mixture_inputs(const LstmRepeatTarget *x, int64 N, double *q, double *sv, double *rv)
+lstm_mixture_inputs(const LstmRepeatTarget *x, int64 N, double *q, double *rv)
 {
 	for (int64 i = 0; i < N; i++)
 	{
 		q[i] = x[i].ps;
 		q[N + i] = x[i].pe;
-		if (sv)
-		{
-			sv[i] = x[i].sb < 0.0 ? x[i].ps : x[i].sb;
-			sv[N + i] = x[i].su < 0.0 ? x[i].pe : x[i].su;
-		}
 		memcpy(rv + i * LSTM_REPEAT_NDECAYS, x[i].rv, sizeof(x[i].rv));
+	}
+}
+
+/*
+ * Each target's probability under the successors smoothed by `smooth`
+ * towards the base of each mode (sv, as q), as lstm_successors_mix
+ * scores: the base where the last token has no successor left.
+ */
+static void
+lstm_successor_inputs(const LstmRepeatTarget *x, int64 N, const double *q, double smooth,
+					  double *sv)
+{
+	for (int64 i = 0; i < N; i++)
+	{
+		sv[i] = x[i].sbt > 0.0 ? (x[i].sbn + smooth * q[i]) / (x[i].sbt + smooth) : q[i];
+		sv[N + i] = x[i].sut > 0.0 ? (x[i].sun + smooth * q[N + i]) / (x[i].sut + smooth)
+								   : q[N + i];
 	}
 }
 
 void
 lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, bool successors,
-				   float rep[3], float *succ_weight)
+				   float rep[3], float succ_params[2])
 {
 	static const double decays[] = LSTM_REPEAT_DECAYS;
+	static const double smooths[] = LSTM_SUCC_SMOOTHS;
 	Size		n = Max(N, 1);
 	double	   *q = palloc_extended(sizeof(double) * n * 2, MCXT_ALLOC_HUGE);
 	double	   *sv = successors ? palloc_extended(sizeof(double) * n * 2, MCXT_ALLOC_HUGE) : NULL;
 	double	   *rv = palloc_extended(sizeof(double) * n * LSTM_REPEAT_NDECAYS, MCXT_ALLOC_HUGE);
 	double		best_ll = -INFINITY;
 
-	lstm_mixture_inputs(x, N, q, sv, rv);
+	lstm_mixture_inputs(x, N, q, rv);
 	rep[0] = 0.0f;
 	rep[1] = 1.0f;
 	rep[2] = 0.0f;
-	*succ_weight = 0.0f;
-	/* the explore mode exists only with the repeat mechanism */
-	for (int mode = 0; mode < (repeat ? 2 : 1) && N > 0; mode++)
-		for (int k = 0; k < (repeat ? LSTM_REPEAT_NDECAYS : 1); k++)
-		{
-			const double *r = repeat ? rv + k : NULL;
-			const double *s = sv ? sv + mode * N : NULL;
-			double		a[3];
-			double		ll;
-
-			ll = lstm_mixture_em(r, LSTM_REPEAT_NDECAYS, q + mode * N, s, N, a);
-			if (ll > best_ll)
+	succ_params[0] = succ_params[1] = 0.0f;
+	for (int h = 0; h < (successors ? (int) lengthof(smooths) : 1) && N > 0; h++)
+	{
+		if (sv)
+			lstm_successor_inputs(x, N, q, smooths[h], sv);
+		/* the explore mode exists only with the repeat mechanism */
+		for (int mode = 0; mode < (repeat ? 2 : 1); mode++)
+			for (int k = 0; k < (repeat ? LSTM_REPEAT_NDECAYS : 1); k++)
 			{
+				const double *r = repeat ? rv + k : NULL;
+				const double *s = sv ? sv + mode * N : NULL;
+				double		a[3];
+				double		ll;
+
+				ll = lstm_mixture_em(r, LSTM_REPEAT_NDECAYS, q + mode * N, s, N, a);
+				if (ll <= best_ll)
+					continue;
 				best_ll = ll;
 				rep[0] = (float) a[0];
 				rep[1] = repeat ? (float) decays[k] : 1.0f;
 				rep[2] = (float) mode;
-				*succ_weight = a[0] < 1.0 ? (float) Min(Max(a[2] / (1.0 - a[0]), 0.0), 1.0) : 0.0f;
+				succ_params[0] = a[0] < 1.0 ? (float) Min(Max(a[2] / (1.0 - a[0]), 0.0), 1.0) : 0.0f;
+				succ_params[1] = (float) smooths[h];
 			}
-		}
+	}
 	pfree(q);
 	if (sv)
 		pfree(sv);
@@ -718,7 +734,7 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, bool success
  */
 void
 lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
-				const LstmSuccessors *succ, bool repeat, float rep[3], float *succ_weight)
+				const LstmSuccessors *succ, bool repeat, float rep[3], float succ_params[2])
 {
 	int64		cap = lstm_repeat_cap(net->V, net->H);
 	size_t		room = cap + (size_t) w->T * w->B;
@@ -730,7 +746,7 @@ lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 		N += lstm_repeat_targets(net, w, d, seqs + i, (int) Min(w->B, n - i), succ, x + N,
 								 room - N);
 	w->py = NULL;
-	lstm_repeat_select(x, N, repeat, succ != NULL, rep, succ_weight);
+	lstm_repeat_select(x, N, repeat, succ != NULL, rep, succ_params);
 	pfree(x);
 }
 
@@ -787,8 +803,9 @@ lstm_metrics_json(StringInfo json, const LstmOptions *o, const LstmFitReport *r)
 							   ", \"repeat_mode\": \"%s\"",
 						 r->repeat[0], r->repeat[1], r->repeat[2] == 1.0f ? "explore" : "softmax");
 	if (r->succ)
-		appendStringInfo(json, ", \"successor_weight\": %.6g, \"successor_pairs\": %d",
-						 r->succ_weight, r->succ->nnz);
+		appendStringInfo(json, ", \"successor_weight\": %.6g, \"successor_smoothing\": %.6g"
+							   ", \"successor_pairs\": %d",
+						 r->succ_params[0], r->succ_params[1], r->succ->nnz);
 	if (r->extra)
 		appendStringInfoString(json, r->extra);
 	appendStringInfo(json, ", \"history\": [%s]}", r->history);
@@ -840,6 +857,6 @@ lstm_write_model(const LstmOptions *o, int token_type, const LstmVocab *vocab,
 		ecml_builder_add(&b, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, r->repeat,
 						 sizeof(r->repeat));
 	if (r->succ)
-		lstm_successors_write(&b, r->succ, r->succ_weight);
+		lstm_successors_write(&b, r->succ, r->succ_params);
 	return ecml_builder_finish(&b, rows_seen, rows_skipped);
 }

@@ -108,8 +108,12 @@ typedef struct LstmRepeatTarget
 	double		ps;				/* the softmax's probability of the target */
 	double		pe;				/* the explore mode's (0 if seen before) */
 	double		rv[LSTM_REPEAT_NDECAYS];	/* the repeat mode's, per decay */
-	double		sb;				/* the successors' (-1: none; lstm_successors.c) */
-	double		su;				/* the successors' not in the sequence (-1: none) */
+	/* the last token's transitions to the target and to all its successors */
+	double		sbn;
+	double		sbt;			/* 0: none (lstm_successors.c) */
+	/* the same over the successors not in the sequence */
+	double		sun;
+	double		sut;
 } LstmRepeatTarget;
 
 /* targets to collect at most, for V tokens and hidden size H */
@@ -128,10 +132,10 @@ extern int64 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d,
  * (with successors) of the best likelihood over N targets
  */
 extern void lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat,
-							   bool successors, float rep[3], float *succ_weight);
+							   bool successors, float rep[3], float succ_params[2]);
 extern void lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 							int64 n, const LstmSuccessors *succ, bool repeat, float rep[3],
-							float *succ_weight);
+							float succ_params[2]);
 extern void lstm_append_loss(StringInfo buf, double x);
 
 /* What a trained model's metrics report (lstm_write_model). */
@@ -151,7 +155,7 @@ typedef struct LstmFitReport
 	double		val_loss;		/* NAN without validation */
 	float		repeat[3];		/* weight, decay, mode; with "repeat": "auto" */
 	const LstmSuccessors *succ; /* with "successors": "auto", else NULL */
-	float		succ_weight;
+	float		succ_params[2]; /* weight, smoothing */
 	const char *history;		/* JSON array elements, one per epoch */
 	const char *extra;			/* more metrics (", \"key\": value ..."), or NULL */
 } LstmFitReport;

@@ -1039,7 +1039,7 @@ run_repeat(LstmPassRun *r, LstmFitReport *rep)
 	r->ck = ck;
 	s = run_pass(r, PASS_REPEAT, rep->epochs_run, 0, "repeat");
 	pass_layout(s, &l);
-	lstm_repeat_select(l.rep, s->nrep, true, false, rep->repeat, &rep->succ_weight);
+	lstm_repeat_select(l.rep, s->nrep, true, false, rep->repeat, rep->succ_params);
 	pfree(s);
 }
 

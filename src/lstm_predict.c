@@ -166,7 +166,8 @@ lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
 	}
 	for (int c = 0; c < net->V; c++)
 		p[c] = (float) (p[c] / sum);
-	lstm_successors_mix(p, net->V, &m->succ, ids, n, m->succ_weight, m->repeat_explore);
+	lstm_successors_mix(p, net->V, &m->succ, ids, n, m->succ_params[0], m->succ_params[1],
+						m->repeat_explore);
 	lstm_repeat_mix(p, net->V, ids, n, m->repeat_weight, m->repeat_decay,
 					m->repeat_explore);
 	return p;

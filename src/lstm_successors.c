@@ -6,20 +6,22 @@
  *	  transitions for the frequent items only, so the next-item
  *	  distribution mixes in the successor distribution of the last item a:
  *
- *		e'(c) = (1 - u) e(c) + u s(c),   s(c) = n(a, c) / sum_c' n(a, c')
+ *		e'(c) = (1 - u) e(c) + u s(c),
+ *		s(c) = (n(a, c) + k e(c)) / (sum_c' n(a, c') + k)
  *
  *	  where e is the distribution the repeat mechanism mixes with (the
  *	  softmax, or in explore mode the softmax over the items not in the
- *	  session, lstm_repeat.c) and n(a, c) the count of a followed by c,
- *	  kept for the K most frequent successors of each item.  In explore mode
- *	  s too is restricted to the items not in the session.  When a has no
- *	  such successor (an item never followed by another, the unknown
- *	  token), e is left alone.  The weight u is fitted with the repeat
- *	  mechanism's by EM on held-out sequences (lstm_fit.c), like a
- *	  three-component mixture of the repeat mode, e and s.  This is the
- *	  successor list of a first-order Markov chain (Rendle et al., WWW
- *	  2010, "Factorizing personalized Markov chains" use the same
- *	  transition counts as their baseline).
+ *	  session, lstm_repeat.c) and n(a, c) the count of a followed by c, kept
+ *	  for the K most frequent successors of each item and smoothed towards e
+ *	  by k pseudo-transitions (additive smoothing: an item seen followed
+ *	  only a few times counts for less).  In explore mode s too is
+ *	  restricted to the items not in the session.  When a has no such
+ *	  successor (an item never followed by another, the unknown token), e is
+ *	  left alone.  u and k are fitted with the repeat mechanism by maximum
+ *	  likelihood on held-out sequences (lstm_fit.c): EM for the weights of a
+ *	  three-component mixture of the repeat mode, e and s, for each k in
+ *	  LSTM_SUCC_SMOOTHS.  s alone is a first-order Markov chain estimated by
+ *	  counting, the baseline the recommender has to match.
  *
  *	  Training builds the table (lstm_successors_build); the model stores
  *	  it as two optional sections (lstm.h), so models without them load
@@ -183,40 +185,44 @@ lstm_successors_free(LstmSuccessors *s, EcmlTrainMemory *mem)
 }
 
 /*
- * s(y) after the last item `last`: y's share of last's transitions; with
- * mark, over the successors not marked (mark[c] == stamp: in the session).
- * -1 when no successor is left (the mixture then keeps e alone).
+ * The transitions of the last item `last` to y (*num) and to all its
+ * successors (returned); with mark, over the successors not marked
+ * (mark[c] == stamp: in the session).  0 when none is left (the mixture
+ * then keeps e alone).
  */
 double
-lstm_successor_prob(const LstmSuccessors *s, int32 last, int32 y, const int32 *mark,
-					int32 stamp)
+lstm_successor_counts(const LstmSuccessors *s, int32 last, int32 y, const int32 *mark,
+					  int32 stamp, double *num)
 {
 	double		total = 0.0;
-	double		num = 0.0;
 
+	*num = 0.0;
 	if (s->nnz == 0 || last < 0 || last >= s->V)
-		return -1.0;
+		return 0.0;
 	for (int32 j = s->off[last]; j < s->off[last + 1]; j++)
 	{
 		if (mark && mark[s->next[j]] == stamp)
 			continue;
 		total += s->count[j];
 		if (s->next[j] == y)
-			num = s->count[j];
+			*num = s->count[j];
 	}
-	return total > 0.0 ? num / total : -1.0;
+	return total;
 }
 
 /*
- * p (V), the softmax, <- the base distribution the repeat mechanism mixes
- * with (lstm_repeat_mix), with the successors of ids' last token mixed in
- * at weight: in explore mode the softmax over the tokens not in ids,
- * renormalised, with the seen tokens at 0 (lstm_repeat_mix then finds no
- * seen mass and only scales it), else the softmax itself.
+ * p (V), the softmax, <- the base distribution e the repeat mechanism
+ * mixes with (lstm_repeat_mix), with the successors of ids' last token
+ * mixed in at weight u: in explore mode e is the softmax over the tokens
+ * not in ids, renormalised, with the seen tokens at 0 (lstm_repeat_mix
+ * then finds no seen mass and only scales it), else the softmax itself.
+ * The successor distribution is smoothed towards e by `smooth` pseudo-
+ * transitions, (n(a, c) + smooth e(c)) / (T + smooth), so that an item
+ * seen followed a few times only counts for less.
  */
 void
 lstm_successors_mix(float *p, int V, const LstmSuccessors *s, const int32 *ids, int n,
-					float weight, bool explore)
+					float weight, float smooth, bool explore)
 {
 	int32	   *mark;
 	int32		last;
@@ -240,12 +246,13 @@ lstm_successors_mix(float *p, int V, const LstmSuccessors *s, const int32 *ids, 
 			total += s->count[j];
 	if (total > 0.0)
 	{
-		scale = (float) ((1.0 - weight) / Max(1.0 - seen, 1e-12));
+		scale = (float) ((1.0 - weight + weight * smooth / (total + smooth)) /
+						 Max(1.0 - seen, 1e-12));
 		for (int c = 0; c < V; c++)
 			p[c] = mark[c] ? 0.0f : p[c] * scale;
 		for (int32 j = s->off[last]; j < s->off[last + 1]; j++)
 			if (mark[s->next[j]] == 0)
-				p[s->next[j]] += (float) (weight * s->count[j] / total);
+				p[s->next[j]] += (float) (weight * s->count[j] / (total + smooth));
 	}
 	pfree(mark);
 }
@@ -285,7 +292,7 @@ successors_check_rows(const LstmSuccessors *s)
  * CurrentMemoryContext (the model cache's).
  */
 void
-lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s, float *weight)
+lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s, float params[2])
 {
 	const EcmlSection *t = ecml_model_section(model, LSTM_TAG_SUCC_TABLE, ECML_SECTION_INT32, false);
 	const EcmlSection *w = ecml_model_section(model, LSTM_TAG_SUCC_WEIGHT, ECML_SECTION_FLOAT32, false);
@@ -294,14 +301,14 @@ lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s, float *w
 
 	memset(s, 0, sizeof(*s));
 	s->V = V;
-	*weight = 0.0f;
+	params[0] = params[1] = 0.0f;
 	if (t == NULL && w == NULL)
 		return;
-	if (t == NULL || w == NULL || w->length != sizeof(float))
+	if (t == NULL || w == NULL || w->length != 2 * sizeof(float))
 		SUCC_CORRUPTED("successor sections incomplete");
-	memcpy(weight, w->data, sizeof(float));
-	if (!(*weight >= 0.0f && *weight <= 1.0f))
-		SUCC_CORRUPTED("successor weight out of range");
+	memcpy(params, w->data, 2 * sizeof(float));
+	if (!(params[0] >= 0.0f && params[0] <= 1.0f && params[1] >= 0.0f && params[1] <= 1e6f))
+		SUCC_CORRUPTED("successor weight or smoothing out of range");
 	words = t->length / sizeof(int32);
 	if (t->length % sizeof(int32) != 0 || words < (Size) V + 1 ||
 		(words - V - 1) % 2 != 0)
@@ -317,9 +324,9 @@ lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s, float *w
 	successors_check_rows(s);
 }
 
-/* The table and its weight as the two sections lstm_successors_parse reads. */
+/* The table, its weight and smoothing as the sections lstm_successors_parse reads. */
 void
-lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s, float weight)
+lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s, const float params[2])
 {
 	Size		words = (Size) s->V + 1 + 2 * (Size) s->nnz;
 	int32	   *all = palloc_extended(sizeof(int32) * words, MCXT_ALLOC_HUGE);
@@ -328,5 +335,5 @@ lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s, float weight
 	memcpy(all + s->V + 1, s->next, sizeof(int32) * (Size) s->nnz);
 	memcpy(all + s->V + 1 + s->nnz, s->count, sizeof(int32) * (Size) s->nnz);
 	ecml_builder_add(b, LSTM_TAG_SUCC_TABLE, ECML_SECTION_INT32, all, sizeof(int32) * words);
-	ecml_builder_add(b, LSTM_TAG_SUCC_WEIGHT, ECML_SECTION_FLOAT32, &weight, sizeof(float));
+	ecml_builder_add(b, LSTM_TAG_SUCC_WEIGHT, ECML_SECTION_FLOAT32, params, 2 * sizeof(float));
 }

@@ -683,7 +683,7 @@ lstm_fit_mixture(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d,
 	}
 	lstm_fit_repeat(&fb->net, &fb->w, d, sp->nval > 0 ? sp->val : sp->train,
 					sp->nval > 0 ? sp->nval : sp->ntrain, succ,
-					o->repeat == LSTM_REPEAT_AUTO, r->repeat, &r->succ_weight);
+					o->repeat == LSTM_REPEAT_AUTO, r->repeat, r->succ_params);
 	if (succ == NULL)
 		return;
 	if (sp->nval > 0)

@@ -417,7 +417,8 @@ def ecml_note(info):
             + (f"repeat weight {met['repeat_weight']:.3f}, decay {met['repeat_decay']}, "
                f"mode {met.get('repeat_mode', '?')}"
                if "repeat_weight" in met else "no repeat mechanism")
-            + (f"; successor weight {met['successor_weight']:.3f}, {met['successor_pairs']} pairs"
+            + (f"; successor weight {met['successor_weight']:.3f}, "
+               f"smoothing {met.get('successor_smoothing', 0):g}, {met['successor_pairs']} pairs"
                if "successor_weight" in met else "; no successor table"))
 
 
