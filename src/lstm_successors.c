@@ -67,11 +67,11 @@ pair_cmp(const void *a, const void *b)
 /*
  * The transitions a -> b (both known tokens, a != b: returning to an item
  * is the repeat mechanism's) of the sequences seqs[0..n), as sorted keys
- * a * V + b; *nkeys their count.
+ * a * V + b; *nkeys their count, *nalloc the keys allocated (and charged).
  */
 static int64 *
 successor_keys(int V, const int64 *off, const int32 *tok, const int64 *seqs, int64 n,
-			   int64 *nkeys, EcmlTrainMemory *mem)
+			   int64 *nkeys, int64 *nalloc, EcmlTrainMemory *mem)
 {
 	int64		total = 0;
 	int64		m = 0;
@@ -79,7 +79,8 @@ successor_keys(int V, const int64 *off, const int32 *tok, const int64 *seqs, int
 
 	for (int64 i = 0; i < n; i++)
 		total += off[seqs[i] + 1] - off[seqs[i]] - 1;
-	keys = ecml_train_alloc(mem, Max(total, 1), sizeof(int64), 0, "successor transitions");
+	*nalloc = Max(total, 1);
+	keys = ecml_train_alloc(mem, *nalloc, sizeof(int64), 0, "successor transitions");
 	for (int64 i = 0; i < n; i++)
 	{
 		const int32 *t = tok + off[seqs[i]];
@@ -128,7 +129,8 @@ lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *off, const i
 					  const int64 *seqs, int64 n, EcmlTrainMemory *mem)
 {
 	int64		m;
-	int64	   *keys = successor_keys(V, off, tok, seqs, n, &m, mem);
+	int64		nalloc;
+	int64	   *keys = successor_keys(V, off, tok, seqs, n, &m, &nalloc, mem);
 	SuccPair   *row;
 	int64		widest;
 	int64		nnz = 0;
@@ -172,7 +174,7 @@ lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *off, const i
 		}
 	}
 	pfree(row);
-	ecml_train_free(mem, keys, Max(m, 1), sizeof(int64));
+	ecml_train_free(mem, keys, nalloc, sizeof(int64));
 }
 
 /* give back a table lstm_successors_build made */
