@@ -30,6 +30,16 @@
  * score with the softmax alone.
  */
 #define LSTM_TAG_REPEAT		ECML_TAG('R', 'P', 'E', 'T')
+/*
+ * Optional (models with "successors": "auto"; lstm_successors.c): the
+ * successor table, int32[V + 1 + 2 nnz]: row offsets off[0..V] (off[0] = 0,
+ * off[V] = nnz), then the successors' vocabulary indices and then their
+ * transition counts, each row most frequent first (ties by index); and its
+ * weight in [0, 1] and smoothing >= 0, float32[2].  Models without them
+ * score as before.
+ */
+#define LSTM_TAG_SUCC_TABLE	ECML_TAG('S', 'U', 'C', 'T')
+#define LSTM_TAG_SUCC_WEIGHT ECML_TAG('S', 'U', 'C', 'W')
 
 #define LSTM_UNKNOWN 0			/* vocabulary index of the unknown token */
 
@@ -69,6 +79,19 @@
 #define LSTM_DROPOUT_MAX			0.9
 #define LSTM_WEIGHT_DECAY_DEFAULT	0.0
 #define LSTM_WEIGHT_DECAY_MAX		1.0
+/*
+ * Successors kept per item: V * LSTM_MAX_SUCCESSORS_MAX stays below 2^31,
+ * so the table's offsets are int32.  The default was chosen on
+ * bench_sessions.py's ac data (test/bench/RESULTS.md).
+ */
+#define LSTM_MAX_SUCCESSORS_DEFAULT 30
+#define LSTM_MAX_SUCCESSORS_MAX		200
+
+/* the successor table's smoothings tried (lstm_successors_mix), best by likelihood */
+#define LSTM_SUCC_SMOOTHS   \
+	{                       \
+		0.0, 1.0, 4.0, 16.0 \
+	}
 
 /* the recency decays tried when fitting the repeat mechanism, best by likelihood */
 #define LSTM_REPEAT_DECAYS	{1.0, 0.8, 0.6, 0.4, 0.2}
@@ -78,6 +101,12 @@ typedef enum LstmRepeat
 	LSTM_REPEAT_AUTO = 0,
 	LSTM_REPEAT_OFF = 1
 } LstmRepeat;
+
+typedef enum LstmSuccessorsOpt
+{
+	LSTM_SUCCESSORS_AUTO = 0,
+	LSTM_SUCCESSORS_OFF = 1
+} LstmSuccessorsOpt;
 
 typedef enum LstmSoftmax
 {
@@ -108,6 +137,8 @@ typedef struct LstmOptions
 	int			repeat;			/* LstmRepeat */
 	double		dropout;
 	double		weight_decay;
+	int			successors;		/* LstmSuccessorsOpt */
+	int			max_successors;
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */
@@ -159,6 +190,19 @@ extern uint64 lstm_token_hash(int token_type, int64 id, const char *s, int len);
 /* Entry index of a token, or -1. */
 extern int	lstm_vocab_find(const LstmVocab *v, int64 id, const char *s, int len);
 
+/*
+ * The successor table: for each vocabulary index a, at most max_successors
+ * items that followed a in the training sequences, with their counts.
+ */
+typedef struct LstmSuccessors
+{
+	int			V;
+	int32		nnz;			/* 0: no table */
+	int32	   *off;			/* [V + 1]: a's row is off[a] .. off[a + 1] - 1 */
+	int32	   *next;			/* [nnz] successors, most frequent first */
+	int32	   *count;			/* [nnz] transitions a -> next */
+} LstmSuccessors;
+
 /* A model ready to score (cached per backend by the model cache). */
 typedef struct LstmModel
 {
@@ -169,6 +213,8 @@ typedef struct LstmModel
 	float		repeat_weight;	/* 0: no repeat mechanism (older models) */
 	float		repeat_decay;
 	bool		repeat_explore; /* mix with the explore mode, not the softmax */
+	LstmSuccessors succ;		/* nnz 0: none (older models, "successors": "off") */
+	float		succ_params[2]; /* weight, smoothing */
 } LstmModel;
 
 extern void *lstm_parse(const EcmlModel *model, MemoryContext mcxt);
@@ -179,5 +225,19 @@ extern double lstm_seen_mass(const float *p, const int32 *ids, int n, int32 *mar
 							 int32 stamp);
 extern void lstm_repeat_mix(float *p, int V, const int32 *ids, int n,
 							float weight, float decay, bool explore);
+
+/* the transition component (lstm_successors.c) */
+extern void lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *off,
+								  const int32 *tok, const int64 *seqs, int64 n,
+								  EcmlTrainMemory *mem);
+extern void lstm_successors_free(LstmSuccessors *s, EcmlTrainMemory *mem);
+extern double lstm_successor_counts(const LstmSuccessors *s, int32 last, int32 y,
+									const int32 *mark, int32 stamp, double *num);
+extern void lstm_successors_mix(float *p, int V, const LstmSuccessors *s, const int32 *ids,
+								int n, float weight, float smooth, bool explore);
+extern void lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s,
+								  float params[2]);
+extern void lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s,
+								  const float params[2]);
 
 #endif							/* ECML_LSTM_H */

@@ -29,6 +29,7 @@
 
 static const char *const softmax_choices[] = { "auto", "full", "sampled", NULL };
 static const char *const repeat_choices[] = { "auto", "off", NULL };
+static const char *const successors_choices[] = { "auto", "off", NULL };
 
 const EcmlOptionSpec lstm_option_specs[] = {
 	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
@@ -51,6 +52,8 @@ const EcmlOptionSpec lstm_option_specs[] = {
 	{ "repeat", ECML_OPT_CHOICE, offsetof(LstmOptions, repeat), 0, 0, false, repeat_choices },
 	{ "dropout", ECML_OPT_REAL, offsetof(LstmOptions, dropout), 0, LSTM_DROPOUT_MAX },
 	{ "weight_decay", ECML_OPT_REAL, offsetof(LstmOptions, weight_decay), 0, LSTM_WEIGHT_DECAY_MAX },
+	{ "successors", ECML_OPT_CHOICE, offsetof(LstmOptions, successors), 0, 0, false, successors_choices },
+	{ "max_successors", ECML_OPT_INT, offsetof(LstmOptions, max_successors), 1, LSTM_MAX_SUCCESSORS_MAX },
 };
 
 StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
@@ -79,6 +82,8 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 	o->repeat = LSTM_REPEAT_AUTO;
 	o->dropout = LSTM_DROPOUT_DEFAULT;
 	o->weight_decay = LSTM_WEIGHT_DECAY_DEFAULT;
+	o->successors = LSTM_SUCCESSORS_AUTO;
+	o->max_successors = LSTM_MAX_SUCCESSORS_DEFAULT;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
 }
 
@@ -539,40 +544,51 @@ lstm_eval(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64
 }
 
 /*
- * The weight w maximising sum_i log(w r_i + (1 - w) q_i), by EM (Dempster,
- * Laird & Rubin 1977: w <- the repeat component's mean responsibility);
- * *ll gets the log-likelihood.  r and q have stride `stride`.
+ * The weights a = (repeat, base, successors) maximising
+ * sum_i log(a_0 r_i + a_1 q_i + a_2 s_i), by EM (Dempster, Laird & Rubin
+ * 1977: a component's weight <- its mean responsibility); r or s NULL
+ * leaves that component out (weight 0).  r has stride `stride`.  Returns
+ * the log-likelihood.
  */
 static double
-lstm_mixture_em(const double *r, const double *q, int64 N, int stride, double *ll)
+lstm_mixture_em(const double *r, int stride, const double *q, const double *s, int64 N,
+				double a[3])
 {
-	double		a = 0.5;
+	double		ll = 0.0;
+	int			parts = 1 + (r != NULL) + (s != NULL);
 
+	a[0] = r ? 1.0 / parts : 0.0;
+	a[2] = s ? 1.0 / parts : 0.0;
 	for (int it = 0; it < 200; it++)
 	{
-		double		resp = 0.0;
+		double		resp0 = 0.0;
+		double		resp2 = 0.0;
+		double		change;
 
 		CHECK_FOR_INTERRUPTS();
+		a[1] = 1.0 - a[0] - a[2];
 		for (int64 i = 0; i < N; i++)
 		{
-			double		rep = a * r[i * stride];
-			double		mix = rep + (1.0 - a) * q[i];
+			double		c0 = r ? a[0] * r[i * stride] : 0.0;
+			double		c2 = s ? a[2] * s[i] : 0.0;
+			double		mix = c0 + a[1] * q[i] + c2;
 
 			if (mix > 0.0)
-				resp += rep / mix;
+			{
+				resp0 += c0 / mix;
+				resp2 += c2 / mix;
+			}
 		}
-		resp /= N;
-		if (fabs(resp - a) < 1e-7)
-		{
-			a = resp;
+		change = Max(fabs(resp0 / N - a[0]), fabs(resp2 / N - a[2]));
+		a[0] = resp0 / N;
+		a[2] = resp2 / N;
+		if (change < 1e-7)
 			break;
-		}
-		a = resp;
 	}
-	*ll = 0.0;
+	a[1] = 1.0 - a[0] - a[2];
 	for (int64 i = 0; i < N; i++)
-		*ll += log(a * r[i * stride] + (1.0 - a) * q[i] + 1e-30);
-	return a;
+		ll += log((r ? a[0] * r[i * stride] : 0.0) + a[1] * q[i] + (s ? a[2] * s[i] : 0.0) + 1e-30);
+	return ll;
 }
 
 void
@@ -592,7 +608,7 @@ lstm_repeat_cap(int V, int H)
 
 int64
 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int n,
-					LstmRepeatTarget *out, int64 room)
+					const LstmSuccessors *succ, LstmRepeatTarget *out, int64 room)
 {
 	static const double decays[] = LSTM_REPEAT_DECAYS;
 	int64		N = 0;
@@ -617,59 +633,108 @@ lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *s
 			x->pe = seen ? 0.0 : x->ps / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
 			for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
 				x->rv[k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
+			x->sbt = x->sut = 0.0;
+			if (succ == NULL)
+				continue;
+			x->sbt = lstm_successor_counts(succ, tok[t], tok[t + 1], NULL, 0, &x->sbn);
+			++w->stamp;
+			for (int j = 0; j <= t; j++)
+				w->mark[tok[j]] = w->stamp;
+			x->sut = lstm_successor_counts(succ, tok[t], tok[t + 1], w->mark, w->stamp, &x->sun);
 		}
 	return N;
 }
 
-void
-lstm_repeat_select(const LstmRepeatTarget *x, int64 N, float rep[3])
+/*
+ * Each target's probabilities under the base distribution of each mode
+ * (q: softmax, then explore) and the repeat mode's per decay (rv).
+ */
+static void
+lstm_mixture_inputs(const LstmRepeatTarget *x, int64 N, double *q, double *rv)
 {
-	static const double decays[] = LSTM_REPEAT_DECAYS;
-	double *ps = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
-	double *pe = palloc_extended(sizeof(double) * Max(N, 1), MCXT_ALLOC_HUGE);
-	double *rv = palloc_extended(sizeof(double) * Max(N, 1) * LSTM_REPEAT_NDECAYS,
-								 MCXT_ALLOC_HUGE);
-	double best_ll = -INFINITY;
-
 	for (int64 i = 0; i < N; i++)
 	{
-		ps[i] = x[i].ps;
-		pe[i] = x[i].pe;
+		q[i] = x[i].ps;
+		q[N + i] = x[i].pe;
 		memcpy(rv + i * LSTM_REPEAT_NDECAYS, x[i].rv, sizeof(x[i].rv));
 	}
+}
+
+/*
+ * Each target's probability under the successors smoothed by `smooth`
+ * towards the base of each mode (sv, as q), as lstm_successors_mix
+ * scores: the base where the last token has no successor left.
+ */
+static void
+lstm_successor_inputs(const LstmRepeatTarget *x, int64 N, const double *q, double smooth,
+					  double *sv)
+{
+	for (int64 i = 0; i < N; i++)
+	{
+		sv[i] = x[i].sbt > 0.0 ? (x[i].sbn + smooth * q[i]) / (x[i].sbt + smooth) : q[i];
+		sv[N + i] = x[i].sut > 0.0 ? (x[i].sun + smooth * q[N + i]) / (x[i].sut + smooth)
+								   : q[N + i];
+	}
+}
+
+void
+lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, bool successors,
+				   float rep[3], float succ_params[2])
+{
+	static const double decays[] = LSTM_REPEAT_DECAYS;
+	static const double smooths[] = LSTM_SUCC_SMOOTHS;
+	Size		n = Max(N, 1);
+	double	   *q = palloc_extended(sizeof(double) * n * 2, MCXT_ALLOC_HUGE);
+	double	   *sv = successors ? palloc_extended(sizeof(double) * n * 2, MCXT_ALLOC_HUGE) : NULL;
+	double	   *rv = palloc_extended(sizeof(double) * n * LSTM_REPEAT_NDECAYS, MCXT_ALLOC_HUGE);
+	double		best_ll = -INFINITY;
+
+	lstm_mixture_inputs(x, N, q, rv);
 	rep[0] = 0.0f;
 	rep[1] = 1.0f;
 	rep[2] = 0.0f;
-	for (int mode = 0; mode < 2 && N > 0; mode++)
-		for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
-		{
-			double		ll;
-			double		a = lstm_mixture_em(rv + k, mode ? pe : ps, N, LSTM_REPEAT_NDECAYS, &ll);
-
-			if (ll > best_ll)
+	succ_params[0] = succ_params[1] = 0.0f;
+	for (int h = 0; h < (successors ? (int) lengthof(smooths) : 1) && N > 0; h++)
+	{
+		if (sv)
+			lstm_successor_inputs(x, N, q, smooths[h], sv);
+		/* the explore mode exists only with the repeat mechanism */
+		for (int mode = 0; mode < (repeat ? 2 : 1); mode++)
+			for (int k = 0; k < (repeat ? LSTM_REPEAT_NDECAYS : 1); k++)
 			{
+				const double *r = repeat ? rv + k : NULL;
+				const double *s = sv ? sv + mode * N : NULL;
+				double		a[3];
+				double		ll;
+
+				ll = lstm_mixture_em(r, LSTM_REPEAT_NDECAYS, q + mode * N, s, N, a);
+				if (ll <= best_ll)
+					continue;
 				best_ll = ll;
-				rep[0] = (float) a;
-				rep[1] = (float) decays[k];
+				rep[0] = (float) a[0];
+				rep[1] = repeat ? (float) decays[k] : 1.0f;
 				rep[2] = (float) mode;
+				succ_params[0] = a[0] < 1.0 ? (float) Min(Max(a[2] / (1.0 - a[0]), 0.0), 1.0) : 0.0f;
+				succ_params[1] = (float) smooths[h];
 			}
-		}
-	pfree(ps);
-	pfree(pe);
+	}
+	pfree(q);
+	if (sv)
+		pfree(sv);
 	pfree(rv);
 }
 
 /*
- * Fit the repeat mechanism (lstm_repeat.c) by maximum likelihood over the
- * next-token predictions of the sequences seqs[0..n): for each mode
- * (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weight by EM,
- * then the triple of the best likelihood.  At most lstm_repeat_cap
- * targets are used (the softmax pass is the cost).  rep: weight, decay,
- * mode.
+ * Fit the repeat mechanism (lstm_repeat.c, when repeat) and the successor
+ * weight (lstm_successors.c, when succ is not NULL) by maximum likelihood
+ * over the next-token predictions of the sequences seqs[0..n): for each
+ * mode (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weights by
+ * EM, then those of the best likelihood.  At most lstm_repeat_cap targets
+ * are used (the softmax pass is the cost).  rep: weight, decay, mode.
  */
 void
 lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
-				float rep[3])
+				const LstmSuccessors *succ, bool repeat, float rep[3], float succ_params[2])
 {
 	int64		cap = lstm_repeat_cap(net->V, net->H);
 	size_t		room = cap + (size_t) w->T * w->B;
@@ -678,9 +743,10 @@ lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 
 	lstm_repeat_prepare(w, net->V);
 	for (int64 i = 0; i < n && N < cap; i += w->B)
-		N += lstm_repeat_targets(net, w, d, seqs + i, (int) Min(w->B, n - i), x + N, room - N);
+		N += lstm_repeat_targets(net, w, d, seqs + i, (int) Min(w->B, n - i), succ, x + N,
+								 room - N);
 	w->py = NULL;
-	lstm_repeat_select(x, N, rep);
+	lstm_repeat_select(x, N, repeat, succ != NULL, rep, succ_params);
 	pfree(x);
 }
 
@@ -736,6 +802,10 @@ lstm_metrics_json(StringInfo json, const LstmOptions *o, const LstmFitReport *r)
 		appendStringInfo(json, ", \"repeat_weight\": %.6g, \"repeat_decay\": %.6g"
 							   ", \"repeat_mode\": \"%s\"",
 						 r->repeat[0], r->repeat[1], r->repeat[2] == 1.0f ? "explore" : "softmax");
+	if (r->succ)
+		appendStringInfo(json, ", \"successor_weight\": %.6g, \"successor_smoothing\": %.6g"
+							   ", \"successor_pairs\": %d",
+						 r->succ_params[0], r->succ_params[1], r->succ->nnz);
 	if (r->extra)
 		appendStringInfoString(json, r->extra);
 	appendStringInfo(json, ", \"history\": [%s]}", r->history);
@@ -786,5 +856,7 @@ lstm_write_model(const LstmOptions *o, int token_type, const LstmVocab *vocab,
 	if (o->repeat == LSTM_REPEAT_AUTO)
 		ecml_builder_add(&b, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, r->repeat,
 						 sizeof(r->repeat));
+	if (r->succ)
+		lstm_successors_write(&b, r->succ, r->succ_params);
 	return ecml_builder_finish(&b, rows_seen, rows_skipped);
 }

@@ -18,7 +18,7 @@
 
 extern const EcmlOptionSpec lstm_option_specs[];
 
-#define N_LSTM_OPTIONS 20
+#define N_LSTM_OPTIONS 22
 
 /* Parse and check the options of an LSTM trainer (named in errors). */
 extern void lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer);
@@ -108,19 +108,34 @@ typedef struct LstmRepeatTarget
 	double		ps;				/* the softmax's probability of the target */
 	double		pe;				/* the explore mode's (0 if seen before) */
 	double		rv[LSTM_REPEAT_NDECAYS];	/* the repeat mode's, per decay */
+	/* the last token's transitions to the target and to all its successors */
+	double		sbn;
+	double		sbt;			/* 0: none (lstm_successors.c) */
+	/* the same over the successors not in the sequence */
+	double		sun;
+	double		sut;
 } LstmRepeatTarget;
 
 /* targets to collect at most, for V tokens and hidden size H */
 extern int64 lstm_repeat_cap(int V, int H);
 /* the buffers lstm_repeat_targets fills (w->py: set until the fit is done) */
 extern void lstm_repeat_prepare(LstmWork *w, int V);
-/* score a batch and append at most room of its targets to out; returns how many */
+/*
+ * score a batch and append at most room of its targets to out; returns how
+ * many (succ: the successor table to score them with, or NULL)
+ */
 extern int64 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d,
-								 const int64 *seqs, int n, LstmRepeatTarget *out, int64 room);
-/* the weight, decay and mode of the best likelihood over N targets */
-extern void lstm_repeat_select(const LstmRepeatTarget *x, int64 N, float rep[3]);
+								 const int64 *seqs, int n, const LstmSuccessors *succ,
+								 LstmRepeatTarget *out, int64 room);
+/*
+ * the repeat weight, decay and mode (with repeat) and the successor weight
+ * (with successors) of the best likelihood over N targets
+ */
+extern void lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat,
+							   bool successors, float rep[3], float succ_params[2]);
 extern void lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
-							int64 n, float rep[3]);
+							int64 n, const LstmSuccessors *succ, bool repeat, float rep[3],
+							float succ_params[2]);
 extern void lstm_append_loss(StringInfo buf, double x);
 
 /* What a trained model's metrics report (lstm_write_model). */
@@ -139,6 +154,8 @@ typedef struct LstmFitReport
 	double		train_loss;
 	double		val_loss;		/* NAN without validation */
 	float		repeat[3];		/* weight, decay, mode; with "repeat": "auto" */
+	const LstmSuccessors *succ; /* with "successors": "auto", else NULL */
+	float		succ_params[2]; /* weight, smoothing */
 	const char *history;		/* JSON array elements, one per epoch */
 	const char *extra;			/* more metrics (", \"key\": value ..."), or NULL */
 } LstmFitReport;

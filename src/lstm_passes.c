@@ -385,7 +385,7 @@ pass_batch(LstmPassState *s, PassCache *c, int n)
 		s->val_targets += nt;
 	}
 	else if (s->mode == PASS_REPEAT)
-		s->nrep += lstm_repeat_targets(&net, &c->w, &c->d, c->seqs, n, l.rep + s->nrep,
+		s->nrep += lstm_repeat_targets(&net, &c->w, &c->d, c->seqs, n, NULL, l.rep + s->nrep,
 									   s->repcap - s->nrep);
 	else
 	{
@@ -961,6 +961,28 @@ run_take_passes_per_epoch(Jsonb **options)
 	return (int) k;
 }
 
+/*
+ * The successor table (lstm_successors.c) is not built in passes: its
+ * counts of item pairs are not a state of bounded size that partitions
+ * can merge, and its weight is fitted with a table of the training
+ * sequences only, which the hash split of the passes does not give a SQL
+ * count.  Asked for by name it is an error; by default it is off.
+ */
+static void
+run_refuse_successors(Jsonb *options, LstmOptions *o)
+{
+	JsonbValue	v;
+
+	if (o->successors == LSTM_SUCCESSORS_AUTO && options != NULL &&
+		getKeyJsonValueFromContainer(&options->root, "successors", 10, &v) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not support the option \"successors\": \"auto\"", PASS_TRAINER),
+				 errdetail("The successor table is built by ecml.lstm_train only."),
+				 errhint("Train with ecml.lstm_train, or leave out \"successors\" (it is off in ecml.train).")));
+	o->successors = LSTM_SUCCESSORS_OFF;
+}
+
 /* options that belong to another kind are errors; the source's token type */
 static void
 run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
@@ -972,6 +994,7 @@ run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
 	r->d = d;
 	r->slices = run_take_passes_per_epoch(&options);
 	lstm_parse_options(options, &r->o, PASS_TRAINER);
+	run_refuse_successors(options, &r->o);
 	want = INT8ARRAYOID;
 	if (can_coerce_type(1, &have, &want, COERCION_IMPLICIT))
 		r->cast = "bigint[]";
@@ -1016,7 +1039,7 @@ run_repeat(LstmPassRun *r, LstmFitReport *rep)
 	r->ck = ck;
 	s = run_pass(r, PASS_REPEAT, rep->epochs_run, 0, "repeat");
 	pass_layout(s, &l);
-	lstm_repeat_select(l.rep, s->nrep, rep->repeat);
+	lstm_repeat_select(l.rep, s->nrep, true, false, rep->repeat, rep->succ_params);
 	pfree(s);
 }
 

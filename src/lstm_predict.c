@@ -142,7 +142,8 @@ lstm_final_state(const LstmModel *m, const int32 *ids, int n)
 
 /*
  * probabilities (V) of the next token after ids (n): the softmax, mixed
- * with the sequence's own tokens when the model has a repeat weight
+ * with the last token's successors when the model has a successor table,
+ * then with the sequence's own tokens when it has a repeat weight
  */
 static float *
 lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
@@ -165,6 +166,8 @@ lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
 	}
 	for (int c = 0; c < net->V; c++)
 		p[c] = (float) (p[c] / sum);
+	lstm_successors_mix(p, net->V, &m->succ, ids, n, m->succ_params[0], m->succ_params[1],
+						m->repeat_explore);
 	lstm_repeat_mix(p, net->V, ids, n, m->repeat_weight, m->repeat_decay,
 					m->repeat_explore);
 	return p;

@@ -662,6 +662,39 @@ lstm_fit(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d, LstmSplit 
 	r->history = history.data;
 }
 
+/*
+ * The repeat mechanism and the successor weight, fitted on the held-out
+ * sequences when there are any (training ones flatter the softmax and the
+ * successor counts) with a successor table of the training sequences;
+ * the model then keeps the table of every sequence.
+ */
+static void
+lstm_fit_mixture(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d,
+				 const LstmSplit *sp, LstmFitReport *r, EcmlTrainMemory *mem)
+{
+	LstmSuccessors *succ = NULL;
+	int			V = d->vocab.n + 1;
+
+	if (o->successors == LSTM_SUCCESSORS_AUTO)
+	{
+		succ = palloc0(sizeof(LstmSuccessors));
+		lstm_successors_build(succ, V, o->max_successors, d->off, d->tok, sp->train,
+							  sp->ntrain, mem);
+	}
+	lstm_fit_repeat(&fb->net, &fb->w, d, sp->nval > 0 ? sp->val : sp->train,
+					sp->nval > 0 ? sp->nval : sp->ntrain, succ,
+					o->repeat == LSTM_REPEAT_AUTO, r->repeat, r->succ_params);
+	if (succ == NULL)
+		return;
+	if (sp->nval > 0)
+	{
+		lstm_successors_free(succ, mem);
+		lstm_successors_build(succ, V, o->max_successors, d->off, d->tok, sp->order,
+							  d->nseq, mem);
+	}
+	r->succ = succ;
+}
+
 /* final: collect, fit and write the model */
 PG_FUNCTION_INFO_V1(lstm_train_finalfn);
 Datum
@@ -702,11 +735,9 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	ecml_blas_prepare();
 
 	lstm_fit(&fb, &o, &d, &sp, &rng, r.sampled, &r);
-	/* held-out sequences when there are any: training ones flatter the softmax */
 	r.repeat[1] = 1.0f;
-	if (o.repeat == LSTM_REPEAT_AUTO)
-		lstm_fit_repeat(&fb.net, &fb.w, &d, sp.nval > 0 ? sp.val : sp.train,
-						sp.nval > 0 ? sp.nval : sp.ntrain, r.repeat);
+	if (o.repeat == LSTM_REPEAT_AUTO || o.successors == LSTM_SUCCESSORS_AUTO)
+		lstm_fit_mixture(&fb, &o, &d, &sp, &r, &mem);
 
 	r.ntrain = sp.ntrain;
 	r.nval = sp.nval;

@@ -36,7 +36,8 @@ Models, all over the same prefixes:
   ecml.lstm_train with its default options.  Lists shorter than 20 are
   filled with popular items.  HR@10/20, MRR@10/20; training seconds.
 
-It starts a private cluster in /var/tmp/ecml-bench-sessions (port 55144)
+It starts a private cluster in /var/tmp/ecml-bench-sessions (port 55144;
+$ECML_BENCH_SESSIONS_DIR and $ECML_BENCH_SESSIONS_PORT choose others)
 from $ECML_PGROOT and writes its section of RESULTS.md between
 <!-- bench:sessions-ONLY begin --> and <!-- bench:sessions-ONLY end -->
 (ONLY: the --only argument), so each data set is its own run of under
@@ -62,8 +63,10 @@ import time  # noqa: E402
 import bench_lstm as bl  # noqa: E402  (data loading and the split)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DIR = "/var/tmp/ecml-bench-sessions"
-PORT = 55144
+# ECML_BENCH_SESSIONS_DIR / _PORT: another cluster, so that two work trees
+# can run it side by side
+DIR = os.environ.get("ECML_BENCH_SESSIONS_DIR", "/var/tmp/ecml-bench-sessions")
+PORT = int(os.environ.get("ECML_BENCH_SESSIONS_PORT", "55144"))
 DB = "bench"
 KMAX = 20
 CLUSTER = Cluster(DIR, PORT, db=DB, conf=["shared_buffers = 256MB",
@@ -413,7 +416,10 @@ def ecml_note(info):
     return (f"{met['epochs_run']} epochs, best {met['best_epoch']}; "
             + (f"repeat weight {met['repeat_weight']:.3f}, decay {met['repeat_decay']}, "
                f"mode {met.get('repeat_mode', '?')}"
-               if "repeat_weight" in met else "no repeat mechanism"))
+               if "repeat_weight" in met else "no repeat mechanism")
+            + (f"; successor weight {met['successor_weight']:.3f}, "
+               f"smoothing {met.get('successor_smoothing', 0):g}, {met['successor_pairs']} pairs"
+               if "successor_weight" in met else "; no successor table"))
 
 
 def evaluate(name, about, train, data, table, train_table, args, res, self_ids, torch_epochs):

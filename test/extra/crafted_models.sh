@@ -26,6 +26,10 @@
 #      names (a 140 MB section of NULs): refused (XX001, "text section holds
 #      too many strings") before a pointer array is allocated, where the
 #      reader asked for 1.1 GB ("invalid memory alloc request size", XX000).
+#   6. an lstm with a successor table: well-formed, w1 is followed by w2;
+#      a row running past the table (which the reader would follow out of
+#      bounds), a successor out of range, successors out of order, a weight
+#      above 1, a missing weight section: each refused (XX001).
 # Needs the fuzz harness's toolchain (clang, lld, libclang-rt-14-dev) to
 # build craft_models, and a superuser connection (pg_read_binary_file).
 set -euo pipefail
@@ -45,6 +49,7 @@ craft=$work/build/craft_models
 "$craft" json-deep 300000 "$work/json-deep.bin" 2>/dev/null
 "$craft" json-deep 60 "$work/json-60.bin" 2>/dev/null
 "$craft" names 140000000 "$work/names.bin" 2>/dev/null
+for c in 0 1 2 3 4 5; do "$craft" lstm-succ $c "$work/lstm-succ-$c.bin" 2>/dev/null; done
 chmod 644 "$work"/*.bin
 
 fail=0
@@ -84,6 +89,18 @@ else
     echo "not ok - JSON nested 60 levels: $got"
     fail=1
 fi
+got=$(psql -X -q -At -d "$DB" -c "SET client_min_messages = warning" \
+    -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-succ-0.bin'), ARRAY['w3', 'w1'])" 2>&1 || true)
+if [ "$got" = w2 ]; then
+    echo "ok - lstm successor table: w1 is followed by w2"
+else
+    echo "not ok - lstm successor table: got '$got', want w2"
+    fail=1
+fi
+for c in 1 2 3 4 5; do
+    check "lstm successor table, bad case $c, refused" XX001 \
+        -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-succ-$c.bin'), ARRAY['w1'])"
+done
 check "140 million feature names refused before allocating" XX001 \
     -c "SELECT ecml.logreg_predict(pg_read_binary_file('$work/names.bin'), ARRAY[1]::real[])"
 rm -f "$work/names.bin"

@@ -90,6 +90,8 @@ main(int argc, char **argv)
 	else if (argc == 8 && strcmp(argv[1], "lstm-text") == 0)
 		write_model(craft_lstm_text(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
 									atoi(argv[5]), atoi(argv[6]), NULL, 0), argv[7]);
+	else if (argc == 4 && strcmp(argv[1], "lstm-succ") == 0)
+		write_model(craft_lstm_successors(atoi(argv[2])), argv[3]);
 	else if (argc == 4 && strcmp(argv[1], "lstm-collide") == 0)
 	{
 		StringInfoData words;
@@ -103,7 +105,7 @@ main(int argc, char **argv)
 	{
 		fprintf(stderr, "usage: craft_models gbdt-dag LEVELS FILE | gbdt-deep LEVELS FILE | iforest-dag FILE |\n"
 				"       json-deep LEVELS FILE | names N FILE |\n"
-				"       lstm-text V E H L MAXLEN FILE | lstm-collide WORDS FILE\n");
+				"       lstm-text V E H L MAXLEN FILE | lstm-collide WORDS FILE | lstm-succ CASE FILE\n");
 		return 2;
 	}
 	return 0;

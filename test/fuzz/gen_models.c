@@ -729,6 +729,47 @@ craft_lstm_text(int V, int E, int H, int L, int max_length, const char *words, S
 }
 
 /*
+ * A text lstm of the tokens w1, w2, w3 (V = 4, E = H = L = 1, zero weights:
+ * a uniform softmax) with a successor table w1 -> w2 (5), w1 -> w3 (2),
+ * w2 -> w3 (1), weight 0.5 and smoothing 1: well-formed (which 0), or with
+ * a row past the end of the table (1), a successor out of range (2),
+ * successors out of order (3), a weight above 1 (4), no weight section (5).
+ */
+bytea *
+craft_lstm_successors(int which)
+{
+	EcmlModelBuilder b;
+	int32		shape[6] = {LSTM_TOKENS_TEXT, 4, 1, 1, 1, 10};
+	size_t		P = lstm_param_count(4, 1, 1, 1);
+	float	   *w = palloc0(sizeof(float) * P);
+	/* off[0..4], next[3], count[3] */
+	int32		t[11] = {0, 0, 2, 3, 3, 2, 3, 3, 5, 2, 1};
+	float		params[2] = {0.5f, 1.0f};
+	static const char words[] = "w1\0w2\0w3";
+
+	if (which == 1)
+		t[2] = 4;
+	else if (which == 2)
+		t[6] = 7;
+	else if (which == 3)
+	{
+		t[8] = 2;
+		t[9] = 5;
+	}
+	else if (which == 4)
+		params[0] = 2.0f;
+	ecml_builder_init(&b, ECML_KIND_LSTM);
+	ecml_builder_add_json(&b, ECML_TAG_INFO, "{\"token_type\": \"text\"}");
+	ecml_builder_add(&b, LSTM_TAG_SHAPE, ECML_SECTION_INT32, shape, sizeof(shape));
+	ecml_builder_add(&b, LSTM_TAG_WEIGHTS, ECML_SECTION_FLOAT32, w, sizeof(float) * P);
+	ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_TEXTS, words, sizeof(words));
+	ecml_builder_add(&b, LSTM_TAG_SUCC_TABLE, ECML_SECTION_INT32, t, sizeof(t));
+	if (which != 5)
+		ecml_builder_add(&b, LSTM_TAG_SUCC_WEIGHT, ECML_SECTION_FLOAT32, params, sizeof(params));
+	return ecml_builder_finish(&b, 100, 0);
+}
+
+/*
  * An isolation forest of one tree whose inner nodes 1 and 2 share their
  * children 3 and 4 (a DAG: the walk still ends, but the tree is not one).
  */

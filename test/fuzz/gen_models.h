@@ -21,5 +21,6 @@ extern bytea *craft_json_deep(int levels);
 extern bytea *craft_many_names(Size n);
 extern bytea *craft_lstm_text(int V, int E, int H, int L, int max_length,
 							  const char *words, Size words_len);
+extern bytea *craft_lstm_successors(int which);
 
 #endif							/* ECML_FUZZ_GEN_MODELS_H */

@@ -49,6 +49,7 @@ SELECT ARRAY(SELECT ((s + t) % 5 + 1)::bigint FROM generate_series(1, 6) t) AS b
 FROM generate_series(1, 12) s;
 INSERT INTO corpus SELECT 'lstm-bigint', ecml.lstm_train(b, '{"embedding_dim": 2, "hidden_size": 3, "epochs": 1, "seed": 1}') FROM seq;
 INSERT INTO corpus SELECT 'lstm-text-2layers', ecml.lstm_train(w, '{"embedding_dim": 2, "hidden_size": 2, "layers": 2, "epochs": 1, "seed": 1}') FROM seq;
+INSERT INTO corpus SELECT 'lstm-successors', ecml.lstm_train(b, '{"embedding_dim": 2, "hidden_size": 2, "epochs": 1, "seed": 1, "max_successors": 3}') FROM seq;
 
 -- fraud (gradient-boosted trees): with names, and with missing values
 CREATE TEMP TABLE pay AS

@@ -1,11 +1,12 @@
 -- LSTM next-token model: what it learns (a second-order rule no first-order
 -- Markov chain can follow), sampled softmax, early stopping, parallel
--- training equal to serial training, determinism and options.
+-- training equal to serial training, determinism and options; the repeat
+-- mechanism and the successor table of session recommendation.
 \set ON_ERROR_STOP 1
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(25);
+SELECT plan(30);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -138,7 +139,9 @@ SELECT ok((SELECT sqrt((SELECT sum((a - b) ^ 2) FROM unnest(ecml.lstm_embed(m, '
 -- the repeat mechanism (issue 18): sessions x, y, z, w, x over a catalogue
 -- of 4000 items where every x is in one session only, so the held-out last
 -- item can only be reached by pointing back at the session's first one;
--- the plain model cannot learn that (hit rate at 4 near 0), the repeat
+-- the plain model cannot learn that (hit rate at 4 near 0; without the
+-- successor table, which would remember each w -> x of these training
+-- sequences), the repeat
 -- mechanism ranks the four session items first (hit rate at 4 is 1 unless
 -- the network puts more than the repeat share on one unseen item)
 CREATE TABLE rp AS
@@ -147,7 +150,8 @@ SELECT s, ARRAY[s, (s * 104729 + 13) % 997 + 1001, (s * 31 + 5) % 983 + 2001,
 FROM generate_series(1, 600) s;
 CREATE TABLE rp_m AS
 SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 3}') AS rep,
-       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 3, "repeat": "off"}') AS off
+       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 3, "repeat": "off",
+                              "successors": "off"}') AS off
 FROM rp;
 SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(rep, seq[1:4], 4) p WHERE p.token = seq[5]))::float8
                FROM rp, rp_m),
@@ -157,6 +161,36 @@ SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(off, seq[1:4], 4) 
               '<', 0.3::float8, 'the plain model does not (hit rate at 4 < 0.3)');
 SELECT cmp_ok((SELECT (ecml.model_info(rep)->'metrics'->>'repeat_weight')::float8 FROM rp_m),
               '>', 0.1::float8, 'the fitted repeat weight reflects the returns (a quarter of the targets)');
+
+-- the successor table (issue 18): sessions x, x+1, x+2, x+3 (mod 1000)
+-- over a catalogue of 1000 items, so every item has one successor, seen
+-- in about 6 sessions; a network of 8 units trained 2 epochs cannot learn
+-- 1000 transitions (top-1 near 0 with "successors": "off"), the successor
+-- table ranks x+1 first after a session ending in x
+CREATE TABLE sc AS
+SELECT s, ARRAY[(s * 7) % 1000 + 1, (s * 7 + 1) % 1000 + 1, (s * 7 + 2) % 1000 + 1,
+                (s * 7 + 3) % 1000 + 1]::bigint[] AS seq
+FROM generate_series(1, 1500) s;
+CREATE TABLE sc_m AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2}') AS succ,
+       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "successors": "off"}') AS off
+FROM sc;
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(succ, ARRAY[x]) = x % 1000 + 1)::int)::float8
+               FROM generate_series(1, 1000) x, sc_m),
+              '>', 0.95::float8, 'the successor table ranks the item that always follows first (top-1 > 0.95)');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(off, ARRAY[x]) = x % 1000 + 1)::int)::float8
+               FROM generate_series(1, 1000) x, sc_m),
+              '<', 0.3::float8, 'the network alone does not (top-1 < 0.3)');
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(succ, seq[1:3], 1) p WHERE p.token = seq[4]))::float8
+               FROM sc, sc_m),
+              '>', 0.95::float8, 'after longer sessions too (top-1 of the fourth item > 0.95)');
+SELECT ok((SELECT (i->'metrics'->>'successor_weight')::float8 > 0.5
+                  AND (i->'metrics'->>'successor_pairs')::int = 1000
+                  AND i->'hyperparameters'->>'successors' = 'auto'
+           FROM sc_m, ecml.model_info(succ) i),
+          'the fitted successor weight is high, one successor per item is kept');
+SELECT ok((SELECT NOT (i->'metrics' ? 'successor_weight') FROM sc_m, ecml.model_info(off) i),
+          'with "successors": "off" the model has no successor table');
 
 SELECT * FROM finish();
 ROLLBACK;

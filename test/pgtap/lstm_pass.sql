@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(33);
+SELECT plan(35);
 SET client_min_messages = warning;
 
 -- x_t = (x_{t-1} + x_{t-2}) mod 7 from varied starts, 10 to 15 tokens; the
@@ -184,6 +184,12 @@ SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix, s FROM lp_split')$$
                  'a source of two columns is a datatype mismatch');
 SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT s FROM lp_split')$$, '42804', NULL,
                  'a source of integers, not sequences, is a datatype mismatch');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"successors": "auto"}')$$, '0A000', NULL,
+                 'ecml.train(lstm) refuses the successor table (ecml.lstm_train builds it)');
+SELECT ok((SELECT NOT (ecml.model_info(m)->'metrics' ? 'successor_weight')
+                  AND ecml.model_info(m)->'hyperparameters'->>'successors' = 'off'
+           FROM lp_models WHERE how = 'passes'),
+          'ecml.train(lstm) trains without the successor table by default, and says so');
 SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"l2": 0.1}')$$, '22023', NULL,
                  'an option of another kind is an invalid parameter');
 SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"passes_per_epoch": 0}')$$, '22023', NULL,

@@ -237,3 +237,31 @@ SELECT ecml.lstm_train(seq, '{"repeat": "always"}') FROM rs;
 SELECT ecml.lstm_train(seq, '{"dropout": 0.95}') FROM rs;
 SELECT ecml.lstm_train(seq, '{"dropout": -0.1}') FROM rs;
 SELECT ecml.lstm_train(seq, '{"weight_decay": 2}') FROM rs;
+
+-- the successor table: sessions x, x+1, x+2 over 500 items; its weight and
+-- size, the successor first after a session ending in x, and the options
+CREATE TABLE ss AS
+SELECT s, ARRAY[(s * 3) % 500 + 1, (s * 3 + 1) % 500 + 1, (s * 3 + 2) % 500 + 1]::bigint[] AS seq
+FROM generate_series(1, 1000) s;
+CREATE TABLE sm AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1}') AS succ,
+       ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "max_successors": 1,
+                              "repeat": "off"}') AS one
+FROM ss;
+SELECT (i->'metrics'->>'successor_weight')::float8 > 0.5 AS high_weight,
+       i->'metrics'->'successor_pairs' AS pairs, i->'hyperparameters'->>'successors' AS successors,
+       i->'hyperparameters'->'max_successors' AS max_successors
+FROM sm, ecml.model_info(succ) AS i;
+SELECT i->'metrics'->'successor_pairs' AS pairs, i->'metrics' ? 'repeat_weight' AS has_repeat
+FROM sm, ecml.model_info(one) AS i;
+SELECT ecml.lstm_next(succ, '{7}'::bigint[]) AS after_7, ecml.lstm_next(one, '{7}'::bigint[]) AS one_after_7,
+       ecml.lstm_next(succ, '{6, 7}'::bigint[]) AS after_6_7
+FROM sm;
+-- a session ending in an unknown item: no successors, the network alone
+SELECT count(*) AS n, bool_and(probability >= 0) AS nonneg
+FROM sm, ecml.lstm_top(succ, '{7, 424242}'::bigint[], 5);
+SELECT ecml.lstm_train(seq, '{"successors": "always"}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"successors": true}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"max_successors": 0}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"max_successors": 201}') FROM ss;
+SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"successors": "auto"}');
