@@ -276,6 +276,8 @@ extern double hnsw_reported_distance(HnswMetric metric, float internal);
 extern void hnsw_init_page(Page page, uint16 kind);
 extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
+extern void hnsw_meta_info(Relation index, const HnswMetaPageData *meta,
+						   HnswIndexInfo *info);
 extern int	hnsw_random_level(double u, int m);
 
 static inline float hnsw_distance(HnswMetric metric, const float *x, const float *y, int dim);

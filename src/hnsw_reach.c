@@ -327,11 +327,7 @@ hnsw_relink_unreached(Relation index, BufferAccessStrategy strategy)
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(ctx);
 	r.index = index;
-	r.info.metric = hnsw_index_metric(index);
-	r.info.dim = meta.dim;
-	r.info.m = meta.m;
-	r.info.ef_construction = meta.ef_construction;
-	r.info.storage = meta.storage;
+	hnsw_meta_info(index, &meta, &r.info);
 	r.strategy = strategy;
 	r.rbuf = InvalidBuffer;
 	r.qcap = 1024;

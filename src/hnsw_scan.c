@@ -200,11 +200,7 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 		so->done = true;
 		return;
 	}
-	info.metric = hnsw_index_metric(index);
-	info.dim = meta.dim;
-	info.m = meta.m;
-	info.ef_construction = meta.ef_construction;
-	info.storage = meta.storage;
+	hnsw_meta_info(index, &meta, &info);
 
 	if (scan->numberOfOrderBys == 0 ||
 		(scan->orderByData[0].sk_flags & SK_ISNULL))

@@ -420,6 +420,17 @@ hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 				 errhint("REINDEX the index.")));
 }
 
+/* The parameters of the graph on disk, as its meta page records them. */
+void
+hnsw_meta_info(Relation index, const HnswMetaPageData *meta, HnswIndexInfo *info)
+{
+	info->metric = hnsw_index_metric(index);
+	info->dim = meta->dim;
+	info->m = meta->m;
+	info->ef_construction = meta->ef_construction;
+	info->storage = meta->storage;
+}
+
 /* A copy of the meta page, read under a share lock. */
 void
 hnsw_read_meta(Relation index, HnswMetaPageData *meta)

@@ -477,11 +477,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(ctx);
 	v.index = index;
-	v.info.metric = hnsw_index_metric(index);
-	v.info.dim = meta.dim;
-	v.info.m = meta.m;
-	v.info.ef_construction = meta.ef_construction;
-	v.info.storage = meta.storage;
+	hnsw_meta_info(index, &meta, &v.info);
 	v.strategy = info->strategy;
 	v.rbuf = InvalidBuffer;
 	hnsw_addrset_init(&v.dead, 1024);
