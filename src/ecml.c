@@ -357,3 +357,13 @@ ecml_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(ECML_VERSION));
 }
+
+/* qsort's comparison of int64s, ascending */
+int
+ecml_int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}

@@ -112,4 +112,6 @@ extern double ecml_rng_uniform(EcmlRng *rng);	/* [0, 1) */
 extern double ecml_rng_normal(EcmlRng *rng);
 extern uint64 ecml_rng_below(EcmlRng *rng, uint64 n);	/* [0, n) */
 
+extern int	ecml_int64_cmp(const void *a, const void *b);
+
 #endif							/* ECML_H */

@@ -43,15 +43,6 @@ typedef struct SuccPair
 	int32		count;
 } SuccPair;
 
-static int
-int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* most frequent first, ties by the lower index (the more frequent token) */
 static int
 pair_cmp(const void *a, const void *b)
@@ -92,7 +83,7 @@ successor_keys(int V, const int64 *off, const int32 *tok, const int64 *seqs, int
 			if (t[j] != LSTM_UNKNOWN && t[j + 1] != LSTM_UNKNOWN && t[j] != t[j + 1])
 				keys[m++] = (int64) t[j] * V + t[j + 1];
 	}
-	pg_qsort(keys, m, sizeof(int64), int64_cmp);
+	pg_qsort(keys, m, sizeof(int64), ecml_int64_cmp);
 	*nkeys = m;
 	return keys;
 }

@@ -27,15 +27,6 @@ typedef struct RankingCounts
 	int			k;
 } RankingCounts;
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 static void
 ranking_counts(FunctionCallInfo fcinfo, RankingCounts *rc)
 {
@@ -55,7 +46,7 @@ ranking_counts(FunctionCallInfo fcinfo, RankingCounts *rc)
 				 errmsg("k must be positive, got %d", k)));
 	set = palloc(sizeof(int64) * Max(nrel, 1));
 	memcpy(set, rel, sizeof(int64) * nrel);
-	qsort(set, nrel, sizeof(int64), cmp_int64);
+	qsort(set, nrel, sizeof(int64), ecml_int64_cmp);
 	for (int j = 0; j < nrel; j++)
 		if (m == 0 || set[j] != set[m - 1])
 			set[m++] = set[j];
