@@ -87,6 +87,15 @@
 #define LSTM_MAX_SUCCESSORS_DEFAULT 30
 #define LSTM_MAX_SUCCESSORS_MAX		200
 
+/*
+ * Clicks after an item that count as its successors (1: the next click
+ * only, a first-order Markov chain; more: sequential rules' 1/gap
+ * weights).  The maximum keeps lcm(1 .. window) small and the gap in the
+ * build's sort keys' four low bits.
+ */
+#define LSTM_SUCCESSOR_WINDOW_DEFAULT 1
+#define LSTM_SUCCESSOR_WINDOW_MAX	10
+
 /* the successor table's smoothings tried (lstm_successors_mix), best by likelihood */
 #define LSTM_SUCC_SMOOTHS   \
 	{                       \
@@ -101,6 +110,12 @@ typedef enum LstmRepeat
 	LSTM_REPEAT_AUTO = 0,
 	LSTM_REPEAT_OFF = 1
 } LstmRepeat;
+
+typedef enum LstmOutputBias
+{
+	LSTM_OUTPUT_BIAS_UNIFORM = 0,
+	LSTM_OUTPUT_BIAS_PRIOR = 1
+} LstmOutputBias;
 
 typedef enum LstmSuccessorsOpt
 {
@@ -139,6 +154,8 @@ typedef struct LstmOptions
 	double		weight_decay;
 	int			successors;		/* LstmSuccessorsOpt */
 	int			max_successors;
+	int			successor_window;
+	int			output_bias;	/* LstmOutputBias */
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */
@@ -200,7 +217,8 @@ typedef struct LstmSuccessors
 	int32		nnz;			/* 0: no table */
 	int32	   *off;			/* [V + 1]: a's row is off[a] .. off[a + 1] - 1 */
 	int32	   *next;			/* [nnz] successors, most frequent first */
-	int32	   *count;			/* [nnz] transitions a -> next */
+	int32	   *count;			/* [nnz] transitions a -> next, in units */
+	int32		unit;			/* the count of one next click (training) */
 } LstmSuccessors;
 
 /* A model ready to score (cached per backend by the model cache). */
@@ -227,7 +245,7 @@ extern void lstm_repeat_mix(float *p, int V, const int32 *ids, int n,
 							float weight, float decay, bool explore);
 
 /* the transition component (lstm_successors.c) */
-extern void lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *off,
+extern void lstm_successors_build(LstmSuccessors *s, int V, int K, int window, const int64 *off,
 								  const int32 *tok, const int64 *seqs, int64 n,
 								  EcmlTrainMemory *mem);
 extern void lstm_successors_free(LstmSuccessors *s, EcmlTrainMemory *mem);

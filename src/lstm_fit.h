@@ -18,7 +18,7 @@
 
 extern const EcmlOptionSpec lstm_option_specs[];
 
-#define N_LSTM_OPTIONS 22
+#define N_LSTM_OPTIONS 24
 
 /* Parse and check the options of an LSTM trainer (named in errors). */
 extern void lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer);
@@ -80,6 +80,8 @@ typedef struct LstmWork
 extern int	lstm_seq_order_cmp(const void *a, const void *b, void *arg);
 
 extern void lstm_init_params(LstmNet *net, EcmlRng *rng);
+/* output bias = log unigram shares of counts[V] ("output_bias": "prior") */
+extern void lstm_init_output_prior(LstmNet *net, const int64 *counts);
 extern size_t lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S,
 							   double dropout);
 extern void lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled,
@@ -129,10 +131,11 @@ extern int64 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d,
 								 LstmRepeatTarget *out, int64 room);
 /*
  * the repeat weight, decay and mode (with repeat) and the successor weight
- * (with successors) of the best likelihood over N targets
+ * and smoothing (succ_unit > 0: the table's count of one next click; 0:
+ * no table) of the best likelihood over N targets
  */
 extern void lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat,
-							   bool successors, float rep[3], float succ_params[2]);
+							   double succ_unit, float rep[3], float succ_params[2]);
 extern void lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 							int64 n, const LstmSuccessors *succ, bool repeat, float rep[3],
 							float succ_params[2]);

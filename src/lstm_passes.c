@@ -877,6 +877,8 @@ run_first_checkpoint(LstmPassRun *r, const int64 *counts, bool sampled)
 	lstm_net_layout(&net, l.params);
 	ecml_rng_seed(&rng, (uint64) r->o.seed);
 	lstm_init_params(&net, &rng);
+	if (r->o.output_bias == LSTM_OUTPUT_BIAS_PRIOR)
+		lstm_init_output_prior(&net, counts);
 	memcpy(l.counts, counts, sizeof(int64) * head.V);
 	return ck;
 }
@@ -1039,7 +1041,7 @@ run_repeat(LstmPassRun *r, LstmFitReport *rep)
 	r->ck = ck;
 	s = run_pass(r, PASS_REPEAT, rep->epochs_run, 0, "repeat");
 	pass_layout(s, &l);
-	lstm_repeat_select(l.rep, s->nrep, true, false, rep->repeat, rep->succ_params);
+	lstm_repeat_select(l.rep, s->nrep, true, 0.0, rep->repeat, rep->succ_params);
 	pfree(s);
 }
 

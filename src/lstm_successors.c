@@ -55,21 +55,28 @@ pair_cmp(const void *a, const void *b)
 	return (x->next > y->next) - (x->next < y->next);
 }
 
+/* a pair's key: a * V + b above the gap's bits (gap - 1; gaps up to 16) */
+#define SUCC_GAP_BITS 4
+#define SUCC_PAIR(key) ((key) >> SUCC_GAP_BITS)
+#define SUCC_GAP(key) ((int) ((key) & ((1 << SUCC_GAP_BITS) - 1)) + 1)
+
 /*
- * The transitions a -> b (both known tokens, a != b: returning to an item
- * is the repeat mechanism's) of the sequences seqs[0..n), as sorted keys
- * a * V + b; *nkeys their count, *nalloc the keys allocated (and charged).
+ * The pairs a -> b with b at most `window` clicks after a (both known
+ * tokens, a != b: returning to an item is the repeat mechanism's) of the
+ * sequences seqs[0..n), as sorted keys (SUCC_PAIR, SUCC_GAP); *nkeys their
+ * count, *nalloc the keys allocated (and charged).
  */
 static int64 *
-successor_keys(int V, const int64 *off, const int32 *tok, const int64 *seqs, int64 n,
-			   int64 *nkeys, int64 *nalloc, EcmlTrainMemory *mem)
+successor_keys(int V, int window, const int64 *off, const int32 *tok, const int64 *seqs,
+			   int64 n, int64 *nkeys, int64 *nalloc, EcmlTrainMemory *mem)
 {
 	int64		total = 0;
 	int64		m = 0;
 	int64	   *keys;
 
 	for (int64 i = 0; i < n; i++)
-		total += off[seqs[i] + 1] - off[seqs[i]] - 1;
+		for (int g = 1; g <= window; g++)
+			total += Max(off[seqs[i] + 1] - off[seqs[i]] - g, 0);
 	*nalloc = Max(total, 1);
 	keys = ecml_train_alloc(mem, *nalloc, sizeof(int64), 0, "successor transitions");
 	for (int64 i = 0; i < n; i++)
@@ -80,12 +87,37 @@ successor_keys(int V, const int64 *off, const int32 *tok, const int64 *seqs, int
 		if ((i & 0xfff) == 0)
 			CHECK_FOR_INTERRUPTS();
 		for (int64 j = 0; j + 1 < len; j++)
-			if (t[j] != LSTM_UNKNOWN && t[j + 1] != LSTM_UNKNOWN && t[j] != t[j + 1])
-				keys[m++] = (int64) t[j] * V + t[j + 1];
+			for (int64 k = j + 1; k < len && k - j <= window; k++)
+				if (t[j] != LSTM_UNKNOWN && t[k] != LSTM_UNKNOWN && t[j] != t[k])
+					keys[m++] = (((int64) t[j] * V + t[k]) << SUCC_GAP_BITS) | (k - j - 1);
 	}
 	pg_qsort(keys, m, sizeof(int64), ecml_int64_cmp);
 	*nkeys = m;
 	return keys;
+}
+
+/* least common multiple of 1 .. w: the weight of a gap of one click */
+static int32
+successor_unit(int w)
+{
+	int			unit = 1;
+
+	for (int i = 2; i <= w; i++)
+	{
+		int			g = unit;
+		int			b = i;
+
+		/* Euclid: g = gcd(unit, i) */
+		while (b != 0)
+		{
+			int			rem = g % b;
+
+			g = b;
+			b = rem;
+		}
+		unit = unit / g * i;
+	}
+	return unit;
 }
 
 /*
@@ -99,9 +131,9 @@ successor_row_sizes(LstmSuccessors *s, const int64 *keys, int64 m)
 
 	for (int64 i = 0; i < m; i++)
 	{
-		int32		a = (int32) (keys[i] / s->V);
+		int32		a = (int32) (SUCC_PAIR(keys[i]) / s->V);
 
-		if (i == 0 || keys[i] != keys[i - 1])
+		if (i == 0 || SUCC_PAIR(keys[i]) != SUCC_PAIR(keys[i - 1]))
 		{
 			s->off[a + 1]++;
 			widest = Max(widest, s->off[a + 1]);
@@ -113,22 +145,27 @@ successor_row_sizes(LstmSuccessors *s, const int64 *keys, int64 m)
 /*
  * Build the table of the sequences seqs[0..n) of a vocabulary of V tokens
  * (off, tok as in LstmData): each item's at most K most frequent
- * successors.  Allocated in CurrentMemoryContext, charged to mem.
+ * successors within `window` clicks, a successor g clicks later counting
+ * 1/g of one right after (as sequential rules weigh them), in units of
+ * s->unit = lcm(1 .. window) so that the counts stay integers.  Allocated
+ * in CurrentMemoryContext, charged to mem.
  */
 void
-lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *off, const int32 *tok,
-					  const int64 *seqs, int64 n, EcmlTrainMemory *mem)
+lstm_successors_build(LstmSuccessors *s, int V, int K, int window, const int64 *off,
+					  const int32 *tok, const int64 *seqs, int64 n, EcmlTrainMemory *mem)
 {
 	int64		m;
 	int64		nalloc;
-	int64	   *keys = successor_keys(V, off, tok, seqs, n, &m, &nalloc, mem);
+	int64	   *keys = successor_keys(V, window, off, tok, seqs, n, &m, &nalloc, mem);
 	SuccPair   *row;
 	int64		widest;
 	int64		nnz = 0;
 	int64		i = 0;
 
 	Assert(K >= 1 && K <= LSTM_MAX_SUCCESSORS_MAX);
+	Assert(window >= 1 && window <= LSTM_SUCCESSOR_WINDOW_MAX);
 	s->V = V;
+	s->unit = successor_unit(window);
 	s->off = ecml_train_alloc(mem, (Size) V + 1, sizeof(int32), MCXT_ALLOC_ZERO,
 							  "successor table");
 	widest = successor_row_sizes(s, keys, m);
@@ -145,15 +182,17 @@ lstm_successors_build(LstmSuccessors *s, int V, int K, const int64 *off, const i
 		if ((a & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
 		/* the row's distinct successors with their counts, from the sorted keys */
-		for (; i < m && keys[i] / V == a; i++)
+		for (; i < m && SUCC_PAIR(keys[i]) / V == a; i++)
 		{
-			if (width == 0 || row[width - 1].next != (int32) (keys[i] % V))
+			int32		b = (int32) (SUCC_PAIR(keys[i]) % V);
+			int32		w = s->unit / SUCC_GAP(keys[i]);
+
+			if (width == 0 || row[width - 1].next != b)
 			{
-				row[width].next = (int32) (keys[i] % V);
+				row[width].next = b;
 				row[width++].count = 0;
 			}
-			if (row[width - 1].count < INT32_MAX)
-				row[width - 1].count++;
+			row[width - 1].count += Min(w, INT32_MAX - row[width - 1].count);
 		}
 		qsort(row, width, sizeof(SuccPair), pair_cmp);
 		width = Min(width, K);

@@ -678,7 +678,7 @@ lstm_fit_mixture(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d,
 	if (o->successors == LSTM_SUCCESSORS_AUTO)
 	{
 		succ = palloc0(sizeof(LstmSuccessors));
-		lstm_successors_build(succ, V, o->max_successors, d->off, d->tok, sp->train,
+		lstm_successors_build(succ, V, o->max_successors, o->successor_window, d->off, d->tok, sp->train,
 							  sp->ntrain, mem);
 	}
 	lstm_fit_repeat(&fb->net, &fb->w, d, sp->nval > 0 ? sp->val : sp->train,
@@ -689,7 +689,7 @@ lstm_fit_mixture(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d,
 	if (sp->nval > 0)
 	{
 		lstm_successors_free(succ, mem);
-		lstm_successors_build(succ, V, o->max_successors, d->off, d->tok, sp->order,
+		lstm_successors_build(succ, V, o->max_successors, o->successor_window, d->off, d->tok, sp->order,
 							  d->nseq, mem);
 	}
 	r->succ = succ;
@@ -728,6 +728,8 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 				(o.softmax == LSTM_SOFTMAX_AUTO && V > o.softmax_threshold);
 	lstm_fit_alloc(&fb, &o, V, d.vocab.n, r.sampled, sp.nval > 0, &mem);
 	lstm_init_params(&fb.net, &rng);
+	if (o.output_bias == LSTM_OUTPUT_BIAS_PRIOR)
+		lstm_init_output_prior(&fb.net, d.counts);
 	lstm_work_init(&fb.w, &fb.net, o.batch_size, o.max_length - 1, r.sampled, o.num_sampled,
 				   o.dropout);
 	if (r.sampled)

@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(30);
+SELECT plan(34);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -191,6 +191,44 @@ SELECT ok((SELECT (i->'metrics'->>'successor_weight')::float8 > 0.5
           'the fitted successor weight is high, one successor per item is kept');
 SELECT ok((SELECT NOT (i->'metrics' ? 'successor_weight') FROM sc_m, ecml.model_info(off) i),
           'with "successors": "off" the model has no successor table');
+-- a window of 3 clicks (sequential rules' 1/gap weights): x+1, x+2 and x+3
+-- follow x at weights 1, 1/2 and 1/3, so three successors per item, ranked
+-- in that order after a session ending in x
+CREATE TABLE sw_m AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2,
+                              "successor_window": 3}') AS w
+FROM sc;
+SELECT is((SELECT (ecml.model_info(w)->'metrics'->>'successor_pairs')::int FROM sw_m), 3000,
+          'a window of 3 keeps the three items after each item');
+SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC)
+                            FROM ecml.lstm_top(w, ARRAY[x], 3) p)
+                           = ARRAY[x % 1000 + 1, (x + 1) % 1000 + 1, (x + 2) % 1000 + 1]::bigint[])::int)::float8
+               FROM generate_series(1, 1000) x, sw_m),
+              '>', 0.9::float8, 'the items 1, 2 and 3 clicks later are ranked in that order (> 0.9)');
+
+-- "output_bias": "prior" starts the output bias at the log of each item's
+-- share: 200 items drawn at random, item 1 about 17% of the clicks, item 2
+-- about 4%; a network that has barely trained (learning rate 1e-7) ranks
+-- them first whatever the session, one started from the default uniform
+-- bias (random, as PyTorch) does not
+CREATE TABLE pr AS
+SELECT s, array_agg(1 + floor(200 * power(((s * 31 + j * 17) % 997) / 997.0, 3))::bigint ORDER BY j) AS seq
+FROM generate_series(1, 400) s, generate_series(1, 6) j
+GROUP BY s;
+CREATE TABLE pr_m AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "learning_rate": 1e-7,
+                              "repeat": "off", "successors": "off", "output_bias": "prior"}') AS prior,
+       ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "learning_rate": 1e-7,
+                              "repeat": "off", "successors": "off"}') AS uni
+FROM pr;
+SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC)
+                            FROM ecml.lstm_top(prior, seq, 2) p) = '{1,2}'::bigint[])::int)::float8
+               FROM pr, pr_m),
+              '>', 0.95::float8, 'with the prior bias an untrained network ranks the two most popular items first');
+SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC)
+                            FROM ecml.lstm_top(uni, seq, 2) p) = '{1,2}'::bigint[])::int)::float8
+               FROM pr, pr_m),
+              '<', 0.5::float8, 'with a uniform bias it does not');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -264,4 +264,21 @@ SELECT ecml.lstm_train(seq, '{"successors": "always"}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"successors": true}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"max_successors": 0}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"max_successors": 201}') FROM ss;
+-- sequential rules' window: x -> x+1 and x -> x+2 (at half weight) for
+-- every x, so twice the pairs, the direct successor still first
+SELECT i->'metrics'->'successor_pairs' AS pairs, i->'hyperparameters'->'successor_window' AS window,
+       ecml.lstm_next(w, '{7}'::bigint[]) AS after_7
+FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,
+                                    "successor_window": 2}') AS w FROM ss) m,
+     ecml.model_info(w) AS i;
+SELECT ecml.lstm_train(seq, '{"successor_window": 0}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"successor_window": 11}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"successor_window": 2.5}') FROM ss;
+SELECT ecml.model_info(ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1}'))
+         ->'hyperparameters'->>'output_bias' AS output_bias,
+       ecml.model_info(ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,
+                                              "output_bias": "prior"}'))->'hyperparameters'->>'output_bias' AS prior
+FROM ss;
+SELECT ecml.lstm_train(seq, '{"output_bias": "zero"}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"output_bias": 0}') FROM ss;
 SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"successors": "auto"}');
