@@ -312,6 +312,7 @@ typedef struct HnswCand
 	HnswAddr	addr;
 	float		dist;
 	float		err;			/* the stored vector's rounding error (half, int8) */
+	float		norm2;			/* |x'|^2 of the stored vector (cosine: half, int8) */
 	uint8		state;			/* HNSW_CAND_* */
 	ItemPointerData heaptid;
 } HnswCand;

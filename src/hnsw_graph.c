@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "distance.h"
 #include "ecml_compat.h"
 #include "hnsw.h"
 #include "miscadmin.h"
@@ -327,6 +328,24 @@ hnsw_search_end(HnswSearch *s)
 }
 
 /*
+ * c <- the element e at addr with its distance to the query.  A cosine
+ * index storing half or int8 also keeps |x'|^2 of the stored vector, for
+ * the scan's bound (hnsw_scan.c, cosine_bound).
+ */
+static void
+cand_fill(HnswSearch *s, HnswCand *c, HnswAddr addr, HnswElementTuple e)
+{
+	c->addr = addr;
+	c->dist = hnsw_stored_distance(&s->info, HnswElementVector(e), s->query, s->vbuf);
+	c->err = hnsw_vector_error(s->info.storage, HnswElementVector(e));
+	c->norm2 = 1.0f;
+	if (s->info.storage != HNSW_STORAGE_FLOAT && s->info.metric == HNSW_METRIC_COSINE)
+		c->norm2 = ecml_inner_product_f32(s->vbuf, s->vbuf, s->info.dim);
+	c->heaptid = e->heaptid;
+	c->state = (e->flags & HNSW_ELEMENT_DELETED) ? HNSW_CAND_DELETED : 0;
+}
+
+/*
  * Compute the distance of the element at addr to the query and append it
  * to the candidates; -1 when the element is gone.
  */
@@ -335,7 +354,6 @@ hnsw_search_add(HnswSearch *s, HnswAddr addr)
 {
 	Page		page;
 	HnswElementTuple e;
-	HnswCand   *c;
 
 	pin_block(s->index, &s->buf, HnswAddrBlock(addr));
 	LockBuffer(s->buf, BUFFER_LOCK_SHARE);
@@ -351,12 +369,7 @@ hnsw_search_add(HnswSearch *s, HnswAddr addr)
 		s->capcands *= 2;
 		s->cands = repalloc_huge(s->cands, sizeof(HnswCand) * s->capcands);
 	}
-	c = &s->cands[s->ncands];
-	c->addr = addr;
-	c->dist = hnsw_stored_distance(&s->info, HnswElementVector(e), s->query, s->vbuf);
-	c->err = hnsw_vector_error(s->info.storage, HnswElementVector(e));
-	c->heaptid = e->heaptid;
-	c->state = (e->flags & HNSW_ELEMENT_DELETED) ? HNSW_CAND_DELETED : 0;
+	cand_fill(s, &s->cands[s->ncands], addr, e);
 	LockBuffer(s->buf, BUFFER_LOCK_UNLOCK);
 	s->ndistances++;
 	return s->ncands++;
@@ -438,7 +451,6 @@ add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
 		for (int k = groups[gi].start; k < groups[gi].end; k++)
 		{
 			HnswElementTuple e = ok ? page_element(page, HnswAddrOffset(addrs[ord[k]])) : NULL;
-			HnswCand   *c;
 
 			if (e == NULL)
 			{
@@ -450,12 +462,7 @@ add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
 				s->capcands *= 2;
 				s->cands = repalloc_huge(s->cands, sizeof(HnswCand) * s->capcands);
 			}
-			c = &s->cands[s->ncands];
-			c->addr = addrs[ord[k]];
-			c->dist = hnsw_stored_distance(&s->info, HnswElementVector(e), s->query, s->vbuf);
-			c->err = hnsw_vector_error(s->info.storage, HnswElementVector(e));
-			c->heaptid = e->heaptid;
-			c->state = (e->flags & HNSW_ELEMENT_DELETED) ? HNSW_CAND_DELETED : 0;
+			cand_fill(s, &s->cands[s->ncands], addrs[ord[k]], e);
 			s->ndistances++;
 			out[ord[k]] = s->ncands++;
 		}

@@ -116,6 +116,24 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
  * xs_recheckorderby, so the executor computes the exact distance from the
  * heap and re-ranks (IndexNextWithReorder): the final order is exact.
  */
+/*
+ * cosine (unit q and x; internal -q.x', x' the stored x): -q.x >= -q.x' -
+ * err holds, but through the Euclidean distance the bound is tighter for
+ * near rows, as -q.x = |q - x|^2 / 2 - 1 and |q - x| >= |q - x'| - err,
+ * with |q - x'|^2 = 1 + |x'|^2 - 2 q.x': it loses about |q - x| err
+ * instead of err (test/bench/RESULTS.md: fewer heap rows re-ranked).
+ * 1e-5 more covers the float rounding of |q - x'|: the executor errors on
+ * a bound above the exact distance.
+ */
+static float
+cosine_bound(const HnswCand *c)
+{
+	double		d = sqrt(Max(1.0 + c->norm2 + 2.0 * c->dist, 0.0)) - c->err;
+	double		b = (d > 0 ? d * d / 2 : 0.0) - 1.0 - 1e-5;
+
+	return (float) Max(b, (double) c->dist - c->err);
+}
+
 static float
 cand_bound(HnswScanOpaque so, const HnswCand *c)
 {
@@ -127,6 +145,8 @@ cand_bound(HnswScanOpaque so, const HnswCand *c)
 
 		return d > 0 ? (float) (d * d) : 0.0f;
 	}
+	if (so->s.info.metric == HNSW_METRIC_COSINE)
+		return cosine_bound(c);
 	return c->dist - so->qnorm * c->err;
 }
 
