@@ -180,6 +180,136 @@ ecml_norm_squared_f32(const float *x, int n)
 	return ecml_inner_product_f32(x, x, n);
 }
 
+/*
+ * Vectors stored as int8 codes, x_i = scale c_i (ecml_hnsw storage =
+ * 'int8'), against a float query, read as they are: a distance reads a
+ * quarter of the bytes of a float vector and writes nothing.  With AVX2,
+ * eight codes become eight floats in two instructions (vpmovsxbd,
+ * vcvtdq2ps); GCC's vector extensions widen int8 one element at a time,
+ * hence intrinsics here, picked by CPU feature at run time.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define I8_HAVE_AVX2_BUILD 1
+#include <immintrin.h>
+
+#define I8_LOAD8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) (p))))
+
+__attribute__((target("avx2,fma")))
+static float
+i8_hsum(__m256 a)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* |q - scale c|^2 over the first n - n % 16 elements */
+__attribute__((target("avx2,fma")))
+static float
+l2_squared_i8_avx2(const int8 *c, float scale, const float *q, int n)
+{
+	__m256		a0 = _mm256_setzero_ps(),
+				a1 = _mm256_setzero_ps(),
+				vs = _mm256_set1_ps(scale);
+
+	for (int i = 0; i + 16 <= n; i += 16)
+	{
+		__m256		d0 = _mm256_fnmadd_ps(I8_LOAD8(c + i), vs, _mm256_loadu_ps(q + i));
+		__m256		d1 = _mm256_fnmadd_ps(I8_LOAD8(c + i + 8), vs, _mm256_loadu_ps(q + i + 8));
+
+		a0 = _mm256_fmadd_ps(d0, d0, a0);
+		a1 = _mm256_fmadd_ps(d1, d1, a1);
+	}
+	return i8_hsum(_mm256_add_ps(a0, a1));
+}
+
+/* q . c and c . c over the first n - n % 16 elements */
+__attribute__((target("avx2,fma")))
+static float
+dot_i8_avx2(const int8 *c, const float *q, int n, float *cc)
+{
+	__m256		a0 = _mm256_setzero_ps(),
+				a1 = _mm256_setzero_ps(),
+				n0 = _mm256_setzero_ps(),
+				n1 = _mm256_setzero_ps();
+
+	for (int i = 0; i + 16 <= n; i += 16)
+	{
+		__m256		x0 = I8_LOAD8(c + i);
+		__m256		x1 = I8_LOAD8(c + i + 8);
+
+		a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q + i), a0);
+		a1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q + i + 8), a1);
+		n0 = _mm256_fmadd_ps(x0, x0, n0);
+		n1 = _mm256_fmadd_ps(x1, x1, n1);
+	}
+	*cc = i8_hsum(_mm256_add_ps(n0, n1));
+	return i8_hsum(_mm256_add_ps(a0, a1));
+}
+
+static bool
+i8_cpu_has_avx2(void)
+{
+	static int	have = -1;
+
+	if (have < 0)
+	{
+		__builtin_cpu_init();
+		have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	}
+	return have;
+}
+#endif
+
+/* |q - scale c|^2 */
+float
+ecml_l2_squared_i8(const int8 *c, float scale, const float *q, int n)
+{
+	float		s = 0.0f;
+	int			i = 0;
+
+#ifdef I8_HAVE_AVX2_BUILD
+	if (i8_cpu_has_avx2())
+	{
+		i = n - n % 16;
+		s = l2_squared_i8_avx2(c, scale, q, n);
+	}
+#endif
+	for (; i < n; i++)
+	{
+		float		d = q[i] - scale * (float) c[i];
+
+		s += d * d;
+	}
+	return s;
+}
+
+/* q . (scale c), and |scale c|^2 to *norm2 */
+float
+ecml_dot_i8(const int8 *c, float scale, const float *q, int n, float *norm2)
+{
+	float		s = 0.0f,
+				sn = 0.0f;
+	int			i = 0;
+
+#ifdef I8_HAVE_AVX2_BUILD
+	if (i8_cpu_has_avx2())
+	{
+		i = n - n % 16;
+		s = dot_i8_avx2(c, q, n, &sn);
+	}
+#endif
+	for (; i < n; i++)
+	{
+		s += (float) c[i] * q[i];
+		sn += (float) c[i] * (float) c[i];
+	}
+	*norm2 = sn * scale * scale;
+	return s * scale;
+}
+
 /* x.y, |x|^2 and |y|^2 in one pass over both vectors: six FMA chains */
 DISTANCE_CLONES
 static void

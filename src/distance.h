@@ -34,6 +34,12 @@ extern float ecml_l2_distance_f32(const float *x, const float *y, int n);
 /* |x|^2 */
 extern float ecml_norm_squared_f32(const float *x, int n);
 
+/* int8 codes c with x = scale c, read without decoding: |q - x|^2 */
+extern float ecml_l2_squared_i8(const int8 *c, float scale, const float *q, int n);
+
+/* the same: q . x, and |x|^2 to *norm2 */
+extern float ecml_dot_i8(const int8 *c, float scale, const float *q, int n, float *norm2);
+
 /*
  * 1 - x.y / (|x| |y|), clamped to [0, 2]; NaN when either vector has norm
  * zero (the angle is undefined).

@@ -282,14 +282,34 @@ extern int	hnsw_random_level(double u, int m);
 
 static inline float hnsw_distance(HnswMetric metric, const float *x, const float *y, int dim);
 
-/* distance of a stored vector to q; scratch holds dim floats */
+/*
+ * distance of a stored vector x' to q; scratch holds dim floats.  A
+ * cosine index storing half or int8 also sets *norm2 = |x'|^2 (the scan's
+ * bound); int8 codes are read without decoding (distance.c).
+ */
 static inline float
 hnsw_stored_distance(const HnswIndexInfo *info, const char *stored, const float *q,
-					 float *scratch)
+					 float *scratch, float *norm2)
 {
+	extern float ecml_inner_product_f32(const float *x, const float *y, int n);
+	extern float ecml_l2_squared_i8(const int8 *c, float scale, const float *q, int n);
+	extern float ecml_dot_i8(const int8 *c, float scale, const float *q, int n, float *norm2);
+
 	if (info->storage == HNSW_STORAGE_FLOAT)
 		return hnsw_distance(info->metric, (const float *) stored, q, info->dim);
+	if (info->storage == HNSW_STORAGE_INT8)
+	{
+		const int8 *codes = (const int8 *) (stored + 2 * sizeof(float));
+		float		scale;
+
+		memcpy(&scale, stored + sizeof(float), sizeof(float));
+		if (info->metric == HNSW_METRIC_L2)
+			return ecml_l2_squared_i8(codes, scale, q, info->dim);
+		return -ecml_dot_i8(codes, scale, q, info->dim, norm2);
+	}
 	hnsw_decode_vector(info->storage, stored, info->dim, scratch);
+	if (info->metric == HNSW_METRIC_COSINE)
+		*norm2 = ecml_inner_product_f32(scratch, scratch, info->dim);
 	return hnsw_distance(info->metric, scratch, q, info->dim);
 }
 

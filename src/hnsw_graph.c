@@ -14,7 +14,6 @@
  */
 #include "postgres.h"
 
-#include "distance.h"
 #include "ecml_compat.h"
 #include "hnsw.h"
 #include "miscadmin.h"
@@ -336,11 +335,10 @@ static void
 cand_fill(HnswSearch *s, HnswCand *c, HnswAddr addr, HnswElementTuple e)
 {
 	c->addr = addr;
-	c->dist = hnsw_stored_distance(&s->info, HnswElementVector(e), s->query, s->vbuf);
-	c->err = hnsw_vector_error(s->info.storage, HnswElementVector(e));
 	c->norm2 = 1.0f;
-	if (s->info.storage != HNSW_STORAGE_FLOAT && s->info.metric == HNSW_METRIC_COSINE)
-		c->norm2 = ecml_inner_product_f32(s->vbuf, s->vbuf, s->info.dim);
+	c->dist = hnsw_stored_distance(&s->info, HnswElementVector(e), s->query, s->vbuf,
+								   &c->norm2);
+	c->err = hnsw_vector_error(s->info.storage, HnswElementVector(e));
 	c->heaptid = e->heaptid;
 	c->state = (e->flags & HNSW_ELEMENT_DELETED) ? HNSW_CAND_DELETED : 0;
 }

@@ -8,7 +8,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 SET LOCAL search_path = public, ecml;
 SET LOCAL client_min_messages = warning;
 SET LOCAL maintenance_work_mem = '256MB';
@@ -142,6 +142,24 @@ CREATE INDEX st_dup_h ON st_dup USING ecml_hnsw (v real_cosine_ops) WITH (storag
 SELECT is((SELECT count(*) FROM (SELECT v FROM st_dup ORDER BY v <=> (SELECT v FROM st WHERE id = 7) LIMIT 80) l),
           80::bigint, 'half <=> over near-duplicates: no error');
 DROP TABLE st_dup;
+
+-- int8 distances are computed from the codes, 16 at a time plus a tail:
+-- at 37 dimensions (2 blocks and 5 more) the nearest row of each of 20
+-- queries, itself a stored row, comes first under L2 and cosine
+CREATE TABLE st37 AS
+SELECT i AS id, ARRAY(SELECT (random() * 2 - 1)::real FROM generate_series(1, 37) WHERE i > 0) AS v
+FROM generate_series(1, 500) i;
+CREATE INDEX st37_l2 ON st37 USING ecml_hnsw (v real_l2_ops) WITH (storage = 'int8');
+CREATE INDEX st37_cos ON st37 USING ecml_hnsw (v real_cosine_ops) WITH (storage = 'int8');
+SET LOCAL enable_seqscan = off;
+SELECT is((SELECT count(*) FROM st37 t
+           WHERE (SELECT id FROM st37 ORDER BY v <-> t.v LIMIT 1) = t.id AND t.id <= 20),
+          20::bigint, 'int8 at 37 dimensions, L2: each stored row finds itself first');
+SELECT is((SELECT count(*) FROM st37 t
+           WHERE (SELECT id FROM st37 ORDER BY v <=> t.v LIMIT 1) = t.id AND t.id <= 20),
+          20::bigint, 'int8 at 37 dimensions, cosine: each stored row finds itself first');
+RESET enable_seqscan;
+DROP TABLE st37;
 
 -- 4,000 dimensions: int8 fits, float does not (the error names the limit)
 CREATE TABLE st4k (id int, v real[]);
