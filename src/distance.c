@@ -190,11 +190,12 @@ ecml_norm_squared_f32(const float *x, int n)
  */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define I8_HAVE_AVX2_BUILD 1
+#define I8_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #include <immintrin.h>
 
 #define I8_LOAD8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) (p))))
 
-__attribute__((target("avx2,fma")))
+I8_TARGET_AVX2
 static float
 i8_hsum(__m256 a)
 {
@@ -206,13 +207,13 @@ i8_hsum(__m256 a)
 }
 
 /* |q - scale c|^2 over the first n - n % 16 elements */
-__attribute__((target("avx2,fma")))
+I8_TARGET_AVX2
 static float
 l2_squared_i8_avx2(const int8 *c, float scale, const float *q, int n)
 {
-	__m256		a0 = _mm256_setzero_ps(),
-				a1 = _mm256_setzero_ps(),
-				vs = _mm256_set1_ps(scale);
+	__m256		a0 = _mm256_setzero_ps();
+	__m256		a1 = _mm256_setzero_ps();
+	__m256		vs = _mm256_set1_ps(scale);
 
 	for (int i = 0; i + 16 <= n; i += 16)
 	{
@@ -226,14 +227,14 @@ l2_squared_i8_avx2(const int8 *c, float scale, const float *q, int n)
 }
 
 /* q . c and c . c over the first n - n % 16 elements */
-__attribute__((target("avx2,fma")))
+I8_TARGET_AVX2
 static float
 dot_i8_avx2(const int8 *c, const float *q, int n, float *cc)
 {
-	__m256		a0 = _mm256_setzero_ps(),
-				a1 = _mm256_setzero_ps(),
-				n0 = _mm256_setzero_ps(),
-				n1 = _mm256_setzero_ps();
+	__m256		a0 = _mm256_setzero_ps();
+	__m256		a1 = _mm256_setzero_ps();
+	__m256		n0 = _mm256_setzero_ps();
+	__m256		n1 = _mm256_setzero_ps();
 
 	for (int i = 0; i + 16 <= n; i += 16)
 	{
@@ -290,8 +291,8 @@ ecml_l2_squared_i8(const int8 *c, float scale, const float *q, int n)
 float
 ecml_dot_i8(const int8 *c, float scale, const float *q, int n, float *norm2)
 {
-	float		s = 0.0f,
-				sn = 0.0f;
+	float		s = 0.0f;
+	float		sn = 0.0f;
 	int			i = 0;
 
 #ifdef I8_HAVE_AVX2_BUILD
