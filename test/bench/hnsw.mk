@@ -32,3 +32,12 @@ bench-hnsw-shapes:
 .PHONY: bench-hnsw-reach
 bench-hnsw-reach:
 	nice bash hnsw_reach.sh psql
+
+# make bench-hnsw-rerank: what re-ranking from the heap costs a scan of an
+# int8 index against the float index, 20,000 x 768, cosine and L2
+# (hnsw_rerank.sh; figures into RESULTS.md by hand).  Needs the dev server
+# of PGHOST/PGPORT with ecml installed.
+#   make -C test/bench -f hnsw.mk bench-hnsw-rerank
+.PHONY: bench-hnsw-rerank
+bench-hnsw-rerank:
+	nice bash hnsw_rerank.sh psql
