@@ -109,14 +109,6 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
  * against half and a constant ef_search.
  */
 /*
- * The internal distance a scan reports for a candidate.  float: its
- * distance.  half and int8: a bound never above the exact distance of the
- * heap row's vector x, from the stored x' and err >= |x - x'|:
- * |q - x| >= |q - x'| - err, and -q.x >= -q.x' - |q| err.  The scan sets
- * xs_recheckorderby, so the executor computes the exact distance from the
- * heap and re-ranks (IndexNextWithReorder): the final order is exact.
- */
-/*
  * cosine (unit q and x; internal -q.x', x' the stored x): -q.x >= -q.x' -
  * err holds, but through the Euclidean distance the bound is tighter for
  * near rows, as -q.x = |q - x|^2 / 2 - 1 and |q - x| >= |q - x'| - err,
@@ -134,6 +126,14 @@ cosine_bound(const HnswCand *c)
 	return (float) Max(b, (double) c->dist - c->err);
 }
 
+/*
+ * The internal distance a scan reports for a candidate.  float: its
+ * distance.  half and int8: a bound never above the exact distance of the
+ * heap row's vector x, from the stored x' and err >= |x - x'|:
+ * |q - x| >= |q - x'| - err, and -q.x >= -q.x' - |q| err.  The scan sets
+ * xs_recheckorderby, so the executor computes the exact distance from the
+ * heap and re-ranks (IndexNextWithReorder): the final order is exact.
+ */
 static float
 cand_bound(HnswScanOpaque so, const HnswCand *c)
 {
