@@ -11,17 +11,19 @@
  *
  *	  where e is the distribution the repeat mechanism mixes with (the
  *	  softmax, or in explore mode the softmax over the items not in the
- *	  session, lstm_repeat.c) and n(a, c) the count of a followed by c, kept
- *	  for the K most frequent successors of each item and smoothed towards e
- *	  by k pseudo-transitions (additive smoothing: an item seen followed
- *	  only a few times counts for less).  In explore mode s too is
- *	  restricted to the items not in the session.  When a has no such
- *	  successor (an item never followed by another, the unknown token), e is
- *	  left alone.  u and k are fitted with the repeat mechanism by maximum
- *	  likelihood on held-out sequences (lstm_fit.c): EM for the weights of a
- *	  three-component mixture of the repeat mode, e and s, for each k in
- *	  LSTM_SUCC_SMOOTHS.  s alone is a first-order Markov chain estimated by
- *	  counting, the baseline the recommender has to match.
+ *	  session, lstm_repeat.c) and n(a, c) the count of a followed by c
+ *	  (with successor_window w > 1, c up to w clicks later, weighted 1/gap
+ *	  as sequential rules do), kept for the K most frequent successors of
+ *	  each item and smoothed towards e by k pseudo-transitions (additive
+ *	  smoothing: an item seen followed only a few times counts for less).
+ *	  In explore mode s too is restricted to the items not in the session.
+ *	  When a has no such successor (an item never followed by another, the
+ *	  unknown token), e is left alone.  u and k are fitted with the repeat
+ *	  mechanism by maximum likelihood on held-out sequences (lstm_fit.c):
+ *	  EM for the weights of a three-component mixture of the repeat mode,
+ *	  e and s, for each k in LSTM_SUCC_SMOOTHS.  s alone is a first-order
+ *	  Markov chain estimated by counting, the baseline the recommender has
+ *	  to match.
  *
  *	  Training builds the table (lstm_successors_build); the model stores
  *	  it as two optional sections (lstm.h), so models without them load
