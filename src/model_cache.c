@@ -13,6 +13,7 @@
 #include "miscadmin.h"
 #include "ecml.h"
 #include "model.h"
+#include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -32,7 +33,11 @@
  * site is compared byte for byte with the last one (up to
  * CALLSITE_COPY_MAX bytes), or by address for larger in-memory values,
  * which a query builds once (a parameter, a PL/pgSQL variable, an
- * InitPlan) rather than per row.
+ * InitPlan) rather than per row.  A model written into the query as a
+ * constant is compared by address alone, whatever its size: a Const's
+ * value is the same bytes at the same address for as long as the call
+ * site exists, and the byte comparison was a sixth of a scoring query's
+ * time.
  */
 #define CACHE_SLOTS 16
 #define CACHE_MAX_BYTES ((Size) 1024 * 1024 * 1024)
@@ -78,6 +83,7 @@ typedef struct CallSiteCache
 	const void *address;		/* ... and address, or ... */
 	char	   *copy;			/* ... all of it, when small */
 	Size		copy_alloc;
+	bool		arg_const;		/* the model argument is a Const */
 } CallSiteCache;
 
 static void
@@ -170,7 +176,7 @@ callsite_remember_inline(FunctionCallInfo fcinfo, CallSiteCache *cs,
 	cs->size = size;
 	memcpy(cs->header, data, ECML_HEADER_SIZE);
 	cs->address = v;
-	if (size > CALLSITE_COPY_MAX)
+	if (size > CALLSITE_COPY_MAX || cs->arg_const)
 		return;
 	if (cs->copy_alloc < size)
 	{
@@ -191,14 +197,28 @@ callsite_same_inline(const CallSiteCache *cs, struct varlena *v)
 	if (cs->external || cs->size == 0 || size != cs->size ||
 		memcmp(VARDATA_ANY(v), cs->header, ECML_HEADER_SIZE) != 0)
 		return false;
+	if (cs->arg_const)
+		return (const void *) v == cs->address;
 	if (size <= CALLSITE_COPY_MAX)
 		return memcmp(VARDATA_ANY(v), cs->copy, size) == 0;
 	return (const void *) v == cs->address;
 }
 
+/* True when argument argno of the call is a Const in the query's plan. */
+static bool
+callsite_arg_is_const(FmgrInfo *flinfo, int argno)
+{
+	List	   *args;
+
+	if (flinfo->fn_expr == NULL || !IsA(flinfo->fn_expr, FuncExpr))
+		return false;
+	args = ((FuncExpr *) flinfo->fn_expr)->args;
+	return argno < list_length(args) && IsA(list_nth(args, argno), Const);
+}
+
 /* The call site's memory of its last model, made on its first call. */
 static CallSiteCache *
-callsite_get(FunctionCallInfo fcinfo)
+callsite_get(FunctionCallInfo fcinfo, int argno)
 {
 	CallSiteCache *cs = (CallSiteCache *) fcinfo->flinfo->fn_extra;
 
@@ -206,6 +226,7 @@ callsite_get(FunctionCallInfo fcinfo)
 	{
 		cs = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSiteCache));
 		cs->slot = -1;
+		cs->arg_const = callsite_arg_is_const(fcinfo->flinfo, argno);
 		fcinfo->flinfo->fn_extra = cs;
 	}
 	return cs;
@@ -402,7 +423,7 @@ ecml_model_cached(FunctionCallInfo fcinfo, int argno, int expected_kind,
 				  EcmlParseFn parse)
 {
 	struct varlena *v = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
-	CallSiteCache *cs = callsite_get(fcinfo);
+	CallSiteCache *cs = callsite_get(fcinfo, argno);
 	bytea	   *raw;
 	EcmlModel	model;
 	Size		size;

@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 
 SELECT setseed(0.5);
 -- 2000 features: the models are about 40 kB, well over the TOAST threshold
@@ -34,6 +34,22 @@ SELECT isnt((SELECT pa FROM before), (SELECT pb FROM before), 'the two models sc
 
 SELECT is((SELECT array_agg(ecml.logreg_predict((SELECT model FROM store WHERE name = 'a'), f) ORDER BY f) FROM probe),
           (SELECT pa FROM before), 'a later query served from the cache scores as before');
+
+-- models written into the query as constants, one per call site: each
+-- call site knows its model by the Const's address, and never mixes them
+CREATE FUNCTION pg_temp.score_literals(x bytea, y bytea, OUT px float8[], OUT py float8[])
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('SELECT array_agg(ecml.logreg_predict(%L::bytea, f) ORDER BY f),
+                           array_agg(ecml.logreg_predict(%L::bytea, f) ORDER BY f) FROM probe', x, y)
+        INTO px, py;
+END $$;
+SELECT is((SELECT ROW(px, py)::text FROM pg_temp.score_literals((SELECT model FROM store WHERE name = 'a'),
+                                                                (SELECT model FROM store WHERE name = 'b'))),
+          (SELECT ROW(pa, pb)::text FROM before), 'two constant models in one query score as the stored ones');
+SELECT is((SELECT ROW(px, py)::text FROM pg_temp.score_literals((SELECT model FROM store WHERE name = 'b'),
+                                                                (SELECT model FROM store WHERE name = 'a'))),
+          (SELECT ROW(pb, pa)::text FROM before), 'and swapped, each call site still scores with its own');
 
 -- the row now holds model b: it must score as b, not as the cached a
 UPDATE store SET model = (SELECT model FROM store WHERE name = 'b') WHERE name = 'a';
