@@ -11,6 +11,7 @@
 
 #include "arrays.h"
 #include "catalog/pg_type.h"
+#include "detoast_cache.h"
 #include "distance.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -440,6 +441,10 @@ check_same_dims(int a, int b)
 				 errhint("Compare vectors from the same embedding model.")));
 }
 
+/* argument i as an array, an out-of-line one from the statement's cache */
+#define DETOAST_CACHED_ARRAY(i) \
+	((ArrayType *) ecml_detoast_cached((struct varlena *) PG_GETARG_POINTER(i)))
+
 /*
  * The two vector arguments of a distance function, checked for shape.  NaN
  * and infinity are looked for only when a result comes out non-finite
@@ -451,8 +456,8 @@ vector_pair(FunctionCallInfo fcinfo, const float **x, const float **y)
 	int			nx,
 				ny;
 
-	*x = ecml_vector_arg(PG_GETARG_ARRAYTYPE_P(0), "first vector", &nx);
-	*y = ecml_vector_arg(PG_GETARG_ARRAYTYPE_P(1), "second vector", &ny);
+	*x = ecml_vector_arg(DETOAST_CACHED_ARRAY(0), "first vector", &nx);
+	*y = ecml_vector_arg(DETOAST_CACHED_ARRAY(1), "second vector", &ny);
 	check_same_dims(nx, ny);
 	return nx;
 }

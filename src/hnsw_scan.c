@@ -24,6 +24,7 @@
 #include <math.h>
 
 #include "access/relscan.h"
+#include "detoast_cache.h"
 #include "hnsw.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -211,6 +212,7 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 	Relation	index = scan->indexRelation;
 	HnswMetaPageData meta;
 	HnswIndexInfo info;
+	Datum		query;
 	int			n;
 	int			cur;
 
@@ -230,8 +232,11 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 		so->offno = FirstOffsetNumber;
 		return;
 	}
-	so->query = hnsw_prepare_vector(scan->orderByData[0].sk_argument, info.metric,
-									info.dim, "query vector", &n, NULL);
+	/* an out-of-line query from the statement's cache: the projection reads it again */
+	query = scan->orderByData[0].sk_argument;
+	if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(query)))
+		query = PointerGetDatum(ecml_detoast_cached((struct varlena *) DatumGetPointer(query)));
+	so->query = hnsw_prepare_vector(query, info.metric, info.dim, "query vector", &n, NULL);
 
 	{
 		double		q2 = 0.0;
