@@ -342,13 +342,24 @@ typedef struct HnswCand
 #define HNSW_CAND_EMITTED	4	/* returned by the scan */
 #define HNSW_CAND_DELETED	8	/* marked HNSW_ELEMENT_DELETED */
 
-/* a binary heap of indexes into an HnswCand array, min or max by dist */
+/* an entry of a heap: the candidate's distance kept beside its index */
+typedef struct HnswHeapItem
+{
+	float		dist;
+	int			idx;
+} HnswHeapItem;
+
+/*
+ * a binary heap of indexes into an HnswCand array, min or max by dist;
+ * filled by hnsw_heap_append, it is put in order by its first pop
+ */
 typedef struct HnswHeap
 {
-	int		   *items;
+	HnswHeapItem *items;
 	int			n;
 	int			cap;
 	bool		max;
+	bool		ordered;		/* false after an append, until a pop */
 } HnswHeap;
 
 /* an open-addressing set of addresses (the visited set) */
@@ -383,12 +394,22 @@ typedef struct HnswSearch
 
 extern void hnsw_heap_init(HnswHeap *h, bool max);
 extern void hnsw_heap_push(HnswHeap *h, const HnswCand *c, int i);
+extern void hnsw_heap_append(HnswHeap *h, const HnswCand *c, int i);
 extern int	hnsw_heap_pop(HnswHeap *h, const HnswCand *c);
 
+/* the top's index and distance (not after an append: pop first) */
 static inline int
 hnsw_heap_top(const HnswHeap *h)
 {
-	return h->items[0];
+	Assert(h->ordered);
+	return h->items[0].idx;
+}
+
+static inline float
+hnsw_heap_top_dist(const HnswHeap *h)
+{
+	Assert(h->ordered);
+	return h->items[0].dist;
 }
 
 extern Buffer hnsw_read_buffer(Relation index, BlockNumber blkno);
@@ -398,6 +419,7 @@ extern bool hnsw_addrset_contains(const HnswAddrSet *s, HnswAddr a);
 
 extern void hnsw_search_init(HnswSearch *s, Relation index,
 							 const HnswIndexInfo *info, const float *query);
+extern void hnsw_search_restart(HnswSearch *s, const float *query);
 extern void hnsw_search_end(HnswSearch *s);
 extern void hnsw_search_reset(HnswSearch *s);
 extern int	hnsw_search_add(HnswSearch *s, HnswAddr addr);

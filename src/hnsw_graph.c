@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 /* ---- heaps of candidate indexes, ordered by distance ---- */
@@ -29,61 +30,103 @@ hnsw_heap_init(HnswHeap *h, bool max)
 	h->cap = 64;
 	h->n = 0;
 	h->max = max;
-	h->items = palloc(sizeof(int) * h->cap);
+	h->ordered = true;
+	h->items = palloc(sizeof(HnswHeapItem) * h->cap);
 }
 
 /* a before b: nearer first in a min-heap, farther first in a max-heap */
 static inline bool
-heap_before(const HnswHeap *h, const HnswCand *c, int a, int b)
+heap_before(const HnswHeap *h, float a, float b)
 {
-	return h->max ? c[a].dist > c[b].dist : c[a].dist < c[b].dist;
+	return h->max ? a > b : a < b;
+}
+
+static inline void
+heap_grow(HnswHeap *h)
+{
+	if (h->n == h->cap)
+	{
+		h->cap *= 2;
+		h->items = repalloc_huge(h->items, sizeof(HnswHeapItem) * h->cap);
+	}
 }
 
 void
 hnsw_heap_push(HnswHeap *h, const HnswCand *c, int i)
 {
+	HnswHeapItem it = { c[i].dist, i };
 	int			pos;
 
-	if (h->n == h->cap)
+	if (!h->ordered)
 	{
-		h->cap *= 2;
-		h->items = repalloc_huge(h->items, sizeof(int) * h->cap);
+		hnsw_heap_append(h, c, i);
+		return;
 	}
+	heap_grow(h);
 	pos = h->n++;
 	while (pos > 0)
 	{
 		int			parent = (pos - 1) / 2;
 
-		if (!heap_before(h, c, i, h->items[parent]))
+		if (!heap_before(h, it.dist, h->items[parent].dist))
 			break;
 		h->items[pos] = h->items[parent];
 		pos = parent;
 	}
-	h->items[pos] = i;
+	h->items[pos] = it;
 }
 
-int
-hnsw_heap_pop(HnswHeap *h, const HnswCand *c)
+/*
+ * Add i and leave the order for later.  The dropped set D grows by nearly
+ * every element a search computes, and most scans never take from it.
+ */
+void
+hnsw_heap_append(HnswHeap *h, const HnswCand *c, int i)
 {
-	int			top = h->items[0];
-	int			last = h->items[--h->n];
-	int			pos = 0;
+	heap_grow(h);
+	h->items[h->n].dist = c[i].dist;
+	h->items[h->n].idx = i;
+	h->n++;
+	h->ordered = false;
+}
 
+/* put it at pos and move it down to its place among h->items[0..h->n) */
+static void
+heap_sift_down(HnswHeap *h, int pos, HnswHeapItem it)
+{
 	for (;;)
 	{
 		int			child = 2 * pos + 1;
 
 		if (child >= h->n)
 			break;
-		if (child + 1 < h->n && heap_before(h, c, h->items[child + 1], h->items[child]))
+		if (child + 1 < h->n &&
+			heap_before(h, h->items[child + 1].dist, h->items[child].dist))
 			child++;
-		if (!heap_before(h, c, h->items[child], last))
+		if (!heap_before(h, h->items[child].dist, it.dist))
 			break;
 		h->items[pos] = h->items[child];
 		pos = child;
 	}
+	h->items[pos] = it;
+}
+
+int
+hnsw_heap_pop(HnswHeap *h, const HnswCand *c)
+{
+	int			top;
+
+	if (!h->ordered)
+	{
+		/* Floyd's construction: sift down every parent, last first */
+		for (int p = h->n / 2 - 1; p >= 0; p--)
+			heap_sift_down(h, p, h->items[p]);
+		h->ordered = true;
+	}
+	top = h->items[0].idx;
+	h->n--;
 	if (h->n > 0)
-		h->items[pos] = last;
+		heap_sift_down(h, 0, h->items[h->n]);
 	return top;
 }
 
@@ -122,7 +165,10 @@ hnsw_addrset_add(HnswAddrSet *s, HnswAddr a)
 		uint32		oldsize = s->mask + 1;
 
 		s->mask = oldsize * 2 - 1;
-		s->keys = palloc_extended(sizeof(HnswAddr) * (Size) (s->mask + 1), MCXT_ALLOC_HUGE);
+		/* beside the old keys: a scan keeps the set across rescans */
+		s->keys = MemoryContextAllocExtended(GetMemoryChunkContext(old),
+											 sizeof(HnswAddr) * (Size) (s->mask + 1),
+											 MCXT_ALLOC_HUGE);
 		memset(s->keys, 0xff, sizeof(HnswAddr) * (Size) (s->mask + 1));
 		for (uint32 j = 0; j < oldsize; j++)
 		{
@@ -308,12 +354,28 @@ hnsw_search_init(HnswSearch *s, Relation index, const HnswIndexInfo *info,
 		palloc(sizeof(float) * Max(info->dim, 1));
 }
 
+/*
+ * s, made by hnsw_search_init for the same index and still holding its
+ * arrays, for a new query (a scan's rescan).
+ */
+void
+hnsw_search_restart(HnswSearch *s, const float *query)
+{
+	hnsw_search_reset(s);
+	s->query = query;
+	s->ndistances = 0;
+	s->keep_dropped = false;
+	s->skip_deleted = false;
+	s->C.ordered = s->W.ordered = true;
+}
+
 /* Forget what was found, keep the allocations (a new layer or query). */
 void
 hnsw_search_reset(HnswSearch *s)
 {
 	s->ncands = 0;
 	s->C.n = s->W.n = s->D.n = 0;
+	s->D.ordered = true;
 	memset(s->visited.keys, 0xff, sizeof(HnswAddr) * (Size) (s->visited.mask + 1));
 	s->visited.n = 0;
 }
@@ -576,7 +638,7 @@ hnsw_search_layer(HnswSearch *s, int ef, int level)
 		int			n,
 					nnew;
 
-		if (s->W.n >= ef && s->cands[ci].dist > s->cands[hnsw_heap_top(&s->W)].dist)
+		if (s->W.n >= ef && s->cands[ci].dist > hnsw_heap_top_dist(&s->W))
 			break;
 		hnsw_heap_pop(&s->C, s->cands);
 		s->cands[ci].state &= ~HNSW_CAND_IN_C;
@@ -598,7 +660,7 @@ hnsw_search_layer(HnswSearch *s, int ef, int level)
 			if (j < 0)
 				continue;
 			c = &s->cands[j];
-			if (s->W.n < ef || c->dist < s->cands[hnsw_heap_top(&s->W)].dist)
+			if (s->W.n < ef || c->dist < hnsw_heap_top_dist(&s->W))
 			{
 				c->state |= HNSW_CAND_IN_C;
 				if (s->skip_deleted && (c->state & HNSW_CAND_DELETED))
@@ -614,11 +676,11 @@ hnsw_search_layer(HnswSearch *s, int ef, int level)
 					int			k = hnsw_heap_pop(&s->W, s->cands);
 
 					if (s->keep_dropped)
-						hnsw_heap_push(&s->D, s->cands, k);
+						hnsw_heap_append(&s->D, s->cands, k);
 				}
 			}
 			else if (s->keep_dropped)
-				hnsw_heap_push(&s->D, s->cands, j);
+				hnsw_heap_append(&s->D, s->cands, j);
 		}
 	}
 }

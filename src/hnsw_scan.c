@@ -34,6 +34,8 @@
 typedef struct HnswScanOpaqueData
 {
 	MemoryContext ctx;			/* everything of one scan (reset by rescan) */
+	MemoryContext search_ctx;	/* s's arrays, kept for the next rescan */
+	bool		search_made;	/* s's arrays exist in search_ctx */
 	bool		started;
 	bool		done;
 	bool		null_query;
@@ -53,6 +55,9 @@ typedef struct HnswScanOpaqueData
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
 
+/* a visited set of more slots than this is made anew, not cleared */
+#define HNSW_REUSE_MAX_VISITED 16384
+
 IndexScanDesc
 hnsw_beginscan(Relation index, int nkeys, int norderbys)
 {
@@ -61,6 +66,8 @@ hnsw_beginscan(Relation index, int nkeys, int norderbys)
 
 	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw scan",
 									ALLOCSET_DEFAULT_SIZES);
+	so->search_ctx = AllocSetContextCreate(CurrentMemoryContext, "ecml_hnsw search",
+										   ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
 	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
 	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
@@ -206,6 +213,31 @@ take_batch(HnswScanOpaque so, bool all)
 	}
 }
 
+/*
+ * so->s ready for so->query.  A scan run once per outer row (a kNN join)
+ * reuses the arrays the last query grew (candidates, heaps, visited set)
+ * instead of growing them again from their first sizes, unless the visited
+ * set grew so large that clearing it would cost more.
+ */
+static void
+prepare_search(HnswScanOpaque so, Relation index, const HnswIndexInfo *info)
+{
+	MemoryContext old;
+
+	if (so->search_made && so->s.info.dim == info->dim && so->s.info.m == info->m &&
+		so->s.info.storage == info->storage && so->s.info.metric == info->metric &&
+		so->s.visited.mask < HNSW_REUSE_MAX_VISITED)
+	{
+		hnsw_search_restart(&so->s, so->query);
+		return;
+	}
+	MemoryContextReset(so->search_ctx);
+	old = MemoryContextSwitchTo(so->search_ctx);
+	hnsw_search_init(&so->s, index, info, so->query);
+	MemoryContextSwitchTo(old);
+	so->search_made = true;
+}
+
 static void
 start_search(IndexScanDesc scan, HnswScanOpaque so)
 {
@@ -245,7 +277,7 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 			q2 += (double) so->query[i] * so->query[i];
 		so->qnorm = (float) sqrt(q2);
 	}
-	hnsw_search_init(&so->s, index, &info, so->query);
+	prepare_search(so, index, &info);
 	so->have_search = true;
 	so->s.keep_dropped = true;
 	/* an entry point a concurrent VACUUM removed: the meta page is read again */
@@ -388,6 +420,7 @@ hnsw_endscan(IndexScanDesc scan)
 
 	end_search(so);
 	MemoryContextDelete(so->ctx);
+	MemoryContextDelete(so->search_ctx);
 	pfree(so);
 	scan->opaque = NULL;
 }
