@@ -438,22 +438,88 @@ hnsw_search_add(HnswSearch *s, HnswAddr addr)
 /*
  * hnsw_search_add for n addresses at once, their candidate numbers (or -1)
  * into out.  The addresses are taken page by page (a build writes
- * neighbours near each other), each page looked up once; every element is
- * prefetched before any distance is computed (as hnswlib does): the time
- * goes to buffer lookups and cache misses more than to arithmetic.  At
- * most 2m pins are held, and one content lock at a time.
+ * neighbours near each other), each page looked up once; the elements of
+ * up to ADD_MANY_PAGES pages are prefetched before their distances are
+ * computed (as hnswlib does): the time goes to buffer lookups and cache
+ * misses more than to arithmetic.  At most ADD_MANY_PAGES pins are held,
+ * and one content lock at a time: a backend tracks its first eight pins in
+ * an array and any more in a hash table, whose lookups were a tenth of a
+ * 128-d search when every neighbour's page stayed pinned.
  */
+#define ADD_MANY_PAGES 4
+
+typedef struct AddManyGroup
+{
+	int			start;
+	int			end;
+	Buffer		buf;
+} AddManyGroup;
+
+/* addrs[ord[g..)] of one page from g on: pin it and prefetch its elements */
+static int
+add_many_pin(HnswSearch *s, const HnswAddr *addrs, const int *ord, int n, int g,
+			 int lines, AddManyGroup *group)
+{
+	BlockNumber blkno = HnswAddrBlock(addrs[ord[g]]);
+	int			end = g;
+	Page		page;
+
+	while (end < n && HnswAddrBlock(addrs[ord[end]]) == blkno)
+		end++;
+	group->start = g;
+	group->end = end;
+	group->buf = hnsw_read_buffer(s->index, blkno);
+	LockBuffer(group->buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(group->buf);
+	for (int k = g; k < end; k++)
+	{
+		HnswElementTuple e = page_element(page, HnswAddrOffset(addrs[ord[k]]));
+
+		if (e != NULL)
+			for (int l = 0; l < lines; l++)
+				__builtin_prefetch((char *) e + 64 * l);
+	}
+	LockBuffer(group->buf, BUFFER_LOCK_UNLOCK);
+	return end;
+}
+
+/* the distances of one pinned group's elements, then the pin released */
+static void
+add_many_compute(HnswSearch *s, const HnswAddr *addrs, const int *ord,
+				 const AddManyGroup *group, int *out)
+{
+	Page		page;
+	bool		ok;
+
+	LockBuffer(group->buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(group->buf);
+	ok = HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT;
+	for (int k = group->start; k < group->end; k++)
+	{
+		HnswElementTuple e = ok ? page_element(page, HnswAddrOffset(addrs[ord[k]])) : NULL;
+
+		if (e == NULL)
+		{
+			out[ord[k]] = -1;
+			continue;
+		}
+		if (s->ncands == s->capcands)
+		{
+			s->capcands *= 2;
+			s->cands = repalloc_huge(s->cands, sizeof(HnswCand) * s->capcands);
+		}
+		cand_fill(s, &s->cands[s->ncands], addrs[ord[k]], e);
+		s->ndistances++;
+		out[ord[k]] = s->ncands++;
+	}
+	UnlockReleaseBuffer(group->buf);
+}
+
 static void
 add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
 {
 	int			ord[2 * HNSW_M_MAX];
-	struct
-	{
-		int			start,
-					end;
-		Buffer		buf;
-	}			groups[2 * HNSW_M_MAX];
-	int			ngroups = 0;
+	AddManyGroup groups[ADD_MANY_PAGES];
 	int			lines = Min((int) (HNSW_ELEMENT_HEADER + hnsw_vector_bytes(s->info.storage, s->info.dim) + 63) / 64, 16);
 
 	/* by address, so that one page's elements come together */
@@ -468,7 +534,6 @@ add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
 		}
 		ord[j] = i;
 	}
-	/* pass 1: pin each page once and prefetch its elements */
 	if (BufferIsValid(s->buf))
 	{
 		ReleaseBuffer(s->buf);
@@ -476,57 +541,12 @@ add_many(HnswSearch *s, const HnswAddr *addrs, int n, int *out)
 	}
 	for (int g = 0; g < n;)
 	{
-		BlockNumber blkno = HnswAddrBlock(addrs[ord[g]]);
-		int			end = g;
-		Page		page;
+		int			ngroups = 0;
 
-		while (end < n && HnswAddrBlock(addrs[ord[end]]) == blkno)
-			end++;
-		groups[ngroups].start = g;
-		groups[ngroups].end = end;
-		groups[ngroups].buf = hnsw_read_buffer(s->index, blkno);
-		LockBuffer(groups[ngroups].buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(groups[ngroups].buf);
-		for (int k = g; k < end; k++)
-		{
-			HnswElementTuple e = page_element(page, HnswAddrOffset(addrs[ord[k]]));
-
-			if (e != NULL)
-				for (int l = 0; l < lines; l++)
-					__builtin_prefetch((char *) e + 64 * l);
-		}
-		LockBuffer(groups[ngroups].buf, BUFFER_LOCK_UNLOCK);
-		ngroups++;
-		g = end;
-	}
-	/* pass 2: the distances, under a share lock per page */
-	for (int gi = 0; gi < ngroups; gi++)
-	{
-		Page		page;
-		bool		ok;
-
-		LockBuffer(groups[gi].buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(groups[gi].buf);
-		ok = HnswPageGetOpaque(page)->flags == HNSW_PAGE_ELEMENT;
-		for (int k = groups[gi].start; k < groups[gi].end; k++)
-		{
-			HnswElementTuple e = ok ? page_element(page, HnswAddrOffset(addrs[ord[k]])) : NULL;
-
-			if (e == NULL)
-			{
-				out[ord[k]] = -1;
-				continue;
-			}
-			if (s->ncands == s->capcands)
-			{
-				s->capcands *= 2;
-				s->cands = repalloc_huge(s->cands, sizeof(HnswCand) * s->capcands);
-			}
-			cand_fill(s, &s->cands[s->ncands], addrs[ord[k]], e);
-			s->ndistances++;
-			out[ord[k]] = s->ncands++;
-		}
-		UnlockReleaseBuffer(groups[gi].buf);
+		while (g < n && ngroups < ADD_MANY_PAGES)
+			g = add_many_pin(s, addrs, ord, n, g, lines, &groups[ngroups++]);
+		for (int gi = 0; gi < ngroups; gi++)
+			add_many_compute(s, addrs, ord, &groups[gi], out);
 	}
 }
 
