@@ -217,9 +217,13 @@ hnsw_addrset_contains(const HnswAddrSet *s, HnswAddr a)
  * buffer found here is pinned by ReadRecentBuffer, which checks that it
  * still holds the block, without the shared buffer mapping table whose
  * lookup was the largest single cost of a scan (15% of its time on 30,000
- * x 128 in memory).  A stale entry only costs that check.
+ * x 128 in memory).  A stale entry only costs that check.  One entry per
+ * shared buffer, up to HNSW_RECENT_BUFFERS_MAX: with 4,096 a 20,000 x
+ * 1,536 index (one element per page) missed most of the time, and the
+ * mapping table's lookups were again 14% of a scan.
  */
-#define HNSW_RECENT_BUFFERS 4096
+#define HNSW_RECENT_BUFFERS_MIN 1024
+#define HNSW_RECENT_BUFFERS_MAX 65536
 
 typedef struct HnswRecentBuffer
 {
@@ -228,14 +232,29 @@ typedef struct HnswRecentBuffer
 	Buffer		buf;
 } HnswRecentBuffer;
 
-static HnswRecentBuffer recent_buffers[HNSW_RECENT_BUFFERS];
+static HnswRecentBuffer *recent_buffers = NULL;
+static uint32 recent_mask;
+
+static void
+recent_buffers_init(void)
+{
+	uint32		n = HNSW_RECENT_BUFFERS_MIN;
+
+	while (n < (uint32) NBuffers && n < HNSW_RECENT_BUFFERS_MAX)
+		n *= 2;
+	recent_buffers = MemoryContextAllocZero(TopMemoryContext, sizeof(HnswRecentBuffer) * n);
+	recent_mask = n - 1;
+}
 
 Buffer
 hnsw_read_buffer(Relation index, BlockNumber blkno)
 {
-	HnswRecentBuffer *r = &recent_buffers[blkno % HNSW_RECENT_BUFFERS];
+	HnswRecentBuffer *r;
 	Buffer		buf;
 
+	if (recent_buffers == NULL)
+		recent_buffers_init();
+	r = &recent_buffers[blkno & recent_mask];
 	if (r->buf != InvalidBuffer && r->blkno == blkno &&
 		r->relid == RelationGetRelid(index) &&
 		ReadRecentBuffer(ECML_REL_LOCATOR(index), MAIN_FORKNUM, blkno, r->buf))
