@@ -90,7 +90,7 @@ typedef struct BuildState
 	float *vecs;	  /* i * dim */
 	ItemPointerData *tids;
 	uint8 *levels;
-	int32 *nb0;	  /* i * (2m + 1): count, then ids */
+	int32 *nb0;	  /* i * (2m + 1): count, then ids (LIST_COUNT, ENTRY_ID) */
 	int32 **nbup; /* level l > 0 at (l - 1) * (m + 1) */
 	int32 entry;
 	int maxlevel;
@@ -117,6 +117,7 @@ typedef struct BuildState
 	int *order;
 	int32 *keep;
 	int32 *pruned;
+	bool *cand_pruned; /* an overflowing list's marks (link_back_locked) */
 
 	bool on_disk;
 	MemoryContext ctx;
