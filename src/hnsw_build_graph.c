@@ -276,6 +276,16 @@ cand_dist(BuildState *b, int i, int32 owner)
 	return b->cand_d[i];
 }
 
+/* whether any of the first n candidates is marked pruned */
+static bool
+any_pruned(const bool *pruned, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (pruned[i])
+			return true;
+	return false;
+}
+
 /* whether candidate i is pruned by one before it that is not */
 static bool
 pruned_by_earlier(BuildState *b, int i, int32 owner)
@@ -310,7 +320,7 @@ mark_candidates(BuildState *b, int n, int p, bool sorted, int32 owner)
 		if (i == p || changed)
 		{
 			/* as select_mem, which stops at cap kept, the last one dropped */
-			if (!sorted && i == n - 1 && !memchr(pruned, true, n - 1))
+			if (!sorted && i == n - 1 && !any_pruned(pruned, n - 1))
 				break;
 			pruned[i] = pruned_by_earlier(b, i, owner);
 		}
