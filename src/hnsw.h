@@ -263,6 +263,7 @@ extern void hnsw_init(void);
 extern HnswMetric hnsw_index_metric(Relation index);
 extern void hnsw_index_options(Relation index, int *m, int *ef_construction);
 extern HnswStorage hnsw_index_storage(Relation index);
+extern int	hnsw_first_ef(int storage);
 extern const char *hnsw_storage_name(int storage);
 extern void hnsw_check_fits(const HnswIndexInfo *info, int dim);
 extern void hnsw_encode_vector(int storage, const float *x, int dim, char *out);

@@ -209,24 +209,25 @@ ecml_vector_distance_support(PG_FUNCTION_ARGS)
  * Elements an index scan computes the distance of: about m new neighbours
  * for each of the ef candidates it expands (measured on 9,000 x 784 at
  * m = 16: 440 at ef 40 for N = 3,000, 750 for 9,000, 1,130 at ef 160), plus
- * the greedy descent through the upper levels.  ef is at least ef_search,
- * and grows (up to the scan's limit of HNSW_EF_GROWTH_MAX ef_search, and
+ * the greedy descent through the upper levels.  ef is at least the first
+ * search's (hnsw_first_ef: ef_search, for half and int8 at least 40), and
+ * grows (up to the scan's limit of HNSW_EF_GROWTH_MAX times that, and
  * ecml.hnsw_max_scan_tuples elements) when the LIMIT, divided by the share
  * of rows the filter keeps, asks for more rows than the first batch (a
- * quarter of ef_search) gives.
+ * quarter of ef) gives.
  */
 static double
-expected_elements(double ntuples, int m, double limit, double selectivity)
+expected_elements(double ntuples, int m, int first_ef, double limit, double selectivity)
 {
 	double		levels = Max(log(ntuples) / log((double) m), 1.0);
-	double		ef = hnsw_ef_search;
+	double		ef = first_ef;
 	double		e;
 
 	if (limit > 0 && selectivity > 0)
 	{
 		double		want = 4.0 * limit / Min(selectivity, 1.0);
 
-		ef = Max(ef, Min(want, (double) hnsw_ef_search * HNSW_EF_GROWTH_MAX));
+		ef = Max(ef, Min(want, (double) first_ef * HNSW_EF_GROWTH_MAX));
 	}
 	e = m * (ef + levels);
 	if (limit > 0 && selectivity > 0 && limit / selectivity > ef / 4)
@@ -256,6 +257,7 @@ hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		uncached;
 	int			m;
 	int			efc;
+	int			first_ef;
 	int			dim;
 	Relation	index;
 
@@ -271,12 +273,13 @@ hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 	index = index_open(ind->indexoid, NoLock);
 	hnsw_index_options(index, &m, &efc);
+	first_ef = hnsw_first_ef(hnsw_index_storage(index));
 	index_close(index, NoLock);
 	dim = hnsw_index_dim(ind->indexoid);
 
 	if (rel->tuples > 0)
 		selectivity = Max(rel->rows / rel->tuples, 1.0 / Max(rel->tuples, 1.0));
-	elements = expected_elements(ntuples, m, limit, selectivity);
+	elements = expected_elements(ntuples, m, first_ef, limit, selectivity);
 
 	/* elements are scattered: about one page each, at most every page */
 	touched = Min(elements, pages);

@@ -4,10 +4,11 @@
  *	  nearest first.
  *
  * The first batch is the paper's search (greedy descent, then a layer-0
- * search with ef = ecml.hnsw_ef_search), the nearest quarter of its result
- * returned in distance order.  When the executor asks for more (a WHERE
- * clause rejected rows, or the LIMIT is above ef_search / 4), the scan
- * resumes with twice the candidate set (up to 8 ef_search): the rest of
+ * search with ef = ecml.hnsw_ef_search, for half and int8 at least 40:
+ * hnsw_first_ef), the nearest quarter of its result returned in distance
+ * order.  When the executor asks for more (a WHERE clause rejected rows,
+ * or the LIMIT is above ef / 4), the scan resumes with twice the
+ * candidate set (up to 8 ef): the rest of
  * the result and the nearest elements it had found but dropped fill it
  * again and the search continues from them and from the candidates it had
  * not expanded, giving the next batch, again in order.  It stops when
@@ -47,6 +48,7 @@ typedef struct HnswScanOpaqueData
 	int			pos;
 	float		last_dist;		/* distance of the last row returned */
 	float		qnorm;			/* |query|, for the bounds of half and int8 */
+	int			ef;				/* the candidate set of the first search */
 	int			ef_round;		/* the candidate set of the next round */
 	/* a NULL query: every element, in physical order */
 	BlockNumber blkno;
@@ -290,8 +292,9 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 	for (int lc = meta.entry_level; lc > 0; lc--)
 		cur = hnsw_search_greedy(&so->s, cur, lc);
 	hnsw_search_seed(&so->s, cur);
-	hnsw_search_layer(&so->s, hnsw_ef_search, 0);
-	so->ef_round = Min(hnsw_ef_search * 2, hnsw_ef_search * HNSW_EF_GROWTH_MAX);
+	so->ef = hnsw_first_ef(so->s.info.storage);
+	hnsw_search_layer(&so->s, so->ef, 0);
+	so->ef_round = Min(so->ef * 2, so->ef * HNSW_EF_GROWTH_MAX);
 	take_batch(so, false);
 }
 
@@ -401,7 +404,7 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 			if (!hnsw_search_resume(&so->s, so->ef_round))
 				break;
 			take_batch(so, false);
-			so->ef_round = Min(so->ef_round * 2, hnsw_ef_search * HNSW_EF_GROWTH_MAX);
+			so->ef_round = Min(so->ef_round * 2, so->ef * HNSW_EF_GROWTH_MAX);
 		}
 	}
 	if (!found)

@@ -70,6 +70,24 @@ hnsw_index_storage(Relation index)
 	return st < 0 ? HNSW_STORAGE_FLOAT : (HnswStorage) st;
 }
 
+/*
+ * The candidate set of a scan's first search: ecml.hnsw_ef_search, and for
+ * half and int8 at least twice HNSW_RERANK_BATCH.  Their executor re-rank
+ * reads rows past the LIMIT until a bound passes the k-th exact distance
+ * (about 40 for LIMIT 10); a smaller first search made the scan resume
+ * round after round for them, which cost as much as searching 40 at once,
+ * and strict order then skipped the near rows the later rounds found
+ * (20,000 x 768 cosine int8, recall@10 at ef_search 10: 0.870 against
+ * 0.997 at 40, in the same time; test/bench/RESULTS.md).
+ */
+int
+hnsw_first_ef(int storage)
+{
+	if (storage == HNSW_STORAGE_FLOAT)
+		return hnsw_ef_search;
+	return Max(hnsw_ef_search, 2 * HNSW_RERANK_BATCH);
+}
+
 /* An element of dim dimensions must fit a page at level 0. */
 void
 hnsw_check_fits(const HnswIndexInfo *info, int dim)

@@ -8,7 +8,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 SET LOCAL search_path = public, ecml;
 SET LOCAL client_min_messages = warning;
 SET LOCAL maintenance_work_mem = '256MB';
@@ -83,6 +83,15 @@ SELECT cmp_ok((SELECT recall FROM st_rec WHERE storage = 'half'), '>=',
               (SELECT recall FROM st_rec WHERE storage = 'float') - 0.02, 'half recall@10 within 0.02 of float');
 SELECT cmp_ok((SELECT recall FROM st_rec WHERE storage = 'int8'), '>=',
               (SELECT recall FROM st_rec WHERE storage = 'float') - 0.02, 'int8 recall@10 within 0.02 of float');
+-- half and int8 search at least 40 candidates, about the rows the re-rank
+-- reads for LIMIT 10 anyway: at ef_search 10 a scan finds what it finds at
+-- 40 (it used to resume round after round, and strict order skipped the
+-- near rows the later rounds found)
+CREATE TEMP TABLE st_ef40 AS SELECT qid, ids FROM pg_temp.run('<->');
+SET LOCAL ecml.hnsw_ef_search = 10;
+SELECT is((SELECT count(*)::int FROM pg_temp.run('<->') r JOIN st_ef40 e USING (qid) WHERE r.ids = e.ids), 20,
+          'int8 at ef_search 10: the rows of ef_search 40, in the same order');
+RESET ecml.hnsw_ef_search;
 
 -- deletes, VACUUM and inserts on the int8 index; still exact order, the
 -- deleted rows never come back
