@@ -8,13 +8,12 @@
  * hnsw_first_ef), the nearest quarter of its result returned in distance
  * order.  When the executor asks for more (a WHERE clause rejected rows,
  * or the LIMIT is above ef / 4), the scan resumes with twice the
- * candidate set (up to 8 ef): the rest of
- * the result and the nearest elements it had found but dropped fill it
- * again and the search continues from them and from the candidates it had
- * not expanded, giving the next batch, again in order.  It stops when
- * nothing is left, or after it computed the distances of
- * ecml.hnsw_max_scan_tuples elements and returned the rest of what it had
- * found.  Each batch is in order, but a later batch can hold a row nearer
+ * candidate set (up to 8 ef): the rest of the result and the nearest
+ * elements it had found but dropped fill it again and the search
+ * continues from them and from the candidates it had not expanded, giving
+ * the next batch, again in order.  It stops when nothing is left, or
+ * after it computed the distances of ecml.hnsw_max_scan_tuples elements
+ * and returned the rest of what it had found.  Each batch is in order, but a later batch can hold a row nearer
  * than the last row of the batch before (the graph reached it later): with
  * ecml.hnsw_strict_order (the default) such a row is skipped, so rows come
  * in non-decreasing distance as ORDER BY promises; without it the row is
