@@ -41,6 +41,27 @@ extern float ecml_l2_squared_i8(const int8 *c, float scale, const float *q, int 
 extern float ecml_dot_i8(const int8 *c, float scale, const float *q, int n, float *norm2);
 
 /*
+ * Half-precision copies (distance_f16.c): whether this CPU runs the
+ * kernels below, which exist only in x86-64 builds by GCC or clang and may
+ * be called only when it does.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ECML_HAVE_F16_KERNELS 1
+#endif
+extern bool ecml_f16_supported(void);
+
+#ifdef ECML_HAVE_F16_KERNELS
+/* out = x rounded to halves; false when a component is beyond half's range */
+extern bool ecml_f32_to_f16(const float *x, uint16 *out, int n);
+
+/* x . y and |x - y|^2 for x in halves, y in floats or halves */
+extern float ecml_dot_f16(const uint16 *x, const float *y, int n);
+extern float ecml_dot_f16_f16(const uint16 *x, const uint16 *y, int n);
+extern float ecml_l2_squared_f16(const uint16 *x, const float *y, int n);
+extern float ecml_l2_squared_f16_f16(const uint16 *x, const uint16 *y, int n);
+#endif
+
+/*
  * 1 - x.y / (|x| |y|), clamped to [0, 2]; NaN when either vector has norm
  * zero (the angle is undefined).
  */

@@ -27,12 +27,33 @@
 
 /* ---- the serial build ---- */
 
-/* bytes of one element of the serial build's arrays */
+/* bytes of one element of the serial build's arrays, its half copy too */
 static Size
-element_bytes(const HnswIndexInfo *info)
+element_bytes(const BuildState *b)
 {
+	const HnswIndexInfo *info = &b->info;
+
 	return sizeof(float) * info->dim + sizeof(ItemPointerData) + 1 +
-		sizeof(int32) * (2 * info->m + 1) + sizeof(int32 *) + sizeof(uint32);
+		   sizeof(int32) * (2 * info->m + 1) + sizeof(int32 *) + sizeof(uint32) +
+		   (b->centre ? sizeof(uint16) * info->dim : 0);
+}
+
+/*
+ * Go on with the distances over the float vectors: the half copies no
+ * longer fit the memory, or a vector is beyond half's range.  The graph so
+ * far stays as it is.
+ */
+static void
+drop_halves(BuildState *b, const char *why)
+{
+	ereport(DEBUG1,
+			(errmsg_internal("ecml_hnsw build: distances over float vectors after %lld rows (%s)",
+							 (long long) b->n, why)));
+	if (b->hvecs)
+		pfree(b->hvecs);
+	b->hvecs = NULL;
+	b->centre = NULL;
+	b->maxn = Max(b->n, (int64) ((b->memlimit - Min(b->upper_bytes, b->memlimit)) / element_bytes(b)));
 }
 
 /* Grow the arrays to hold one more element; false when over the memory cap. */
@@ -44,6 +65,8 @@ reserve_element(BuildState *b)
 
 	if (b->n < b->cap)
 		return true;
+	if (b->n >= b->maxn && b->centre)
+		drop_halves(b, "the half copies do not fit maintenance_work_mem");
 	if (b->n >= b->maxn)
 		return false;
 	newcap = Min(Max(b->cap * 2, 1024), b->maxn);
@@ -56,6 +79,8 @@ reserve_element(BuildState *b)
 		b->nb0 = palloc_extended(sizeof(int32) * (2 * b->info.m + 1) * newcap, MCXT_ALLOC_HUGE);
 		b->nbup = palloc_extended(sizeof(int32 *) * newcap, MCXT_ALLOC_HUGE);
 		b->visited = palloc_extended(sizeof(uint32) * newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		if (b->centre)
+			b->hvecs = palloc_extended(sizeof(uint16) * b->info.dim * newcap, MCXT_ALLOC_HUGE);
 	}
 	else
 	{
@@ -66,6 +91,8 @@ reserve_element(BuildState *b)
 		b->nbup = repalloc_huge(b->nbup, sizeof(int32 *) * newcap);
 		b->visited = repalloc_huge(b->visited, sizeof(uint32) * newcap);
 		memset(b->visited + b->cap, 0, sizeof(uint32) * (newcap - b->cap));
+		if (b->hvecs)
+			b->hvecs = repalloc_huge(b->hvecs, sizeof(uint16) * b->info.dim * newcap);
 	}
 	MemoryContextSwitchTo(old);
 	b->cap = newcap;
@@ -85,6 +112,8 @@ switch_to_disk(BuildState *b)
 	b->on_disk = true;
 	MemoryContextReset(b->ctx);
 	b->vecs = NULL;
+	b->hvecs = NULL;
+	b->centre = NULL;
 	b->cap = 0;
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_DISK);
 }
@@ -109,7 +138,16 @@ add_tuple(BuildState *b, ItemPointer tid, Datum value)
 
 		hnsw_check_fits(&b->info, n);
 		b->info.dim = n;
-		b->maxn = Max(b->memlimit / element_bytes(&b->info), 1);
+		if (hnsw_build_half_wanted(&b->info))
+		{
+			/* L2's copies are of the vectors minus this first one */
+			b->centre = MemoryContextAlloc(b->ctx, sizeof(float) * n);
+			b->hq = MemoryContextAlloc(b->ctx, sizeof(float) * n);
+			memcpy(b->centre, first, sizeof(float) * n);
+			ereport(DEBUG1,
+					(errmsg_internal("ecml_hnsw build: distances over half-precision copies")));
+		}
+		b->maxn = Max(b->memlimit / element_bytes(b), 1);
 		reserve_element(b);
 		memcpy(hnsw_build_vec(b, 0), first, sizeof(float) * n);
 		pfree(first);
@@ -134,14 +172,16 @@ add_tuple(BuildState *b, ItemPointer tid, Datum value)
 		if (b->n > 0)
 			hnsw_prepare_vector(value, b->info.metric, b->info.dim, "vector", &n,
 								hnsw_build_vec(b, b->n));
+		if (b->hvecs && !hnsw_build_set_half(b, b->n))
+			drop_halves(b, "a vector is beyond half precision's range");
 		b->tids[b->n] = *tid;
 		b->levels[b->n] = level;
 		hnsw_build_insert_mem(b, b->n);
 		b->n++;
 		/* the upper lists count against the memory too */
 		if (b->upper_bytes > 0 && b->maxn > b->n &&
-			(Size) b->maxn * element_bytes(&b->info) + b->upper_bytes > b->memlimit)
-			b->maxn = Max(b->n, (int64) ((b->memlimit - b->upper_bytes) / element_bytes(&b->info)));
+			(Size) b->maxn * element_bytes(b) + b->upper_bytes > b->memlimit)
+			b->maxn = Max(b->n, (int64) ((b->memlimit - b->upper_bytes) / element_bytes(b)));
 	}
 	b->indtuples++;
 	if ((int64) b->indtuples % 1000 == 0)

@@ -16,6 +16,12 @@
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 
+/*
+ * The fewest dimensions at which a build computes its distances over half
+ * copies (hnsw_build_half_wanted): measured in test/bench/RESULTS.md
+ */
+#define HNSW_BUILD_HALF_MIN_DIM 64
+
 /* a (distance, element) pair of the in-memory searches */
 typedef struct BuildPair
 {
@@ -55,7 +61,11 @@ typedef struct HnswBuildShared
 		off_upoff,
 		off_tids,
 		off_levels,
+		off_hvecs,
+		off_centre,
 		off_upool;	  /* offsets into the graph chunk; locks at 0 */
+	bool half;		  /* the graph has half copies (hnsw_build_half_wanted) */
+	double est_rows;  /* rows the table was estimated to have */
 	uint64 upool_cap; /* int32s in the pool */
 	int32 entry;
 	int maxlevel;
@@ -66,6 +76,7 @@ typedef struct HnswBuildShared
 	pg_atomic_uint64 next; /* element numbers handed out */
 	pg_atomic_uint64 upool_used;
 	pg_atomic_uint32 overflow; /* the graph did not fit: build serially */
+	pg_atomic_uint32 nohalf;   /* a vector is beyond half's range */
 
 	/* a ParallelTableScanDescData follows at HNSW_SHARED_SCAN_OFFSET */
 } HnswBuildShared;
@@ -92,6 +103,17 @@ typedef struct BuildState
 	uint8 *levels;
 	int32 *nb0;	  /* i * (2m + 1): count, then ids (LIST_COUNT, ENTRY_ID) */
 	int32 **nbup; /* level l > 0 at (l - 1) * (m + 1) */
+
+	/*
+	 * Half-precision copies of the vectors (i * dim), which the graph's
+	 * distances are computed over while there are any: for L2, of v minus
+	 * centre (one of the vectors; distances do not change, and data far
+	 * from the origin keeps its precision); hq is the inserted element's
+	 * vector minus centre.  NULL when the distances are over vecs.
+	 */
+	uint16 *hvecs;
+	float *centre;
+	float *hq;
 	int32 entry;
 	int maxlevel;
 
@@ -134,6 +156,8 @@ hnsw_build_vec(BuildState *b, int64 i)
 
 /* hnsw_build_graph.c */
 extern void hnsw_build_scratch(BuildState *b);
+extern bool hnsw_build_half_wanted(const HnswIndexInfo *info);
+extern bool hnsw_build_set_half(BuildState *b, int32 i);
 extern bool hnsw_build_insert_mem(BuildState *b, int32 q);
 extern int	hnsw_build_level(BuildState *b);
 extern void hnsw_build_write_graph(BuildState *b);

@@ -16,6 +16,7 @@
 #include "access/generic_xlog.h"
 #include "access/xloginsert.h"
 #include "commands/progress.h"
+#include "distance.h"
 #include "ecml.h"
 #include "hnsw.h"
 #include "hnsw_build.h"
@@ -130,19 +131,77 @@ read_list(BuildState *b, int32 i, int level)
 	return b->listcopy;
 }
 
+static inline const uint16 *
+half_of(BuildState *b, int32 i)
+{
+	return b->hvecs + (Size) i * b->info.dim;
+}
+
+/* the start of the vector i's distances read */
 static inline void
 prefetch_vec(BuildState *b, int32 i)
 {
-	const char *p = (const char *) vec_of(b, i);
+	const char *p = b->hvecs ? (const char *) half_of(b, i) : (const char *) vec_of(b, i);
 	int			bytes = Min((int) sizeof(float) * b->info.dim, 1024);
 
 	for (int o = 0; o < bytes; o += 64)
 		__builtin_prefetch(p + o);
 }
 
+/*
+ * Whether a build of this index computes its distances over half-precision
+ * copies: where the CPU converts halves (F16C), for cosine (unit vectors)
+ * and L2 (centred), at dimensions where reading the vectors is what the
+ * build waits for.
+ */
+bool
+hnsw_build_half_wanted(const HnswIndexInfo *info)
+{
+	return (info->metric == HNSW_METRIC_COSINE || info->metric == HNSW_METRIC_L2) &&
+		   info->dim >= HNSW_BUILD_HALF_MIN_DIM && ecml_f16_supported();
+}
+
+/*
+ * Element i's half copy from its vector (b->hvecs is set); false when a
+ * component was beyond half's range (the copy is clamped, so finite).
+ */
+bool
+hnsw_build_set_half(BuildState *b, int32 i)
+{
+#ifdef ECML_HAVE_F16_KERNELS
+	const float *v = vec_of(b, i);
+
+	if (b->info.metric == HNSW_METRIC_L2)
+	{
+		for (int k = 0; k < b->info.dim; k++)
+			b->hq[k] = v[k] - b->centre[k];
+		v = b->hq;
+	}
+	return ecml_f32_to_f16(v, b->hvecs + (Size) i * b->info.dim, b->info.dim);
+#else
+	elog(ERROR, "ecml_hnsw build: no half-precision kernels in this build");
+	return false;
+#endif
+}
+
+/* the distance of element e to the element being inserted, whose vector is qv */
+static inline float
+dist_to(BuildState *b, int32 e, const float *qv)
+{
+#ifdef ECML_HAVE_F16_KERNELS
+	if (b->hvecs)
+		return b->info.metric == HNSW_METRIC_L2 ? ecml_l2_squared_f16(half_of(b, e), b->hq, b->info.dim) : -ecml_dot_f16(half_of(b, e), qv, b->info.dim);
+#endif
+	return hnsw_distance(b->info.metric, vec_of(b, e), qv, b->info.dim);
+}
+
 static inline float
 dist_ids(BuildState *b, int32 x, int32 y)
 {
+#ifdef ECML_HAVE_F16_KERNELS
+	if (b->hvecs)
+		return b->info.metric == HNSW_METRIC_L2 ? ecml_l2_squared_f16_f16(half_of(b, x), half_of(b, y), b->info.dim) : -ecml_dot_f16_f16(half_of(b, x), half_of(b, y), b->info.dim);
+#endif
 	return hnsw_distance(b->info.metric, vec_of(b, x), vec_of(b, y), b->info.dim);
 }
 
@@ -205,7 +264,7 @@ search_layer_mem(BuildState *b, int32 q, const BuildPair *eps, int neps, int ef,
 
 			if (!visit(b, e))
 				continue;
-			d = hnsw_distance(b->info.metric, vec_of(b, e), qv, b->info.dim);
+			d = dist_to(b, e, qv);
 			if (b->W.n < ef || d < b->W.p[0].d)
 			{
 				pair_push(&b->C, d, e);
@@ -561,7 +620,10 @@ hnsw_build_insert_mem(BuildState *b, int32 q)
 	if (!graph_entry(b, q, level, false, &ep.id, &maxlevel))
 		return true;
 
-	ep.d = hnsw_distance(b->info.metric, vec_of(b, ep.id), qv, b->info.dim);
+	if (b->hvecs && b->info.metric == HNSW_METRIC_L2)
+		for (int k = 0; k < b->info.dim; k++)
+			b->hq[k] = qv[k] - b->centre[k];
+	ep.d = dist_to(b, ep.id, qv);
 	for (int lc = maxlevel; lc > level; lc--)
 	{
 		bool		moved = true;
@@ -574,7 +636,7 @@ hnsw_build_insert_mem(BuildState *b, int32 q)
 			for (int k = 1; k <= LIST_COUNT(list); k++)
 			{
 				int32		id = ENTRY_ID(list[k]);
-				float		d = hnsw_distance(b->info.metric, vec_of(b, id), qv, b->info.dim);
+				float		d = dist_to(b, id, qv);
 
 				if (d < ep.d)
 				{
@@ -604,8 +666,7 @@ hnsw_build_insert_mem(BuildState *b, int32 q)
 		memcpy(b->keep, b->cand_ids, sizeof(int32) * nkeep);
 		set_own_list(b, q, lc, b->keep, nkeep);
 		for (int i = 0; i < nkeep; i++)
-			link_back_mem(b, b->keep[i], lc,
-						  q, hnsw_distance(b->info.metric, vec_of(b, b->keep[i]), qv, b->info.dim));
+			link_back_mem(b, b->keep[i], lc, q, dist_to(b, b->keep[i], qv));
 		neps = nfound;
 	}
 	if (level > maxlevel)

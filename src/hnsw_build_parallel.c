@@ -24,6 +24,7 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
+#include "distance.h"
 #include "hnsw_build.h"
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
@@ -56,9 +57,11 @@ static int	build_tranche = 0;
 
 /*
  * Lay the graph chunk out for vectors of dim: element locks, vectors,
- * level-0 lists, pool offsets, heap TIDs, levels, then the pool of lists
- * above level 0.  An element has 1/(m-1) upper levels on average; the pool
- * has room for twice that.  Arithmetic only: runs under the spinlock.
+ * level-0 lists, pool offsets, heap TIDs, levels, the half copies and
+ * their centre when every estimated row fits with them, then the pool of
+ * lists above level 0.  An element has 1/(m-1) upper levels on average;
+ * the pool has room for twice that.  Arithmetic only: runs under the
+ * spinlock.
  */
 static void
 set_layout(HnswBuildShared *sh, int dim)
@@ -67,9 +70,15 @@ set_layout(HnswBuildShared *sh, int dim)
 	double upper = 2.0 * (m + 1) / (m - 1);
 	Size per = sizeof(LWLock) + sizeof(float) * dim +
 			   sizeof(int32) * (2 * m + 1) + sizeof(uint32) + sizeof(ItemPointerData) + 1;
-	Size usable = sh->graph_bytes > 8192 ? sh->graph_bytes - 8192 : 0;
+	Size usable = sh->graph_bytes > 8192 + sizeof(float) * dim ? sh->graph_bytes - 8192 - sizeof(float) * dim : 0;
 	double maxn = floor(usable / (per + sizeof(int32) * upper));
+	double maxn_half = floor(usable / (per + sizeof(uint16) * dim + sizeof(int32) * upper));
+	HnswIndexInfo info = sh->info;
 
+	info.dim = dim;
+	sh->half = hnsw_build_half_wanted(&info) && maxn_half >= sh->est_rows;
+	if (sh->half)
+		maxn = maxn_half;
 	/* element numbers are int32, pool offsets uint32 */
 	maxn = Min(maxn, (double) PG_INT32_MAX / (upper + 1));
 	sh->dim = dim;
@@ -79,7 +88,9 @@ set_layout(HnswBuildShared *sh, int dim)
 	sh->off_upoff = MAXALIGN(sh->off_nb0 + sizeof(int32) * (2 * m + 1) * sh->maxn);
 	sh->off_tids = MAXALIGN(sh->off_upoff + sizeof(uint32) * sh->maxn);
 	sh->off_levels = MAXALIGN(sh->off_tids + sizeof(ItemPointerData) * sh->maxn);
-	sh->off_upool = MAXALIGN(sh->off_levels + sh->maxn);
+	sh->off_hvecs = MAXALIGN(sh->off_levels + sh->maxn);
+	sh->off_centre = MAXALIGN(sh->off_hvecs + (sh->half ? sizeof(uint16) * dim * sh->maxn : 0));
+	sh->off_upool = MAXALIGN(sh->off_centre + sizeof(float) * dim);
 	sh->upool_cap = sh->graph_bytes > sh->off_upool ? (sh->graph_bytes - sh->off_upool) / sizeof(int32) : 0;
 }
 
@@ -97,6 +108,8 @@ attach_graph(BuildState *b, HnswBuildShared *sh, char *graph)
 	b->tids = (ItemPointerData *) (graph + sh->off_tids);
 	b->levels = (uint8 *) (graph + sh->off_levels);
 	b->upool = (int32 *) (graph + sh->off_upool);
+	b->hvecs = sh->half ? (uint16 *) (graph + sh->off_hvecs) : NULL;
+	b->centre = (float *) (graph + sh->off_centre);
 }
 
 /* The first row this process sees: fix the layout if nobody has yet. */
@@ -108,13 +121,21 @@ attach_layout(Participant *p, Datum value)
 	int			n;
 	float	   *first = hnsw_prepare_vector(value, b->info.metric, 0, "vector", &n, NULL);
 
-	pfree(first);
 	hnsw_check_fits(&b->info, n);
 	SpinLockAcquire(&sh->mutex);
 	if (sh->dim == 0)
+	{
 		set_layout(sh, n);
+		/* L2's half copies are of the vectors minus this first one */
+		memcpy(p->graph + sh->off_centre, first, sizeof(float) * n);
+	}
 	SpinLockRelease(&sh->mutex);
+	pfree(first);
 	attach_graph(b, sh, p->graph);
+	b->hq = palloc(sizeof(float) * n);
+	if (b->hvecs)
+		ereport(DEBUG1,
+				(errmsg_internal("ecml_hnsw build: distances over half-precision copies")));
 	/* the visited marks are this process's own */
 	b->cap = b->maxn;
 	b->visited = palloc_extended(sizeof(uint32) * Max(b->maxn, 1),
@@ -162,6 +183,12 @@ parallel_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	}
 	hnsw_prepare_vector(values[0], b->info.metric, b->info.dim, "vector", &n,
 						b->vecs + (Size) id * b->info.dim);
+	/* once a vector is beyond half's range, every process uses floats */
+	if (b->hvecs && (pg_atomic_read_u32(&sh->nohalf) || !hnsw_build_set_half(b, (int32) id)))
+	{
+		pg_atomic_write_u32(&sh->nohalf, 1);
+		b->hvecs = NULL;
+	}
 	b->tids[id] = *tid;
 	b->levels[id] = hnsw_build_level(b);
 	LWLockInitialize(&b->locks[id], sh->tranche);
@@ -235,12 +262,17 @@ end_parallel(ParallelContext *pcxt, Snapshot snapshot)
 /*
  * The graph chunk's size: maintenance_work_mem, or less for a smaller
  * table.  The graph keeps each vector as float4 like the heap (or its TOAST
- * table) does, plus the element's lists and bookkeeping; a quarter more
- * covers the rest.  A graph that does not fit after all is built serially.
+ * table) does, and for cosine and L2 half as much again for the half
+ * copies, plus the element's lists and bookkeeping; a quarter more covers
+ * the rest.  A graph that does not fit after all is built serially.
+ * Returns the rows the table is estimated to have in *rows.
  */
 static Size
-graph_bytes(BuildState *b)
+graph_bytes(BuildState *b, double *rows)
 {
+	bool halves = (b->info.metric == HNSW_METRIC_COSINE ||
+				   b->info.metric == HNSW_METRIC_L2) &&
+				  ecml_f16_supported();
 	Relation heap = b->heap;
 	int m = b->info.m;
 	double pages = RelationGetNumberOfBlocks(heap);
@@ -261,7 +293,8 @@ graph_bytes(BuildState *b)
 		pages += RelationGetNumberOfBlocks(toast);
 		table_close(toast, AccessShareLock);
 	}
-	need = 1.25 * (pages * BLCKSZ + tuples * per) + 1024 * 1024;
+	*rows = tuples;
+	need = 1.25 * ((halves ? 1.5 : 1.0) * pages * BLCKSZ + tuples * per) + 1024 * 1024;
 	return need < (double) b->memlimit ? (Size) need : b->memlimit;
 }
 
@@ -287,6 +320,7 @@ setup_shared(ParallelContext *pcxt, BuildState *b, IndexInfo *indexInfo,
 	pg_atomic_init_u64(&sh->next, 0);
 	pg_atomic_init_u64(&sh->upool_used, 0);
 	pg_atomic_init_u32(&sh->overflow, 0);
+	pg_atomic_init_u32(&sh->nohalf, 0);
 	table_parallelscan_initialize(b->heap, SharedScan(sh), snapshot);
 	shm_toc_insert(pcxt->toc, HNSW_KEY_SHARED, sh);
 
@@ -337,6 +371,7 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 	Snapshot	snapshot;
 	Size		estshared;
 	Size		gbytes;
+	double		est_rows;
 	HnswBuildShared *sh;
 	char	   *graph;
 	bool		done;
@@ -352,7 +387,7 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 	estshared = add_size(HNSW_SHARED_SCAN_OFFSET,
 						 table_parallelscan_estimate(b->heap, snapshot));
 	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
-	gbytes = graph_bytes(b);
+	gbytes = graph_bytes(b, &est_rows);
 	shm_toc_estimate_chunk(&pcxt->estimator, gbytes);
 	shm_toc_estimate_keys(&pcxt->estimator, 2);
 	if (debug_query_string)
@@ -367,6 +402,7 @@ hnsw_build_parallel(BuildState *b, IndexInfo *indexInfo)
 		return false;
 	}
 	sh = setup_shared(pcxt, b, indexInfo, snapshot, estshared, gbytes, &graph);
+	sh->est_rows = est_rows;
 
 	LaunchParallelWorkers(pcxt);
 	if (pcxt->nworkers_launched == 0)

@@ -2,7 +2,8 @@
 # CREATE INDEX ... USING ecml_hnsw with parallel workers: the same index is
 # built with max_parallel_maintenance_workers = 0 and = 2 (parallel set-up
 # made free so the planner grants the workers; the build's DEBUG1 line says
-# how many were launched).  Each index must hold every non-null row (see
+# how many were launched), at 32 dimensions (distances over floats) and 96
+# (over half copies, which every process's DEBUG1 line reports).  Each index must hold every non-null row (see
 # elements and reachable below), reach
 # recall@10 >= 0.99 at a large ef_search, and a parallel build cancelled by
 # statement_timeout must fail with 57014 and leave a backend that answers.
@@ -19,13 +20,14 @@ check() {  # check NAME COMMAND...: ok when COMMAND succeeds
 }
 [ -n "${HP_KEEP:-}" ] || trap 'q -c "DROP TABLE IF EXISTS hp_items, hp_q, hp_big" -c "DROP EXTENSION IF EXISTS pageinspect" >/dev/null 2>&1 || true' EXIT
 
-# 20,000 x 32 points around 40 seeded centres (as test/pgtap/hnsw.sql), 7
-# NULL rows, 20 queries from the same mixture
+# make_data DIM: 20,000 x DIM points around 40 seeded centres (as
+# test/pgtap/hnsw.sql), 7 NULL rows, 20 queries from the same mixture
+make_data() {
 q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS ecml" \
   -c "DROP TABLE IF EXISTS hp_items, hp_q, hp_big" \
   -c "SELECT setseed(0.29)" \
   -c "CREATE TEMP TABLE hp_ctr AS SELECT k, ARRAY(SELECT (random() * 2 - 1)::real
-        FROM generate_series(1, 32) WHERE k >= 0) AS ctr FROM generate_series(0, 39) k" \
+        FROM generate_series(1, $1) WHERE k >= 0) AS ctr FROM generate_series(0, 39) k" \
   -c "CREATE FUNCTION pg_temp.point(c real[]) RETURNS real[] LANGUAGE sql AS
         \$\$ SELECT array_agg(x + (random()::real - 0.5) * 0.5 ORDER BY i)
             FROM unnest(c) WITH ORDINALITY u(x, i) \$\$" \
@@ -35,16 +37,19 @@ q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS ecml
   -c "CREATE TABLE hp_q AS SELECT i AS qid, pg_temp.point(ctr) AS q
         FROM generate_series(1, 20) i JOIN hp_ctr ON hp_ctr.k = (i * 7) % 40" \
   -c "ANALYZE hp_items" >/dev/null
+}
 
 force_parallel="SET min_parallel_table_scan_size = 0; SET parallel_setup_cost = 0;
   SET maintenance_work_mem = '128MB'; SET client_min_messages = debug1;"
 
-# build NAME WORKERS: the build's DEBUG1 lines into a file, the index left
+# build NAME WORKERS: the index left, the workers launched on stdout and
+# the processes that computed over half copies in $halves (the DEBUG1 lines)
 build() {
     q -c "DROP INDEX IF EXISTS hp_idx" 2>/dev/null
     q -c "$force_parallel SET max_parallel_maintenance_workers = $2;
           CREATE INDEX hp_idx ON hp_items USING ecml_hnsw (v ecml.real_l2_ops)" 2>"/tmp/hp_build_$$.log"
     launched=$(sed -nE 's/.*ecml_hnsw build: ([0-9]+) parallel workers launched.*/\1/p' "/tmp/hp_build_$$.log")
+    grep -c 'distances over half-precision copies' "/tmp/hp_build_$$.log" >"/tmp/hp_halves_$$" || true
     rm -f "/tmp/hp_build_$$.log"
     echo "${launched:-0}"
 }
@@ -91,22 +96,36 @@ recall() {
         END \$\$" -c "SELECT round(pg_temp.r()::numeric, 3)"
 }
 
-for w in 0 2; do
-    n=$(build hp_idx "$w")
-    if [ "$w" -eq 0 ]; then
-        check "max_parallel_maintenance_workers = 0: no workers launched" [ "$n" -eq 0 ]
-    else
-        echo "# $n parallel workers launched"
-        check "max_parallel_maintenance_workers = 2: parallel workers launched" [ "$n" -ge 1 ]
-    fi
-    check "workers = $w: the build counted 20,000 index tuples" \
-        [ "$(q -c "SELECT reltuples::int FROM pg_class WHERE relname = 'hp_idx'")" = 20000 ]
-    check "workers = $w: 20,000 elements on the index's pages" [ "$(elements)" = 20000 ]
-    check "workers = $w: an unbounded scan returns non-null rows, each once, >= 99.9% of them" \
-        [ "$(reachable)" = t ]
-    r=$(recall)
-    echo "# workers = $w: recall@10 at ef_search 400: $r"
-    check "workers = $w: recall@10 >= 0.99" awk -v r="$r" 'BEGIN { exit !(r >= 0.99) }'
+# 32 dimensions: distances over floats; 96: over half copies (64 and more,
+# on a CPU with F16C; src/hnsw_build_graph.c), in every process
+f16c=0
+grep -qw f16c /proc/cpuinfo && f16c=1
+for dim in 32 96; do
+    make_data "$dim"
+    for w in 0 2; do
+        n=$(build hp_idx "$w")
+        halves=$(cat "/tmp/hp_halves_$$")
+        rm -f "/tmp/hp_halves_$$"
+        if [ "$w" -eq 0 ]; then
+            check "d = $dim: max_parallel_maintenance_workers = 0: no workers launched" [ "$n" -eq 0 ]
+        else
+            echo "# d = $dim: $n parallel workers launched"
+            check "d = $dim: max_parallel_maintenance_workers = 2: parallel workers launched" [ "$n" -ge 1 ]
+        fi
+        if [ "$dim" -lt 64 ] || [ "$f16c" -eq 0 ]; then
+            check "d = $dim, workers = $w: distances over floats" [ "$halves" -eq 0 ]
+        else
+            check "d = $dim, workers = $w: the build computed over half copies" [ "$halves" -ge 1 ]
+        fi
+        check "d = $dim, workers = $w: the build counted 20,000 index tuples" \
+            [ "$(q -c "SELECT reltuples::int FROM pg_class WHERE relname = 'hp_idx'")" = 20000 ]
+        check "d = $dim, workers = $w: 20,000 elements on the index's pages" [ "$(elements)" = 20000 ]
+        check "d = $dim, workers = $w: an unbounded scan returns non-null rows, each once, >= 99.9% of them" \
+            [ "$(reachable)" = t ]
+        r=$(recall)
+        echo "# d = $dim, workers = $w: recall@10 at ef_search 400: $r"
+        check "d = $dim, workers = $w: recall@10 >= 0.99" awk -v r="$r" 'BEGIN { exit !(r >= 0.99) }'
+    done
 done
 
 # a parallel build cancelled by statement_timeout: 57014, workers gone, and
