@@ -41,3 +41,12 @@ bench-hnsw-reach:
 .PHONY: bench-hnsw-rerank
 bench-hnsw-rerank:
 	nice bash hnsw_rerank.sh psql
+
+# make bench-hnsw-build-ab A=old/ecml.so B=new/ecml.so LIBDIR=...: CREATE
+# INDEX time and recall with two builds of the shared library, alternated
+# (hnsw_build_ab.sh; figures into RESULTS.md by hand).  Needs the dev
+# server of PGHOST/PGPORT with ecml installed; LIBDIR is its pkglibdir.
+#   make -C test/bench -f hnsw.mk bench-hnsw-build-ab A=... B=... LIBDIR=...
+.PHONY: bench-hnsw-build-ab
+bench-hnsw-build-ab:
+	nice bash hnsw_build_ab.sh $(LIBDIR) $(A) $(B) $(ROUNDS)
