@@ -51,7 +51,7 @@ extern float ecml_dot_i8(const int8 *c, float scale, const float *q, int n, floa
 extern bool ecml_f16_supported(void);
 
 #ifdef ECML_HAVE_F16_KERNELS
-/* out = x rounded to halves; false when a component is beyond half's range */
+/* out = x rounded to halves, clamped to half's range; false when it had to be */
 extern bool ecml_f32_to_f16(const float *x, uint16 *out, int n);
 
 /* x . y and |x - y|^2 for x in halves, y in floats or halves */

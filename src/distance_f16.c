@@ -106,6 +106,19 @@ y_at(const void *y, bool yhalf, int i)
 	return ((const float *) y)[i];
 }
 
+/* one step of eight lanes into acc: x . y, or |x - y|^2 with l2 */
+F16_INLINE	__m256
+f16_step(__m256 acc, const uint16 *x, const void *y, bool yhalf, bool l2, int i)
+{
+	__m256		xv = F16_LOAD8(x + i);
+	__m256		yv = load_y(y, yhalf, i);
+
+	if (!l2)
+		return _mm256_fmadd_ps(xv, yv, acc);
+	xv = _mm256_sub_ps(xv, yv);
+	return _mm256_fmadd_ps(xv, xv, acc);
+}
+
 /*
  * x . y, or |x - y|^2 with l2, for x in halves and y in halves or floats:
  * four FMA chains over steps of 32, then steps of 8, the rest one element
@@ -121,34 +134,10 @@ f16_kernel(const uint16 *x, const void *y, bool yhalf, bool l2, int n)
 	int i = 0;
 
 	for (; i + 32 <= n; i += 32)
-	{
 		for (int c = 0; c < 4; c++)
-		{
-			__m256 xv = F16_LOAD8(x + i + 8 * c);
-			__m256 yv = load_y(y, yhalf, i + 8 * c);
-
-			if (l2)
-			{
-				xv = _mm256_sub_ps(xv, yv);
-				a[c] = _mm256_fmadd_ps(xv, xv, a[c]);
-			}
-			else
-				a[c] = _mm256_fmadd_ps(xv, yv, a[c]);
-		}
-	}
+			a[c] = f16_step(a[c], x, y, yhalf, l2, i + 8 * c);
 	for (; i + 8 <= n; i += 8)
-	{
-		__m256		xv = F16_LOAD8(x + i);
-		__m256		yv = load_y(y, yhalf, i);
-
-		if (l2)
-		{
-			xv = _mm256_sub_ps(xv, yv);
-			a[0] = _mm256_fmadd_ps(xv, xv, a[0]);
-		}
-		else
-			a[0] = _mm256_fmadd_ps(xv, yv, a[0]);
-	}
+		a[0] = f16_step(a[0], x, y, yhalf, l2, i);
 	for (; i < n; i++)
 	{
 		float		xv = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(x[i])));

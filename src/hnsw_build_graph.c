@@ -152,13 +152,22 @@ prefetch_vec(BuildState *b, int32 i)
  * Whether a build of this index computes its distances over half-precision
  * copies: where the CPU converts halves (F16C), for cosine (unit vectors)
  * and L2 (centred), at dimensions where reading the vectors is what the
- * build waits for.
+ * build waits for.  Before the dimension is known (0), whether it may.
  */
 bool
 hnsw_build_half_wanted(const HnswIndexInfo *info)
 {
 	return (info->metric == HNSW_METRIC_COSINE || info->metric == HNSW_METRIC_L2) &&
-		   info->dim >= HNSW_BUILD_HALF_MIN_DIM && ecml_f16_supported();
+		   (info->dim == 0 || info->dim >= HNSW_BUILD_HALF_MIN_DIM) && ecml_f16_supported();
+}
+
+/* v minus the centre into b->hq, which L2's half copies are taken of */
+static const float *
+centred(BuildState *b, const float *v)
+{
+	for (int k = 0; k < b->info.dim; k++)
+		b->hq[k] = v[k] - b->centre[k];
+	return b->hq;
 }
 
 /*
@@ -172,11 +181,7 @@ hnsw_build_set_half(BuildState *b, int32 i)
 	const float *v = vec_of(b, i);
 
 	if (b->info.metric == HNSW_METRIC_L2)
-	{
-		for (int k = 0; k < b->info.dim; k++)
-			b->hq[k] = v[k] - b->centre[k];
-		v = b->hq;
-	}
+		v = centred(b, v);
 	return ecml_f32_to_f16(v, b->hvecs + (Size) i * b->info.dim, b->info.dim);
 #else
 	elog(ERROR, "ecml_hnsw build: no half-precision kernels in this build");
@@ -621,8 +626,7 @@ hnsw_build_insert_mem(BuildState *b, int32 q)
 		return true;
 
 	if (b->hvecs && b->info.metric == HNSW_METRIC_L2)
-		for (int k = 0; k < b->info.dim; k++)
-			b->hq[k] = qv[k] - b->centre[k];
+		centred(b, qv);
 	ep.d = dist_to(b, ep.id, qv);
 	for (int lc = maxlevel; lc > level; lc--)
 	{

@@ -270,9 +270,7 @@ end_parallel(ParallelContext *pcxt, Snapshot snapshot)
 static Size
 graph_bytes(BuildState *b, double *rows)
 {
-	bool halves = (b->info.metric == HNSW_METRIC_COSINE ||
-				   b->info.metric == HNSW_METRIC_L2) &&
-				  ecml_f16_supported();
+	bool halves = hnsw_build_half_wanted(&b->info); /* dim still 0 */
 	Relation heap = b->heap;
 	int m = b->info.m;
 	double pages = RelationGetNumberOfBlocks(heap);
