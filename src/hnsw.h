@@ -56,6 +56,13 @@
 /* half, int8: a scan's first batch when W holds at least twice as many */
 #define HNSW_RERANK_BATCH		20
 
+/*
+ * A scan's first batch is never smaller than at the default ef_search (or
+ * than its candidate set): a lower ef_search makes a search smaller, and a
+ * LIMIT 10 query one search of ef_search candidates, as in the paper.
+ */
+#define HNSW_FIRST_BATCH_MIN	10	/* a quarter of HNSW_EF_SEARCH_DEFAULT */
+
 /* levels are drawn from floor(-ln(U) / ln(m)); capped so a tuple stays small */
 #define HNSW_MAX_LEVEL			15
 

@@ -214,23 +214,24 @@ ecml_vector_distance_support(PG_FUNCTION_ARGS)
  * grows (up to the scan's limit of HNSW_EF_GROWTH_MAX times that, and
  * ecml.hnsw_max_scan_tuples elements) when the LIMIT, divided by the share
  * of rows the filter keeps, asks for more rows than the first batch (a
- * quarter of ef) gives.
+ * quarter of ef, at least HNSW_FIRST_BATCH_MIN) gives.
  */
 static double
 expected_elements(double ntuples, int m, int first_ef, double limit, double selectivity)
 {
 	double		levels = Max(log(ntuples) / log((double) m), 1.0);
 	double		ef = first_ef;
+	double		batch = Max(ef / 4, Min(ef, (double) HNSW_FIRST_BATCH_MIN));
 	double		e;
 
-	if (limit > 0 && selectivity > 0)
+	if (limit > 0 && selectivity > 0 && limit / Min(selectivity, 1.0) > batch)
 	{
 		double		want = 4.0 * limit / Min(selectivity, 1.0);
 
 		ef = Max(ef, Min(want, (double) first_ef * HNSW_EF_GROWTH_MAX));
 	}
 	e = m * (ef + levels);
-	if (limit > 0 && selectivity > 0 && limit / selectivity > ef / 4)
+	if (limit > 0 && selectivity > 0 && limit / selectivity > Max(ef / 4, batch))
 		e = Max(e, Min(limit / selectivity * m, (double) hnsw_max_scan_tuples));
 	return Min(e, ntuples);
 }

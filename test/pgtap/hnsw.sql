@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 SET LOCAL search_path = public, ecml;
 SET LOCAL client_min_messages = warning;
 
@@ -97,6 +97,23 @@ SELECT is((pg_temp.recall('<->', 'rare')).short, 0, 'filter keeping 1%: every qu
 SELECT cmp_ok((pg_temp.recall('<->', 'rare')).recall, '>=', 0.85::float8, 'filter keeping 1%: recall@10');
 -- beyond ef_search without a filter: LIMIT 100 with ef_search 40
 SELECT cmp_ok((pg_temp.recall('<->', 'true', 100)).recall, '>=', 0.92::float8, 'LIMIT 100 above ef_search: recall@100');
+-- a lower ef_search is a smaller search: the index pages 50 LIMIT 10 queries
+-- read (buffer hits, not time) at ef_search 10 < 20 < 40.  The first batch
+-- holds 10 rows at any ef_search; with a quarter of ef, ef_search 10 resumed
+-- round after round and read more than 40 did
+CREATE FUNCTION pg_temp.hits(ef int) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE j json;
+BEGIN
+    PERFORM set_config('ecml.hnsw_ef_search', ef::text, true);
+    SET LOCAL enable_seqscan = off;
+    EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) SELECT count(*) FROM hn_q q, '
+            'LATERAL (SELECT id FROM hn_items ORDER BY v <-> q.q LIMIT 10) s' INTO j;
+    RESET enable_seqscan;
+    RESET ecml.hnsw_ef_search;
+    RETURN (j->0->'Plan'->>'Shared Hit Blocks')::bigint + coalesce((j->0->'Plan'->>'Shared Read Blocks')::bigint, 0);
+END $$;
+SELECT cmp_ok(pg_temp.hits(10), '<', pg_temp.hits(20), 'ef_search 10 reads fewer index pages than 20 (LIMIT 10)');
+SELECT cmp_ok(pg_temp.hits(20), '<', pg_temp.hits(40), 'ef_search 20 reads fewer index pages than 40 (LIMIT 10)');
 -- ecml.hnsw_max_scan_tuples bounds the search: too small a bound, too few rows
 SET LOCAL ecml.hnsw_max_scan_tuples = 100;
 SELECT cmp_ok((pg_temp.recall('<->', 'rare')).short, '>', 0, 'a small ecml.hnsw_max_scan_tuples stops a 1% filter early');
