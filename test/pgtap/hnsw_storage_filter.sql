@@ -65,19 +65,16 @@ SELECT pg_temp.measure('half');
 SELECT pg_temp.measure('int8');
 
 SELECT is((SELECT sum(short)::int FROM sf_rec), 0, 'every filtered query returns 10 rows');
-SELECT cmp_ok((SELECT recall FROM sf_rec WHERE storage = 'float' AND filter = 'id % 10 = 0'), '>=', 0.95::float8,
-              'float, filter keeping 10%: recall@10');
-SELECT cmp_ok((SELECT recall FROM sf_rec WHERE storage = 'half' AND filter = 'id % 10 = 0'), '>=',
-              (SELECT recall FROM sf_rec WHERE storage = 'float' AND filter = 'id % 10 = 0') - 0.05,
+CREATE FUNCTION pg_temp.rec(storage text, filter text) RETURNS float8 LANGUAGE sql AS $$
+    SELECT recall FROM sf_rec r WHERE r.storage = $1 AND r.filter = $2 $$;
+SELECT cmp_ok(pg_temp.rec('float', 'id % 10 = 0'), '>=', 0.95::float8, 'float, filter keeping 10%: recall@10');
+SELECT cmp_ok(pg_temp.rec('half', 'id % 10 = 0'), '>=', pg_temp.rec('float', 'id % 10 = 0') - 0.05,
               'half, filter keeping 10%: recall@10 within 0.05 of float');
-SELECT cmp_ok((SELECT recall FROM sf_rec WHERE storage = 'half' AND filter = 'id % 100 = 0'), '>=',
-              (SELECT recall FROM sf_rec WHERE storage = 'float' AND filter = 'id % 100 = 0') - 0.05,
+SELECT cmp_ok(pg_temp.rec('half', 'id % 100 = 0'), '>=', pg_temp.rec('float', 'id % 100 = 0') - 0.05,
               'half, filter keeping 1%: recall@10 within 0.05 of float');
-SELECT cmp_ok((SELECT recall FROM sf_rec WHERE storage = 'int8' AND filter = 'id % 10 = 0'), '>=',
-              (SELECT recall FROM sf_rec WHERE storage = 'float' AND filter = 'id % 10 = 0') - 0.05,
+SELECT cmp_ok(pg_temp.rec('int8', 'id % 10 = 0'), '>=', pg_temp.rec('float', 'id % 10 = 0') - 0.05,
               'int8, filter keeping 10%: recall@10 within 0.05 of float');
-SELECT cmp_ok((SELECT recall FROM sf_rec WHERE storage = 'int8' AND filter = 'id % 100 = 0'), '>=',
-              (SELECT recall FROM sf_rec WHERE storage = 'float' AND filter = 'id % 100 = 0') - 0.05,
+SELECT cmp_ok(pg_temp.rec('int8', 'id % 100 = 0'), '>=', pg_temp.rec('float', 'id % 100 = 0') - 0.05,
               'int8, filter keeping 1%: recall@10 within 0.05 of float');
 
 -- the rows still come in exact distance order
