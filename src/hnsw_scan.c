@@ -188,6 +188,8 @@ close_under_bound(HnswScanOpaque so, int nemit, int n)
 	float		t = -INFINITY;
 	int			k = nemit;
 
+	if (nemit >= n)
+		return n;
 	for (int i = 0; i < nemit; i++)
 		t = Max(t, cand_bound(so, &cands[so->batch[i]]));
 	for (int i = nemit; i < n; i++)
@@ -229,12 +231,19 @@ take_batch(HnswScanOpaque so, bool all, bool first)
 	 */
 	if (all || (s->C.n == 0 && s->D.n == 0))
 		nemit = n;
-	else if (s->info.storage != HNSW_STORAGE_FLOAT)
-		nemit = close_under_bound(so, n >= 2 * HNSW_RERANK_BATCH ? Max((n + 3) / 4, HNSW_RERANK_BATCH) : Max((n + 3) / 4, 1), n);
 	else
+	{
+		bool		rerank = s->info.storage != HNSW_STORAGE_FLOAT;
+
 		nemit = Max((n + 3) / 4, 1);
-	if (first)
-		nemit = Max(nemit, Min(n, HNSW_FIRST_BATCH_MIN));
+		if (rerank && n >= 2 * HNSW_RERANK_BATCH)
+			nemit = Max(nemit, HNSW_RERANK_BATCH);
+		if (first)
+			nemit = Max(nemit, HNSW_FIRST_BATCH_MIN);
+		nemit = Min(nemit, n);
+		if (rerank)
+			nemit = close_under_bound(so, nemit, n);
+	}
 	for (int i = nemit; i < n; i++)
 		hnsw_heap_push(&s->W, s->cands, so->batch[i]);
 	so->nbatch = nemit;

@@ -41,6 +41,7 @@ UNION ALL SELECT 'id % 100 = 0', * FROM pg_temp.truth('id % 100 = 0');
 -- recall@10 through the index, and whether every query got 10 rows
 CREATE FUNCTION pg_temp.recall(filter text, OUT recall float8, OUT short int) LANGUAGE plpgsql AS $$
 BEGIN
+    SET LOCAL enable_indexscan = on;
     SET LOCAL enable_seqscan = off;
     SET LOCAL enable_bitmapscan = off;
     EXECUTE format($q$
@@ -78,6 +79,7 @@ SELECT cmp_ok(pg_temp.rec('int8', 'id % 100 = 0'), '>=', pg_temp.rec('float', 'i
               'int8, filter keeping 1%: recall@10 within 0.05 of float');
 
 -- the rows still come in exact distance order
+SET LOCAL enable_indexscan = on;
 SET LOCAL enable_seqscan = off;
 CREATE INDEX sf_idx ON sf USING ecml_hnsw (v real_cosine_ops) WITH (storage = 'int8');
 SELECT is((SELECT count(*)::int FROM sf_q q, LATERAL (
