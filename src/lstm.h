@@ -40,6 +40,8 @@
  */
 #define LSTM_TAG_SUCC_TABLE	ECML_TAG('S', 'U', 'C', 'T')
 #define LSTM_TAG_SUCC_WEIGHT ECML_TAG('S', 'U', 'C', 'W')
+/* float32[1], 1: the successors may be items of the session (lstm_successors.c) */
+#define LSTM_TAG_SUCC_SEEN	ECML_TAG('S', 'U', 'C', 'S')
 
 #define LSTM_UNKNOWN 0			/* vocabulary index of the unknown token */
 
@@ -232,7 +234,7 @@ typedef struct LstmModel
 	float		repeat_decay;
 	bool		repeat_explore; /* mix with the explore mode, not the softmax */
 	LstmSuccessors succ;		/* nnz 0: none (older models, "successors": "off") */
-	float		succ_params[2]; /* weight, smoothing */
+	float		succ_params[3]; /* weight, smoothing, 1: successors may be seen */
 } LstmModel;
 
 extern void *lstm_parse(const EcmlModel *model, MemoryContext mcxt);
@@ -241,6 +243,7 @@ extern void *lstm_parse(const EcmlModel *model, MemoryContext mcxt);
 extern double lstm_repeat_prob(const int32 *ids, int n, int32 y, double decay);
 extern double lstm_seen_mass(const float *p, const int32 *ids, int n, int32 *mark,
 							 int32 stamp);
+extern void lstm_explore_base(float *p, int V, const int32 *ids, int n);
 extern void lstm_repeat_mix(float *p, int V, const int32 *ids, int n,
 							float weight, float decay, bool explore);
 
@@ -253,9 +256,9 @@ extern double lstm_successor_counts(const LstmSuccessors *s, int32 last, int32 y
 									const int32 *mark, int32 stamp, double *num);
 extern void lstm_successors_mix(float *p, int V, const LstmSuccessors *s, const int32 *ids,
 								int n, float weight, float smooth, bool explore);
-extern void lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s,
-								  float params[2]);
+extern void lstm_successors_parse(const EcmlModel *model, int V, bool explore,
+								  LstmSuccessors *s, float params[3]);
 extern void lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s,
-								  const float params[2]);
+								  const float params[3]);
 
 #endif							/* ECML_LSTM_H */

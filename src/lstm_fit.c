@@ -686,8 +686,11 @@ lstm_mixture_inputs(const LstmRepeatTarget *x, int64 N, double *q, double *rv)
 
 /*
  * Each target's probability under the successors smoothed by `smooth`
- * towards the base of each mode (sv, as q), as lstm_successors_mix
- * scores: the base where the last token has no successor left.
+ * towards the base, as lstm_successors_mix scores (the base where the last
+ * token has no successor left), for the three ways of mixing them (sv):
+ * over the softmax; in explore mode over the successors not in the
+ * sequence; in explore mode over all of them (a seen target then has
+ * successor mass only).
  */
 static void
 lstm_successor_inputs(const LstmRepeatTarget *x, int64 N, const double *q, double smooth,
@@ -698,19 +701,32 @@ lstm_successor_inputs(const LstmRepeatTarget *x, int64 N, const double *q, doubl
 		sv[i] = x[i].sbt > 0.0 ? (x[i].sbn + smooth * q[i]) / (x[i].sbt + smooth) : q[i];
 		sv[N + i] = x[i].sut > 0.0 ? (x[i].sun + smooth * q[N + i]) / (x[i].sut + smooth)
 								   : q[N + i];
+		sv[2 * N + i] = x[i].sbt > 0.0 ? (x[i].sbn + smooth * q[N + i]) / (x[i].sbt + smooth)
+									   : q[N + i];
 	}
+}
+
+/*
+ * Modes: 0 the softmax, 1 explore, 2 explore with successors that may be
+ * seen.  The explore modes exist only with the repeat mechanism, the last
+ * only with successors.
+ */
+static int
+lstm_mixture_modes(bool repeat, bool successors)
+{
+	return repeat ? (successors ? 3 : 2) : 1;
 }
 
 void
 lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_unit,
-				   float rep[3], float succ_params[2])
+				   float rep[3], float succ_params[3])
 {
 	static const double decays[] = LSTM_REPEAT_DECAYS;
 	static const double smooths[] = LSTM_SUCC_SMOOTHS;
 	Size		n = Max(N, 1);
 	double	   *q = palloc_extended(sizeof(double) * n * 2, MCXT_ALLOC_HUGE);
 	bool		successors = succ_unit > 0.0;
-	double	   *sv = successors ? palloc_extended(sizeof(double) * n * 2, MCXT_ALLOC_HUGE) : NULL;
+	double	   *sv = successors ? palloc_extended(sizeof(double) * n * 3, MCXT_ALLOC_HUGE) : NULL;
 	double	   *rv = palloc_extended(sizeof(double) * n * LSTM_REPEAT_NDECAYS, MCXT_ALLOC_HUGE);
 	double		best_ll = -INFINITY;
 
@@ -718,13 +734,12 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_
 	rep[0] = 0.0f;
 	rep[1] = 1.0f;
 	rep[2] = 0.0f;
-	succ_params[0] = succ_params[1] = 0.0f;
+	succ_params[0] = succ_params[1] = succ_params[2] = 0.0f;
 	for (int h = 0; h < (successors ? (int) lengthof(smooths) : 1) && N > 0; h++)
 	{
 		if (sv)
 			lstm_successor_inputs(x, N, q, smooths[h] * succ_unit, sv);
-		/* the explore mode exists only with the repeat mechanism */
-		for (int mode = 0; mode < (repeat ? 2 : 1); mode++)
+		for (int mode = 0; mode < lstm_mixture_modes(repeat, successors); mode++)
 			for (int k = 0; k < (repeat ? LSTM_REPEAT_NDECAYS : 1); k++)
 			{
 				const double *r = repeat ? rv + k : NULL;
@@ -732,15 +747,16 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_
 				double		a[3];
 				double		ll;
 
-				ll = lstm_mixture_em(r, LSTM_REPEAT_NDECAYS, q + mode * N, s, N, a);
+				ll = lstm_mixture_em(r, LSTM_REPEAT_NDECAYS, q + Min(mode, 1) * N, s, N, a);
 				if (ll <= best_ll)
 					continue;
 				best_ll = ll;
 				rep[0] = (float) a[0];
 				rep[1] = repeat ? (float) decays[k] : 1.0f;
-				rep[2] = (float) mode;
+				rep[2] = (float) Min(mode, 1);
 				succ_params[0] = a[0] < 1.0 ? (float) Min(Max(a[2] / (1.0 - a[0]), 0.0), 1.0) : 0.0f;
 				succ_params[1] = (float) (smooths[h] * succ_unit);
+				succ_params[2] = mode == 2 ? 1.0f : 0.0f;
 			}
 	}
 	pfree(q);
@@ -759,7 +775,7 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_
  */
 void
 lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
-				const LstmSuccessors *succ, bool repeat, float rep[3], float succ_params[2])
+				const LstmSuccessors *succ, bool repeat, float rep[3], float succ_params[3])
 {
 	int64		cap = lstm_repeat_cap(net->V, net->H);
 	size_t		room = cap + (size_t) w->T * w->B;
@@ -829,8 +845,9 @@ lstm_metrics_json(StringInfo json, const LstmOptions *o, const LstmFitReport *r)
 						 r->repeat[0], r->repeat[1], r->repeat[2] == 1.0f ? "explore" : "softmax");
 	if (r->succ)
 		appendStringInfo(json, ", \"successor_weight\": %.6g, \"successor_smoothing\": %.6g"
-							   ", \"successor_pairs\": %d",
-						 r->succ_params[0], r->succ_params[1] / r->succ->unit, r->succ->nnz);
+							   ", \"successor_seen\": %s, \"successor_pairs\": %d",
+						 r->succ_params[0], r->succ_params[1] / r->succ->unit,
+						 r->succ_params[2] == 1.0f ? "true" : "false", r->succ->nnz);
 	if (r->extra)
 		appendStringInfoString(json, r->extra);
 	appendStringInfo(json, ", \"history\": [%s]}", r->history);

@@ -135,10 +135,10 @@ extern int64 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d,
  * no table) of the best likelihood over N targets
  */
 extern void lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat,
-							   double succ_unit, float rep[3], float succ_params[2]);
+							   double succ_unit, float rep[3], float succ_params[3]);
 extern void lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 							int64 n, const LstmSuccessors *succ, bool repeat, float rep[3],
-							float succ_params[2]);
+							float succ_params[3]);
 extern void lstm_append_loss(StringInfo buf, double x);
 
 /* What a trained model's metrics report (lstm_write_model). */
@@ -158,7 +158,7 @@ typedef struct LstmFitReport
 	double		val_loss;		/* NAN without validation */
 	float		repeat[3];		/* weight, decay, mode; with "repeat": "auto" */
 	const LstmSuccessors *succ; /* with "successors": "auto", else NULL */
-	float		succ_params[2]; /* weight, smoothing */
+	float		succ_params[3]; /* weight, smoothing, successors may be seen */
 	const char *history;		/* JSON array elements, one per epoch */
 	const char *extra;			/* more metrics (", \"key\": value ..."), or NULL */
 } LstmFitReport;

@@ -123,7 +123,7 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 		m->repeat_explore = rep[2] == 1.0f;
 	}
 
-	lstm_successors_parse(model, V, &m->succ, m->succ_params);
+	lstm_successors_parse(model, V, m->repeat_explore, &m->succ, m->succ_params);
 
 	lstm_vocab_init(&m->vocab, m->token_type, V - 1);
 	if (m->token_type == LSTM_TOKENS_BIGINT)

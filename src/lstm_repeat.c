@@ -61,8 +61,23 @@ lstm_seen_mass(const float *p, const int32 *ids, int n, int32 *mark, int32 stamp
 }
 
 /*
+ * p (V), a distribution, <- the explore mode's: 0 on the tokens of ids (n),
+ * the rest renormalised
+ */
+void
+lstm_explore_base(float *p, int V, const int32 *ids, int n)
+{
+	int32	   *mark = palloc0(sizeof(int32) * V);
+	float		scale = (float) (1.0 / Max(1.0 - lstm_seen_mass(p, ids, n, mark, 1), 1e-12));
+
+	for (int c = 0; c < V; c++)
+		p[c] = mark[c] == 1 ? 0.0f : p[c] * scale;
+	pfree(mark);
+}
+
+/*
  * p (V), the softmax, <- the mixture after ids (n): with the explore mode
- * (explore) or with the softmax itself
+ * (explore) or with p itself
  */
 void
 lstm_repeat_mix(float *p, int V, const int32 *ids, int n, float weight, float decay,
@@ -74,18 +89,9 @@ lstm_repeat_mix(float *p, int V, const int32 *ids, int n, float weight, float de
 	if (n <= 0 || (!explore && weight <= 0.0f))
 		return;
 	if (explore)
-	{
-		int32	   *mark = palloc0(sizeof(int32) * V);
-		float		scale;
-
-		scale = (float) ((1.0 - weight) / Max(1.0 - lstm_seen_mass(p, ids, n, mark, 1), 1e-12));
-		for (int c = 0; c < V; c++)
-			p[c] = mark[c] == 1 ? 0.0f : p[c] * scale;
-		pfree(mark);
-	}
-	else
-		for (int c = 0; c < V; c++)
-			p[c] *= 1.0f - weight;
+		lstm_explore_base(p, V, ids, n);
+	for (int c = 0; c < V; c++)
+		p[c] *= 1.0f - weight;
 	for (int j = n - 1; j >= 0; j--)
 	{
 		den += w;

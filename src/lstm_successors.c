@@ -16,12 +16,15 @@
  *	  as sequential rules do), kept for the K most frequent successors of
  *	  each item and smoothed towards e by k pseudo-transitions (additive
  *	  smoothing: an item seen followed only a few times counts for less).
- *	  In explore mode s too is restricted to the items not in the session.
- *	  When a has no such successor (an item never followed by another, the
- *	  unknown token), e is left alone.  u and k are fitted with the repeat
- *	  mechanism by maximum likelihood on held-out sequences (lstm_fit.c):
- *	  EM for the weights of a three-component mixture of the repeat mode,
- *	  e and s, for each k in LSTM_SUCC_SMOOTHS.  s alone is a first-order
+ *	  In explore mode s is restricted to the items not in the session, or,
+ *	  where the fit finds shoppers going back (after x, y comes x, y's
+ *	  successor), keeps them: a seen item then has successor mass besides
+ *	  its repeat mass.  When a has no such successor (an item never
+ *	  followed by another, the unknown token), e is left alone.  u, k and
+ *	  that choice are fitted with the repeat mechanism by maximum
+ *	  likelihood on held-out sequences (lstm_fit.c): EM for the weights of
+ *	  a three-component mixture of the repeat mode, e and s, for each k in
+ *	  LSTM_SUCC_SMOOTHS.  s alone is a first-order
  *	  Markov chain estimated by counting, the baseline the recommender has
  *	  to match.
  *
@@ -326,23 +329,33 @@ successors_check_rows(const LstmSuccessors *s)
  * CurrentMemoryContext (the model cache's).
  */
 void
-lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s, float params[2])
+lstm_successors_parse(const EcmlModel *model, int V, bool explore, LstmSuccessors *s,
+					  float params[3])
 {
 	const EcmlSection *t = ecml_model_section(model, LSTM_TAG_SUCC_TABLE, ECML_SECTION_INT32, false);
 	const EcmlSection *w = ecml_model_section(model, LSTM_TAG_SUCC_WEIGHT, ECML_SECTION_FLOAT32, false);
+	const EcmlSection *seen = ecml_model_section(model, LSTM_TAG_SUCC_SEEN, ECML_SECTION_FLOAT32, false);
 	Size		words;
 	int32	   *all;
 
 	memset(s, 0, sizeof(*s));
 	s->V = V;
-	params[0] = params[1] = 0.0f;
-	if (t == NULL && w == NULL)
+	params[0] = params[1] = params[2] = 0.0f;
+	if (t == NULL && w == NULL && seen == NULL)
 		return;
 	if (t == NULL || w == NULL || w->length != 2 * sizeof(float))
 		SUCC_CORRUPTED("successor sections incomplete");
 	memcpy(params, w->data, 2 * sizeof(float));
 	if (!(params[0] >= 0.0f && params[0] <= 1.0f && params[1] >= 0.0f && params[1] <= 1e6f))
 		SUCC_CORRUPTED("successor weight or smoothing out of range");
+	if (seen != NULL)
+	{
+		if (seen->length != sizeof(float))
+			SUCC_CORRUPTED("successor scope has the wrong length");
+		memcpy(&params[2], seen->data, sizeof(float));
+		if (!(params[2] == 0.0f || params[2] == 1.0f) || !explore)
+			SUCC_CORRUPTED("successor scope out of range");
+	}
 	words = t->length / sizeof(int32);
 	if (t->length % sizeof(int32) != 0 || words < (Size) V + 1 ||
 		(words - V - 1) % 2 != 0)
@@ -358,9 +371,13 @@ lstm_successors_parse(const EcmlModel *model, int V, LstmSuccessors *s, float pa
 	successors_check_rows(s);
 }
 
-/* The table, its weight and smoothing as the sections lstm_successors_parse reads. */
+/*
+ * The table, its weight and smoothing as the sections lstm_successors_parse
+ * reads; whether the successors may be seen items in a third, written only
+ * when they may (an older ecml ignores it and scores them as unseen only).
+ */
 void
-lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s, const float params[2])
+lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s, const float params[3])
 {
 	Size		words = (Size) s->V + 1 + 2 * (Size) s->nnz;
 	int32	   *all = palloc_extended(sizeof(int32) * words, MCXT_ALLOC_HUGE);
@@ -370,4 +387,6 @@ lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s, const float 
 	memcpy(all + s->V + 1 + s->nnz, s->count, sizeof(int32) * (Size) s->nnz);
 	ecml_builder_add(b, LSTM_TAG_SUCC_TABLE, ECML_SECTION_INT32, all, sizeof(int32) * words);
 	ecml_builder_add(b, LSTM_TAG_SUCC_WEIGHT, ECML_SECTION_FLOAT32, params, 2 * sizeof(float));
+	if (params[2] == 1.0f)
+		ecml_builder_add(b, LSTM_TAG_SUCC_SEEN, ECML_SECTION_FLOAT32, &params[2], sizeof(float));
 }

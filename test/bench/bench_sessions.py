@@ -380,18 +380,34 @@ def ac_sessions(seed, sessions, items, mean_length, max_length, p_repeat, p_jump
     return out
 
 
-def ac_truth(train, rows, seed, items, p_repeat, p_jump, jump_in_category, **params):
+def ac_successor_counts(train, idx):
+    """{item index: {next item index: share}} of the training transitions a -> b, a != b"""
+    cnt = collections.defaultdict(collections.Counter)
+    for p in train:
+        for a, b in zip(p, p[1:]):
+            if a != b:
+                cnt[idx[a]][idx[b]] += 1
+    return {a: {b: n / sum(c.values()) for b, n in c.items()} for a, c in cnt.items()}
+
+
+def ac_truth(train, rows, seed, items, p_repeat, p_jump, jump_in_category, counted=False, **params):
     """top 20 of every row by the generator's own next-click probabilities
     given the prefix (the same catalogue, drawn again from the seed): the
-    ceiling of what a model learnt from the sessions can reach.  The prefix
-    is taken as it is, though its items unseen in training were removed;
-    items unseen in training are not ranked, as in every model."""
+    ceiling of what a model learnt from the sessions can reach.  With
+    counted, the generator's rule as a model could fit it: the successors
+    are the shares of the training transitions, and the session's category
+    is unknown (its jumps go to the whole catalogue).  The prefix is taken
+    as it is, though its items unseen in training were removed; items unseen
+    in training are not ranked, as in every model."""
     c = ac_catalogue(random.Random(seed), items=items, **params)
-    ids, weight, cat, in_cat, cat_w, succ = (c[k] for k in ("ids", "weight", "cat", "in_cat", "cat_w", "succ"))
+    ids, weight, cat, in_cat, cat_w = (c[k] for k in ("ids", "weight", "cat", "in_cat", "cat_w"))
     idx = {v: k for k, v in enumerate(ids)}
     seen = set(t for p in train for t in p)
-    total, sw = sum(weight), sum(c["succ_w"])
-    base = [p_jump * (1 - jump_in_category) * w / total for w in weight]
+    sw = sum(c["succ_w"])
+    succ = (ac_successor_counts(train, idx) if counted
+            else {a: {k: c["succ_w"][r] / sw for r, k in enumerate(lst)} for a, lst in enumerate(c["succ"])})
+    jic = 0.0 if counted else jump_in_category
+    base = [p_jump * (1 - jic) * w / sum(weight) for w in weight]
     out = []
     for _i, prefix, _t in rows:
         ks = [idx[t] for t in prefix]
@@ -399,12 +415,10 @@ def ac_truth(train, rows, seed, items, p_repeat, p_jump, jump_in_category, **par
         aw = [0.5 ** a for a in range(len(ks))]
         for a, w in enumerate(aw):
             p[ks[-1 - a]] += p_repeat * w / sum(aw)
-        theme = cat[ks[0]]
-        cw = sum(cat_w[theme])
-        for k in in_cat[theme]:
-            p[k] += p_jump * jump_in_category * weight[k] / cw
-        for r, k in enumerate(succ[ks[-1]]):
-            p[k] += (1 - p_repeat - p_jump) * c["succ_w"][r] / sw
+        for k in (in_cat[cat[ks[0]]] if jic > 0 else ()):
+            p[k] += p_jump * jic * weight[k] / sum(cat_w[cat[ks[0]]])
+        for k, share in succ.get(ks[-1], {}).items():
+            p[k] += (1 - p_repeat - p_jump) * share
         # every item has its whole-catalogue jump share; of those with nothing
         # more, the 4 KMAX most popular are enough to fill a list
         for k in range(min(items, 4 * KMAX)):
@@ -465,7 +479,9 @@ def ecml_note(info):
                f"mode {met.get('repeat_mode', '?')}"
                if "repeat_weight" in met else "no repeat mechanism")
             + (f"; successor weight {met['successor_weight']:.3f}, "
-               f"smoothing {met.get('successor_smoothing', 0):g}, {met['successor_pairs']} pairs"
+               f"smoothing {met.get('successor_smoothing', 0):g}, "
+               + ("seen ones too, " if met.get("successor_seen") else "")
+               + f"{met['successor_pairs']} pairs"
                if "successor_weight" in met else "; no successor table"))
 
 
@@ -624,13 +640,16 @@ def main():
                      f"session i1..in, i(t+1) is ranked from i1..it for t = 1..n-1). Every model learns "
                      f"from the training sessions only (VSKNN: they are its neighbours; ecml.lstm_train: "
                      f"one row per training session).")
-            truth = metrics(ac_truth(train, rows, **AC), [t for _i, _p, t in rows],
-                            [set(p) for _i, p, _t in rows])
-            log(f"ac: the generator's own probabilities: {truth}")
+            truth, fit = (metrics(ac_truth(train, rows, counted=k, **AC), [t for _i, _p, t in rows],
+                                  [set(p) for _i, p, _t in rows]) for k in (False, True))
+            log(f"ac: the generator's own probabilities: {truth}; with counted successors: {fit}")
             about += (f" The ceiling: ranked by the generator's own next-click probabilities (its "
                       f"successor weights, the session's category and the re-click rule, which a model "
                       f"can only estimate from the training clicks), HR@20 {truth['hr20']:.3f}, MRR@20 "
-                      f"{truth['mrr20']:.3f}, HR@20 on items new to the prefix {truth['new20']:.4f}.")
+                      f"{truth['mrr20']:.3f}, HR@20 on items new to the prefix {truth['new20']:.4f}; "
+                      f"the same rule with the successors' shares counted in the training clicks and "
+                      f"the session's category unknown, {fit['hr20']:.3f}, {fit['mrr20']:.3f}, "
+                      f"{fit['new20']:.4f}.")
             evaluate_sessions("All next clicks of synthetic shop sessions (ac)", about, train, rows, "ac",
                               args, res, te)
         if "tbs" in only:

@@ -734,6 +734,10 @@ craft_lstm_text(int V, int E, int H, int L, int max_length, const char *words, S
  * w2 -> w3 (1), weight 0.5 and smoothing 1: well-formed (which 0), or with
  * a row past the end of the table (1), a successor out of range (2),
  * successors out of order (3), a weight above 1 (4), no weight section (5).
+ * Which 6: well-formed, explore mode (repeat weight 0) with successors that
+ * may be seen items and weight 0.9: after w2, w1 the seen w2 comes first
+ * (w3 where they may not).  7: that scope without explore mode, 8: a
+ * scope of 0.5.
  */
 bytea *
 craft_lstm_successors(int which)
@@ -745,6 +749,8 @@ craft_lstm_successors(int which)
 	/* off[0..4], next[3], count[3] */
 	int32		t[11] = {0, 0, 2, 3, 3, 2, 3, 3, 5, 2, 1};
 	float		params[2] = {0.5f, 1.0f};
+	float		repeat[3] = {0.0f, 1.0f, 1.0f};
+	float		scope = which == 8 ? 0.5f : 1.0f;
 	static const char words[] = "w1\0w2\0w3";
 
 	if (which == 1)
@@ -758,6 +764,8 @@ craft_lstm_successors(int which)
 	}
 	else if (which == 4)
 		params[0] = 2.0f;
+	else if (which == 6)
+		params[0] = 0.9f;
 	ecml_builder_init(&b, ECML_KIND_LSTM);
 	ecml_builder_add_json(&b, ECML_TAG_INFO, "{\"token_type\": \"text\"}");
 	ecml_builder_add(&b, LSTM_TAG_SHAPE, ECML_SECTION_INT32, shape, sizeof(shape));
@@ -766,6 +774,10 @@ craft_lstm_successors(int which)
 	ecml_builder_add(&b, LSTM_TAG_SUCC_TABLE, ECML_SECTION_INT32, t, sizeof(t));
 	if (which != 5)
 		ecml_builder_add(&b, LSTM_TAG_SUCC_WEIGHT, ECML_SECTION_FLOAT32, params, sizeof(params));
+	if (which == 6 || which == 8)
+		ecml_builder_add(&b, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, repeat, sizeof(repeat));
+	if (which >= 6)
+		ecml_builder_add(&b, LSTM_TAG_SUCC_SEEN, ECML_SECTION_FLOAT32, &scope, sizeof(scope));
 	return ecml_builder_finish(&b, 100, 0);
 }
 

@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(34);
+SELECT plan(38);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -191,6 +191,28 @@ SELECT ok((SELECT (i->'metrics'->>'successor_weight')::float8 > 0.5
           'the fitted successor weight is high, one successor per item is kept');
 SELECT ok((SELECT NOT (i->'metrics' ? 'successor_weight') FROM sc_m, ecml.model_info(off) i),
           'with "successors": "off" the model has no successor table');
+-- successors that are items of the session: sessions x, p(x), x, x+1,
+-- with p(x) = x + 500 (mod 1000), a shopper going back to the item before.
+-- After x, p(x) the next click is x: seen, so the explore mode gives it
+-- repeat mass only, less than p(x)'s (the latest), but it is p(x)'s most
+-- frequent successor.  The fit keeps the seen successors, and x comes first.
+CREATE TABLE sb AS
+SELECT s, ARRAY[x, (x + 499) % 1000 + 1, x, x % 1000 + 1]::bigint[] AS seq
+FROM generate_series(1, 1500) s, LATERAL (SELECT (s * 7) % 1000 + 1 AS x) q;
+CREATE TABLE sb_m AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2}') AS m FROM sb;
+SELECT ok((SELECT i->'metrics'->>'repeat_mode' = 'explore' AND (i->'metrics'->>'successor_seen')::bool
+           FROM sb_m, ecml.model_info(m) i),
+          'going back to the item before: the successors may be seen items (explore mode)');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, ARRAY[x, (x + 499) % 1000 + 1]) = x)::int)::float8
+               FROM generate_series(1, 1000) x, sb_m),
+              '>', 0.9::float8, 'after x, p(x) the item gone back to comes first (top-1 > 0.9)');
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(m, ARRAY[x, (x + 499) % 1000 + 1, x], 2) p
+                           WHERE p.token = x % 1000 + 1))::float8
+               FROM generate_series(1, 1000) x, sb_m),
+              '>', 0.9::float8, 'and then the item that followed x is in the top 2 (> 0.9)');
+SELECT ok((SELECT NOT (i->'metrics'->>'successor_seen')::bool FROM sc_m, ecml.model_info(succ) i),
+          'sessions that never go back keep the successors to unseen items');
 -- a window of 3 clicks (sequential rules' 1/gap weights): x+1, x+2 and x+3
 -- follow x at weights 1, 1/2 and 1/3, so three successors per item, ranked
 -- in that order after a session ending in x
