@@ -92,22 +92,20 @@ else
     echo "not ok - JSON nested 60 levels: $got"
     fail=1
 fi
-got=$(psql -X -q -At -d "$DB" -c "SET client_min_messages = warning" \
-    -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-succ-0.bin'), ARRAY['w3', 'w1'])" 2>&1 || true)
-if [ "$got" = w2 ]; then
-    echo "ok - lstm successor table: w1 is followed by w2"
-else
-    echo "not ok - lstm successor table: got '$got', want w2"
-    fail=1
-fi
-got=$(psql -X -q -At -d "$DB" -c "SET client_min_messages = warning" \
-    -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-succ-6.bin'), ARRAY['w2', 'w1'])" 2>&1 || true)
-if [ "$got" = w2 ]; then
-    echo "ok - lstm successors that may be seen items: after w2, w1 comes w2"
-else
-    echo "not ok - lstm successors that may be seen items: got '$got', want w2"
-    fail=1
-fi
+# expect_next NAME CASE SESSION WANT: lstm_next of crafted model lstm-succ-CASE after SESSION is WANT
+expect_next() {
+    local got
+    got=$(psql -X -q -At -d "$DB" -c "SET client_min_messages = warning" \
+        -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-succ-$2.bin'), ARRAY[$3])" 2>&1 || true)
+    if [ "$got" = "$4" ]; then
+        echo "ok - $1"
+    else
+        echo "not ok - $1: got '$got', want $4"
+        fail=1
+    fi
+}
+expect_next "lstm successor table: w1 is followed by w2" 0 "'w3', 'w1'" w2
+expect_next "lstm successors that may be seen items: after w2, w1 comes w2" 6 "'w2', 'w1'" w2
 for c in 1 2 3 4 5 7 8; do
     check "lstm successor table, bad case $c, refused" XX001 \
         -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-succ-$c.bin'), ARRAY['w1'])"
