@@ -245,7 +245,7 @@ extern double lstm_seen_mass(const float *p, const int32 *ids, int n, int32 *mar
 							 int32 stamp);
 extern void lstm_explore_base(float *p, int V, const int32 *ids, int n);
 extern void lstm_repeat_mix(float *p, int V, const int32 *ids, int n,
-							float weight, float decay, bool explore);
+							float weight, float decay);
 
 /* the transition component (lstm_successors.c) */
 extern void lstm_successors_build(LstmSuccessors *s, int V, int K, int window, const int64 *off,
@@ -255,7 +255,7 @@ extern void lstm_successors_free(LstmSuccessors *s, EcmlTrainMemory *mem);
 extern double lstm_successor_counts(const LstmSuccessors *s, int32 last, int32 y,
 									const int32 *mark, int32 stamp, double *num);
 extern void lstm_successors_mix(float *p, int V, const LstmSuccessors *s, const int32 *ids,
-								int n, float weight, float smooth, bool explore);
+								int n, float weight, float smooth, bool unseen_only);
 extern void lstm_successors_parse(const EcmlModel *model, int V, bool explore,
 								  LstmSuccessors *s, float params[3]);
 extern void lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s,

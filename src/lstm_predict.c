@@ -144,8 +144,9 @@ lstm_final_state(const LstmModel *m, const int32 *ids, int n)
  * probabilities (V) of the next token after ids (n): the softmax, mixed
  * with the last token's successors when the model has a successor table,
  * then with the sequence's own tokens when it has a repeat weight.  In
- * explore mode the seen tokens' softmax mass goes to the others; the
- * successors' too, unless the fit found that they may be seen tokens.
+ * explore mode the seen tokens' softmax mass goes to the others first, and
+ * the successors are those not seen, unless the fit found that they may
+ * be seen tokens.
  */
 static float *
 lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
@@ -168,19 +169,11 @@ lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
 	}
 	for (int c = 0; c < net->V; c++)
 		p[c] = (float) (p[c] / sum);
-	if (m->succ_params[2] == 1.0f)
-	{
-		/* explore mode, whose successors may be items of the session */
+	if (m->repeat_explore)
 		lstm_explore_base(p, net->V, ids, n);
-		lstm_successors_mix(p, net->V, &m->succ, ids, n, m->succ_params[0],
-							m->succ_params[1], false);
-		lstm_repeat_mix(p, net->V, ids, n, m->repeat_weight, m->repeat_decay, false);
-		return p;
-	}
 	lstm_successors_mix(p, net->V, &m->succ, ids, n, m->succ_params[0], m->succ_params[1],
-						m->repeat_explore);
-	lstm_repeat_mix(p, net->V, ids, n, m->repeat_weight, m->repeat_decay,
-					m->repeat_explore);
+						m->repeat_explore && m->succ_params[2] != 1.0f);
+	lstm_repeat_mix(p, net->V, ids, n, m->repeat_weight, m->repeat_decay);
 	return p;
 }
 

@@ -76,20 +76,17 @@ lstm_explore_base(float *p, int V, const int32 *ids, int n)
 }
 
 /*
- * p (V), the softmax, <- the mixture after ids (n): with the explore mode
- * (explore) or with p itself
+ * p (V), the base distribution (in explore mode already lstm_explore_base's),
+ * <- the mixture after ids (n): (1 - weight) p + weight r
  */
 void
-lstm_repeat_mix(float *p, int V, const int32 *ids, int n, float weight, float decay,
-				bool explore)
+lstm_repeat_mix(float *p, int V, const int32 *ids, int n, float weight, float decay)
 {
 	double		w = 1.0;
 	double		den = 0.0;
 
-	if (n <= 0 || (!explore && weight <= 0.0f))
+	if (n <= 0 || weight <= 0.0f)
 		return;
-	if (explore)
-		lstm_explore_base(p, V, ids, n);
 	for (int c = 0; c < V; c++)
 		p[c] *= 1.0f - weight;
 	for (int j = n - 1; j >= 0; j--)

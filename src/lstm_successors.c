@@ -24,9 +24,8 @@
  *	  that choice are fitted with the repeat mechanism by maximum
  *	  likelihood on held-out sequences (lstm_fit.c): EM for the weights of
  *	  a three-component mixture of the repeat mode, e and s, for each k in
- *	  LSTM_SUCC_SMOOTHS.  s alone is a first-order
- *	  Markov chain estimated by counting, the baseline the recommender has
- *	  to match.
+ *	  LSTM_SUCC_SMOOTHS.  s alone is a first-order Markov chain estimated
+ *	  by counting, the baseline the recommender has to match.
  *
  *	  Training builds the table (lstm_successors_build); the model stores
  *	  it as two optional sections (lstm.h), so models without them load
@@ -248,45 +247,37 @@ lstm_successor_counts(const LstmSuccessors *s, int32 last, int32 y, const int32 
 }
 
 /*
- * p (V), the softmax, <- the base distribution e the repeat mechanism
- * mixes with (lstm_repeat_mix), with the successors of ids' last token
- * mixed in at weight u: in explore mode e is the softmax over the tokens
- * not in ids, renormalised, with the seen tokens at 0 (lstm_repeat_mix
- * then finds no seen mass and only scales it), else the softmax itself.
- * The successor distribution is smoothed towards e by `smooth` pseudo-
+ * p (V), the base distribution e (in explore mode lstm_explore_base's, 0
+ * on the tokens of ids), <- e mixed with the successors of ids' last token
+ * at weight u, over the successors not in ids when unseen_only.  The
+ * successor distribution is smoothed towards e by `smooth` pseudo-
  * transitions, (n(a, c) + smooth e(c)) / (T + smooth), so that an item
  * seen followed a few times only counts for less.
  */
 void
 lstm_successors_mix(float *p, int V, const LstmSuccessors *s, const int32 *ids, int n,
-					float weight, float smooth, bool explore)
+					float weight, float smooth, bool unseen_only)
 {
 	int32	   *mark;
 	int32		last;
 	double		total = 0.0;
-	double		seen = 0.0;
-	float		scale;
 
 	if (n <= 0 || weight <= 0.0f || s->nnz == 0)
 		return;
 	last = ids[n - 1];
 	mark = palloc0(sizeof(int32) * V);
-	if (explore)
+	if (unseen_only)
 		for (int j = 0; j < n; j++)
-			if (mark[ids[j]] == 0)
-			{
-				mark[ids[j]] = 1;
-				seen += p[ids[j]];
-			}
+			mark[ids[j]] = 1;
 	for (int32 j = s->off[last]; j < s->off[last + 1]; j++)
 		if (mark[s->next[j]] == 0)
 			total += s->count[j];
 	if (total > 0.0)
 	{
-		scale = (float) ((1.0 - weight + weight * smooth / (total + smooth)) /
-						 Max(1.0 - seen, 1e-12));
+		float		scale = (float) (1.0 - weight + weight * smooth / (total + smooth));
+
 		for (int c = 0; c < V; c++)
-			p[c] = mark[c] ? 0.0f : p[c] * scale;
+			p[c] *= scale;
 		for (int32 j = s->off[last]; j < s->off[last + 1]; j++)
 			if (mark[s->next[j]] == 0)
 				p[s->next[j]] += (float) (weight * s->count[j] / (total + smooth));
