@@ -208,7 +208,7 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double d
 	n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (net->V + 2 * net->H + 1);
 	if (sampled)
 		n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (S + 2) + 2 * (size_t) S * net->H +
-			 (size_t) net->V * 3;
+			 (size_t) net->V * 6 + Min((size_t) net->V, (size_t) T * B);
 	return n;
 }
 
@@ -262,7 +262,40 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 		w->work = palloc_extended(sizeof(float) * w->R * (S + 1), MCXT_ALLOC_HUGE);
 		w->wsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
 		w->dwsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
+		w->emb_rows = palloc_extended(sizeof(int32) * Min((size_t) net->V, (size_t) T * B),
+									  MCXT_ALLOC_HUGE);
+		w->out_rows = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE);
+		w->emb_mark = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		w->out_mark = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	}
+	w->track = w->grads_clean = false;
+	w->n_emb_rows = w->n_out_rows = 0;
+	w->row_stamp = 0;
+}
+
+/* token c joins a step's rows once (mark[c] holds the step's stamp then) */
+static inline void
+row_add(int32 *rows, int *n, int32 *mark, int32 stamp, int32 c)
+{
+	if (mark[c] != stamp)
+	{
+		mark[c] = stamp;
+		rows[(*n)++] = c;
+	}
+}
+
+/* a new step's (empty) row lists */
+static void
+rows_reset(LstmWork *w, int V)
+{
+	if (w->row_stamp == PG_INT32_MAX)
+	{
+		memset(w->emb_mark, 0, sizeof(int32) * V);
+		memset(w->out_mark, 0, sizeof(int32) * V);
+		w->row_stamp = 0;
+	}
+	w->row_stamp++;
+	w->n_emb_rows = w->n_out_rows = 0;
 }
 
 /*
@@ -461,6 +494,10 @@ batch_output(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d, int t
 			sampled_softmax_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
 									 w->samples, w->S, scale, grads->Wo, grads->bo,
 									 w->dhg, w->dwsamp);
+		for (int r = 0; r < rows && w->track; r++)
+			row_add(w->out_rows, &w->n_out_rows, w->out_mark, w->row_stamp, w->yg[r]);
+		for (int j = 0; j < w->S && w->track; j++)
+			row_add(w->out_rows, &w->n_out_rows, w->out_mark, w->row_stamp, w->samples[j]);
 	}
 	else
 	{
@@ -506,8 +543,13 @@ batch_backward(LstmNet *net, LstmNet *grads, LstmWork *w, int T, int bptt)
 		dropout_backward(w->dx0 + (size_t) t * B * E, w->mask_x + (size_t) t * B * E,
 						 (size_t) w->nact[t] * E);
 	for (int t = 0; t < T; t++)
+	{
 		embedding_backward(grads->emb, w->dx0 + (size_t) t * B * E, w->x + (size_t) t * B,
 						   w->nact[t], E);
+		for (int r = 0; r < w->nact[t] && w->track; r++)
+			row_add(w->emb_rows, &w->n_emb_rows, w->emb_mark, w->row_stamp,
+					w->x[(size_t) t * B + r]);
+	}
 }
 
 /*
@@ -801,6 +843,77 @@ lstm_append_loss(StringInfo buf, double x)
 		appendStringInfoString(buf, "null");
 }
 
+/*
+ * The optimiser's step after a sampled-softmax batch: the layers' weights
+ * in full, but of the embedding and the output layer only the rows the
+ * batch touched (w's lists), whose gradients are the only nonzero ones
+ * there: the norm, the clipping and Adam are the same as in full on them,
+ * weight decay applies to them only, and the other rows' Adam moments wait
+ * for their next gradient (lazy Adam).  In full, the V-row matrices made
+ * 85% of a step's time at V = 40,000 (test/bench/RESULTS.md).  The rows are
+ * zeroed again at the next step's start.
+ */
+static void
+sparse_update(LstmNet *net, LstmNet *grads, float *m, float *v, LstmWork *w,
+			  const LstmOptions *o, int t)
+{
+	size_t		dense_off = net->W[0] - net->params;
+	size_t		ndense = net->Wo - net->W[0];
+	size_t		emb_off = net->emb - net->params;
+	size_t		wo_off = net->Wo - net->params;
+	size_t		bo_off = net->bo - net->params;
+	double		norm;
+	float		lr = (float) o->learning_rate;
+
+	norm = sqrt(nn_sum_squares(grads->W[0], ndense) +
+				nn_sum_squares_rows(grads->emb, net->E, w->emb_rows, w->n_emb_rows) +
+				nn_sum_squares_rows(grads->Wo, net->H, w->out_rows, w->n_out_rows) +
+				nn_sum_squares_rows(grads->bo, 1, w->out_rows, w->n_out_rows));
+	if (o->clip_norm > 0 && norm > o->clip_norm)
+	{
+		float		c = (float) (o->clip_norm / (norm + 1e-6));
+
+		nn_scale(grads->W[0], ndense, c);
+		nn_scale_rows(grads->emb, net->E, w->emb_rows, w->n_emb_rows, c);
+		nn_scale_rows(grads->Wo, net->H, w->out_rows, w->n_out_rows, c);
+		nn_scale_rows(grads->bo, 1, w->out_rows, w->n_out_rows, c);
+	}
+	if (o->weight_decay > 0)
+	{
+		float		keep = (float) (1.0 - o->learning_rate * o->weight_decay);
+
+		nn_scale(net->W[0], ndense, keep);
+		nn_scale_rows(net->emb, net->E, w->emb_rows, w->n_emb_rows, keep);
+		nn_scale_rows(net->Wo, net->H, w->out_rows, w->n_out_rows, keep);
+		nn_scale_rows(net->bo, 1, w->out_rows, w->n_out_rows, keep);
+	}
+	adam_update(net->W[0], grads->W[0], m + dense_off, v + dense_off, ndense,
+				lr, 0.9f, 0.999f, 1e-8f, t);
+	adam_update_rows(net->emb, grads->emb, m + emb_off, v + emb_off, net->E,
+					 w->emb_rows, w->n_emb_rows, lr, 0.9f, 0.999f, 1e-8f, t);
+	adam_update_rows(net->Wo, grads->Wo, m + wo_off, v + wo_off, net->H,
+					 w->out_rows, w->n_out_rows, lr, 0.9f, 0.999f, 1e-8f, t);
+	adam_update_rows(net->bo, grads->bo, m + bo_off, v + bo_off, 1,
+					 w->out_rows, w->n_out_rows, lr, 0.9f, 0.999f, 1e-8f, t);
+}
+
+/* zero grads for a sparse step: the rows the last one listed, or all once */
+static void
+sparse_zero(LstmNet *net, LstmNet *grads, LstmWork *w)
+{
+	if (!w->grads_clean)
+		memset(grads->params, 0, sizeof(float) * lstm_param_count(net->V, net->E, net->H, net->L));
+	else
+	{
+		memset(grads->W[0], 0, sizeof(float) * (grads->Wo - grads->W[0]));
+		nn_zero_rows(grads->emb, net->E, w->emb_rows, w->n_emb_rows);
+		nn_zero_rows(grads->Wo, net->H, w->out_rows, w->n_out_rows);
+		nn_zero_rows(grads->bo, 1, w->out_rows, w->n_out_rows);
+	}
+	w->grads_clean = true;
+	rows_reset(w, net->V);
+}
+
 double
 lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
 			  LstmWork *w, const LstmData *d, const int64 *seqs, int n,
@@ -811,7 +924,17 @@ lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
 	double		norm;
 
 	CHECK_FOR_INTERRUPTS();
+	if (sampled)
+	{
+		sparse_zero(net, grads, w);
+		w->track = true;
+		loss = lstm_batch(net, grads, w, d, seqs, n, rng, sampled, o->bptt, ntargets);
+		w->track = false;
+		sparse_update(net, grads, m, v, w, o, ++*step);
+		return loss;
+	}
 	memset(grads->params, 0, sizeof(float) * P);
+	w->grads_clean = false;
 	loss = lstm_batch(net, grads, w, d, seqs, n, rng, sampled, o->bptt, ntargets);
 	norm = sqrt(nn_sum_squares(grads->params, P));
 	if (o->clip_norm > 0 && norm > o->clip_norm)

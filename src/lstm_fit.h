@@ -74,6 +74,20 @@ typedef struct LstmWork
 	float		dropout;
 	float	   *mask_x;			/* (T,B,E) on the embedded inputs */
 	float	   *mask_h;			/* (R,H) on a chunk's top-layer states */
+	/*
+	 * A sampled-softmax training step's gradient is zero outside these rows
+	 * of the embedding and of the output layer: the step's input tokens,
+	 * and its targets and drawn classes (lstm_sgd_step updates only them).
+	 */
+	bool		track;			/* lstm_batch is to fill them */
+	bool		grads_clean;	/* grads are zero outside the rows listed */
+	int32	   *emb_rows;		/* (min(V, T*B)) */
+	int			n_emb_rows;
+	int32	   *out_rows;		/* (V) */
+	int			n_out_rows;
+	int32	   *emb_mark;		/* (V) stamps: listed at this step */
+	int32	   *out_mark;		/* (V) */
+	int32		row_stamp;
 } LstmWork;
 
 /* canonical order of sequences (qsort_arg over int64 indices, arg LstmData) */

@@ -209,4 +209,22 @@ extern void adam_update(float *param, const float *grad, float *m, float *v,
 						size_t n, float lr, float beta1, float beta2,
 						float eps, int t);
 
+/*
+ * The same over the rows rows[0..n) (distinct) of width floats of a
+ * row-major matrix, for a gradient that is zero elsewhere: a sampled
+ * softmax step touches a few hundred of the output layer's V rows and the
+ * batch's tokens of the embedding's.  adam_update_rows leaves the other
+ * rows and their moments as they are ("lazy" Adam, as TensorFlow's
+ * LazyAdam and PyTorch's SparseAdam do).
+ */
+extern double nn_sum_squares_rows(const float *x, size_t width,
+								  const int32_t *rows, int n);
+extern void nn_scale_rows(float *x, size_t width, const int32_t *rows, int n,
+						  float s);
+extern void nn_zero_rows(float *x, size_t width, const int32_t *rows, int n);
+extern void adam_update_rows(float *param, const float *grad, float *m,
+							 float *v, size_t width, const int32_t *rows,
+							 int n, float lr, float beta1, float beta2,
+							 float eps, int t);
+
 #endif							/* ECML_NN_H */

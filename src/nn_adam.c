@@ -29,13 +29,10 @@ nn_scale(float *x, size_t n, float s)
  * step size and the denominator as PyTorch writes it:
  *	 p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  */
-void
-adam_update(float *param, const float *grad, float *m, float *v, size_t n,
-			float lr, float beta1, float beta2, float eps, int t)
+static inline void
+adam_core(float *param, const float *grad, float *m, float *v, size_t n,
+		  float step, float rbc2, float beta1, float beta2, float eps)
 {
-	float		step = lr / (float) (1.0 - pow(beta1, t));
-	float		rbc2 = (float) (1.0 / sqrt(1.0 - pow(beta2, t)));
-
 	for (size_t i = 0; i < n; i++)
 	{
 		float		g = grad[i];
@@ -43,5 +40,55 @@ adam_update(float *param, const float *grad, float *m, float *v, size_t n,
 		m[i] = beta1 * m[i] + (1.0f - beta1) * g;
 		v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
 		param[i] -= step * m[i] / (sqrtf(v[i]) * rbc2 + eps);
+	}
+}
+
+void
+adam_update(float *param, const float *grad, float *m, float *v, size_t n,
+			float lr, float beta1, float beta2, float eps, int t)
+{
+	adam_core(param, grad, m, v, n, lr / (float) (1.0 - pow(beta1, t)),
+			  (float) (1.0 / sqrt(1.0 - pow(beta2, t))), beta1, beta2, eps);
+}
+
+/* ---- the same on some rows of a row-major matrix ---- */
+
+double
+nn_sum_squares_rows(const float *x, size_t width, const int32_t *rows, int n)
+{
+	double		s = 0.0;
+
+	for (int r = 0; r < n; r++)
+		s += nn_sum_squares(x + (size_t) rows[r] * width, width);
+	return s;
+}
+
+void
+nn_scale_rows(float *x, size_t width, const int32_t *rows, int n, float s)
+{
+	for (int r = 0; r < n; r++)
+		nn_scale(x + (size_t) rows[r] * width, width, s);
+}
+
+void
+nn_zero_rows(float *x, size_t width, const int32_t *rows, int n)
+{
+	for (int r = 0; r < n; r++)
+		memset(x + (size_t) rows[r] * width, 0, sizeof(float) * width);
+}
+
+void
+adam_update_rows(float *param, const float *grad, float *m, float *v, size_t width,
+				 const int32_t *rows, int n, float lr, float beta1, float beta2,
+				 float eps, int t)
+{
+	float		step = lr / (float) (1.0 - pow(beta1, t));
+	float		rbc2 = (float) (1.0 / sqrt(1.0 - pow(beta2, t)));
+
+	for (int r = 0; r < n; r++)
+	{
+		size_t		o = (size_t) rows[r] * width;
+
+		adam_core(param + o, grad + o, m + o, v + o, width, step, rbc2, beta1, beta2, eps);
 	}
 }

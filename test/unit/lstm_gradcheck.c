@@ -4,7 +4,8 @@
  *	  (src/nn_*.c, compiled in directly: the same code training runs) on a
  *	  tiny model: embedding, one LSTM step, an LSTM layer over padded
  *	  sequences, two stacked layers, full softmax cross-entropy and sampled
- *	  softmax with the log-Q correction.  Run by test/extra/lstm_gradcheck.sh.
+ *	  softmax with the log-Q correction; and the optimiser's row-sparse step
+ *	  against its dense one.  Run by test/extra/lstm_gradcheck.sh.
  *
  * The kernels compute in float32, so the numeric gradient is a central
  * difference with step EPS = 1e-2 on float32 parameters, and the losses are
@@ -407,6 +408,75 @@ check_net(const char *label, int L, int T, const int *nact, bool projection)
 	}
 }
 
+/*
+ * The optimiser on a gradient that is zero outside some rows (a sampled
+ * softmax step): the rows' norm, zeroing and Adam (lstm_fit.c's sparse
+ * step) against the dense functions.  On rows first touched at step t the
+ * two agree exactly; rows touched before and not now keep their values and
+ * moments under adam_update_rows, where dense Adam moves them on its
+ * momentum.
+ */
+static int
+same(const float *a, const float *b, size_t n)
+{
+	return memcmp(a, b, sizeof(float) * n) == 0;
+}
+
+static void
+check_sparse_adam(void)
+{
+	enum
+	{
+		V = 12, W = 5
+	};
+	static const int32_t rows1[3] = {2, 7, 9};
+	static const int32_t rows2[2] = {4, 2};
+	float		pd[V * W], ps[V * W], g[V * W], md[V * W], vd[V * W], ms[V * W], vs[V * W];
+	float		after1[V * W];
+	double		full, part;
+	int			bad = 0;
+
+	fill(pd, V * W, 1.0f);
+	memcpy(ps, pd, sizeof(pd));
+	memset(md, 0, sizeof(md));
+	memset(vd, 0, sizeof(vd));
+	memset(ms, 0, sizeof(ms));
+	memset(vs, 0, sizeof(vs));
+	memset(g, 0, sizeof(g));
+	for (int r = 0; r < 3; r++)
+		fill(g + rows1[r] * W, W, 1.0f);
+	full = nn_sum_squares(g, V * W);
+	part = nn_sum_squares_rows(g, W, rows1, 3);
+	bad |= fabs(full - part) > 1e-12 * full;
+	adam_update(pd, g, md, vd, V * W, 0.01f, 0.9f, 0.999f, 1e-8f, 1);
+	adam_update_rows(ps, g, ms, vs, W, rows1, 3, 0.01f, 0.9f, 0.999f, 1e-8f, 1);
+	/* step 1 from zero moments: untouched rows do not move under either */
+	bad |= !same(pd, ps, V * W) || !same(md, ms, V * W) || !same(vd, vs, V * W);
+	nn_zero_rows(g, W, rows1, 3);
+	for (int i = 0; i < V * W; i++)
+		bad |= g[i] != 0.0f;
+	memcpy(after1, ps, sizeof(ps));
+	for (int r = 0; r < 2; r++)
+		fill(g + rows2[r] * W, W, 1.0f);
+	adam_update(pd, g, md, vd, V * W, 0.01f, 0.9f, 0.999f, 1e-8f, 2);
+	adam_update_rows(ps, g, ms, vs, W, rows2, 2, 0.01f, 0.9f, 0.999f, 1e-8f, 2);
+	for (int r = 0; r < V; r++)
+	{
+		bool		now = r == 2 || r == 4;
+		bool		before = r == 7 || r == 9;
+
+		if (now)
+			bad |= !same(pd + r * W, ps + r * W, W);
+		else
+			bad |= !same(after1 + r * W, ps + r * W, W);
+		/* dense Adam keeps moving rows 7 and 9 on their momentum */
+		if (before)
+			bad |= same(pd + r * W, ps + r * W, W);
+	}
+	printf("%-48s %s\n", "lazy Adam on the rows of a sparse gradient", bad ? "FAILED" : "ok");
+	failures += bad;
+}
+
 int
 main(void)
 {
@@ -420,6 +490,7 @@ main(void)
 	check_net("LSTM sequence (padded)", 1, 5, padded, true);
 	check_net("embedding+LSTM+softmax", 1, 5, padded, false);
 	check_net("embedding+2 LSTM+softmax", 2, 5, padded, false);
+	check_sparse_adam();
 	if (failures)
 	{
 		printf("%d gradient checks FAILED\n", failures);
