@@ -208,7 +208,7 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double d
 	n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (net->V + 2 * net->H + 1);
 	if (sampled)
 		n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (S + 2) + 2 * (size_t) S * net->H +
-			 (size_t) net->V * 6 + Min((size_t) net->V, (size_t) T * B);
+			 (size_t) net->V * 8 + Min((size_t) net->V, (size_t) T * B);
 	return n;
 }
 
@@ -267,6 +267,8 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 		w->out_rows = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE);
 		w->emb_mark = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		w->out_mark = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		w->emb_last = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		w->out_last = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	}
 	w->track = w->grads_clean = false;
 	w->n_emb_rows = w->n_out_rows = 0;
@@ -844,14 +846,70 @@ lstm_append_loss(StringInfo buf, double x)
 }
 
 /*
+ * Adam on some rows of the embedding (emb_last given) or of the output
+ * layer's weights and bias (out_last given), then the rows' stamps.
+ */
+static void
+sparse_rows_update(LstmNet *net, LstmNet *grads, float *m, float *v, const int32 *rows,
+				   int n, int32 *emb_last, int32 *out_last, float lr, float keep, int t)
+{
+	if (emb_last)
+	{
+		size_t		off = net->emb - net->params;
+
+		adam_update_rows(net->emb, grads->emb, m + off, v + off, net->E, rows, n, emb_last,
+						 lr, keep, 0.9f, 0.999f, 1e-8f, t);
+	}
+	else
+	{
+		size_t		wo = net->Wo - net->params;
+		size_t		bo = net->bo - net->params;
+
+		adam_update_rows(net->Wo, grads->Wo, m + wo, v + wo, net->H, rows, n, out_last,
+						 lr, keep, 0.9f, 0.999f, 1e-8f, t);
+		adam_update_rows(net->bo, grads->bo, m + bo, v + bo, 1, rows, n, out_last,
+						 lr, keep, 0.9f, 0.999f, 1e-8f, t);
+	}
+	for (int r = 0; r < n; r++)
+		(emb_last ? emb_last : out_last)[rows[r]] = t;
+}
+
+/*
+ * After sampled-softmax steps, before the weights are read (validation,
+ * the model, a pass's checkpoint): every embedding and output row brought
+ * to step t, the steps it sat out taken as adam_update_rows takes them.
+ */
+void
+lstm_sparse_catch_up(LstmNet *net, float *m, float *v, LstmWork *w, const LstmOptions *o,
+					 int t)
+{
+	size_t		emb = net->emb - net->params;
+	size_t		wo = net->Wo - net->params;
+	size_t		bo = net->bo - net->params;
+	float		lr = (float) o->learning_rate;
+	float		keep = (float) (1.0 - o->learning_rate * o->weight_decay);
+
+	if (!w->sampled || t <= 0)
+		return;
+	adam_catch_up(net->emb, m + emb, v + emb, net->E, net->V, w->emb_last, lr, keep,
+				  0.9f, 0.999f, 1e-8f, t);
+	adam_catch_up(net->Wo, m + wo, v + wo, net->H, net->V, w->out_last, lr, keep,
+				  0.9f, 0.999f, 1e-8f, t);
+	adam_catch_up(net->bo, m + bo, v + bo, 1, net->V, w->out_last, lr, keep,
+				  0.9f, 0.999f, 1e-8f, t);
+	for (int c = 0; c < net->V; c++)
+		w->emb_last[c] = w->out_last[c] = t;
+}
+
+/*
  * The optimiser's step after a sampled-softmax batch: the layers' weights
  * in full, but of the embedding and the output layer only the rows the
  * batch touched (w's lists), whose gradients are the only nonzero ones
- * there: the norm, the clipping and Adam are the same as in full on them,
- * weight decay applies to them only, and the other rows' Adam moments wait
- * for their next gradient (lazy Adam).  In full, the V-row matrices made
- * 85% of a step's time at V = 40,000 (test/bench/RESULTS.md).  The rows are
- * zeroed again at the next step's start.
+ * there: the norm and the clipping are the same as in full on them, and
+ * each row first catches up with the steps it sat out (adam_update_rows),
+ * so that the weights follow dense Adam.  In full, the V-row matrices made
+ * 85% of a step's time at V = 40,000 (test/bench/RESULTS.md).  The rows'
+ * gradients are zeroed again at the next step's start.
  */
 static void
 sparse_update(LstmNet *net, LstmNet *grads, float *m, float *v, LstmWork *w,
@@ -859,11 +917,9 @@ sparse_update(LstmNet *net, LstmNet *grads, float *m, float *v, LstmWork *w,
 {
 	size_t		dense_off = net->W[0] - net->params;
 	size_t		ndense = net->Wo - net->W[0];
-	size_t		emb_off = net->emb - net->params;
-	size_t		wo_off = net->Wo - net->params;
-	size_t		bo_off = net->bo - net->params;
 	double		norm;
 	float		lr = (float) o->learning_rate;
+	float		keep = (float) (1.0 - o->learning_rate * o->weight_decay);
 
 	norm = sqrt(nn_sum_squares(grads->W[0], ndense) +
 				nn_sum_squares_rows(grads->emb, net->E, w->emb_rows, w->n_emb_rows) +
@@ -879,22 +935,13 @@ sparse_update(LstmNet *net, LstmNet *grads, float *m, float *v, LstmWork *w,
 		nn_scale_rows(grads->bo, 1, w->out_rows, w->n_out_rows, c);
 	}
 	if (o->weight_decay > 0)
-	{
-		float		keep = (float) (1.0 - o->learning_rate * o->weight_decay);
-
 		nn_scale(net->W[0], ndense, keep);
-		nn_scale_rows(net->emb, net->E, w->emb_rows, w->n_emb_rows, keep);
-		nn_scale_rows(net->Wo, net->H, w->out_rows, w->n_out_rows, keep);
-		nn_scale_rows(net->bo, 1, w->out_rows, w->n_out_rows, keep);
-	}
 	adam_update(net->W[0], grads->W[0], m + dense_off, v + dense_off, ndense,
 				lr, 0.9f, 0.999f, 1e-8f, t);
-	adam_update_rows(net->emb, grads->emb, m + emb_off, v + emb_off, net->E,
-					 w->emb_rows, w->n_emb_rows, lr, 0.9f, 0.999f, 1e-8f, t);
-	adam_update_rows(net->Wo, grads->Wo, m + wo_off, v + wo_off, net->H,
-					 w->out_rows, w->n_out_rows, lr, 0.9f, 0.999f, 1e-8f, t);
-	adam_update_rows(net->bo, grads->bo, m + bo_off, v + bo_off, 1,
-					 w->out_rows, w->n_out_rows, lr, 0.9f, 0.999f, 1e-8f, t);
+	sparse_rows_update(net, grads, m, v, w->emb_rows, w->n_emb_rows, w->emb_last, NULL,
+					   lr, keep, t);
+	sparse_rows_update(net, grads, m, v, w->out_rows, w->n_out_rows, NULL, w->out_last,
+					   lr, keep, t);
 }
 
 /* zero grads for a sparse step: the rows the last one listed, or all once */

@@ -88,6 +88,13 @@ typedef struct LstmWork
 	int32	   *emb_mark;		/* (V) stamps: listed at this step */
 	int32	   *out_mark;		/* (V) */
 	int32		row_stamp;
+	/*
+	 * The Adam step each embedding and output row was last brought to (see
+	 * adam_update_rows; zero at step 0).  lstm_sparse_catch_up brings every
+	 * row to the current step.  A pass points them into its checkpoint.
+	 */
+	int32	   *emb_last;		/* (V) */
+	int32	   *out_last;		/* (V) */
 } LstmWork;
 
 /* canonical order of sequences (qsort_arg over int64 indices, arg LstmData) */
@@ -116,6 +123,8 @@ extern double lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, in
 							LstmWork *w, const LstmData *d, const int64 *seqs, int n,
 							EcmlRng *rng, bool sampled, const LstmOptions *o,
 							int64 *ntargets);
+extern void lstm_sparse_catch_up(LstmNet *net, float *m, float *v, LstmWork *w,
+								 const LstmOptions *o, int t);
 
 /* The repeat mechanism's fit, also in parts (ecml.train collects in a pass). */
 #define LSTM_REPEAT_NDECAYS 5	/* lengthof(LSTM_REPEAT_DECAYS) */

@@ -78,7 +78,9 @@
 /*
  * The checkpoint and the pass state: this header, then the parameters, the
  * two Adam moments (float[P] each), the token counts by vocabulary index
- * (int64[V], the sampled softmax's proposal), the buffered sequences'
+ * (int64[V], the sampled softmax's proposal), the step each embedding row
+ * and each output row was last brought to (int32[2 * V], the sampled
+ * softmax's sparse Adam, lstm_fit.c), the buffered sequences'
  * lengths (int32[nslots]) and tokens (int32[nslots * max_length], one slot
  * of max_length per sequence) and last the repeat targets
  * (LstmRepeatTarget[repcap]), so that a checkpoint grows by appending them.
@@ -139,6 +141,7 @@ typedef struct PassLayout
 	float	   *adam_m;
 	float	   *adam_v;
 	int64	   *counts;
+	int32	   *last;			/* (2V) embedding rows, then output rows */
 	int32	   *buflen;
 	int32	   *buftok;
 	LstmRepeatTarget *rep;
@@ -156,7 +159,8 @@ pass_size(const LstmPassState *s)
 	Size P = pass_nparams(s);
 
 	return MAXALIGN(sizeof(LstmPassState)) + MAXALIGN(sizeof(float) * P * 3) +
-		   sizeof(int64) * (Size) s->V + MAXALIGN(sizeof(int32) * (Size) s->nslots) +
+		   sizeof(int64) * (Size) s->V + MAXALIGN(sizeof(int32) * 2 * (Size) s->V) +
+		   MAXALIGN(sizeof(int32) * (Size) s->nslots) +
 		   MAXALIGN(sizeof(int32) * (Size) s->nslots * s->max_length) +
 		   sizeof(LstmRepeatTarget) * (Size) s->repcap;
 }
@@ -172,10 +176,23 @@ pass_layout(const LstmPassState *s, PassLayout *l)
 	l->adam_v = l->adam_m + l->P;
 	p += MAXALIGN(sizeof(float) * l->P * 3);
 	l->counts = (int64 *) p;
-	l->buflen = (int32 *) (l->counts + s->V);
+	l->last = (int32 *) (l->counts + s->V);
+	l->buflen = (int32 *) ((char *) l->last + MAXALIGN(sizeof(int32) * 2 * (Size) s->V));
 	l->buftok = (int32 *) ((char *) l->buflen + MAXALIGN(sizeof(int32) * (Size) s->nslots));
 	l->rep = (LstmRepeatTarget *) ((char *) l->buftok +
 								   MAXALIGN(sizeof(int32) * (Size) s->nslots * s->max_length));
+}
+
+/* the layout, and the network over the state's weights */
+static void
+pass_net(const LstmPassState *s, PassLayout *l, LstmNet *net)
+{
+	pass_layout(s, l);
+	net->V = s->V;
+	net->E = s->E;
+	net->H = s->H;
+	net->L = s->L;
+	lstm_net_layout(net, l->params);
 }
 
 #define pass_corrupt(what) ecml_pass_state_invalid(PASS_AGG, "lstm", (what))
@@ -217,6 +234,9 @@ pass_check(const LstmPassState *s)
 	}
 	if (tok != s->nbuftok)
 		pass_corrupt("checkpoint: buffered tokens");
+	for (int i = 0; i < 2 * s->V; i++)
+		if (l.last[i] < 0 || l.last[i] > s->step)
+			pass_corrupt("checkpoint: sparse Adam steps");
 }
 
 /* the options the step reads, from the checkpoint */
@@ -372,12 +392,7 @@ pass_batch(LstmPassState *s, PassCache *c, int n)
 	double		loss;
 
 	pass_gather(s, c, n);
-	pass_layout(s, &l);
-	net.V = s->V;
-	net.E = s->E;
-	net.H = s->H;
-	net.L = s->L;
-	lstm_net_layout(&net, l.params);
+	pass_net(s, &l, &net);
 	if (s->mode == PASS_EVALUATE)
 	{
 		loss = lstm_batch(&net, NULL, &c->w, &c->d, c->seqs, n, NULL, false, 0, &nt);
@@ -392,6 +407,8 @@ pass_batch(LstmPassState *s, PassCache *c, int n)
 		int			step = s->step;
 
 		pass_options(s, &o);
+		c->w.emb_last = l.last;
+		c->w.out_last = l.last + s->V;
 		loss = lstm_sgd_step(&net, &c->grads, l.adam_m, l.adam_v, &step, &c->w, &c->d,
 							 c->seqs, n, &s->rng, s->sampled, &o, &nt);
 		s->step = step;
@@ -410,6 +427,27 @@ pass_drain(LstmPassState *s, PassCache *c)
 		CHECK_FOR_INTERRUPTS();
 		pass_batch(s, c, Min(s->nbuf, s->batch_size));
 	}
+}
+
+/*
+ * A training pass's weights as dense Adam has them after s->step steps:
+ * with a sampled softmax, the embedding and output rows a partition's
+ * steps left behind catch up (before states are averaged or read).
+ */
+static void
+pass_catch_up(LstmPassState *s, PassCache *c)
+{
+	PassLayout	l;
+	LstmNet		net;
+	LstmOptions o;
+
+	if (s->mode != PASS_TRAIN || !s->sampled)
+		return;
+	pass_net(s, &l, &net);
+	pass_options(s, &o);
+	c->w.emb_last = l.last;
+	c->w.out_last = l.last + s->V;
+	lstm_sparse_catch_up(&net, l.adam_m, l.adam_v, &c->w, &o, s->step);
 }
 
 /* a partition's generator, from the seed, the epoch, the slice and its first sequence */
@@ -643,15 +681,17 @@ lstm_pass_combinefn(PG_FUNCTION_ARGS)
 	if (VARSIZE(s1) != VARSIZE(s2) || s1->mode != s2->mode || s1->V != s2->V ||
 		s1->token_type != s2->token_type)
 		pass_corrupt("partial states: of different checkpoints");
-	if (s2->nbuf > 0)
+	if (s2->nbuf > 0 || (s2->mode == PASS_TRAIN && s2->sampled))
 	{
 		LstmPassState *copy = palloc_extended(VARSIZE(s2), MCXT_ALLOC_HUGE);
 
 		memcpy(copy, s2, VARSIZE(s2));
 		s2 = copy;
 		pass_drain(s2, pass_cache(fcinfo, s2, false));
+		pass_catch_up(s2, pass_cache(fcinfo, s2, false));
 	}
 	pass_drain(s1, pass_cache(fcinfo, s1, false));
+	pass_catch_up(s1, pass_cache(fcinfo, s1, false));
 	pass_layout(s1, &l1);
 	pass_layout(s2, &l2);
 	if (s1->mode == PASS_TRAIN && s2->ntrain > 0)
@@ -665,6 +705,8 @@ lstm_pass_combinefn(PG_FUNCTION_ARGS)
 			l1.params[i] += w2 * (l2.params[i] - l1.params[i]);
 		}
 		s1->step = Max(s1->step, s2->step);
+		for (int i = 0; i < 2 * s1->V; i++)
+			l1.last[i] = s1->step;
 	}
 	if (s1->mode == PASS_REPEAT && s2->nrep > 0)
 	{
@@ -706,6 +748,7 @@ lstm_pass_finalfn(PG_FUNCTION_ARGS)
 	pass_check(s);
 	if (s->nbuf > 0)
 		pass_drain(s, pass_cache(fcinfo, s, false));
+	pass_catch_up(s, pass_cache(fcinfo, s, false));
 	PG_RETURN_BYTEA_P(s);
 }
 
@@ -869,12 +912,7 @@ run_first_checkpoint(LstmPassRun *r, const int64 *counts, bool sampled)
 	ck = palloc_extended(pass_size(&head), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	memcpy(ck, &head, sizeof(head));
 	SET_VARSIZE(ck, pass_size(&head));
-	pass_layout(ck, &l);
-	net.V = head.V;
-	net.E = head.E;
-	net.H = head.H;
-	net.L = head.L;
-	lstm_net_layout(&net, l.params);
+	pass_net(ck, &l, &net);
 	ecml_rng_seed(&rng, (uint64) r->o.seed);
 	lstm_init_params(&net, &rng);
 	if (r->o.output_bias == LSTM_OUTPUT_BIAS_PRIOR)
@@ -1166,14 +1204,9 @@ lstm_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	r.ck = run_first_checkpoint(&r, counts, rep.sampled);
 	run_epochs(&r, &rep, &best);
 
-	pass_layout(r.ck, &l);
+	pass_net(r.ck, &l, &net);
 	if (best)
 		memcpy(l.params, best, sizeof(float) * l.P);
-	net.V = r.ck->V;
-	net.E = r.ck->E;
-	net.H = r.ck->H;
-	net.L = r.ck->L;
-	lstm_net_layout(&net, l.params);
 	rep.repeat[1] = 1.0f;
 	if (r.o.repeat == LSTM_REPEAT_AUTO)
 	{

@@ -623,6 +623,7 @@ lstm_fit(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d, LstmSplit 
 								  rng, sampled, o, &nt);
 			targets += nt;
 		}
+		lstm_sparse_catch_up(&fb->net, fb->adam_m, fb->adam_v, &fb->w, o, step);
 		last_loss = loss / Max(targets, 1);
 		if (!isfinite(last_loss))
 			ereport(ERROR,

@@ -213,9 +213,14 @@ extern void adam_update(float *param, const float *grad, float *m, float *v,
  * The same over the rows rows[0..n) (distinct) of width floats of a
  * row-major matrix, for a gradient that is zero elsewhere: a sampled
  * softmax step touches a few hundred of the output layer's V rows and the
- * batch's tokens of the embedding's.  adam_update_rows leaves the other
- * rows and their moments as they are ("lazy" Adam, as TensorFlow's
- * LazyAdam and PyTorch's SparseAdam do).
+ * batch's tokens of the embedding's.  The other rows and their moments are
+ * left as they are, and last[row] (the step a row was last brought to) lets
+ * a row catch up, when it is next touched, with the steps it sat out: the
+ * moments' decay, weight decay (p *= keep each step) and the move on its
+ * momentum, in closed form, so that the result follows dense Adam (and not
+ * "lazy" Adam, whose rare rows stop when their gradient does).  The caller
+ * sets last[row] = t after the step; adam_catch_up brings rows [0, nrows)
+ * to step t (before the model is read: validation, the end of training).
  */
 extern double nn_sum_squares_rows(const float *x, size_t width,
 								  const int32_t *rows, int n);
@@ -224,7 +229,11 @@ extern void nn_scale_rows(float *x, size_t width, const int32_t *rows, int n,
 extern void nn_zero_rows(float *x, size_t width, const int32_t *rows, int n);
 extern void adam_update_rows(float *param, const float *grad, float *m,
 							 float *v, size_t width, const int32_t *rows,
-							 int n, float lr, float beta1, float beta2,
-							 float eps, int t);
+							 int n, const int32_t *last, float lr, float keep,
+							 float beta1, float beta2, float eps, int t);
+extern void adam_catch_up(float *param, float *m, float *v, size_t width,
+						  size_t nrows, const int32_t *last, float lr,
+						  float keep, float beta1, float beta2, float eps,
+						  int t);
 
 #endif							/* ECML_NN_H */

@@ -77,10 +77,47 @@ nn_zero_rows(float *x, size_t width, const int32_t *rows, int n)
 		memset(x + (size_t) rows[r] * width, 0, sizeof(float) * width);
 }
 
+/*
+ * k steps a row sat out, in one go.  Dense Adam with a zero gradient still
+ * decays the moments (m *= beta1, v *= beta2), the weights (p *= keep) and
+ * moves p on the momentum, at the j-th step by
+ *	 step * beta1^j m / (beta2^(j/2) sqrt(v) rbc2 + eps).
+ * With eps and the bias corrections of the current step for every j, that
+ * is m / (sqrt(v) rbc2 + eps) times sum_j r^j keep^(k-j), r = beta1 /
+ * sqrt(beta2): a geometric sum, q (keep^k - r^k) / (1 - q) with q = r /
+ * keep.  Without this a rare row would lose the ~10 steps its momentum
+ * carries and the growth of its step as v decays: the HR@10 of a sampled
+ * softmax at lr 1e-3 fell from 0.040 to 0.032 on Taobao items.
+ */
+static void
+adam_skipped(float *param, float *m, float *v, size_t n, int k, float step,
+			 float rbc2, float keep, float beta1, float beta2, float eps)
+{
+	double		r = beta1 / sqrt(beta2);
+	double		q = r / keep;
+	double		keep_k = pow(keep, k);
+	double		sum;
+	float		move;
+	float		mk = (float) pow(beta1, k);
+	float		vk = (float) pow(beta2, k);
+
+	if (fabs(1.0 - q) < 1e-9)
+		sum = k * keep_k;
+	else
+		sum = q * (keep_k - pow(r, k)) / (1.0 - q);
+	move = (float) (step * sum);
+	for (size_t i = 0; i < n; i++)
+	{
+		param[i] = (float) keep_k * param[i] - move * m[i] / (sqrtf(v[i]) * rbc2 + eps);
+		m[i] *= mk;
+		v[i] *= vk;
+	}
+}
+
 void
 adam_update_rows(float *param, const float *grad, float *m, float *v, size_t width,
-				 const int32_t *rows, int n, float lr, float beta1, float beta2,
-				 float eps, int t)
+				 const int32_t *rows, int n, const int32_t *last, float lr, float keep,
+				 float beta1, float beta2, float eps, int t)
 {
 	float		step = lr / (float) (1.0 - pow(beta1, t));
 	float		rbc2 = (float) (1.0 / sqrt(1.0 - pow(beta2, t)));
@@ -88,7 +125,31 @@ adam_update_rows(float *param, const float *grad, float *m, float *v, size_t wid
 	for (int r = 0; r < n; r++)
 	{
 		size_t		o = (size_t) rows[r] * width;
+		int			k = t - 1 - last[rows[r]];
 
+		if (k > 0)
+			adam_skipped(param + o, m + o, v + o, width, k, step, rbc2, keep, beta1,
+						 beta2, eps);
+		if (keep != 1.0f)
+			nn_scale(param + o, width, keep);
 		adam_core(param + o, grad + o, m + o, v + o, width, step, rbc2, beta1, beta2, eps);
+	}
+}
+
+void
+adam_catch_up(float *param, float *m, float *v, size_t width, size_t nrows,
+			  const int32_t *last, float lr, float keep, float beta1, float beta2,
+			  float eps, int t)
+{
+	float		step = lr / (float) (1.0 - pow(beta1, t));
+	float		rbc2 = (float) (1.0 / sqrt(1.0 - pow(beta2, t)));
+
+	for (size_t r = 0; r < nrows; r++)
+	{
+		int			k = t - last[r];
+
+		if (k > 0)
+			adam_skipped(param + r * width, m + r * width, v + r * width, width, k,
+						 step, rbc2, keep, beta1, beta2, eps);
 	}
 }

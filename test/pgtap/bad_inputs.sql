@@ -295,7 +295,7 @@ CREATE FUNCTION pg_temp.bi_lstm_checkpoint(token_type int) RETURNS bytea LANGUAG
                   || '00000000' || '00000000' || '00000000' || repeat('00', 16)
                   || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
                   || repeat('00', 128)
-                  || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
+                  || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000' || repeat('00', 16)
                   || repeat('00', 16), 'hex')
 $$;
 

@@ -103,7 +103,7 @@ CREATE FUNCTION pg_temp.lstm_checkpoint(tt int) RETURNS bytea LANGUAGE sql IMMUT
                   || '00000000' || '00000000' || '00000000' || repeat('00', 16)
                   || '7b14ae47e17a843f' || '0000000000001440' || repeat('00', 24) || '2a00000000000000'
                   || repeat('00', 128)
-                  || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000'
+                  || repeat('cdcccc3d', 18) || repeat('00', 144) || '0000000000000000' || '0500000000000000' || repeat('00', 16)
                   || repeat('00', 16), 'hex')
 $$;
 
