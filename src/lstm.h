@@ -116,7 +116,8 @@ typedef enum LstmRepeat
 typedef enum LstmOutputBias
 {
 	LSTM_OUTPUT_BIAS_UNIFORM = 0,
-	LSTM_OUTPUT_BIAS_PRIOR = 1
+	LSTM_OUTPUT_BIAS_PRIOR = 1,
+	LSTM_OUTPUT_BIAS_AUTO = 2	/* prior with the sampled softmax, else uniform */
 } LstmOutputBias;
 
 typedef enum LstmSuccessorsOpt

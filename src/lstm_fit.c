@@ -30,7 +30,7 @@
 static const char *const softmax_choices[] = { "auto", "full", "sampled", NULL };
 static const char *const repeat_choices[] = { "auto", "off", NULL };
 static const char *const successors_choices[] = { "auto", "off", NULL };
-static const char *const output_bias_choices[] = { "uniform", "prior", NULL };
+static const char *const output_bias_choices[] = { "uniform", "prior", "auto", NULL };
 
 const EcmlOptionSpec lstm_option_specs[] = {
 	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
@@ -88,7 +88,7 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 	o->successors = LSTM_SUCCESSORS_AUTO;
 	o->max_successors = LSTM_MAX_SUCCESSORS_DEFAULT;
 	o->successor_window = LSTM_SUCCESSOR_WINDOW_DEFAULT;
-	o->output_bias = LSTM_OUTPUT_BIAS_UNIFORM;
+	o->output_bias = LSTM_OUTPUT_BIAS_AUTO;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
 }
 
@@ -992,6 +992,19 @@ lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
 	adam_update(net->params, grads->params, m, v, P,
 				(float) o->learning_rate, 0.9f, 0.999f, 1e-8f, ++*step);
 	return loss;
+}
+
+/*
+ * "output_bias": "auto" starts from the prior with the sampled softmax: on
+ * the catalogues above softmax_threshold measured (test/bench/RESULTS.md)
+ * it was as good or better, where a rare item's bias learns only when the
+ * item is drawn; with the full softmax it stopped MovieLens early.
+ */
+bool
+lstm_prior_bias(const LstmOptions *o, bool sampled)
+{
+	return o->output_bias == LSTM_OUTPUT_BIAS_PRIOR ||
+		   (o->output_bias == LSTM_OUTPUT_BIAS_AUTO && sampled);
 }
 
 /* the metrics section: how the training went */

@@ -103,6 +103,8 @@ extern int	lstm_seq_order_cmp(const void *a, const void *b, void *arg);
 extern void lstm_init_params(LstmNet *net, EcmlRng *rng);
 /* output bias = log unigram shares of counts[V] ("output_bias": "prior") */
 extern void lstm_init_output_prior(LstmNet *net, const int64 *counts);
+/* whether training starts from that bias (the option, "auto" resolved) */
+extern bool lstm_prior_bias(const LstmOptions *o, bool sampled);
 extern size_t lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S,
 							   double dropout);
 extern void lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled,

@@ -915,7 +915,7 @@ run_first_checkpoint(LstmPassRun *r, const int64 *counts, bool sampled)
 	pass_net(ck, &l, &net);
 	ecml_rng_seed(&rng, (uint64) r->o.seed);
 	lstm_init_params(&net, &rng);
-	if (r->o.output_bias == LSTM_OUTPUT_BIAS_PRIOR)
+	if (lstm_prior_bias(&r->o, sampled))
 		lstm_init_output_prior(&net, counts);
 	memcpy(l.counts, counts, sizeof(int64) * head.V);
 	return ck;

@@ -729,7 +729,7 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 				(o.softmax == LSTM_SOFTMAX_AUTO && V > o.softmax_threshold);
 	lstm_fit_alloc(&fb, &o, V, d.vocab.n, r.sampled, sp.nval > 0, &mem);
 	lstm_init_params(&fb.net, &rng);
-	if (o.output_bias == LSTM_OUTPUT_BIAS_PRIOR)
+	if (lstm_prior_bias(&o, r.sampled))
 		lstm_init_output_prior(&fb.net, d.counts);
 	lstm_work_init(&fb.w, &fb.net, o.batch_size, o.max_length - 1, r.sampled, o.num_sampled,
 				   o.dropout);

@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(38);
+SELECT plan(39);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -251,6 +251,15 @@ SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC
                             FROM ecml.lstm_top(uni, seq, 2) p) = '{1,2}'::bigint[])::int)::float8
                FROM pr, pr_m),
               '<', 0.5::float8, 'with a uniform bias it does not');
+-- the default "output_bias": "auto" starts from the prior with the sampled
+-- softmax (the full one above starts uniform)
+SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC)
+                            FROM ecml.lstm_top(m, seq, 2) p) = '{1,2}'::bigint[])::int)::float8
+               FROM pr,
+                    (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,
+                                                   "learning_rate": 1e-7, "repeat": "off", "successors": "off",
+                                                   "softmax": "sampled", "num_sampled": 8}') AS m FROM pr) t),
+              '>', 0.95::float8, 'by default a sampled-softmax network starts from the prior bias');
 
 SELECT * FROM finish();
 ROLLBACK;
