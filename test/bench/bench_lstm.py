@@ -382,7 +382,9 @@ def main():
     arch = {"embedding_dim": 64, "hidden_size": 128, "batch_size": 64, "learning_rate": 1e-3,
             "max_length": MAX_LENGTH, "clip_norm": 5, "epochs": E, "seed": 42,
             # the PyTorch side has none of these session options (0.2.0 defaults)
-            "dropout": 0, "validation_fraction": 0, "repeat": "off", "successors": "off"}
+            "dropout": 0, "validation_fraction": 0, "repeat": "off", "successors": "off",
+            # PyTorch's initialisation; 0.2.0's "auto" would start a sampled softmax from the prior
+            "output_bias": "uniform"}
     CLUSTER.create()
     try:
         res = {}
