@@ -485,6 +485,12 @@ check_sparse_adam(void)
 	err_lazy = max_diff(pd, pl, V * W);
 	bad |= !(err_sparse < 0.01 * moved) || !(err_lazy > 0.1 * moved);
 	bad |= !(max_diff(md, ms, V * W) < 1e-5 && max_diff(vd, vs, V * W) < 1e-6);
+	/* keep = 0 (learning_rate x weight_decay = 1): the catch-up stays finite */
+	for (int r = 0; r < V; r++)
+		last[r] = T0;
+	adam_catch_up(ps, ms, vs, W, V, last, lr, 0.0f, 0.9f, 0.999f, 1e-8f, T0 + 5);
+	for (int i = 0; i < V * W; i++)
+		bad |= !isfinite(ps[i]);
 	printf("%-48s %s\n", "sparse Adam on the rows of a sparse gradient", bad ? "FAILED" : "ok");
 	if (bad)
 		printf("  moved %.4g, sparse off by %.4g, lazy off by %.4g\n", moved, err_sparse,
