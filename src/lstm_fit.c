@@ -845,6 +845,16 @@ lstm_append_loss(StringInfo buf, double x)
 		appendStringInfoString(buf, "null");
 }
 
+/* Adam's beta1, beta2 and eps, as PyTorch's defaults */
+#define ADAM_HYPER 0.9f, 0.999f, 1e-8f
+
+/* decoupled weight decay (AdamW): the weights' factor per step */
+static inline float
+decay_keep(const LstmOptions *o)
+{
+	return (float) (1.0 - o->learning_rate * o->weight_decay);
+}
+
 /*
  * Adam on some rows of the embedding (emb_last given) or of the output
  * layer's weights and bias (out_last given), then the rows' stamps.
@@ -858,7 +868,7 @@ sparse_rows_update(LstmNet *net, LstmNet *grads, float *m, float *v, const int32
 		size_t		off = net->emb - net->params;
 
 		adam_update_rows(net->emb, grads->emb, m + off, v + off, net->E, rows, n, emb_last,
-						 lr, keep, 0.9f, 0.999f, 1e-8f, t);
+						 lr, keep, ADAM_HYPER, t);
 	}
 	else
 	{
@@ -866,9 +876,9 @@ sparse_rows_update(LstmNet *net, LstmNet *grads, float *m, float *v, const int32
 		size_t		bo = net->bo - net->params;
 
 		adam_update_rows(net->Wo, grads->Wo, m + wo, v + wo, net->H, rows, n, out_last,
-						 lr, keep, 0.9f, 0.999f, 1e-8f, t);
+						 lr, keep, ADAM_HYPER, t);
 		adam_update_rows(net->bo, grads->bo, m + bo, v + bo, 1, rows, n, out_last,
-						 lr, keep, 0.9f, 0.999f, 1e-8f, t);
+						 lr, keep, ADAM_HYPER, t);
 	}
 	for (int r = 0; r < n; r++)
 		(emb_last ? emb_last : out_last)[rows[r]] = t;
@@ -887,16 +897,16 @@ lstm_sparse_catch_up(LstmNet *net, float *m, float *v, LstmWork *w, const LstmOp
 	size_t		wo = net->Wo - net->params;
 	size_t		bo = net->bo - net->params;
 	float		lr = (float) o->learning_rate;
-	float		keep = (float) (1.0 - o->learning_rate * o->weight_decay);
+	float		keep = decay_keep(o);
 
 	if (!w->sampled || t <= 0)
 		return;
 	adam_catch_up(net->emb, m + emb, v + emb, net->E, net->V, w->emb_last, lr, keep,
-				  0.9f, 0.999f, 1e-8f, t);
+				  ADAM_HYPER, t);
 	adam_catch_up(net->Wo, m + wo, v + wo, net->H, net->V, w->out_last, lr, keep,
-				  0.9f, 0.999f, 1e-8f, t);
+				  ADAM_HYPER, t);
 	adam_catch_up(net->bo, m + bo, v + bo, 1, net->V, w->out_last, lr, keep,
-				  0.9f, 0.999f, 1e-8f, t);
+				  ADAM_HYPER, t);
 	for (int c = 0; c < net->V; c++)
 		w->emb_last[c] = w->out_last[c] = t;
 }
@@ -919,7 +929,7 @@ sparse_update(LstmNet *net, LstmNet *grads, float *m, float *v, LstmWork *w,
 	size_t		ndense = net->Wo - net->W[0];
 	double		norm;
 	float		lr = (float) o->learning_rate;
-	float		keep = (float) (1.0 - o->learning_rate * o->weight_decay);
+	float		keep = decay_keep(o);
 
 	norm = sqrt(nn_sum_squares(grads->W[0], ndense) +
 				nn_sum_squares_rows(grads->emb, net->E, w->emb_rows, w->n_emb_rows) +
@@ -937,7 +947,7 @@ sparse_update(LstmNet *net, LstmNet *grads, float *m, float *v, LstmWork *w,
 	if (o->weight_decay > 0)
 		nn_scale(net->W[0], ndense, keep);
 	adam_update(net->W[0], grads->W[0], m + dense_off, v + dense_off, ndense,
-				lr, 0.9f, 0.999f, 1e-8f, t);
+				lr, ADAM_HYPER, t);
 	sparse_rows_update(net, grads, m, v, w->emb_rows, w->n_emb_rows, w->emb_last, NULL,
 					   lr, keep, t);
 	sparse_rows_update(net, grads, m, v, w->out_rows, w->n_out_rows, NULL, w->out_last,
@@ -988,9 +998,9 @@ lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
 		nn_scale(grads->params, P, (float) (o->clip_norm / (norm + 1e-6)));
 	/* decoupled weight decay, AdamW (Loshchilov & Hutter, ICLR 2019) */
 	if (o->weight_decay > 0)
-		nn_scale(net->params, P, (float) (1.0 - o->learning_rate * o->weight_decay));
+		nn_scale(net->params, P, decay_keep(o));
 	adam_update(net->params, grads->params, m, v, P,
-				(float) o->learning_rate, 0.9f, 0.999f, 1e-8f, ++*step);
+				(float) o->learning_rate, ADAM_HYPER, ++*step);
 	return loss;
 }
 
