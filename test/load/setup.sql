@@ -39,7 +39,9 @@ ANALYZE load_sessions, load_events, load_products, load_payments;
 
 -- one retraining of the four models, replacing them in the registry (each
 -- commits on its own, as a nightly job would); cycle varies the seed or
--- penalty so that every cycle's model is a new one of the same size
+-- penalty, so that the MF and fraud models are new ones every cycle and
+-- the logreg model every cycle of five (the search pack is the same bytes
+-- each time, which the clients' model cache finds by its digest)
 CREATE TABLE load_retrains (cycle int, model text, seconds float8, at timestamptz DEFAULT clock_timestamp());
 CREATE PROCEDURE load_retrain(cycle int) LANGUAGE plpgsql AS $$
 DECLARE
@@ -67,7 +69,7 @@ BEGIN
 END $$;
 
 -- the pgbench clients' memory samples (see score.sql)
-CREATE TABLE load_mem (client int, pid int, tx bigint, at timestamptz, bytes bigint);
+CREATE TABLE load_mem (client int, pid int, tx bigint, at timestamptz, bytes bigint, parsed_bytes bigint, parsed int);
 
 
 -- the retrainer: retrain and replace the four models, pause, again, until
