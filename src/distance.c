@@ -9,6 +9,7 @@
 
 #include <math.h>
 
+#include "access/heaptoast.h"
 #include "arrays.h"
 #include "catalog/pg_type.h"
 #include "detoast_cache.h"
@@ -441,6 +442,32 @@ check_same_dims(int a, int b)
 				 errhint("Compare vectors from the same embedding model.")));
 }
 
+/*
+ * A sequential scan passes the rows of a heap page in line-pointer order,
+ * and a page stores its tuples from its end backwards (storage/bufpage.h):
+ * a table's next rows lie just below this row's vector in memory, and
+ * asking for them while this one is computed hides most of their memory
+ * latency (test/bench/RESULTS.md, search: ORDER BY embedding <=> q over
+ * 100,000 in-memory rows of 128-d).  The stride is a guess (the vector and
+ * about 64 bytes of headers and other columns).  A vector too wide to stay
+ * in its heap tuple was detoasted into a copy, with nothing to ask for;
+ * elsewhere (an index scan, a query's own vector) the requests are a few
+ * wasted loads, never a fault.
+ */
+#define SCAN_AHEAD_ROWS 2
+
+static inline void
+prefetch_rows_below(const float *x, int n)
+{
+	uintptr_t	stride = (uintptr_t) n * sizeof(float) + 64;
+	uintptr_t	ahead = (uintptr_t) x - SCAN_AHEAD_ROWS * stride;
+
+	if (stride > TOAST_TUPLE_THRESHOLD)
+		return;
+	for (uintptr_t off = 0; off < SCAN_AHEAD_ROWS * stride; off += 64)
+		__builtin_prefetch((const void *) (ahead + off));
+}
+
 /* argument i as an array, an out-of-line one from the statement's cache */
 #define DETOAST_CACHED_ARRAY(i) \
 	((ArrayType *) ecml_detoast_cached((struct varlena *) PG_GETARG_POINTER(i)))
@@ -459,6 +486,9 @@ vector_pair(FunctionCallInfo fcinfo, const float **x, const float **y)
 	*x = ecml_vector_arg(DETOAST_CACHED_ARRAY(0), "first vector", &nx);
 	*y = ecml_vector_arg(DETOAST_CACHED_ARRAY(1), "second vector", &ny);
 	check_same_dims(nx, ny);
+	/* either side may be the table's column */
+	prefetch_rows_below(*x, nx);
+	prefetch_rows_below(*y, nx);
 	return nx;
 }
 
