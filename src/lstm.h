@@ -42,6 +42,14 @@
 #define LSTM_TAG_SUCC_WEIGHT ECML_TAG('S', 'U', 'C', 'W')
 /* float32[1], 1: the successors may be items of the session (lstm_successors.c) */
 #define LSTM_TAG_SUCC_SEEN	ECML_TAG('S', 'U', 'C', 'S')
+/*
+ * Optional (models with "neighbours": "auto"; lstm_neighbours.c): the
+ * training sessions, int32[2 + S + nitems]: their count S, offsets
+ * off[0..S] (off[0] = 0, off[S] = nitems), then each session's distinct
+ * items, ascending; and their weight in [0, 1], float32[1].
+ */
+#define LSTM_TAG_KNN_SESSIONS ECML_TAG('K', 'N', 'N', 'S')
+#define LSTM_TAG_KNN_WEIGHT	ECML_TAG('K', 'N', 'N', 'W')
 
 #define LSTM_UNKNOWN 0			/* vocabulary index of the unknown token */
 
@@ -98,6 +106,16 @@
 #define LSTM_SUCCESSOR_WINDOW_DEFAULT 1
 #define LSTM_SUCCESSOR_WINDOW_MAX	10
 
+/*
+ * Session kNN (lstm_neighbours.c): VSKNN's usual sizes, 100 neighbours
+ * among at most 1000 candidate sessions; sessions kept by default.
+ */
+#define LSTM_KNN_NEIGHBOURS			100
+#define LSTM_KNN_SAMPLE				1000
+#define LSTM_NEIGHBOUR_SESSIONS_DEFAULT 1000000
+#define LSTM_NEIGHBOUR_SESSIONS_MAX 100000000
+#define LSTM_KNN_MIN_WEIGHT			1e-3
+
 /* the successor table's smoothings tried (lstm_successors_mix), best by likelihood */
 #define LSTM_SUCC_SMOOTHS   \
 	{                       \
@@ -125,6 +143,12 @@ typedef enum LstmSuccessorsOpt
 	LSTM_SUCCESSORS_AUTO = 0,
 	LSTM_SUCCESSORS_OFF = 1
 } LstmSuccessorsOpt;
+
+typedef enum LstmNeighboursOpt
+{
+	LSTM_NEIGHBOURS_AUTO = 0,
+	LSTM_NEIGHBOURS_OFF = 1
+} LstmNeighboursOpt;
 
 typedef enum LstmSoftmax
 {
@@ -159,6 +183,8 @@ typedef struct LstmOptions
 	int			max_successors;
 	int			successor_window;
 	int			output_bias;	/* LstmOutputBias */
+	int			neighbours;		/* LstmNeighboursOpt */
+	int			neighbour_sessions;
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */
@@ -224,6 +250,33 @@ typedef struct LstmSuccessors
 	int32		unit;			/* the count of one next click (training) */
 } LstmSuccessors;
 
+/*
+ * The training sessions for session kNN: each one's distinct items, and
+ * for each item at most LSTM_KNN_SAMPLE of the sessions holding it.
+ */
+typedef struct LstmNeighbours
+{
+	int			V;
+	int32		nsess;			/* 0: none */
+	int32		nitems;
+	int32	   *soff;			/* [nsess + 1] */
+	int32	   *items;			/* [nitems]: distinct known tokens, ascending */
+	int32	   *ioff;			/* [V + 1]: item c's sessions are ioff[c] .. ioff[c + 1] - 1 */
+	int32	   *isess;			/* [npost] */
+	int32		npost;
+	int64		mem_items;		/* items allocated (training) */
+} LstmNeighbours;
+
+/* per-query buffers of lstm_neighbours_find */
+typedef struct LstmKnnWork
+{
+	float	   *wt;				/* [V] position weights of the session's items, else 0 */
+	uint8	   *taken;			/* [nsess bits] candidates so far */
+	int32	   *cand;			/* [LSTM_KNN_SAMPLE] candidate sessions */
+	float	   *sim;			/* [LSTM_KNN_SAMPLE] their similarities */
+	int32	   *order;			/* [LSTM_KNN_SAMPLE] candidates, best first */
+} LstmKnnWork;
+
 /* A model ready to score (cached per backend by the model cache). */
 typedef struct LstmModel
 {
@@ -236,6 +289,8 @@ typedef struct LstmModel
 	bool		repeat_explore; /* mix with the explore mode, not the softmax */
 	LstmSuccessors succ;		/* nnz 0: none (older models, "successors": "off") */
 	float		succ_params[3]; /* weight, smoothing, 1: successors may be seen */
+	LstmNeighbours knn;			/* nsess 0: none */
+	float		knn_weight;
 } LstmModel;
 
 extern void *lstm_parse(const EcmlModel *model, MemoryContext mcxt);
@@ -261,5 +316,21 @@ extern void lstm_successors_parse(const EcmlModel *model, int V, bool explore,
 								  LstmSuccessors *s, float params[3]);
 extern void lstm_successors_write(EcmlModelBuilder *b, const LstmSuccessors *s,
 								  const float params[3]);
+
+/* the neighbourhood component (lstm_neighbours.c) */
+extern void lstm_neighbours_build(LstmNeighbours *k, int V, int max_sessions, const int64 *off,
+								  const int32 *tok, const int64 *seqs, int64 n,
+								  EcmlTrainMemory *mem);
+extern void lstm_neighbours_free(LstmNeighbours *k, EcmlTrainMemory *mem);
+extern void lstm_neighbours_work_init(LstmKnnWork *w, const LstmNeighbours *k);
+extern int lstm_neighbours_find(const LstmNeighbours *k, const int32 *ids, int n,
+								LstmKnnWork *w);
+extern double lstm_neighbours_prob(const LstmNeighbours *k, const int32 *ids, int n, int32 y,
+								   LstmKnnWork *w);
+extern void lstm_neighbours_mix(float *p, int V, const LstmNeighbours *k, const int32 *ids,
+								int n, float weight);
+extern void lstm_neighbours_parse(const EcmlModel *model, int V, LstmNeighbours *k,
+								  float *weight);
+extern void lstm_neighbours_write(EcmlModelBuilder *b, const LstmNeighbours *k, float weight);
 
 #endif							/* ECML_LSTM_H */

@@ -31,6 +31,7 @@ static const char *const softmax_choices[] = { "auto", "full", "sampled", NULL }
 static const char *const repeat_choices[] = { "auto", "off", NULL };
 static const char *const successors_choices[] = { "auto", "off", NULL };
 static const char *const output_bias_choices[] = { "uniform", "prior", "auto", NULL };
+static const char *const neighbours_choices[] = { "auto", "off", NULL };
 
 const EcmlOptionSpec lstm_option_specs[] = {
 	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
@@ -57,6 +58,8 @@ const EcmlOptionSpec lstm_option_specs[] = {
 	{ "max_successors", ECML_OPT_INT, offsetof(LstmOptions, max_successors), 1, LSTM_MAX_SUCCESSORS_MAX },
 	{ "successor_window", ECML_OPT_INT, offsetof(LstmOptions, successor_window), 1, LSTM_SUCCESSOR_WINDOW_MAX },
 	{ "output_bias", ECML_OPT_CHOICE, offsetof(LstmOptions, output_bias), 0, 0, false, output_bias_choices },
+	{ "neighbours", ECML_OPT_CHOICE, offsetof(LstmOptions, neighbours), 0, 0, false, neighbours_choices },
+	{ "neighbour_sessions", ECML_OPT_INT, offsetof(LstmOptions, neighbour_sessions), 1, LSTM_NEIGHBOUR_SESSIONS_MAX },
 };
 
 StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
@@ -89,6 +92,8 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 	o->max_successors = LSTM_MAX_SUCCESSORS_DEFAULT;
 	o->successor_window = LSTM_SUCCESSOR_WINDOW_DEFAULT;
 	o->output_bias = LSTM_OUTPUT_BIAS_AUTO;
+	o->neighbours = LSTM_NEIGHBOURS_AUTO;
+	o->neighbour_sessions = LSTM_NEIGHBOUR_SESSIONS_DEFAULT;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
 }
 
@@ -676,7 +681,8 @@ lstm_repeat_cap(int V, int H)
 
 int64
 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int n,
-					const LstmSuccessors *succ, LstmRepeatTarget *out, int64 room)
+					const LstmSuccessors *succ, const LstmNeighbours *knn,
+					LstmKnnWork *kw, LstmRepeatTarget *out, int64 room)
 {
 	static const double decays[] = LSTM_REPEAT_DECAYS;
 	int64		N = 0;
@@ -701,6 +707,7 @@ lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *s
 			x->pe = seen ? 0.0 : x->ps / Max(1.0 - w->pseen[t * w->B + r], 1e-12);
 			for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
 				x->rv[k] = lstm_repeat_prob(tok, t + 1, tok[t + 1], decays[k]);
+			x->pk = knn ? lstm_neighbours_prob(knn, tok, t + 1, tok[t + 1], kw) : -1.0;
 			x->sbt = x->sut = 0.0;
 			if (succ == NULL)
 				continue;
@@ -810,28 +817,97 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_
 }
 
 /*
+ * A target's probability under the mixture the fitted weights score
+ * (lstm_next_probs before the neighbours): the repeat mode at its decay,
+ * the base of its mode and the successors smoothed towards that base.
+ */
+static double
+target_mixture_prob(const LstmRepeatTarget *x, const float rep[3], const float sp[3])
+{
+	static const double decays[] = LSTM_REPEAT_DECAYS;
+	bool		explore = rep[2] == 1.0f;
+	double		q = explore ? x->pe : x->ps;
+	double		r = 0.0;
+	double		num = explore && sp[2] != 1.0f ? x->sun : x->sbn;
+	double		tot = explore && sp[2] != 1.0f ? x->sut : x->sbt;
+	double		s = tot > 0.0 ? (num + sp[1] * q) / (tot + sp[1]) : q;
+
+	for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
+		if ((float) decays[k] == rep[1])
+			r = x->rv[k];
+	return rep[0] * r + (1.0 - rep[0]) * ((1.0 - sp[0]) * q + sp[0] * s);
+}
+
+/*
+ * v maximising the likelihood of (1 - v) p + v k over the targets that
+ * have neighbours (the others score p whatever v), by EM.
+ */
+float
+lstm_neighbour_weight(const LstmRepeatTarget *x, int64 N, const float rep[3],
+					  const float succ_params[3])
+{
+	double v = 0.5;
+	int64 n = 0;
+
+	for (int64 i = 0; i < N; i++)
+		n += x[i].pk >= 0.0;
+	for (int it = 0; it < 200 && n > 0; it++)
+	{
+		double resp = 0.0;
+		double change;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < N; i++)
+		{
+			double pm,
+				mix;
+
+			if (x[i].pk < 0.0)
+				continue;
+			pm = target_mixture_prob(&x[i], rep, succ_params);
+			mix = (1.0 - v) * pm + v * x[i].pk;
+			if (mix > 0.0)
+				resp += v * x[i].pk / mix;
+		}
+		change = fabs(resp / n - v);
+		v = resp / n;
+		if (change < 1e-7)
+			break;
+	}
+	/* a weight this small changes no ranking: the model keeps no sessions */
+	return n > 0 && v >= LSTM_KNN_MIN_WEIGHT ? (float) Min(v, 1.0) : 0.0f;
+}
+
+/*
  * Fit the repeat mechanism (lstm_repeat.c, when repeat) and the successor
  * weight (lstm_successors.c, when succ is not NULL) by maximum likelihood
  * over the next-token predictions of the sequences seqs[0..n): for each
  * mode (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weights by
- * EM, then those of the best likelihood.  At most lstm_repeat_cap targets
- * are used (the softmax pass is the cost).  rep: weight, decay, mode.
+ * EM, then those of the best likelihood; then the neighbours' weight
+ * (when knn is not NULL) over that mixture.  At most lstm_repeat_cap
+ * targets are used (the softmax pass is the cost).  rep: weight, decay,
+ * mode.
  */
 void
 lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64 n,
-				const LstmSuccessors *succ, bool repeat, float rep[3], float succ_params[3])
+				const LstmSuccessors *succ, const LstmNeighbours *knn, bool repeat,
+				float rep[3], float succ_params[3], float *knn_weight)
 {
 	int64		cap = lstm_repeat_cap(net->V, net->H);
 	size_t		room = cap + (size_t) w->T * w->B;
 	LstmRepeatTarget *x = palloc_extended(sizeof(LstmRepeatTarget) * room, MCXT_ALLOC_HUGE);
 	int64		N = 0;
+	LstmKnnWork kw;
 
+	if (knn)
+		lstm_neighbours_work_init(&kw, knn);
 	lstm_repeat_prepare(w, net->V);
 	for (int64 i = 0; i < n && N < cap; i += w->B)
-		N += lstm_repeat_targets(net, w, d, seqs + i, (int) Min(w->B, n - i), succ, x + N,
-								 room - N);
+		N += lstm_repeat_targets(net, w, d, seqs + i, (int) Min(w->B, n - i), succ, knn,
+								 knn ? &kw : NULL, x + N, room - N);
 	w->py = NULL;
 	lstm_repeat_select(x, N, repeat, succ ? succ->unit : 0.0, rep, succ_params);
+	*knn_weight = knn ? lstm_neighbour_weight(x, N, rep, succ_params) : 0.0f;
 	pfree(x);
 }
 
@@ -1041,6 +1117,9 @@ lstm_metrics_json(StringInfo json, const LstmOptions *o, const LstmFitReport *r)
 							   ", \"successor_seen\": %s, \"successor_pairs\": %d",
 						 r->succ_params[0], r->succ_params[1] / r->succ->unit,
 						 r->succ_params[2] == 1.0f ? "true" : "false", r->succ->nnz);
+	if (r->knn)
+		appendStringInfo(json, ", \"neighbour_weight\": %.6g, \"neighbour_sessions\": %d",
+						 r->knn_weight, r->knn_weight > 0.0f ? r->knn->nsess : 0);
 	if (r->extra)
 		appendStringInfoString(json, r->extra);
 	appendStringInfo(json, ", \"history\": [%s]}", r->history);
@@ -1093,5 +1172,7 @@ lstm_write_model(const LstmOptions *o, int token_type, const LstmVocab *vocab,
 						 sizeof(r->repeat));
 	if (r->succ)
 		lstm_successors_write(&b, r->succ, r->succ_params);
+	if (r->knn && r->knn_weight > 0.0f)
+		lstm_neighbours_write(&b, r->knn, r->knn_weight);
 	return ecml_builder_finish(&b, rows_seen, rows_skipped);
 }

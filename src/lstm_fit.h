@@ -18,7 +18,7 @@
 
 extern const EcmlOptionSpec lstm_option_specs[];
 
-#define N_LSTM_OPTIONS 24
+#define N_LSTM_OPTIONS 26
 
 /* Parse and check the options of an LSTM trainer (named in errors). */
 extern void lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer);
@@ -141,6 +141,7 @@ typedef struct LstmRepeatTarget
 	/* the same over the successors not in the sequence */
 	double		sun;
 	double		sut;
+	double		pk;				/* the neighbours' (lstm_neighbours.c); -1: none */
 } LstmRepeatTarget;
 
 /* targets to collect at most, for V tokens and hidden size H */
@@ -149,10 +150,12 @@ extern int64 lstm_repeat_cap(int V, int H);
 extern void lstm_repeat_prepare(LstmWork *w, int V);
 /*
  * score a batch and append at most room of its targets to out; returns how
- * many (succ: the successor table to score them with, or NULL)
+ * many (succ: the successor table to score them with, knn the sessions
+ * with kw its buffers; either may be NULL)
  */
 extern int64 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d,
 								 const int64 *seqs, int n, const LstmSuccessors *succ,
+								 const LstmNeighbours *knn, LstmKnnWork *kw,
 								 LstmRepeatTarget *out, int64 room);
 /*
  * the repeat weight, decay and mode (with repeat) and the successor weight
@@ -161,9 +164,15 @@ extern int64 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d,
  */
 extern void lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat,
 							   double succ_unit, float rep[3], float succ_params[3]);
+/*
+ * the neighbours' weight over N targets, the other weights fitted
+ * (lstm_neighbours.c)
+ */
+extern float lstm_neighbour_weight(const LstmRepeatTarget *x, int64 N, const float rep[3],
+								   const float succ_params[3]);
 extern void lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
-							int64 n, const LstmSuccessors *succ, bool repeat, float rep[3],
-							float succ_params[3]);
+							int64 n, const LstmSuccessors *succ, const LstmNeighbours *knn,
+							bool repeat, float rep[3], float succ_params[3], float *knn_weight);
 extern void lstm_append_loss(StringInfo buf, double x);
 
 /* What a trained model's metrics report (lstm_write_model). */
@@ -184,6 +193,8 @@ typedef struct LstmFitReport
 	float		repeat[3];		/* weight, decay, mode; with "repeat": "auto" */
 	const LstmSuccessors *succ; /* with "successors": "auto", else NULL */
 	float		succ_params[3]; /* weight, smoothing, successors may be seen */
+	const LstmNeighbours *knn;	/* with "neighbours": "auto", else NULL */
+	float		knn_weight;
 	const char *history;		/* JSON array elements, one per epoch */
 	const char *extra;			/* more metrics (", \"key\": value ..."), or NULL */
 } LstmFitReport;

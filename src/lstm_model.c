@@ -124,6 +124,7 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 	}
 
 	lstm_successors_parse(model, V, m->repeat_explore, &m->succ, m->succ_params);
+	lstm_neighbours_parse(model, V, &m->knn, &m->knn_weight);
 
 	lstm_vocab_init(&m->vocab, m->token_type, V - 1);
 	if (m->token_type == LSTM_TOKENS_BIGINT)

@@ -400,7 +400,7 @@ pass_batch(LstmPassState *s, PassCache *c, int n)
 		s->val_targets += nt;
 	}
 	else if (s->mode == PASS_REPEAT)
-		s->nrep += lstm_repeat_targets(&net, &c->w, &c->d, c->seqs, n, NULL, l.rep + s->nrep,
+		s->nrep += lstm_repeat_targets(&net, &c->w, &c->d, c->seqs, n, NULL, NULL, NULL, l.rep + s->nrep,
 									   s->repcap - s->nrep);
 	else
 	{
@@ -1002,25 +1002,31 @@ run_take_passes_per_epoch(Jsonb **options)
 }
 
 /*
- * The successor table (lstm_successors.c) is not built in passes: its
- * counts of item pairs are not a state of bounded size that partitions
- * can merge, and its weight is fitted with a table of the training
- * sequences only, which the hash split of the passes does not give a SQL
- * count.  Asked for by name it is an error; by default it is off.
+ * The successor table (lstm_successors.c) and the neighbour sessions
+ * (lstm_neighbours.c) are not built in passes: the counts of item pairs
+ * and the sessions are not states of bounded size that partitions can
+ * merge, and their weights are fitted with the training sequences only,
+ * which the hash split of the passes does not give a SQL count.  Asked
+ * for by name, "auto" is an error; by default they are off.
  */
 static void
-run_refuse_successors(Jsonb *options, LstmOptions *o)
+run_refuse_auto(Jsonb *options, const char *name, int *field, const char *what)
 {
 	JsonbValue	v;
 
-	if (o->successors == LSTM_SUCCESSORS_AUTO && options != NULL &&
-		getKeyJsonValueFromContainer(&options->root, "successors", 10, &v) != NULL)
+	/* both options' "auto" is 0 and "off" 1 */
+	StaticAssertStmt(LSTM_SUCCESSORS_AUTO == 0 && LSTM_NEIGHBOURS_AUTO == 0 &&
+						 LSTM_SUCCESSORS_OFF == 1 && LSTM_NEIGHBOURS_OFF == 1,
+					 "auto and off");
+	if (*field == 0 && options != NULL &&
+		getKeyJsonValueFromContainer(&options->root, name, strlen(name), &v) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s does not support the option \"successors\": \"auto\"", PASS_TRAINER),
-				 errdetail("The successor table is built by ecml.lstm_train only."),
-				 errhint("Train with ecml.lstm_train, or leave out \"successors\" (it is off in ecml.train).")));
-	o->successors = LSTM_SUCCESSORS_OFF;
+				 errmsg("%s does not support the option \"%s\": \"auto\"", PASS_TRAINER, name),
+				 errdetail("%s built by ecml.lstm_train only.", what),
+				 errhint("Train with ecml.lstm_train, or leave out \"%s\" (it is off in ecml.train).",
+						 name)));
+	*field = 1;
 }
 
 /* options that belong to another kind are errors; the source's token type */
@@ -1034,7 +1040,8 @@ run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
 	r->d = d;
 	r->slices = run_take_passes_per_epoch(&options);
 	lstm_parse_options(options, &r->o, PASS_TRAINER);
-	run_refuse_successors(options, &r->o);
+	run_refuse_auto(options, "successors", &r->o.successors, "The successor table is");
+	run_refuse_auto(options, "neighbours", &r->o.neighbours, "The neighbour sessions are");
 	want = INT8ARRAYOID;
 	if (can_coerce_type(1, &have, &want, COERCION_IMPLICIT))
 		r->cast = "bigint[]";

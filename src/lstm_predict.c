@@ -143,7 +143,8 @@ lstm_final_state(const LstmModel *m, const int32 *ids, int n)
 /*
  * probabilities (V) of the next token after ids (n): the softmax, mixed
  * with the last token's successors when the model has a successor table,
- * then with the sequence's own tokens when it has a repeat weight.  In
+ * then with the sequence's own tokens when it has a repeat weight, then
+ * with the neighbour sessions' items when it has those.  In
  * explore mode the seen tokens' softmax mass goes to the others first, and
  * the successors are those not seen, unless the fit found that they may
  * be seen tokens.
@@ -174,6 +175,7 @@ lstm_next_probs(const LstmModel *m, const int32 *ids, int n)
 	lstm_successors_mix(p, net->V, &m->succ, ids, n, m->succ_params[0], m->succ_params[1],
 						m->repeat_explore && m->succ_params[2] != 1.0f);
 	lstm_repeat_mix(p, net->V, ids, n, m->repeat_weight, m->repeat_decay);
+	lstm_neighbours_mix(p, net->V, &m->knn, ids, n, m->knn_weight);
 	return p;
 }
 

@@ -664,16 +664,18 @@ lstm_fit(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d, LstmSplit 
 }
 
 /*
- * The repeat mechanism and the successor weight, fitted on the held-out
- * sequences when there are any (training ones flatter the softmax and the
- * successor counts) with a successor table of the training sequences;
- * the model then keeps the table of every sequence.
+ * The repeat mechanism, the successor weight and the neighbours' weight,
+ * fitted on the held-out sequences when there are any (training ones
+ * flatter the softmax, the successor counts and the neighbours, which
+ * would include the sequence itself) with a successor table and sessions
+ * of the training sequences; the model then keeps those of every sequence.
  */
 static void
 lstm_fit_mixture(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d,
 				 const LstmSplit *sp, LstmFitReport *r, EcmlTrainMemory *mem)
 {
 	LstmSuccessors *succ = NULL;
+	LstmNeighbours *knn = NULL;
 	int			V = d->vocab.n + 1;
 
 	if (o->successors == LSTM_SUCCESSORS_AUTO)
@@ -682,18 +684,32 @@ lstm_fit_mixture(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d,
 		lstm_successors_build(succ, V, o->max_successors, o->successor_window, d->off, d->tok, sp->train,
 							  sp->ntrain, mem);
 	}
+	/* without held-out sequences each target's own session would be its best neighbour */
+	if (o->neighbours == LSTM_NEIGHBOURS_AUTO && sp->nval > 0)
+	{
+		knn = palloc0(sizeof(LstmNeighbours));
+		lstm_neighbours_build(knn, V, o->neighbour_sessions, d->off, d->tok, sp->train,
+							  sp->ntrain, mem);
+	}
 	lstm_fit_repeat(&fb->net, &fb->w, d, sp->nval > 0 ? sp->val : sp->train,
-					sp->nval > 0 ? sp->nval : sp->ntrain, succ,
-					o->repeat == LSTM_REPEAT_AUTO, r->repeat, r->succ_params);
-	if (succ == NULL)
-		return;
-	if (sp->nval > 0)
+					sp->nval > 0 ? sp->nval : sp->ntrain, succ, knn,
+					o->repeat == LSTM_REPEAT_AUTO, r->repeat, r->succ_params, &r->knn_weight);
+	if (succ && sp->nval > 0)
 	{
 		lstm_successors_free(succ, mem);
 		lstm_successors_build(succ, V, o->max_successors, o->successor_window, d->off, d->tok, sp->order,
 							  d->nseq, mem);
 	}
+	if (knn)
+		lstm_neighbours_free(knn, mem);
+	if (knn && r->knn_weight > 0.0f)
+	{
+		lstm_neighbours_build(knn, V, o->neighbour_sessions, d->off, d->tok, sp->order,
+							  d->nseq, mem);
+	}
 	r->succ = succ;
+	/* "neighbours": "auto" reports its weight, 0 without held-out sequences */
+	r->knn = knn ? knn : (o->neighbours == LSTM_NEIGHBOURS_AUTO ? palloc0(sizeof(LstmNeighbours)) : NULL);
 }
 
 /* final: collect, fit and write the model */
@@ -739,7 +755,8 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 
 	lstm_fit(&fb, &o, &d, &sp, &rng, r.sampled, &r);
 	r.repeat[1] = 1.0f;
-	if (o.repeat == LSTM_REPEAT_AUTO || o.successors == LSTM_SUCCESSORS_AUTO)
+	if (o.repeat == LSTM_REPEAT_AUTO || o.successors == LSTM_SUCCESSORS_AUTO ||
+		o.neighbours == LSTM_NEIGHBOURS_AUTO)
 		lstm_fit_mixture(&fb, &o, &d, &sp, &r, &mem);
 
 	r.ntrain = sp.ntrain;

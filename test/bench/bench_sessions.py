@@ -482,7 +482,9 @@ def ecml_note(info):
                f"smoothing {met.get('successor_smoothing', 0):g}, "
                + ("seen ones too, " if met.get("successor_seen") else "")
                + f"{met['successor_pairs']} pairs"
-               if "successor_weight" in met else "; no successor table"))
+               if "successor_weight" in met else "; no successor table")
+            + (f"; neighbour weight {met['neighbour_weight']:.3f}, {met['neighbour_sessions']} sessions"
+               if "neighbour_weight" in met else ""))
 
 
 def evaluate(name, about, train, data, table, train_table, args, res, self_ids, torch_epochs):

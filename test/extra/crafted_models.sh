@@ -33,6 +33,11 @@
 #      successors that may be seen items (explore mode, section SUCS):
 #      after w2, w1 the seen w2 comes first; that scope without explore
 #      mode, or a scope other than 0 or 1: refused (XX001).
+#   7. an lstm with neighbour sessions (issue 18): well-formed, after w2, w1
+#      the w3 both sessions hold comes first; offsets short of the items, an
+#      item out of range, a session's items out of order, a weight above 1,
+#      a missing weight section, a negative session count: each refused
+#      (XX001).
 # Needs the fuzz harness's toolchain (clang, lld, libclang-rt-14-dev) to
 # build craft_models, and a superuser connection (pg_read_binary_file).
 set -euo pipefail
@@ -53,6 +58,7 @@ craft=$work/build/craft_models
 "$craft" json-deep 60 "$work/json-60.bin" 2>/dev/null
 "$craft" names 140000000 "$work/names.bin" 2>/dev/null
 for c in 0 1 2 3 4 5 6 7 8; do "$craft" lstm-succ $c "$work/lstm-succ-$c.bin" 2>/dev/null; done
+for c in 0 1 2 3 4 5 6; do "$craft" lstm-knn $c "$work/lstm-knn-$c.bin" 2>/dev/null; done
 chmod 644 "$work"/*.bin
 
 fail=0
@@ -92,11 +98,11 @@ else
     echo "not ok - JSON nested 60 levels: $got"
     fail=1
 fi
-# expect_next NAME CASE SESSION WANT: lstm_next of crafted model lstm-succ-CASE after SESSION is WANT
+# expect_next NAME MODEL SESSION WANT: lstm_next of crafted model MODEL (lstm-succ-CASE) after SESSION is WANT
 expect_next() {
     local got
     got=$(psql -X -q -At -d "$DB" -c "SET client_min_messages = warning" \
-        -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-succ-$2.bin'), ARRAY[$3])" 2>&1 || true)
+        -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/$2.bin'), ARRAY[$3])" 2>&1 || true)
     if [ "$got" = "$4" ]; then
         echo "ok - $1"
     else
@@ -104,8 +110,13 @@ expect_next() {
         fail=1
     fi
 }
-expect_next "lstm successor table: w1 is followed by w2" 0 "'w3', 'w1'" w2
-expect_next "lstm successors that may be seen items: after w2, w1 comes w2" 6 "'w2', 'w1'" w2
+expect_next "lstm successor table: w1 is followed by w2" lstm-succ-0 "'w3', 'w1'" w2
+expect_next "lstm successors that may be seen items: after w2, w1 comes w2" lstm-succ-6 "'w2', 'w1'" w2
+expect_next "lstm neighbour sessions: after w2, w1 comes w3" lstm-knn-0 "'w2', 'w1'" w3
+for c in 1 2 3 4 5 6; do
+    check "lstm neighbour sessions, bad case $c, refused" XX001 \
+        -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-knn-$c.bin'), ARRAY['w1'])"
+done
 for c in 1 2 3 4 5 7 8; do
     check "lstm successor table, bad case $c, refused" XX001 \
         -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-succ-$c.bin'), ARRAY['w1'])"

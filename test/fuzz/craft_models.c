@@ -92,6 +92,8 @@ main(int argc, char **argv)
 									atoi(argv[5]), atoi(argv[6]), NULL, 0), argv[7]);
 	else if (argc == 4 && strcmp(argv[1], "lstm-succ") == 0)
 		write_model(craft_lstm_successors(atoi(argv[2])), argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "lstm-knn") == 0)
+		write_model(craft_lstm_neighbours(atoi(argv[2])), argv[3]);
 	else if (argc == 4 && strcmp(argv[1], "lstm-collide") == 0)
 	{
 		StringInfoData words;

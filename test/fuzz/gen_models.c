@@ -782,6 +782,48 @@ craft_lstm_successors(int which)
 }
 
 /*
+ * An lstm (text tokens w1..w3, zero weights: a uniform softmax) with two
+ * neighbour sessions {w1, w3} and {w2, w3} at weight 0.9.  Which 0:
+ * well-formed: after w2, w1 the neighbours' w3 comes first (both sessions
+ * hold it).  Broken: the last offset short of the items (1), an item out
+ * of range (2), a session's items not ascending (3), a weight above 1 (4),
+ * no weight section (5), a negative session count (6).
+ */
+bytea *
+craft_lstm_neighbours(int which)
+{
+	EcmlModelBuilder b;
+	int32		shape[6] = {LSTM_TOKENS_TEXT, 4, 1, 1, 1, 10};
+	size_t		P = lstm_param_count(4, 1, 1, 1);
+	float	   *w = palloc0(sizeof(float) * P);
+	/* count, off[0..2], items */
+	int32		t[8] = {2, 0, 2, 4, 1, 3, 2, 3};
+	float		weight = which == 4 ? 1.5f : 0.9f;
+	static const char words[] = "w1\0w2\0w3";
+
+	if (which == 1)
+		t[3] = 3;
+	else if (which == 2)
+		t[5] = 4;
+	else if (which == 3)
+	{
+		t[4] = 3;
+		t[5] = 1;
+	}
+	else if (which == 6)
+		t[0] = -1;
+	ecml_builder_init(&b, ECML_KIND_LSTM);
+	ecml_builder_add_json(&b, ECML_TAG_INFO, "{\"token_type\": \"text\"}");
+	ecml_builder_add(&b, LSTM_TAG_SHAPE, ECML_SECTION_INT32, shape, sizeof(shape));
+	ecml_builder_add(&b, LSTM_TAG_WEIGHTS, ECML_SECTION_FLOAT32, w, sizeof(float) * P);
+	ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_TEXTS, words, sizeof(words));
+	ecml_builder_add(&b, LSTM_TAG_KNN_SESSIONS, ECML_SECTION_INT32, t, sizeof(t));
+	if (which != 5)
+		ecml_builder_add(&b, LSTM_TAG_KNN_WEIGHT, ECML_SECTION_FLOAT32, &weight, sizeof(weight));
+	return ecml_builder_finish(&b, 100, 0);
+}
+
+/*
  * An isolation forest of one tree whose inner nodes 1 and 2 share their
  * children 3 and 4 (a DAG: the walk still ends, but the tree is not one).
  */

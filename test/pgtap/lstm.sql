@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(39);
+SELECT plan(44);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -151,7 +151,7 @@ FROM generate_series(1, 600) s;
 CREATE TABLE rp_m AS
 SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 3}') AS rep,
        ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 3, "repeat": "off",
-                              "successors": "off"}') AS off
+                              "successors": "off", "neighbours": "off"}') AS off
 FROM rp;
 SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(rep, seq[1:4], 4) p WHERE p.token = seq[5]))::float8
                FROM rp, rp_m),
@@ -173,7 +173,8 @@ SELECT s, ARRAY[(s * 7) % 1000 + 1, (s * 7 + 1) % 1000 + 1, (s * 7 + 2) % 1000 +
 FROM generate_series(1, 1500) s;
 CREATE TABLE sc_m AS
 SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2}') AS succ,
-       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "successors": "off"}') AS off
+       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "successors": "off",
+                              "neighbours": "off"}') AS off
 FROM sc;
 SELECT cmp_ok((SELECT avg((ecml.lstm_next(succ, ARRAY[x]) = x % 1000 + 1)::int)::float8
                FROM generate_series(1, 1000) x, sc_m),
@@ -228,6 +229,43 @@ SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC
                FROM generate_series(1, 1000) x, sw_m),
               '>', 0.9::float8, 'the items 1, 2 and 3 clicks later are ranked in that order (> 0.9)');
 
+-- the neighbour sessions (issue 18, session kNN): sessions a, r1, r2, f(a)
+-- with a one of 200 items, f(a) = a + 1000 and r1, r2 drawn from 1000
+-- others.  After a, r1', r2' with fresh r1', r2' the last item says nothing
+-- (its successors are other sessions' f), and a network of 8 units trained
+-- 2 epochs barely learns 200 rules three steps back; the sessions that
+-- hold a all hold f(a), so the neighbours rank it first among the items
+-- not in the session
+CREATE TABLE kn AS
+SELECT s, ARRAY[(s * 7) % 200 + 1, 2000 + ((s::bigint * 2654435761) % 1000003) % 1000,
+                2000 + ((s::bigint * 40503 + 12345) % 999983) % 1000, (s * 7) % 200 + 1001]::bigint[] AS seq
+FROM generate_series(1, 3000) s;
+CREATE TABLE kn_m AS
+SELECT ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2}') AS m,
+       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "neighbours": "off"}') AS off,
+       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "neighbour_sessions": 500}') AS few,
+       ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "validation_fraction": 0}') AS noval
+FROM kn;
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(m, ARRAY[a, 2000 + (a * 13) % 1000, 2000 + (a * 59 + 3) % 1000], 1, true) p
+                           WHERE p.token = a + 1000))::float8
+               FROM generate_series(1, 200) a, kn_m),
+              '>', 0.9::float8, 'the neighbour sessions rank the item that came with the first one first (top-1 > 0.9)');
+SELECT cmp_ok((SELECT avg((SELECT count(*) FROM ecml.lstm_top(off, ARRAY[a, 2000 + (a * 13) % 1000, 2000 + (a * 59 + 3) % 1000], 1, true) p
+                           WHERE p.token = a + 1000))::float8
+               FROM generate_series(1, 200) a, kn_m),
+              '<', 0.3::float8, 'without them the model does not (top-1 < 0.3)');
+SELECT ok((SELECT (i->'metrics'->>'neighbour_weight')::float8 > 0.2
+                  AND (i->'metrics'->>'neighbour_sessions')::int = 3000
+                  AND i->'hyperparameters'->>'neighbours' = 'auto'
+                  AND NOT (o->'metrics' ? 'neighbour_weight')
+           FROM kn_m, ecml.model_info(m) i, ecml.model_info(off) o),
+          'the fitted neighbour weight is high, every session is kept; "off" keeps none');
+SELECT is((SELECT (ecml.model_info(few)->'metrics'->>'neighbour_sessions')::int FROM kn_m), 500,
+          '"neighbour_sessions" caps the sessions kept');
+SELECT ok((SELECT (i->'metrics'->>'neighbour_weight')::float8 = 0 AND (i->'metrics'->>'neighbour_sessions')::int = 0
+           FROM kn_m, ecml.model_info(noval) i),
+          'without held-out sequences to fit its weight the model keeps no neighbour sessions');
+
 -- "output_bias": "prior" starts the output bias at the log of each item's
 -- share: 200 items drawn at random, item 1 about 17% of the clicks, item 2
 -- about 4%; a network that has barely trained (learning rate 1e-7) ranks
@@ -239,9 +277,10 @@ FROM generate_series(1, 400) s, generate_series(1, 6) j
 GROUP BY s;
 CREATE TABLE pr_m AS
 SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "learning_rate": 1e-7,
-                              "repeat": "off", "successors": "off", "output_bias": "prior"}') AS prior,
+                              "repeat": "off", "successors": "off", "neighbours": "off",
+                              "output_bias": "prior"}') AS prior,
        ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "learning_rate": 1e-7,
-                              "repeat": "off", "successors": "off"}') AS uni
+                              "repeat": "off", "successors": "off", "neighbours": "off"}') AS uni
 FROM pr;
 SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC)
                             FROM ecml.lstm_top(prior, seq, 2) p) = '{1,2}'::bigint[])::int)::float8
@@ -258,7 +297,8 @@ SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC
                FROM pr,
                     (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,
                                                    "learning_rate": 1e-7, "repeat": "off", "successors": "off",
-                                                   "softmax": "sampled", "num_sampled": 8}') AS m FROM pr) t),
+                                                   "neighbours": "off", "softmax": "sampled",
+                                                   "num_sampled": 8}') AS m FROM pr) t),
               '>', 0.95::float8, 'by default a sampled-softmax network starts from the prior bias');
 
 SELECT * FROM finish();

@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(38);
+SELECT plan(40);
 SET client_min_messages = warning;
 
 -- x_t = (x_{t-1} + x_{t-2}) mod 7 from varied starts, 10 to 15 tokens; the
@@ -200,6 +200,12 @@ SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT s FROM lp_split')$$, '42804
                  'a source of integers, not sequences, is a datatype mismatch');
 SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"successors": "auto"}')$$, '0A000', NULL,
                  'ecml.train(lstm) refuses the successor table (ecml.lstm_train builds it)');
+SELECT throws_ok($$SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split', '{"neighbours": "auto"}')$$, '0A000', NULL,
+                 'ecml.train(lstm) refuses the neighbour sessions (ecml.lstm_train keeps them)');
+SELECT ok((SELECT NOT (ecml.model_info(m)->'metrics' ? 'neighbour_weight')
+                  AND ecml.model_info(m)->'hyperparameters'->>'neighbours' = 'off'
+           FROM lp_models WHERE how = 'passes'),
+          'by default a model of passes has no neighbour sessions');
 SELECT ok((SELECT NOT (ecml.model_info(m)->'metrics' ? 'successor_weight')
                   AND ecml.model_info(m)->'hyperparameters'->>'successors' = 'off'
            FROM lp_models WHERE how = 'passes'),

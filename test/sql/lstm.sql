@@ -265,6 +265,12 @@ SELECT ecml.lstm_train(seq, '{"successors": "always"}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"successors": true}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"max_successors": 0}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"max_successors": 201}') FROM ss;
+-- the neighbour sessions' options
+SELECT ecml.lstm_train(seq, '{"neighbours": "always"}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"neighbours": true}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"neighbour_sessions": 0}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"neighbour_sessions": 100000001}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"neighbour_sessions": 1.5}') FROM ss;
 -- sequential rules' window: x -> x+1 and x -> x+2 (at half weight) for
 -- every x, so twice the pairs, the direct successor still first
 SELECT i->'metrics'->'successor_pairs' AS pairs, i->'hyperparameters'->'successor_window' AS window,
