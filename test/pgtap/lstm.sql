@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -262,6 +262,16 @@ SELECT ok((SELECT (i->'metrics'->>'neighbour_weight')::float8 > 0.2
           'the fitted neighbour weight is high, every session is kept; "off" keeps none');
 SELECT is((SELECT (ecml.model_info(few)->'metrics'->>'neighbour_sessions')::int FROM kn_m), 500,
           '"neighbour_sessions" caps the sessions kept');
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL :force_parallel = on;
+SELECT is((SELECT substr(ecml.lstm_train(seq, '{"embedding_dim": 8, "hidden_size": 8, "epochs": 2}'), 65) FROM kn),
+          (SELECT substr(m, 65) FROM kn_m),
+          'trained in parallel workers, the model with neighbour sessions is the serial one byte for byte');
+RESET :force_parallel;
+RESET max_parallel_workers_per_gather;
 SELECT ok((SELECT (i->'metrics'->>'neighbour_weight')::float8 = 0 AND (i->'metrics'->>'neighbour_sessions')::int = 0
            FROM kn_m, ecml.model_info(noval) i),
           'without held-out sequences to fit its weight the model keeps no neighbour sessions');
