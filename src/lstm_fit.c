@@ -617,50 +617,69 @@ lstm_eval(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs, int64
 }
 
 /*
- * The weights a = (repeat, base, successors) maximising
- * sum_i log(a_0 r_i + a_1 q_i + a_2 s_i), by EM (Dempster, Laird & Rubin
- * 1977: a component's weight <- its mean responsibility); r or s NULL
- * leaves that component out (weight 0).  r has stride `stride`.  Returns
- * the log-likelihood.
+ * The weights a = (repeat, base, successors) and v (neighbours) maximising
+ * sum_i log((1 - v_i) (a_0 r_i + a_1 q_i + a_2 s_i) + v_i k_i), v_i = v
+ * where target i has neighbours (k_i >= 0) and 0 elsewhere, by EM
+ * (Dempster, Laird & Rubin 1977: v <- the neighbours' mean responsibility
+ * over the targets that have them, a_j <- component j's responsibility
+ * over that of the three); r, s or k NULL leaves that component out
+ * (weight 0).  r has stride `stride`.  Returns the log-likelihood.
  */
 static double
-lstm_mixture_em(const double *r, int stride, const double *q, const double *s, int64 N,
-				double a[3])
+lstm_mixture_em(const double *r, int stride, const double *q, const double *s, const double *k,
+				int64 N, double a[3], double *v)
 {
 	double		ll = 0.0;
 	int			parts = 1 + (r != NULL) + (s != NULL);
+	int64		nk = 0;
 
 	a[0] = r ? 1.0 / parts : 0.0;
 	a[2] = s ? 1.0 / parts : 0.0;
+	for (int64 i = 0; k && i < N; i++)
+		nk += k[i] >= 0.0;
+	*v = nk > 0 ? 0.1 : 0.0;
 	for (int it = 0; it < 200; it++)
 	{
-		double		resp0 = 0.0;
-		double		resp2 = 0.0;
+		double resp[4] = { 0.0, 0.0, 0.0, 0.0 }; /* repeat, successors, neighbours, not neighbours */
 		double		change;
 
 		CHECK_FOR_INTERRUPTS();
 		a[1] = 1.0 - a[0] - a[2];
 		for (int64 i = 0; i < N; i++)
 		{
-			double		c0 = r ? a[0] * r[i * stride] : 0.0;
-			double		c2 = s ? a[2] * s[i] : 0.0;
-			double		mix = c0 + a[1] * q[i] + c2;
+			bool has = nk > 0 && k[i] >= 0.0;
+			double w = has ? 1.0 - *v : 1.0;
+			double c0 = r ? w * a[0] * r[i * stride] : 0.0;
+			double c2 = s ? w * a[2] * s[i] : 0.0;
+			double c3 = c0 + w * a[1] * q[i] + c2;
+			double ck = has ? *v * k[i] : 0.0;
 
-			if (mix > 0.0)
+			if (c3 + ck > 0.0)
 			{
-				resp0 += c0 / mix;
-				resp2 += c2 / mix;
+				resp[0] += c0 / (c3 + ck);
+				resp[1] += c2 / (c3 + ck);
+				resp[2] += ck / (c3 + ck);
+				resp[3] += c3 / (c3 + ck);
 			}
 		}
-		change = Max(fabs(resp0 / N - a[0]), fabs(resp2 / N - a[2]));
-		a[0] = resp0 / N;
-		a[2] = resp2 / N;
+		if (resp[3] <= 0.0)
+			break;
+		change = Max(Max(fabs(resp[0] / resp[3] - a[0]), fabs(resp[1] / resp[3] - a[2])),
+					 nk > 0 ? fabs(resp[2] / nk - *v) : 0.0);
+		a[0] = resp[0] / resp[3];
+		a[2] = resp[1] / resp[3];
+		*v = nk > 0 ? resp[2] / nk : 0.0;
 		if (change < 1e-7)
 			break;
 	}
 	a[1] = 1.0 - a[0] - a[2];
 	for (int64 i = 0; i < N; i++)
-		ll += log((r ? a[0] * r[i * stride] : 0.0) + a[1] * q[i] + (s ? a[2] * s[i] : 0.0) + 1e-30);
+	{
+		bool		has = nk > 0 && k[i] >= 0.0;
+		double		p3 = (r ? a[0] * r[i * stride] : 0.0) + a[1] * q[i] + (s ? a[2] * s[i] : 0.0);
+
+		ll += log((has ? (1.0 - *v) * p3 + *v * k[i] : p3) + 1e-30);
+	}
 	return ll;
 }
 
@@ -725,13 +744,14 @@ lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *s
  * (q: softmax, then explore) and the repeat mode's per decay (rv).
  */
 static void
-lstm_mixture_inputs(const LstmRepeatTarget *x, int64 N, double *q, double *rv)
+lstm_mixture_inputs(const LstmRepeatTarget *x, int64 N, double *q, double *rv, double *kv)
 {
 	for (int64 i = 0; i < N; i++)
 	{
 		q[i] = x[i].ps;
 		q[N + i] = x[i].pe;
 		memcpy(rv + i * LSTM_REPEAT_NDECAYS, x[i].rv, sizeof(x[i].rv));
+		kv[i] = x[i].pk;
 	}
 }
 
@@ -770,7 +790,7 @@ lstm_mixture_modes(bool repeat, bool successors)
 
 void
 lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_unit,
-				   float rep[3], float succ_params[3])
+				   float rep[3], float succ_params[3], float *knn_weight)
 {
 	static const double decays[] = LSTM_REPEAT_DECAYS;
 	static const double smooths[] = LSTM_SUCC_SMOOTHS;
@@ -779,9 +799,11 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_
 	bool		successors = succ_unit > 0.0;
 	double	   *sv = successors ? palloc_extended(sizeof(double) * n * 3, MCXT_ALLOC_HUGE) : NULL;
 	double	   *rv = palloc_extended(sizeof(double) * n * LSTM_REPEAT_NDECAYS, MCXT_ALLOC_HUGE);
+	double	   *kv = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
 	double		best_ll = -INFINITY;
 
-	lstm_mixture_inputs(x, N, q, rv);
+	lstm_mixture_inputs(x, N, q, rv, kv);
+	*knn_weight = 0.0f;
 	rep[0] = 0.0f;
 	rep[1] = 1.0f;
 	rep[2] = 0.0f;
@@ -796,9 +818,10 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_
 				const double *r = repeat ? rv + k : NULL;
 				const double *s = sv ? sv + mode * N : NULL;
 				double		a[3];
+				double		v;
 				double		ll;
 
-				ll = lstm_mixture_em(r, LSTM_REPEAT_NDECAYS, q + Min(mode, 1) * N, s, N, a);
+				ll = lstm_mixture_em(r, LSTM_REPEAT_NDECAYS, q + Min(mode, 1) * N, s, kv, N, a, &v);
 				if (ll <= best_ll)
 					continue;
 				best_ll = ll;
@@ -808,8 +831,11 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_
 				succ_params[0] = a[0] < 1.0 ? (float) Min(Max(a[2] / (1.0 - a[0]), 0.0), 1.0) : 0.0f;
 				succ_params[1] = (float) (smooths[h] * succ_unit);
 				succ_params[2] = mode == 2 ? 1.0f : 0.0f;
+				/* a weight this small changes no ranking: the model keeps no sessions */
+				*knn_weight = v >= LSTM_KNN_MIN_WEIGHT ? (float) Min(v, 1.0) : 0.0f;
 			}
 	}
+	pfree(kv);
 	pfree(q);
 	if (sv)
 		pfree(sv);
@@ -817,74 +843,12 @@ lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat, double succ_
 }
 
 /*
- * A target's probability under the mixture the fitted weights score
- * (lstm_next_probs before the neighbours): the repeat mode at its decay,
- * the base of its mode and the successors smoothed towards that base.
- */
-static double
-target_mixture_prob(const LstmRepeatTarget *x, const float rep[3], const float sp[3])
-{
-	static const double decays[] = LSTM_REPEAT_DECAYS;
-	bool		explore = rep[2] == 1.0f;
-	double		q = explore ? x->pe : x->ps;
-	double		r = 0.0;
-	double		num = explore && sp[2] != 1.0f ? x->sun : x->sbn;
-	double		tot = explore && sp[2] != 1.0f ? x->sut : x->sbt;
-	double		s = tot > 0.0 ? (num + sp[1] * q) / (tot + sp[1]) : q;
-
-	for (int k = 0; k < LSTM_REPEAT_NDECAYS; k++)
-		if ((float) decays[k] == rep[1])
-			r = x->rv[k];
-	return rep[0] * r + (1.0 - rep[0]) * ((1.0 - sp[0]) * q + sp[0] * s);
-}
-
-/*
- * v maximising the likelihood of (1 - v) p + v k over the targets that
- * have neighbours (the others score p whatever v), by EM.
- */
-float
-lstm_neighbour_weight(const LstmRepeatTarget *x, int64 N, const float rep[3],
-					  const float succ_params[3])
-{
-	double v = 0.5;
-	int64 n = 0;
-
-	for (int64 i = 0; i < N; i++)
-		n += x[i].pk >= 0.0;
-	for (int it = 0; it < 200 && n > 0; it++)
-	{
-		double resp = 0.0;
-		double change;
-
-		CHECK_FOR_INTERRUPTS();
-		for (int64 i = 0; i < N; i++)
-		{
-			double pm,
-				mix;
-
-			if (x[i].pk < 0.0)
-				continue;
-			pm = target_mixture_prob(&x[i], rep, succ_params);
-			mix = (1.0 - v) * pm + v * x[i].pk;
-			if (mix > 0.0)
-				resp += v * x[i].pk / mix;
-		}
-		change = fabs(resp / n - v);
-		v = resp / n;
-		if (change < 1e-7)
-			break;
-	}
-	/* a weight this small changes no ranking: the model keeps no sessions */
-	return n > 0 && v >= LSTM_KNN_MIN_WEIGHT ? (float) Min(v, 1.0) : 0.0f;
-}
-
-/*
  * Fit the repeat mechanism (lstm_repeat.c, when repeat) and the successor
  * weight (lstm_successors.c, when succ is not NULL) by maximum likelihood
  * over the next-token predictions of the sequences seqs[0..n): for each
  * mode (explore or softmax) and decay in LSTM_REPEAT_DECAYS the weights by
- * EM, then those of the best likelihood; then the neighbours' weight
- * (when knn is not NULL) over that mixture.  At most lstm_repeat_cap
+ * EM (with the neighbours' weight when knn is not NULL), then those of
+ * the best likelihood.  At most lstm_repeat_cap
  * targets are used (the softmax pass is the cost).  rep: weight, decay,
  * mode.
  */
@@ -906,8 +870,7 @@ lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 		N += lstm_repeat_targets(net, w, d, seqs + i, (int) Min(w->B, n - i), succ, knn,
 								 knn ? &kw : NULL, x + N, room - N);
 	w->py = NULL;
-	lstm_repeat_select(x, N, repeat, succ ? succ->unit : 0.0, rep, succ_params);
-	*knn_weight = knn ? lstm_neighbour_weight(x, N, rep, succ_params) : 0.0f;
+	lstm_repeat_select(x, N, repeat, succ ? succ->unit : 0.0, rep, succ_params, knn_weight);
 	pfree(x);
 }
 

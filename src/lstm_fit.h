@@ -158,18 +158,14 @@ extern int64 lstm_repeat_targets(LstmNet *net, LstmWork *w, const LstmData *d,
 								 const LstmNeighbours *knn, LstmKnnWork *kw,
 								 LstmRepeatTarget *out, int64 room);
 /*
- * the repeat weight, decay and mode (with repeat) and the successor weight
+ * the repeat weight, decay and mode (with repeat), the successor weight
  * and smoothing (succ_unit > 0: the table's count of one next click; 0:
- * no table) of the best likelihood over N targets
+ * no table) and the neighbours' weight (0 where no target has
+ * neighbours) of the best likelihood over N targets
  */
 extern void lstm_repeat_select(const LstmRepeatTarget *x, int64 N, bool repeat,
-							   double succ_unit, float rep[3], float succ_params[3]);
-/*
- * the neighbours' weight over N targets, the other weights fitted
- * (lstm_neighbours.c)
- */
-extern float lstm_neighbour_weight(const LstmRepeatTarget *x, int64 N, const float rep[3],
-								   const float succ_params[3]);
+							   double succ_unit, float rep[3], float succ_params[3],
+							   float *knn_weight);
 extern void lstm_fit_repeat(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 							int64 n, const LstmSuccessors *succ, const LstmNeighbours *knn,
 							bool repeat, float rep[3], float succ_params[3], float *knn_weight);

@@ -1086,7 +1086,7 @@ run_repeat(LstmPassRun *r, LstmFitReport *rep)
 	r->ck = ck;
 	s = run_pass(r, PASS_REPEAT, rep->epochs_run, 0, "repeat");
 	pass_layout(s, &l);
-	lstm_repeat_select(l.rep, s->nrep, true, 0.0, rep->repeat, rep->succ_params);
+	lstm_repeat_select(l.rep, s->nrep, true, 0.0, rep->repeat, rep->succ_params, &rep->knn_weight);
 	pfree(s);
 }
 
