@@ -20,7 +20,7 @@
  *	  first (VSKNN takes the most recent sessions; the aggregate knows no
  *	  time, so each item keeps a fixed sample of its sessions).  When no
  *	  training session shares an item, p is left alone.  v is fitted by
- *	  maximum likelihood on held-out sequences after the other weights
+ *	  maximum likelihood on held-out sequences with the other weights
  *	  (lstm_fit.c), so v = 0 where the neighbours do not help.
  *
  *	  The model stores the training sessions' distinct items (lstm.h); the
