@@ -44,6 +44,18 @@ wrong_type(const char *context, const EcmlOptionSpec *spec, const char *want)
 			 errmsg("%s option \"%s\" must be %s", context, spec->name, want)));
 }
 
+/*
+ * A value for a message: whole numbers in full (%g wrote 100000001 as
+ * 1e+08, which reads as the limit itself), others as %g.
+ */
+static char *
+number_text(double v)
+{
+	if (isfinite(v) && v == floor(v) && fabs(v) < 1e18)
+		return psprintf("%.0f", v);
+	return psprintf("%g", v);
+}
+
 static void
 check_range(const char *context, const EcmlOptionSpec *spec, double v)
 {
@@ -52,10 +64,11 @@ check_range(const char *context, const EcmlOptionSpec *spec, double v)
 	if (isnan(v) || below || v > spec->max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s option \"%s\" is out of range: %g", context, spec->name, v),
-				 errdetail("Valid values are %s %g and at most %g.",
+				 errmsg("%s option \"%s\" is out of range: %s", context, spec->name,
+						number_text(v)),
+				 errdetail("Valid values are %s %s and at most %s.",
 						   spec->min_exclusive ? "greater than" : "at least",
-						   spec->min, spec->max)));
+						   number_text(spec->min), number_text(spec->max))));
 }
 
 static double
