@@ -640,19 +640,20 @@ lstm_mixture_em(const double *r, int stride, const double *q, const double *s, c
 	*v = nk > 0 ? 0.1 : 0.0;
 	for (int it = 0; it < 200; it++)
 	{
-		double resp[4] = { 0.0, 0.0, 0.0, 0.0 }; /* repeat, successors, neighbours, not neighbours */
+		/* responsibilities: repeat, successors, neighbours, the three */
+		double		resp[4] = {0.0, 0.0, 0.0, 0.0};
 		double		change;
 
 		CHECK_FOR_INTERRUPTS();
 		a[1] = 1.0 - a[0] - a[2];
 		for (int64 i = 0; i < N; i++)
 		{
-			bool has = nk > 0 && k[i] >= 0.0;
-			double w = has ? 1.0 - *v : 1.0;
-			double c0 = r ? w * a[0] * r[i * stride] : 0.0;
-			double c2 = s ? w * a[2] * s[i] : 0.0;
-			double c3 = c0 + w * a[1] * q[i] + c2;
-			double ck = has ? *v * k[i] : 0.0;
+			bool		has = nk > 0 && k[i] >= 0.0;
+			double		w = has ? 1.0 - *v : 1.0;
+			double		c0 = r ? w * a[0] * r[i * stride] : 0.0;
+			double		c2 = s ? w * a[2] * s[i] : 0.0;
+			double		c3 = c0 + w * a[1] * q[i] + c2;
+			double		ck = has ? *v * k[i] : 0.0;
 
 			if (c3 + ck > 0.0)
 			{
