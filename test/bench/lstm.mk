@@ -17,6 +17,7 @@ bench-sessions:
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only ml $(BENCH_SESSIONS_ARGS)
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only tb --torch-epochs 3
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only ta
+	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only tbs --torch-epochs 3
 	nice -n 10 $(PYTHON) $(dir $(lastword $(MAKEFILE_LIST)))bench_sessions.py --only ac --torch-epochs 0 --ecml-extra '[{"repeat": "off"}, {"dropout": 0.1}]'
 
 # ecml.train('lstm') (model averaging) against ecml.lstm_train with the same
