@@ -114,6 +114,9 @@
 #define LSTM_KNN_SAMPLE				1000
 #define LSTM_NEIGHBOUR_SESSIONS_DEFAULT 1000000
 #define LSTM_NEIGHBOUR_SESSIONS_MAX 100000000
+/* BPR-max's score regularisation: GRU4Rec's default */
+#define LSTM_BPR_REG_DEFAULT		0.0
+#define LSTM_BPR_REG_MAX			100
 #define LSTM_KNN_MIN_WEIGHT			1e-3
 
 /* the successor table's smoothings tried (lstm_successors_mix), best by likelihood */
@@ -150,6 +153,14 @@ typedef enum LstmNeighboursOpt
 	LSTM_NEIGHBOURS_OFF = 1
 } LstmNeighboursOpt;
 
+/* the training loss; BPR-max and TOP1-max are NnRankLoss's values */
+typedef enum LstmLoss
+{
+	LSTM_LOSS_CROSS_ENTROPY = 0,
+	LSTM_LOSS_BPR_MAX = 1,
+	LSTM_LOSS_TOP1_MAX = 2
+} LstmLoss;
+
 typedef enum LstmSoftmax
 {
 	LSTM_SOFTMAX_AUTO = 0,
@@ -185,6 +196,8 @@ typedef struct LstmOptions
 	int			output_bias;	/* LstmOutputBias */
 	int			neighbours;		/* LstmNeighboursOpt */
 	int			neighbour_sessions;
+	int			loss;			/* LstmLoss */
+	double		bpr_reg;
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */

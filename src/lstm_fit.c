@@ -32,6 +32,7 @@ static const char *const repeat_choices[] = { "auto", "off", NULL };
 static const char *const successors_choices[] = { "auto", "off", NULL };
 static const char *const output_bias_choices[] = { "uniform", "prior", "auto", NULL };
 static const char *const neighbours_choices[] = { "auto", "off", NULL };
+static const char *const loss_choices[] = { "cross_entropy", "bpr_max", "top1_max", NULL };
 
 const EcmlOptionSpec lstm_option_specs[] = {
 	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
@@ -60,10 +61,15 @@ const EcmlOptionSpec lstm_option_specs[] = {
 	{ "output_bias", ECML_OPT_CHOICE, offsetof(LstmOptions, output_bias), 0, 0, false, output_bias_choices },
 	{ "neighbours", ECML_OPT_CHOICE, offsetof(LstmOptions, neighbours), 0, 0, false, neighbours_choices },
 	{ "neighbour_sessions", ECML_OPT_INT, offsetof(LstmOptions, neighbour_sessions), 1, LSTM_NEIGHBOUR_SESSIONS_MAX },
+	{ "loss", ECML_OPT_CHOICE, offsetof(LstmOptions, loss), 0, 0, false, loss_choices },
+	{ "bpr_reg", ECML_OPT_REAL, offsetof(LstmOptions, bpr_reg), 0, LSTM_BPR_REG_MAX },
 };
 
 StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
 				 "N_LSTM_OPTIONS in lstm_fit.h counts the options");
+StaticAssertDecl(LSTM_LOSS_BPR_MAX == (int) NN_RANK_BPR_MAX &&
+					 LSTM_LOSS_TOP1_MAX == (int) NN_RANK_TOP1_MAX,
+				 "the ranking losses are passed to nn_rankloss.c as they are");
 
 void
 lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
@@ -94,7 +100,25 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 	o->output_bias = LSTM_OUTPUT_BIAS_AUTO;
 	o->neighbours = LSTM_NEIGHBOURS_AUTO;
 	o->neighbour_sessions = LSTM_NEIGHBOUR_SESSIONS_DEFAULT;
+	o->loss = LSTM_LOSS_CROSS_ENTROPY;
+	o->bpr_reg = LSTM_BPR_REG_DEFAULT;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
+	/* a ranking loss ranks the target against sampled negatives */
+	if (o->loss != LSTM_LOSS_CROSS_ENTROPY && o->softmax == LSTM_SOFTMAX_FULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: \"loss\": \"%s\" cannot train with \"softmax\": \"full\"",
+						trainer, loss_choices[o->loss]),
+				 errdetail("BPR-max and TOP1-max rank each target against sampled negatives."),
+				 errhint("Leave out \"softmax\" (a ranking loss samples at any vocabulary size), or use \"loss\": \"cross_entropy\".")));
+}
+
+/* the output layer samples: asked for, a ranking loss, or a large vocabulary */
+bool
+lstm_uses_sampled(const LstmOptions *o, int V)
+{
+	return o->softmax == LSTM_SOFTMAX_SAMPLED || o->loss != LSTM_LOSS_CROSS_ENTROPY ||
+		   (o->softmax == LSTM_SOFTMAX_AUTO && V > o->softmax_threshold);
 }
 
 /* canonical order of sequences: by length, then by their indices */
@@ -243,6 +267,8 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 								 MCXT_ALLOC_HUGE);
 	w->sampled = sampled;
 	w->S = S;
+	w->loss = LSTM_LOSS_CROSS_ENTROPY;
+	w->bpr_reg = 0.0f;
 	w->py = NULL;
 	w->dropout = (float) dropout;
 	w->mask_x = w->mask_h = NULL;
@@ -495,12 +521,27 @@ batch_output(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d, int t
 		lstm_draw_samples(w, rng, V);
 		for (int r = 0; r < rows; r++)
 			w->logq_y[r] = w->logq[w->yg[r]];
-		loss = sampled_softmax_forward(w->work, w->wsamp, w->hg, rows, H, net->Wo, net->bo,
-									   w->yg, w->logq_y, w->samples, w->S, w->logq_s);
-		if (grads)
-			sampled_softmax_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
-									 w->samples, w->S, scale, grads->Wo, grads->bo,
-									 w->dhg, w->dwsamp);
+		if (w->loss != LSTM_LOSS_CROSS_ENTROPY)
+		{
+			/* logq_s, not used by the ranking losses, is their scratch */
+			loss = sampled_rank_forward(w->work, w->wsamp, w->hg, rows, H, net->Wo, net->bo,
+										w->yg, w->samples, w->S, (NnRankLoss) w->loss,
+										w->bpr_reg, w->logq_s);
+			if (grads)
+				sampled_logits_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
+										w->samples, w->S, scale, grads->Wo, grads->bo,
+										w->dhg, w->dwsamp);
+		}
+		else
+		{
+			loss = sampled_softmax_forward(w->work, w->wsamp, w->hg, rows, H, net->Wo,
+										   net->bo, w->yg, w->logq_y, w->samples, w->S,
+										   w->logq_s);
+			if (grads)
+				sampled_softmax_backward(w->work, w->wsamp, w->hg, rows, H, net->Wo, w->yg,
+										 w->samples, w->S, scale, grads->Wo, grads->bo,
+										 w->dhg, w->dwsamp);
+		}
 		for (int r = 0; r < rows && w->track; r++)
 			row_add(w->out_rows, &w->n_out_rows, w->out_mark, w->row_stamp, w->yg[r]);
 		for (int j = 0; j < w->S && w->track; j++)

@@ -18,10 +18,11 @@
 
 extern const EcmlOptionSpec lstm_option_specs[];
 
-#define N_LSTM_OPTIONS 26
+#define N_LSTM_OPTIONS 28
 
 /* Parse and check the options of an LSTM trainer (named in errors). */
 extern void lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer);
+extern bool lstm_uses_sampled(const LstmOptions *o, int V);
 
 /* The training data after the vocabulary: indices per sequence. */
 typedef struct LstmData
@@ -64,6 +65,8 @@ typedef struct LstmWork
 	float	   *work;			/* (R,S+1) */
 	float	   *wsamp;			/* (S,H) */
 	float	   *dwsamp;			/* (S,H) */
+	int			loss;			/* LstmLoss: over the samples, when not cross-entropy */
+	float		bpr_reg;
 	int64	   *rows;			/* (B) sequences of the batch, sorted */
 	/* when py is not NULL, a full-softmax pass records for row r at step t: */
 	float	   *py;				/* (T,B) p(target) */

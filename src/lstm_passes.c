@@ -1042,6 +1042,13 @@ run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
 	lstm_parse_options(options, &r->o, PASS_TRAINER);
 	run_refuse_auto(options, "successors", &r->o.successors, "The successor table is");
 	run_refuse_auto(options, "neighbours", &r->o.neighbours, "The neighbour sessions are");
+	if (r->o.loss != LSTM_LOSS_CROSS_ENTROPY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not support the option \"loss\": \"%s\"", PASS_TRAINER,
+						r->o.loss == LSTM_LOSS_BPR_MAX ? "bpr_max" : "top1_max"),
+				 errdetail("Its passes train with the cross-entropy only."),
+				 errhint("Train with ecml.lstm_train, or leave out \"loss\".")));
 	want = INT8ARRAYOID;
 	if (can_coerce_type(1, &have, &want, COERCION_IMPLICIT))
 		r->cast = "bigint[]";
@@ -1206,8 +1213,7 @@ lstm_train_passes(EcmlTrainDriver *d, Jsonb *options)
 	run_init(&r, d, options);
 	counts = run_vocabulary(&r);
 	memset(&rep, 0, sizeof(rep));
-	rep.sampled = r.o.softmax == LSTM_SOFTMAX_SAMPLED ||
-				  (r.o.softmax == LSTM_SOFTMAX_AUTO && r.vocab.n + 1 > r.o.softmax_threshold);
+	rep.sampled = lstm_uses_sampled(&r.o, r.vocab.n + 1);
 	r.ck = run_first_checkpoint(&r, counts, rep.sampled);
 	run_epochs(&r, &rep, &best);
 

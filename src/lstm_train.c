@@ -741,14 +741,15 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	lstm_collect(st, &o, &d, &sp, &rng, &mem);
 	V = d.vocab.n + 1;
 	memset(&r, 0, sizeof(r));
-	r.sampled = o.softmax == LSTM_SOFTMAX_SAMPLED ||
-				(o.softmax == LSTM_SOFTMAX_AUTO && V > o.softmax_threshold);
+	r.sampled = lstm_uses_sampled(&o, V);
 	lstm_fit_alloc(&fb, &o, V, d.vocab.n, r.sampled, sp.nval > 0, &mem);
 	lstm_init_params(&fb.net, &rng);
 	if (lstm_prior_bias(&o, r.sampled))
 		lstm_init_output_prior(&fb.net, d.counts);
 	lstm_work_init(&fb.w, &fb.net, o.batch_size, o.max_length - 1, r.sampled, o.num_sampled,
 				   o.dropout);
+	fb.w.loss = o.loss;
+	fb.w.bpr_reg = (float) o.bpr_reg;
 	if (r.sampled)
 		lstm_proposal(&fb.w, &d, V);
 	ecml_blas_prepare();

@@ -180,6 +180,9 @@ extern void softmax_xent_backward(float *probs, const float *h, int n, int H,
  *	 work (n,S+1): the row's softmax over [target, samples] after forward
  *	 wsamp (S,H): scratch for the sampled rows of W
  */
+extern void sampled_logits(float *work, float *wsamp, const float *h,
+						   int n, int H, const float *W, const int32_t *y,
+						   const int32_t *samples, int S);
 extern double sampled_softmax_forward(float *work, float *wsamp,
 									  const float *h, int n, int H,
 									  const float *W, const float *b,
@@ -192,6 +195,46 @@ extern void sampled_softmax_backward(float *work, const float *wsamp,
 									 const int32_t *samples, int S,
 									 float scale, float *dW, float *db,
 									 float *dh, float *dwsamp);
+
+/*
+ * The gradient of a loss over those logits, given d loss / d logit in work
+ * (n,S+1), times scale: dW, db and dh +=.  sampled_logits computes the
+ * rows' dot products with [target, samples] into work (no bias, no
+ * correction, accidental hits included), where the sampled softmax and the
+ * ranking losses start.
+ */
+extern void sampled_logits_backward(float *work, const float *wsamp,
+									const float *h, int n, int H,
+									const float *W, const int32_t *y,
+									const int32_t *samples, int S,
+									float scale, float *dW, float *db,
+									float *dh, float *dwsamp);
+
+/*
+ * Ranking losses over the target's score r0 and the sampled negatives' r_j
+ * (GRU4Rec's BPR-max and TOP1-max; Hidasi & Karatzoglou, CIKM 2018), each
+ * negative weighted by s_j, the softmax of the negatives' scores, so that
+ * the hardest negatives count most:
+ *
+ *	 BPR-max:  -log sum_j s_j sigmoid(r0 - r_j) + reg sum_j s_j r_j^2
+ *	 TOP1-max: sum_j s_j (sigmoid(r_j - r0) + sigmoid(r_j^2))
+ *
+ * Scores are the raw logits (no log-Q correction: the proposal's
+ * popularity already shapes the negatives); a sample equal to the row's
+ * target is no negative.  Returns the summed loss and leaves d loss /
+ * d logit in work (n,S+1) for sampled_logits_backward; s (S) is scratch.
+ */
+typedef enum NnRankLoss
+{
+	NN_RANK_BPR_MAX = 1,
+	NN_RANK_TOP1_MAX = 2
+} NnRankLoss;
+
+extern double sampled_rank_forward(float *work, float *wsamp, const float *h,
+								   int n, int H, const float *W,
+								   const float *b, const int32_t *y,
+								   const int32_t *samples, int S,
+								   NnRankLoss kind, float reg, float *s);
 
 /* ---- optimizer ---- */
 

@@ -80,14 +80,11 @@ softmax_xent_backward(float *probs, const float *h, int n, int H, int V,
 	ecml_sgemm(false, false, n, H, V, 1.0f, probs, V, W, H, 1.0f, dh, H);
 }
 
-double
-sampled_softmax_forward(float *work, float *wsamp, const float *h, int n,
-						int H, const float *W, const float *b,
-						const int32_t *y, const float *logq_y,
-						const int32_t *samples, int S, const float *logq_s)
+void
+sampled_logits(float *work, float *wsamp, const float *h, int n, int H,
+			   const float *W, const int32_t *y, const int32_t *samples, int S)
 {
 	int			C = S + 1;
-	double		loss = 0.0;
 
 	for (int j = 0; j < S; j++)
 		memcpy(wsamp + (size_t) j * H, W + (size_t) samples[j] * H, sizeof(float) * H);
@@ -99,13 +96,31 @@ sampled_softmax_forward(float *work, float *wsamp, const float *h, int n,
 		const float *hr = h + (size_t) r * H;
 		const float *wy = W + (size_t) y[r] * H;
 		float		dot = 0.0f;
+
+		for (int k = 0; k < H; k++)
+			dot += hr[k] * wy[k];
+		row[0] = dot;
+	}
+}
+
+double
+sampled_softmax_forward(float *work, float *wsamp, const float *h, int n,
+						int H, const float *W, const float *b,
+						const int32_t *y, const float *logq_y,
+						const int32_t *samples, int S, const float *logq_s)
+{
+	int			C = S + 1;
+	double		loss = 0.0;
+
+	sampled_logits(work, wsamp, h, n, H, W, y, samples, S);
+	for (int r = 0; r < n; r++)
+	{
+		float	   *row = work + (size_t) r * C;
 		float		target;
 		float		mx;
 		double		lse;
 
-		for (int k = 0; k < H; k++)
-			dot += hr[k] * wy[k];
-		row[0] = dot + b[y[r]] - logq_y[r];
+		row[0] = row[0] + b[y[r]] - logq_y[r];
 		for (int j = 0; j < S; j++)
 		{
 			if (samples[j] == y[r])
@@ -126,6 +141,19 @@ sampled_softmax_backward(float *work, const float *wsamp, const float *h,
 						 const int32_t *samples, int S, float scale,
 						 float *dW, float *db, float *dh, float *dwsamp)
 {
+	/* d (-log p_0) / d logit = p - 1_target */
+	for (int r = 0; r < n; r++)
+		work[(size_t) r * (S + 1)] -= 1.0f;
+	sampled_logits_backward(work, wsamp, h, n, H, W, y, samples, S, scale, dW, db, dh,
+							dwsamp);
+}
+
+void
+sampled_logits_backward(float *work, const float *wsamp, const float *h,
+						int n, int H, const float *W, const int32_t *y,
+						const int32_t *samples, int S, float scale,
+						float *dW, float *db, float *dh, float *dwsamp)
+{
 	int			C = S + 1;
 
 	for (int r = 0; r < n; r++)
@@ -137,7 +165,6 @@ sampled_softmax_backward(float *work, const float *wsamp, const float *h,
 		float	   *dhr = dh + (size_t) r * H;
 		float		d0;
 
-		row[0] -= 1.0f;
 		for (int j = 0; j < C; j++)
 			row[j] *= scale;
 		d0 = row[0];

@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(45);
+SELECT plan(49);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -310,6 +310,29 @@ SELECT cmp_ok((SELECT avg(((SELECT array_agg(p.token ORDER BY p.probability DESC
                                                    "neighbours": "off", "softmax": "sampled",
                                                    "num_sampled": 8}') AS m FROM pr) t),
               '>', 0.95::float8, 'by default a sampled-softmax network starts from the prior bias');
+
+-- the ranking losses (BPR-max, TOP1-max over sampled negatives) learn the
+-- second-order rule too, the network alone; the same seed gives the same model
+CREATE TABLE rk_m AS
+SELECT ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "num_sampled": 6, "loss": "bpr_max",
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS bpr,
+       ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "num_sampled": 6, "loss": "top1_max",
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS top1
+FROM so_split;
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(bpr, prefix) = target)::int)::float8 FROM so_split, rk_m),
+              '>', 0.9::float8, 'BPR-max: top-1 of the held-out token of the second-order rule > 0.9');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(top1, prefix) = target)::int)::float8 FROM so_split, rk_m),
+              '>', 0.9::float8, 'TOP1-max: top-1 > 0.9');
+SELECT is((SELECT ecml.model_info(bpr)->'hyperparameters'->>'loss' || ' ' || (ecml.model_info(bpr)->>'softmax')
+           FROM rk_m), 'bpr_max sampled', 'the model records its loss, and that it sampled');
+SELECT is((SELECT substr(ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15,
+                                                   "batch_size": 16, "learning_rate": 0.02, "dropout": 0,
+                                                   "num_sampled": 6, "loss": "bpr_max", "repeat": "off",
+                                                   "successors": "off", "neighbours": "off"}'), 65)
+           FROM so_split),
+          (SELECT substr(bpr, 65) FROM rk_m), 'BPR-max training is deterministic for a seed');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -289,3 +289,18 @@ FROM ss;
 SELECT ecml.lstm_train(seq, '{"output_bias": "zero"}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"output_bias": 0}') FROM ss;
 SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"successors": "auto"}');
+-- ranking losses (GRU4Rec's BPR-max and TOP1-max over sampled negatives):
+-- bad values, a full softmax is contradictory, ecml.train does not have them
+SELECT ecml.lstm_train(seq, '{"loss": "bpr"}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"loss": 1}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"loss": "bpr_max", "softmax": "full"}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"loss": "top1_max", "softmax": "full"}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"bpr_reg": -0.5}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"bpr_reg": 101}') FROM ss;
+SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"loss": "bpr_max"}');
+-- a ranking loss samples at any vocabulary size; the model says which loss
+SELECT i->'hyperparameters'->>'loss' AS loss, i->'hyperparameters'->'bpr_reg' AS bpr_reg,
+       i->>'softmax' AS output_layer
+FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,
+                                    "loss": "top1_max", "num_sampled": 5}') AS m FROM ss) t,
+     ecml.model_info(m) AS i;

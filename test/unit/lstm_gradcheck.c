@@ -3,8 +3,9 @@
  *	  Finite-difference gradient checks of the LSTM's layer kernels
  *	  (src/nn_*.c, compiled in directly: the same code training runs) on a
  *	  tiny model: embedding, one LSTM step, an LSTM layer over padded
- *	  sequences, two stacked layers, full softmax cross-entropy and sampled
- *	  softmax with the log-Q correction; and the optimiser's row-sparse step
+ *	  sequences, two stacked layers, full softmax cross-entropy, sampled
+ *	  softmax with the log-Q correction, BPR-max and TOP1-max over sampled
+ *	  negatives; and the optimiser's row-sparse step
  *	  against its dense one.  Run by test/extra/lstm_gradcheck.sh.
  *
  * The kernels compute in float32, so the numeric gradient is a central
@@ -187,6 +188,19 @@ sampled_loss(void *p)
 								   c->y, c->logq_y, c->samples, c->S, c->logq_s);
 }
 
+/* the ranking losses: kind 0 is the sampled softmax */
+static int	rank_kind = 0;
+static float *rank_scratch;
+
+static double
+rank_loss(void *p)
+{
+	SoftmaxCtx *c = p;
+
+	return sampled_rank_forward(c->probs, c->wsamp, c->h, c->n, c->H, c->W, c->b, c->y,
+								c->samples, c->S, (NnRankLoss) rank_kind, 0.7f, rank_scratch);
+}
+
 static void
 check_softmax(bool sampled)
 {
@@ -226,6 +240,22 @@ check_softmax(bool sampled)
 		check("softmax cross-entropy d/dh", c.h, dh, c.n * c.H, softmax_loss, &c);
 		check("softmax cross-entropy d/dW", c.W, dW, c.V * c.H, softmax_loss, &c);
 		check("softmax cross-entropy d/db", c.b, db, c.V, softmax_loss, &c);
+	}
+	else if (rank_kind != 0)
+	{
+		const char *what = rank_kind == NN_RANK_BPR_MAX ? "BPR-max" : "TOP1-max";
+		char		name[64];
+
+		rank_scratch = zeros(c.S);
+		rank_loss(&c);
+		sampled_logits_backward(c.probs, c.wsamp, c.h, c.n, c.H, c.W, c.y, c.samples, c.S,
+								1.0f, dW, db, dh, dws);
+		snprintf(name, sizeof(name), "%s (sampled negatives) d/dh", what);
+		check(name, c.h, dh, c.n * c.H, rank_loss, &c);
+		snprintf(name, sizeof(name), "%s (sampled negatives) d/dW", what);
+		check(name, c.W, dW, c.V * c.H, rank_loss, &c);
+		snprintf(name, sizeof(name), "%s (sampled negatives) d/db", what);
+		check(name, c.b, db, c.V, rank_loss, &c);
 	}
 	else
 	{
@@ -507,6 +537,11 @@ main(void)
 	check_dropout();
 	check_softmax(false);
 	check_softmax(true);
+	rank_kind = NN_RANK_BPR_MAX;
+	check_softmax(true);
+	rank_kind = NN_RANK_TOP1_MAX;
+	check_softmax(true);
+	rank_kind = 0;
 	check_net("LSTM step", 1, 1, one_step, true);
 	check_net("LSTM sequence (padded)", 1, 5, padded, true);
 	check_net("embedding+LSTM+softmax", 1, 5, padded, false);
