@@ -180,9 +180,6 @@ extern void softmax_xent_backward(float *probs, const float *h, int n, int H,
  *	 work (n,S+1): the row's softmax over [target, samples] after forward
  *	 wsamp (S,H): scratch for the sampled rows of W
  */
-extern void sampled_logits(float *work, float *wsamp, const float *h,
-						   int n, int H, const float *W, const int32_t *y,
-						   const int32_t *samples, int S);
 extern double sampled_softmax_forward(float *work, float *wsamp,
 									  const float *h, int n, int H,
 									  const float *W, const float *b,
@@ -197,12 +194,15 @@ extern void sampled_softmax_backward(float *work, const float *wsamp,
 									 float *dh, float *dwsamp);
 
 /*
- * The gradient of a loss over those logits, given d loss / d logit in work
- * (n,S+1), times scale: dW, db and dh +=.  sampled_logits computes the
- * rows' dot products with [target, samples] into work (no bias, no
- * correction, accidental hits included), where the sampled softmax and the
- * ranking losses start.
+ * sampled_logits: the rows' dot products with [target, samples] into work
+ * (n,S+1) (no bias, no correction, accidental hits included), where the
+ * sampled softmax and the ranking losses start.  sampled_logits_backward:
+ * the gradient of a loss over those logits, given d loss / d logit in
+ * work, times scale: dW, db and dh +=.
  */
+extern void sampled_logits(float *work, float *wsamp, const float *h,
+						   int n, int H, const float *W, const int32_t *y,
+						   const int32_t *samples, int S);
 extern void sampled_logits_backward(float *work, const float *wsamp,
 									const float *h, int n, int H,
 									const float *W, const int32_t *y,
