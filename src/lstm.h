@@ -153,12 +153,16 @@ typedef enum LstmNeighboursOpt
 	LSTM_NEIGHBOURS_OFF = 1
 } LstmNeighboursOpt;
 
-/* the training loss; BPR-max and TOP1-max are NnRankLoss's values */
+/*
+ * The training loss; BPR-max and TOP1-max are NnRankLoss's values.  auto:
+ * BPR-max when the output layer samples, else the cross-entropy.
+ */
 typedef enum LstmLoss
 {
 	LSTM_LOSS_CROSS_ENTROPY = 0,
 	LSTM_LOSS_BPR_MAX = 1,
-	LSTM_LOSS_TOP1_MAX = 2
+	LSTM_LOSS_TOP1_MAX = 2,
+	LSTM_LOSS_AUTO = 3
 } LstmLoss;
 
 typedef enum LstmSoftmax

@@ -32,7 +32,7 @@ static const char *const repeat_choices[] = { "auto", "off", NULL };
 static const char *const successors_choices[] = { "auto", "off", NULL };
 static const char *const output_bias_choices[] = { "uniform", "prior", "auto", NULL };
 static const char *const neighbours_choices[] = { "auto", "off", NULL };
-static const char *const loss_choices[] = { "cross_entropy", "bpr_max", "top1_max", NULL };
+static const char *const loss_choices[] = { "cross_entropy", "bpr_max", "top1_max", "auto", NULL };
 
 const EcmlOptionSpec lstm_option_specs[] = {
 	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
@@ -100,11 +100,11 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 	o->output_bias = LSTM_OUTPUT_BIAS_AUTO;
 	o->neighbours = LSTM_NEIGHBOURS_AUTO;
 	o->neighbour_sessions = LSTM_NEIGHBOUR_SESSIONS_DEFAULT;
-	o->loss = LSTM_LOSS_CROSS_ENTROPY;
+	o->loss = LSTM_LOSS_AUTO;
 	o->bpr_reg = LSTM_BPR_REG_DEFAULT;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
 	/* a ranking loss ranks the target against sampled negatives */
-	if (o->loss != LSTM_LOSS_CROSS_ENTROPY && o->softmax == LSTM_SOFTMAX_FULL)
+	if (lstm_ranking_loss(o->loss) && o->softmax == LSTM_SOFTMAX_FULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: \"loss\": \"%s\" cannot train with \"softmax\": \"full\"",
@@ -117,8 +117,20 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 bool
 lstm_uses_sampled(const LstmOptions *o, int V)
 {
-	return o->softmax == LSTM_SOFTMAX_SAMPLED || o->loss != LSTM_LOSS_CROSS_ENTROPY ||
+	return o->softmax == LSTM_SOFTMAX_SAMPLED || lstm_ranking_loss(o->loss) ||
 		   (o->softmax == LSTM_SOFTMAX_AUTO && V > o->softmax_threshold);
+}
+
+/*
+ * "loss": "auto" resolved: BPR-max when the output layer samples (on every
+ * session set measured it was as good or better there), the cross-entropy
+ * with the full softmax (MovieLens lost HR@20 with a ranking loss).
+ */
+void
+lstm_resolve_loss(LstmOptions *o, bool sampled)
+{
+	if (o->loss == LSTM_LOSS_AUTO)
+		o->loss = sampled ? LSTM_LOSS_BPR_MAX : LSTM_LOSS_CROSS_ENTROPY;
 }
 
 /* canonical order of sequences: by length, then by their indices */

@@ -23,6 +23,13 @@ extern const EcmlOptionSpec lstm_option_specs[];
 /* Parse and check the options of an LSTM trainer (named in errors). */
 extern void lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer);
 extern bool lstm_uses_sampled(const LstmOptions *o, int V);
+extern void lstm_resolve_loss(LstmOptions *o, bool sampled);
+
+static inline bool
+lstm_ranking_loss(int loss)
+{
+	return loss == LSTM_LOSS_BPR_MAX || loss == LSTM_LOSS_TOP1_MAX;
+}
 
 /* The training data after the vocabulary: indices per sequence. */
 typedef struct LstmData

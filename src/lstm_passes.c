@@ -1042,6 +1042,8 @@ run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
 	lstm_parse_options(options, &r->o, PASS_TRAINER);
 	run_refuse_auto(options, "successors", &r->o.successors, "The successor table is");
 	run_refuse_auto(options, "neighbours", &r->o.neighbours, "The neighbour sessions are");
+	if (r->o.loss == LSTM_LOSS_AUTO)
+		r->o.loss = LSTM_LOSS_CROSS_ENTROPY;
 	if (r->o.loss != LSTM_LOSS_CROSS_ENTROPY)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -742,6 +742,8 @@ lstm_train_finalfn(PG_FUNCTION_ARGS)
 	V = d.vocab.n + 1;
 	memset(&r, 0, sizeof(r));
 	r.sampled = lstm_uses_sampled(&o, V);
+	/* the model records the loss it was trained with */
+	lstm_resolve_loss(&o, r.sampled);
 	lstm_fit_alloc(&fb, &o, V, d.vocab.n, r.sampled, sp.nval > 0, &mem);
 	lstm_init_params(&fb.net, &rng);
 	if (lstm_prior_bias(&o, r.sampled))

@@ -304,3 +304,14 @@ SELECT i->'hyperparameters'->>'loss' AS loss, i->'hyperparameters'->'bpr_reg' AS
 FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,
                                     "loss": "top1_max", "num_sampled": 5}') AS m FROM ss) t,
      ecml.model_info(m) AS i;
+-- "loss": "auto" (the default): the cross-entropy with the full softmax,
+-- BPR-max when the output layer samples; ecml.train trains the cross-entropy
+SELECT (SELECT ecml.model_info(ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1}'))
+                 ->'hyperparameters'->>'loss' FROM ss) AS full_softmax,
+       (SELECT ecml.model_info(ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1,
+                                                  "softmax": "sampled", "num_sampled": 5}'))
+                 ->'hyperparameters'->>'loss' FROM ss) AS sampled,
+       ecml.model_info(ecml.train('lstm', 'SELECT seq FROM ss', '{"embedding_dim": 4, "hidden_size": 4,
+                                                               "epochs": 1, "softmax": "sampled",
+                                                               "num_sampled": 5}'))
+         ->'hyperparameters'->>'loss' AS passes;
