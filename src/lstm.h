@@ -114,7 +114,7 @@
 #define LSTM_KNN_SAMPLE				1000
 #define LSTM_NEIGHBOUR_SESSIONS_DEFAULT 1000000
 #define LSTM_NEIGHBOUR_SESSIONS_MAX 100000000
-/* BPR-max's score regularisation: GRU4Rec's default */
+/* BPR-max's score penalty: 0 by measurement (GRU4Rec's is 1; docs/next-action.md) */
 #define LSTM_BPR_REG_DEFAULT		0.0
 #define LSTM_BPR_REG_MAX			100
 #define LSTM_KNN_MIN_WEIGHT			1e-3

@@ -122,9 +122,9 @@ lstm_uses_sampled(const LstmOptions *o, int V)
 }
 
 /*
- * "loss": "auto" resolved: BPR-max when the output layer samples (on every
- * session set measured it was as good or better there), the cross-entropy
- * with the full softmax (MovieLens lost HR@20 with a ranking loss).
+ * "loss": "auto" resolved: BPR-max when the output layer samples (better or
+ * tied on every session set measured there), the cross-entropy with the
+ * full softmax (MovieLens lost HR@20 with a ranking loss).
  */
 void
 lstm_resolve_loss(LstmOptions *o, bool sampled)
