@@ -6,8 +6,9 @@
  *	  lstm_model.c.  Layers are in nn.h; the vocabulary in lstm_vocab.c.
  *
  * Parameters, one float32 block in this order:
- *	 embedding (V,E); per layer l: W_l (I_l+H,4H), b_l (4H) with I_0 = E,
- *	 I_l = H; output W_o (V,H), b_o (V).
+ *	 embedding (V,E); per layer l: W_l (I_l+H,G), b_l (G) with I_0 = E,
+ *	 I_l = H, G = 4H for LSTM cells and 3H for GRU cells (nn.h); output
+ *	 W_o (V,H), b_o (V).
  * Vocabulary index 0 is the unknown token; 1..V-1 are the kept tokens,
  * most frequent first (ties by token).
  */
@@ -50,6 +51,11 @@
  */
 #define LSTM_TAG_KNN_SESSIONS ECML_TAG('K', 'N', 'N', 'S')
 #define LSTM_TAG_KNN_WEIGHT	ECML_TAG('K', 'N', 'N', 'W')
+/*
+ * Optional (models with "cell": "gru"): int32[1], the recurrent cell as
+ * NnCell.  Models without it have LSTM cells.
+ */
+#define LSTM_TAG_CELL		ECML_TAG('C', 'E', 'L', 'L')
 
 #define LSTM_UNKNOWN 0			/* vocabulary index of the unknown token */
 
@@ -117,6 +123,8 @@
 /* BPR-max's score penalty: 0 by measurement (GRU4Rec's is 1; docs/next-action.md) */
 #define LSTM_BPR_REG_DEFAULT		0.0
 #define LSTM_BPR_REG_MAX			100
+/* the recurrent cell (NnCell; docs/next-action.md has the measurements) */
+#define LSTM_CELL_DEFAULT			0	/* NN_CELL_LSTM */
 #define LSTM_KNN_MIN_WEIGHT			1e-3
 
 /* the successor table's smoothings tried (lstm_successors_mix), best by likelihood */
@@ -202,6 +210,7 @@ typedef struct LstmOptions
 	int			neighbour_sessions;
 	int			loss;			/* LstmLoss */
 	double		bpr_reg;
+	int			cell;			/* NnCell */
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */
@@ -211,6 +220,7 @@ typedef struct LstmNet
 	int			E;
 	int			H;
 	int			L;
+	int			cell;			/* NnCell */
 	size_t		nparams;
 	float	   *params;			/* the block */
 	float	   *emb;
@@ -220,9 +230,9 @@ typedef struct LstmNet
 	float	   *bo;
 } LstmNet;
 
-/* Floats in the parameter block of a (V,E,H,L) network. */
-extern size_t lstm_param_count(int V, int E, int H, int L);
-/* Point net's blocks into params (lstm_param_count floats). */
+/* Floats in the parameter block of a (V,E,H,L) network of cell (NnCell). */
+extern size_t lstm_param_count(int V, int E, int H, int L, int cell);
+/* Point net's blocks into params (lstm_param_count floats for net->cell). */
 extern void lstm_net_layout(LstmNet *net, float *params);
 
 /*

@@ -33,6 +33,7 @@ static const char *const successors_choices[] = { "auto", "off", NULL };
 static const char *const output_bias_choices[] = { "uniform", "prior", "auto", NULL };
 static const char *const neighbours_choices[] = { "auto", "off", NULL };
 static const char *const loss_choices[] = { "cross_entropy", "bpr_max", "top1_max", "auto", NULL };
+static const char *const cell_choices[] = { "lstm", "gru", NULL };
 
 const EcmlOptionSpec lstm_option_specs[] = {
 	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
@@ -63,6 +64,7 @@ const EcmlOptionSpec lstm_option_specs[] = {
 	{ "neighbour_sessions", ECML_OPT_INT, offsetof(LstmOptions, neighbour_sessions), 1, LSTM_NEIGHBOUR_SESSIONS_MAX },
 	{ "loss", ECML_OPT_CHOICE, offsetof(LstmOptions, loss), 0, 0, false, loss_choices },
 	{ "bpr_reg", ECML_OPT_REAL, offsetof(LstmOptions, bpr_reg), 0, LSTM_BPR_REG_MAX },
+	{ "cell", ECML_OPT_CHOICE, offsetof(LstmOptions, cell), 0, 0, false, cell_choices },
 };
 
 StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
@@ -70,6 +72,7 @@ StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
 StaticAssertDecl(LSTM_LOSS_BPR_MAX == (int) NN_RANK_BPR_MAX &&
 					 LSTM_LOSS_TOP1_MAX == (int) NN_RANK_TOP1_MAX,
 				 "the ranking losses are passed to nn_rankloss.c as they are");
+StaticAssertDecl(NN_CELL_LSTM == 0 && NN_CELL_GRU == 1, "\"cell\"'s choices are NnCell's values");
 
 void
 lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
@@ -102,6 +105,7 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 	o->neighbour_sessions = LSTM_NEIGHBOUR_SESSIONS_DEFAULT;
 	o->loss = LSTM_LOSS_AUTO;
 	o->bpr_reg = LSTM_BPR_REG_DEFAULT;
+	o->cell = LSTM_CELL_DEFAULT;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
 	/* a ranking loss ranks the target against sampled negatives */
 	if (lstm_ranking_loss(o->loss) && o->softmax == LSTM_SOFTMAX_FULL)
@@ -159,15 +163,15 @@ lstm_seq_order_cmp(const void *a, const void *b, void *arg)
 
 /*
  * PyTorch's initialisation, so the benchmark compares like with like:
- * embedding N(0,1); LSTM weights U(-k,k), k = 1/sqrt(H), and the bias the
- * sum of two such draws (PyTorch keeps b_ih and b_hh); output layer
+ * embedding N(0,1); LSTM and GRU weights U(-k,k), k = 1/sqrt(H), and the
+ * bias the sum of two such draws (PyTorch keeps b_ih and b_hh); output layer
  * U(-k,k) with k = 1/sqrt(H).
  */
 void
 lstm_init_params(LstmNet *net, EcmlRng *rng)
 {
 	float		k = (float) (1.0 / sqrt((double) net->H));
-	int			G = 4 * net->H;
+	int			G = rnn_gates((NnCell) net->cell, net->H);
 
 	for (size_t i = 0; i < (size_t) net->V * net->E; i++)
 		net->emb[i] = (float) ecml_rng_normal(rng);
@@ -244,7 +248,7 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double d
 
 		n += lstm_acts_floats(T, B, I, net->H) + (size_t) T * B * net->H;
 	}
-	n += lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H);
+	n += rnn_backward_scratch_floats(B, Max(net->E, net->H), net->H);
 	/* probabilities of the full softmax: training, or validation when sampled */
 	n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (net->V + 2 * net->H + 1);
 	if (sampled)
@@ -275,7 +279,7 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 		w->acts[l].on_step = lstm_check_interrupts;
 		w->dh[l] = palloc_extended(sizeof(float) * T * B * net->H, MCXT_ALLOC_HUGE);
 	}
-	w->scratch = palloc_extended(sizeof(float) * lstm_backward_scratch_floats(B, Max(net->E, net->H), net->H),
+	w->scratch = palloc_extended(sizeof(float) * rnn_backward_scratch_floats(B, Max(net->E, net->H), net->H),
 								 MCXT_ALLOC_HUGE);
 	w->sampled = sampled;
 	w->S = S;
@@ -479,7 +483,8 @@ batch_forward(LstmNet *net, bool training, LstmWork *w, int T, EcmlRng *rng)
 
 		memset(w->acts[l].h, 0, sizeof(float) * B * H);
 		memset(w->acts[l].c, 0, sizeof(float) * B * H);
-		lstm_forward(&w->acts[l], in, w->nact, T, B, I, H, net->W[l], net->b[l]);
+		rnn_forward((NnCell) net->cell, &w->acts[l], in, w->nact, T, B, I, H, net->W[l],
+					net->b[l]);
 		in = w->acts[l].h + (size_t) B * H;
 	}
 	if (training)
@@ -582,7 +587,7 @@ batch_output(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d, int t
 	return loss;
 }
 
-/* Backward through the LSTM layers, the embedding dropout and the embedding. */
+/* Backward through the recurrent layers, the embedding dropout and the embedding. */
 static void
 batch_backward(LstmNet *net, LstmNet *grads, LstmWork *w, int T, int bptt)
 {
@@ -595,9 +600,9 @@ batch_backward(LstmNet *net, LstmNet *grads, LstmWork *w, int T, int bptt)
 		int			I = l == 0 ? E : H;
 
 		CHECK_FOR_INTERRUPTS();
-		lstm_backward(&w->acts[l], w->dh[l], w->nact, T, B, I, H, net->W[l],
-					  grads->W[l], grads->b[l], l == 0 ? w->dx0 : w->dh[l - 1],
-					  bptt, w->scratch);
+		rnn_backward((NnCell) net->cell, &w->acts[l], w->dh[l], w->nact, T, B, I, H,
+					 net->W[l], grads->W[l], grads->b[l], l == 0 ? w->dx0 : w->dh[l - 1],
+					 bptt, w->scratch);
 	}
 	for (int t = 0; t < T && w->mask_x; t++)
 		dropout_backward(w->dx0 + (size_t) t * B * E, w->mask_x + (size_t) t * B * E,
@@ -1052,7 +1057,7 @@ static void
 sparse_zero(LstmNet *net, LstmNet *grads, LstmWork *w)
 {
 	if (!w->grads_clean)
-		memset(grads->params, 0, sizeof(float) * lstm_param_count(net->V, net->E, net->H, net->L));
+		memset(grads->params, 0, sizeof(float) * lstm_param_count(net->V, net->E, net->H, net->L, net->cell));
 	else
 	{
 		memset(grads->W[0], 0, sizeof(float) * (grads->Wo - grads->W[0]));
@@ -1069,7 +1074,7 @@ lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
 			  LstmWork *w, const LstmData *d, const int64 *seqs, int n,
 			  EcmlRng *rng, bool sampled, const LstmOptions *o, int64 *ntargets)
 {
-	size_t		P = lstm_param_count(net->V, net->E, net->H, net->L);
+	size_t		P = lstm_param_count(net->V, net->E, net->H, net->L, net->cell);
 	double		loss;
 	double		norm;
 
@@ -1150,7 +1155,7 @@ lstm_write_model(const LstmOptions *o, int token_type, const LstmVocab *vocab,
 	EcmlModelBuilder b;
 	StringInfoData json;
 	int32		shape[6];
-	size_t		P = lstm_param_count(net->V, net->E, net->H, net->L);
+	size_t		P = lstm_param_count(net->V, net->E, net->H, net->L, net->cell);
 
 	ecml_builder_init(&b, ECML_KIND_LSTM);
 	initStringInfo(&json);
@@ -1160,10 +1165,10 @@ lstm_write_model(const LstmOptions *o, int token_type, const LstmVocab *vocab,
 	resetStringInfo(&json);
 	appendStringInfo(&json,
 					 "{\"token_type\": \"%s\", \"vocabulary\": %d, \"embedding_dim\": %d, "
-					 "\"hidden_size\": %d, \"layers\": %d, \"parameters\": %zu, "
+					 "\"hidden_size\": %d, \"layers\": %d, \"cell\": \"%s\", \"parameters\": %zu, "
 					 "\"softmax\": \"%s\", \"max_length\": %d}",
 					 token_type == LSTM_TOKENS_TEXT ? "text" : "bigint", net->V,
-					 o->embedding_dim, o->hidden_size, o->layers, P,
+					 o->embedding_dim, o->hidden_size, o->layers, cell_choices[net->cell], P,
 					 r->sampled ? "sampled" : "full", o->max_length);
 	ecml_builder_add_json(&b, ECML_TAG_INFO, json.data);
 
@@ -1184,6 +1189,9 @@ lstm_write_model(const LstmOptions *o, int token_type, const LstmVocab *vocab,
 		ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_INT64, vocab->ids,
 						 sizeof(int64) * vocab->n);
 	ecml_builder_add(&b, LSTM_TAG_WEIGHTS, ECML_SECTION_FLOAT32, net->params, sizeof(float) * P);
+	/* LSTM models have no cell section, as before it existed */
+	if (net->cell != NN_CELL_LSTM)
+		ecml_builder_add(&b, LSTM_TAG_CELL, ECML_SECTION_INT32, &net->cell, sizeof(int32));
 	if (o->repeat == LSTM_REPEAT_AUTO)
 		ecml_builder_add(&b, LSTM_TAG_REPEAT, ECML_SECTION_FLOAT32, r->repeat,
 						 sizeof(r->repeat));

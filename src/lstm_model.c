@@ -24,12 +24,13 @@
 #define LSTM_MAX_ABS_WEIGHT 1e9f
 
 size_t
-lstm_param_count(int V, int E, int H, int L)
+lstm_param_count(int V, int E, int H, int L, int cell)
 {
 	size_t		n = (size_t) V * E + (size_t) V * H + V;
+	int			G = rnn_gates((NnCell) cell, H);
 
 	for (int l = 0; l < L; l++)
-		n += (size_t) ((l == 0 ? E : H) + H) * 4 * H + 4 * H;
+		n += (size_t) ((l == 0 ? E : H) + H) * G + G;
 	return n;
 }
 
@@ -37,9 +38,10 @@ void
 lstm_net_layout(LstmNet *net, float *params)
 {
 	float	   *p = params;
+	int			G = rnn_gates((NnCell) net->cell, net->H);
 
 	net->params = params;
-	net->nparams = lstm_param_count(net->V, net->E, net->H, net->L);
+	net->nparams = lstm_param_count(net->V, net->E, net->H, net->L, net->cell);
 	net->emb = p;
 	p += (size_t) net->V * net->E;
 	for (int l = 0; l < net->L; l++)
@@ -47,9 +49,9 @@ lstm_net_layout(LstmNet *net, float *params)
 		int			I = l == 0 ? net->E : net->H;
 
 		net->W[l] = p;
-		p += (size_t) (I + net->H) * 4 * net->H;
+		p += (size_t) (I + net->H) * G;
 		net->b[l] = p;
-		p += 4 * net->H;
+		p += G;
 	}
 	net->Wo = p;
 	p += (size_t) net->V * net->H;
@@ -60,6 +62,23 @@ lstm_net_layout(LstmNet *net, float *params)
 #define MODEL_CORRUPTED(what) \
 	ecml_model_kind_corrupted("lstm", (what), \
 							  "Pass a model produced by ecml.lstm_train, unmodified.")
+
+/* the recurrent cell (NnCell): LSTM unless the model has a cell section */
+static int
+lstm_parse_cell(const EcmlModel *model)
+{
+	const EcmlSection *s = ecml_model_section(model, LSTM_TAG_CELL, ECML_SECTION_INT32, false);
+	int32		cell;
+
+	if (s == NULL)
+		return NN_CELL_LSTM;
+	if (s->length != sizeof(cell))
+		MODEL_CORRUPTED("cell section has the wrong length");
+	memcpy(&cell, s->data, sizeof(cell));
+	if (cell != NN_CELL_LSTM && cell != NN_CELL_GRU)
+		MODEL_CORRUPTED("cell out of range");
+	return cell;
+}
 
 /* Parse a validated lstm model into its network and vocabulary (in mcxt). */
 void *
@@ -89,7 +108,8 @@ lstm_parse(const EcmlModel *model, MemoryContext mcxt)
 	m->net.E = shape[2];
 	m->net.H = shape[3];
 	m->net.L = shape[4];
-	P = lstm_param_count(V, m->net.E, m->net.H, m->net.L);
+	m->net.cell = lstm_parse_cell(model);
+	P = lstm_param_count(V, m->net.E, m->net.H, m->net.L, m->net.cell);
 	params = ecml_section_floats(model, LSTM_TAG_WEIGHTS, P);
 	if (!ecml_all_finite(params, (int) Min(P, (size_t) INT_MAX)))
 		MODEL_CORRUPTED("weights are not finite");

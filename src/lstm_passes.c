@@ -44,6 +44,7 @@
 #include "lstm_fit.h"
 #include "lstm_passes.h"
 #include "miscadmin.h"
+#include "nn.h"
 #include "parser/parse_coerce.h"
 #include "train.h"
 #include "utils/array.h"
@@ -110,6 +111,7 @@ typedef struct LstmPassState
 	int32		nslices;		/* a training pass trains on one hash slice of its rows */
 	int32		slice;
 	int32		repeat_on_val;	/* PASS_REPEAT: on the validation sequences (else the others) */
+	int32		cell;			/* NnCell */
 	int64		repcap;			/* PASS_REPEAT: targets kept at most */
 	int64		nrep;			/* targets kept */
 	double		learning_rate;
@@ -150,7 +152,7 @@ typedef struct PassLayout
 static size_t
 pass_nparams(const LstmPassState *s)
 {
-	return lstm_param_count(s->V, s->E, s->H, s->L);
+	return lstm_param_count(s->V, s->E, s->H, s->L, s->cell);
 }
 
 static Size
@@ -192,6 +194,7 @@ pass_net(const LstmPassState *s, PassLayout *l, LstmNet *net)
 	net->E = s->E;
 	net->H = s->H;
 	net->L = s->L;
+	net->cell = s->cell;
 	lstm_net_layout(net, l->params);
 }
 
@@ -208,6 +211,7 @@ pass_check(const LstmPassState *s)
 		(s->token_type != LSTM_TOKENS_BIGINT && s->token_type != LSTM_TOKENS_TEXT) ||
 		s->V < 2 || s->V > LSTM_MAX_VOCAB_MAX || s->E < 1 || s->E > LSTM_DIM_MAX ||
 		s->H < 1 || s->H > LSTM_DIM_MAX || s->L < 1 || s->L > LSTM_LAYERS_MAX ||
+		(s->cell != NN_CELL_LSTM && s->cell != NN_CELL_GRU) ||
 		s->max_length < 2 || s->max_length > LSTM_MAX_LENGTH_MAX ||
 		s->batch_size < 1 || s->batch_size > LSTM_BATCH_SIZE_MAX ||
 		(s->mode != PASS_TRAIN && s->mode != PASS_EVALUATE && s->mode != PASS_REPEAT) ||
@@ -303,6 +307,7 @@ pass_cache(FunctionCallInfo fcinfo, const LstmPassState *s, bool fresh)
 	c->grads.E = s->E;
 	c->grads.H = s->H;
 	c->grads.L = s->L;
+	c->grads.cell = s->cell;
 	/* the state, a copy (a new group, or a partial state's last batch), the work */
 	ecml_check_train_memory(ecml_add_size(VARSIZE(s) * 2,
 										  ecml_mul_size(lstm_work_floats(&c->grads, s->batch_size,
@@ -892,6 +897,7 @@ run_first_checkpoint(LstmPassRun *r, const int64 *counts, bool sampled)
 	head.E = r->o.embedding_dim;
 	head.H = r->o.hidden_size;
 	head.L = r->o.layers;
+	head.cell = r->o.cell;
 	head.max_length = r->o.max_length;
 	head.batch_size = r->o.batch_size;
 	head.mode = PASS_TRAIN;

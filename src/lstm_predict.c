@@ -99,9 +99,9 @@ sequence_indices(const LstmModel *m, ArrayType *arr, int *n_out)
  * Time-major: all layers advance one token at a time, each keeping only
  * its own state, so memory stays O(L (E + H)) however long the sequence
  * (all steps' activations of a hidden size 4096 model over 10,000 tokens
- * would be 1.5 GB).  The cost, n L (I + H) 4H multiply-adds, is the
- * model's to choose (hours for that model), so it can be cancelled at
- * every token.
+ * would be 1.5 GB).  The cost, n L (I + H) G multiply-adds (G = 4H, or
+ * 3H for GRU cells), is the model's to choose (hours for that model), so
+ * it can be cancelled at every token.
  */
 static float *
 lstm_final_state(const LstmModel *m, const int32 *ids, int n)
@@ -130,7 +130,8 @@ lstm_final_state(const LstmModel *m, const int32 *ids, int n)
 		{
 			LstmActs   *a = &acts[l];
 
-			lstm_forward(a, in, &one, 1, 1, l == 0 ? net->E : H, H, net->W[l], net->b[l]);
+			rnn_forward((NnCell) net->cell, a, in, &one, 1, 1, l == 0 ? net->E : H, H,
+						net->W[l], net->b[l]);
 			/* this step's state is the next step's initial state */
 			memcpy(a->h, a->h + H, sizeof(float) * H);
 			memcpy(a->c, a->c + H, sizeof(float) * H);

@@ -535,13 +535,14 @@ static void
 lstm_fit_alloc(LstmFitBuffers *fb, const LstmOptions *o, int V, int nvocab, bool sampled,
 			   bool validate, EcmlTrainMemory *mem)
 {
-	size_t		P = lstm_param_count(V, o->embedding_dim, o->hidden_size, o->layers);
+	size_t		P = lstm_param_count(V, o->embedding_dim, o->hidden_size, o->layers, o->cell);
 	int			Tmax = o->max_length - 1;
 
 	fb->net.V = fb->grads.V = V;
 	fb->net.E = fb->grads.E = o->embedding_dim;
 	fb->net.H = fb->grads.H = o->hidden_size;
 	fb->net.L = fb->grads.L = o->layers;
+	fb->net.cell = fb->grads.cell = o->cell;
 	fb->P = P;
 	ecml_train_memory_charge(mem, ecml_mul_size(P, sizeof(float) * (validate ? 5 : 4)),
 							 psprintf("network parameters, gradients and Adam moments (%zu parameters)",

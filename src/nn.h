@@ -149,6 +149,78 @@ extern void lstm_backward(const LstmActs *a, const float *dh, const int *nact,
 						  float *dW, float *db, float *dx, int bptt,
 						  float *scratch);
 
+/* ---- one GRU layer over a batch of sequences (nn_gru.c) ---- */
+
+/*
+ * Gated recurrent unit (Cho et al. 2014) in the form cuDNN and PyTorch
+ * use, the reset gate applied after the recurrent product, without its
+ * separate bias:
+ *
+ *	 W (I+H,3H) = [W_x ; W_h], columns r, u, n;  b (3H)
+ *	 r = sigmoid(x W_x,r + h W_h,r + b_r),  u = sigmoid(... u ...)
+ *	 n = tanh(x W_x,n + b_n + r * (h W_h,n))
+ *	 h_t = (1 - u) * n + u * h_{t-1}
+ *
+ * It saves into LstmActs (lstm_acts_floats): xh as the LSTM, the gates
+ * buffer's 4H floats per row hold r, u, n and h W_h,n; c and tc are not
+ * used.  Arguments as lstm_forward and lstm_backward, with W (I+H,3H) and
+ * b (3H); gru_backward's scratch is gru_backward_scratch_floats() floats.
+ */
+extern void gru_forward(LstmActs *a, const float *x, const int *nact,
+						int T, int B, int I, int H,
+						const float *W, const float *b);
+extern size_t gru_backward_scratch_floats(int B, int I, int H);
+extern void gru_backward(const LstmActs *a, const float *dh, const int *nact,
+						 int T, int B, int I, int H, const float *W,
+						 float *dW, float *db, float *dx, int bptt,
+						 float *scratch);
+
+/* ---- the recurrent layer of a network: LSTM or GRU ---- */
+
+typedef enum NnCell
+{
+	NN_CELL_LSTM = 0,
+	NN_CELL_GRU = 1
+} NnCell;
+
+/* columns of a layer's W and b: 4H (LSTM) or 3H (GRU) */
+static inline int
+rnn_gates(NnCell cell, int H)
+{
+	return cell == NN_CELL_GRU ? 3 * H : 4 * H;
+}
+
+static inline void
+rnn_forward(NnCell cell, LstmActs *a, const float *x, const int *nact,
+			int T, int B, int I, int H, const float *W, const float *b)
+{
+	if (cell == NN_CELL_GRU)
+		gru_forward(a, x, nact, T, B, I, H, W, b);
+	else
+		lstm_forward(a, x, nact, T, B, I, H, W, b);
+}
+
+/* scratch for rnn_backward of either cell */
+static inline size_t
+rnn_backward_scratch_floats(int B, int I, int H)
+{
+	size_t		l = lstm_backward_scratch_floats(B, I, H);
+	size_t		g = gru_backward_scratch_floats(B, I, H);
+
+	return l > g ? l : g;
+}
+
+static inline void
+rnn_backward(NnCell cell, const LstmActs *a, const float *dh, const int *nact,
+			 int T, int B, int I, int H, const float *W, float *dW, float *db,
+			 float *dx, int bptt, float *scratch)
+{
+	if (cell == NN_CELL_GRU)
+		gru_backward(a, dh, nact, T, B, I, H, W, dW, db, dx, bptt, scratch);
+	else
+		lstm_backward(a, dh, nact, T, B, I, H, W, dW, db, dx, bptt, scratch);
+}
+
 /* ---- output layer: softmax cross-entropy ---- */
 
 /*

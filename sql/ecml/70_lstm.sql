@@ -52,7 +52,7 @@ CREATE AGGREGATE ecml.lstm_train(sequence bigint[], options jsonb) (
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE ecml.lstm_train(bigint[], jsonb) IS
-    'Trains an LSTM next-token model on sequences (one row per sequence, tokens in time order). Options: embedding_dim (64), hidden_size (128), layers (1), epochs (20), batch_size (64), learning_rate (5e-3, Adam), max_length (200), min_count (1), max_vocab (100000), clip_norm (5), validation_fraction (0.1, with early stopping), patience (3), seed (42), softmax ("auto", "full", "sampled"), softmax_threshold (20000), num_sampled (512), bptt (0 = whole sequence), dropout (0.25), weight_decay (0), repeat ("auto": mix in the items of the sequence, RepeatNet-style, fitted on the validation sequences; "off"). NULL sequences and sequences of fewer than 2 tokens are skipped and counted.';
+    'Trains an LSTM next-token model on sequences (one row per sequence, tokens in time order). Options: embedding_dim (64), hidden_size (128), layers (1), epochs (20), batch_size (64), learning_rate (5e-3, Adam), max_length (200), min_count (1), max_vocab (100000), clip_norm (5), validation_fraction (0.1, with early stopping), patience (3), seed (42), softmax ("auto", "full", "sampled"), softmax_threshold (20000), num_sampled (512), bptt (0 = whole sequence), dropout (0.25), weight_decay (0), repeat ("auto": mix in the items of the sequence, RepeatNet-style, fitted on the validation sequences; "off"), cell ("lstm" or "gru" cells); successors, neighbours, loss, bpr_reg and output_bias are in docs/next-action.md. NULL sequences and sequences of fewer than 2 tokens are skipped and counted.';
 CREATE AGGREGATE ecml.lstm_train(sequence bigint[]) (
     SFUNC = ecml.lstm_train_transfn,
     STYPE = internal,

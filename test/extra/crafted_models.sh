@@ -38,6 +38,9 @@
 #      item out of range, a session's items out of order, a weight above 1,
 #      a missing weight section, a negative session count: each refused
 #      (XX001).
+#   8. an lstm with GRU cells (issue 18): well-formed, w2 comes next; a cell
+#      out of range, a cell section of the wrong length, GRU-sized weights
+#      without the cell section: each refused (XX001).
 # Needs the fuzz harness's toolchain (clang, lld, libclang-rt-14-dev) to
 # build craft_models, and a superuser connection (pg_read_binary_file).
 set -euo pipefail
@@ -59,6 +62,7 @@ craft=$work/build/craft_models
 "$craft" names 140000000 "$work/names.bin" 2>/dev/null
 for c in 0 1 2 3 4 5 6 7 8; do "$craft" lstm-succ $c "$work/lstm-succ-$c.bin" 2>/dev/null; done
 for c in 0 1 2 3 4 5 6; do "$craft" lstm-knn $c "$work/lstm-knn-$c.bin" 2>/dev/null; done
+for c in 0 1 2 3; do "$craft" lstm-cell $c "$work/lstm-cell-$c.bin" 2>/dev/null; done
 chmod 644 "$work"/*.bin
 
 fail=0
@@ -116,6 +120,11 @@ expect_next "lstm neighbour sessions: after w2, w1 comes w3" lstm-knn-0 "'w2', '
 for c in 1 2 3 4 5 6; do
     check "lstm neighbour sessions, bad case $c, refused" XX001 \
         -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-knn-$c.bin'), ARRAY['w1'])"
+done
+expect_next "lstm with GRU cells: w2 comes next" lstm-cell-0 "'w1', 'w3'" w2
+for c in 1 2 3; do
+    check "lstm GRU cell, bad case $c, refused" XX001 \
+        -c "SELECT ecml.lstm_next(pg_read_binary_file('$work/lstm-cell-$c.bin'), ARRAY['w1'])"
 done
 for c in 1 2 3 4 5 7 8; do
     check "lstm successor table, bad case $c, refused" XX001 \

@@ -45,7 +45,7 @@ cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu11
 # ecml sources the decoders and the scoring they are exercised with need;
 # the kinds' scoring files (logreg_predict.c, ...) come in through glue_*.c.
 srcs=(model model_cache model_info vectors_pack vectors_model gbdt_predict gbdt_model lstm_vocab lstm_train lstm_model iforest_train iforest_model mf_model
-      arrays distance topk ecml nn_lstm nn_embedding nn_dropout lstm_repeat lstm_successors lstm_neighbours text_vocab)
+      arrays distance topk ecml nn_lstm nn_gru nn_embedding nn_dropout lstm_repeat lstm_successors lstm_neighbours text_vocab)
 
 mkdir -p "$out"
 objs=()

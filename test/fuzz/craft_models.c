@@ -94,6 +94,8 @@ main(int argc, char **argv)
 		write_model(craft_lstm_successors(atoi(argv[2])), argv[3]);
 	else if (argc == 4 && strcmp(argv[1], "lstm-knn") == 0)
 		write_model(craft_lstm_neighbours(atoi(argv[2])), argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "lstm-cell") == 0)
+		write_model(craft_lstm_cell(atoi(argv[2])), argv[3]);
 	else if (argc == 4 && strcmp(argv[1], "lstm-collide") == 0)
 	{
 		StringInfoData words;
@@ -107,7 +109,8 @@ main(int argc, char **argv)
 	{
 		fprintf(stderr, "usage: craft_models gbdt-dag LEVELS FILE | gbdt-deep LEVELS FILE | iforest-dag FILE |\n"
 				"       json-deep LEVELS FILE | names N FILE |\n"
-				"       lstm-text V E H L MAXLEN FILE | lstm-collide WORDS FILE | lstm-succ CASE FILE\n");
+				"       lstm-text V E H L MAXLEN FILE | lstm-collide WORDS FILE | lstm-succ CASE FILE |\n"
+				"       lstm-knn CASE FILE | lstm-cell CASE FILE\n");
 		return 2;
 	}
 	return 0;

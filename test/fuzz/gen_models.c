@@ -27,6 +27,7 @@
 #include "logreg.h"
 #include "lstm.h"
 #include "mf.h"
+#include "nn.h"
 #include "vectors.h"
 #include "distance.h"
 
@@ -433,6 +434,7 @@ static void
 gen_lstm(Recipe *r, EcmlModelBuilder *b)
 {
 	int32		shape[6];
+	int32		cell;
 	size_t		P;
 	Size		nw;
 	float	   *w;
@@ -444,11 +446,16 @@ gen_lstm(Recipe *r, EcmlModelBuilder *b)
 	shape[3] = (int32) r_count(r, 1, LSTM_DIM_MAX);
 	shape[4] = (int32) r_count(r, 1, LSTM_LAYERS_MAX);
 	shape[5] = (int32) r_count(r, 2, LSTM_MAX_LENGTH_MAX);
+	/* LSTM (no section), GRU, or a cell out of range */
+	cell = r_u8(r) % 3 == 0 ? (int32) r_range(r, -1, 3) : NN_CELL_LSTM;
 	add_json(r, b);
 	add_section(r, b, LSTM_TAG_SHAPE, ECML_SECTION_INT32, shape, 6, 4);
+	if (cell != NN_CELL_LSTM)
+		add_section(r, b, LSTM_TAG_CELL, ECML_SECTION_INT32, &cell, 1, 4);
 	if (shape[1] >= 2 && shape[2] >= 1 && shape[3] >= 1 && shape[4] >= 1 &&
 		shape[2] <= LSTM_DIM_MAX && shape[3] <= LSTM_DIM_MAX && shape[4] <= LSTM_LAYERS_MAX)
-		P = lstm_param_count(shape[1], shape[2], shape[3], shape[4]);
+		P = lstm_param_count(shape[1], shape[2], shape[3], shape[4],
+							 cell == NN_CELL_GRU ? NN_CELL_GRU : NN_CELL_LSTM);
 	else
 		P = (size_t) r_range(r, 0, 1000);
 	w = gen_floats(r, P, &nw);
@@ -703,7 +710,7 @@ craft_lstm_text(int V, int E, int H, int L, int max_length, const char *words, S
 {
 	EcmlModelBuilder b;
 	int32		shape[6] = {LSTM_TOKENS_TEXT, V, E, H, L, max_length};
-	size_t		P = lstm_param_count(V, E, H, L);
+	size_t		P = lstm_param_count(V, E, H, L, NN_CELL_LSTM);
 	float	   *w = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE);
 	StringInfoData s;
 
@@ -744,7 +751,7 @@ craft_lstm_successors(int which)
 {
 	EcmlModelBuilder b;
 	int32		shape[6] = {LSTM_TOKENS_TEXT, 4, 1, 1, 1, 10};
-	size_t		P = lstm_param_count(4, 1, 1, 1);
+	size_t		P = lstm_param_count(4, 1, 1, 1, NN_CELL_LSTM);
 	float	   *w = palloc0(sizeof(float) * P);
 	/* off[0..4], next[3], count[3] */
 	int32		t[11] = {0, 0, 2, 3, 3, 2, 3, 3, 5, 2, 1};
@@ -794,7 +801,7 @@ craft_lstm_neighbours(int which)
 {
 	EcmlModelBuilder b;
 	int32		shape[6] = {LSTM_TOKENS_TEXT, 4, 1, 1, 1, 10};
-	size_t		P = lstm_param_count(4, 1, 1, 1);
+	size_t		P = lstm_param_count(4, 1, 1, 1, NN_CELL_LSTM);
 	float	   *w = palloc0(sizeof(float) * P);
 	/* count, off[0..2], items */
 	int32		t[8] = {2, 0, 2, 4, 1, 3, 2, 3};
@@ -820,6 +827,35 @@ craft_lstm_neighbours(int which)
 	ecml_builder_add(&b, LSTM_TAG_KNN_SESSIONS, ECML_SECTION_INT32, t, sizeof(t));
 	if (which != 5)
 		ecml_builder_add(&b, LSTM_TAG_KNN_WEIGHT, ECML_SECTION_FLOAT32, &weight, sizeof(weight));
+	return ecml_builder_finish(&b, 100, 0);
+}
+
+/*
+ * A text lstm of w1..w3 (V = 4, E = H = L = 1) with GRU cells, zero weights
+ * but the output bias of w2 (so w2 always comes next).  Which 0:
+ * well-formed.  Broken: a cell out of range (1), a cell section of the
+ * wrong length (2), GRU-sized weights without the cell section, which
+ * then reads as an LSTM's and is too short (3).
+ */
+bytea *
+craft_lstm_cell(int which)
+{
+	EcmlModelBuilder b;
+	int32		shape[6] = {LSTM_TOKENS_TEXT, 4, 1, 1, 1, 10};
+	size_t		P = lstm_param_count(4, 1, 1, 1, NN_CELL_GRU);
+	float	   *w = palloc0(sizeof(float) * P);
+	int32		cell[2] = {which == 1 ? 2 : NN_CELL_GRU, NN_CELL_GRU};
+	static const char words[] = "w1\0w2\0w3";
+
+	w[P - 4 + 2] = 2.0f;		/* b_o (V) is the block's last V floats */
+	ecml_builder_init(&b, ECML_KIND_LSTM);
+	ecml_builder_add_json(&b, ECML_TAG_INFO, "{\"token_type\": \"text\"}");
+	ecml_builder_add(&b, LSTM_TAG_SHAPE, ECML_SECTION_INT32, shape, sizeof(shape));
+	ecml_builder_add(&b, LSTM_TAG_WEIGHTS, ECML_SECTION_FLOAT32, w, sizeof(float) * P);
+	ecml_builder_add(&b, LSTM_TAG_VOCAB, ECML_SECTION_TEXTS, words, sizeof(words));
+	if (which != 3)
+		ecml_builder_add(&b, LSTM_TAG_CELL, ECML_SECTION_INT32, cell,
+						 which == 2 ? sizeof(cell) : sizeof(int32));
 	return ecml_builder_finish(&b, 100, 0);
 }
 

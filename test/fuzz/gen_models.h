@@ -23,5 +23,6 @@ extern bytea *craft_lstm_text(int V, int E, int H, int L, int max_length,
 							  const char *words, Size words_len);
 extern bytea *craft_lstm_successors(int which);
 extern bytea *craft_lstm_neighbours(int which);
+extern bytea *craft_lstm_cell(int which);
 
 #endif							/* ECML_FUZZ_GEN_MODELS_H */

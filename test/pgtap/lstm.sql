@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(49);
+SELECT plan(55);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -333,6 +333,48 @@ SELECT is((SELECT substr(ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_s
                                                    "successors": "off", "neighbours": "off"}'), 65)
            FROM so_split),
           (SELECT substr(bpr, 65) FROM rk_m), 'BPR-max training is deterministic for a seed');
+
+-- GRU cells ("cell": "gru") learn the second-order rule, the network alone,
+-- in one layer and in two; their layers hold 3H columns where the LSTM's
+-- hold 4H: 8 tokens (7 and the unknown), E 8, H 16 give 8 x 8 + (8 + 16) x
+-- 48 + 48 + 8 x 16 + 8 = 1400 parameters (the LSTM: 1800)
+CREATE TABLE gru_m AS
+SELECT ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "cell": "gru",
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS one,
+       ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "cell": "gru", "layers": 2,
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS two
+FROM so_split;
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(one, prefix) = target)::int)::float8 FROM so_split, gru_m),
+              '>', 0.9::float8, 'GRU: top-1 of the held-out token of the second-order rule > 0.9');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(two, prefix) = target)::int)::float8 FROM so_split, gru_m),
+              '>', 0.9::float8, 'two GRU layers: top-1 > 0.9');
+SELECT is((SELECT (i->>'cell') || ' ' || (i->>'parameters') || ' ' || (i->'hyperparameters'->>'cell')
+           FROM gru_m, ecml.model_info(one) i), 'gru 1400 gru',
+          'the model records its cell, and a GRU layer has 3H columns');
+SELECT is((SELECT (i->>'cell') || ' ' || (i->>'parameters') FROM m2, ecml.model_info(m) i), 'lstm 1800',
+          'the default cell is the LSTM, 4H columns');
+SELECT is((SELECT substr(ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15,
+                                                   "batch_size": 16, "learning_rate": 0.02, "dropout": 0,
+                                                   "cell": "gru", "repeat": "off", "successors": "off",
+                                                   "neighbours": "off"}'), 65)
+           FROM so_split),
+          (SELECT substr(one, 65) FROM gru_m), 'GRU training is deterministic for a seed');
+SET LOCAL max_parallel_workers_per_gather = 0;
+CREATE TABLE gru_serial AS
+SELECT ecml.lstm_train(seq, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 4, "cell": "gru"}') AS m FROM big;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL :force_parallel = on;
+SELECT is((SELECT substr(ecml.lstm_train(seq, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 4, "cell": "gru"}'), 65)
+           FROM big),
+          (SELECT substr(m, 65) FROM gru_serial),
+          'GRU: trained in parallel workers, the serial model byte for byte');
+RESET :force_parallel;
+RESET max_parallel_workers_per_gather;
 
 SELECT * FROM finish();
 ROLLBACK;

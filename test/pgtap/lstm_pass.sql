@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 SET client_min_messages = warning;
 
 -- x_t = (x_{t-1} + x_{t-2}) mod 7 from varied starts, 10 to 15 tokens; the
@@ -40,6 +40,14 @@ SELECT is((SELECT ecml.model_info(m)->>'kind' FROM lp_models WHERE how = 'passes
 SELECT is((SELECT ecml.model_info(m)->'info' FROM lp_models WHERE how = 'passes'),
           (SELECT ecml.model_info(m)->'info' FROM lp_models WHERE how = 'aggregate'),
           'the same shape as ecml.lstm_train''s model: vocabulary, sizes, softmax');
+-- GRU cells train in passes too
+CREATE TABLE lp_gru AS
+SELECT ecml.train('lstm', 'SELECT prefix FROM lp_split',
+       '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16, "learning_rate": 0.02, "dropout": 0,
+         "cell": "gru"}') AS m;
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(m, prefix) = target)::int)::float8 FROM lp_split, lp_gru),
+              '>', 0.9::float8, 'ecml.train(lstm) with GRU cells: top-1 > 0.9 on the second-order rule');
+SELECT is((SELECT ecml.model_info(m)->>'cell' FROM lp_gru), 'gru', 'and its model has GRU cells');
 SELECT is((SELECT (ecml.model_info(m)->'metrics'->>'passes')::int FROM lp_models WHERE how = 'passes'),
           1 + 2 * 15 + 1, 'a vocabulary pass, per epoch a training pass and a validation pass, then the repeat pass');
 SELECT is((SELECT ecml.model_info(m)->'metrics'->>'vocabulary_exact' FROM lp_models WHERE how = 'passes'),

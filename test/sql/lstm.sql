@@ -315,3 +315,15 @@ SELECT (SELECT ecml.model_info(ecml.lstm_train(seq, '{"embedding_dim": 4, "hidde
                                                                "epochs": 1, "softmax": "sampled",
                                                                "num_sampled": 5}'))
          ->'hyperparameters'->>'loss' AS passes;
+-- recurrent cells: "lstm" (the default) or "gru"; bad values; a GRU model
+-- is smaller (3H columns per layer, not 4H) and scores like any other
+SELECT ecml.lstm_train(seq, '{"cell": "rnn"}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"cell": true}') FROM ss;
+SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"cell": "GRU"}');
+SELECT i->>'cell' AS cell, i->'hyperparameters'->>'cell' AS option, (i->>'parameters')::int AS parameters,
+       (SELECT count(*) FROM ecml.lstm_top(m, '{1, 2}'::bigint[], 3)) AS top3,
+       (SELECT sum(probability) <= 1.0001 FROM ecml.lstm_top(m, '{1, 2}'::bigint[], 100)) AS at_most_one,
+       array_length(ecml.lstm_embed(m, '{1, 2}'::bigint[]), 1) AS embedding
+FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "cell": "gru"}') AS m
+      FROM ss) t,
+     ecml.model_info(m) AS i;

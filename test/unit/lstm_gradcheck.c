@@ -3,7 +3,8 @@
  *	  Finite-difference gradient checks of the LSTM's layer kernels
  *	  (src/nn_*.c, compiled in directly: the same code training runs) on a
  *	  tiny model: embedding, one LSTM step, an LSTM layer over padded
- *	  sequences, two stacked layers, full softmax cross-entropy, sampled
+ *	  sequences, two stacked layers, the same with GRU layers, full
+ *	  softmax cross-entropy, sampled
  *	  softmax with the log-Q correction, BPR-max and TOP1-max over sampled
  *	  negatives; and the optimiser's row-sparse step
  *	  against its dense one.  Run by test/extra/lstm_gradcheck.sh.
@@ -280,6 +281,7 @@ typedef struct
 				L,
 				B,
 				T;
+	NnCell		cell;
 	const int  *nact;
 	const int32_t *x;			/* (T,B) inputs */
 	const int32_t *y;			/* (T,B) targets */
@@ -310,7 +312,7 @@ net_loss(void *p)
 	{
 		int			I = l == 0 ? c->E : c->H;
 
-		lstm_forward(&c->acts[l], in, c->nact, c->T, c->B, I, c->H, c->W[l], c->b[l]);
+		rnn_forward(c->cell, &c->acts[l], in, c->nact, c->T, c->B, I, c->H, c->W[l], c->b[l]);
 		in = c->acts[l].h + (size_t) c->B * c->H;
 	}
 	for (int t = 0; t < c->T; t++)
@@ -335,9 +337,10 @@ net_loss(void *p)
 }
 
 static void
-check_net(const char *label, int L, int T, const int *nact, bool projection)
+check_net(const char *label, NnCell cell, int L, int T, const int *nact, bool projection)
 {
-	NetCtx		c = {.V = 6, .E = 3, .H = 4, .L = L, .B = 3, .T = T, .nact = nact};
+	NetCtx		c = {.V = 6, .E = 3, .H = 4, .L = L, .B = 3, .T = T, .cell = cell, .nact = nact};
+	int			G = rnn_gates(cell, c.H);
 	int32_t    *x = calloc(T * c.B, sizeof(int32_t));
 	int32_t    *y = calloc(T * c.B, sizeof(int32_t));
 	float	   *dh[MAXL],
@@ -366,13 +369,13 @@ check_net(const char *label, int L, int T, const int *nact, bool projection)
 		int			I = l == 0 ? c.E : c.H;
 		size_t		na = lstm_acts_floats(T, c.B, I, c.H);
 
-		c.W[l] = zeros((I + c.H) * 4 * c.H);
-		c.b[l] = zeros(4 * c.H);
-		fill(c.W[l], (I + c.H) * 4 * c.H, 0.7f);
-		fill(c.b[l], 4 * c.H, 0.5f);
+		c.W[l] = zeros((I + c.H) * G);
+		c.b[l] = zeros(G);
+		fill(c.W[l], (I + c.H) * G, 0.7f);
+		fill(c.b[l], G, 0.5f);
 		lstm_acts_layout(&c.acts[l], zeros(na), T, c.B, I, c.H);
-		dW[l] = zeros((I + c.H) * 4 * c.H);
-		db[l] = zeros(4 * c.H);
+		dW[l] = zeros((I + c.H) * G);
+		db[l] = zeros(G);
 		dh[l] = zeros((size_t) T * c.B * c.H);
 		dx[l] = zeros((size_t) T * c.B * I);
 	}
@@ -384,7 +387,7 @@ check_net(const char *label, int L, int T, const int *nact, bool projection)
 	demb = zeros(c.V * c.E);
 	dWo = zeros(c.V * c.H);
 	dbo = zeros(c.V);
-	scratch = zeros(lstm_backward_scratch_floats(c.B, c.E + c.H, c.H));
+	scratch = zeros(rnn_backward_scratch_floats(c.B, c.E + c.H, c.H));
 	if (projection)
 	{
 		c.R = zeros((size_t) T * c.B * c.H);
@@ -411,8 +414,8 @@ check_net(const char *label, int L, int T, const int *nact, bool projection)
 	{
 		int			I = l == 0 ? c.E : c.H;
 
-		lstm_backward(&c.acts[l], dh[l], nact, T, c.B, I, c.H, c.W[l], dW[l], db[l],
-					  l == 0 ? dx[0] : dh[l - 1], 0, scratch);
+		rnn_backward(cell, &c.acts[l], dh[l], nact, T, c.B, I, c.H, c.W[l], dW[l], db[l],
+					 l == 0 ? dx[0] : dh[l - 1], 0, scratch);
 	}
 	for (int t = 0; t < T; t++)
 		embedding_backward(demb, dx[0] + (size_t) t * c.B * c.E, x + (size_t) t * c.B,
@@ -423,9 +426,9 @@ check_net(const char *label, int L, int T, const int *nact, bool projection)
 		int			I = l == 0 ? c.E : c.H;
 
 		snprintf(name, sizeof(name), "%s: layer %d d/dW", label, l + 1);
-		check(name, c.W[l], dW[l], (I + c.H) * 4 * c.H, net_loss, &c);
+		check(name, c.W[l], dW[l], (I + c.H) * G, net_loss, &c);
 		snprintf(name, sizeof(name), "%s: layer %d d/db", label, l + 1);
-		check(name, c.b[l], db[l], 4 * c.H, net_loss, &c);
+		check(name, c.b[l], db[l], G, net_loss, &c);
 	}
 	snprintf(name, sizeof(name), "%s: embedding d/dtable", label);
 	check(name, c.emb, demb, c.V * c.E, net_loss, &c);
@@ -542,10 +545,14 @@ main(void)
 	rank_kind = NN_RANK_TOP1_MAX;
 	check_softmax(true);
 	rank_kind = 0;
-	check_net("LSTM step", 1, 1, one_step, true);
-	check_net("LSTM sequence (padded)", 1, 5, padded, true);
-	check_net("embedding+LSTM+softmax", 1, 5, padded, false);
-	check_net("embedding+2 LSTM+softmax", 2, 5, padded, false);
+	check_net("LSTM step", NN_CELL_LSTM, 1, 1, one_step, true);
+	check_net("LSTM sequence (padded)", NN_CELL_LSTM, 1, 5, padded, true);
+	check_net("embedding+LSTM+softmax", NN_CELL_LSTM, 1, 5, padded, false);
+	check_net("embedding+2 LSTM+softmax", NN_CELL_LSTM, 2, 5, padded, false);
+	check_net("GRU step", NN_CELL_GRU, 1, 1, one_step, true);
+	check_net("GRU sequence (padded)", NN_CELL_GRU, 1, 5, padded, true);
+	check_net("embedding+GRU+softmax", NN_CELL_GRU, 1, 5, padded, false);
+	check_net("embedding+2 GRU+softmax", NN_CELL_GRU, 2, 5, padded, false);
 	check_sparse_adam();
 	if (failures)
 	{
