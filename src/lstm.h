@@ -211,6 +211,7 @@ typedef struct LstmOptions
 	int			loss;			/* LstmLoss */
 	double		bpr_reg;
 	int			cell;			/* NnCell */
+	bool		tied;			/* the output layer's weights are the embedding */
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */
@@ -221,6 +222,11 @@ typedef struct LstmNet
 	int			H;
 	int			L;
 	int			cell;			/* NnCell */
+	/*
+	 * Training keeps W_o equal to the embedding (E = H): one matrix, its
+	 * gradient the sum of both uses.  The model stores both copies.
+	 */
+	bool		tied;
 	size_t		nparams;
 	float	   *params;			/* the block */
 	float	   *emb;

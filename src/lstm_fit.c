@@ -65,6 +65,7 @@ const EcmlOptionSpec lstm_option_specs[] = {
 	{ "loss", ECML_OPT_CHOICE, offsetof(LstmOptions, loss), 0, 0, false, loss_choices },
 	{ "bpr_reg", ECML_OPT_REAL, offsetof(LstmOptions, bpr_reg), 0, LSTM_BPR_REG_MAX },
 	{ "cell", ECML_OPT_CHOICE, offsetof(LstmOptions, cell), 0, 0, false, cell_choices },
+	{ "tied", ECML_OPT_BOOL, offsetof(LstmOptions, tied) },
 };
 
 StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
@@ -106,6 +107,7 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 	o->loss = LSTM_LOSS_AUTO;
 	o->bpr_reg = LSTM_BPR_REG_DEFAULT;
 	o->cell = LSTM_CELL_DEFAULT;
+	o->tied = false;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
 	/* a ranking loss ranks the target against sampled negatives */
 	if (lstm_ranking_loss(o->loss) && o->softmax == LSTM_SOFTMAX_FULL)
@@ -115,6 +117,14 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 						trainer, loss_choices[o->loss]),
 				 errdetail("BPR-max and TOP1-max rank each target against sampled negatives."),
 				 errhint("Leave out \"softmax\" (a ranking loss samples at any vocabulary size), or use \"loss\": \"cross_entropy\".")));
+	/* one matrix is both the embedding (V,E) and the output layer (V,H) */
+	if (o->tied && o->embedding_dim != o->hidden_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: \"tied\": true needs \"embedding_dim\" equal to \"hidden_size\" (%d and %d)",
+						trainer, o->embedding_dim, o->hidden_size),
+				 errdetail("Tied embeddings use one matrix as the input embedding and the output layer."),
+				 errhint("Set \"embedding_dim\" and \"hidden_size\" to the same value.")));
 }
 
 /* the output layer samples: asked for, a ranking loss, or a large vocabulary */
@@ -165,7 +175,7 @@ lstm_seq_order_cmp(const void *a, const void *b, void *arg)
  * PyTorch's initialisation, so the benchmark compares like with like:
  * embedding N(0,1); LSTM and GRU weights U(-k,k), k = 1/sqrt(H), and the
  * bias the sum of two such draws (PyTorch keeps b_ih and b_hh); output layer
- * U(-k,k) with k = 1/sqrt(H).
+ * U(-k,k) with k = 1/sqrt(H).  Tied embeddings start as the output layer.
  */
 void
 lstm_init_params(LstmNet *net, EcmlRng *rng)
@@ -189,6 +199,9 @@ lstm_init_params(LstmNet *net, EcmlRng *rng)
 		net->Wo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
 	for (int i = 0; i < net->V; i++)
 		net->bo[i] = (float) ((2 * ecml_rng_uniform(rng) - 1) * k);
+	/* tied: the output layer's initialisation (an N(0,1) one inflates the logits) */
+	if (net->tied)
+		memcpy(net->emb, net->Wo, sizeof(float) * net->V * net->H);
 }
 
 /*
@@ -253,7 +266,7 @@ lstm_work_floats(const LstmNet *net, int B, int T, bool sampled, int S, double d
 	n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (net->V + 2 * net->H + 1);
 	if (sampled)
 		n += (size_t) lstm_chunk_rows(B, net->V, net->H) * (S + 2) + 2 * (size_t) S * net->H +
-			 (size_t) net->V * 8 + Min((size_t) net->V, (size_t) T * B);
+			 (size_t) net->V * 8 + (net->tied ? (size_t) net->V : Min((size_t) net->V, (size_t) T * B));
 	return n;
 }
 
@@ -309,7 +322,8 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 		w->work = palloc_extended(sizeof(float) * w->R * (S + 1), MCXT_ALLOC_HUGE);
 		w->wsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
 		w->dwsamp = palloc_extended(sizeof(float) * S * net->H, MCXT_ALLOC_HUGE);
-		w->emb_rows = palloc_extended(sizeof(int32) * Min((size_t) net->V, (size_t) T * B),
+		/* tied: the output rows join the embedding's */
+		w->emb_rows = palloc_extended(sizeof(int32) * (net->tied ? (size_t) net->V : Min((size_t) net->V, (size_t) T * B)),
 									  MCXT_ALLOC_HUGE);
 		w->out_rows = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE);
 		w->emb_mark = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
@@ -954,6 +968,48 @@ decay_keep(const LstmOptions *o)
 }
 
 /*
+ * Tied embeddings: the output layer's gradient joins the embedding's (the
+ * one matrix's gradient is the sum of its two uses), in full or on the
+ * output rows of a sparse step, which then become embedding rows too.
+ * W_o's own Adam step sees a zero gradient and is overwritten by
+ * tie_weights after the step.
+ */
+static void
+tie_grads(LstmNet *net, LstmNet *grads, LstmWork *w, bool sparse)
+{
+	size_t		H = net->H;
+
+	if (!sparse)
+	{
+		for (size_t i = 0; i < (size_t) net->V * H; i++)
+			grads->emb[i] += grads->Wo[i];
+		memset(grads->Wo, 0, sizeof(float) * net->V * H);
+		return;
+	}
+	for (int r = 0; r < w->n_out_rows; r++)
+	{
+		int32		c = w->out_rows[r];
+
+		for (size_t j = 0; j < H; j++)
+			grads->emb[c * H + j] += grads->Wo[c * H + j];
+		memset(grads->Wo + c * H, 0, sizeof(float) * H);
+		row_add(w->emb_rows, &w->n_emb_rows, w->emb_mark, w->row_stamp, c);
+	}
+}
+
+/* tied: W_o takes the embedding's rows (rows NULL: all of them) */
+static void
+tie_weights(LstmNet *net, const int32 *rows, int n)
+{
+	size_t		H = net->H;
+
+	if (rows == NULL)
+		memcpy(net->Wo, net->emb, sizeof(float) * net->V * H);
+	for (int r = 0; rows && r < n; r++)
+		memcpy(net->Wo + rows[r] * H, net->emb + rows[r] * H, sizeof(float) * H);
+}
+
+/*
  * Adam on some rows of the embedding (emb_last given) or of the output
  * layer's weights and bias (out_last given), then the rows' stamps.
  */
@@ -1007,6 +1063,8 @@ lstm_sparse_catch_up(LstmNet *net, float *m, float *v, LstmWork *w, const LstmOp
 				  ADAM_HYPER, t);
 	for (int c = 0; c < net->V; c++)
 		w->emb_last[c] = w->out_last[c] = t;
+	if (net->tied)
+		tie_weights(net, NULL, 0);
 }
 
 /*
@@ -1085,12 +1143,18 @@ lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
 		w->track = true;
 		loss = lstm_batch(net, grads, w, d, seqs, n, rng, sampled, o->bptt, ntargets);
 		w->track = false;
+		if (net->tied)
+			tie_grads(net, grads, w, true);
 		sparse_update(net, grads, m, v, w, o, ++*step);
+		if (net->tied)
+			tie_weights(net, w->emb_rows, w->n_emb_rows);
 		return loss;
 	}
 	memset(grads->params, 0, sizeof(float) * P);
 	w->grads_clean = false;
 	loss = lstm_batch(net, grads, w, d, seqs, n, rng, sampled, o->bptt, ntargets);
+	if (net->tied)
+		tie_grads(net, grads, w, false);
 	norm = sqrt(nn_sum_squares(grads->params, P));
 	if (o->clip_norm > 0 && norm > o->clip_norm)
 		nn_scale(grads->params, P, (float) (o->clip_norm / (norm + 1e-6)));
@@ -1099,6 +1163,8 @@ lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
 		nn_scale(net->params, P, decay_keep(o));
 	adam_update(net->params, grads->params, m, v, P,
 				(float) o->learning_rate, ADAM_HYPER, ++*step);
+	if (net->tied)
+		tie_weights(net, NULL, 0);
 	return loss;
 }
 

@@ -18,7 +18,7 @@
 
 extern const EcmlOptionSpec lstm_option_specs[];
 
-#define N_LSTM_OPTIONS 29
+#define N_LSTM_OPTIONS 30
 
 /* Parse and check the options of an LSTM trainer (named in errors). */
 extern void lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer);

@@ -112,6 +112,7 @@ typedef struct LstmPassState
 	int32		slice;
 	int32		repeat_on_val;	/* PASS_REPEAT: on the validation sequences (else the others) */
 	int32		cell;			/* NnCell */
+	int32		tied;			/* LstmNet.tied */
 	int64		repcap;			/* PASS_REPEAT: targets kept at most */
 	int64		nrep;			/* targets kept */
 	double		learning_rate;
@@ -195,6 +196,7 @@ pass_net(const LstmPassState *s, PassLayout *l, LstmNet *net)
 	net->H = s->H;
 	net->L = s->L;
 	net->cell = s->cell;
+	net->tied = s->tied != 0;
 	lstm_net_layout(net, l->params);
 }
 
@@ -211,7 +213,8 @@ pass_check(const LstmPassState *s)
 		(s->token_type != LSTM_TOKENS_BIGINT && s->token_type != LSTM_TOKENS_TEXT) ||
 		s->V < 2 || s->V > LSTM_MAX_VOCAB_MAX || s->E < 1 || s->E > LSTM_DIM_MAX ||
 		s->H < 1 || s->H > LSTM_DIM_MAX || s->L < 1 || s->L > LSTM_LAYERS_MAX ||
-		(s->cell != NN_CELL_LSTM && s->cell != NN_CELL_GRU) ||
+		(s->cell != NN_CELL_LSTM && s->cell != NN_CELL_GRU) || (s->tied != 0 && s->tied != 1) ||
+		(s->tied && s->E != s->H) ||
 		s->max_length < 2 || s->max_length > LSTM_MAX_LENGTH_MAX ||
 		s->batch_size < 1 || s->batch_size > LSTM_BATCH_SIZE_MAX ||
 		(s->mode != PASS_TRAIN && s->mode != PASS_EVALUATE && s->mode != PASS_REPEAT) ||
@@ -308,6 +311,7 @@ pass_cache(FunctionCallInfo fcinfo, const LstmPassState *s, bool fresh)
 	c->grads.H = s->H;
 	c->grads.L = s->L;
 	c->grads.cell = s->cell;
+	c->grads.tied = s->tied != 0;
 	/* the state, a copy (a new group, or a partial state's last batch), the work */
 	ecml_check_train_memory(ecml_add_size(VARSIZE(s) * 2,
 										  ecml_mul_size(lstm_work_floats(&c->grads, s->batch_size,
@@ -898,6 +902,7 @@ run_first_checkpoint(LstmPassRun *r, const int64 *counts, bool sampled)
 	head.H = r->o.hidden_size;
 	head.L = r->o.layers;
 	head.cell = r->o.cell;
+	head.tied = r->o.tied;
 	head.max_length = r->o.max_length;
 	head.batch_size = r->o.batch_size;
 	head.mode = PASS_TRAIN;

@@ -543,6 +543,7 @@ lstm_fit_alloc(LstmFitBuffers *fb, const LstmOptions *o, int V, int nvocab, bool
 	fb->net.H = fb->grads.H = o->hidden_size;
 	fb->net.L = fb->grads.L = o->layers;
 	fb->net.cell = fb->grads.cell = o->cell;
+	fb->net.tied = fb->grads.tied = o->tied;
 	fb->P = P;
 	ecml_train_memory_charge(mem, ecml_mul_size(P, sizeof(float) * (validate ? 5 : 4)),
 							 psprintf("network parameters, gradients and Adam moments (%zu parameters)",

@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(55);
+SELECT plan(59);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -375,6 +375,40 @@ SELECT is((SELECT substr(ecml.lstm_train(seq, '{"epochs": 2, "hidden_size": 8, "
           'GRU: trained in parallel workers, the serial model byte for byte');
 RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
+
+-- tied embeddings ("tied": true, E = H): one matrix is the embedding and the
+-- output layer, with the full softmax and with the sampled one (whose steps
+-- update only the rows they touch); the model stores both copies, so its
+-- weight section (after the 16-byte section header) starts with the
+-- embedding (8 tokens x 16 floats = 512 bytes) and holds the same bytes at
+-- W_o, after the layer's (16 + 16) x G + G floats
+CREATE FUNCTION pg_temp.tied(m bytea, wo int) RETURNS boolean LANGUAGE sql AS $$
+    SELECT substring(m FROM position('\x57474854'::bytea IN m) + 16 FOR 512)
+           = substring(m FROM position('\x57474854'::bytea IN m) + 16 + 4 * wo FOR 512)
+$$;
+CREATE TABLE tied_m AS
+SELECT ecml.lstm_train(prefix, '{"embedding_dim": 16, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "tied": true,
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS dense,
+       ecml.lstm_train(prefix, '{"embedding_dim": 16, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "tied": true, "cell": "gru",
+                                 "softmax": "sampled", "num_sampled": 4,
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS sampled,
+       ecml.lstm_train(prefix, '{"embedding_dim": 16, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0,
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS untied
+FROM so_split;
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(dense, prefix) = target)::int)::float8 FROM so_split, tied_m),
+              '>', 0.9::float8, 'tied embeddings: top-1 of the second-order rule > 0.9');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(sampled, prefix) = target)::int)::float8 FROM so_split, tied_m),
+              '>', 0.9::float8, 'tied embeddings, GRU cells, sampled softmax: top-1 > 0.9');
+SELECT is((SELECT ARRAY[pg_temp.tied(dense, 2240), pg_temp.tied(sampled, 1712), pg_temp.tied(untied, 2240)]
+           FROM tied_m), ARRAY[true, true, false],
+          'the tied models'' output layer is their embedding, bit for bit (and an untied one''s is not)');
+SELECT ok((SELECT pg_temp.tied(ecml.train('lstm', 'SELECT prefix FROM so_split',
+                                          '{"embedding_dim": 16, "hidden_size": 16, "epochs": 2, "tied": true,
+                                            "softmax": "sampled", "num_sampled": 4}'), 2240)),
+          'ecml.train(lstm) keeps them tied across its averaged passes');
 
 SELECT * FROM finish();
 ROLLBACK;

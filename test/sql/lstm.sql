@@ -327,3 +327,12 @@ SELECT i->>'cell' AS cell, i->'hyperparameters'->>'cell' AS option, (i->>'parame
 FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "cell": "gru"}') AS m
       FROM ss) t,
      ecml.model_info(m) AS i;
+-- tied embeddings need embedding_dim = hidden_size; a boolean
+SELECT ecml.lstm_train(seq, '{"tied": true}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"tied": true, "embedding_dim": 8, "hidden_size": 4}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"tied": "yes"}') FROM ss;
+SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"tied": true, "hidden_size": 8}');
+SELECT i->'hyperparameters'->'tied' AS tied, (i->>'parameters')::int AS parameters
+FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "tied": true}') AS m
+      FROM ss) t,
+     ecml.model_info(m) AS i;
