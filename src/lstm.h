@@ -68,9 +68,10 @@
  * chain there, where 10 epochs at 1e-3 over 50 tokens under-train.
  * Dropout 0.25 and a 10% validation split with early stopping (which also
  * fits the repeat mechanism on held-out sequences) were chosen on
- * MovieLens and Taobao sessions (bench_sessions.py, issue 18).
+ * MovieLens and Taobao sessions (bench_sessions.py, issue 18).  The
+ * embedding's width defaults to hidden_size, and then the embedding is
+ * tied to the output layer (lstm_fit.c, lstm_resolve_tied).
  */
-#define LSTM_EMBEDDING_DIM_DEFAULT	64
 #define LSTM_HIDDEN_SIZE_DEFAULT	128
 #define LSTM_DIM_MAX				4096
 #define LSTM_LAYERS_DEFAULT			1

@@ -395,7 +395,7 @@ SELECT ecml.lstm_train(prefix, '{"embedding_dim": 16, "hidden_size": 16, "epochs
                                  "softmax": "sampled", "num_sampled": 4,
                                  "repeat": "off", "successors": "off", "neighbours": "off"}') AS sampled,
        ecml.lstm_train(prefix, '{"embedding_dim": 16, "hidden_size": 16, "epochs": 15, "batch_size": 16,
-                                 "learning_rate": 0.02, "dropout": 0,
+                                 "learning_rate": 0.02, "dropout": 0, "tied": false,
                                  "repeat": "off", "successors": "off", "neighbours": "off"}') AS untied
 FROM so_split;
 SELECT cmp_ok((SELECT avg((ecml.lstm_next(dense, prefix) = target)::int)::float8 FROM so_split, tied_m),

@@ -328,11 +328,18 @@ FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epoch
       FROM ss) t,
      ecml.model_info(m) AS i;
 -- tied embeddings need embedding_dim = hidden_size; a boolean
-SELECT ecml.lstm_train(seq, '{"tied": true}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"tied": true, "embedding_dim": 64}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"tied": true, "embedding_dim": 8, "hidden_size": 4}') FROM ss;
 SELECT ecml.lstm_train(seq, '{"tied": "yes"}') FROM ss;
-SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"tied": true, "hidden_size": 8}');
+SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"tied": true, "embedding_dim": 16, "hidden_size": 8}');
 SELECT i->'hyperparameters'->'tied' AS tied, (i->>'parameters')::int AS parameters
 FROM (SELECT ecml.lstm_train(seq, '{"embedding_dim": 4, "hidden_size": 4, "epochs": 1, "tied": true}') AS m
       FROM ss) t,
      ecml.model_info(m) AS i;
+-- by default embedding_dim is hidden_size, and the embedding is tied when
+-- the two are equal: set apart, or "tied": false, they are two matrices
+SELECT o AS options, i->'embedding_dim' AS e, i->'hidden_size' AS h, i->'hyperparameters'->'tied' AS tied
+FROM (VALUES ('{"epochs": 1}'), ('{"epochs": 1, "hidden_size": 8}'), ('{"epochs": 1, "embedding_dim": 4}'),
+             ('{"epochs": 1, "tied": false}'), ('{"epochs": 1, "embedding_dim": 8, "hidden_size": 8}')) v(o),
+     LATERAL (SELECT ecml.model_info(ecml.lstm_train(seq, o::jsonb)) AS i FROM ss) t
+ORDER BY o;
