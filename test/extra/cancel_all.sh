@@ -497,13 +497,15 @@ SQL
     # wait for the statement to start (generously: minutes, polling)
     active=0
     for _ in $(seq 1 600); do
-        n=$(psql_q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$APP' AND leader_pid IS NULL AND state = 'active' AND query LIKE '%IS NULL FROM%'")
+        n=$(psql_q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$APP' AND backend_type = 'client backend' AND state = 'active' AND query LIKE '%IS NULL FROM%'")
         if [ "$n" = 1 ]; then active=1; break; fi
         sleep 0.1
     done
     sleep 0.5
-    # (in the target list: in WHERE the planner may call it on any row, ours too)
-    t_cancel=$(psql_q -c "SELECT extract(epoch FROM clock_timestamp()) || ' ' || pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = '$APP' AND leader_pid IS NULL")
+    # (in the target list: in WHERE the planner may call it on any row, ours too;
+    # the client backend only: a parallel worker still starting up shows no
+    # leader_pid yet, and one that has exited makes pg_cancel_backend false)
+    t_cancel=$(psql_q -c "SELECT extract(epoch FROM clock_timestamp()) || ' ' || pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = '$APP' AND backend_type = 'client backend'")
     case "$t_cancel" in *' true') t_cancel=${t_cancel% true} ;; *) t_cancel= ;; esac
     wait "$bg" || true
     out=$(cat "$log")
