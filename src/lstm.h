@@ -127,6 +127,11 @@
 /* the recurrent cell (NnCell; docs/next-action.md has the measurements) */
 #define LSTM_CELL_DEFAULT			0	/* NN_CELL_LSTM */
 #define LSTM_KNN_MIN_WEIGHT			1e-3
+/*
+ * Session-parallel mini-batches (lstm_lanes.c): clicks each lane advances
+ * per mini-batch, 1 as in GRU4Rec.
+ */
+#define LSTM_SESSION_STEPS_DEFAULT	1
 
 /* the successor table's smoothings tried (lstm_successors_mix), best by likelihood */
 #define LSTM_SUCC_SMOOTHS   \
@@ -174,6 +179,13 @@ typedef enum LstmLoss
 	LSTM_LOSS_AUTO = 3
 } LstmLoss;
 
+/* how training sequences become mini-batches (lstm_fit.c, lstm_lanes.c) */
+typedef enum LstmBatching
+{
+	LSTM_BATCHING_SEQUENCES = 0,	/* whole sequences, padded */
+	LSTM_BATCHING_SESSION_PARALLEL = 1	/* lanes of sessions, a few clicks each */
+} LstmBatching;
+
 typedef enum LstmSoftmax
 {
 	LSTM_SOFTMAX_AUTO = 0,
@@ -213,6 +225,8 @@ typedef struct LstmOptions
 	double		bpr_reg;
 	int			cell;			/* NnCell */
 	bool		tied;			/* the output layer's weights are the embedding */
+	int			batching;		/* LstmBatching */
+	int			session_steps;
 } LstmOptions;
 
 /* Sizes of the network and where each parameter block starts. */

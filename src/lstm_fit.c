@@ -34,6 +34,7 @@ static const char *const output_bias_choices[] = { "uniform", "prior", "auto", N
 static const char *const neighbours_choices[] = { "auto", "off", NULL };
 static const char *const loss_choices[] = { "cross_entropy", "bpr_max", "top1_max", "auto", NULL };
 static const char *const cell_choices[] = { "lstm", "gru", NULL };
+static const char *const batching_choices[] = { "sequences", "session_parallel", NULL };
 
 const EcmlOptionSpec lstm_option_specs[] = {
 	{ "embedding_dim", ECML_OPT_INT, offsetof(LstmOptions, embedding_dim), 1, LSTM_DIM_MAX },
@@ -66,6 +67,8 @@ const EcmlOptionSpec lstm_option_specs[] = {
 	{ "bpr_reg", ECML_OPT_REAL, offsetof(LstmOptions, bpr_reg), 0, LSTM_BPR_REG_MAX },
 	{ "cell", ECML_OPT_CHOICE, offsetof(LstmOptions, cell), 0, 0, false, cell_choices },
 	{ "tied", ECML_OPT_BOOL, offsetof(LstmOptions, tied) },
+	{ "batching", ECML_OPT_CHOICE, offsetof(LstmOptions, batching), 0, 0, false, batching_choices },
+	{ "session_steps", ECML_OPT_INT, offsetof(LstmOptions, session_steps), 1, LSTM_MAX_LENGTH_MAX },
 };
 
 StaticAssertDecl(lengthof(lstm_option_specs) == N_LSTM_OPTIONS,
@@ -95,6 +98,8 @@ lstm_resolve_tied(Jsonb *opts, LstmOptions *o)
 void
 lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 {
+	JsonbValue	v;
+
 	o->embedding_dim = 0;		/* hidden_size, below */
 	o->hidden_size = LSTM_HIDDEN_SIZE_DEFAULT;
 	o->layers = LSTM_LAYERS_DEFAULT;
@@ -125,8 +130,18 @@ lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer)
 	o->bpr_reg = LSTM_BPR_REG_DEFAULT;
 	o->cell = LSTM_CELL_DEFAULT;
 	o->tied = false;
+	o->batching = LSTM_BATCHING_SEQUENCES;
+	o->session_steps = LSTM_SESSION_STEPS_DEFAULT;
 	ecml_parse_options(opts, lstm_option_specs, N_LSTM_OPTIONS, o, trainer);
 	lstm_resolve_tied(opts, o);
+	if (o->batching != LSTM_BATCHING_SESSION_PARALLEL && opts != NULL &&
+		getKeyJsonValueFromContainer(&opts->root, "session_steps", 13, &v) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: \"session_steps\" needs \"batching\": \"session_parallel\"",
+						trainer),
+				 errdetail("Whole-sequence mini-batches take every click of a sequence at once."),
+				 errhint("Add \"batching\": \"session_parallel\", or leave out \"session_steps\".")));
 	/* a ranking loss ranks the target against sampled negatives */
 	if (lstm_ranking_loss(o->loss) && o->softmax == LSTM_SOFTMAX_FULL)
 		ereport(ERROR,
@@ -349,7 +364,7 @@ lstm_work_init(LstmWork *w, const LstmNet *net, int B, int T, bool sampled, int 
 		w->emb_last = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		w->out_last = palloc_extended(sizeof(int32) * net->V, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	}
-	w->track = w->grads_clean = false;
+	w->track = w->grads_clean = w->keep_state = false;
 	w->n_emb_rows = w->n_out_rows = 0;
 	w->row_stamp = 0;
 }
@@ -513,8 +528,11 @@ batch_forward(LstmNet *net, bool training, LstmWork *w, int T, EcmlRng *rng)
 	{
 		int			I = l == 0 ? E : H;
 
-		memset(w->acts[l].h, 0, sizeof(float) * B * H);
-		memset(w->acts[l].c, 0, sizeof(float) * B * H);
+		if (!w->keep_state)
+		{
+			memset(w->acts[l].h, 0, sizeof(float) * B * H);
+			memset(w->acts[l].c, 0, sizeof(float) * B * H);
+		}
 		rnn_forward((NnCell) net->cell, &w->acts[l], in, w->nact, T, B, I, H, net->W[l],
 					net->b[l]);
 		in = w->acts[l].h + (size_t) B * H;
@@ -649,20 +667,13 @@ batch_backward(LstmNet *net, LstmNet *grads, LstmWork *w, int T, int bptt)
 	}
 }
 
-/*
- * One mini-batch of the sequences seqs[0..n): forward, and when grads is
- * not NULL backward into grads (mean loss over the batch's targets).
- * Returns the summed cross-entropy; *ntargets gets the target count.
- */
 double
-lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
-		   const int64 *seqs, int n, EcmlRng *rng, bool use_sampled,
-		   int bptt, int64 *ntargets)
+lstm_batch_run(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d, int T,
+			   int64 ntargets, EcmlRng *rng, bool use_sampled, int bptt)
 {
 	int			B = w->B;
 	int			H = net->H;
-	int			T = batch_gather(w, d, seqs, n, ntargets);
-	float		scale = (float) (1.0 / (double) *ntargets);
+	float		scale = (float) (1.0 / (double) ntargets);
 	double		loss = 0.0;
 
 	batch_forward(net, grads != NULL, w, T, rng);
@@ -686,6 +697,21 @@ lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 	if (grads)
 		batch_backward(net, grads, w, T, bptt);
 	return loss;
+}
+
+/*
+ * One mini-batch of the sequences seqs[0..n): forward, and when grads is
+ * not NULL backward into grads (mean loss over the batch's targets).
+ * Returns the summed cross-entropy; *ntargets gets the target count.
+ */
+double
+lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
+		   const int64 *seqs, int n, EcmlRng *rng, bool use_sampled,
+		   int bptt, int64 *ntargets)
+{
+	int			T = batch_gather(w, d, seqs, n, ntargets);
+
+	return lstm_batch_run(net, grads, w, d, T, *ntargets, rng, use_sampled, bptt);
 }
 
 /* Mean cross-entropy (full softmax) over the sequences seqs[0..n). */
@@ -1145,32 +1171,37 @@ sparse_zero(LstmNet *net, LstmNet *grads, LstmWork *w)
 	rows_reset(w, net->V);
 }
 
-double
-lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
-			  LstmWork *w, const LstmData *d, const int64 *seqs, int n,
-			  EcmlRng *rng, bool sampled, const LstmOptions *o, int64 *ntargets)
+void
+lstm_grads_begin(LstmNet *net, LstmNet *grads, LstmWork *w, bool sampled)
 {
-	size_t		P = lstm_param_count(net->V, net->E, net->H, net->L, net->cell);
-	double		loss;
-	double		norm;
-
 	CHECK_FOR_INTERRUPTS();
 	if (sampled)
 	{
 		sparse_zero(net, grads, w);
 		w->track = true;
-		loss = lstm_batch(net, grads, w, d, seqs, n, rng, sampled, o->bptt, ntargets);
+		return;
+	}
+	memset(grads->params, 0, sizeof(float) * lstm_param_count(net->V, net->E, net->H, net->L, net->cell));
+	w->grads_clean = false;
+}
+
+void
+lstm_grads_apply(LstmNet *net, LstmNet *grads, float *m, float *v, int *step, LstmWork *w,
+				 bool sampled, const LstmOptions *o)
+{
+	size_t		P = lstm_param_count(net->V, net->E, net->H, net->L, net->cell);
+	double		norm;
+
+	if (sampled)
+	{
 		w->track = false;
 		if (net->tied)
 			tie_grads(net, grads, w, true);
 		sparse_update(net, grads, m, v, w, o, ++*step);
 		if (net->tied)
 			tie_weights(net, w->emb_rows, w->n_emb_rows);
-		return loss;
+		return;
 	}
-	memset(grads->params, 0, sizeof(float) * P);
-	w->grads_clean = false;
-	loss = lstm_batch(net, grads, w, d, seqs, n, rng, sampled, o->bptt, ntargets);
 	if (net->tied)
 		tie_grads(net, grads, w, false);
 	norm = sqrt(nn_sum_squares(grads->params, P));
@@ -1183,6 +1214,18 @@ lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
 				(float) o->learning_rate, ADAM_HYPER, ++*step);
 	if (net->tied)
 		tie_weights(net, NULL, 0);
+}
+
+double
+lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
+			  LstmWork *w, const LstmData *d, const int64 *seqs, int n,
+			  EcmlRng *rng, bool sampled, const LstmOptions *o, int64 *ntargets)
+{
+	double		loss;
+
+	lstm_grads_begin(net, grads, w, sampled);
+	loss = lstm_batch(net, grads, w, d, seqs, n, rng, sampled, o->bptt, ntargets);
+	lstm_grads_apply(net, grads, m, v, step, w, sampled, o);
 	return loss;
 }
 

@@ -18,7 +18,7 @@
 
 extern const EcmlOptionSpec lstm_option_specs[];
 
-#define N_LSTM_OPTIONS 30
+#define N_LSTM_OPTIONS 32
 
 /* Parse and check the options of an LSTM trainer (named in errors). */
 extern void lstm_parse_options(Jsonb *opts, LstmOptions *o, const char *trainer);
@@ -75,6 +75,8 @@ typedef struct LstmWork
 	int			loss;			/* LstmLoss: over the samples, when not cross-entropy */
 	float		bpr_reg;
 	int64	   *rows;			/* (B) sequences of the batch, sorted */
+	/* acts' initial h and c rows are the caller's (lstm_lanes.c), not zero */
+	bool		keep_state;
 	/* when py is not NULL, a full-softmax pass records for row r at step t: */
 	float	   *py;				/* (T,B) p(target) */
 	float	   *pseen;			/* (T,B) p of the distinct tokens up to step t */
@@ -123,6 +125,12 @@ extern void lstm_proposal(LstmWork *w, const LstmData *d, int V);
 extern double lstm_batch(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
 						 const int64 *seqs, int n, EcmlRng *rng, bool use_sampled,
 						 int bptt, int64 *ntargets);
+/*
+ * The batch already in w (x, y, nact for T steps, ntargets targets), as
+ * lstm_batch runs it after gathering.
+ */
+extern double lstm_batch_run(LstmNet *net, LstmNet *grads, LstmWork *w, const LstmData *d,
+							 int T, int64 ntargets, EcmlRng *rng, bool use_sampled, int bptt);
 extern double lstm_eval(LstmNet *net, LstmWork *w, const LstmData *d, const int64 *seqs,
 						int64 n);
 
@@ -135,6 +143,35 @@ extern double lstm_sgd_step(LstmNet *net, LstmNet *grads, float *m, float *v, in
 							LstmWork *w, const LstmData *d, const int64 *seqs, int n,
 							EcmlRng *rng, bool sampled, const LstmOptions *o,
 							int64 *ntargets);
+/* lstm_sgd_step's halves: zero the gradients; clip, decay and take the Adam step */
+extern void lstm_grads_begin(LstmNet *net, LstmNet *grads, LstmWork *w, bool sampled);
+extern void lstm_grads_apply(LstmNet *net, LstmNet *grads, float *m, float *v, int *step,
+							 LstmWork *w, bool sampled, const LstmOptions *o);
+/*
+ * Session-parallel mini-batches (lstm_lanes.c): batch_size lanes walk
+ * through the sessions order[0..n), each mini-batch session_steps clicks
+ * of every lane, the state carried between them.  One epoch: returns the
+ * summed loss and sets *ntargets.
+ */
+typedef struct LstmLanes
+{
+	int			B;
+	int			K;				/* clicks per lane per mini-batch */
+	int			L;
+	int			H;
+	int64	   *seq;			/* (B) the lane's sequence, -1: none */
+	int		   *pos;			/* (B) its next input's position */
+	int		   *steps;			/* (B) this mini-batch's clicks */
+	int		   *perm;			/* (B) batch row r is lane perm[r] */
+	float	   *h[LSTM_LAYERS_MAX];	/* (B,H) each lane's state */
+	float	   *c[LSTM_LAYERS_MAX];
+} LstmLanes;
+extern size_t lstm_lanes_bytes(const LstmNet *net, int B);
+extern void lstm_lanes_init(LstmLanes *ln, const LstmNet *net, int B, int K);
+extern double lstm_lanes_epoch(LstmLanes *ln, LstmNet *net, LstmNet *grads, float *m,
+							   float *v, int *step, LstmWork *w, const LstmData *d,
+							   const int64 *order, int64 n, EcmlRng *rng, bool sampled,
+							   const LstmOptions *o, int64 *ntargets);
 extern void lstm_sparse_catch_up(LstmNet *net, float *m, float *v, LstmWork *w,
 								 const LstmOptions *o, int t);
 

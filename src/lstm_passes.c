@@ -1062,6 +1062,13 @@ run_init(LstmPassRun *r, EcmlTrainDriver *d, Jsonb *options)
 						r->o.loss == LSTM_LOSS_BPR_MAX ? "bpr_max" : "top1_max"),
 				 errdetail("Its passes train with the cross-entropy only."),
 				 errhint("Train with ecml.lstm_train, or leave out \"loss\".")));
+	if (r->o.batching != LSTM_BATCHING_SEQUENCES)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not support the option \"batching\": \"session_parallel\"",
+						PASS_TRAINER),
+				 errdetail("Its passes train on mini-batches of whole sequences."),
+				 errhint("Train with ecml.lstm_train, or leave out \"batching\".")));
 	want = INT8ARRAYOID;
 	if (can_coerce_type(1, &have, &want, COERCION_IMPLICIT))
 		r->cast = "bigint[]";

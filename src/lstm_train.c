@@ -522,6 +522,7 @@ typedef struct LstmFitBuffers
 	float	   *adam_v;
 	float	   *best;			/* the best epoch's parameters, with validation */
 	size_t		P;
+	LstmLanes  *lanes;			/* with "batching": "session_parallel" */
 } LstmFitBuffers;
 
 /*
@@ -563,6 +564,14 @@ lstm_fit_alloc(LstmFitBuffers *fb, const LstmOptions *o, int V, int nvocab, bool
 	fb->adam_m = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	fb->adam_v = palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	fb->best = validate ? palloc_extended(sizeof(float) * P, MCXT_ALLOC_HUGE) : NULL;
+	fb->lanes = NULL;
+	if (o->batching == LSTM_BATCHING_SESSION_PARALLEL)
+	{
+		ecml_train_memory_charge(mem, lstm_lanes_bytes(&fb->net, o->batch_size),
+								 "session-parallel lanes' states");
+		fb->lanes = palloc(sizeof(LstmLanes));
+		lstm_lanes_init(fb->lanes, &fb->net, o->batch_size, Min(o->session_steps, Tmax));
+	}
 }
 
 /* One epoch's history entry and progress message. */
@@ -616,7 +625,11 @@ lstm_fit(LstmFitBuffers *fb, const LstmOptions *o, const LstmData *d, LstmSplit 
 			sp->train[i] = sp->train[j];
 			sp->train[j] = tmp;
 		}
-		for (int64 i = 0; i < sp->ntrain; i += o->batch_size)
+		if (fb->lanes)
+			loss = lstm_lanes_epoch(fb->lanes, &fb->net, &fb->grads, fb->adam_m, fb->adam_v,
+									&step, &fb->w, d, sp->train, sp->ntrain, rng, sampled, o,
+									&targets);
+		for (int64 i = 0; i < sp->ntrain && !fb->lanes; i += o->batch_size)
 		{
 			int64		nt;
 

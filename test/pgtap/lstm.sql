@@ -6,7 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS ecml;
 BEGIN;
-SELECT plan(59);
+SELECT plan(66);
 
 CREATE FUNCTION pg_temp.plan_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -409,6 +409,55 @@ SELECT ok((SELECT pg_temp.tied(ecml.train('lstm', 'SELECT prefix FROM so_split',
                                           '{"embedding_dim": 16, "hidden_size": 16, "epochs": 2, "tied": true,
                                             "softmax": "sampled", "num_sampled": 4}'), 2240)),
           'ecml.train(lstm) keeps them tied across its averaged passes');
+
+-- session-parallel mini-batches: with one click per lane and mini-batch the
+-- second-order rule is learnt only if each lane's state carries over from
+-- its last mini-batch (reset at zero, the network would see one token, a
+-- first-order chain, top-1 < 0.4 above); windows of 3 clicks, GRU cells
+-- with the sampled softmax and tied embeddings learn it too
+CREATE TABLE sp_m AS
+SELECT ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "batching": "session_parallel",
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS one,
+       ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "batching": "session_parallel",
+                                 "session_steps": 3}') AS three,
+       ecml.lstm_train(prefix, '{"embedding_dim": 16, "hidden_size": 16, "epochs": 15, "batch_size": 16,
+                                 "learning_rate": 0.02, "dropout": 0, "batching": "session_parallel",
+                                 "cell": "gru", "softmax": "sampled", "num_sampled": 4,
+                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS sampled
+FROM so_split;
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(one, prefix) = target)::int)::float8 FROM so_split, sp_m),
+              '>', 0.9::float8, 'session-parallel, one click per mini-batch: the state carries over (top-1 > 0.9)');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(three, prefix) = target)::int)::float8 FROM so_split, sp_m),
+              '>', 0.9::float8, 'session-parallel, three clicks per mini-batch: top-1 > 0.9');
+SELECT cmp_ok((SELECT avg((ecml.lstm_next(sampled, prefix) = target)::int)::float8 FROM so_split, sp_m),
+              '>', 0.9::float8, 'session-parallel, GRU, sampled softmax, tied: top-1 > 0.9');
+SELECT is((SELECT (i->'hyperparameters'->>'batching') || ' ' || (i->'hyperparameters'->>'session_steps')
+           FROM sp_m, ecml.model_info(three) i), 'session_parallel 3', 'the model records its batching');
+SELECT ok((SELECT pg_temp.tied(sampled, 1712) FROM sp_m), 'session-parallel steps keep tied matrices equal');
+SELECT is((SELECT substr(ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15,
+                                                   "batch_size": 16, "learning_rate": 0.02, "dropout": 0,
+                                                   "batching": "session_parallel", "repeat": "off",
+                                                   "successors": "off", "neighbours": "off"}'), 65)
+           FROM so_split),
+          (SELECT substr(one, 65) FROM sp_m), 'session-parallel training is deterministic for a seed');
+-- the lanes' order comes from the seeded shuffle, not from the scan
+CREATE TABLE sp_serial AS
+SELECT ecml.lstm_train(seq, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 4,
+                              "batching": "session_parallel", "session_steps": 2}') AS m FROM big;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL :force_parallel = on;
+SELECT is((SELECT substr(ecml.lstm_train(seq, '{"epochs": 2, "hidden_size": 8, "embedding_dim": 4,
+                                               "batching": "session_parallel", "session_steps": 2}'), 65)
+           FROM big),
+          (SELECT substr(m, 65) FROM sp_serial),
+          'session-parallel: parallel aggregation gives the serial model byte for byte');
+RESET :force_parallel;
+RESET max_parallel_workers_per_gather;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -343,3 +343,29 @@ FROM (VALUES ('{"epochs": 1}'), ('{"epochs": 1, "hidden_size": 8}'), ('{"epochs"
              ('{"epochs": 1, "tied": false}'), ('{"epochs": 1, "embedding_dim": 8, "hidden_size": 8}')) v(o),
      LATERAL (SELECT ecml.model_info(ecml.lstm_train(seq, o::jsonb)) AS i FROM ss) t
 ORDER BY o;
+-- session-parallel mini-batches: bad values; "session_steps" belongs to
+-- them; ecml.train's passes batch whole sequences only
+SELECT ecml.lstm_train(seq, '{"batching": "lanes"}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"batching": 1}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"batching": "session_parallel", "session_steps": 0}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"batching": "session_parallel", "session_steps": 10001}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"batching": "session_parallel", "session_steps": 1.5}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"session_steps": 4}') FROM ss;
+SELECT ecml.lstm_train(seq, '{"batching": "sequences", "session_steps": 4}') FROM ss;
+SELECT ecml.train('lstm', 'SELECT seq FROM ss', '{"batching": "session_parallel"}');
+-- sessions of one click (no target), sessions longer than max_length and
+-- windows longer than max_length: every target trained once per epoch
+-- (1000 x 2, and 11 of the long session, or max_length - 1)
+SELECT o AS options, i->'hyperparameters'->>'batching' AS batching,
+       i->'hyperparameters'->'session_steps' AS steps, (i->'metrics'->'history'->0->>'target_tokens')::int AS targets,
+       (SELECT count(*) FROM ecml.lstm_top(m, '{1, 2}'::bigint[], 3)) AS top3
+FROM (VALUES ('{"epochs": 1, "batching": "session_parallel"}'),
+             ('{"epochs": 1, "batching": "session_parallel", "session_steps": 50, "max_length": 4}'),
+             ('{"epochs": 1, "batching": "session_parallel", "session_steps": 3, "max_length": 5}'),
+             ('{"epochs": 1}')) v(o),
+     LATERAL (SELECT ecml.lstm_train(seq, (o::jsonb || '{"embedding_dim": 4, "hidden_size": 4,
+                                                         "validation_fraction": 0}')) AS m
+              FROM (SELECT seq FROM ss UNION ALL SELECT '{7}'::bigint[]
+                    UNION ALL SELECT ARRAY(SELECT (i % 9 + 1)::bigint FROM generate_series(1, 12) i)) t) t,
+     ecml.model_info(m) AS i
+ORDER BY o;

@@ -191,6 +191,7 @@ sampled_loss(void *p)
 
 /* the ranking losses: kind 0 is the sampled softmax */
 static int	rank_kind = 0;
+static bool carried_state = false;	/* check_net: nonzero initial h and c */
 static float *rank_scratch;
 
 static double
@@ -374,6 +375,12 @@ check_net(const char *label, NnCell cell, int L, int T, const int *nact, bool pr
 		fill(c.W[l], (I + c.H) * G, 0.7f);
 		fill(c.b[l], G, 0.5f);
 		lstm_acts_layout(&c.acts[l], zeros(na), T, c.B, I, c.H);
+		/* a session-parallel window starts from its lane's state (a constant) */
+		if (carried_state)
+		{
+			fill(c.acts[l].h, (size_t) c.B * c.H, 0.6f);
+			fill(c.acts[l].c, (size_t) c.B * c.H, 0.9f);
+		}
 		dW[l] = zeros((I + c.H) * G);
 		db[l] = zeros(G);
 		dh[l] = zeros((size_t) T * c.B * c.H);
@@ -553,6 +560,10 @@ main(void)
 	check_net("GRU sequence (padded)", NN_CELL_GRU, 1, 5, padded, true);
 	check_net("embedding+GRU+softmax", NN_CELL_GRU, 1, 5, padded, false);
 	check_net("embedding+2 GRU+softmax", NN_CELL_GRU, 2, 5, padded, false);
+	carried_state = true;
+	check_net("embedding+2 LSTM+softmax, carried state", NN_CELL_LSTM, 2, 5, padded, false);
+	check_net("embedding+2 GRU+softmax, carried state", NN_CELL_GRU, 2, 5, padded, false);
+	carried_state = false;
 	check_sparse_adam();
 	if (failures)
 	{
