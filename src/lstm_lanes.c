@@ -4,7 +4,8 @@
  *	  recommendations with recurrent neural networks", ICLR 2016).
  *
  * batch_size lanes each walk through the epoch's sessions one after
- * another.  A mini-batch is the next session_steps clicks of every lane:
+ * another.  A mini-batch is the next session_steps clicks of every lane
+ * (GRU4Rec's is one click; the default is lstm.h's):
  * the recurrent state starts from where the lane's last mini-batch left it
  * (a constant, so the gradient stops there) and from zero where a new
  * session enters the lane, as scoring starts a session.  The optimiser

@@ -418,7 +418,8 @@ SELECT ok((SELECT pg_temp.tied(ecml.train('lstm', 'SELECT prefix FROM so_split',
 CREATE TABLE sp_m AS
 SELECT ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16,
                                  "learning_rate": 0.02, "dropout": 0, "batching": "session_parallel",
-                                 "repeat": "off", "successors": "off", "neighbours": "off"}') AS one,
+                                 "session_steps": 1, "repeat": "off", "successors": "off",
+                                 "neighbours": "off"}') AS one,
        ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15, "batch_size": 16,
                                  "learning_rate": 0.02, "dropout": 0, "batching": "session_parallel",
                                  "session_steps": 3}') AS three,
@@ -438,8 +439,9 @@ SELECT is((SELECT (i->'hyperparameters'->>'batching') || ' ' || (i->'hyperparame
 SELECT ok((SELECT pg_temp.tied(sampled, 1712) FROM sp_m), 'session-parallel steps keep tied matrices equal');
 SELECT is((SELECT substr(ecml.lstm_train(prefix, '{"embedding_dim": 8, "hidden_size": 16, "epochs": 15,
                                                    "batch_size": 16, "learning_rate": 0.02, "dropout": 0,
-                                                   "batching": "session_parallel", "repeat": "off",
-                                                   "successors": "off", "neighbours": "off"}'), 65)
+                                                   "batching": "session_parallel", "session_steps": 1,
+                                                   "repeat": "off", "successors": "off",
+                                                   "neighbours": "off"}'), 65)
            FROM so_split),
           (SELECT substr(one, 65) FROM sp_m), 'session-parallel training is deterministic for a seed');
 -- the lanes' order comes from the seeded shuffle, not from the scan
